@@ -1,0 +1,1859 @@
+/* melora.h - v0.1.0 - adapter math for Bayesian low-rank adaptation: LoRA, BLoB, Me-LoRA
+
+   Single-header C99 library (also valid C++). Do this:
+       #define MELORA_IMPLEMENTATION
+   before you include this file in *one* C or C++ file to create the implementation.
+   Every other file just includes "melora.h". Build with -fopenmp to run the large
+   loops on several threads (results are bitwise identical for any thread count).
+
+   OPTIONS (define before including, in the implementation file)
+       MELORA_STATIC           all functions static (private to one translation unit)
+       MELORA_ASSERT(x)        internal invariant check (default: assert from <assert.h>)
+       MELORA_MALLOC(bytes)    allocator used by melora_alloc() only (default: malloc)
+       MELORA_FREE(p)          matching free (default: free)
+       MELORA_CHUNKS           fixed number of row chunks of a backward pass (default 8).
+                               Gradients are reduced over chunks in chunk order, so they
+                               depend on this number but never on the thread count.
+   The compute functions never allocate: callers pass buffers and a workspace whose size
+   melora_workspace_size() reports.
+
+   SHAPES (float32, row-major, contiguous; weights laid out as in PyTorch, [out][in])
+       T tokens, n in-features, m out-features, r rank, s = alpha/r the LoRA scale,
+       E examples (example e owns the T/E consecutive tokens e*T/E .. (e+1)*T/E-1),
+       K Monte-Carlo samples, G tokens per Flipout sign group.
+       x (T,n)  z (T,m)  dz (T,m)  dx (T,n)  u,v (T,r)
+       A, MA, GA, EA, As (r,n)   B (m,r)   M, H (r,r)   C, EC (E,r,r)
+   CONVENTIONS
+       Outputs first, then saved activations and workspace, then const inputs, then sizes.
+       Adapters ADD into z (z += delta) and backward passes ADD into gradients, so a base
+       layer and several adapters compose; pass NULL for a gradient you do not want.
+       Noise is an explicit input. The melora_rng_* functions map (seed, index) to numbers
+       through Philox4x32-10, so any element can be regenerated on its own, on the CPU or
+       (same functions, __host__ __device__) on the GPU.
+       Outputs must not overlap inputs.
+   ERRORS
+       Every public function returns a melora_status: MELORA_OK (0) or a negative code,
+       explained by melora_status_string(). Arguments are checked before any memory is
+       touched; on error nothing is written.
+
+   LICENCE: MIT, see the end of this file.
+*/
+#ifndef MELORA_H
+#define MELORA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef MELORA_DEF
+#ifdef MELORA_STATIC
+#define MELORA_DEF static
+#else
+#define MELORA_DEF extern
+#endif
+#endif
+
+/* Per-element functions shared by the CPU path and the CUDA kernels. */
+#if defined(__CUDACC__)
+#define MELORA_HD __host__ __device__
+#else
+#define MELORA_HD
+#endif
+
+#define MELORA_VERSION_MAJOR 0
+#define MELORA_VERSION_MINOR 1
+#define MELORA_VERSION_PATCH 0
+
+typedef enum {
+    MELORA_OK = 0,
+    MELORA_ERR_NULL = -1,       /* a required pointer is NULL */
+    MELORA_ERR_SIZE = -2,       /* a size is zero or negative */
+    MELORA_ERR_OVERFLOW = -3,   /* a buffer size overflows size_t / ptrdiff_t */
+    MELORA_ERR_DIVISIBILITY = -4, /* T is not a multiple of E */
+    MELORA_ERR_VALUE = -5,      /* a scalar or a tensor entry is out of its domain */
+    MELORA_ERR_ENUM = -6,       /* unknown method, op, dtype, model or module mask */
+    MELORA_ERR_CAPACITY = -7,   /* an output list is too short */
+    MELORA_ERR_ALIGNMENT = -8,  /* workspace pointer not 8-byte aligned */
+    MELORA_ERR_ALLOC = -9,      /* allocation failed (melora_alloc, CUDA) */
+    MELORA_ERR_CUDA = -10,      /* a CUDA runtime call failed */
+    MELORA_ERR_CUBLAS = -11     /* a cuBLAS call failed */
+} melora_status;
+
+MELORA_DEF const char *melora_status_string(melora_status status);
+
+/* ------------------------------------------------------------------------------------
+   Random numbers: Philox4x32-10 (Salmon et al. 2011) and the index -> number mapping.
+
+   key = (seed low 32 bits, seed high 32 bits). Element k of a stream uses the Philox
+   block b with counter (b low, b high, stream, 0), where stream is
+       0 normal  : b = k/4; the 4 words give two Box-Muller pairs (words 0,1 and 2,3);
+                   element k takes pair (k/2)%2 and its cosine (k even) or sine (k odd)
+                   branch: u1 = (w0>>8 + 1) 2^-24 in (0,1], u2 = (w1>>8) 2^-24,
+                   N = sqrt(-2 ln u1) cos|sin(2 pi u2)  (|N| <= 5.77 by construction)
+       1 uniform : b = k/4, U = (word[k%4] >> 8) * 2^-24, in [0,1)
+       2 sign    : b = k/128, bit k%32 of word[(k/32)%4]: 1 -> -1.0f, 0 -> +1.0f
+   A tensor drawn at `offset` uses indices offset .. offset+count-1: give tensors drawn
+   with the same seed disjoint index ranges.
+   ------------------------------------------------------------------------------------ */
+#define MELORA_STREAM_NORMAL 0u
+#define MELORA_STREAM_UNIFORM 1u
+#define MELORA_STREAM_SIGN 2u
+
+static inline MELORA_HD uint32_t melora__mulhi32(uint32_t a, uint32_t b) {
+    return (uint32_t)(((uint64_t)a * (uint64_t)b) >> 32);
+}
+
+/* out = Philox4x32-10(ctr, key): a pure function, checked on Random123's vectors. */
+static inline MELORA_HD void melora_philox4x32_10(uint32_t out[4], const uint32_t ctr[4],
+                                                  const uint32_t key[2]) {
+    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
+    uint32_t k0 = key[0], k1 = key[1];
+    int round;
+    for (round = 0; round < 10; round++) {
+        uint32_t hi0 = melora__mulhi32(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
+        uint32_t hi1 = melora__mulhi32(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+static inline MELORA_HD void melora__philox_block(uint32_t out[4], uint64_t seed,
+                                                  uint64_t block, uint32_t stream) {
+    uint32_t ctr[4], key[2];
+    ctr[0] = (uint32_t)block; ctr[1] = (uint32_t)(block >> 32); ctr[2] = stream; ctr[3] = 0u;
+    key[0] = (uint32_t)seed; key[1] = (uint32_t)(seed >> 32);
+    melora_philox4x32_10(out, ctr, key);
+}
+
+/* One Box-Muller pair from two words: [0] cosine branch, [1] sine branch. */
+static inline MELORA_HD void melora__box_muller(float out[2], uint32_t w0, uint32_t w1) {
+    const float two_pi = 6.28318530717958647692f;
+    float u1 = (float)((w0 >> 8) + 1u) * 5.9604644775390625e-8f; /* (0,1] */
+    float u2 = (float)(w1 >> 8) * 5.9604644775390625e-8f;        /* [0,1) */
+    float rad = sqrtf(-2.0f * logf(u1));
+    out[0] = rad * cosf(two_pi * u2);
+    out[1] = rad * sinf(two_pi * u2);
+}
+
+static inline MELORA_HD float melora_rng_normal(uint64_t seed, uint64_t k) {
+    uint32_t w[4];
+    float pair[2];
+    unsigned p = (unsigned)((k >> 1) & 1u);
+    melora__philox_block(w, seed, k >> 2, MELORA_STREAM_NORMAL);
+    melora__box_muller(pair, w[2 * p], w[2 * p + 1]);
+    return pair[k & 1u];
+}
+
+static inline MELORA_HD float melora_rng_uniform(uint64_t seed, uint64_t k) {
+    uint32_t w[4];
+    melora__philox_block(w, seed, k >> 2, MELORA_STREAM_UNIFORM);
+    return (float)(w[k & 3u] >> 8) * 5.9604644775390625e-8f;
+}
+
+static inline MELORA_HD float melora_rng_sign(uint64_t seed, uint64_t k) {
+    uint32_t w[4];
+    melora__philox_block(w, seed, k >> 7, MELORA_STREAM_SIGN);
+    return ((w[(k >> 5) & 3u] >> (k & 31u)) & 1u) ? -1.0f : 1.0f;
+}
+
+/* Per-element math shared with the CUDA kernels. */
+/* Reparameterised sample: mean + (g*g) * eps  (BLoB's A, Me-LoRA's C). */
+static inline MELORA_HD float melora_sample_elem(float mean, float g, float eps) {
+    return mean + (g * g) * eps;
+}
+/* Gradient of the std parameter g from the sample's gradient: d * eps * 2g. */
+static inline MELORA_HD float melora_dstd_elem(float dsample, float g, float eps) {
+    return dsample * eps * 2.0f * g;
+}
+
+/* ------------------------------------------------------------------------------------
+   Workspace
+   ------------------------------------------------------------------------------------ */
+typedef enum {
+    MELORA_OP_LORA_FORWARD = 0,     /* also BLoB forward (A = As) */
+    MELORA_OP_LORA_BACKWARD,        /* also BLoB backward */
+    MELORA_OP_FLIPOUT_FORWARD,
+    MELORA_OP_FLIPOUT_BACKWARD,
+    MELORA_OP_MELORA_FORWARD,
+    MELORA_OP_MELORA_BACKWARD,
+    MELORA_OP_MELORA_MC_FORWARD,
+    MELORA_OP_MELORA_KL,            /* eq. 7 and eq. 8 */
+    MELORA_OP_COUNT_
+} melora_op;
+
+/* Bytes of workspace `op` needs for these sizes (T, E unused by some ops: pass 1). */
+MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, int T, int n,
+                                               int m, int r);
+/* 64-byte aligned allocation through MELORA_MALLOC (for workspaces and tests; the compute
+   functions never call it). *out is NULL on failure. */
+MELORA_DEF melora_status melora_alloc(void **out, size_t bytes);
+MELORA_DEF void melora_free(void *p);
+
+/* ------------------------------------------------------------------------------------
+   Noise: out[i] = melora_rng_*(seed, offset + i), i < count
+   ------------------------------------------------------------------------------------ */
+MELORA_DEF melora_status melora_noise_normal(float *out, uint64_t seed, uint64_t offset,
+                                             int64_t count);
+MELORA_DEF melora_status melora_noise_uniform(float *out, uint64_t seed, uint64_t offset,
+                                              int64_t count);
+MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t offset,
+                                           int64_t count);
+
+/* ------------------------------------------------------------------------------------
+   LoRA:  u = x A^T (saved);  z += s u B^T
+   ------------------------------------------------------------------------------------ */
+MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, const float *x,
+                                             const float *A, const float *B, float s, int T,
+                                             int n, int m, int r);
+/* dB += s dz^T u;  du = s dz B;  dA += du^T x;  dx += du A */
+MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, void *work,
+                                              const float *dz, const float *u, const float *x,
+                                              const float *A, const float *B, float s, int T,
+                                              int n, int m, int r);
+
+/* ------------------------------------------------------------------------------------
+   BLoB:  As = MA + (GA*GA) * EA;  then LoRA with A = As
+   ------------------------------------------------------------------------------------ */
+MELORA_DEF melora_status melora_blob_sample(float *As, const float *MA, const float *GA,
+                                            const float *EA, int r, int n);
+/* Samples As (kept for backward) and runs the LoRA forward with it. */
+MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void *work,
+                                             const float *x, const float *MA, const float *GA,
+                                             const float *EA, const float *B, float s, int T,
+                                             int n, int m, int r);
+/* LoRA backward with A = As, then dMA += dAs;  dGA += dAs * EA * 2 GA */
+MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA, float *dB,
+                                              void *work, const float *dz, const float *u,
+                                              const float *x, const float *As, const float *GA,
+                                              const float *EA, const float *B, float s, int T,
+                                              int n, int m, int r);
+/* Flipout: token t is in group g = t/G; sa is (ceil(T/G), n), sb is (ceil(T/G), r) of +-1.
+   With dA = (GA*GA) * EA:   u_t = x_t MA^T + ((x_t * sa_g) dA^T) * sb_g;  z += s u B^T */
+MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *work,
+                                                     const float *x, const float *MA,
+                                                     const float *GA, const float *EA,
+                                                     const float *sa, const float *sb,
+                                                     const float *B, float s, int G, int T,
+                                                     int n, int m, int r);
+MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, float *dGA,
+                                                      float *dB, void *work, const float *dz,
+                                                      const float *u, const float *x,
+                                                      const float *MA, const float *GA,
+                                                      const float *EA, const float *sa,
+                                                      const float *sb, const float *B,
+                                                      float s, int G, int T, int n, int m,
+                                                      int r);
+/* KL of N(MA, (GA*GA)^2) against N(0, sigma_p^2), entrywise over (r,n):
+   sum log sigma_p - log Om + (Om^2 + MA^2)/(2 sigma_p^2) - 1/2, Om = GA*GA.
+   *kl gets the value (double); dMA, dGA (NULL to skip) get += weight * gradient.
+   Any Om == 0 (or non-finite input) gives MELORA_ERR_VALUE: the KL is infinite. */
+MELORA_DEF melora_status melora_blob_kl(double *kl, float *dMA, float *dGA, const float *MA,
+                                        const float *GA, float sigma_p, float weight, int r,
+                                        int n);
+
+/* ------------------------------------------------------------------------------------
+   Me-LoRA:  C_e = M + (H*H) * EC_e;  u = x A^T;  v_t = C_e u_t  (v = u C^T);  z += s v B^T
+   E = 1: one C per batch.  E > 1: example e (tokens e*T/E ..) uses C_e.
+   Mean mode (inference): melora_melora_forward with C = M and E = 1.
+   ------------------------------------------------------------------------------------ */
+MELORA_DEF melora_status melora_melora_sample(float *C, const float *M, const float *H,
+                                              const float *EC, int E, int r);
+MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, void *work,
+                                               const float *x, const float *A, const float *C,
+                                               const float *B, float s, int E, int T, int n,
+                                               int m, int r);
+/* dB += s dz^T v; dv = s dz B; dC_e = dv_e^T u_e; du = dv C; dA += du^T x; dx += du A;
+   dM += sum_e dC_e;  dH += sum_e dC_e * EC_e * 2H */
+MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB, float *dM,
+                                                float *dH, void *work, const float *dz,
+                                                const float *u, const float *v, const float *x,
+                                                const float *A, const float *C, const float *B,
+                                                const float *H, const float *EC, float s,
+                                                int E, int T, int n, int m, int r);
+/* Monte-Carlo inference: u = x A^T once, then for k < K: z_k += s (u C_k^T) B^T.
+   z is (K,T,m), C is (K,r,r). Average the class probabilities over k, not the logits. */
+MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work,
+                                                  const float *x, const float *A,
+                                                  const float *C, const float *B, float s,
+                                                  int K, int T, int n, int m, int r);
+/* Paper eq. 7 with P = M A and S = Om |A| (Om = H*H, matrix products, (r,n)):
+   KL = (|P|_F^2 + |S|_F^2) / (2 sigma^2) - sum_ij log Om_ij
+   dA, dM, dH (NULL to skip) get += weight * gradient; *kl the value. Om == 0 gives
+   MELORA_ERR_VALUE. Note: a regulariser, not the KL of q(C A) (see README). */
+MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, float *dH,
+                                          void *work, const float *A, const float *M,
+                                          const float *H, float sigma, float weight, int r,
+                                          int n);
+/* Paper eq. 8: eq. 7 with sigma = sigma_p + eps, eps in [0,1) drawn by the caller, e.g.
+   eps = melora_rng_uniform(seed, step). */
+MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, float *dA, float *dM,
+                                                      float *dH, void *work, const float *A,
+                                                      const float *M, const float *H,
+                                                      float sigma_p, float eps, float weight,
+                                                      int r, int n);
+/* Exact KL of q(C) = N(M, Om^2) against N(0, sigma^2), entrywise over (r,r). */
+MELORA_DEF melora_status melora_melora_kl_exact(double *kl, float *dM, float *dH,
+                                                const float *M, const float *H, float sigma,
+                                                float weight, int r);
+
+/* ------------------------------------------------------------------------------------
+   Naive references: plain loops, double accumulation, one thread, no workspace.
+   Same semantics as the fast paths above; the tests compare the two.
+   ------------------------------------------------------------------------------------ */
+MELORA_DEF melora_status melora_lora_forward_naive(float *z, float *u, const float *x,
+                                                   const float *A, const float *B, float s,
+                                                   int T, int n, int m, int r);
+MELORA_DEF melora_status melora_lora_backward_naive(float *dx, float *dA, float *dB,
+                                                    const float *dz, const float *u,
+                                                    const float *x, const float *A,
+                                                    const float *B, float s, int T, int n,
+                                                    int m, int r);
+MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z, float *u, const float *x,
+                                                           const float *MA, const float *GA,
+                                                           const float *EA, const float *sa,
+                                                           const float *sb, const float *B,
+                                                           float s, int G, int T, int n, int m,
+                                                           int r);
+MELORA_DEF melora_status melora_blob_flipout_backward_naive(
+    float *dx, float *dMA, float *dGA, float *dB, const float *dz, const float *u,
+    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
+    const float *sb, const float *B, float s, int G, int T, int n, int m, int r);
+MELORA_DEF melora_status melora_melora_forward_naive(float *z, float *u, float *v,
+                                                     const float *x, const float *A,
+                                                     const float *C, const float *B, float s,
+                                                     int E, int T, int n, int m, int r);
+MELORA_DEF melora_status melora_melora_backward_naive(
+    float *dx, float *dA, float *dB, float *dM, float *dH, const float *dz, const float *u,
+    const float *v, const float *x, const float *A, const float *C, const float *B,
+    const float *H, const float *EC, float s, int E, int T, int n, int m, int r);
+
+/* ------------------------------------------------------------------------------------
+   Counting: the single source of the parameter and memory numbers in README/paper_repro.
+   ------------------------------------------------------------------------------------ */
+typedef enum {
+    MELORA_METHOD_LORA = 0,
+    MELORA_METHOD_BLOB,          /* one draw of A per batch */
+    MELORA_METHOD_BLOB_FLIPOUT,  /* BLoB with Flipout signs per token */
+    MELORA_METHOD_MELORA,        /* Me-LoRA; E examples with their own C */
+    MELORA_METHOD_COUNT_
+} melora_method;
+
+typedef enum { MELORA_FP32 = 0, MELORA_BF16, MELORA_FP16, MELORA_DTYPE_COUNT_ } melora_dtype;
+
+/* One kind of adapted weight: `count` weights of shape m x n (e.g. q_proj in 32 layers). */
+typedef struct {
+    const char *name;
+    int64_t m, n, count;
+} melora_module;
+
+typedef enum { MELORA_LLAMA2_7B = 0, MELORA_LLAMA2_13B, MELORA_MODEL_COUNT_ } melora_model;
+
+enum {
+    MELORA_MOD_Q = 1, MELORA_MOD_K = 2, MELORA_MOD_V = 4, MELORA_MOD_O = 8,
+    MELORA_MOD_GATE = 16, MELORA_MOD_UP = 32, MELORA_MOD_DOWN = 64,
+    MELORA_MOD_QV = 1 | 4, MELORA_MOD_ALL = 127
+};
+
+/* Bytes held for training, per part. Every tensor is counted in one dtype. */
+typedef struct {
+    int64_t params;      /* trainable parameters */
+    int64_t grads;       /* their gradients */
+    int64_t adam;        /* AdamW first and second moments */
+    int64_t activations; /* saved for backward: u (T,r); Me-LoRA also v (T,r) */
+    int64_t noise;       /* stored noise: BLoB EA (r,n), Flipout signs, Me-LoRA EC (E,r,r);
+                            0 when regenerated from the counter */
+    int64_t total;
+} melora_train_memory;
+
+/* Trainable parameters of one m x n weight at rank r:
+   LoRA r(n+m); BLoB 2rn + rm; Me-LoRA r(n+m) + 2r^2 */
+MELORA_DEF melora_status melora_count_params(int64_t *params, melora_method method,
+                                             int64_t m, int64_t n, int64_t r);
+MELORA_DEF melora_status melora_count_model_params(int64_t *params, melora_method method,
+                                                   const melora_module *mods, int nmods,
+                                                   int64_t r);
+MELORA_DEF melora_status melora_dtype_size(int64_t *bytes, melora_dtype dtype);
+/* Fills mods with the adapted weights of `model` selected by `mask` (MELORA_MOD_*). */
+MELORA_DEF melora_status melora_preset(melora_module *mods, int cap, int *nmods,
+                                       melora_model model, unsigned mask);
+/* Training memory for T tokens; E examples (Me-LoRA per-example C; 1 = per batch);
+   G tokens per Flipout group; noise_regenerated != 0 counts stored noise as 0. */
+MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
+                                                   melora_method method,
+                                                   const melora_module *mods, int nmods,
+                                                   int64_t r, int64_t T, int64_t E,
+                                                   int64_t G, melora_dtype dtype,
+                                                   int noise_regenerated);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MELORA_H */
+
+/* ==================================================================================== */
+/*                                   IMPLEMENTATION                                     */
+/* ==================================================================================== */
+#ifdef MELORA_IMPLEMENTATION
+#ifndef MELORA_IMPLEMENTATION_DONE
+#define MELORA_IMPLEMENTATION_DONE
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MELORA_ASSERT
+#include <assert.h>
+#define MELORA_ASSERT(x) assert(x)
+#endif
+#ifndef MELORA_MALLOC
+#define MELORA_MALLOC(bytes) malloc(bytes)
+#define MELORA_FREE(p) free(p)
+#endif
+#ifndef MELORA_CHUNKS
+#define MELORA_CHUNKS 8
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#define MELORA__OMP(x) _Pragma(#x)
+#else
+#define MELORA__OMP(x)
+#endif
+
+#ifdef __cplusplus
+#define MELORA__RESTRICT __restrict
+#else
+#define MELORA__RESTRICT restrict
+#endif
+
+#define MELORA__VL 16 /* lanes of the accumulators: one 512-bit or two 256-bit vectors */
+#define MELORA__RB 8  /* rows per block: a block of x and dz stays in L2 between uses */
+
+MELORA_DEF const char *melora_status_string(melora_status status) {
+    switch (status) {
+    case MELORA_OK: return "melora: ok";
+    case MELORA_ERR_NULL: return "melora: a required pointer is NULL";
+    case MELORA_ERR_SIZE: return "melora: a size is zero or negative";
+    case MELORA_ERR_OVERFLOW: return "melora: a buffer size overflows the address space";
+    case MELORA_ERR_DIVISIBILITY: return "melora: T is not a multiple of E";
+    case MELORA_ERR_VALUE: return "melora: a value is out of its domain (sigma <= 0, eps outside [0,1), non-finite scale/weight, or a zero std so that the KL is infinite)";
+    case MELORA_ERR_ENUM: return "melora: unknown method, op, dtype, model or module mask";
+    case MELORA_ERR_CAPACITY: return "melora: output list too short";
+    case MELORA_ERR_ALIGNMENT: return "melora: workspace is not 8-byte aligned";
+    case MELORA_ERR_ALLOC: return "melora: allocation failed";
+    case MELORA_ERR_CUDA: return "melora: CUDA runtime error";
+    case MELORA_ERR_CUBLAS: return "melora: cuBLAS error";
+    }
+    return "melora: unknown status";
+}
+
+/* ---------------------------------------------------------------- argument checks -- */
+#define MELORA__TRY(expr) do { melora_status melora__st = (expr); \
+    if (melora__st != MELORA_OK) return melora__st; } while (0)
+#define MELORA__REQUIRE(cond, st) do { if (!(cond)) return (st); } while (0)
+
+/* Largest element count of any buffer: its bytes, even as doubles, fit in ptrdiff_t. */
+#define MELORA__MAX_ELEMS ((size_t)PTRDIFF_MAX / sizeof(double))
+
+static int melora__mulz(size_t *out, size_t a, size_t b) {
+    if (a != 0 && b > MELORA__MAX_ELEMS / a) return 0;
+    *out = a * b;
+    return 1;
+}
+static melora_status melora__elems(size_t *out, size_t a, size_t b, size_t c) {
+    size_t ab;
+    if (!melora__mulz(&ab, a, b) || !melora__mulz(out, ab, c)) return MELORA_ERR_OVERFLOW;
+    return MELORA_OK;
+}
+static int melora__finite(float v) { return v == v && v - v == 0.0f; }
+
+/* T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer addressable. */
+static melora_status melora__check_dims(int T, int n, int m, int r) {
+    size_t e;
+    MELORA__REQUIRE(T > 0 && n > 0 && m > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)n, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)m, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)r, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)r, (size_t)n, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)m, (size_t)r, 1));
+    return MELORA_OK;
+}
+
+/* ----------------------------------------------------------------------- workspace -- */
+enum {
+    MELORA__R_BTS, /* s B^T (r,m): both passes walk B along m */
+    MELORA__R_DAN, /* Flipout: (GA*GA)*EA (r,n) */
+    MELORA__R_PA,  /* per-chunk partials of dA (or dMA) (nc,r,n) */
+    MELORA__R_PA2, /* Flipout: per-chunk partials of d(dA) (nc,r,n) */
+    MELORA__R_PB,  /* per-chunk partials of dB^T (nc,r,m) */
+    MELORA__R_XA,  /* Flipout: x*sa for a block (nc,RB,n) */
+    MELORA__R_TMP, /* Flipout: (du*sb) dA for a block (nc,RB,n) */
+    MELORA__R_S1,  /* per-chunk block scratch (nc,RB,r) */
+    MELORA__R_S2,  /* second one (nc,RB,r) */
+    MELORA__R_DV,  /* Me-LoRA: dv (T,r), kept for dC */
+    MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
+    MELORA__R_KLS, /* eq. 7: S = Om |A| (r,n) doubles */
+    MELORA__R_N
+};
+typedef struct {
+    size_t off[MELORA__R_N];
+    size_t total;
+    int nc; /* number of row chunks */
+} melora__ws;
+
+static int melora__nchunks(int T) {
+    int nb = (T + MELORA__RB - 1) / MELORA__RB;
+    return nb < MELORA_CHUNKS ? nb : MELORA_CHUNKS;
+}
+
+static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, int m,
+                                    int r) {
+    size_t cnt[MELORA__R_N], esz[MELORA__R_N], rn, rm, nc, tr;
+    int i;
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__REQUIRE((int)op >= 0 && op < MELORA_OP_COUNT_, MELORA_ERR_ENUM);
+    ws->nc = melora__nchunks(T);
+    nc = (size_t)ws->nc;
+    rn = (size_t)r * (size_t)n;
+    rm = (size_t)r * (size_t)m;
+    tr = (size_t)T * (size_t)r;
+    for (i = 0; i < MELORA__R_N; i++) { cnt[i] = 0; esz[i] = sizeof(float); }
+    esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = sizeof(double);
+    if (op != MELORA_OP_MELORA_KL) cnt[MELORA__R_BTS] = rm;
+    switch (op) {
+    case MELORA_OP_LORA_FORWARD:
+    case MELORA_OP_MELORA_FORWARD:
+        break;
+    case MELORA_OP_MELORA_MC_FORWARD:
+        cnt[MELORA__R_S1] = nc * MELORA__RB * (size_t)r;
+        break;
+    case MELORA_OP_LORA_BACKWARD:
+    case MELORA_OP_MELORA_BACKWARD:
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_PA], nc, rn, 1));
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_PB], nc, rm, 1));
+        cnt[MELORA__R_S1] = cnt[MELORA__R_S2] = nc * MELORA__RB * (size_t)r;
+        if (op == MELORA_OP_MELORA_BACKWARD) cnt[MELORA__R_DV] = tr;
+        break;
+    case MELORA_OP_FLIPOUT_FORWARD:
+        cnt[MELORA__R_DAN] = rn;
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, (size_t)n));
+        cnt[MELORA__R_S1] = nc * MELORA__RB * (size_t)r;
+        break;
+    case MELORA_OP_FLIPOUT_BACKWARD:
+        cnt[MELORA__R_DAN] = rn;
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_PA], nc, rn, 1));
+        cnt[MELORA__R_PA2] = cnt[MELORA__R_PA];
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_PB], nc, rm, 1));
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, (size_t)n));
+        cnt[MELORA__R_TMP] = cnt[MELORA__R_XA];
+        cnt[MELORA__R_S1] = cnt[MELORA__R_S2] = nc * MELORA__RB * (size_t)r;
+        break;
+    case MELORA_OP_MELORA_KL:
+        cnt[MELORA__R_KLP] = cnt[MELORA__R_KLS] = rn;
+        break;
+    default:
+        return MELORA_ERR_ENUM;
+    }
+    ws->total = 0;
+    for (i = 0; i < MELORA__R_N; i++) {
+        size_t bytes = cnt[i] * esz[i]; /* cnt <= MAX_ELEMS: no overflow */
+        bytes = (bytes + 63u) & ~(size_t)63u;
+        ws->off[i] = ws->total;
+        MELORA__REQUIRE(bytes <= (size_t)PTRDIFF_MAX - ws->total, MELORA_ERR_OVERFLOW);
+        ws->total += bytes;
+    }
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, int T, int n,
+                                               int m, int r) {
+    melora__ws ws;
+    MELORA__REQUIRE(bytes != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__layout(&ws, op, T, n, m, r));
+    *bytes = ws.total;
+    return MELORA_OK;
+}
+
+static float *melora__region(void *work, const melora__ws *ws, int region) {
+    return (float *)(void *)((char *)work + ws->off[region]);
+}
+static melora_status melora__check_work(const void *work) {
+    MELORA__REQUIRE(work != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_alloc(void **out, size_t bytes) {
+    void *raw;
+    uintptr_t p;
+    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
+    *out = NULL;
+    MELORA__REQUIRE(bytes > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(bytes <= (size_t)PTRDIFF_MAX - 64 - sizeof(void *), MELORA_ERR_OVERFLOW);
+    raw = MELORA_MALLOC(bytes + 64 + sizeof(void *));
+    MELORA__REQUIRE(raw != NULL, MELORA_ERR_ALLOC);
+    p = ((uintptr_t)raw + sizeof(void *) + 63u) & ~(uintptr_t)63u;
+    ((void **)p)[-1] = raw;
+    *out = (void *)p;
+    return MELORA_OK;
+}
+MELORA_DEF void melora_free(void *p) {
+    if (p) MELORA_FREE(((void **)p)[-1]);
+}
+
+/* --------------------------------------------------------------------------- noise -- */
+static melora_status melora__check_count(const float *out, int64_t count) {
+    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(count > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
+    return MELORA_OK;
+}
+
+/* Walks whole Philox blocks (4 normals or uniforms, 128 signs each) and keeps the
+   elements inside [offset, offset+count); unsigned differences make index wrap-around
+   at 2^64 consistent with melora_rng_*(seed, offset + i). */
+static void melora__noise_blocks(float *out, uint64_t seed, uint64_t offset, int64_t count,
+                                 uint32_t stream) {
+    const unsigned per = stream == MELORA_STREAM_SIGN ? 128u : 4u;
+    const unsigned shift = stream == MELORA_STREAM_SIGN ? 7u : 2u;
+    uint64_t first = offset >> shift;
+    int64_t nblk = (int64_t)(((offset & (per - 1u)) + (uint64_t)count + per - 1u) >> shift);
+    int64_t b;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (b = 0; b < nblk; b++) {
+        uint64_t blk = first + (uint64_t)b;
+        uint32_t w[4];
+        unsigned q;
+        melora__philox_block(w, seed, blk, stream);
+        if (stream == MELORA_STREAM_NORMAL) {
+            float v[4];
+            melora__box_muller(v, w[0], w[1]);
+            melora__box_muller(v + 2, w[2], w[3]);
+            for (q = 0; q < 4; q++) {
+                uint64_t i = ((blk << 2) + q) - offset;
+                if (i < (uint64_t)count) out[i] = v[q];
+            }
+        } else if (stream == MELORA_STREAM_UNIFORM) {
+            for (q = 0; q < 4; q++) {
+                uint64_t i = ((blk << 2) + q) - offset;
+                if (i < (uint64_t)count) out[i] = (float)(w[q] >> 8) * 5.9604644775390625e-8f;
+            }
+        } else {
+            for (q = 0; q < 128; q++) {
+                uint64_t i = ((blk << 7) + q) - offset;
+                if (i < (uint64_t)count)
+                    out[i] = ((w[q >> 5] >> (q & 31u)) & 1u) ? -1.0f : 1.0f;
+            }
+        }
+    }
+}
+
+MELORA_DEF melora_status melora_noise_normal(float *out, uint64_t seed, uint64_t offset,
+                                             int64_t count) {
+    MELORA__TRY(melora__check_count(out, count));
+    melora__noise_blocks(out, seed, offset, count, MELORA_STREAM_NORMAL);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_noise_uniform(float *out, uint64_t seed, uint64_t offset,
+                                              int64_t count) {
+    MELORA__TRY(melora__check_count(out, count));
+    melora__noise_blocks(out, seed, offset, count, MELORA_STREAM_UNIFORM);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t offset,
+                                           int64_t count) {
+    MELORA__TRY(melora__check_count(out, count));
+    melora__noise_blocks(out, seed, offset, count, MELORA_STREAM_SIGN);
+    return MELORA_OK;
+}
+
+/* ---------------------------------------------------------------- row primitives -- */
+/* All the rank-r products are built from three register-blocked loops over a block of
+   nt <= RB rows. Each accumulates in MELORA__VL independent lanes (plain arrays that
+   -O3 turns into vector registers) and sums lanes in a fixed order, so a result never
+   depends on the thread that computes it. */
+
+static float melora__hsum(const float *acc) {
+    float s = 0.0f;
+    int l;
+    for (l = 0; l < MELORA__VL; l++) s += acc[l];
+    return s;
+}
+
+/* out[t*r+k] = sum_j X[t*ldx+j] W[k*ldw+j]   (t < nt, k < r, j < len)
+   2 rows x 4 ranks of accumulators; rows/ranks past the end repeat the last one and
+   are not stored. */
+static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT X,
+                             size_t ldx, int nt, const float *MELORA__RESTRICT W, size_t ldw,
+                             int r, int len) {
+    int t0, k0, j, a, b, l;
+    for (t0 = 0; t0 < nt; t0 += 2) {
+        const float *xr[2];
+        xr[0] = X + (size_t)t0 * ldx;
+        xr[1] = t0 + 1 < nt ? xr[0] + ldx : xr[0];
+        for (k0 = 0; k0 < r; k0 += 4) {
+            const float *wr[4];
+            float acc[2][4][MELORA__VL], tail[2][4];
+            for (b = 0; b < 4; b++) wr[b] = W + (size_t)(k0 + b < r ? k0 + b : r - 1) * ldw;
+            for (a = 0; a < 2; a++)
+                for (b = 0; b < 4; b++) {
+                    tail[a][b] = 0.0f;
+                    for (l = 0; l < MELORA__VL; l++) acc[a][b][l] = 0.0f;
+                }
+            for (j = 0; j + MELORA__VL <= len; j += MELORA__VL)
+                for (a = 0; a < 2; a++)
+                    for (b = 0; b < 4; b++)
+                        for (l = 0; l < MELORA__VL; l++)
+                            acc[a][b][l] += xr[a][j + l] * wr[b][j + l];
+            for (; j < len; j++)
+                for (a = 0; a < 2; a++)
+                    for (b = 0; b < 4; b++) tail[a][b] += xr[a][j] * wr[b][j];
+            for (a = 0; a < 2 && t0 + a < nt; a++)
+                for (b = 0; b < 4 && k0 + b < r; b++)
+                    out[(size_t)(t0 + a) * (size_t)r + (size_t)(k0 + b)] =
+                        melora__hsum(acc[a][b]) + tail[a][b];
+        }
+    }
+}
+
+/* Y[t*ldy+i] += sum_k coef[t*r+k] W[k*ldw+i]   (t < nt, i < len): 4 rows share each
+   loaded piece of W. */
+static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
+                              const float *MELORA__RESTRICT coef,
+                              const float *MELORA__RESTRICT W, size_t ldw, int r, int len) {
+    int t0, i, k, a, l;
+    for (t0 = 0; t0 < nt; t0 += 4) {
+        int ta[4];
+        for (a = 0; a < 4; a++) ta[a] = t0 + (t0 + a < nt ? a : nt - 1 - t0);
+        for (i = 0; i + MELORA__VL <= len; i += MELORA__VL) {
+            float acc[4][MELORA__VL];
+            for (a = 0; a < 4; a++)
+                for (l = 0; l < MELORA__VL; l++) acc[a][l] = Y[(size_t)ta[a] * ldy + i + l];
+            for (k = 0; k < r; k++) {
+                const float *w = W + (size_t)k * ldw + i;
+                for (a = 0; a < 4; a++) {
+                    float c = coef[(size_t)ta[a] * (size_t)r + k];
+                    for (l = 0; l < MELORA__VL; l++) acc[a][l] += c * w[l];
+                }
+            }
+            for (a = 0; a < 4 && t0 + a < nt; a++)
+                for (l = 0; l < MELORA__VL; l++) Y[(size_t)ta[a] * ldy + i + l] = acc[a][l];
+        }
+        for (; i < len; i++)
+            for (a = 0; a < 4 && t0 + a < nt; a++) {
+                float acc = Y[(size_t)ta[a] * ldy + i];
+                for (k = 0; k < r; k++)
+                    acc += coef[(size_t)ta[a] * (size_t)r + k] * W[(size_t)k * ldw + i];
+                Y[(size_t)ta[a] * ldy + i] = acc;
+            }
+    }
+}
+
+/* P[k*ldp+i] += sum_t coef[t*r+k] Y[t*ldy+i]   (k < r, t < nt, i < len): 4 ranks share
+   each loaded piece of Y; P is touched once per block of rows. */
+static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
+                              const float *MELORA__RESTRICT coef,
+                              const float *MELORA__RESTRICT Y, size_t ldy, int nt, int len) {
+    int k0, i, t, b, l;
+    for (k0 = 0; k0 < r; k0 += 4) {
+        int kb[4];
+        for (b = 0; b < 4; b++) kb[b] = k0 + b < r ? k0 + b : r - 1;
+        for (i = 0; i + MELORA__VL <= len; i += MELORA__VL) {
+            float acc[4][MELORA__VL];
+            for (b = 0; b < 4; b++)
+                for (l = 0; l < MELORA__VL; l++) acc[b][l] = P[(size_t)kb[b] * ldp + i + l];
+            for (t = 0; t < nt; t++) {
+                const float *y = Y + (size_t)t * ldy + i;
+                for (b = 0; b < 4; b++) {
+                    float c = coef[(size_t)t * (size_t)r + kb[b]];
+                    for (l = 0; l < MELORA__VL; l++) acc[b][l] += c * y[l];
+                }
+            }
+            for (b = 0; b < 4 && k0 + b < r; b++)
+                for (l = 0; l < MELORA__VL; l++) P[(size_t)kb[b] * ldp + i + l] = acc[b][l];
+        }
+        for (; i < len; i++)
+            for (b = 0; b < 4 && k0 + b < r; b++) {
+                float acc = P[(size_t)kb[b] * ldp + i];
+                for (t = 0; t < nt; t++)
+                    acc += coef[(size_t)t * (size_t)r + kb[b]] * Y[(size_t)t * ldy + i];
+                P[(size_t)kb[b] * ldp + i] = acc;
+            }
+    }
+}
+
+/* out_t = C u_t for each row (out = u C^T), C (r,r), rows of u and out (r). */
+static void melora__apply_c(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT u,
+                            const float *MELORA__RESTRICT C, int r) {
+    int j, k;
+    for (j = 0; j < r; j++) {
+        float acc = 0.0f;
+        for (k = 0; k < r; k++) acc += C[(size_t)j * (size_t)r + k] * u[k];
+        out[j] = acc;
+    }
+}
+/* out = dv C for one row: out[k] = sum_j dv[j] C[j][k]. */
+static void melora__apply_ct(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT dv,
+                             const float *MELORA__RESTRICT C, int r) {
+    int j, k;
+    for (k = 0; k < r; k++) out[k] = 0.0f;
+    for (j = 0; j < r; j++)
+        for (k = 0; k < r; k++) out[k] += dv[j] * C[(size_t)j * (size_t)r + k];
+}
+
+/* Bts = s B^T: (m,r) -> (r,m). */
+static void melora__scaled_bt(float *MELORA__RESTRICT Bts, const float *MELORA__RESTRICT B,
+                              float s, int m, int r) {
+    int k;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (k = 0; k < r; k++) {
+        int i;
+        for (i = 0; i < m; i++)
+            Bts[(size_t)k * (size_t)m + i] = s * B[(size_t)i * (size_t)r + k];
+    }
+}
+
+/* Rows of chunk c: blocks [c*nb/nc, (c+1)*nb/nc) of RB rows. */
+static void melora__chunk_rows(int *t_begin, int *t_end, int c, int nc, int T) {
+    int nb = (T + MELORA__RB - 1) / MELORA__RB;
+    int b0 = (int)((int64_t)c * nb / nc), b1 = (int)((int64_t)(c + 1) * nb / nc);
+    *t_begin = b0 * MELORA__RB;
+    *t_end = b1 * MELORA__RB < T ? b1 * MELORA__RB : T;
+}
+
+/* dst[i] += sum_c parts[c*count + i], chunks in order. */
+static void melora__reduce_add(float *dst, const float *parts, int nc, size_t count) {
+    int64_t i;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (i = 0; i < (int64_t)count; i++) {
+        float acc = 0.0f;
+        int c;
+        for (c = 0; c < nc; c++) acc += parts[(size_t)c * count + (size_t)i];
+        dst[i] += acc;
+    }
+}
+/* dMA += g, dGA += g * EA * 2GA with g = sum_c parts (BLoB's chain rule through As). */
+static void melora__reduce_std(float *dmean, float *dstd, const float *parts, int nc,
+                               size_t count, const float *G, const float *EPS) {
+    int64_t i;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (i = 0; i < (int64_t)count; i++) {
+        float acc = 0.0f;
+        int c;
+        for (c = 0; c < nc; c++) acc += parts[(size_t)c * count + (size_t)i];
+        if (dmean) dmean[i] += acc;
+        if (dstd) dstd[i] += melora_dstd_elem(acc, G[i], EPS[i]);
+    }
+}
+/* dB[i][k] += s * sum_c parts[c][k][i] */
+static void melora__reduce_db(float *dB, const float *parts, int nc, float s, int m, int r) {
+    int i;
+    size_t rm = (size_t)r * (size_t)m;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (i = 0; i < m; i++) {
+        int k, c;
+        for (k = 0; k < r; k++) {
+            float acc = 0.0f;
+            for (c = 0; c < nc; c++) acc += parts[(size_t)c * rm + (size_t)k * (size_t)m + i];
+            dB[(size_t)i * (size_t)r + k] += s * acc;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ shared forward pass -- */
+/* u = x A^T; v_t = C_e u_t (C NULL: v = u); z += v Bts^T. v NULL with C: per-chunk
+   scratch vs (nc,RB,r). One pass over x and z. */
+static void melora__forward(float *z, float *u, float *v, float *vs, const float *x,
+                            const float *A, const float *C, int E, const float *Bts, int nc,
+                            int T, int n, int m, int r) {
+    int c;
+    int per = T / E;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (c = 0; c < nc; c++) {
+        int tb, te, t0;
+        melora__chunk_rows(&tb, &te, c, nc, T);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t;
+            float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
+            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, (size_t)n, r, n);
+            if (C) {
+                vb = v ? v + (size_t)t0 * (size_t)r : vs + (size_t)c * MELORA__RB * (size_t)r;
+                for (t = 0; t < nt; t++)
+                    melora__apply_c(vb + (size_t)t * (size_t)r, ub + (size_t)t * (size_t)r,
+                                    C + (size_t)((t0 + t) / per) * (size_t)r * (size_t)r, r);
+            }
+            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, vb, Bts, (size_t)m,
+                              r, m);
+        }
+    }
+}
+
+/* ----------------------------------------------------------- shared backward pass -- */
+/* dv = dz Bts (= s dz B); PB_c += uB^T dz; du = dv (C NULL) or dv C_e; PA_c += du^T x;
+   dx += du A. dv goes to dvs (T,r) when given (Me-LoRA needs it for dC). One pass over
+   dz, x and dx; a block of dz and x is reused from cache. */
+static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float *s1,
+                             float *s2, const float *dz, const float *uB, const float *x,
+                             const float *A, const float *C, int E, const float *Bts, int nc,
+                             int T, int n, int m, int r) {
+    int c;
+    int per = T / E;
+    size_t rn = (size_t)r * (size_t)n, rm = (size_t)r * (size_t)m;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (c = 0; c < nc; c++) {
+        int tb, te, t0;
+        float *pa = PA ? PA + (size_t)c * rn : NULL, *pb = PB ? PB + (size_t)c * rm : NULL;
+        float *dvc = s1 + (size_t)c * MELORA__RB * (size_t)r;
+        float *duc = s2 + (size_t)c * MELORA__RB * (size_t)r;
+        if (pa) memset(pa, 0, rn * sizeof(float));
+        if (pb) memset(pb, 0, rm * sizeof(float));
+        melora__chunk_rows(&tb, &te, c, nc, T);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t;
+            const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
+            float *dvb = dvs ? dvs + (size_t)t0 * (size_t)r : dvc, *dub = dvb;
+            melora__rows_dot(dvb, dzb, (size_t)m, nt, Bts, (size_t)m, r, m);
+            if (pb) melora__outer_acc(pb, (size_t)m, r, uB + (size_t)t0 * (size_t)r, dzb,
+                                      (size_t)m, nt, m);
+            if (C) {
+                dub = duc;
+                for (t = 0; t < nt; t++)
+                    melora__apply_ct(dub + (size_t)t * (size_t)r, dvb + (size_t)t * (size_t)r,
+                                     C + (size_t)((t0 + t) / per) * (size_t)r * (size_t)r, r);
+            }
+            if (pa) melora__outer_acc(pa, (size_t)n, r, dub, xb, (size_t)n, nt, n);
+            if (dx) melora__rows_axpy(dx + (size_t)t0 * (size_t)n, (size_t)n, nt, dub, A,
+                                      (size_t)n, r, n);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------- LoRA -- */
+MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, const float *x,
+                                             const float *A, const float *B, float s, int T,
+                                             int n, int m, int r) {
+    /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
+    melora__ws ws;
+    float *Bts;
+    MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__forward(z, u, NULL, NULL, x, A, NULL, 1, Bts, ws.nc, T, n, m, r);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, void *work,
+                                              const float *dz, const float *u, const float *x,
+                                              const float *A, const float *B, float s, int T,
+                                              int n, int m, int r) {
+    /* dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); dx (T,n) dA (r,n) dB (m,r) */
+    melora__ws ws;
+    float *Bts, *PA, *PB;
+    MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    if (!dx && !dA && !dB) return MELORA_OK;
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
+    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
+                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, A, NULL, 1, Bts, ws.nc,
+                     T, n, m, r);
+    if (dA) melora__reduce_add(dA, PA, ws.nc, (size_t)r * (size_t)n);
+    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+    return MELORA_OK;
+}
+
+/* ---------------------------------------------------------------------------- BLoB -- */
+static void melora__sample(float *out, const float *mean, const float *g, const float *eps,
+                           size_t count) {
+    int64_t i;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (i = 0; i < (int64_t)count; i++)
+        out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
+}
+
+MELORA_DEF melora_status melora_blob_sample(float *As, const float *MA, const float *GA,
+                                            const float *EA, int r, int n) {
+    /* MA, GA, EA, As are (r,n) */
+    size_t cnt;
+    MELORA__REQUIRE(As && MA && GA && EA, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    melora__sample(As, MA, GA, EA, cnt);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void *work,
+                                             const float *x, const float *MA, const float *GA,
+                                             const float *EA, const float *B, float s, int T,
+                                             int n, int m, int r) {
+    /* x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m) */
+    MELORA__REQUIRE(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    melora__sample(As, MA, GA, EA, (size_t)r * (size_t)n);
+    return melora_lora_forward(z, u, work, x, As, B, s, T, n, m, r);
+}
+
+MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA, float *dB,
+                                              void *work, const float *dz, const float *u,
+                                              const float *x, const float *As, const float *GA,
+                                              const float *EA, const float *B, float s, int T,
+                                              int n, int m, int r) {
+    /* dz is (T,m), u is (T,r), x is (T,n), As GA EA are (r,n), B is (m,r) */
+    melora__ws ws;
+    float *Bts, *PA, *PB;
+    MELORA__REQUIRE(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    PA = (dMA || dGA) ? melora__region(work, &ws, MELORA__R_PA) : NULL;
+    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
+                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, As, NULL, 1, Bts,
+                     ws.nc, T, n, m, r);
+    if (PA) melora__reduce_std(dMA, dGA, PA, ws.nc, (size_t)r * (size_t)n, GA, EA);
+    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+    return MELORA_OK;
+}
+
+static melora_status melora__check_flipout(const float *sa, const float *sb, int G, int T) {
+    MELORA__REQUIRE(sa && sb, MELORA_ERR_NULL);
+    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
+    (void)T;
+    return MELORA_OK;
+}
+
+/* Rows of x times their group's signs: xa[t][j] = x[t0+t][j] * sa[(t0+t)/G][j]. */
+static void melora__sign_rows(float *xa, const float *x, const float *sa, int t0, int nt,
+                              int G, int n) {
+    int t, j;
+    for (t = 0; t < nt; t++) {
+        const float *xr = x + (size_t)(t0 + t) * (size_t)n;
+        const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)n;
+        float *o = xa + (size_t)t * (size_t)n;
+        for (j = 0; j < n; j++) o[j] = xr[j] * ar[j];
+    }
+}
+
+MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *work,
+                                                     const float *x, const float *MA,
+                                                     const float *GA, const float *EA,
+                                                     const float *sa, const float *sb,
+                                                     const float *B, float s, int G, int T,
+                                                     int n, int m, int r) {
+    /* x is (T,n), MA GA EA are (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r),
+       u is (T,r), z is (T,m) */
+    melora__ws ws;
+    float *Bts, *dAn, *XA, *S1;
+    int c;
+    MELORA__REQUIRE(z && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    dAn = melora__region(work, &ws, MELORA__R_DAN);
+    XA = melora__region(work, &ws, MELORA__R_XA);
+    S1 = melora__region(work, &ws, MELORA__R_S1);
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__sample(dAn, NULL, GA, EA, (size_t)r * (size_t)n);
+    MELORA__OMP(omp parallel for schedule(static))
+    for (c = 0; c < ws.nc; c++) {
+        int tb, te, t0;
+        float *xa = XA + (size_t)c * MELORA__RB * (size_t)n;
+        float *u2 = S1 + (size_t)c * MELORA__RB * (size_t)r;
+        melora__chunk_rows(&tb, &te, c, ws.nc, T);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t, k;
+            float *ub = u + (size_t)t0 * (size_t)r;
+            melora__sign_rows(xa, x, sa, t0, nt, G, n);
+            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, MA, (size_t)n, r, n);
+            melora__rows_dot(u2, xa, (size_t)n, nt, dAn, (size_t)n, r, n);
+            for (t = 0; t < nt; t++)
+                for (k = 0; k < r; k++)
+                    ub[(size_t)t * (size_t)r + k] +=
+                        u2[(size_t)t * (size_t)r + k] * sb[(size_t)((t0 + t) / G) * (size_t)r + k];
+            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, ub, Bts, (size_t)m, r,
+                              m);
+        }
+    }
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, float *dGA,
+                                                      float *dB, void *work, const float *dz,
+                                                      const float *u, const float *x,
+                                                      const float *MA, const float *GA,
+                                                      const float *EA, const float *sa,
+                                                      const float *sb, const float *B,
+                                                      float s, int G, int T, int n, int m,
+                                                      int r) {
+    /* dz is (T,m), u is (T,r), x is (T,n), MA GA EA are (r,n), B is (m,r);
+       du = s dz B; du2 = du * sb; dMA += du^T x; d(dA) = du2^T (x*sa);
+       dx += du MA + (du2 dA) * sa; dGA += d(dA) * EA * 2GA */
+    melora__ws ws;
+    float *Bts, *dAn, *PMA, *PDA, *PB, *XA, *TMP, *S1, *S2;
+    size_t rn = (size_t)r * (size_t)n, rm = (size_t)r * (size_t)m;
+    int c;
+    MELORA__REQUIRE(dz && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    dAn = melora__region(work, &ws, MELORA__R_DAN);
+    PMA = dMA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
+    PDA = dGA ? melora__region(work, &ws, MELORA__R_PA2) : NULL;
+    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
+    XA = melora__region(work, &ws, MELORA__R_XA);
+    TMP = melora__region(work, &ws, MELORA__R_TMP);
+    S1 = melora__region(work, &ws, MELORA__R_S1);
+    S2 = melora__region(work, &ws, MELORA__R_S2);
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__sample(dAn, NULL, GA, EA, rn);
+    MELORA__OMP(omp parallel for schedule(static))
+    for (c = 0; c < ws.nc; c++) {
+        int tb, te, t0;
+        float *xa = XA + (size_t)c * MELORA__RB * (size_t)n;
+        float *tmp = TMP + (size_t)c * MELORA__RB * (size_t)n;
+        float *du = S1 + (size_t)c * MELORA__RB * (size_t)r;
+        float *du2 = S2 + (size_t)c * MELORA__RB * (size_t)r;
+        float *pma = PMA ? PMA + (size_t)c * rn : NULL, *pda = PDA ? PDA + (size_t)c * rn : NULL;
+        float *pb = PB ? PB + (size_t)c * rm : NULL;
+        if (pma) memset(pma, 0, rn * sizeof(float));
+        if (pda) memset(pda, 0, rn * sizeof(float));
+        if (pb) memset(pb, 0, rm * sizeof(float));
+        melora__chunk_rows(&tb, &te, c, ws.nc, T);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t, k, j;
+            const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
+            melora__rows_dot(du, dzb, (size_t)m, nt, Bts, (size_t)m, r, m);
+            if (pb) melora__outer_acc(pb, (size_t)m, r, u + (size_t)t0 * (size_t)r, dzb,
+                                      (size_t)m, nt, m);
+            for (t = 0; t < nt; t++)
+                for (k = 0; k < r; k++)
+                    du2[(size_t)t * (size_t)r + k] =
+                        du[(size_t)t * (size_t)r + k] * sb[(size_t)((t0 + t) / G) * (size_t)r + k];
+            if (pma) melora__outer_acc(pma, (size_t)n, r, du, xb, (size_t)n, nt, n);
+            if (pda) melora__sign_rows(xa, x, sa, t0, nt, G, n);
+            if (pda) melora__outer_acc(pda, (size_t)n, r, du2, xa, (size_t)n, nt, n);
+            if (dx) {
+                float *dxb = dx + (size_t)t0 * (size_t)n;
+                melora__rows_axpy(dxb, (size_t)n, nt, du, MA, (size_t)n, r, n);
+                memset(tmp, 0, (size_t)nt * (size_t)n * sizeof(float));
+                melora__rows_axpy(tmp, (size_t)n, nt, du2, dAn, (size_t)n, r, n);
+                for (t = 0; t < nt; t++) {
+                    const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)n;
+                    for (j = 0; j < n; j++)
+                        dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * (size_t)n + j] * ar[j];
+                }
+            }
+        }
+    }
+    if (PMA) melora__reduce_add(dMA, PMA, ws.nc, rn);
+    if (PDA) melora__reduce_std(NULL, dGA, PDA, ws.nc, rn, GA, EA);
+    if (PB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+    return MELORA_OK;
+}
+
+/* ------------------------------------------------------------------ diagonal KL ---- */
+/* KL of N(mu, (g*g)^2) against N(0, sigma^2) over `count` entries, in double with a fixed
+   summation order; gradients with respect to mu and g, times weight, added. */
+static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, const float *mu,
+                                     const float *g, float sigma, float weight, size_t count) {
+    double sum = 0.0, s2 = (double)sigma * (double)sigma, ls = log((double)sigma);
+    size_t i;
+    MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
+    MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
+    for (i = 0; i < count; i++) {
+        double om = (double)g[i] * (double)g[i], m = (double)mu[i];
+        MELORA__REQUIRE(melora__finite(g[i]) && melora__finite(mu[i]), MELORA_ERR_VALUE);
+        MELORA__REQUIRE(om > 0.0, MELORA_ERR_VALUE);
+        sum += ls - log(om) + (om * om + m * m) / (2.0 * s2) - 0.5;
+    }
+    for (i = 0; i < count; i++) {
+        double om = (double)g[i] * (double)g[i];
+        if (dmu) dmu[i] += (float)((double)weight * (double)mu[i] / s2);
+        if (dg) dg[i] += (float)((double)weight * (om / s2 - 1.0 / om) * 2.0 * (double)g[i]);
+    }
+    *kl = sum;
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_blob_kl(double *kl, float *dMA, float *dGA, const float *MA,
+                                        const float *GA, float sigma_p, float weight, int r,
+                                        int n) {
+    /* MA, GA, dMA, dGA are (r,n) */
+    size_t cnt;
+    MELORA__REQUIRE(kl && MA && GA, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    return melora__diag_kl(kl, dMA, dGA, MA, GA, sigma_p, weight, cnt);
+}
+
+MELORA_DEF melora_status melora_melora_kl_exact(double *kl, float *dM, float *dH,
+                                                const float *M, const float *H, float sigma,
+                                                float weight, int r) {
+    /* M, H, dM, dH are (r,r) */
+    size_t cnt;
+    MELORA__REQUIRE(kl && M && H, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)r, 1));
+    return melora__diag_kl(kl, dM, dH, M, H, sigma, weight, cnt);
+}
+
+MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, float *dH,
+                                          void *work, const float *A, const float *M,
+                                          const float *H, float sigma, float weight, int r,
+                                          int n) {
+    /* A is (r,n), M H are (r,r); P = M A and S = Om |A| are (r,n) doubles in work */
+    melora__ws ws;
+    double *P, *S, s2, sp = 0.0, ss = 0.0, slog = 0.0;
+    size_t rr, i;
+    int64_t ii;
+    MELORA__REQUIRE(kl && A && M && H, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
+    MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
+    MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
+    rr = (size_t)r * (size_t)r;
+    for (i = 0; i < rr; i++) {
+        MELORA__REQUIRE(melora__finite(M[i]) && melora__finite(H[i]), MELORA_ERR_VALUE);
+        MELORA__REQUIRE(H[i] != 0.0f, MELORA_ERR_VALUE);
+        slog += log((double)H[i] * (double)H[i]);
+    }
+    P = (double *)(void *)melora__region(work, &ws, MELORA__R_KLP);
+    S = (double *)(void *)melora__region(work, &ws, MELORA__R_KLS);
+    s2 = (double)sigma * (double)sigma;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (ii = 0; ii < (int64_t)r; ii++) {
+        int k, j;
+        double *p = P + (size_t)ii * (size_t)n, *q = S + (size_t)ii * (size_t)n;
+        for (j = 0; j < n; j++) p[j] = q[j] = 0.0;
+        for (k = 0; k < r; k++) {
+            double mk = M[(size_t)ii * (size_t)r + k];
+            double ok = (double)H[(size_t)ii * (size_t)r + k] * H[(size_t)ii * (size_t)r + k];
+            const float *ak = A + (size_t)k * (size_t)n;
+            for (j = 0; j < n; j++) {
+                p[j] += mk * ak[j];
+                q[j] += ok * fabs((double)ak[j]);
+            }
+        }
+    }
+    for (i = 0; i < (size_t)r * (size_t)n; i++) {
+        sp += P[i] * P[i];
+        ss += S[i] * S[i];
+    }
+    /* the value is final before any gradient is written */
+    if (!(sp == sp && ss == ss) || sp - sp != 0.0 || ss - ss != 0.0) return MELORA_ERR_VALUE;
+    *kl = (sp + ss) / (2.0 * s2) - slog;
+    if (dM || dH) {
+        MELORA__OMP(omp parallel for schedule(static))
+        for (ii = 0; ii < (int64_t)rr; ii++) {
+            size_t row = (size_t)ii / (size_t)r, k = (size_t)ii % (size_t)r;
+            const double *p = P + row * (size_t)n, *q = S + row * (size_t)n;
+            const float *ak = A + k * (size_t)n;
+            double gm = 0.0, go = 0.0, h = H[ii], om = h * h;
+            int j;
+            for (j = 0; j < n; j++) {
+                gm += p[j] * ak[j];
+                go += q[j] * fabs((double)ak[j]);
+            }
+            if (dM) dM[ii] += (float)((double)weight * gm / s2);
+            if (dH) dH[ii] += (float)((double)weight * (go / s2 - 1.0 / om) * 2.0 * h);
+        }
+    }
+    if (dA) {
+        MELORA__OMP(omp parallel for schedule(static))
+        for (ii = 0; ii < (int64_t)n; ii++) {
+            int k, row;
+            for (k = 0; k < r; k++) {
+                double g1 = 0.0, g2 = 0.0, a = A[(size_t)k * (size_t)n + (size_t)ii];
+                for (row = 0; row < r; row++) {
+                    double h = H[(size_t)row * (size_t)r + k];
+                    g1 += (double)M[(size_t)row * (size_t)r + k] * P[(size_t)row * (size_t)n + (size_t)ii];
+                    g2 += h * h * S[(size_t)row * (size_t)n + (size_t)ii];
+                }
+                g2 *= (a > 0.0) ? 1.0 : (a < 0.0 ? -1.0 : 0.0);
+                dA[(size_t)k * (size_t)n + (size_t)ii] += (float)((double)weight * (g1 + g2) / s2);
+            }
+        }
+    }
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, float *dA, float *dM,
+                                                      float *dH, void *work, const float *A,
+                                                      const float *M, const float *H,
+                                                      float sigma_p, float eps, float weight,
+                                                      int r, int n) {
+    /* as melora_melora_kl with sigma = sigma_p + eps */
+    MELORA__REQUIRE(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
+    MELORA__REQUIRE(melora__finite(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
+    return melora_melora_kl(kl, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n);
+}
+
+/* ------------------------------------------------------------------------- Me-LoRA -- */
+static melora_status melora__check_examples(int E, int T, int r) {
+    size_t e;
+    MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&e, (size_t)E, (size_t)r, (size_t)r));
+    MELORA__REQUIRE(T % E == 0, MELORA_ERR_DIVISIBILITY);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_melora_sample(float *C, const float *M, const float *H,
+                                              const float *EC, int E, int r) {
+    /* M, H are (r,r); EC, C are (E,r,r) */
+    size_t rr;
+    int e;
+    MELORA__REQUIRE(C && M && H && EC, MELORA_ERR_NULL);
+    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__check_examples(E, E, r));
+    rr = (size_t)r * (size_t)r;
+    for (e = 0; e < E; e++) {
+        size_t i;
+        for (i = 0; i < rr; i++)
+            C[(size_t)e * rr + i] = melora_sample_elem(M[i], H[i], EC[(size_t)e * rr + i]);
+    }
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, void *work,
+                                               const float *x, const float *A, const float *C,
+                                               const float *B, float s, int E, int T, int n,
+                                               int m, int r) {
+    /* x is (T,n), A is (r,n), C is (E,r,r), B is (m,r); u, v are (T,r), z is (T,m) */
+    melora__ws ws;
+    float *Bts;
+    MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_FORWARD, T, n, m, r));
+    MELORA__TRY(melora__check_examples(E, T, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__forward(z, u, v, NULL, x, A, C, E, Bts, ws.nc, T, n, m, r);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB, float *dM,
+                                                float *dH, void *work, const float *dz,
+                                                const float *u, const float *v, const float *x,
+                                                const float *A, const float *C, const float *B,
+                                                const float *H, const float *EC, float s,
+                                                int E, int T, int n, int m, int r) {
+    /* dz is (T,m), u v are (T,r), x is (T,n), A is (r,n), C EC are (E,r,r), B is (m,r),
+       H is (r,r); dv (T,r) is kept in work for dC_e = dv_e^T u_e */
+    melora__ws ws;
+    float *Bts, *PA, *PB, *DV;
+    int64_t q;
+    int per;
+    MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_BACKWARD, T, n, m, r));
+    MELORA__TRY(melora__check_examples(E, T, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
+    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
+    DV = (dM || dH) ? melora__region(work, &ws, MELORA__R_DV) : NULL;
+    melora__scaled_bt(Bts, B, s, m, r);
+    melora__backward(dx, PA, PB, DV, melora__region(work, &ws, MELORA__R_S1),
+                     melora__region(work, &ws, MELORA__R_S2), dz, v, x, A, C, E, Bts, ws.nc,
+                     T, n, m, r);
+    if (dA) melora__reduce_add(dA, PA, ws.nc, (size_t)r * (size_t)n);
+    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+    if (!DV) return MELORA_OK;
+    per = T / E;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (q = 0; q < (int64_t)r * r; q++) {
+        size_t j = (size_t)q / (size_t)r, k = (size_t)q % (size_t)r, rr = (size_t)r * (size_t)r;
+        float gm = 0.0f, gh = 0.0f;
+        int e, t;
+        for (e = 0; e < E; e++) {
+            float dc = 0.0f;
+            for (t = e * per; t < (e + 1) * per; t++)
+                dc += DV[(size_t)t * (size_t)r + j] * u[(size_t)t * (size_t)r + k];
+            gm += dc;
+            if (dH) gh += melora_dstd_elem(dc, H[q], EC[(size_t)e * rr + (size_t)q]);
+        }
+        if (dM) dM[q] += gm;
+        if (dH) dH[q] += gh;
+    }
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work,
+                                                  const float *x, const float *A,
+                                                  const float *C, const float *B, float s,
+                                                  int K, int T, int n, int m, int r) {
+    /* x is (T,n), A is (r,n), C is (K,r,r), B is (m,r); u is (T,r), z is (K,T,m) */
+    melora__ws ws;
+    float *Bts, *S1;
+    size_t zk, e;
+    int c;
+    MELORA__REQUIRE(z && u && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_work(work));
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
+    MELORA__REQUIRE(K > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&zk, (size_t)K, (size_t)T, (size_t)m));
+    MELORA__TRY(melora__elems(&e, (size_t)K, (size_t)r, (size_t)r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    zk = (size_t)T * (size_t)m;
+    Bts = melora__region(work, &ws, MELORA__R_BTS);
+    S1 = melora__region(work, &ws, MELORA__R_S1);
+    melora__scaled_bt(Bts, B, s, m, r);
+    MELORA__OMP(omp parallel for schedule(static))
+    for (c = 0; c < ws.nc; c++) {
+        int tb, te, t0, k;
+        float *vb = S1 + (size_t)c * MELORA__RB * (size_t)r;
+        melora__chunk_rows(&tb, &te, c, ws.nc, T);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t;
+            float *ub = u + (size_t)t0 * (size_t)r;
+            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, (size_t)n, r, n);
+            for (k = 0; k < K; k++) {
+                for (t = 0; t < nt; t++)
+                    melora__apply_c(vb + (size_t)t * (size_t)r, ub + (size_t)t * (size_t)r,
+                                    C + (size_t)k * (size_t)r * (size_t)r, r);
+                melora__rows_axpy(z + (size_t)k * zk + (size_t)t0 * (size_t)m, (size_t)m, nt,
+                                  vb, Bts, (size_t)m, r, m);
+            }
+        }
+    }
+    return MELORA_OK;
+}
+
+/* ------------------------------------------------------------ naive references ------ */
+/* Straight loops in double; they allocate their own scratch (they are references). */
+static melora_status melora__scratch(double **p, size_t a, size_t b) {
+    size_t cnt;
+    MELORA__TRY(melora__elems(&cnt, a, b, 1));
+    *p = (double *)MELORA_MALLOC(cnt * sizeof(double));
+    MELORA__REQUIRE(*p != NULL, MELORA_ERR_ALLOC);
+    return MELORA_OK;
+}
+
+/* Shared by every naive forward: u_t = xs_t Wa^T (+ (xa_t Wb^T) * sb), v_t = C_e u_t,
+   z_t += s B v_t. xs = x; Flipout passes Wb, sa, sb. */
+static void melora__naive_fwd(float *z, float *u, float *v, const float *x, const float *Wa,
+                              const float *Wb, const float *sa, const float *sb, int G,
+                              const float *C, int E, const float *B, float s, int T, int n,
+                              int m, int r) {
+    int t, k, j, i;
+    for (t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)n;
+        const float *ar = sa ? sa + (size_t)(t / G) * (size_t)n : NULL;
+        float *ur = u + (size_t)t * (size_t)r;
+        const float *vr = ur;
+        for (k = 0; k < r; k++) {
+            double acc = 0.0, acc2 = 0.0;
+            for (j = 0; j < n; j++) acc += (double)xr[j] * Wa[(size_t)k * (size_t)n + j];
+            if (Wb) {
+                for (j = 0; j < n; j++)
+                    acc2 += (double)xr[j] * ar[j] * Wb[(size_t)k * (size_t)n + j];
+                acc += acc2 * sb[(size_t)(t / G) * (size_t)r + k];
+            }
+            ur[k] = (float)acc;
+        }
+        if (C) {
+            const float *Ce = C + (size_t)(t / (T / E)) * (size_t)r * (size_t)r;
+            float *vw = v + (size_t)t * (size_t)r;
+            for (j = 0; j < r; j++) {
+                double acc = 0.0;
+                for (k = 0; k < r; k++) acc += (double)Ce[(size_t)j * (size_t)r + k] * ur[k];
+                vw[j] = (float)acc;
+            }
+            vr = vw;
+        }
+        for (i = 0; i < m; i++) {
+            double acc = 0.0;
+            for (k = 0; k < r; k++) acc += (double)B[(size_t)i * (size_t)r + k] * vr[k];
+            z[(size_t)t * (size_t)m + i] += (float)((double)s * acc);
+        }
+    }
+}
+
+MELORA_DEF melora_status melora_lora_forward_naive(float *z, float *u, const float *x,
+                                                   const float *A, const float *B, float s,
+                                                   int T, int n, int m, int r) {
+    /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
+    MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    melora__naive_fwd(z, u, NULL, x, A, NULL, NULL, NULL, 1, NULL, 1, B, s, T, n, m, r);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_melora_forward_naive(float *z, float *u, float *v,
+                                                     const float *x, const float *A,
+                                                     const float *C, const float *B, float s,
+                                                     int E, int T, int n, int m, int r) {
+    /* x is (T,n), A is (r,n), C is (E,r,r), B is (m,r); u, v (T,r); z (T,m) */
+    MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__TRY(melora__check_examples(E, T, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    melora__naive_fwd(z, u, v, x, A, NULL, NULL, NULL, 1, C, E, B, s, T, n, m, r);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z, float *u, const float *x,
+                                                           const float *MA, const float *GA,
+                                                           const float *EA, const float *sa,
+                                                           const float *sb, const float *B,
+                                                           float s, int G, int T, int n, int m,
+                                                           int r) {
+    /* as melora_blob_flipout_forward */
+    float *dAn;
+    size_t i, rn;
+    MELORA__REQUIRE(z && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    rn = (size_t)r * (size_t)n;
+    dAn = (float *)MELORA_MALLOC(rn * sizeof(float));
+    MELORA__REQUIRE(dAn != NULL, MELORA_ERR_ALLOC);
+    for (i = 0; i < rn; i++) dAn[i] = melora_sample_elem(0.0f, GA[i], EA[i]);
+    melora__naive_fwd(z, u, NULL, x, MA, dAn, sa, sb, G, NULL, 1, B, s, T, n, m, r);
+    MELORA_FREE(dAn);
+    return MELORA_OK;
+}
+
+/* Shared by every naive backward. dv_t = s B^T dz_t; du_t = C_e^T dv_t (C NULL: dv);
+   dB += s dz^T uB; dA += du^T x; dx += du A; dC_e = dv_e^T u_e into dM, dH.
+   Flipout (Wb): u = x Wa^T + ((x*sa) Wb^T)*sb, so dWa += du^T x, dWb += (du*sb)^T (x*sa)
+   which goes into dGA through Wb = (GA*GA)*EA. */
+static melora_status melora__naive_bwd(float *dx, float *dWa, float *dGA, float *dB,
+                                       float *dM, float *dH, const float *dz, const float *u,
+                                       const float *uB, const float *x, const float *Wa,
+                                       const float *Wb, const float *GA, const float *EA,
+                                       const float *sa, const float *sb, int G, const float *C,
+                                       const float *H, const float *EC, int E, const float *B,
+                                       float s, int T, int n, int m, int r) {
+    double *dv, *du;
+    int t, i, j, k;
+    MELORA__TRY(melora__scratch(&dv, (size_t)T, (size_t)r));
+    if (melora__scratch(&du, (size_t)T, (size_t)r) != MELORA_OK) {
+        MELORA_FREE(dv);
+        return MELORA_ERR_ALLOC;
+    }
+    for (t = 0; t < T; t++)
+        for (k = 0; k < r; k++) {
+            double acc = 0.0;
+            for (i = 0; i < m; i++)
+                acc += (double)dz[(size_t)t * (size_t)m + i] * B[(size_t)i * (size_t)r + k];
+            dv[(size_t)t * (size_t)r + k] = (double)s * acc;
+        }
+    for (t = 0; t < T; t++)
+        for (k = 0; k < r; k++) {
+            double acc = dv[(size_t)t * (size_t)r + k];
+            if (C) {
+                const float *Ce = C + (size_t)(t / (T / E)) * (size_t)r * (size_t)r;
+                acc = 0.0;
+                for (j = 0; j < r; j++)
+                    acc += dv[(size_t)t * (size_t)r + j] * Ce[(size_t)j * (size_t)r + k];
+            }
+            du[(size_t)t * (size_t)r + k] = acc;
+        }
+    if (dB)
+        for (i = 0; i < m; i++)
+            for (k = 0; k < r; k++) {
+                double acc = 0.0;
+                for (t = 0; t < T; t++)
+                    acc += (double)dz[(size_t)t * (size_t)m + i] * uB[(size_t)t * (size_t)r + k];
+                dB[(size_t)i * (size_t)r + k] += (float)((double)s * acc);
+            }
+    for (k = 0; k < r; k++)
+        for (j = 0; j < n; j++) {
+            double acc = 0.0, acc2 = 0.0;
+            for (t = 0; t < T; t++) {
+                double d = du[(size_t)t * (size_t)r + k], xv = x[(size_t)t * (size_t)n + j];
+                acc += d * xv;
+                if (Wb)
+                    acc2 += d * sb[(size_t)(t / G) * (size_t)r + k] * xv *
+                            sa[(size_t)(t / G) * (size_t)n + j];
+            }
+            if (dWa) dWa[(size_t)k * (size_t)n + j] += (float)acc;
+            if (Wb && dGA) {
+                size_t q = (size_t)k * (size_t)n + j;
+                dGA[q] += (float)(acc2 * EA[q] * 2.0 * GA[q]);
+            }
+        }
+    if (dx)
+        for (t = 0; t < T; t++)
+            for (j = 0; j < n; j++) {
+                double acc = 0.0;
+                for (k = 0; k < r; k++) {
+                    double d = du[(size_t)t * (size_t)r + k];
+                    acc += d * Wa[(size_t)k * (size_t)n + j];
+                    if (Wb)
+                        acc += d * sb[(size_t)(t / G) * (size_t)r + k] *
+                               Wb[(size_t)k * (size_t)n + j] * sa[(size_t)(t / G) * (size_t)n + j];
+                }
+                dx[(size_t)t * (size_t)n + j] += (float)acc;
+            }
+    if (C && (dM || dH))
+        for (j = 0; j < r; j++)
+            for (k = 0; k < r; k++) {
+                double gm = 0.0, gh = 0.0;
+                int e, per = T / E;
+                size_t q = (size_t)j * (size_t)r + k;
+                for (e = 0; e < E; e++) {
+                    double dc = 0.0;
+                    for (t = e * per; t < (e + 1) * per; t++)
+                        dc += dv[(size_t)t * (size_t)r + j] * u[(size_t)t * (size_t)r + k];
+                    gm += dc;
+                    if (dH) gh += dc * EC[(size_t)e * (size_t)r * (size_t)r + q] * 2.0 * H[q];
+                }
+                if (dM) dM[q] += (float)gm;
+                if (dH) dH[q] += (float)gh;
+            }
+    MELORA_FREE(dv);
+    MELORA_FREE(du);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_lora_backward_naive(float *dx, float *dA, float *dB,
+                                                    const float *dz, const float *u,
+                                                    const float *x, const float *A,
+                                                    const float *B, float s, int T, int n,
+                                                    int m, int r) {
+    /* as melora_lora_backward */
+    MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    return melora__naive_bwd(dx, dA, NULL, dB, NULL, NULL, dz, u, u, x, A, NULL, NULL, NULL,
+                             NULL, NULL, 1, NULL, NULL, NULL, 1, B, s, T, n, m, r);
+}
+
+MELORA_DEF melora_status melora_melora_backward_naive(
+    float *dx, float *dA, float *dB, float *dM, float *dH, const float *dz, const float *u,
+    const float *v, const float *x, const float *A, const float *C, const float *B,
+    const float *H, const float *EC, float s, int E, int T, int n, int m, int r) {
+    /* as melora_melora_backward */
+    MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__TRY(melora__check_examples(E, T, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    return melora__naive_bwd(dx, dA, NULL, dB, dM, dH, dz, u, v, x, A, NULL, NULL, NULL, NULL,
+                             NULL, 1, C, H, EC, E, B, s, T, n, m, r);
+}
+
+MELORA_DEF melora_status melora_blob_flipout_backward_naive(
+    float *dx, float *dMA, float *dGA, float *dB, const float *dz, const float *u,
+    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
+    const float *sb, const float *B, float s, int G, int T, int n, int m, int r) {
+    /* as melora_blob_flipout_backward */
+    float *dAn;
+    size_t i, rn;
+    melora_status st;
+    MELORA__REQUIRE(dz && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
+    MELORA__TRY(melora__check_dims(T, n, m, r));
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    rn = (size_t)r * (size_t)n;
+    dAn = (float *)MELORA_MALLOC(rn * sizeof(float));
+    MELORA__REQUIRE(dAn != NULL, MELORA_ERR_ALLOC);
+    for (i = 0; i < rn; i++) dAn[i] = melora_sample_elem(0.0f, GA[i], EA[i]);
+    st = melora__naive_bwd(dx, dMA, dGA, dB, NULL, NULL, dz, u, u, x, MA, dAn, GA, EA, sa, sb,
+                           G, NULL, NULL, NULL, 1, B, s, T, n, m, r);
+    MELORA_FREE(dAn);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ counting -- */
+static int melora__mul64(int64_t *out, int64_t a, int64_t b) {
+    if (a < 0 || b < 0 || (a != 0 && b > INT64_MAX / a)) return 0;
+    *out = a * b;
+    return 1;
+}
+static int melora__add64(int64_t *acc, int64_t v) {
+    if (v < 0 || *acc > INT64_MAX - v) return 0;
+    *acc += v;
+    return 1;
+}
+
+MELORA_DEF melora_status melora_count_params(int64_t *params, melora_method method,
+                                             int64_t m, int64_t n, int64_t r) {
+    int64_t rn, rm, rr, total = 0;
+    MELORA__REQUIRE(params != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE((int)method >= 0 && method < MELORA_METHOD_COUNT_, MELORA_ERR_ENUM);
+    MELORA__REQUIRE(m > 0 && n > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(melora__mul64(&rn, r, n) && melora__mul64(&rm, r, m) &&
+                        melora__mul64(&rr, r, r),
+                    MELORA_ERR_OVERFLOW);
+    MELORA__REQUIRE(melora__add64(&total, rn) && melora__add64(&total, rm), MELORA_ERR_OVERFLOW);
+    if (method == MELORA_METHOD_BLOB || method == MELORA_METHOD_BLOB_FLIPOUT)
+        MELORA__REQUIRE(melora__add64(&total, rn), MELORA_ERR_OVERFLOW);
+    if (method == MELORA_METHOD_MELORA)
+        MELORA__REQUIRE(melora__add64(&total, rr) && melora__add64(&total, rr),
+                        MELORA_ERR_OVERFLOW);
+    *params = total;
+    return MELORA_OK;
+}
+
+static melora_status melora__check_mods(const melora_module *mods, int nmods) {
+    int i;
+    MELORA__REQUIRE(mods != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(nmods > 0, MELORA_ERR_SIZE);
+    for (i = 0; i < nmods; i++)
+        MELORA__REQUIRE(mods[i].m > 0 && mods[i].n > 0 && mods[i].count > 0, MELORA_ERR_SIZE);
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_count_model_params(int64_t *params, melora_method method,
+                                                   const melora_module *mods, int nmods,
+                                                   int64_t r) {
+    int64_t total = 0, one, all;
+    int i;
+    MELORA__REQUIRE(params != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_mods(mods, nmods));
+    for (i = 0; i < nmods; i++) {
+        MELORA__TRY(melora_count_params(&one, method, mods[i].m, mods[i].n, r));
+        MELORA__REQUIRE(melora__mul64(&all, one, mods[i].count) && melora__add64(&total, all),
+                        MELORA_ERR_OVERFLOW);
+    }
+    *params = total;
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_dtype_size(int64_t *bytes, melora_dtype dtype) {
+    MELORA__REQUIRE(bytes != NULL, MELORA_ERR_NULL);
+    switch (dtype) {
+    case MELORA_FP32: *bytes = 4; return MELORA_OK;
+    case MELORA_BF16:
+    case MELORA_FP16: *bytes = 2; return MELORA_OK;
+    default: return MELORA_ERR_ENUM;
+    }
+}
+
+MELORA_DEF melora_status melora_preset(melora_module *mods, int cap, int *nmods,
+                                       melora_model model, unsigned mask) {
+    static const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                   "gate_proj", "up_proj", "down_proj"};
+    int64_t d, ff, layers;
+    int i, cnt = 0, need = 0;
+    MELORA__REQUIRE(mods && nmods, MELORA_ERR_NULL);
+    MELORA__REQUIRE(mask != 0 && (mask & ~(unsigned)MELORA_MOD_ALL) == 0, MELORA_ERR_ENUM);
+    switch (model) {
+    case MELORA_LLAMA2_7B: d = 4096; ff = 11008; layers = 32; break;
+    case MELORA_LLAMA2_13B: d = 5120; ff = 13824; layers = 40; break;
+    default: return MELORA_ERR_ENUM;
+    }
+    for (i = 0; i < 7; i++) need += (mask >> i) & 1u;
+    MELORA__REQUIRE(cap >= need, MELORA_ERR_CAPACITY);
+    for (i = 0; i < 7; i++) {
+        if (!((mask >> i) & 1u)) continue;
+        mods[cnt].name = names[i];
+        mods[cnt].m = i == 4 || i == 5 ? ff : d; /* gate, up: d -> ff */
+        mods[cnt].n = i == 6 ? ff : d;           /* down: ff -> d */
+        mods[cnt].count = layers;
+        cnt++;
+    }
+    *nmods = cnt;
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
+                                                   melora_method method,
+                                                   const melora_module *mods, int nmods,
+                                                   int64_t r, int64_t T, int64_t E,
+                                                   int64_t G, melora_dtype dtype,
+                                                   int noise_regenerated) {
+    int64_t esz, params, act = 0, noise = 0, v, w;
+    int i;
+    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__check_mods(mods, nmods));
+    MELORA__TRY(melora_dtype_size(&esz, dtype));
+    MELORA__REQUIRE(r > 0 && T > 0 && E > 0 && G > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(method != MELORA_METHOD_MELORA || T % E == 0, MELORA_ERR_DIVISIBILITY);
+    MELORA__TRY(melora_count_model_params(&params, method, mods, nmods, r));
+    for (i = 0; i < nmods; i++) {
+        int64_t per = 0, nz = 0, c = mods[i].count;
+        MELORA__REQUIRE(melora__mul64(&per, T, r), MELORA_ERR_OVERFLOW);
+        if (method == MELORA_METHOD_MELORA) MELORA__REQUIRE(melora__mul64(&per, per, 2), MELORA_ERR_OVERFLOW);
+        if (method == MELORA_METHOD_BLOB || method == MELORA_METHOD_BLOB_FLIPOUT)
+            MELORA__REQUIRE(melora__mul64(&nz, r, mods[i].n), MELORA_ERR_OVERFLOW);
+        if (method == MELORA_METHOD_BLOB_FLIPOUT) {
+            int64_t groups = (T + G - 1) / G;
+            MELORA__REQUIRE(melora__mul64(&v, groups, mods[i].n + r) && melora__add64(&nz, v),
+                            MELORA_ERR_OVERFLOW);
+        }
+        if (method == MELORA_METHOD_MELORA)
+            MELORA__REQUIRE(melora__mul64(&nz, E, r) && melora__mul64(&nz, nz, r), MELORA_ERR_OVERFLOW);
+        MELORA__REQUIRE(melora__mul64(&w, per, c) && melora__add64(&act, w), MELORA_ERR_OVERFLOW);
+        MELORA__REQUIRE(melora__mul64(&w, nz, c) && melora__add64(&noise, w), MELORA_ERR_OVERFLOW);
+    }
+    if (noise_regenerated) noise = 0;
+    MELORA__REQUIRE(melora__mul64(&out->params, params, esz) &&
+                        melora__mul64(&act, act, esz) && melora__mul64(&noise, noise, esz),
+                    MELORA_ERR_OVERFLOW);
+    out->grads = out->params;
+    MELORA__REQUIRE(melora__mul64(&out->adam, out->params, 2), MELORA_ERR_OVERFLOW);
+    out->activations = act;
+    out->noise = noise;
+    out->total = 0;
+    MELORA__REQUIRE(melora__add64(&out->total, out->params) &&
+                        melora__add64(&out->total, out->grads) &&
+                        melora__add64(&out->total, out->adam) &&
+                        melora__add64(&out->total, act) && melora__add64(&out->total, noise),
+                    MELORA_ERR_OVERFLOW);
+    return MELORA_OK;
+}
+
+#endif /* MELORA_IMPLEMENTATION_DONE */
+#endif /* MELORA_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the melora authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
