@@ -1,0 +1,2 @@
+/* cudacpu: forwards to the emulated runtime */
+#include "cuda_runtime.h"
