@@ -510,8 +510,8 @@ typedef struct {
 } melora__ws;
 
 static int melora__nchunks(int T) {
-    int nb = (T + MELORA__RB - 1) / MELORA__RB;
-    return nb < MELORA_CHUNKS ? nb : MELORA_CHUNKS;
+    int64_t nb = ((int64_t)T + MELORA__RB - 1) / MELORA__RB;
+    return nb < MELORA_CHUNKS ? (int)nb : MELORA_CHUNKS;
 }
 
 static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, int m,
@@ -629,7 +629,7 @@ static void melora__noise_blocks(float *out, uint64_t seed, uint64_t offset, int
     int64_t b;
     MELORA__OMP(omp parallel for schedule(static))
     for (b = 0; b < nblk; b++) {
-        uint64_t blk = first + (uint64_t)b;
+        uint64_t blk = (first + (uint64_t)b) & (UINT64_MAX >> shift); /* k wraps at 2^64 */
         uint32_t w[4];
         unsigned q;
         melora__philox_block(w, seed, blk, stream);
@@ -824,9 +824,9 @@ static void melora__scaled_bt(float *MELORA__RESTRICT Bts, const float *MELORA__
 }
 
 /* Rows of chunk c: blocks [c*nb/nc, (c+1)*nb/nc) of RB rows. */
-static void melora__chunk_rows(int *t_begin, int *t_end, int c, int nc, int T) {
-    int nb = (T + MELORA__RB - 1) / MELORA__RB;
-    int b0 = (int)((int64_t)c * nb / nc), b1 = (int)((int64_t)(c + 1) * nb / nc);
+static void melora__chunk_rows(int64_t *t_begin, int64_t *t_end, int c, int nc, int T) {
+    int64_t nb = ((int64_t)T + MELORA__RB - 1) / MELORA__RB;
+    int64_t b0 = (int64_t)c * nb / nc, b1 = (int64_t)(c + 1) * nb / nc;
     *t_begin = b0 * MELORA__RB;
     *t_end = b1 * MELORA__RB < T ? b1 * MELORA__RB : T;
 }
@@ -880,10 +880,10 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
     int per = T / E;
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < nc; c++) {
-        int tb, te, t0;
+        int64_t tb, te, t0;
         melora__chunk_rows(&tb, &te, c, nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
             float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
             melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, (size_t)n, r, n);
             if (C) {
@@ -911,7 +911,7 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
     size_t rn = (size_t)r * (size_t)n, rm = (size_t)r * (size_t)m;
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < nc; c++) {
-        int tb, te, t0;
+        int64_t tb, te, t0;
         float *pa = PA ? PA + (size_t)c * rn : NULL, *pb = PB ? PB + (size_t)c * rm : NULL;
         float *dvc = s1 + (size_t)c * MELORA__RB * (size_t)r;
         float *duc = s2 + (size_t)c * MELORA__RB * (size_t)r;
@@ -919,7 +919,7 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
         if (pb) memset(pb, 0, rm * sizeof(float));
         melora__chunk_rows(&tb, &te, c, nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
             float *dvb = dvs ? dvs + (size_t)t0 * (size_t)r : dvc, *dub = dvb;
             melora__rows_dot(dvb, dzb, (size_t)m, nt, Bts, (size_t)m, r, m);
@@ -1045,7 +1045,7 @@ static melora_status melora__check_flipout(const float *sa, const float *sb, int
 }
 
 /* Rows of x times their group's signs: xa[t][j] = x[t0+t][j] * sa[(t0+t)/G][j]. */
-static void melora__sign_rows(float *xa, const float *x, const float *sa, int t0, int nt,
+static void melora__sign_rows(float *xa, const float *x, const float *sa, int64_t t0, int nt,
                               int G, int n) {
     int t, j;
     for (t = 0; t < nt; t++) {
@@ -1080,12 +1080,12 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     melora__sample(dAn, NULL, GA, EA, (size_t)r * (size_t)n);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
-        int tb, te, t0;
+        int64_t tb, te, t0;
         float *xa = XA + (size_t)c * MELORA__RB * (size_t)n;
         float *u2 = S1 + (size_t)c * MELORA__RB * (size_t)r;
         melora__chunk_rows(&tb, &te, c, ws.nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t, k;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k;
             float *ub = u + (size_t)t0 * (size_t)r;
             melora__sign_rows(xa, x, sa, t0, nt, G, n);
             melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, MA, (size_t)n, r, n);
@@ -1135,7 +1135,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
     melora__sample(dAn, NULL, GA, EA, rn);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
-        int tb, te, t0;
+        int64_t tb, te, t0;
         float *xa = XA + (size_t)c * MELORA__RB * (size_t)n;
         float *tmp = TMP + (size_t)c * MELORA__RB * (size_t)n;
         float *du = S1 + (size_t)c * MELORA__RB * (size_t)r;
@@ -1147,7 +1147,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
         if (pb) memset(pb, 0, rm * sizeof(float));
         melora__chunk_rows(&tb, &te, c, ws.nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t, k, j;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k, j;
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
             melora__rows_dot(du, dzb, (size_t)m, nt, Bts, (size_t)m, r, m);
             if (pb) melora__outer_acc(pb, (size_t)m, r, u + (size_t)t0 * (size_t)r, dzb,
@@ -1431,11 +1431,12 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     melora__scaled_bt(Bts, B, s, m, r);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
-        int tb, te, t0, k;
+        int64_t tb, te, t0;
+        int k;
         float *vb = S1 + (size_t)c * MELORA__RB * (size_t)r;
         melora__chunk_rows(&tb, &te, c, ws.nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = te - t0 < MELORA__RB ? te - t0 : MELORA__RB, t;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
             float *ub = u + (size_t)t0 * (size_t)r;
             melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, (size_t)n, r, n);
             for (k = 0; k < K; k++) {
