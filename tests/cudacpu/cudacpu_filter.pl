@@ -11,7 +11,9 @@
 #  3. __shared__ T name[dims];  (one declarator) additionally gets a hidden
 #     per-variable block stamp, so the variable is filled with 0xff bytes when
 #     the first thread of each new block reaches the declaration.
-#  4. Prepends #include <cuda_runtime.h> (nvcc includes it implicitly).
+#  4. `#pragma unroll [N]` becomes `#pragma GCC unroll N` (N given) or is
+#     dropped (no N), so host compilers do not warn about an unknown pragma.
+#  5. Prepends #include <cuda_runtime.h> (nvcc includes it implicitly).
 # Not handled: <<< >>> inside string literals (they are rewritten too),
 # launches through member access (obj.k<<<...>>>), `template` disambiguators.
 use strict;
@@ -41,6 +43,10 @@ $src =~ s{\bextern\s+__shared__\s+([^;{}]*?)\s*\b([A-Za-z_]\w*)\s*\[\s*\]\s*;}
 # 3. static shared memory: poison once per block
 $src =~ s{(\b__shared__\s+[^;{}=,]*?\b([A-Za-z_]\w*)\s*(?:\[[^\[\];{}]*\]\s*)*;)}
          {$1 static thread_local unsigned long long cudacpu_sg_$2; [[maybe_unused]] const bool cudacpu_sp_$2 = ::cudacpu::shared_first_touch((void *)&($2), sizeof($2), cudacpu_sg_$2);}g;
+
+# 4. unroll pragmas
+$src =~ s{^([ \t]*)#[ \t]*pragma[ \t]+unroll[ \t]*\(?[ \t]*(\d+)[ \t]*\)?[ \t]*$}{$1#pragma GCC unroll $2}mg;
+$src =~ s{^([ \t]*)#[ \t]*pragma[ \t]+unroll\b[^\n]*$}{$1/* #pragma unroll */}mg;
 
 (my $lf = $file) =~ s/(["\\])/\\$1/g;
 print "#include <cuda_runtime.h>\n#line 1 \"$lf\"\n", $src;

@@ -42,7 +42,7 @@ template <int BS> __global__ void tree_sum_kernel(int n, const float *x, float *
   s[threadIdx.x] = acc;
   __syncthreads();
   for (int stride = BS / 2; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) s[threadIdx.x] += s[threadIdx.x + stride];
+    if ((int)threadIdx.x < stride) s[threadIdx.x] += s[threadIdx.x + stride];
     __syncthreads();
   }
   if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
@@ -186,9 +186,9 @@ __global__ void tiled_sgemm_kernel(int M, int N, int K, const float *A, const fl
   float acc = 0.0f;
   for (int t = 0; t < K; t += TILE) {
     As[threadIdx.y][threadIdx.x] =
-        (row < M && t + threadIdx.x < K) ? A[row * K + t + threadIdx.x] : 0.0f;
+        (row < M && t + (int)threadIdx.x < K) ? A[row * K + t + threadIdx.x] : 0.0f;
     Bs[threadIdx.y][threadIdx.x] =
-        (col < N && t + threadIdx.y < K) ? B[(t + threadIdx.y) * N + col] : 0.0f;
+        (col < N && t + (int)threadIdx.y < K) ? B[(t + threadIdx.y) * N + col] : 0.0f;
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < TILE; ++k) acc += As[threadIdx.y][k] * Bs[k][threadIdx.x];
