@@ -49,6 +49,8 @@ cudaError_t run_global_atomics(int blocks, int block, unsigned long long *count,
 cudaError_t run_uninit_shared(unsigned *out);
 cudaError_t run_launch_kernel_api(int n, float *x);
 cudaError_t run_trap(void);
+/* launch_forms.cu: returns the counter (18 expected) */
+int run_launch_forms(void);
 
 /* blas.cu: column-major C = alpha op(A) op(B) + beta C through cuBLAS */
 int run_cublas_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,

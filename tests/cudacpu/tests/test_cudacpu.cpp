@@ -384,3 +384,4 @@ Test(cudacpu, memcpy_checks) {
   std::free(hp);
   cudaGetLastError();
 }
+Test(cudacpu, launch_spellings) { cr_assert_eq(run_launch_forms(), 18); }

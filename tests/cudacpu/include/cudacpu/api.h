@@ -183,7 +183,25 @@ inline cudaError_t cudaGetDevice(int *d) {
   return cudaSuccess;
 }
 inline cudaError_t cudaSetDeviceFlags(unsigned) { return cudaSuccess; }
+/* Clears the sticky error and frees every device, managed and pinned
+ * allocation, like destroying the context. */
 inline cudaError_t cudaDeviceReset() {
+  std::vector<void *> dead;
+  {
+    cudacpu::detail::Registry &r = cudacpu::detail::registry();
+    std::lock_guard<std::mutex> g(r.m);
+    for (auto it = r.allocs.begin(); it != r.allocs.end();) {
+      int k = it->second.second;
+      if (k == cudacpu::detail::MK_DEVICE || k == cudacpu::detail::MK_MANAGED ||
+          k == cudacpu::detail::MK_HOST) {
+        dead.push_back(reinterpret_cast<void *>(it->first));
+        it = r.allocs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (void *p : dead) std::free(p);
   cudacpu::detail::errstate().sticky.store(0);
   cudacpu::detail::tl_last_error = cudaSuccess;
   return cudaSuccess;
@@ -306,10 +324,13 @@ inline cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) {
 template <class T> inline cudaError_t cudaMallocAsync(T **p, size_t n, cudaStream_t s) {
   return cudaMallocAsync(reinterpret_cast<void **>(p), n, s);
 }
+/* After a kernel fault the memory is still released (so leak checkers stay
+ * quiet), but the sticky error is returned as on a GPU. */
 inline cudaError_t cudaFree(void *p) {
-  CUDACPU_STICKY();
-  return cudacpu::detail::release(p, cudacpu::detail::MK_DEVICE, cudacpu::detail::MK_MANAGED,
-                                  "cudaFree");
+  cudaError_t e = cudacpu::detail::release(p, cudacpu::detail::MK_DEVICE,
+                                           cudacpu::detail::MK_MANAGED, "cudaFree");
+  cudaError_t s = cudacpu::detail::sticky_error();
+  return s != cudaSuccess ? cudacpu::detail::set_error(s) : e;
 }
 inline cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;

@@ -796,8 +796,24 @@ template <class K, class Tup> struct Bound {
   }
 };
 
+#ifdef CUDACPU_ASAN
+/* Names the kernel, block and thread when a sanitizer reports an error. */
+inline void asan_death_callback() {
+  Worker *w = tl_worker;
+  if (w && w->cur && w->job)
+    std::fprintf(stderr,
+                 "cudacpu: the error above occurred in kernel %s (launched at %s:%d), "
+                 "block (%u,%u,%u), thread (%u,%u,%u)\n",
+                 w->job->name, w->job->file, w->job->line, blockIdx.x, blockIdx.y, blockIdx.z,
+                 threadIdx.x, threadIdx.y, threadIdx.z);
+}
+#endif
+
 inline cudaError_t launch_job(Job &job, const LaunchCfg &c, uintptr_t kaddr) {
   stats().launches.fetch_add(1, std::memory_order_relaxed);
+#ifdef CUDACPU_ASAN
+  __sanitizer_set_death_callback(&asan_death_callback);
+#endif
   int sticky = errstate().sticky.load();
   if (sticky) return set_error((cudaError_t)sticky);
   const dim3 &g = c.grid, &b = c.block;
