@@ -434,7 +434,6 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
 #define MELORA__RESTRICT restrict
 #endif
 
-#define MELORA__VL 16 /* lanes of the accumulators: one 512-bit or two 256-bit vectors */
 #define MELORA__RB 8  /* rows per block: a block of x and dz stays in L2 between uses */
 
 MELORA_DEF const char *melora_status_string(melora_status status) {
@@ -489,7 +488,8 @@ static melora_status melora__check_dims(int T, int n, int m, int r) {
 
 /* ----------------------------------------------------------------------- workspace -- */
 enum {
-    MELORA__R_BTS, /* s B^T (r,m): both passes walk B along m */
+    MELORA__R_BTS, /* s B^T (r,ldm): both passes walk B along m */
+    MELORA__R_AP,  /* A (or MA) copied with row stride ldn */
     MELORA__R_DAN, /* Flipout: (GA*GA)*EA (r,n) */
     MELORA__R_PA,  /* per-chunk partials of dA (or dMA) (nc,r,n) */
     MELORA__R_PA2, /* Flipout: per-chunk partials of d(dA) (nc,r,n) */
@@ -506,8 +506,18 @@ enum {
 typedef struct {
     size_t off[MELORA__R_N];
     size_t total;
-    int nc; /* number of row chunks */
+    size_t ldn, ldm; /* padded row strides of the (r,n) and (r,m) copies and partials */
+    int nc;          /* number of row chunks */
 } melora__ws;
+
+/* Row stride for a copy of rows of n floats: a multiple of 16 floats whose count of
+   64-byte lines is odd, so that the rows of a tile fall in different L1 sets (rows
+   4 KiB apart all map to one set and evict each other). */
+static size_t melora__pad(int n) {
+    size_t ld = ((size_t)n + 15u) & ~(size_t)15u;
+    if (((ld / 16u) & 1u) == 0) ld += 16u;
+    return ld;
+}
 
 static int melora__nchunks(int T) {
     int64_t nb = ((int64_t)T + MELORA__RB - 1) / MELORA__RB;
@@ -522,12 +532,15 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
     MELORA__REQUIRE((int)op >= 0 && op < MELORA_OP_COUNT_, MELORA_ERR_ENUM);
     ws->nc = melora__nchunks(T);
     nc = (size_t)ws->nc;
-    rn = (size_t)r * (size_t)n;
-    rm = (size_t)r * (size_t)m;
+    ws->ldn = melora__pad(n);
+    ws->ldm = melora__pad(m);
+    if (op == MELORA_OP_MELORA_KL) ws->ldn = (size_t)n;
+    MELORA__TRY(melora__elems(&rn, (size_t)r, ws->ldn, 1));
+    MELORA__TRY(melora__elems(&rm, (size_t)r, ws->ldm, 1));
     tr = (size_t)T * (size_t)r;
     for (i = 0; i < MELORA__R_N; i++) { cnt[i] = 0; esz[i] = sizeof(float); }
     esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = sizeof(double);
-    if (op != MELORA_OP_MELORA_KL) cnt[MELORA__R_BTS] = rm;
+    if (op != MELORA_OP_MELORA_KL) cnt[MELORA__R_BTS] = rm, cnt[MELORA__R_AP] = rn;
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
     case MELORA_OP_MELORA_FORWARD:
@@ -544,7 +557,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         break;
     case MELORA_OP_FLIPOUT_FORWARD:
         cnt[MELORA__R_DAN] = rn;
-        MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, (size_t)n));
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, ws->ldn));
         cnt[MELORA__R_S1] = nc * MELORA__RB * (size_t)r;
         break;
     case MELORA_OP_FLIPOUT_BACKWARD:
@@ -552,7 +565,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         MELORA__TRY(melora__elems(&cnt[MELORA__R_PA], nc, rn, 1));
         cnt[MELORA__R_PA2] = cnt[MELORA__R_PA];
         MELORA__TRY(melora__elems(&cnt[MELORA__R_PB], nc, rm, 1));
-        MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, (size_t)n));
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, ws->ldn));
         cnt[MELORA__R_TMP] = cnt[MELORA__R_XA];
         cnt[MELORA__R_S1] = cnt[MELORA__R_S2] = nc * MELORA__RB * (size_t)r;
         break;
@@ -679,10 +692,152 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
 
 /* ---------------------------------------------------------------- row primitives -- */
 /* All the rank-r products are built from three register-blocked loops over a block of
-   nt <= RB rows. Each accumulates in MELORA__VL independent lanes (plain arrays that
-   -O3 turns into vector registers) and sums lanes in a fixed order, so a result never
-   depends on the thread that computes it. */
+   nt <= RB rows: rows_dot (X W^T), rows_axpy (Y += coef W) and outer_acc
+   (P += coef^T Y). Each accumulates in 16-lane vectors and sums lanes in a fixed order,
+   so a result never depends on the thread that computes it. With GCC/Clang the vectors
+   are GNU vector types (one zmm with AVX-512, two ymm with AVX2); elsewhere, or with
+   MELORA_NO_VECTOR, plain loops over 16-float arrays do the same arithmetic. Rows or
+   ranks past the end of a tile repeat the last valid one and are never stored. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(MELORA_NO_VECTOR)
+#define MELORA__GNUVEC 1
+/* AVX-512 has 32 vector registers: 16 lanes, 3x8 dot tiles; otherwise 8 lanes, 2x4. */
+#if defined(__AVX512F__)
+#define MELORA__VW 16
+#define MELORA__DOT_R 3
+#define MELORA__DOT_K 8
+#else
+#define MELORA__VW 8
+#define MELORA__DOT_R 2
+#define MELORA__DOT_K 4
+#endif
+#define MELORA__JC 512 /* columns per chunk: a tile's W slice (DOT_K x JC) stays in L1 */
+typedef float melora__v16 __attribute__((vector_size(MELORA__VW * 4)));
+static inline melora__v16 melora__ld(const float *p) {
+    melora__v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void melora__st(float *p, melora__v16 v) { memcpy(p, &v, sizeof v); }
+static inline float melora__vsum(melora__v16 v) {
+    float a[MELORA__VW];
+    int w, l;
+    memcpy(a, &v, sizeof a);
+    for (w = MELORA__VW / 2; w >= 1; w /= 2)
+        for (l = 0; l < w; l++) a[l] += a[l + w];
+    return a[0];
+}
 
+/* out[t*r+k] = sum_j X[t*ldx+j] W[k*ldw+j]   (t < nt <= RB, k < r, j < len)
+   DOT_R rows x DOT_K ranks of accumulators; columns in chunks of JC so that the W slice
+   is reused from L1 by every row tile; partial vectors wait in acc between chunks. */
+static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT X,
+                             size_t ldx, int nt, const float *MELORA__RESTRICT W, size_t ldw,
+                             int r, int len) {
+    melora__v16 acc[MELORA__RB][MELORA__DOT_K];
+    float tail[MELORA__RB][MELORA__DOT_K];
+    int t0, k0, j0, j, a, b;
+    int jv = len - len % MELORA__VW;
+    MELORA_ASSERT(nt <= MELORA__RB);
+    for (k0 = 0; k0 < r; k0 += MELORA__DOT_K) {
+        const float *wr[MELORA__DOT_K];
+        for (b = 0; b < MELORA__DOT_K; b++)
+            wr[b] = W + (size_t)(k0 + b < r ? k0 + b : r - 1) * ldw;
+        for (a = 0; a < MELORA__RB; a++)
+            for (b = 0; b < MELORA__DOT_K; b++) {
+                acc[a][b] = (melora__v16){0};
+                tail[a][b] = 0.0f;
+            }
+        for (j0 = 0; j0 < jv; j0 += MELORA__JC) {
+            int j1 = j0 + MELORA__JC < jv ? j0 + MELORA__JC : jv;
+            for (t0 = 0; t0 < nt; t0 += MELORA__DOT_R) {
+                const float *xr[MELORA__DOT_R];
+                melora__v16 c[MELORA__DOT_R][MELORA__DOT_K];
+                for (a = 0; a < MELORA__DOT_R; a++) {
+                    xr[a] = X + (size_t)(t0 + a < nt ? t0 + a : nt - 1) * ldx;
+                    for (b = 0; b < MELORA__DOT_K; b++)
+                        c[a][b] = acc[t0 + a < nt ? t0 + a : nt - 1][b];
+                }
+                for (j = j0; j < j1; j += MELORA__VW) {
+                    melora__v16 xv[MELORA__DOT_R];
+                    for (a = 0; a < MELORA__DOT_R; a++) xv[a] = melora__ld(xr[a] + j);
+                    for (b = 0; b < MELORA__DOT_K; b++) {
+                        melora__v16 w = melora__ld(wr[b] + j);
+                        for (a = 0; a < MELORA__DOT_R; a++) c[a][b] += xv[a] * w;
+                    }
+                }
+                for (a = 0; a < MELORA__DOT_R && t0 + a < nt; a++)
+                    for (b = 0; b < MELORA__DOT_K; b++) acc[t0 + a][b] = c[a][b];
+            }
+        }
+        for (j = jv; j < len; j++)
+            for (a = 0; a < nt; a++)
+                for (b = 0; b < MELORA__DOT_K; b++)
+                    tail[a][b] += X[(size_t)a * ldx + (size_t)j] * wr[b][j];
+        for (a = 0; a < nt; a++)
+            for (b = 0; b < MELORA__DOT_K && k0 + b < r; b++)
+                out[(size_t)a * (size_t)r + (size_t)(k0 + b)] = melora__vsum(acc[a][b]) + tail[a][b];
+    }
+}
+
+/* Y[t*ldy+i] += sum_k coef[t*r+k] W[k*ldw+i]   (t < nt <= RB, i < len): every loaded
+   piece of W serves all rows of the block. */
+static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
+                              const float *MELORA__RESTRICT coef,
+                              const float *MELORA__RESTRICT W, size_t ldw, int r, int len) {
+    int i, k, a;
+    int iv = len - len % MELORA__VW;
+    size_t ta[MELORA__RB];
+    MELORA_ASSERT(nt <= MELORA__RB);
+    for (a = 0; a < MELORA__RB; a++) ta[a] = (size_t)(a < nt ? a : nt - 1);
+    for (i = 0; i < iv; i += MELORA__VW) {
+        melora__v16 acc[MELORA__RB];
+        for (a = 0; a < MELORA__RB; a++) acc[a] = melora__ld(Y + ta[a] * ldy + i);
+        for (k = 0; k < r; k++) {
+            melora__v16 w = melora__ld(W + (size_t)k * ldw + i);
+            for (a = 0; a < MELORA__RB; a++) acc[a] += coef[ta[a] * (size_t)r + k] * w;
+        }
+        for (a = 0; a < nt; a++) melora__st(Y + ta[a] * ldy + i, acc[a]);
+    }
+    for (; i < len; i++)
+        for (a = 0; a < nt; a++) {
+            float acc = Y[ta[a] * ldy + i];
+            for (k = 0; k < r; k++) acc += coef[ta[a] * (size_t)r + k] * W[(size_t)k * ldw + i];
+            Y[ta[a] * ldy + i] = acc;
+        }
+}
+
+/* P[k*ldp+i] += sum_t coef[t*r+k] Y[t*ldy+i]   (k < r, t < nt, i < len): 8 ranks share
+   each loaded piece of Y; P is read and written once per block of rows. */
+static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
+                              const float *MELORA__RESTRICT coef,
+                              const float *MELORA__RESTRICT Y, size_t ldy, int nt, int len) {
+    int k0, i, t, b;
+    int iv = len - len % MELORA__VW;
+    for (k0 = 0; k0 < r; k0 += 8) {
+        size_t kb[8];
+        int nk = r - k0 < 8 ? r - k0 : 8;
+        for (b = 0; b < 8; b++) kb[b] = (size_t)(k0 + (b < nk ? b : nk - 1));
+        for (i = 0; i < iv; i += MELORA__VW) {
+            melora__v16 acc[8];
+            for (b = 0; b < 8; b++) acc[b] = melora__ld(P + kb[b] * ldp + i);
+            for (t = 0; t < nt; t++) {
+                melora__v16 y = melora__ld(Y + (size_t)t * ldy + i);
+                const float *c = coef + (size_t)t * (size_t)r;
+                for (b = 0; b < 8; b++) acc[b] += c[kb[b]] * y;
+            }
+            for (b = 0; b < nk; b++) melora__st(P + kb[b] * ldp + i, acc[b]);
+        }
+        for (; i < len; i++)
+            for (b = 0; b < nk; b++) {
+                float acc = P[kb[b] * ldp + i];
+                for (t = 0; t < nt; t++)
+                    acc += coef[(size_t)t * (size_t)r + kb[b]] * Y[(size_t)t * ldy + i];
+                P[kb[b] * ldp + i] = acc;
+            }
+    }
+}
+#else /* portable loops */
+#define MELORA__VL 16
 static float melora__hsum(const float *acc) {
     float s = 0.0f;
     int l;
@@ -792,6 +947,8 @@ static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
     }
 }
 
+#endif
+
 /* out_t = C u_t for each row (out = u C^T), C (r,r), rows of u and out (r). */
 static void melora__apply_c(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT u,
                             const float *MELORA__RESTRICT C, int r) {
@@ -811,16 +968,22 @@ static void melora__apply_ct(float *MELORA__RESTRICT out, const float *MELORA__R
         for (k = 0; k < r; k++) out[k] += dv[j] * C[(size_t)j * (size_t)r + k];
 }
 
-/* Bts = s B^T: (m,r) -> (r,m). */
-static void melora__scaled_bt(float *MELORA__RESTRICT Bts, const float *MELORA__RESTRICT B,
-                              float s, int m, int r) {
+/* Bts = s B^T: (m,r) -> (r,m) with row stride ldb. */
+static void melora__scaled_bt(float *MELORA__RESTRICT Bts, size_t ldb,
+                              const float *MELORA__RESTRICT B, float s, int m, int r) {
     int k;
     MELORA__OMP(omp parallel for schedule(static))
     for (k = 0; k < r; k++) {
         int i;
-        for (i = 0; i < m; i++)
-            Bts[(size_t)k * (size_t)m + i] = s * B[(size_t)i * (size_t)r + k];
+        for (i = 0; i < m; i++) Bts[(size_t)k * ldb + i] = s * B[(size_t)i * (size_t)r + k];
     }
+}
+/* dst (r rows, stride ld) = src (r,n) */
+static void melora__copy_rows(float *MELORA__RESTRICT dst, size_t ld,
+                              const float *MELORA__RESTRICT src, int r, int n) {
+    int k;
+    for (k = 0; k < r; k++)
+        memcpy(dst + (size_t)k * ld, src + (size_t)k * (size_t)n, (size_t)n * sizeof(float));
 }
 
 /* Rows of chunk c: blocks [c*nb/nc, (c+1)*nb/nc) of RB rows. */
@@ -831,40 +994,34 @@ static void melora__chunk_rows(int64_t *t_begin, int64_t *t_end, int c, int nc, 
     *t_end = b1 * MELORA__RB < T ? b1 * MELORA__RB : T;
 }
 
-/* dst[i] += sum_c parts[c*count + i], chunks in order. */
-static void melora__reduce_add(float *dst, const float *parts, int nc, size_t count) {
-    int64_t i;
+/* g = sum_c parts[c][k][j] (chunks in order; parts are (nc, r, ld)), then
+   dmean[k][j] += g and, with G, dstd[k][j] += g * EPS * 2G (the chain rule through a
+   sample mean + (G*G)*EPS). */
+static void melora__reduce_rows(float *dmean, float *dstd, const float *parts, int nc,
+                                int r, int n, size_t ld, const float *G, const float *EPS) {
+    int64_t q;
+    size_t part = (size_t)r * ld;
     MELORA__OMP(omp parallel for schedule(static))
-    for (i = 0; i < (int64_t)count; i++) {
+    for (q = 0; q < (int64_t)r * n; q++) {
+        size_t k = (size_t)q / (size_t)n, j = (size_t)q % (size_t)n;
         float acc = 0.0f;
         int c;
-        for (c = 0; c < nc; c++) acc += parts[(size_t)c * count + (size_t)i];
-        dst[i] += acc;
+        for (c = 0; c < nc; c++) acc += parts[(size_t)c * part + k * ld + j];
+        if (dmean) dmean[q] += acc;
+        if (dstd) dstd[q] += melora_dstd_elem(acc, G[q], EPS[q]);
     }
 }
-/* dMA += g, dGA += g * EA * 2GA with g = sum_c parts (BLoB's chain rule through As). */
-static void melora__reduce_std(float *dmean, float *dstd, const float *parts, int nc,
-                               size_t count, const float *G, const float *EPS) {
-    int64_t i;
-    MELORA__OMP(omp parallel for schedule(static))
-    for (i = 0; i < (int64_t)count; i++) {
-        float acc = 0.0f;
-        int c;
-        for (c = 0; c < nc; c++) acc += parts[(size_t)c * count + (size_t)i];
-        if (dmean) dmean[i] += acc;
-        if (dstd) dstd[i] += melora_dstd_elem(acc, G[i], EPS[i]);
-    }
-}
-/* dB[i][k] += s * sum_c parts[c][k][i] */
-static void melora__reduce_db(float *dB, const float *parts, int nc, float s, int m, int r) {
+/* dB[i][k] += s * sum_c parts[c][k][i]   (parts are (nc, r, ldb)) */
+static void melora__reduce_db(float *dB, const float *parts, int nc, float s, int m, int r,
+                              size_t ldb) {
     int i;
-    size_t rm = (size_t)r * (size_t)m;
+    size_t part = (size_t)r * ldb;
     MELORA__OMP(omp parallel for schedule(static))
     for (i = 0; i < m; i++) {
         int k, c;
         for (k = 0; k < r; k++) {
             float acc = 0.0f;
-            for (c = 0; c < nc; c++) acc += parts[(size_t)c * rm + (size_t)k * (size_t)m + i];
+            for (c = 0; c < nc; c++) acc += parts[(size_t)c * part + (size_t)k * ldb + (size_t)i];
             dB[(size_t)i * (size_t)r + k] += s * acc;
         }
     }
@@ -874,8 +1031,8 @@ static void melora__reduce_db(float *dB, const float *parts, int nc, float s, in
 /* u = x A^T; v_t = C_e u_t (C NULL: v = u); z += v Bts^T. v NULL with C: per-chunk
    scratch vs (nc,RB,r). One pass over x and z. */
 static void melora__forward(float *z, float *u, float *v, float *vs, const float *x,
-                            const float *A, const float *C, int E, const float *Bts, int nc,
-                            int T, int n, int m, int r) {
+                            const float *A, size_t lda, const float *C, int E,
+                            const float *Bts, size_t ldb, int nc, int T, int n, int m, int r) {
     int c;
     int per = T / E;
     MELORA__OMP(omp parallel for schedule(static))
@@ -885,15 +1042,14 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
             float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
-            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, (size_t)n, r, n);
+            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, r, n);
             if (C) {
                 vb = v ? v + (size_t)t0 * (size_t)r : vs + (size_t)c * MELORA__RB * (size_t)r;
                 for (t = 0; t < nt; t++)
                     melora__apply_c(vb + (size_t)t * (size_t)r, ub + (size_t)t * (size_t)r,
                                     C + (size_t)((t0 + t) / per) * (size_t)r * (size_t)r, r);
             }
-            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, vb, Bts, (size_t)m,
-                              r, m);
+            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, vb, Bts, ldb, r, m);
         }
     }
 }
@@ -904,11 +1060,12 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
    dz, x and dx; a block of dz and x is reused from cache. */
 static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float *s1,
                              float *s2, const float *dz, const float *uB, const float *x,
-                             const float *A, const float *C, int E, const float *Bts, int nc,
-                             int T, int n, int m, int r) {
+                             const float *A, size_t lda, const float *C, int E,
+                             const float *Bts, size_t ldb, int nc, int T, int n, int m,
+                             int r) {
     int c;
     int per = T / E;
-    size_t rn = (size_t)r * (size_t)n, rm = (size_t)r * (size_t)m;
+    size_t rn = (size_t)r * lda, rm = (size_t)r * ldb;
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < nc; c++) {
         int64_t tb, te, t0;
@@ -922,18 +1079,18 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
             float *dvb = dvs ? dvs + (size_t)t0 * (size_t)r : dvc, *dub = dvb;
-            melora__rows_dot(dvb, dzb, (size_t)m, nt, Bts, (size_t)m, r, m);
-            if (pb) melora__outer_acc(pb, (size_t)m, r, uB + (size_t)t0 * (size_t)r, dzb,
-                                      (size_t)m, nt, m);
+            melora__rows_dot(dvb, dzb, (size_t)m, nt, Bts, ldb, r, m);
+            if (pb) melora__outer_acc(pb, ldb, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m,
+                                      nt, m);
             if (C) {
                 dub = duc;
                 for (t = 0; t < nt; t++)
                     melora__apply_ct(dub + (size_t)t * (size_t)r, dvb + (size_t)t * (size_t)r,
                                      C + (size_t)((t0 + t) / per) * (size_t)r * (size_t)r, r);
             }
-            if (pa) melora__outer_acc(pa, (size_t)n, r, dub, xb, (size_t)n, nt, n);
-            if (dx) melora__rows_axpy(dx + (size_t)t0 * (size_t)n, (size_t)n, nt, dub, A,
-                                      (size_t)n, r, n);
+            if (pa) melora__outer_acc(pa, lda, r, dub, xb, (size_t)n, nt, n);
+            if (dx) melora__rows_axpy(dx + (size_t)t0 * (size_t)n, (size_t)n, nt, dub, A, lda,
+                                      r, n);
         }
     }
 }
@@ -944,14 +1101,16 @@ MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, con
                                              int n, int m, int r) {
     /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
     melora__ws ws;
-    float *Bts;
+    float *Bts, *Ap;
     MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
     Bts = melora__region(work, &ws, MELORA__R_BTS);
-    melora__scaled_bt(Bts, B, s, m, r);
-    melora__forward(z, u, NULL, NULL, x, A, NULL, 1, Bts, ws.nc, T, n, m, r);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ws.ldn, A, r, n);
+    melora__forward(z, u, NULL, NULL, x, Ap, ws.ldn, NULL, 1, Bts, ws.ldm, ws.nc, T, n, m, r);
     return MELORA_OK;
 }
 
@@ -961,7 +1120,7 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, v
                                               int n, int m, int r) {
     /* dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); dx (T,n) dA (r,n) dB (m,r) */
     melora__ws ws;
-    float *Bts, *PA, *PB;
+    float *Bts, *Ap, *PA, *PB;
     MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
@@ -970,12 +1129,14 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, v
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
     PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
-    melora__scaled_bt(Bts, B, s, m, r);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ws.ldn, A, r, n);
     melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
-                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, A, NULL, 1, Bts, ws.nc,
-                     T, n, m, r);
-    if (dA) melora__reduce_add(dA, PA, ws.nc, (size_t)r * (size_t)n);
-    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, Ap, ws.ldn, NULL, 1,
+                     Bts, ws.ldm, ws.nc, T, n, m, r);
+    if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
+    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     return MELORA_OK;
 }
 
@@ -1019,7 +1180,7 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA,
                                               int n, int m, int r) {
     /* dz is (T,m), u is (T,r), x is (T,n), As GA EA are (r,n), B is (m,r) */
     melora__ws ws;
-    float *Bts, *PA, *PB;
+    float *Bts, *Ap, *PA, *PB;
     MELORA__REQUIRE(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
@@ -1028,12 +1189,14 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA,
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     PA = (dMA || dGA) ? melora__region(work, &ws, MELORA__R_PA) : NULL;
     PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
-    melora__scaled_bt(Bts, B, s, m, r);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ws.ldn, As, r, n);
     melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
-                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, As, NULL, 1, Bts,
-                     ws.nc, T, n, m, r);
-    if (PA) melora__reduce_std(dMA, dGA, PA, ws.nc, (size_t)r * (size_t)n, GA, EA);
-    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, Ap, ws.ldn, NULL, 1,
+                     Bts, ws.ldm, ws.nc, T, n, m, r);
+    if (PA) melora__reduce_rows(dMA, dGA, PA, ws.nc, r, n, ws.ldn, GA, EA);
+    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     return MELORA_OK;
 }
 
@@ -1045,14 +1208,26 @@ static melora_status melora__check_flipout(const float *sa, const float *sb, int
 }
 
 /* Rows of x times their group's signs: xa[t][j] = x[t0+t][j] * sa[(t0+t)/G][j]. */
-static void melora__sign_rows(float *xa, const float *x, const float *sa, int64_t t0, int nt,
-                              int G, int n) {
+static void melora__sign_rows(float *xa, size_t ldxa, const float *x, const float *sa,
+                              int64_t t0, int nt, int G, int n) {
     int t, j;
     for (t = 0; t < nt; t++) {
         const float *xr = x + (size_t)(t0 + t) * (size_t)n;
         const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)n;
-        float *o = xa + (size_t)t * (size_t)n;
+        float *o = xa + (size_t)t * ldxa;
         for (j = 0; j < n; j++) o[j] = xr[j] * ar[j];
+    }
+}
+/* Flipout's noise dA = (GA*GA)*EA, rows with stride ld. */
+static void melora__noise_rows(float *dAn, size_t ld, const float *GA, const float *EA, int r,
+                               int n) {
+    int k;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (k = 0; k < r; k++) {
+        int j;
+        for (j = 0; j < n; j++)
+            dAn[(size_t)k * ld + j] = melora_sample_elem(0.0f, GA[(size_t)k * (size_t)n + j],
+                                                         EA[(size_t)k * (size_t)n + j]);
     }
 }
 
@@ -1065,7 +1240,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     /* x is (T,n), MA GA EA are (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r),
        u is (T,r), z is (T,m) */
     melora__ws ws;
-    float *Bts, *dAn, *XA, *S1;
+    float *Bts, *Ap, *dAn, *XA, *S1;
+    size_t ldn;
     int c;
     MELORA__REQUIRE(z && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_flipout(sa, sb, G, T));
@@ -1074,28 +1250,30 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     dAn = melora__region(work, &ws, MELORA__R_DAN);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
     XA = melora__region(work, &ws, MELORA__R_XA);
     S1 = melora__region(work, &ws, MELORA__R_S1);
-    melora__scaled_bt(Bts, B, s, m, r);
-    melora__sample(dAn, NULL, GA, EA, (size_t)r * (size_t)n);
+    ldn = ws.ldn;
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ldn, MA, r, n);
+    melora__noise_rows(dAn, ldn, GA, EA, r, n);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
-        float *xa = XA + (size_t)c * MELORA__RB * (size_t)n;
+        float *xa = XA + (size_t)c * MELORA__RB * ldn;
         float *u2 = S1 + (size_t)c * MELORA__RB * (size_t)r;
         melora__chunk_rows(&tb, &te, c, ws.nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k;
             float *ub = u + (size_t)t0 * (size_t)r;
-            melora__sign_rows(xa, x, sa, t0, nt, G, n);
-            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, MA, (size_t)n, r, n);
-            melora__rows_dot(u2, xa, (size_t)n, nt, dAn, (size_t)n, r, n);
+            melora__sign_rows(xa, ldn, x, sa, t0, nt, G, n);
+            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ldn, r, n);
+            melora__rows_dot(u2, xa, ldn, nt, dAn, ldn, r, n);
             for (t = 0; t < nt; t++)
                 for (k = 0; k < r; k++)
                     ub[(size_t)t * (size_t)r + k] +=
                         u2[(size_t)t * (size_t)r + k] * sb[(size_t)((t0 + t) / G) * (size_t)r + k];
-            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, ub, Bts, (size_t)m, r,
-                              m);
+            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, ub, Bts, ws.ldm, r, m);
         }
     }
     return MELORA_OK;
@@ -1113,8 +1291,8 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
        du = s dz B; du2 = du * sb; dMA += du^T x; d(dA) = du2^T (x*sa);
        dx += du MA + (du2 dA) * sa; dGA += d(dA) * EA * 2GA */
     melora__ws ws;
-    float *Bts, *dAn, *PMA, *PDA, *PB, *XA, *TMP, *S1, *S2;
-    size_t rn = (size_t)r * (size_t)n, rm = (size_t)r * (size_t)m;
+    float *Bts, *Ap, *dAn, *PMA, *PDA, *PB, *XA, *TMP, *S1, *S2;
+    size_t rn, rm, ldn, ldm;
     int c;
     MELORA__REQUIRE(dz && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_flipout(sa, sb, G, T));
@@ -1131,13 +1309,19 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
     TMP = melora__region(work, &ws, MELORA__R_TMP);
     S1 = melora__region(work, &ws, MELORA__R_S1);
     S2 = melora__region(work, &ws, MELORA__R_S2);
-    melora__scaled_bt(Bts, B, s, m, r);
-    melora__sample(dAn, NULL, GA, EA, rn);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
+    ldn = ws.ldn;
+    ldm = ws.ldm;
+    rn = (size_t)r * ldn;
+    rm = (size_t)r * ldm;
+    melora__scaled_bt(Bts, ldm, B, s, m, r);
+    melora__copy_rows(Ap, ldn, MA, r, n);
+    melora__noise_rows(dAn, ldn, GA, EA, r, n);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
-        float *xa = XA + (size_t)c * MELORA__RB * (size_t)n;
-        float *tmp = TMP + (size_t)c * MELORA__RB * (size_t)n;
+        float *xa = XA + (size_t)c * MELORA__RB * ldn;
+        float *tmp = TMP + (size_t)c * MELORA__RB * ldn;
         float *du = S1 + (size_t)c * MELORA__RB * (size_t)r;
         float *du2 = S2 + (size_t)c * MELORA__RB * (size_t)r;
         float *pma = PMA ? PMA + (size_t)c * rn : NULL, *pda = PDA ? PDA + (size_t)c * rn : NULL;
@@ -1149,32 +1333,32 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k, j;
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
-            melora__rows_dot(du, dzb, (size_t)m, nt, Bts, (size_t)m, r, m);
-            if (pb) melora__outer_acc(pb, (size_t)m, r, u + (size_t)t0 * (size_t)r, dzb,
-                                      (size_t)m, nt, m);
+            melora__rows_dot(du, dzb, (size_t)m, nt, Bts, ldm, r, m);
+            if (pb) melora__outer_acc(pb, ldm, r, u + (size_t)t0 * (size_t)r, dzb, (size_t)m,
+                                      nt, m);
             for (t = 0; t < nt; t++)
                 for (k = 0; k < r; k++)
                     du2[(size_t)t * (size_t)r + k] =
                         du[(size_t)t * (size_t)r + k] * sb[(size_t)((t0 + t) / G) * (size_t)r + k];
-            if (pma) melora__outer_acc(pma, (size_t)n, r, du, xb, (size_t)n, nt, n);
-            if (pda) melora__sign_rows(xa, x, sa, t0, nt, G, n);
-            if (pda) melora__outer_acc(pda, (size_t)n, r, du2, xa, (size_t)n, nt, n);
+            if (pma) melora__outer_acc(pma, ldn, r, du, xb, (size_t)n, nt, n);
+            if (pda) melora__sign_rows(xa, ldn, x, sa, t0, nt, G, n);
+            if (pda) melora__outer_acc(pda, ldn, r, du2, xa, ldn, nt, n);
             if (dx) {
                 float *dxb = dx + (size_t)t0 * (size_t)n;
-                melora__rows_axpy(dxb, (size_t)n, nt, du, MA, (size_t)n, r, n);
-                memset(tmp, 0, (size_t)nt * (size_t)n * sizeof(float));
-                melora__rows_axpy(tmp, (size_t)n, nt, du2, dAn, (size_t)n, r, n);
+                melora__rows_axpy(dxb, (size_t)n, nt, du, Ap, ldn, r, n);
+                memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
+                melora__rows_axpy(tmp, ldn, nt, du2, dAn, ldn, r, n);
                 for (t = 0; t < nt; t++) {
                     const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)n;
                     for (j = 0; j < n; j++)
-                        dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * (size_t)n + j] * ar[j];
+                        dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * ldn + j] * ar[j];
                 }
             }
         }
     }
-    if (PMA) melora__reduce_add(dMA, PMA, ws.nc, rn);
-    if (PDA) melora__reduce_std(NULL, dGA, PDA, ws.nc, rn, GA, EA);
-    if (PB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+    if (PMA) melora__reduce_rows(dMA, NULL, PMA, ws.nc, r, n, ldn, NULL, NULL);
+    if (PDA) melora__reduce_rows(NULL, dGA, PDA, ws.nc, r, n, ldn, GA, EA);
+    if (PB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ldm);
     return MELORA_OK;
 }
 
@@ -1348,15 +1532,17 @@ MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, voi
                                                int m, int r) {
     /* x is (T,n), A is (r,n), C is (E,r,r), B is (m,r); u, v are (T,r), z is (T,m) */
     melora__ws ws;
-    float *Bts;
+    float *Bts, *Ap;
     MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_FORWARD, T, n, m, r));
     MELORA__TRY(melora__check_examples(E, T, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
     Bts = melora__region(work, &ws, MELORA__R_BTS);
-    melora__scaled_bt(Bts, B, s, m, r);
-    melora__forward(z, u, v, NULL, x, A, C, E, Bts, ws.nc, T, n, m, r);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ws.ldn, A, r, n);
+    melora__forward(z, u, v, NULL, x, Ap, ws.ldn, C, E, Bts, ws.ldm, ws.nc, T, n, m, r);
     return MELORA_OK;
 }
 
@@ -1369,7 +1555,7 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     /* dz is (T,m), u v are (T,r), x is (T,n), A is (r,n), C EC are (E,r,r), B is (m,r),
        H is (r,r); dv (T,r) is kept in work for dC_e = dv_e^T u_e */
     melora__ws ws;
-    float *Bts, *PA, *PB, *DV;
+    float *Bts, *Ap, *PA, *PB, *DV;
     int64_t q;
     int per;
     MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
@@ -1383,12 +1569,14 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
     PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
     DV = (dM || dH) ? melora__region(work, &ws, MELORA__R_DV) : NULL;
-    melora__scaled_bt(Bts, B, s, m, r);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ws.ldn, A, r, n);
     melora__backward(dx, PA, PB, DV, melora__region(work, &ws, MELORA__R_S1),
-                     melora__region(work, &ws, MELORA__R_S2), dz, v, x, A, C, E, Bts, ws.nc,
-                     T, n, m, r);
-    if (dA) melora__reduce_add(dA, PA, ws.nc, (size_t)r * (size_t)n);
-    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r);
+                     melora__region(work, &ws, MELORA__R_S2), dz, v, x, Ap, ws.ldn, C, E, Bts,
+                     ws.ldm, ws.nc, T, n, m, r);
+    if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
+    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     if (!DV) return MELORA_OK;
     per = T / E;
     MELORA__OMP(omp parallel for schedule(static))
@@ -1415,7 +1603,7 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
                                                   int K, int T, int n, int m, int r) {
     /* x is (T,n), A is (r,n), C is (K,r,r), B is (m,r); u is (T,r), z is (K,T,m) */
     melora__ws ws;
-    float *Bts, *S1;
+    float *Bts, *Ap, *S1;
     size_t zk, e;
     int c;
     MELORA__REQUIRE(z && u && x && A && C && B, MELORA_ERR_NULL);
@@ -1427,8 +1615,10 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
     zk = (size_t)T * (size_t)m;
     Bts = melora__region(work, &ws, MELORA__R_BTS);
+    Ap = melora__region(work, &ws, MELORA__R_AP);
     S1 = melora__region(work, &ws, MELORA__R_S1);
-    melora__scaled_bt(Bts, B, s, m, r);
+    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
+    melora__copy_rows(Ap, ws.ldn, A, r, n);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
@@ -1438,13 +1628,13 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
             float *ub = u + (size_t)t0 * (size_t)r;
-            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, (size_t)n, r, n);
+            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, r, n);
             for (k = 0; k < K; k++) {
                 for (t = 0; t < nt; t++)
                     melora__apply_c(vb + (size_t)t * (size_t)r, ub + (size_t)t * (size_t)r,
                                     C + (size_t)k * (size_t)r * (size_t)r, r);
                 melora__rows_axpy(z + (size_t)k * zk + (size_t)t0 * (size_t)m, (size_t)m, nt,
-                                  vb, Bts, (size_t)m, r, m);
+                                  vb, Bts, ws.ldm, r, m);
             }
         }
     }

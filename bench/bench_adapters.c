@@ -135,6 +135,10 @@ int main(int argc, char **argv) {
 #endif
     printf("melora adapter benchmark: %d thread(s), MELORA_CHUNKS=%d\n", threads, MELORA_CHUNKS);
     if (argc > 1 && strcmp(argv[1], "--quick") == 0) { run_shape(1200, 4096, 4096, 8); return 0; }
+    if (argc == 6 && strcmp(argv[1], "--shape") == 0) {
+        run_shape(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+        return 0;
+    }
     run_shape(1200, 4096, 4096, 8);
     run_shape(1200, 4096, 4096, 64);
     run_shape(1200, 5120, 5120, 8);
