@@ -32,6 +32,12 @@ Test(cudacpu, device_count) {
   cr_assert_eq(p.warpSize, 32);
   cr_assert_eq(p.maxThreadsPerBlock, 1024);
   cr_assert_eq(cudaSetDevice(1), cudaErrorInvalidDevice);
+  int minGrid = 0, bs = 0, nb = 0;
+  void (*k)(int *) = nullptr;
+  CUDA_OK(cudaOccupancyMaxPotentialBlockSize(&minGrid, &bs, k, 0, 300));
+  cr_assert(bs > 0 && bs <= 300 && bs % 32 == 0 && minGrid > 0);
+  CUDA_OK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, k, 256, 0));
+  cr_assert_eq(nb, 8);
   cr_assert_str_eq(cudaGetErrorString(cudaSuccess), "no error");
   cr_assert_str_eq(cudaGetErrorName(cudaErrorInvalidValue), "cudaErrorInvalidValue");
 }
@@ -236,6 +242,18 @@ Test(cudacpu, missing_barrier_reverse_order_exposes_it) {
   shift(true, out, in);
   cr_assert_eq(shift_errors(out, in), 0, "with the barrier the result must be right");
 }
+Test(cudacpu, missing_barrier_random_order_exposes_it) {
+  setenv("CUDACPU_SHUFFLE", "7", 1);
+  std::vector<float> in, out;
+  shift(false, out, in);
+  cr_assert_gt(shift_errors(out, in), 50, "the missing __syncthreads went unnoticed");
+  shift(true, out, in);
+  cr_assert_eq(shift_errors(out, in), 0, "with the barrier the result must be right");
+}
+Test(cudacpu, warp_shuffles_random_order) {
+  setenv("CUDACPU_SHUFFLE", "12345", 1);
+  check_warp_ops(160);
+}
 Test(cudacpu, deadlock_partial_barrier) {
   cr_assert_eq(run_deadlock(0), cudaErrorLaunchFailure);
   /* the error is sticky, as after a device fault */
@@ -370,7 +388,7 @@ Test(cudacpu, memcpy_checks) {
   cr_assert_eq(cudaPeekAtLastError(), cudaErrorInvalidValue);
   cr_assert_eq(cudaPeekAtLastError(), cudaErrorInvalidValue);
   cr_assert_eq(cudaMemset(d, 0, 9 * sizeof(float)), cudaErrorInvalidValue);
-  cr_assert_eq(cudaMemcpy(d, d, 1, (cudaMemcpyKind)9), cudaErrorInvalidMemcpyDirection);
+  cr_assert_eq(cudaMemcpy(d, d, 1, (cudaMemcpyKind)7), cudaErrorInvalidMemcpyDirection);
   cudaStream_t s;
   CUDA_OK(cudaStreamCreate(&s));
   CUDA_OK(cudaMemsetAsync(d, 0, sizeof h, s));

@@ -565,6 +565,37 @@ inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, void (*k)(P...))
   a->maxDynamicSharedSizeBytes = it != r.smem_optin.end() ? it->second : 48 * 1024;
   return cudaSuccess;
 }
+/* Occupancy helpers: plausible numbers for an sm_80-like device (2048
+ * threads and 32 blocks per SM); they do not model registers. */
+template <class K>
+inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *nb, K, int blockSize,
+                                                                 size_t smem) {
+  if (!nb || blockSize <= 0 || blockSize > 1024) return cudacpu::detail::set_error(cudaErrorInvalidValue);
+  int b = 2048 / blockSize;
+  if (b > 32) b = 32;
+  if (smem) {
+    int bs = (int)((228 * 1024) / (smem + 1024));
+    if (bs < b) b = bs;
+  }
+  *nb = b;
+  return cudaSuccess;
+}
+template <class K>
+inline cudaError_t cudaOccupancyMaxPotentialBlockSize(int *minGrid, int *blockSize, K,
+                                                      size_t smem = 0, int limit = 0) {
+  if (!minGrid || !blockSize) return cudacpu::detail::set_error(cudaErrorInvalidValue);
+  int bs = limit > 0 && limit < 1024 ? limit / 32 * 32 : 1024;
+  if (bs <= 0) bs = limit > 0 ? limit : 32;
+  int per = 2048 / bs;
+  if (smem) {
+    int q = (int)((228 * 1024) / (smem + 1024));
+    if (q < per) per = q;
+  }
+  *blockSize = bs;
+  *minGrid = (per > 0 ? per : 1) * cudacpu_num_sms();
+  return cudaSuccess;
+}
+
 /* cudaLaunchKernel with the kernel's own type (as the runtime's C++ template). */
 template <class... P, size_t... I>
 inline cudaError_t cudacpu_launch_kernel(void (*k)(P...), dim3 g, dim3 b, void **args, size_t smem,

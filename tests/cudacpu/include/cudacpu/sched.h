@@ -220,6 +220,7 @@ struct Job {
   unsigned nthreads = 0;
   unsigned long long nblocks = 0;
   bool reverse = false;
+  unsigned long long shuffle = 0; /* CUDACPU_SHUFFLE seed, 0 = off */
   size_t stack_size = 0;
   const char *name = "?";
   const char *file = "?";
@@ -607,11 +608,22 @@ inline void run_block(Worker *w, Job *job, unsigned long long lin) {
     f->state = FState::Runnable;
   }
   std::string err;
+  std::vector<unsigned> order;
+  unsigned long long rng = job->shuffle ^ (lin * 0x9e3779b97f4a7c15ull);
+  if (job->shuffle) {
+    order.resize(n);
+    for (unsigned i = 0; i < n; ++i) order[i] = i;
+  }
   for (;;) {
     unsigned live = 0, at_bar = 0, bar_true = 0;
     bool dead = false;
+    if (job->shuffle) /* new random order for every round */
+      for (unsigned i = n; i > 1; --i) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        std::swap(order[i - 1], order[rng % i]);
+      }
     for (unsigned k = 0; k < n; ++k) {
-      Fiber *f = w->fibers[job->reverse ? n - 1 - k : k];
+      Fiber *f = w->fibers[job->shuffle ? order[k] : job->reverse ? n - 1 - k : k];
       if (f->state == FState::Runnable) resume(w, f);
       if (f->state == FState::Dead) { dead = true; break; }
     }
@@ -848,6 +860,7 @@ inline cudaError_t launch_job(Job &job, const LaunchCfg &c, uintptr_t kaddr) {
   job.nthreads = (unsigned)nt;
   job.nblocks = (unsigned long long)g.x * g.y * g.z;
   job.reverse = env_flag("CUDACPU_REVERSE");
+  job.shuffle = (unsigned long long)env_long("CUDACPU_SHUFFLE", 0);
   job.stack_size = (size_t)env_long("CUDACPU_STACK_KB", 256) * 1024;
   long nthr = env_long("CUDACPU_THREADS", 0);
   if (nthr <= 0) nthr = (long)std::thread::hardware_concurrency();
