@@ -660,10 +660,17 @@ static void melora__noise_blocks(float *out, uint64_t seed, uint64_t offset, int
                 if (i < (uint64_t)count) out[i] = (float)(w[q] >> 8) * 5.9604644775390625e-8f;
             }
         } else {
-            for (q = 0; q < 128; q++) {
-                uint64_t i = ((blk << 7) + q) - offset;
-                if (i < (uint64_t)count)
-                    out[i] = ((w[q >> 5] >> (q & 31u)) & 1u) ? -1.0f : 1.0f;
+            uint64_t i0 = (blk << 7) - offset;
+            if (i0 < (uint64_t)count && (uint64_t)count - i0 >= 128u) { /* whole block */
+                float *o = out + i0;
+                for (q = 0; q < 128; q++) /* branch-free: random bits defeat the predictor */
+                    o[q] = 1.0f - 2.0f * (float)((w[q >> 5] >> (q & 31u)) & 1u);
+            } else {
+                for (q = 0; q < 128; q++) {
+                    uint64_t i = ((blk << 7) + q) - offset;
+                    if (i < (uint64_t)count)
+                        out[i] = ((w[q >> 5] >> (q & 31u)) & 1u) ? -1.0f : 1.0f;
+                }
             }
         }
     }
@@ -700,13 +707,19 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
    ranks past the end of a tile repeat the last valid one and are never stored. */
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(MELORA_NO_VECTOR)
 #define MELORA__GNUVEC 1
-/* AVX-512 has 32 vector registers: 16 lanes, 3x8 dot tiles; otherwise 8 lanes, 2x4. */
+/* AVX-512 has 32 vector registers: 16 lanes, 3x8 dot tiles; AVX 8 lanes and SSE/NEON
+   4 lanes with 16 registers: 2x4 tiles. The width follows the compiler's target flags
+   (-march=native picks the widest), so a vector never crosses a function ABI it lacks. */
 #if defined(__AVX512F__)
 #define MELORA__VW 16
 #define MELORA__DOT_R 3
 #define MELORA__DOT_K 8
-#else
+#elif defined(__AVX__)
 #define MELORA__VW 8
+#define MELORA__DOT_R 2
+#define MELORA__DOT_K 4
+#else
+#define MELORA__VW 4
 #define MELORA__DOT_R 2
 #define MELORA__DOT_K 4
 #endif
