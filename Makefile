@@ -1,4 +1,6 @@
-# melora: make test | make bench | make clean
+# melora: make test | make bench | make repro | make clean
+# Each area keeps its own rules in a .mk file beside its sources (bench/bench.mk,
+# paper_repro/repro.mk, tests/check.mk); this file includes whichever exist.
 CC      ?= cc
 CXX     ?= g++
 OPT     ?= -O3 -march=native
@@ -11,9 +13,9 @@ NVCC    := $(shell command -v nvcc 2>/dev/null)
 TEST_SRCS = tests/melora_impl.c $(wildcard tests/test_*.c)
 TEST_HDRS = melora.h tests/util.h tests/model.h
 
-.PHONY: all test bench clean criterion cxx-check toolchain cudacpu-test
+.PHONY: all test clean criterion cxx-check toolchain cudacpu-test
 
-all: toolchain $(BUILD)/melora_tests $(BUILD)/bench_adapters
+all: toolchain $(BUILD)/melora_tests
 
 toolchain:
 ifeq ($(NVCC),)
@@ -63,11 +65,7 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	./$(BUILD)/readme_example
 	@$(MAKE) --no-print-directory cudacpu-test
 
-$(BUILD)/bench_adapters: bench/bench_adapters.c melora.h | $(BUILD)
-	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $< -lm -o $@
-
-bench: toolchain $(BUILD)/bench_adapters
-	OMP_PROC_BIND=close ./$(BUILD)/bench_adapters
+-include $(wildcard bench/*.mk paper_repro/*.mk tests/*.mk)
 
 clean:
 	rm -rf $(BUILD)
