@@ -258,13 +258,19 @@ inline long long __double_as_longlong(double x) { return cudacpu::detail::bits<l
 inline double __longlong_as_double(long long x) { return cudacpu::detail::bits<double>(x); }
 
 /* ---- integer intrinsics ------------------------------------------------ */
+namespace cudacpu {
+namespace detail {
+__extension__ typedef unsigned __int128 u128;
+__extension__ typedef __int128 i128;
+} // namespace detail
+} // namespace cudacpu
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
 inline int __mulhi(int a, int b) { return (int)(((int64_t)a * b) >> 32); }
 inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
-  return (unsigned long long)(((unsigned __int128)a * b) >> 64);
+  return (unsigned long long)(((cudacpu::detail::u128)a * b) >> 64);
 }
 inline long long __mul64hi(long long a, long long b) {
-  return (long long)(((__int128)a * b) >> 64);
+  return (long long)(((cudacpu::detail::i128)a * b) >> 64);
 }
 inline int __mul24(int a, int b) {
   int64_t x = (int32_t)((uint32_t)a << 8) >> 8, y = (int32_t)((uint32_t)b << 8) >> 8;
