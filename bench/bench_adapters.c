@@ -1,147 +1,369 @@
-/* Forward + backward time of each adapter at the paper's training shape, methods
-   interleaved in one process (this machine's runs differ by +-10% between processes),
-   median / min / max of REPS repetitions after a warm-up, and each method's median as a
-   ratio to LoRA's from the same run. Each step includes drawing its noise from the
-   counter RNG, as a training step would. */
+/* bench_adapters: time and memory of LoRA, BLoB (+Flipout) and Me-LoRA, with this
+   machine's limits measured in the same process (`make bench`).
+
+   1. machine: STREAM-style triad, read-only sum, FMA rate (same OpenMP threads)
+   2. main table: forward, backward, forward+backward of each adapter at the paper's
+      shapes (T = 1200; 4096x4096, 5120x5120, 4096->11008; r = 8, 64; alpha = 16), methods
+      interleaved, warm-up then median/min/max of the repetitions, ratio to LoRA of the
+      same run, bytes and flops of the step, lower bound max(bytes/bw, flops/peak) and the
+      measured time as a multiple of it
+   3. memory: bytes per category counted by the allocator (MELORA_MALLOC routed to a
+      counting allocator) against melora_count_train_memory, and the process's peak RSS
+   4. scaling: forward+backward time versus T, r and n (CSV; bench/plots.gp draws them)
+
+   Usage: bench_adapters [--out DIR] [--quick] [--reps N] [--no-scaling]
+   Writes DIR/bench.md (everything printed), main.csv, memory.csv, scaling_{T,r,n}.csv. */
+#include "harness.h"
+#define MELORA_MALLOC(bytes) mlb_malloc(bytes)
+#define MELORA_FREE(p) mlb_free(p)
 #define MELORA_IMPLEMENTATION
 #include "melora.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-#define REPS 9
-#define WARM 2
-enum { LORA, BLOB, FLIPOUT, MELORA_B, MELORA_E, NMETH };
-static const char *NAMES[NMETH] = {"LoRA", "BLoB", "BLoB+Flipout", "Me-LoRA (C/batch)",
-                                   "Me-LoRA (C/example, E=4)"};
+#include <stdarg.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-static float *buf(size_t n, float v) {
-    void *p = NULL;
-    if (melora_alloc(&p, n * sizeof(float)) != MELORA_OK) { fprintf(stderr, "out of memory\n"); exit(1); }
-    for (size_t i = 0; i < n; i++) ((float *)p)[i] = v;
-    return (float *)p;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-#define CHECK(x) do { melora_status st_ = (x); if (st_ != MELORA_OK) { \
-    fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, melora_status_string(st_)); exit(1); } } while (0)
+#define ALPHA 16.0f
+#define EXAMPLES 4 /* batch 4 x 300 tokens: one C per example */
 
-typedef struct {
-    int T, n, m, r, E, G;
-    float *x, *z, *dz, *dx, *u, *v, *A, *B, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb;
-    float *dA, *dGA, *dB, *dM, *dH;
-    void *work;
-    uint64_t step;
-} ctx;
+static FILE *md;   /* bench.md: a copy of stdout */
+static mlb_machine mach;
 
-static void step(ctx *c, int meth, double *tf, double *tb) {
-    int T = c->T, n = c->n, m = c->m, r = c->r, E = c->E, G = c->G;
-    uint64_t seed = 2024, off = c->step++ * (uint64_t)1 << 40;
-    double t0 = now(), t1;
-    switch (meth) {
-    case LORA:
-        CHECK(melora_lora_forward(c->z, c->u, c->work, c->x, c->A, c->B, 2, T, n, m, r));
-        t1 = now();
-        CHECK(melora_lora_backward(c->dx, c->dA, c->dB, c->work, c->dz, c->u, c->x, c->A, c->B, 2, T, n, m, r));
-        break;
-    case BLOB:
-        CHECK(melora_noise_normal(c->EA, seed, off, (int64_t)r * n));
-        CHECK(melora_blob_forward(c->z, c->u, c->As, c->work, c->x, c->A, c->GA, c->EA, c->B, 2, T, n, m, r));
-        t1 = now();
-        CHECK(melora_blob_backward(c->dx, c->dA, c->dGA, c->dB, c->work, c->dz, c->u, c->x, c->As, c->GA, c->EA, c->B, 2, T, n, m, r));
-        break;
-    case FLIPOUT: {
-        int64_t ng = (T + G - 1) / G;
-        CHECK(melora_noise_normal(c->EA, seed, off, (int64_t)r * n));
-        CHECK(melora_noise_sign(c->sa, seed, off, ng * n));
-        CHECK(melora_noise_sign(c->sb, seed, off + (uint64_t)ng * n, ng * r));
-        CHECK(melora_blob_flipout_forward(c->z, c->u, c->work, c->x, c->A, c->GA, c->EA, c->sa, c->sb, c->B, 2, G, T, n, m, r));
-        t1 = now();
-        CHECK(melora_blob_flipout_backward(c->dx, c->dA, c->dGA, c->dB, c->work, c->dz, c->u, c->x, c->A, c->GA, c->EA, c->sa, c->sb, c->B, 2, G, T, n, m, r));
-        break;
+static void out(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (md) {
+        va_start(ap, fmt);
+        vfprintf(md, fmt, ap);
+        va_end(ap);
     }
-    default: {
-        int e = meth == MELORA_E ? E : 1;
-        CHECK(melora_noise_normal(c->EC, seed, off, (int64_t)e * r * r));
-        CHECK(melora_melora_sample(c->C, c->M, c->H, c->EC, e, r));
-        CHECK(melora_melora_forward(c->z, c->u, c->v, c->work, c->x, c->A, c->C, c->B, 2, e, T, n, m, r));
-        t1 = now();
-        CHECK(melora_melora_backward(c->dx, c->dA, c->dB, c->dM, c->dH, c->work, c->dz, c->u, c->v, c->x, c->A, c->C, c->B, c->H, c->EC, 2, e, T, n, m, r));
-        break;
-    }
-    }
-    *tf = t1 - t0;
-    *tb = now() - t1;
 }
+static FILE *open_out(const char *dir, const char *name) {
+    char path[1024];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    if (!f) { fprintf(stderr, "cannot write %s\n", path); exit(1); }
+    return f;
+}
+#define CHECK(x) do { int st_ = (x); if (st_ != 0) { \
+    fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, melora_status_string((melora_status)st_)); \
+    exit(1); } } while (0)
 
-static void run_shape(int T, int n, int m, int r) {
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.T = T; c.n = n; c.m = m; c.r = r; c.E = 4; c.G = 1;
-    size_t ws = 0, w1;
-    for (int op = 0; op < MELORA_OP_MELORA_KL; op++) {
-        CHECK(melora_workspace_size(&w1, (melora_op)op, T, n, m, r));
-        if (w1 > ws) ws = w1;
-    }
-    CHECK(melora_alloc(&c.work, ws));
-    c.x = buf((size_t)T * n, 0.01f); c.z = buf((size_t)T * m, 0); c.dz = buf((size_t)T * m, 0.01f);
-    c.dx = buf((size_t)T * n, 0); c.u = buf((size_t)T * r, 0); c.v = buf((size_t)T * r, 0);
-    c.A = buf((size_t)r * n, 0.01f); c.B = buf((size_t)m * r, 0.01f); c.GA = buf((size_t)r * n, 0.04f);
-    c.EA = buf((size_t)r * n, 0); c.As = buf((size_t)r * n, 0); c.M = buf((size_t)r * r, 0.1f);
-    c.H = buf((size_t)r * r, 0.1f); c.EC = buf((size_t)c.E * r * r, 0); c.C = buf((size_t)c.E * r * r, 0);
-    c.sa = buf((size_t)T * n, 0); c.sb = buf((size_t)T * r, 0);
-    c.dA = buf((size_t)r * n, 0); c.dGA = buf((size_t)r * n, 0); c.dB = buf((size_t)m * r, 0);
-    c.dM = buf((size_t)r * r, 0); c.dH = buf((size_t)r * r, 0);
-    double tf[NMETH][REPS], tb[NMETH][REPS], tt[NMETH][REPS];
-    for (int rep = -WARM; rep < REPS; rep++)
-        for (int meth = 0; meth < NMETH; meth++) {
-            double f, b;
-            step(&c, meth, &f, &b);
-            if (rep >= 0) { tf[meth][rep] = f; tb[meth][rep] = b; tt[meth][rep] = f + b; }
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+static void cpu_model(char *buf, size_t len) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    snprintf(buf, len, "unknown CPU");
+    if (!f) return;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p += 2;
+                p[strcspn(p, "\n")] = 0;
+                snprintf(buf, len, "%s", p);
+            }
+            break;
         }
-    printf("\nT=%d n=%d m=%d r=%d  (median of %d, ms; ratio = median / LoRA median)\n", T, n, m, r, REPS);
-    printf("| method | fwd | bwd | fwd+bwd | min | max | ratio |\n|---|---:|---:|---:|---:|---:|---:|\n");
-    double base = 0;
-    for (int meth = 0; meth < NMETH; meth++) {
-        qsort(tf[meth], REPS, sizeof(double), cmp);
-        qsort(tb[meth], REPS, sizeof(double), cmp);
-        qsort(tt[meth], REPS, sizeof(double), cmp);
-        double med = tt[meth][REPS / 2];
-        if (meth == LORA) base = med;
-        printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f |\n", NAMES[meth], 1e3 * tf[meth][REPS / 2],
-               1e3 * tb[meth][REPS / 2], 1e3 * med, 1e3 * tt[meth][0], 1e3 * tt[meth][REPS - 1], med / base);
+    fclose(f);
+}
+static mlb_shape shape(int T, int n, int m, int r) {
+    mlb_shape s;
+    s.T = T; s.n = n; s.m = m; s.r = r; s.E = EXAMPLES; s.G = 1; s.alpha = ALPHA;
+    return s;
+}
+static const int ALL[MLB_NMETHODS] = {MLB_LORA, MLB_BLOB, MLB_FLIPOUT, MLB_MELORA_BATCH,
+                                      MLB_MELORA_EXAMPLE};
+
+/* ------------------------------------------------------------------ machine ---- */
+static void machine_section(void) {
+    mlb_machine a;
+    mlb_measure_machine(&a, 5);
+    if (a.triad_gbs > mach.triad_gbs) mach.triad_gbs = a.triad_gbs;
+    if (a.read_gbs > mach.read_gbs) mach.read_gbs = a.read_gbs;
+    if (a.peak_gflops > mach.peak_gflops) mach.peak_gflops = a.peak_gflops;
+    mach.bw_gbs = mach.triad_gbs > mach.read_gbs ? mach.triad_gbs : mach.read_gbs;
+    mach.threads = a.threads;
+}
+
+/* --------------------------------------------------------------- main table ---- */
+typedef struct { int T, n, m, r; const char *what; } shape_row;
+static const shape_row MAIN[] = {
+    {1200, 4096, 4096, 8, "7B q/v"},      {1200, 4096, 4096, 64, "7B q/v"},
+    {1200, 5120, 5120, 8, "13B q/v"},     {1200, 5120, 5120, 64, "13B q/v"},
+    {1200, 4096, 11008, 8, "7B MLP up"},  {1200, 4096, 11008, 64, "7B MLP up"},
+};
+#define NMAIN (int)(sizeof MAIN / sizeof MAIN[0])
+
+static mlb_result main_res[NMAIN][MLB_NMETHODS];
+
+static void main_time(int nshapes, int reps) {
+    int i;
+    for (i = 0; i < nshapes; i++) {
+        const shape_row *s = &MAIN[i];
+        mlb_shape sh = shape(s->T, s->n, s->m, s->r);
+        CHECK(mlb_time(main_res[i], &sh, ALL, MLB_NMETHODS, 2, reps));
+        fprintf(stderr, "  timed %d, %d->%d, r=%d\n", s->T, s->n, s->m, s->r);
     }
-    float *ps[] = {c.x, c.z, c.dz, c.dx, c.u, c.v, c.A, c.B, c.GA, c.EA, c.As, c.M, c.H, c.EC, c.C,
-                   c.sa, c.sb, c.dA, c.dGA, c.dB, c.dM, c.dH};
-    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) melora_free(ps[i]);
-    melora_free(c.work);
+}
+
+static void main_section(const char *dir, int nshapes, int reps) {
+    FILE *csv = open_out(dir, "main.csv");
+    int i, k;
+    fprintf(csv, "shape,T,n,m,r,method,fwd_ms,bwd_ms,total_ms,total_min_ms,total_max_ms,"
+                 "ratio_to_lora,mbytes,gflop,lower_bound_ms,x_lower_bound\n");
+    out("\n## Time: forward + backward of the adapter alone\n\n");
+    out("Median of %d interleaved repetitions after 2 warm-up rounds, in ms; min-max in "
+        "brackets; ratio = median / LoRA median of the same run. MB and GFLOP: the bytes "
+        "that must cross memory and the flops of one forward + backward (harness.h, "
+        "mlb_work_model). LB = max(MB / %.1f GB/s, GFLOP / %.0f GFLOP/s), the machine's "
+        "limits above; x LB = measured / LB. Each step draws its noise (BLoB: r*n normals; "
+        "Flipout: T*(n+r) signs and r*n normals; Me-LoRA: E*r*r normals) inside its forward "
+        "time.\n\n",
+        reps, mach.bw_gbs, mach.peak_gflops);
+    out("| shape (T, n->m, r) | method | fwd | bwd | fwd+bwd [min-max] | ratio | MB | GFLOP | "
+        "LB | x LB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (i = 0; i < nshapes; i++) {
+        const shape_row *s = &MAIN[i];
+        mlb_shape sh = shape(s->T, s->n, s->m, s->r);
+        for (k = 0; k < MLB_NMETHODS; k++) {
+            const mlb_result *r = &main_res[i][k];
+            mlb_work w = mlb_work_model(&sh, k);
+            double lb = mlb_lower_bound(&w, &mach);
+            out("| %d, %d->%d, %d (%s) | %s | %.2f | %.2f | **%.2f** [%.2f-%.2f] | %.3f | %.0f | "
+                "%.2f | %.2f | %.2f |\n",
+                s->T, s->n, s->m, s->r, s->what, mlb_method_name(k), 1e3 * r->fwd.med,
+                1e3 * r->bwd.med, 1e3 * r->total.med, 1e3 * r->total.min, 1e3 * r->total.max,
+                r->ratio, w.bytes * 1e-6, w.flops * 1e-9, 1e3 * lb, r->total.med / lb);
+            fprintf(csv, "%s,%d,%d,%d,%d,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f,%.4f,%.3f\n",
+                    s->what, s->T, s->n, s->m, s->r, mlb_method_key(k), 1e3 * r->fwd.med,
+                    1e3 * r->bwd.med, 1e3 * r->total.med, 1e3 * r->total.min,
+                    1e3 * r->total.max, r->ratio, w.bytes * 1e-6, w.flops * 1e-9, 1e3 * lb,
+                    r->total.med / lb);
+        }
+    }
+    fclose(csv);
+}
+
+/* Summary: one line per shape, ratios to LoRA, and the targets. */
+static void summary_section(int nshapes) {
+    static const double target[MLB_NMETHODS] = {0, 1.10, 0, 1.05, 1.10};
+    int i, k, ok[MLB_NMETHODS] = {1, 1, 1, 1, 1}, lb_ok = 1;
+    double worst[MLB_NMETHODS] = {0}, lb_worst = 0;
+    out("\n## Summary: fwd+bwd as a multiple of LoRA (same run)\n\n");
+    out("| shape (T, n->m, r) | LoRA ms | LoRA x LB | BLoB | BLoB+Flipout | Me-LoRA C/batch | "
+        "Me-LoRA C/example |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (i = 0; i < nshapes; i++) {
+        const shape_row *s = &MAIN[i];
+        mlb_shape sh = shape(s->T, s->n, s->m, s->r);
+        mlb_work w = mlb_work_model(&sh, MLB_LORA);
+        double xlb = main_res[i][MLB_LORA].total.med / mlb_lower_bound(&w, &mach);
+        out("| %d, %d->%d, %d | %.2f | %.2f |", s->T, s->n, s->m, s->r,
+            1e3 * main_res[i][MLB_LORA].total.med, xlb);
+        if (xlb > lb_worst) lb_worst = xlb;
+        if (xlb > 1.5) lb_ok = 0;
+        for (k = 1; k < MLB_NMETHODS; k++) {
+            double q = main_res[i][k].ratio;
+            out(" %.3f |", q);
+            if (q > worst[k]) worst[k] = q;
+            if (target[k] > 0 && q > target[k]) ok[k] = 0;
+        }
+        out("\n");
+    }
+    out("\nTargets (figures of this run, not test assertions):\n\n");
+    out("* Me-LoRA (C/batch) <= 1.05 x LoRA at every shape: %s (worst %.3f)\n",
+        ok[MLB_MELORA_BATCH] ? "met" : "NOT met", worst[MLB_MELORA_BATCH]);
+    out("* Me-LoRA (C/example) <= 1.10 x LoRA: %s (worst %.3f)\n",
+        ok[MLB_MELORA_EXAMPLE] ? "met" : "NOT met", worst[MLB_MELORA_EXAMPLE]);
+    out("* BLoB (one draw per batch) <= 1.10 x LoRA: %s (worst %.3f)\n",
+        ok[MLB_BLOB] ? "met" : "NOT met", worst[MLB_BLOB]);
+    out("* BLoB+Flipout: worst %.3f x LoRA (no target; two products and T*(n+r) signs per "
+        "step)\n", worst[MLB_FLIPOUT]);
+    out("* LoRA fwd+bwd within 1.5 x the lower bound: %s (worst %.2f x)\n",
+        lb_ok ? "met" : "NOT met", lb_worst);
+}
+
+/* ------------------------------------------------------------------- memory ---- */
+static void memory_section(const char *dir, int r) {
+    mlb_shape sh = shape(1200, 4096, 4096, r);
+    mlb_memory mem[MLB_NMETHODS];
+    FILE *csv;
+    int k, c;
+    int64_t lora_act;
+    static int header_done = 0;
+    {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/memory.csv", dir);
+        csv = fopen(path, header_done ? "a" : "w");
+        if (!csv) { fprintf(stderr, "cannot write %s\n", path); exit(1); }
+    }
+    if (!header_done) {
+        fprintf(csv, "T,n,m,r,method");
+        for (c = 0; c < MLB_NCAT; c++) fprintf(csv, ",%s", mlb_category_name(c));
+        fprintf(csv, ",total,peak_raw,model_params,model_grads,model_adam,model_activations,"
+                     "model_noise\n");
+        header_done = 1;
+    }
+    for (k = 0; k < MLB_NMETHODS; k++) CHECK(mlb_measure_memory(&mem[k], &sh, k));
+    out("\n### T = %d, n = m = %d, r = %d, E = %d, fp32 (bytes)\n\n", sh.T, sh.n, sh.r, sh.E);
+    out("| method | params | grads | AdamW | saved act. | sample | noise | workspace | "
+        "x,z,dz,dx | counted total | allocator peak | = count fn? |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    lora_act = mem[MLB_LORA].bytes[MLB_CAT_ACT];
+    for (k = 0; k < MLB_NMETHODS; k++) {
+        const mlb_memory *mm = &mem[k];
+        int same = mm->bytes[MLB_CAT_PARAMS] == mm->model.params &&
+                   mm->bytes[MLB_CAT_GRADS] == mm->model.grads &&
+                   mm->bytes[MLB_CAT_ADAM] == mm->model.adam &&
+                   mm->bytes[MLB_CAT_ACT] == mm->model.activations &&
+                   mm->bytes[MLB_CAT_NOISE] == mm->model.noise;
+        out("| %s |", mlb_method_name(k));
+        for (c = 0; c < MLB_CAT_OTHER; c++) out(" %lld |", (long long)mm->bytes[c]);
+        out(" %lld | %lld | %s |\n", (long long)mm->total, (long long)mm->peak_raw,
+            same ? "yes" : "**no**");
+        fprintf(csv, "%d,%d,%d,%d,%s", sh.T, sh.n, sh.m, sh.r, mlb_method_key(k));
+        for (c = 0; c < MLB_NCAT; c++) fprintf(csv, ",%lld", (long long)mm->bytes[c]);
+        fprintf(csv, ",%lld,%lld,%lld,%lld,%lld,%lld,%lld\n", (long long)mm->total,
+                (long long)mm->peak_raw, (long long)mm->model.params,
+                (long long)mm->model.grads, (long long)mm->model.adam,
+                (long long)mm->model.activations, (long long)mm->model.noise);
+        if (!same) {
+            out("\n  %s: melora_count_train_memory gives params %lld, grads %lld, AdamW %lld, "
+                "activations %lld, noise %lld\n\n", mlb_method_name(k),
+                (long long)mm->model.params, (long long)mm->model.grads,
+                (long long)mm->model.adam, (long long)mm->model.activations,
+                (long long)mm->model.noise);
+        }
+    }
+    out("\nMe-LoRA saved activations - LoRA's = %lld bytes = %.2f x T*r floats (target <= 1).\n",
+        (long long)(mem[MLB_MELORA_BATCH].bytes[MLB_CAT_ACT] - lora_act),
+        (double)(mem[MLB_MELORA_BATCH].bytes[MLB_CAT_ACT] - lora_act) /
+            (4.0 * sh.T * sh.r));
+    out("Workspace (melora_workspace_size, fwd / bwd): LoRA and BLoB %zu / %zu, Flipout %zu / "
+        "%zu, Me-LoRA %zu / %zu; one buffer of the larger size is allocated.\n",
+        mem[MLB_LORA].work_fwd, mem[MLB_LORA].work_bwd, mem[MLB_FLIPOUT].work_fwd,
+        mem[MLB_FLIPOUT].work_bwd, mem[MLB_MELORA_BATCH].work_fwd,
+        mem[MLB_MELORA_BATCH].work_bwd);
+    fclose(csv);
+}
+
+/* ------------------------------------------------------------------ scaling ---- */
+static void sweep(const char *dir, const char *name, const char *var, const int *vals, int nv,
+                  int reps) {
+    FILE *csv = open_out(dir, name);
+    int i, k;
+    fprintf(csv, "%s", var);
+    for (k = 0; k < MLB_NMETHODS; k++) fprintf(csv, ",%s_ms", mlb_method_key(k));
+    for (k = 0; k < MLB_NMETHODS; k++) fprintf(csv, ",%s_ratio", mlb_method_key(k));
+    fprintf(csv, ",lora_lower_bound_ms,melora_batch_lower_bound_ms\n");
+    out("\n### fwd+bwd (ms, median of %d) versus %s\n\n| %s |", reps, var, var);
+    for (k = 0; k < MLB_NMETHODS; k++) out(" %s |", mlb_method_name(k));
+    out(" LoRA LB |\n|---:|");
+    for (k = 0; k <= MLB_NMETHODS; k++) out("---:|");
+    out("\n");
+    for (i = 0; i < nv; i++) {
+        int T = 1200, n = 4096, r = 8;
+        mlb_shape sh;
+        mlb_result res[MLB_NMETHODS];
+        mlb_work w0, w3;
+        if (var[0] == 'T') T = vals[i];
+        if (var[0] == 'r') r = vals[i];
+        if (var[0] == 'n') n = vals[i];
+        sh = shape(T, n, n, r);
+        CHECK(mlb_time(res, &sh, ALL, MLB_NMETHODS, 1, reps));
+        w0 = mlb_work_model(&sh, MLB_LORA);
+        w3 = mlb_work_model(&sh, MLB_MELORA_BATCH);
+        fprintf(csv, "%d", vals[i]);
+        out("| %d |", vals[i]);
+        for (k = 0; k < MLB_NMETHODS; k++) {
+            fprintf(csv, ",%.4f", 1e3 * res[k].total.med);
+            out(" %.2f (%.2f) |", 1e3 * res[k].total.med, res[k].ratio);
+        }
+        for (k = 0; k < MLB_NMETHODS; k++) fprintf(csv, ",%.4f", res[k].ratio);
+        fprintf(csv, ",%.4f,%.4f\n", 1e3 * mlb_lower_bound(&w0, &mach),
+                1e3 * mlb_lower_bound(&w3, &mach));
+        out(" %.2f |\n", 1e3 * mlb_lower_bound(&w0, &mach));
+        fflush(stdout);
+    }
+    fclose(csv);
 }
 
 int main(int argc, char **argv) {
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    printf("melora adapter benchmark: %d thread(s), MELORA_CHUNKS=%d\n", threads, MELORA_CHUNKS);
-    if (argc > 1 && strcmp(argv[1], "--quick") == 0) { run_shape(1200, 4096, 4096, 8); return 0; }
-    if (argc == 6 && strcmp(argv[1], "--shape") == 0) {
-        run_shape(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
-        return 0;
+    const char *dir = "bench/results";
+    int quick = 0, reps = 11, scaling = 1, i;
+    char cpu[256], date[64];
+    const char *bind = getenv("OMP_PROC_BIND");
+    struct utsname un;
+    time_t now = time(NULL);
+    double t_start = mlb_now();
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--quick")) quick = 1, scaling = 0;
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-scaling")) scaling = 0;
+        else {
+            fprintf(stderr, "usage: %s [--out DIR] [--quick] [--reps N] [--no-scaling]\n", argv[0]);
+            return 2;
+        }
     }
-    run_shape(1200, 4096, 4096, 8);
-    run_shape(1200, 4096, 4096, 64);
-    run_shape(1200, 5120, 5120, 8);
-    run_shape(1200, 4096, 11008, 8);
+    if (reps < 7) reps = 7;
+    if (reps > MLB_MAX_REPS) reps = MLB_MAX_REPS;
+    mkdir(dir, 0777);
+    md = open_out(dir, "bench.md");
+    cpu_model(cpu, sizeof cpu);
+    uname(&un);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    out("# melora adapter benchmark\n\n");
+    out("Machine: %s, %ld logical CPUs, %s %s; %d OpenMP thread(s), OMP_PROC_BIND=%s; "
+        "gcc %s; MELORA_CHUNKS=%d; %s.\n",
+        cpu, sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release, mlb_threads(),
+        bind ? bind : "(unset)", __VERSION__, MELORA_CHUNKS, date);
+
+    /* memory first: the process's peak RSS then reflects only the largest method */
+    out("\n## Memory, counted by the allocator\n\n");
+    out("Every buffer of one training step (the library's workspace included) is allocated "
+        "with melora_alloc, whose MELORA_MALLOC is routed to a counting allocator; bytes are "
+        "payload bytes. 'sample' is the drawn weight kept for backward (BLoB As, Me-LoRA C), "
+        "which melora_count_train_memory does not model; '= count fn?' compares params, "
+        "grads, AdamW, saved activations and stored noise with it.\n");
+    memory_section(dir, 8);
+    memory_section(dir, 64);
+    out("\nProcess peak RSS after the memory section: %.1f MiB (largest counted peak above + "
+        "program and libraries).\n", peak_rss_mib());
+
+    machine_section();
+    main_time(quick ? 1 : NMAIN, reps);
+    machine_section(); /* before and after the timing: the best of both is the bound */
+    out("\n## Machine limits (same process, %d thread(s), best of two runs: before and "
+        "after the timing)\n\n", mach.threads);
+    out("| triad a=b+q*c | read-only sum | FMA rate | bandwidth used for bounds |\n"
+        "|---:|---:|---:|---:|\n");
+    out("| %.1f GB/s | %.1f GB/s | %.0f GFLOP/s | %.1f GB/s |\n", mach.triad_gbs,
+        mach.read_gbs, mach.peak_gflops, mach.bw_gbs);
+    main_section(dir, quick ? 1 : NMAIN, reps);
+    summary_section(quick ? 1 : NMAIN);
+
+    if (scaling) {
+        static const int Ts[] = {128, 256, 512, 1024, 2048, 4096, 8192};
+        static const int rs[] = {1, 2, 4, 8, 16, 32, 64, 128};
+        static const int ns[] = {1024, 2048, 4096, 8192};
+        out("\n## Scaling (n = m; defaults T = 1200, n = 4096, r = 8; ratio to LoRA in "
+            "brackets)\n");
+        sweep(dir, "scaling_T.csv", "T", Ts, 7, 5);
+        sweep(dir, "scaling_r.csv", "r", rs, 8, 5);
+        sweep(dir, "scaling_n.csv", "n", ns, 4, 5);
+    }
+    out("\nProcess peak RSS at the end: %.1f MiB. Benchmark wall time: %.0f s.\n",
+        peak_rss_mib(), mlb_now() - t_start);
+    fclose(md);
     return 0;
 }
