@@ -30,7 +30,9 @@
      all methods alike). res[i].fwd / .bwd / .total hold the median, min and max over the
      reps in seconds (total = fwd + bwd of the same step); res[i].ratio is
      res[i].total.med / LoRA's total.med from the same run (LoRA is timed as well when it
-     is not listed). reps <= MLB_MAX_REPS.
+     is not listed). reps <= MLB_MAX_REPS. Two more robust ratios on a shared machine:
+     res[i].ratio_paired, the median over rounds of the round's total / LoRA's total, and
+     res[i].ratio_min = total.min / LoRA's total.min.
 
    MEMORY (exact, counted by the allocator)
        mlb_memory mem;
@@ -101,6 +103,8 @@ typedef struct {
     int reps;
     mlb_stat fwd, bwd, total;
     double ratio; /* total.med / LoRA total.med, same run */
+    double ratio_paired; /* median over rounds of total / LoRA total of the same round */
+    double ratio_min;    /* total.min / LoRA total.min (interference only adds time) */
 } mlb_result;
 
 /* Memory categories. */
@@ -436,6 +440,10 @@ MLB_API int mlb_time(mlb_result *out, const mlb_shape *sh, const int *methods, i
     if (st) return st;
     base = mlb_stats(tt[have_lora], reps).med;
     for (i = 0; i < nmethods; i++) {
+        double q[MLB_MAX_REPS];
+        for (rep = 0; rep < reps; rep++) q[rep] = tt[i][rep] / tt[have_lora][rep];
+        out[i].ratio_paired = mlb_stats(q, reps).med;
+        out[i].ratio_min = mlb_stats(tt[i], reps).min / mlb_stats(tt[have_lora], reps).min;
         out[i].method = list[i];
         out[i].reps = reps;
         out[i].fwd = mlb_stats(tf[i], reps);
