@@ -13,7 +13,7 @@ NVCC    := $(shell command -v nvcc 2>/dev/null)
 TEST_SRCS = tests/melora_impl.c $(wildcard tests/test_*.c)
 TEST_HDRS = melora.h tests/util.h tests/model.h
 
-.PHONY: all test clean criterion cxx-check toolchain cudacpu-test
+.PHONY: all test clean criterion cxx-check toolchain cudacpu-test cuda-emu-test cuda-nvcc-test
 
 all: toolchain $(BUILD)/melora_tests
 
@@ -59,11 +59,61 @@ cxx-check: | $(BUILD)
 cudacpu-test:
 	@if [ -f tests/cudacpu/Makefile ]; then $(MAKE) -C tests/cudacpu test; fi
 
+# ---- the CUDA path --------------------------------------------------------------------
+# 1. Through the emulator (tests/cudacpu) on every machine: the CUDA entry points against
+#    the CPU path, plain, with the threads of each block in reverse order, and under
+#    ASan/UBSan.
+CUDACPU_CC  = CXX="$(CXX)" tests/cudacpu/cudacpu-cc
+CUEMU       = $(BUILD)/cuemu
+CUEMU_SAN   = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CUDA_DEPS   = melora_cuda.cu melora_cuda.h melora.h tests/cuda/test_cuda.cpp tests/melora_impl.c
+
+$(CUEMU)/test_cuda: $(CUDA_DEPS) | $(BUILD)
+	@mkdir -p $(CUEMU)
+	$(CUDACPU_CC) -O2 -g -Wall -Wextra -Werror -iquote . -c melora_cuda.cu -o $(CUEMU)/melora_cuda.o
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -I. -Itests/cudacpu/include -c tests/cuda/test_cuda.cpp -o $(CUEMU)/test_cuda.o
+	$(CC) $(STD) -O2 -I. -c tests/melora_impl.c -o $(CUEMU)/impl.o
+	$(CXX) -pthread $(CUEMU)/melora_cuda.o $(CUEMU)/test_cuda.o $(CUEMU)/impl.o -lcriterion -lm -o $@
+$(CUEMU)/test_cuda_asan: $(CUDA_DEPS) | $(BUILD)
+	@mkdir -p $(CUEMU)
+	$(CUDACPU_CC) $(CUEMU_SAN) -iquote . -c melora_cuda.cu -o $(CUEMU)/melora_cuda_asan.o
+	$(CXX) -std=c++17 $(CUEMU_SAN) -I. -Itests/cudacpu/include -c tests/cuda/test_cuda.cpp -o $(CUEMU)/test_cuda_asan.o
+	$(CC) $(STD) $(CUEMU_SAN) -I. -c tests/melora_impl.c -o $(CUEMU)/impl_asan.o
+	$(CXX) -pthread $(CUEMU_SAN) $(CUEMU)/melora_cuda_asan.o $(CUEMU)/test_cuda_asan.o $(CUEMU)/impl_asan.o -lcriterion -lm -o $@
+
+cuda-emu-test: $(CUEMU)/test_cuda $(CUEMU)/test_cuda_asan
+	./$(CUEMU)/test_cuda
+	CUDACPU_REVERSE=1 ./$(CUEMU)/test_cuda
+	./$(CUEMU)/test_cuda_asan
+
+# 2. With the real toolkit when nvcc exists: compile for sm_80 and sm_90 with warnings as
+#    errors, link the same tests against cuBLAS/cudart and run them: on a machine without
+#    a GPU every test reports itself skipped.
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUREAL      = $(BUILD)/cureal
+$(CUREAL)/test_cuda: $(CUDA_DEPS) | $(BUILD)
+	@mkdir -p $(CUREAL)
+	$(NVCC) -std=c++17 -I. -arch=sm_90 -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings -c melora_cuda.cu -o $(CUREAL)/melora_cuda_sm90.o
+	$(NVCC) -std=c++17 -I. -arch=sm_80 -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings -c melora_cuda.cu -o $(CUREAL)/melora_cuda.o
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -Werror -I. -I$(CUDA_HOME)/include -c tests/cuda/test_cuda.cpp -o $(CUREAL)/test_cuda.o
+	$(CC) $(STD) -O2 -I. -c tests/melora_impl.c -o $(CUREAL)/impl.o
+	$(CXX) $(CUREAL)/melora_cuda.o $(CUREAL)/test_cuda.o $(CUREAL)/impl.o -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lcriterion -lm -o $@
+
+cuda-nvcc-test:
+ifeq ($(NVCC),)
+	@echo "✗ nvcc not found: CUDA path not compiled with the real toolkit (emulator tests still ran)"
+else
+	@$(MAKE) --no-print-directory $(CUREAL)/test_cuda
+	./$(CUREAL)/test_cuda --verbose=0
+endif
+
 test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/readme_example cxx-check
 	./$(BUILD)/melora_tests
 	./$(BUILD)/melora_tests_serial
 	./$(BUILD)/readme_example
 	@$(MAKE) --no-print-directory cudacpu-test
+	@$(MAKE) --no-print-directory cuda-emu-test
+	@$(MAKE) --no-print-directory cuda-nvcc-test
 
 -include $(wildcard bench/*.mk paper_repro/*.mk tests/*.mk)
 

@@ -1,0 +1,906 @@
+// melora_cuda.cu - the CUDA path of melora.h (declared in melora_cuda.h).
+//
+// The large products go to cuBLAS; a few small kernels do the per-element work (noise,
+// sampling, the chain rule through a sample, Flipout's signs, Me-LoRA's r x r mixing, the
+// KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
+// GPU computes what the CPU computes. Every kernel has a grid-stride loop and no
+// assumption about the launch size, so the tests can run it through tests/cudacpu.
+//
+// Bytes: at T = 1200, n = m = 4096, r = 8 the LoRA forward reads x (19.7 MB) and reads and
+// writes z (2 x 19.7 MB) -- 59 MB, 20 us at an H100's ~3 TB/s; the backward reads dz twice
+// (dv, dB), x once (dA) and reads and writes dx -- 79 MB, 26 us. cuBLAS's GEMMs with one
+// dimension r = 8 are bandwidth-bound and should come within ~1.5x of that. What a fused
+// kernel would save (dv and dB from one read of dz: -19.7 MB) is left for later; the
+// figures above are what the first GPU run should check (nothing here has yet been timed
+// on a GPU).
+
+#include "melora_cuda.h"
+#include <stdio.h>
+#include <string.h>
+
+#define MELORA__CU_THREADS 256
+#define MELORA__CU_MAXBLOCKS 4096
+#define MELORA__CU_NB 64 // blocks of every reduction: fixed, so sums have a fixed order
+
+static thread_local char melora__cu_err[192];
+
+extern "C" const char *melora_cuda_last_error(void) { return melora__cu_err; }
+
+#define MELORA__CU(call)                                                                    \
+    do {                                                                                    \
+        cudaError_t e_ = (call);                                                            \
+        if (e_ != cudaSuccess) {                                                            \
+            snprintf(melora__cu_err, sizeof melora__cu_err, "%s: %s", #call,                \
+                     cudaGetErrorString(e_));                                               \
+            return MELORA_ERR_CUDA;                                                         \
+        }                                                                                   \
+    } while (0)
+#define MELORA__BLAS(call)                                                                  \
+    do {                                                                                    \
+        cublasStatus_t e_ = (call);                                                         \
+        if (e_ != CUBLAS_STATUS_SUCCESS) {                                                  \
+            snprintf(melora__cu_err, sizeof melora__cu_err, "%s: %s", #call,                \
+                     cublasGetStatusString(e_));                                            \
+            return MELORA_ERR_CUBLAS;                                                       \
+        }                                                                                   \
+    } while (0)
+#define MELORA__LAUNCHED() MELORA__CU(cudaGetLastError())
+#define MELORA__TRY_(expr)                                                                  \
+    do {                                                                                    \
+        melora_status st_ = (expr);                                                         \
+        if (st_ != MELORA_OK) return st_;                                                   \
+    } while (0)
+#define MELORA__NEED(cond, st)                                                              \
+    do {                                                                                    \
+        if (!(cond)) return (st);                                                           \
+    } while (0)
+
+static unsigned melora__blocks(size_t count) {
+    size_t b = (count + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS;
+    if (b < 1) b = 1;
+    return (unsigned)(b < MELORA__CU_MAXBLOCKS ? b : MELORA__CU_MAXBLOCKS);
+}
+static inline MELORA_HD int melora__finite_(float v) { return v == v && v - v == 0.0f; }
+
+// ------------------------------------------------------------------------------ kernels --
+// Each comment gives the bytes one call moves; at ~3 TB/s on an H100 a kernel that moves
+// B bytes should take about B / 3e12 s once B is well above a few MB.
+
+// out[i] = melora_rng_<kind>(seed, offset + i). Writes 4 bytes per element; compute-bound
+// (one Philox block per element).
+__global__ void melora__k_noise(float *out, uint64_t seed, uint64_t offset, size_t count,
+                                int kind) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t k = offset + (uint64_t)i;
+        out[i] = kind == 0 ? melora_rng_normal(seed, k)
+               : kind == 1 ? melora_rng_uniform(seed, k) : melora_rng_sign(seed, k);
+    }
+}
+
+// out = mean + (g*g)*eps (mean nullptr: 0). 16 bytes per element.
+__global__ void melora__k_sample(float *out, const float *mean, const float *g,
+                                 const float *eps, size_t count) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
+}
+
+// Chain rule through a sample mean + (G*G)*EPS: dmean += d, dstd += d*EPS*2G.
+// 28 bytes per element.
+__global__ void melora__k_chain(float *dmean, float *dstd, const float *d, const float *G,
+                                const float *EPS, size_t count) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        if (dmean) dmean[i] += d[i];
+        if (dstd) dstd[i] += melora_dstd_elem(d[i], G[i], EPS[i]);
+    }
+}
+
+// out[t][j] (= or +=) in[t][j] * sgn[t/G][j]: Flipout's sign rows. 12-16 bytes/element.
+__global__ void melora__k_signs(float *out, const float *in, const float *sgn, int T, int cols,
+                                int G, int accumulate) {
+    size_t count = (size_t)T * (size_t)cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t t = i / (size_t)cols, j = i % (size_t)cols;
+        float v = in[i] * sgn[(t / (size_t)G) * (size_t)cols + j];
+        out[i] = accumulate ? out[i] + v : v;
+    }
+}
+
+// Me-LoRA's r x r mixing per row: out_t = C_e in_t (trans 0) or C_e^T in_t (trans 1),
+// e = t / per. Reads T*r + E*r*r floats, writes T*r: small next to the GEMMs.
+__global__ void melora__k_rowmix(float *out, const float *in, const float *C, int T, int r,
+                                 int per, int trans) {
+    size_t count = (size_t)T * (size_t)r;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t t = i / (size_t)r, j = i % (size_t)r;
+        const float *Ce = C + (t / (size_t)per) * (size_t)r * (size_t)r;
+        const float *row = in + t * (size_t)r;
+        float acc = 0.0f;
+        for (int k = 0; k < r; k++)
+            acc += (trans ? Ce[(size_t)k * r + j] : Ce[j * (size_t)r + k]) * row[k];
+        out[i] = acc;
+    }
+}
+
+// dC_e = dv_e^T u_e; dM += sum_e dC_e; dH += sum_e dC_e*EC_e*2H. One thread per (j,k),
+// rows in order: deterministic. Reads dv and u (T*r each) r times from cache.
+__global__ void melora__k_dc(float *dM, float *dH, const float *dv, const float *u,
+                             const float *H, const float *EC, int T, int r, int E) {
+    size_t rr = (size_t)r * (size_t)r;
+    int per = T / E;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < rr;
+         q += (size_t)gridDim.x * blockDim.x) {
+        size_t j = q / (size_t)r, k = q % (size_t)r;
+        float gm = 0.0f, gh = 0.0f;
+        for (int e = 0; e < E; e++) {
+            float dc = 0.0f;
+            for (int t = e * per; t < (e + 1) * per; t++)
+                dc += dv[(size_t)t * r + j] * u[(size_t)t * r + k];
+            gm += dc;
+            if (dH) gh += melora_dstd_elem(dc, H[q], EC[(size_t)e * rr + q]);
+        }
+        if (dM) dM[q] += gm;
+        if (dH) dH[q] += gh;
+    }
+}
+
+// Column-major C = alpha op(A) op(B) + beta C (beta 0: C not read), one thread per output:
+// the reference that stands in for cublasSgemm in the _naive entry points.
+__global__ void melora__k_gemm_naive(int ta, int tb, int M, int N, int K, float alpha,
+                                     const float *A, int lda, const float *B, int ldb,
+                                     float beta, float *C, int ldc) {
+    size_t count = (size_t)M * (size_t)N;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count;
+         q += (size_t)gridDim.x * blockDim.x) {
+        size_t i = q % (size_t)M, j = q / (size_t)M;
+        float acc = 0.0f;
+        for (int l = 0; l < K; l++) {
+            float a = ta ? A[(size_t)l + i * (size_t)lda] : A[i + (size_t)l * (size_t)lda];
+            float b = tb ? B[j + (size_t)l * (size_t)ldb] : B[(size_t)l + j * (size_t)ldb];
+            acc += a * b;
+        }
+        float *c = C + i + j * (size_t)ldc;
+        *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
+    }
+}
+
+// Reductions for the KLs, in double. mode 0: sum of d[i]^2 (d double); mode 1: sum of
+// log(f1[i]^2) (f1 = H), flagging zero or non-finite entries; mode 2: the diagonal-Gaussian
+// KL terms log sigma - log Om + (Om^2 + mu^2)/(2 sigma^2) - 1/2 with mu = f1, Om = f2^2.
+// Each block writes one partial (tree in shared memory); a fixed grid makes the order fixed.
+__device__ double melora__term(int mode, const double *d, const float *f1, const float *f2,
+                               double sigma, size_t i, int *bad) {
+    if (mode == 0) return d[i] * d[i];
+    float h = mode == 1 ? f1[i] : f2[i];
+    double om = (double)h * (double)h;
+    if (!(om > 0.0) || !melora__finite_(h) || (mode == 2 && !melora__finite_(f1[i]))) {
+        *bad = 1;
+        return 0.0;
+    }
+    if (mode == 1) return log(om);
+    double mu = f1[i];
+    return log(sigma) - log(om) + (om * om + mu * mu) / (2.0 * sigma * sigma) - 0.5;
+}
+__global__ void melora__k_reduce(double *partial, int *bad, int mode, const double *d,
+                                 const float *f1, const float *f2, double sigma, size_t count) {
+    __shared__ double sh[MELORA__CU_THREADS];
+    double acc = 0.0;
+    int flag = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        acc += melora__term(mode, d, f1, f2, sigma, i, &flag);
+    if (flag) atomicOr(bad, 1);
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = sh[0];
+}
+// out = sum of nb partials, in order (one thread).
+__global__ void melora__k_sum(double *out, const double *partial, int nb) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        double s = 0.0;
+        for (int b = 0; b < nb; b++) s += partial[b];
+        *out = s;
+    }
+}
+// The naive reduction: one thread, every term in index order.
+__global__ void melora__k_reduce_naive(double *out, int *bad, int mode, const double *d,
+                                       const float *f1, const float *f2, double sigma,
+                                       size_t count) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        double s = 0.0;
+        int flag = 0;
+        for (size_t i = 0; i < count; i++) s += melora__term(mode, d, f1, f2, sigma, i, &flag);
+        if (flag) *bad = 1;
+        *out = s;
+    }
+}
+
+// Diagonal-Gaussian KL gradients: dmu += w mu/s2; dg += w (Om/s2 - 1/Om) 2g.
+__global__ void melora__k_diag_grad(float *dmu, float *dg, const float *mu, const float *g,
+                                    double s2, double w, size_t count) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        double om = (double)g[i] * (double)g[i];
+        if (dmu) dmu[i] += (float)(w * (double)mu[i] / s2);
+        if (dg) dg[i] += (float)(w * (om / s2 - 1.0 / om) * 2.0 * (double)g[i]);
+    }
+}
+
+// eq. 7: P = M A and S = Om |A| (r,n) in double, one thread per entry (r^2 n work).
+__global__ void melora__k_ps(double *P, double *S, const float *M, const float *H,
+                             const float *A, int r, int n) {
+    size_t count = (size_t)r * (size_t)n;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count;
+         q += (size_t)gridDim.x * blockDim.x) {
+        size_t i = q / (size_t)n, j = q % (size_t)n;
+        double p = 0.0, s = 0.0;
+        for (int k = 0; k < r; k++) {
+            double a = A[(size_t)k * n + j], h = H[i * (size_t)r + k];
+            p += (double)M[i * (size_t)r + k] * a;
+            s += h * h * fabs(a);
+        }
+        P[q] = p;
+        S[q] = s;
+    }
+}
+// eq. 7 gradients of M and H: dM += w (P/s2) A^T; dH += w ((S/s2)|A|^T - 1/Om) 2H.
+__global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const double *S,
+                                 const float *A, const float *H, double s2, double w, int r,
+                                 int n) {
+    size_t rr = (size_t)r * (size_t)r;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < rr;
+         q += (size_t)gridDim.x * blockDim.x) {
+        size_t i = q / (size_t)r, k = q % (size_t)r;
+        double gm = 0.0, go = 0.0, h = H[q];
+        for (int j = 0; j < n; j++) {
+            double a = A[k * (size_t)n + j];
+            gm += P[i * (size_t)n + j] * a;
+            go += S[i * (size_t)n + j] * fabs(a);
+        }
+        if (dM) dM[q] += (float)(w * gm / s2);
+        if (dH) dH[q] += (float)(w * (go / s2 - 1.0 / (h * h)) * 2.0 * h);
+    }
+}
+// eq. 7 gradient of A: dA += w (M^T P + sign(A) * (Om^T S)) / s2.
+__global__ void melora__k_eq7_a(float *dA, const double *P, const double *S, const float *M,
+                                const float *H, const float *A, double s2, double w, int r,
+                                int n) {
+    size_t count = (size_t)r * (size_t)n;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count;
+         q += (size_t)gridDim.x * blockDim.x) {
+        size_t k = q / (size_t)n, j = q % (size_t)n;
+        double g1 = 0.0, g2 = 0.0, a = A[q];
+        for (int i = 0; i < r; i++) {
+            double h = H[(size_t)i * r + k];
+            g1 += (double)M[(size_t)i * r + k] * P[(size_t)i * n + j];
+            g2 += h * h * S[(size_t)i * n + j];
+        }
+        g2 *= a > 0.0 ? 1.0 : (a < 0.0 ? -1.0 : 0.0);
+        dA[q] += (float)(w * (g1 + g2) / s2);
+    }
+}
+
+// ------------------------------------------------------------------------ host helpers --
+typedef struct {
+    cublasHandle_t h;
+    cudaStream_t st;
+    int naive;
+} melora__cctx;
+
+// Row-major <-> cuBLAS: a row-major (R,C) matrix is the column-major (C,R) matrix, its
+// transpose, with leading dimension C. So the row-major product Y = X W (Y (M,N)) is the
+// column-major Y^T = W^T X^T: call gemm with the operands swapped, sizes (N, M, K), and
+// each operand's row length as its leading dimension. Every call below is written that
+// way, with the row-major product it computes in its comment.
+static melora_status melora__gemm(const melora__cctx *c, int ta, int tb, int M, int N, int K,
+                                  float alpha, const float *A, int lda, const float *B,
+                                  int ldb, float beta, float *C, int ldc) {
+    if (c->naive) {
+        melora__k_gemm_naive<<<melora__blocks((size_t)M * N), MELORA__CU_THREADS, 0, c->st>>>(
+            ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        MELORA__LAUNCHED();
+        return MELORA_OK;
+    }
+    MELORA__BLAS(cublasSetStream(c->h, c->st));
+    MELORA__BLAS(cublasSgemm(c->h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                             M, N, K, &alpha, A, lda, B, ldb, &beta, C, ldc));
+    return MELORA_OK;
+}
+
+// Device workspace: regions of 256-byte-aligned floats (or doubles) per op.
+enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_P, MC_S, MC_PART, MC_RES,
+       MC_BAD, MC_NREG };
+typedef struct {
+    size_t off[MC_NREG];
+    size_t total;
+} melora__cws;
+
+static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, int n, int m,
+                                         int r) {
+    size_t cpu_bytes, cnt[MC_NREG], esz[MC_NREG];
+    // the CPU query validates sizes and overflow of every (T,n) (r,n) ... buffer
+    MELORA__TRY_(melora_workspace_size(&cpu_bytes, op, T, n, m, r));
+    size_t tr = (size_t)T * r, rn = (size_t)r * n, tn = (size_t)T * n;
+    for (int i = 0; i < MC_NREG; i++) cnt[i] = 0, esz[i] = sizeof(float);
+    esz[MC_P] = esz[MC_S] = esz[MC_PART] = esz[MC_RES] = sizeof(double);
+    esz[MC_BAD] = sizeof(int);
+    switch (op) {
+    case MELORA_OP_LORA_FORWARD:
+    case MELORA_OP_MELORA_FORWARD: break;
+    case MELORA_OP_LORA_BACKWARD: cnt[MC_DU] = tr; cnt[MC_DAS] = rn; break;
+    case MELORA_OP_MELORA_BACKWARD: cnt[MC_DU] = cnt[MC_DV] = tr; break;
+    case MELORA_OP_MELORA_MC_FORWARD: cnt[MC_DV] = tr; break;
+    case MELORA_OP_FLIPOUT_FORWARD:
+        cnt[MC_DAN] = rn; cnt[MC_XA] = tn; cnt[MC_DU] = tr; break;
+    case MELORA_OP_FLIPOUT_BACKWARD:
+        cnt[MC_DAN] = cnt[MC_DDN] = rn; cnt[MC_XA] = cnt[MC_TMP] = tn;
+        cnt[MC_DU] = cnt[MC_DV] = tr; break;
+    case MELORA_OP_MELORA_KL:
+        cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_RES] = 3;
+        cnt[MC_BAD] = 1; break;
+    default: return MELORA_ERR_ENUM;
+    }
+    ws->total = 0;
+    for (int i = 0; i < MC_NREG; i++) {
+        size_t b = (cnt[i] * esz[i] + 255u) & ~(size_t)255u; // counts validated above
+        ws->off[i] = ws->total;
+        ws->total += b;
+    }
+    if (ws->total == 0) ws->total = 256; // every op takes a (possibly unused) workspace
+    return MELORA_OK;
+}
+
+extern "C" melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, int T,
+                                                    int n, int m, int r) {
+    melora__cws ws;
+    MELORA__NEED(bytes != nullptr, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__cuda_layout(&ws, op, T, n, m, r));
+    *bytes = ws.total;
+    return MELORA_OK;
+}
+
+template <typename P> static P *melora__reg(void *work, const melora__cws *ws, int region) {
+    return (P *)((char *)work + ws->off[region]);
+}
+
+static melora_status melora__setup(melora__cws *ws, melora__cctx *c, void *work, melora_op op,
+                                   int T, int n, int m, int r, float s, cublasHandle_t h,
+                                   cudaStream_t st, int naive) {
+    MELORA__NEED(work != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(naive || h != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__TRY_(melora__cuda_layout(ws, op, T, n, m, r));
+    MELORA__NEED(melora__finite_(s), MELORA_ERR_VALUE);
+    c->h = h;
+    c->st = st;
+    c->naive = naive;
+    return MELORA_OK;
+}
+static melora_status melora__check_e(int E, int T, int r) {
+    MELORA__NEED(E > 0, MELORA_ERR_SIZE);
+    MELORA__NEED((size_t)E <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)r * r),
+                 MELORA_ERR_OVERFLOW);
+    MELORA__NEED(T % E == 0, MELORA_ERR_DIVISIBILITY);
+    return MELORA_OK;
+}
+
+// ---------------------------------------------------------------------------- noise --
+static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, int64_t count,
+                                   int kind, cudaStream_t st) {
+    MELORA__NEED(out != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(count > 0, MELORA_ERR_SIZE);
+    MELORA__NEED((uint64_t)count <= (uint64_t)PTRDIFF_MAX / sizeof(double), MELORA_ERR_OVERFLOW);
+    melora__k_noise<<<melora__blocks((size_t)count), MELORA__CU_THREADS, 0, st>>>(
+        out, seed, offset, (size_t)count, kind);
+    MELORA__LAUNCHED();
+    return MELORA_OK;
+}
+extern "C" melora_status melora_cuda_noise_normal(float *out, uint64_t seed, uint64_t offset,
+                                                  int64_t count, cudaStream_t stream) {
+    return melora__noise(out, seed, offset, count, 0, stream);
+}
+extern "C" melora_status melora_cuda_noise_uniform(float *out, uint64_t seed, uint64_t offset,
+                                                   int64_t count, cudaStream_t stream) {
+    return melora__noise(out, seed, offset, count, 1, stream);
+}
+extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint64_t offset,
+                                                int64_t count, cudaStream_t stream) {
+    return melora__noise(out, seed, offset, count, 2, stream);
+}
+
+// ----------------------------------------------------------------------------- LoRA --
+// u = x A^T (row-major (T,r) = (T,n)(n,r)); z += s u B^T ((T,m) = (T,r)(r,m)).
+static melora_status melora__fwd(const melora__cctx *c, float *z, float *u, float *v,
+                                 const float *x, const float *A, const float *C, int E,
+                                 const float *B, float s, int T, int n, int m, int r) {
+    // row-major u (T,r) = x (T,n) A^T: column-major u^T (r,T) = A (r,n)... as op_T of the
+    // column-major view of A, times x^T
+    MELORA__TRY_(melora__gemm(c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
+    const float *mixed = u;
+    if (C) {
+        melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
+            v, u, C, T, r, T / E, 0);
+        MELORA__LAUNCHED();
+        mixed = v;
+    }
+    // row-major z (T,m) += s v (T,r) B^T: column-major z^T (m,T) += s B (m,r) v^T (r,T)
+    return melora__gemm(c, 1, 0, m, T, r, s, B, r, mixed, r, 1.0f, z, m);
+}
+
+// dv = s dz B; dB += s dz^T uB; du = dv (C nullptr) or dv C_e; dA += du^T x (or into dAs with
+// beta 0); dx += du A.
+static melora_status melora__bwd(const melora__cctx *c, float *dx, float *dA, float betaA,
+                                 float *dB, float *dv, float *du, const float *dz,
+                                 const float *uB, const float *x, const float *A,
+                                 const float *C, int E, const float *B, float s, int T, int n,
+                                 int m, int r) {
+    // row-major dv (T,r) = s dz (T,m) B (m,r): column-major dv^T = s B^T dz^T
+    MELORA__TRY_(melora__gemm(c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, dv, r));
+    // row-major dB (m,r) += s dz^T (m,T) uB (T,r): column-major dB^T = s uB^T dz
+    if (dB) MELORA__TRY_(melora__gemm(c, 0, 1, r, m, T, s, uB, r, dz, m, 1.0f, dB, r));
+    const float *dub = dv;
+    if (C) {
+        melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
+            du, dv, C, T, r, T / E, 1);
+        MELORA__LAUNCHED();
+        dub = du;
+    }
+    // row-major dA (r,n) += du^T (r,T) x (T,n): column-major dA^T = x^T du
+    if (dA) MELORA__TRY_(melora__gemm(c, 0, 1, n, r, T, 1.0f, x, n, dub, r, betaA, dA, n));
+    // row-major dx (T,n) += du (T,r) A (r,n): column-major dx^T = A^T du^T
+    if (dx) MELORA__TRY_(melora__gemm(c, 0, 0, n, T, r, 1.0f, A, n, dub, r, 1.0f, dx, n));
+    return MELORA_OK;
+}
+
+static melora_status melora__lora_forward(float *z, float *u, void *work, const float *x,
+                                          const float *A, const float *B, float s, int T,
+                                          int n, int m, int r, cublasHandle_t h,
+                                          cudaStream_t st, int naive) {
+    // x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m)
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(z && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, naive));
+    return melora__fwd(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r);
+}
+static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void *work,
+                                           const float *dz, const float *u, const float *x,
+                                           const float *A, const float *B, float s, int T,
+                                           int n, int m, int r, cublasHandle_t h,
+                                           cudaStream_t st, int naive) {
+    // dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); du (T,r) in work
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(dz && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, naive));
+    if (!dx && !dA && !dB) return MELORA_OK;
+    return melora__bwd(&c, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU), nullptr, dz, u,
+                       x, A, nullptr, 1, B, s, T, n, m, r);
+}
+extern "C" melora_status melora_cuda_lora_forward(float *z, float *u, void *work,
+                                                  const float *x, const float *A,
+                                                  const float *B, float s, int T, int n, int m,
+                                                  int r, cublasHandle_t h, cudaStream_t st) {
+    return melora__lora_forward(z, u, work, x, A, B, s, T, n, m, r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_lora_forward_naive(float *z, float *u, void *work,
+                                                        const float *x, const float *A,
+                                                        const float *B, float s, int T, int n,
+                                                        int m, int r, cublasHandle_t h,
+                                                        cudaStream_t st) {
+    return melora__lora_forward(z, u, work, x, A, B, s, T, n, m, r, h, st, 1);
+}
+extern "C" melora_status melora_cuda_lora_backward(float *dx, float *dA, float *dB, void *work,
+                                                   const float *dz, const float *u,
+                                                   const float *x, const float *A,
+                                                   const float *B, float s, int T, int n,
+                                                   int m, int r, cublasHandle_t h,
+                                                   cudaStream_t st) {
+    return melora__lora_backward(dx, dA, dB, work, dz, u, x, A, B, s, T, n, m, r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, float *dB,
+                                                         void *work, const float *dz,
+                                                         const float *u, const float *x,
+                                                         const float *A, const float *B,
+                                                         float s, int T, int n, int m, int r,
+                                                         cublasHandle_t h, cudaStream_t st) {
+    return melora__lora_backward(dx, dA, dB, work, dz, u, x, A, B, s, T, n, m, r, h, st, 1);
+}
+
+// ----------------------------------------------------------------------------- BLoB --
+extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, const float *GA,
+                                                 const float *EA, int r, int n,
+                                                 cudaStream_t st) {
+    // MA, GA, EA, As are (r,n)
+    MELORA__NEED(As && MA && GA && EA, MELORA_ERR_NULL);
+    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (size_t)n,
+                 MELORA_ERR_OVERFLOW);
+    size_t cnt = (size_t)r * n;
+    melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt);
+    MELORA__LAUNCHED();
+    return MELORA_OK;
+}
+
+extern "C" melora_status melora_cuda_blob_forward(float *z, float *u, float *As, void *work,
+                                                  const float *x, const float *MA,
+                                                  const float *GA, const float *EA,
+                                                  const float *B, float s, int T, int n, int m,
+                                                  int r, cublasHandle_t h, cudaStream_t st) {
+    // x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m)
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, 0));
+    MELORA__TRY_(melora_cuda_blob_sample(As, MA, GA, EA, r, n, st));
+    return melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r);
+}
+
+extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float *dGA,
+                                                   float *dB, void *work, const float *dz,
+                                                   const float *u, const float *x,
+                                                   const float *As, const float *GA,
+                                                   const float *EA, const float *B, float s,
+                                                   int T, int n, int m, int r,
+                                                   cublasHandle_t h, cudaStream_t st) {
+    // dz (T,m), u (T,r), x (T,n), As GA EA (r,n), B (m,r); du (T,r) and dAs (r,n) in work
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, 0));
+    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
+    float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MC_DAS) : nullptr;
+    MELORA__TRY_(melora__bwd(&c, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MC_DU), nullptr,
+                             dz, u, x, As, nullptr, 1, B, s, T, n, m, r));
+    if (dAs) {
+        size_t cnt = (size_t)r * n;
+        melora__k_chain<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, dAs, GA,
+                                                                           EA, cnt);
+        MELORA__LAUNCHED();
+    }
+    return MELORA_OK;
+}
+
+// Flipout: u = x MA^T + ((x*sa) dAn^T)*sb with dAn = (GA*GA)*EA.
+static melora_status melora__flip_fwd(float *z, float *u, void *work, const float *x,
+                                      const float *MA, const float *GA, const float *EA,
+                                      const float *sa, const float *sb, const float *B,
+                                      float s, int G, int T, int n, int m, int r,
+                                      cublasHandle_t h, cudaStream_t st, int naive) {
+    // x (T,n), MA GA EA (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r); dAn (r,n),
+    // xa (T,n) and u2 (T,r) in work
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(z && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
+    MELORA__NEED(G > 0, MELORA_ERR_SIZE);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, s, h, st, naive));
+    float *dAn = melora__reg<float>(work, &ws, MC_DAN), *xa = melora__reg<float>(work, &ws, MC_XA);
+    float *u2 = melora__reg<float>(work, &ws, MC_DU);
+    size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
+    MELORA__LAUNCHED();
+    melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
+    MELORA__LAUNCHED();
+    // row-major u (T,r) = x MA^T and u2 = xa dAn^T (see melora__fwd)
+    MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
+    MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, dAn, n, xa, n, 0.0f, u2, r));
+    melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
+    MELORA__LAUNCHED();
+    return melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m);
+}
+
+static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB, void *work,
+                                      const float *dz, const float *u, const float *x,
+                                      const float *MA, const float *GA, const float *EA,
+                                      const float *sa, const float *sb, const float *B,
+                                      float s, int G, int T, int n, int m, int r,
+                                      cublasHandle_t h, cudaStream_t st, int naive) {
+    // du = s dz B; du2 = du*sb; dMA += du^T x; d(dAn) = du2^T (x*sa) -> dGA;
+    // dx += du MA + (du2 dAn)*sa. dAn, d(dAn) (r,n), xa, tmp (T,n), du, du2 (T,r) in work
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(dz && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
+    MELORA__NEED(G > 0, MELORA_ERR_SIZE);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r, s, h, st, naive));
+    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
+    float *dAn = melora__reg<float>(work, &ws, MC_DAN), *dDn = melora__reg<float>(work, &ws, MC_DDN);
+    float *xa = melora__reg<float>(work, &ws, MC_XA), *tmp = melora__reg<float>(work, &ws, MC_TMP);
+    float *du = melora__reg<float>(work, &ws, MC_DU), *du2 = melora__reg<float>(work, &ws, MC_DV);
+    size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
+    MELORA__LAUNCHED();
+    // du (T,r) = s dz B, dB += s dz^T u (see melora__bwd)
+    MELORA__TRY_(melora__gemm(&c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, du, r));
+    if (dB) MELORA__TRY_(melora__gemm(&c, 0, 1, r, m, T, s, u, r, dz, m, 1.0f, dB, r));
+    melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(du2, du, sb, T, r, G, 0);
+    MELORA__LAUNCHED();
+    // row-major dMA (r,n) += du^T x
+    if (dMA) MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
+    if (dGA) {
+        melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
+        MELORA__LAUNCHED();
+        // row-major d(dAn) (r,n) = du2^T xa
+        MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, xa, n, du2, r, 0.0f, dDn, n));
+        melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dDn, GA,
+                                                                          EA, rn);
+        MELORA__LAUNCHED();
+    }
+    if (dx) {
+        // row-major dx (T,n) += du MA; tmp (T,n) = du2 dAn; dx += tmp*sa
+        MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
+        MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, dAn, n, du2, r, 0.0f, tmp, n));
+        melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, tmp, sa, T, n, G, 1);
+        MELORA__LAUNCHED();
+    }
+    return MELORA_OK;
+}
+extern "C" melora_status melora_cuda_blob_flipout_forward(
+    float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
+    const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
+    int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
+    return melora__flip_fwd(z, u, work, x, MA, GA, EA, sa, sb, B, s, G, T, n, m, r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_blob_flipout_forward_naive(
+    float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
+    const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
+    int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
+    return melora__flip_fwd(z, u, work, x, MA, GA, EA, sa, sb, B, s, G, T, n, m, r, h, st, 1);
+}
+extern "C" melora_status melora_cuda_blob_flipout_backward(
+    float *dx, float *dMA, float *dGA, float *dB, void *work, const float *dz, const float *u,
+    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
+    const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
+    cublasHandle_t h, cudaStream_t st) {
+    return melora__flip_bwd(dx, dMA, dGA, dB, work, dz, u, x, MA, GA, EA, sa, sb, B, s, G, T,
+                            n, m, r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
+    float *dx, float *dMA, float *dGA, float *dB, void *work, const float *dz, const float *u,
+    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
+    const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
+    cublasHandle_t h, cudaStream_t st) {
+    return melora__flip_bwd(dx, dMA, dGA, dB, work, dz, u, x, MA, GA, EA, sa, sb, B, s, G, T,
+                            n, m, r, h, st, 1);
+}
+
+// ------------------------------------------------------------------------------- KLs --
+// Sums `count` terms of `mode` into res (device double) and reads it back with the flag;
+// synchronises the stream.
+static melora_status melora__sum_terms(double *host, int *bad_host, const melora__cws *ws,
+                                       void *work, int slot, int mode, const double *d,
+                                       const float *f1, const float *f2, double sigma,
+                                       size_t count, cudaStream_t st, int naive) {
+    double *part = melora__reg<double>(work, ws, MC_PART) + slot * MELORA__CU_NB;
+    double *res = melora__reg<double>(work, ws, MC_RES) + slot;
+    int *bad = melora__reg<int>(work, ws, MC_BAD);
+    if (naive) {
+        melora__k_reduce_naive<<<1, 1, 0, st>>>(res, bad, mode, d, f1, f2, sigma, count);
+        MELORA__LAUNCHED();
+    } else {
+        melora__k_reduce<<<MELORA__CU_NB, MELORA__CU_THREADS, 0, st>>>(part, bad, mode, d, f1,
+                                                                      f2, sigma, count);
+        MELORA__LAUNCHED();
+        melora__k_sum<<<1, 1, 0, st>>>(res, part, MELORA__CU_NB);
+        MELORA__LAUNCHED();
+    }
+    MELORA__CU(cudaMemcpyAsync(host, res, sizeof(double), cudaMemcpyDeviceToHost, st));
+    MELORA__CU(cudaMemcpyAsync(bad_host, bad, sizeof(int), cudaMemcpyDeviceToHost, st));
+    MELORA__CU(cudaStreamSynchronize(st));
+    return MELORA_OK;
+}
+
+static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, void *work,
+                                     const float *mu, const float *g, float sigma, float weight,
+                                     int r, int n, cudaStream_t st) {
+    melora__cws ws;
+    MELORA__NEED(kl && mu && g && work, MELORA_ERR_NULL);
+    MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
+    MELORA__NEED(melora__finite_(sigma) && sigma > 0.0f && melora__finite_(weight), MELORA_ERR_VALUE);
+    size_t cnt = (size_t)r * n;
+    double sum = 0.0;
+    int bad = 0;
+    MELORA__CU(cudaMemsetAsync(melora__reg<int>(work, &ws, MC_BAD), 0, sizeof(int), st));
+    MELORA__TRY_(melora__sum_terms(&sum, &bad, &ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0));
+    if (bad) return MELORA_ERR_VALUE; // a zero std: the KL is infinite; nothing written
+    if (dmu || dg) {
+        double s2 = (double)sigma * sigma;
+        melora__k_diag_grad<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(dmu, dg, mu, g,
+                                                                              s2, weight, cnt);
+        MELORA__LAUNCHED();
+    }
+    *kl = sum;
+    return MELORA_OK;
+}
+extern "C" melora_status melora_cuda_blob_kl(double *kl, float *dMA, float *dGA, void *work,
+                                             const float *MA, const float *GA, float sigma_p,
+                                             float weight, int r, int n, cudaStream_t st) {
+    // MA GA dMA dGA are (r,n); work as melora_cuda_workspace_size(MELORA_OP_MELORA_KL, 1, n, 1, r)
+    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
+    return melora__diag_kl(kl, dMA, dGA, work, MA, GA, sigma_p, weight, r, n, st);
+}
+extern "C" melora_status melora_cuda_melora_kl_exact(double *kl, float *dM, float *dH,
+                                                     void *work, const float *M,
+                                                     const float *H, float sigma, float weight,
+                                                     int r, cudaStream_t st) {
+    // M H dM dH are (r,r); work as melora_cuda_workspace_size(MELORA_OP_MELORA_KL, 1, r, 1, r)
+    MELORA__NEED(r > 0, MELORA_ERR_SIZE);
+    return melora__diag_kl(kl, dM, dH, work, M, H, sigma, weight, r, r, st);
+}
+
+static melora_status melora__eq7(double *kl, float *dA, float *dM, float *dH, void *work,
+                                 const float *A, const float *M, const float *H, float sigma,
+                                 float weight, int r, int n, cudaStream_t st, int naive) {
+    // A (r,n), M H (r,r); P = M A and S = Om|A| (r,n) doubles in work
+    melora__cws ws;
+    MELORA__NEED(kl && A && M && H && work, MELORA_ERR_NULL);
+    MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
+    MELORA__NEED(melora__finite_(sigma) && sigma > 0.0f && melora__finite_(weight), MELORA_ERR_VALUE);
+    double *P = melora__reg<double>(work, &ws, MC_P), *S = melora__reg<double>(work, &ws, MC_S);
+    size_t rn = (size_t)r * n, rr = (size_t)r * r;
+    double sp = 0, ss = 0, slog = 0, s2 = (double)sigma * sigma;
+    int bad = 0, bad2 = 0;
+    MELORA__CU(cudaMemsetAsync(melora__reg<int>(work, &ws, MC_BAD), 0, sizeof(int), st));
+    MELORA__TRY_(melora__sum_terms(&slog, &bad, &ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive));
+    if (bad) return MELORA_ERR_VALUE;
+    melora__k_ps<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(P, S, M, H, A, r, n);
+    MELORA__LAUNCHED();
+    MELORA__TRY_(melora__sum_terms(&sp, &bad2, &ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive));
+    MELORA__TRY_(melora__sum_terms(&ss, &bad2, &ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive));
+    if (!(sp - sp == 0.0) || !(ss - ss == 0.0)) return MELORA_ERR_VALUE;
+    if (dM || dH) {
+        melora__k_eq7_mh<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(dM, dH, P, S, A, H,
+                                                                           s2, weight, r, n);
+        MELORA__LAUNCHED();
+    }
+    if (dA) {
+        melora__k_eq7_a<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dA, P, S, M, H, A,
+                                                                          s2, weight, r, n);
+        MELORA__LAUNCHED();
+    }
+    *kl = (sp + ss) / (2.0 * s2) - slog;
+    return MELORA_OK;
+}
+extern "C" melora_status melora_cuda_melora_kl(double *kl, float *dA, float *dM, float *dH,
+                                               void *work, const float *A, const float *M,
+                                               const float *H, float sigma, float weight,
+                                               int r, int n, cudaStream_t st) {
+    return melora__eq7(kl, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 0);
+}
+extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, float *dA, float *dM,
+                                                     float *dH, void *work, const float *A,
+                                                     const float *M, const float *H,
+                                                     float sigma, float weight, int r, int n,
+                                                     cudaStream_t st) {
+    return melora__eq7(kl, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 1);
+}
+extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, float *dA, float *dM,
+                                                           float *dH, void *work,
+                                                           const float *A, const float *M,
+                                                           const float *H, float sigma_p,
+                                                           float eps, float weight, int r,
+                                                           int n, cudaStream_t st) {
+    MELORA__NEED(melora__finite_(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
+    MELORA__NEED(melora__finite_(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
+    return melora__eq7(kl, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n, st, 0);
+}
+
+// -------------------------------------------------------------------------- Me-LoRA --
+extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, const float *H,
+                                                   const float *EC, int E, int r,
+                                                   cudaStream_t st) {
+    // M H (r,r); EC C (E,r,r): C_e = M + (H*H)*EC_e
+    MELORA__NEED(C && M && H && EC, MELORA_ERR_NULL);
+    MELORA__NEED(r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY_(melora__check_e(E, E, r));
+    size_t rr = (size_t)r * r;
+    for (int e = 0; e < E; e++) {
+        melora__k_sample<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
+            C + (size_t)e * rr, M, H, EC + (size_t)e * rr, rr);
+        MELORA__LAUNCHED();
+    }
+    return MELORA_OK;
+}
+
+static melora_status melora__me_forward(float *z, float *u, float *v, void *work,
+                                        const float *x, const float *A, const float *C,
+                                        const float *B, float s, int E, int T, int n, int m,
+                                        int r, cublasHandle_t h, cudaStream_t st, int naive) {
+    // x (T,n), A (r,n), C (E,r,r), B (m,r); u v (T,r), z (T,m)
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(z && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_FORWARD, T, n, m, r, s, h, st, naive));
+    MELORA__TRY_(melora__check_e(E, T, r));
+    return melora__fwd(&c, z, u, v, x, A, C, E, B, s, T, n, m, r);
+}
+static melora_status melora__me_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
+                                         void *work, const float *dz, const float *u,
+                                         const float *v, const float *x, const float *A,
+                                         const float *C, const float *B, const float *H,
+                                         const float *EC, float s, int E, int T, int n, int m,
+                                         int r, cublasHandle_t h, cudaStream_t st, int naive) {
+    // dz (T,m), u v (T,r), x (T,n), A (r,n), C EC (E,r,r), B (m,r), H (r,r); dv du in work
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__NEED(!dH || (H && EC), MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_BACKWARD, T, n, m, r, s, h, st, naive));
+    MELORA__TRY_(melora__check_e(E, T, r));
+    if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
+    float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
+    MELORA__TRY_(melora__bwd(&c, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s, T, n, m, r));
+    if (dM || dH) {
+        melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
+            dM, dH, dv, u, H, EC, T, r, E);
+        MELORA__LAUNCHED();
+    }
+    return MELORA_OK;
+}
+extern "C" melora_status melora_cuda_melora_forward(float *z, float *u, float *v, void *work,
+                                                    const float *x, const float *A,
+                                                    const float *C, const float *B, float s,
+                                                    int E, int T, int n, int m, int r,
+                                                    cublasHandle_t h, cudaStream_t st) {
+    return melora__me_forward(z, u, v, work, x, A, C, B, s, E, T, n, m, r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_melora_forward_naive(float *z, float *u, float *v,
+                                                          void *work, const float *x,
+                                                          const float *A, const float *C,
+                                                          const float *B, float s, int E, int T,
+                                                          int n, int m, int r,
+                                                          cublasHandle_t h, cudaStream_t st) {
+    return melora__me_forward(z, u, v, work, x, A, C, B, s, E, T, n, m, r, h, st, 1);
+}
+extern "C" melora_status melora_cuda_melora_backward(
+    float *dx, float *dA, float *dB, float *dM, float *dH, void *work, const float *dz,
+    const float *u, const float *v, const float *x, const float *A, const float *C,
+    const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
+    int r, cublasHandle_t h, cudaStream_t st) {
+    return melora__me_backward(dx, dA, dB, dM, dH, work, dz, u, v, x, A, C, B, H, EC, s, E, T,
+                               n, m, r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_melora_backward_naive(
+    float *dx, float *dA, float *dB, float *dM, float *dH, void *work, const float *dz,
+    const float *u, const float *v, const float *x, const float *A, const float *C,
+    const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
+    int r, cublasHandle_t h, cudaStream_t st) {
+    return melora__me_backward(dx, dA, dB, dM, dH, work, dz, u, v, x, A, C, B, H, EC, s, E, T,
+                               n, m, r, h, st, 1);
+}
+
+extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void *work,
+                                                       const float *x, const float *A,
+                                                       const float *C, const float *B, float s,
+                                                       int K, int T, int n, int m, int r,
+                                                       cublasHandle_t h, cudaStream_t st) {
+    // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m); v (T,r) in work
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__NEED(z && u && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0));
+    MELORA__TRY_(melora__check_e(K, K, r));
+    MELORA__NEED((size_t)K <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)T * m),
+                 MELORA_ERR_OVERFLOW);
+    float *v = melora__reg<float>(work, &ws, MC_DV);
+    // u = x A^T once for every sample (see melora__fwd)
+    MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
+    for (int k = 0; k < K; k++) {
+        melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, st>>>(
+            v, u, C + (size_t)k * r * r, T, r, T, 0);
+        MELORA__LAUNCHED();
+        MELORA__TRY_(melora__gemm(&c, 1, 0, m, T, r, s, B, r, v, r, 1.0f,
+                                  z + (size_t)k * T * m, m));
+    }
+    return MELORA_OK;
+}

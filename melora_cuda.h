@@ -1,0 +1,159 @@
+/* melora_cuda.h - v0.1.0 - the CUDA path of melora.h (C ABI)
+
+   Declarations of melora_cuda.cu: every operation of melora.h on device pointers.
+   Link melora_cuda.cu (nvcc) with one C or C++ file that defines MELORA_IMPLEMENTATION
+   before including melora.h (the CUDA entry points use its argument checks), and with
+   -lcublas -lcudart.
+
+   CONVENTIONS (as melora.h, plus)
+       All tensors, gradients and workspaces are device pointers; `kl` is a host pointer.
+       The cublasHandle_t and cudaStream_t come last. Work is enqueued on `stream` (the
+       handle is bound to it for the call) and the function returns without waiting,
+       except the KL functions, which synchronise the stream to return the value and to
+       reject a zero standard deviation before any gradient is written.
+       No hidden allocation: melora_cuda_workspace_size() says how many bytes of device
+       workspace an op needs. Every CUDA and cuBLAS status is checked: MELORA_ERR_CUDA /
+       MELORA_ERR_CUBLAS on failure (melora_cuda_last_error() names the call).
+       Noise: melora_cuda_noise_* write melora_rng_*(seed, offset + i), the very same
+       Philox functions as the CPU path, so samples agree with the host's.
+       `_naive` entry points run the same math with one-thread-per-output kernels in place
+       of cuBLAS and the block reductions: references for the tests.
+*/
+#ifndef MELORA_CUDA_H
+#define MELORA_CUDA_H
+
+#include "melora.h"
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The last failing CUDA/cuBLAS call of this thread, e.g. "cudaMemsetAsync: out of memory";
+   "" when none. */
+const char *melora_cuda_last_error(void);
+
+melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, int T, int n, int m,
+                                         int r);
+
+melora_status melora_cuda_noise_normal(float *out, uint64_t seed, uint64_t offset,
+                                       int64_t count, cudaStream_t stream);
+melora_status melora_cuda_noise_uniform(float *out, uint64_t seed, uint64_t offset,
+                                        int64_t count, cudaStream_t stream);
+melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint64_t offset,
+                                     int64_t count, cudaStream_t stream);
+
+/* LoRA */
+melora_status melora_cuda_lora_forward(float *z, float *u, void *work, const float *x,
+                                       const float *A, const float *B, float s, int T, int n,
+                                       int m, int r, cublasHandle_t handle,
+                                       cudaStream_t stream);
+melora_status melora_cuda_lora_backward(float *dx, float *dA, float *dB, void *work,
+                                        const float *dz, const float *u, const float *x,
+                                        const float *A, const float *B, float s, int T, int n,
+                                        int m, int r, cublasHandle_t handle,
+                                        cudaStream_t stream);
+
+/* BLoB */
+melora_status melora_cuda_blob_sample(float *As, const float *MA, const float *GA,
+                                      const float *EA, int r, int n, cudaStream_t stream);
+melora_status melora_cuda_blob_forward(float *z, float *u, float *As, void *work,
+                                       const float *x, const float *MA, const float *GA,
+                                       const float *EA, const float *B, float s, int T, int n,
+                                       int m, int r, cublasHandle_t handle,
+                                       cudaStream_t stream);
+melora_status melora_cuda_blob_backward(float *dx, float *dMA, float *dGA, float *dB,
+                                        void *work, const float *dz, const float *u,
+                                        const float *x, const float *As, const float *GA,
+                                        const float *EA, const float *B, float s, int T,
+                                        int n, int m, int r, cublasHandle_t handle,
+                                        cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_forward(float *z, float *u, void *work,
+                                               const float *x, const float *MA,
+                                               const float *GA, const float *EA,
+                                               const float *sa, const float *sb,
+                                               const float *B, float s, int G, int T, int n,
+                                               int m, int r, cublasHandle_t handle,
+                                               cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_backward(float *dx, float *dMA, float *dGA, float *dB,
+                                                void *work, const float *dz, const float *u,
+                                                const float *x, const float *MA,
+                                                const float *GA, const float *EA,
+                                                const float *sa, const float *sb,
+                                                const float *B, float s, int G, int T, int n,
+                                                int m, int r, cublasHandle_t handle,
+                                                cudaStream_t stream);
+melora_status melora_cuda_blob_kl(double *kl, float *dMA, float *dGA, void *work,
+                                  const float *MA, const float *GA, float sigma_p,
+                                  float weight, int r, int n, cudaStream_t stream);
+
+/* Me-LoRA */
+melora_status melora_cuda_melora_sample(float *C, const float *M, const float *H,
+                                        const float *EC, int E, int r, cudaStream_t stream);
+melora_status melora_cuda_melora_forward(float *z, float *u, float *v, void *work,
+                                         const float *x, const float *A, const float *C,
+                                         const float *B, float s, int E, int T, int n, int m,
+                                         int r, cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_backward(float *dx, float *dA, float *dB, float *dM,
+                                          float *dH, void *work, const float *dz,
+                                          const float *u, const float *v, const float *x,
+                                          const float *A, const float *C, const float *B,
+                                          const float *H, const float *EC, float s, int E,
+                                          int T, int n, int m, int r, cublasHandle_t handle,
+                                          cudaStream_t stream);
+melora_status melora_cuda_melora_mc_forward(float *z, float *u, void *work, const float *x,
+                                            const float *A, const float *C, const float *B,
+                                            float s, int K, int T, int n, int m, int r,
+                                            cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_kl(double *kl, float *dA, float *dM, float *dH, void *work,
+                                    const float *A, const float *M, const float *H,
+                                    float sigma, float weight, int r, int n,
+                                    cudaStream_t stream);
+melora_status melora_cuda_melora_kl_prior_noise(double *kl, float *dA, float *dM, float *dH,
+                                                void *work, const float *A, const float *M,
+                                                const float *H, float sigma_p, float eps,
+                                                float weight, int r, int n,
+                                                cudaStream_t stream);
+melora_status melora_cuda_melora_kl_exact(double *kl, float *dM, float *dH, void *work,
+                                          const float *M, const float *H, float sigma,
+                                          float weight, int r, cudaStream_t stream);
+
+/* References: the same operations without cuBLAS (handle may be NULL). */
+melora_status melora_cuda_lora_forward_naive(float *z, float *u, void *work, const float *x,
+                                             const float *A, const float *B, float s, int T,
+                                             int n, int m, int r, cublasHandle_t handle,
+                                             cudaStream_t stream);
+melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, float *dB, void *work,
+                                              const float *dz, const float *u, const float *x,
+                                              const float *A, const float *B, float s, int T,
+                                              int n, int m, int r, cublasHandle_t handle,
+                                              cudaStream_t stream);
+melora_status melora_cuda_melora_forward_naive(float *z, float *u, float *v, void *work,
+                                               const float *x, const float *A, const float *C,
+                                               const float *B, float s, int E, int T, int n,
+                                               int m, int r, cublasHandle_t handle,
+                                               cudaStream_t stream);
+melora_status melora_cuda_melora_backward_naive(
+    float *dx, float *dA, float *dB, float *dM, float *dH, void *work, const float *dz,
+    const float *u, const float *v, const float *x, const float *A, const float *C,
+    const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
+    int r, cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_forward_naive(
+    float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
+    const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
+    int n, int m, int r, cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_backward_naive(
+    float *dx, float *dMA, float *dGA, float *dB, void *work, const float *dz, const float *u,
+    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
+    const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
+    cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_kl_naive(double *kl, float *dA, float *dM, float *dH,
+                                          void *work, const float *A, const float *M,
+                                          const float *H, float sigma, float weight, int r,
+                                          int n, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MELORA_CUDA_H */

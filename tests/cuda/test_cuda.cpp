@@ -1,0 +1,299 @@
+// The CUDA path against the CPU path on the same inputs: every entry point, tuned and
+// naive, on odd shapes (r = 1, n != m, E > 1, G > 1); noise equal to the host's; bad
+// arguments rejected. Built twice: through tests/cudacpu (runs everywhere) and with the
+// real toolkit (runs only where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <vector>
+#include "melora_cuda.h"
+
+typedef std::vector<float> vec;
+
+static bool have_device() {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+#define NEED_DEVICE()                                                                       \
+    do {                                                                                    \
+        if (!have_device()) {                                                               \
+            cudaGetLastError();                                                             \
+            cr_skip_test("no CUDA device: the CUDA path was compiled, not run");            \
+        }                                                                                   \
+    } while (0)
+
+static vec rnd(size_t n, uint64_t seed, double scale) {
+    vec v(n);
+    uint64_t st = seed * 2654435761u + 7;
+    for (size_t i = 0; i < n; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = (float)(scale * (((double)(st >> 11) / 9007199254740992.0) * 2.0 - 1.0));
+    }
+    return v;
+}
+static vec signs(size_t n, uint64_t seed) {
+    vec v = rnd(n, seed, 1.0);
+    for (auto &x : v) x = x < 0 ? -1.0f : 1.0f;
+    return v;
+}
+// Device copies that free themselves.
+struct dev {
+    float *p = nullptr;
+    size_t n = 0;
+    dev() {}
+    explicit dev(const vec &h) : n(h.size()) {
+        cr_assert_eq(cudaMalloc((void **)&p, n * sizeof(float)), cudaSuccess);
+        cr_assert_eq(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    dev(const dev &) = delete;
+    dev &operator=(const dev &) = delete;
+    ~dev() { if (p) cudaFree(p); }
+    vec get() const {
+        vec h(n);
+        cr_assert_eq(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+        return h;
+    }
+};
+struct dwork {
+    void *p = nullptr;
+    explicit dwork(size_t bytes) { cr_assert_eq(cudaMalloc(&p, bytes), cudaSuccess); cudaMemset(p, 0xA5, bytes); }
+    ~dwork() { cudaFree(p); }
+};
+static void close(const char *what, const vec &a, const vec &b, double atol = 2e-5, double rtol = 2e-4) {
+    cr_assert_eq(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        cr_assert(d <= atol + rtol * fabs((double)b[i]), "%s[%zu]: %.9g vs %.9g", what, i, a[i], b[i]);
+    }
+}
+static void *cpu_work(melora_op op, int T, int n, int m, int r, std::vector<char> &keep) {
+    size_t b = 0;
+    cr_assert_eq(melora_workspace_size(&b, op, T, n, m, r), MELORA_OK);
+    keep.assign(b + 64, 0);
+    return (void *)(((uintptr_t)keep.data() + 63) & ~(uintptr_t)63);
+}
+static size_t cu_bytes(melora_op op, int T, int n, int m, int r) {
+    size_t b = 0;
+    cr_assert_eq(melora_cuda_workspace_size(&b, op, T, n, m, r), MELORA_OK);
+    return b;
+}
+
+struct shape { int T, n, m, r, E, G; };
+static const shape SHAPES[] = {{5, 7, 6, 3, 1, 1}, {1, 1, 1, 1, 1, 1}, {17, 33, 19, 1, 17, 2},
+                               {12, 16, 40, 5, 3, 5}, {24, 21, 18, 8, 4, 7}};
+
+static cublasHandle_t handle() {
+    cublasHandle_t h = nullptr;
+    cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    return h;
+}
+
+Test(cuda, noise_equals_host) {
+    NEED_DEVICE();
+    const int64_t N = 1001;
+    vec h(N), z(N, 0.0f);
+    dev d(z);
+    for (int kind = 0; kind < 3; kind++) {
+        for (uint64_t off : {0ull, 3ull, 129ull, 0xfffffffffffffff0ull}) {
+            melora_status (*gpu)(float *, uint64_t, uint64_t, int64_t, cudaStream_t) =
+                kind == 0 ? melora_cuda_noise_normal : kind == 1 ? melora_cuda_noise_uniform : melora_cuda_noise_sign;
+            melora_status (*cpu)(float *, uint64_t, uint64_t, int64_t) =
+                kind == 0 ? melora_noise_normal : kind == 1 ? melora_noise_uniform : melora_noise_sign;
+            cr_assert_eq(gpu(d.p, 42, off, N, 0), MELORA_OK);
+            cr_assert_eq(cpu(h.data(), 42, off, N), MELORA_OK);
+            vec g = d.get();
+#ifdef CUDACPU
+            cr_assert(memcmp(g.data(), h.data(), N * sizeof(float)) == 0, "kind %d offset %llu", kind, (unsigned long long)off);
+#else
+            // uniform and sign streams are integer-exact; normals go through logf/sinf/cosf
+            close("noise", g, h, kind == 0 ? 2e-6 : 0.0, kind == 0 ? 2e-6 : 0.0);
+#endif
+        }
+    }
+}
+
+// One method on one shape: CPU fast path vs CUDA tuned vs CUDA naive.
+enum { LORA, BLOB, FLIP, MELORA };
+static void check(int method, const shape &S0) {
+    shape S = S0;
+    if (method != MELORA) S.E = 1;
+    if (method != FLIP) S.G = 1;
+    int T = S.T, n = S.n, m = S.m, r = S.r, E = S.E, G = S.G, ng = (T + G - 1) / G;
+    const float s = 1.75f;
+    uint64_t sd = 10 * (uint64_t)method + (uint64_t)T;
+    vec x = rnd((size_t)T * n, sd + 1, 1), A = rnd((size_t)r * n, sd + 2, .5), B = rnd((size_t)m * r, sd + 3, .5);
+    vec GA = rnd((size_t)r * n, sd + 4, .6), EA = rnd((size_t)r * n, sd + 5, 1.5);
+    vec M = rnd((size_t)r * r, sd + 6, .8), H = rnd((size_t)r * r, sd + 7, .6), EC = rnd((size_t)E * r * r, sd + 8, 1.5);
+    vec sa = signs((size_t)ng * n, sd + 9), sb = signs((size_t)ng * r, sd + 10);
+    vec dz = rnd((size_t)T * m, sd + 11, 1), z0 = rnd((size_t)T * m, sd + 12, 1);
+    vec gx0 = rnd((size_t)T * n, sd + 13, 1), gA0 = rnd((size_t)r * n, sd + 14, 1), gG0 = rnd((size_t)r * n, sd + 15, 1);
+    vec gB0 = rnd((size_t)m * r, sd + 16, 1), gM0 = rnd((size_t)r * r, sd + 17, 1), gH0 = rnd((size_t)r * r, sd + 18, 1);
+    // CPU
+    vec z = z0, u((size_t)T * r), v((size_t)T * r), As((size_t)r * n), C((size_t)E * r * r);
+    vec gx = gx0, gA = gA0, gG = gG0, gB = gB0, gM = gM0, gH = gH0;
+    std::vector<char> k1, k2;
+    melora_op of = method == FLIP ? MELORA_OP_FLIPOUT_FORWARD : method == MELORA ? MELORA_OP_MELORA_FORWARD : MELORA_OP_LORA_FORWARD;
+    melora_op ob = method == FLIP ? MELORA_OP_FLIPOUT_BACKWARD : method == MELORA ? MELORA_OP_MELORA_BACKWARD : MELORA_OP_LORA_BACKWARD;
+    void *wf = cpu_work(of, T, n, m, r, k1), *wb = cpu_work(ob, T, n, m, r, k2);
+    switch (method) {
+    case LORA:
+        cr_assert_eq(melora_lora_forward(z.data(), u.data(), wf, x.data(), A.data(), B.data(), s, T, n, m, r), 0);
+        cr_assert_eq(melora_lora_backward(gx.data(), gA.data(), gB.data(), wb, dz.data(), u.data(), x.data(), A.data(), B.data(), s, T, n, m, r), 0);
+        break;
+    case BLOB:
+        cr_assert_eq(melora_blob_forward(z.data(), u.data(), As.data(), wf, x.data(), A.data(), GA.data(), EA.data(), B.data(), s, T, n, m, r), 0);
+        cr_assert_eq(melora_blob_backward(gx.data(), gA.data(), gG.data(), gB.data(), wb, dz.data(), u.data(), x.data(), As.data(), GA.data(), EA.data(), B.data(), s, T, n, m, r), 0);
+        break;
+    case FLIP:
+        cr_assert_eq(melora_blob_flipout_forward(z.data(), u.data(), wf, x.data(), A.data(), GA.data(), EA.data(), sa.data(), sb.data(), B.data(), s, G, T, n, m, r), 0);
+        cr_assert_eq(melora_blob_flipout_backward(gx.data(), gA.data(), gG.data(), gB.data(), wb, dz.data(), u.data(), x.data(), A.data(), GA.data(), EA.data(), sa.data(), sb.data(), B.data(), s, G, T, n, m, r), 0);
+        break;
+    case MELORA:
+        cr_assert_eq(melora_melora_sample(C.data(), M.data(), H.data(), EC.data(), E, r), 0);
+        cr_assert_eq(melora_melora_forward(z.data(), u.data(), v.data(), wf, x.data(), A.data(), C.data(), B.data(), s, E, T, n, m, r), 0);
+        cr_assert_eq(melora_melora_backward(gx.data(), gA.data(), gB.data(), gM.data(), gH.data(), wb, dz.data(), u.data(), v.data(), x.data(), A.data(), C.data(), B.data(), H.data(), EC.data(), s, E, T, n, m, r), 0);
+        break;
+    }
+    cublasHandle_t h = handle();
+    for (int naive = 0; naive < 2; naive++) {
+        dev dx_(x), dA_(A), dB_(B), dGA(GA), dEA(EA), dM_(M), dH_(H), dEC(EC), dsa(sa), dsb(sb), ddz(dz);
+        dev dz_(z0), du(vec((size_t)T * r, 0)), dv(vec((size_t)T * r, 0)), dAs(vec((size_t)r * n, 0)), dC(vec((size_t)E * r * r, 0));
+        dev gx_(gx0), gA_(gA0), gG_(gG0), gB_(gB0), gM_(gM0), gH_(gH0);
+        dwork w(cu_bytes(of, T, n, m, r) > cu_bytes(ob, T, n, m, r) ? cu_bytes(of, T, n, m, r) : cu_bytes(ob, T, n, m, r));
+        switch (method) {
+        case LORA:
+            cr_assert_eq((naive ? melora_cuda_lora_forward_naive : melora_cuda_lora_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0);
+            cr_assert_eq((naive ? melora_cuda_lora_backward_naive : melora_cuda_lora_backward)(gx_.p, gA_.p, gB_.p, w.p, ddz.p, du.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0);
+            break;
+        case BLOB: // no naive BLoB entry: its GEMMs are LoRA's
+            cr_assert_eq(melora_cuda_blob_forward(dz_.p, du.p, dAs.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0);
+            cr_assert_eq(melora_cuda_blob_backward(gx_.p, gA_.p, gG_.p, gB_.p, w.p, ddz.p, du.p, dx_.p, dAs.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0);
+            close("As", dAs.get(), As, 0, 0);
+            break;
+        case FLIP:
+            cr_assert_eq((naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0);
+            cr_assert_eq((naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(gx_.p, gA_.p, gG_.p, gB_.p, w.p, ddz.p, du.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0);
+            break;
+        case MELORA:
+            cr_assert_eq(melora_cuda_melora_sample(dC.p, dM_.p, dH_.p, dEC.p, E, r, 0), 0);
+            close("C", dC.get(), C, 0, 0);
+            cr_assert_eq((naive ? melora_cuda_melora_forward_naive : melora_cuda_melora_forward)(dz_.p, du.p, dv.p, w.p, dx_.p, dA_.p, dC.p, dB_.p, s, E, T, n, m, r, h, 0), 0);
+            cr_assert_eq((naive ? melora_cuda_melora_backward_naive : melora_cuda_melora_backward)(gx_.p, gA_.p, gB_.p, gM_.p, gH_.p, w.p, ddz.p, du.p, dv.p, dx_.p, dA_.p, dC.p, dB_.p, dH_.p, dEC.p, s, E, T, n, m, r, h, 0), 0);
+            close("v", dv.get(), v);
+            close("dM", gM_.get(), gM);
+            close("dH", gH_.get(), gH);
+            break;
+        }
+        cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+        close("z", dz_.get(), z);
+        close("u", du.get(), u);
+        close("dx", gx_.get(), gx);
+        close("dA", gA_.get(), gA);
+        close("dB", gB_.get(), gB);
+        if (method == BLOB || method == FLIP) close("dGA", gG_.get(), gG);
+    }
+    cublasDestroy(h);
+}
+Test(cuda, lora_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(LORA, S); }
+Test(cuda, blob_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(BLOB, S); }
+Test(cuda, flipout_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(FLIP, S); }
+Test(cuda, melora_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(MELORA, S); }
+
+Test(cuda, mc_forward_matches_cpu) {
+    NEED_DEVICE();
+    const int T = 13, n = 21, m = 17, r = 5, K = 3;
+    vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, 1), B = rnd(m * r, 3, 1), C = rnd(K * r * r, 4, 1), z0 = rnd(K * T * m, 5, 1);
+    vec z = z0, u(T * r);
+    std::vector<char> keep;
+    cr_assert_eq(melora_melora_mc_forward(z.data(), u.data(), cpu_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, keep), x.data(), A.data(), C.data(), B.data(), .5f, K, T, n, m, r), 0);
+    dev dx(x), dA(A), dB(B), dC(C), dz(z0), du(vec(T * r, 0));
+    dwork w(cu_bytes(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
+    cublasHandle_t h = handle();
+    cr_assert_eq(melora_cuda_melora_mc_forward(dz.p, du.p, w.p, dx.p, dA.p, dC.p, dB.p, .5f, K, T, n, m, r, h, 0), 0);
+    close("mc z", dz.get(), z);
+    close("mc u", du.get(), u);
+    cublasDestroy(h);
+}
+
+Test(cuda, kls_match_cpu) {
+    NEED_DEVICE();
+    const int r = 4, n = 23;
+    vec A = rnd(r * n, 1, 1), M = rnd(r * r, 2, 1), H = rnd(r * r, 3, 1), MA = rnd(r * n, 4, 1), GA = rnd(r * n, 5, 1);
+    vec gA0 = rnd(r * n, 6, 1), gM0 = rnd(r * r, 7, 1), gH0 = rnd(r * r, 8, 1), gG0 = rnd(r * n, 9, 1);
+    std::vector<char> keep;
+    void *cw = cpu_work(MELORA_OP_MELORA_KL, 1, n, 1, r, keep);
+    dwork w(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
+    for (int naive = 0; naive < 3; naive++) { // tuned eq. 7, naive eq. 7, eq. 8
+        vec gA = gA0, gM = gM0, gH = gH0;
+        double kc = 0, kg = 0;
+        dev dA(A), dM(M), dH(H), ga(gA0), gm(gM0), gh(gH0);
+        if (naive == 2) {
+            cr_assert_eq(melora_melora_kl_prior_noise(&kc, gA.data(), gM.data(), gH.data(), cw, A.data(), M.data(), H.data(), .2f, .3f, 1.5f, r, n), 0);
+            cr_assert_eq(melora_cuda_melora_kl_prior_noise(&kg, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .2f, .3f, 1.5f, r, n, 0), 0);
+        } else {
+            cr_assert_eq(melora_melora_kl(&kc, gA.data(), gM.data(), gH.data(), cw, A.data(), M.data(), H.data(), .4f, 1.5f, r, n), 0);
+            cr_assert_eq((naive ? melora_cuda_melora_kl_naive : melora_cuda_melora_kl)(&kg, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .4f, 1.5f, r, n, 0), 0);
+        }
+        cr_assert(fabs(kc - kg) <= 1e-9 * (1 + fabs(kc)), "eq7 %.12g vs %.12g", kg, kc);
+        close("kl dA", ga.get(), gA);
+        close("kl dM", gm.get(), gM);
+        close("kl dH", gh.get(), gH);
+    }
+    { // BLoB KL and exact KL_C
+        vec gA = gA0, gG = gG0, gM = gM0, gH = gH0;
+        double kc = 0, kg = 0;
+        dev dMA(MA), dGA(GA), ga(gA0), gg(gG0), dM(M), dH(H), gm(gM0), gh(gH0);
+        cr_assert_eq(melora_blob_kl(&kc, gA.data(), gG.data(), MA.data(), GA.data(), .2f, .7f, r, n), 0);
+        cr_assert_eq(melora_cuda_blob_kl(&kg, ga.p, gg.p, w.p, dMA.p, dGA.p, .2f, .7f, r, n, 0), 0);
+        cr_assert(fabs(kc - kg) <= 1e-9 * (1 + fabs(kc)));
+        close("blob dMA", ga.get(), gA);
+        close("blob dGA", gg.get(), gG);
+        cr_assert_eq(melora_melora_kl_exact(&kc, gM.data(), gH.data(), M.data(), H.data(), .3f, .7f, r), 0);
+        cr_assert_eq(melora_cuda_melora_kl_exact(&kg, gm.p, gh.p, w.p, dM.p, dH.p, .3f, .7f, r, 0), 0);
+        cr_assert(fabs(kc - kg) <= 1e-9 * (1 + fabs(kc)));
+        close("exact dM", gm.get(), gM);
+        close("exact dH", gh.get(), gH);
+    }
+}
+
+Test(cuda, bad_arguments) {
+    NEED_DEVICE();
+    const int T = 4, n = 3, m = 5, r = 2;
+    dev x(rnd(T * n, 1, 1)), A(rnd(r * n, 2, 1)), B(rnd(m * r, 3, 1)), z(rnd(T * m, 4, 1)), u(rnd(T * r, 5, 1)), v(rnd(T * r, 6, 1));
+    dev H(rnd(r * r, 7, 1)), M(rnd(r * r, 8, 1)), g(rnd(r * n, 9, 1)), C(rnd(2 * r * r, 10, 1));
+    vec z0 = z.get(), g0 = g.get();
+    dwork w(1 << 16);
+    cublasHandle_t h = handle();
+    double kl = 7;
+    cr_assert_eq(melora_cuda_lora_forward(nullptr, u.p, w.p, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, nullptr, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, T, n, m, r, nullptr, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, 0, n, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, T, -1, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, INT32_MAX, INT32_MAX, m, r, h, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, NAN, T, n, m, r, h, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, (char *)w.p + 4, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_melora_forward(z.p, u.p, v.p, w.p, x.p, A.p, C.p, B.p, 1, 3, T, n, m, r, h, 0), MELORA_ERR_DIVISIBILITY);
+    cr_assert_eq(melora_cuda_blob_flipout_forward(z.p, u.p, w.p, x.p, A.p, g.p, g.p, x.p, u.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_noise_normal(nullptr, 1, 0, 5, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_noise_sign(z.p, 1, 0, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl(&kl, A.p, M.p, H.p, w.p, A.p, M.p, H.p, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(&kl, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    // a zero std: error, KL and gradients untouched
+    vec hz = H.get();
+    hz[1] = 0.0f;
+    dev Hz(hz);
+    cr_assert_eq(melora_cuda_melora_kl_exact(&kl, M.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0), MELORA_ERR_VALUE);
+    vec gaz = g.get();
+    gaz[4] = 0.0f;
+    dev GAz(gaz);
+    cr_assert_eq(melora_cuda_blob_kl(&kl, z.p, g.p, w.p, A.p, GAz.p, .2f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(kl, 7.0);
+    close("z untouched", z.get(), z0, 0, 0);
+    close("g untouched", g.get(), g0, 0, 0);
+    size_t b;
+    cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, T, n, m, r), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, T, n, m, r), MELORA_ERR_NULL);
+    cublasDestroy(h);
+}
