@@ -1,6 +1,7 @@
 # melora: make test | make bench | make repro | make clean
 # Each area keeps its own rules in a .mk file beside its sources (bench/bench.mk,
-# paper_repro/repro.mk, tests/check.mk); this file includes whichever exist.
+# paper_repro/repro.mk, paper_repro/calibration/*.mk, python/*.mk, tests/check.mk);
+# this file includes whichever exist.
 CC      ?= cc
 CXX     ?= g++
 OPT     ?= -O3 -march=native
@@ -115,7 +116,7 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	@$(MAKE) --no-print-directory cuda-emu-test
 	@$(MAKE) --no-print-directory cuda-nvcc-test
 
--include $(wildcard bench/*.mk paper_repro/*.mk tests/*.mk)
+-include $(wildcard bench/*.mk paper_repro/*.mk paper_repro/calibration/*.mk python/*.mk tests/*.mk)
 
 clean:
 	rm -rf $(BUILD)
