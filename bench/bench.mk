@@ -7,7 +7,7 @@ BENCH_OUT  ?= bench/results
 BENCH_ENV  ?= OMP_PROC_BIND=close
 BENCH_ARGS ?=
 
-.PHONY: bench bench-quick bench-plots bench-gnuplot bench-cuda
+.PHONY: bench bench-quick bench-plots bench-gnuplot bench-cuda bench-profile
 
 $(BUILD)/bench_adapters: bench/bench_adapters.c bench/harness.h melora.h | $(BUILD)
 	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $< -lm -o $@
@@ -44,3 +44,18 @@ bench-cuda:
 	else \
 	  echo "no GPU: CUDA table skipped"; \
 	fi
+
+# make bench-profile: instruction counts per function of one training step of each method
+# (valgrind --tool=callgrind; built for x86-64-v3 since valgrind 3.19 lacks AVX-512).
+PROFILE_SHAPE ?= 1200 4096 4096 64
+$(BUILD)/profile_step: bench/profile_step.c bench/harness.h melora.h | $(BUILD)
+	$(CC) $(STD) -D_DEFAULT_SOURCE -O3 -march=x86-64-v3 -g $(OMP) $(WARN) -I. $< -lm -o $@
+
+bench-profile: $(BUILD)/profile_step
+	@command -v valgrind >/dev/null 2>&1 || { echo "valgrind not found: apt-get install valgrind"; exit 1; }
+	@for m in lora blob flipout melora_batch melora_example; do \
+	  OMP_NUM_THREADS=1 valgrind --tool=callgrind --callgrind-out-file=$(BUILD)/callgrind.$$m \
+	    ./$(BUILD)/profile_step $$m $(PROFILE_SHAPE) 1 >/dev/null 2>&1 || exit 1; \
+	  echo "== $$m ($(PROFILE_SHAPE)): instructions per function, setup included"; \
+	  callgrind_annotate --inclusive=no $(BUILD)/callgrind.$$m 2>/dev/null | grep -E 'PROGRAM TOTALS|^ *[0-9,]+ \([ 0-9.]+%\)  [^=]*:(melora|mlb)' | head -10; \
+	done
