@@ -16,7 +16,10 @@
 
    METHODS (mlb_method): MLB_LORA, MLB_BLOB (one draw of A per batch), MLB_FLIPOUT (BLoB
    with Flipout signs per group of shape.G tokens), MLB_MELORA_BATCH (one C per batch),
-   MLB_MELORA_EXAMPLE (one C per example, shape.E examples). A step of each method draws
+   MLB_MELORA_EXAMPLE (one C per example, shape.E examples), MLB_MELORA_FOLDED (one C per
+   batch computed as LoRA with A' = C A: melora_lora_forward/backward with A', then
+   dC = dA' A^T, dA += C^T dA', dM += dC, dH += dC * EC * 2H; only v = x A'^T is saved; this
+   is composed here from the public API, it is not a library function). A step of each method draws
    its noise from the counter RNG (inside the forward time, as a training step would),
    runs the forward and then the backward with dz given.
 
@@ -87,6 +90,7 @@ typedef enum {
     MLB_FLIPOUT,
     MLB_MELORA_BATCH,
     MLB_MELORA_EXAMPLE,
+    MLB_MELORA_FOLDED, /* one C per batch folded into A, composed from melora_lora_* */
     MLB_NMETHODS
 } mlb_method;
 
@@ -140,13 +144,14 @@ typedef struct { double bytes, flops; } mlb_work;
 /* ------------------------------------------------------------------ names -------- */
 MLB_API const char *mlb_method_name(int method) {
     static const char *names[MLB_NMETHODS] = {"LoRA", "BLoB", "BLoB+Flipout",
-                                              "Me-LoRA (C/batch)", "Me-LoRA (C/example)"};
+                                              "Me-LoRA (C/batch)", "Me-LoRA (C/example)",
+                                              "Me-LoRA (C/batch, folded)"};
     return method >= 0 && method < MLB_NMETHODS ? names[method] : "?";
 }
 /* Short identifiers for CSV columns. */
 MLB_API const char *mlb_method_key(int method) {
     static const char *keys[MLB_NMETHODS] = {"lora", "blob", "flipout", "melora_batch",
-                                             "melora_example"};
+                                             "melora_example", "melora_folded"};
     return method >= 0 && method < MLB_NMETHODS ? keys[method] : "?";
 }
 MLB_API const char *mlb_category_name(int cat) {
@@ -230,6 +235,7 @@ typedef struct {
     float *A, *B, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb; /* A doubles as BLoB's MA */
     float *dA, *dGA, *dB, *dM, *dH;
     float *adam;
+    float *Af, *dAf; /* folded Me-LoRA: A' = C A and its gradient (r,n) */
     void *work;
     size_t work_bytes;
     int nbuf;
@@ -266,7 +272,8 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     size_t nparam = 0;
     int op, st = 0, lora = (mask & 1u << MLB_LORA) != 0;
     int blob = (mask & 1u << MLB_BLOB) != 0, flip = (mask & 1u << MLB_FLIPOUT) != 0;
-    int mel = (mask & (1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_EXAMPLE)) != 0;
+    int melv = (mask & (1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_EXAMPLE)) != 0;
+    int fold = (mask & 1u << MLB_MELORA_FOLDED) != 0, mel = melv || fold;
     memset(c, 0, sizeof *c);
     c->sh = *sh;
     if (c->sh.G <= 0) c->sh.G = 1;
@@ -275,14 +282,14 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
         return (int)MELORA_ERR_DIVISIBILITY;
     c->s = sh->alpha / (float)sh->r;
     ng = (T + G - 1) / G;
-    if (mask & 1u << MLB_MELORA_BATCH) ec = r * r;
+    if (mask & (1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_FOLDED)) ec = r * r;
     if (mask & 1u << MLB_MELORA_EXAMPLE) ec = E * r * r;
     for (op = 0; op < (int)MELORA_OP_MELORA_MC_FORWARD; op++) {
         int need = ((op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_LORA_BACKWARD) &&
-                    (lora || blob)) ||
+                    (lora || blob || fold)) ||
                    ((op == MELORA_OP_FLIPOUT_FORWARD || op == MELORA_OP_FLIPOUT_BACKWARD) &&
                     flip) ||
-                   ((op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_BACKWARD) && mel);
+                   ((op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_BACKWARD) && melv);
         if (!need) continue;
         st = (int)melora_workspace_size(&w1, (melora_op)op, sh->T, sh->n, sh->m, sh->r);
         if (st) return st;
@@ -311,8 +318,12 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
         MLB__B(sa, MLB_CAT_NOISE, ng * n, 0.0f);
         MLB__B(sb, MLB_CAT_NOISE, ng * r, 0.0f);
     }
+    if (melv) MLB__B(v, MLB_CAT_ACT, T * r, 0.0f);
+    if (fold) {
+        MLB__B(Af, MLB_CAT_SAMPLE, r * n, 0.0f);
+        MLB__B(dAf, MLB_CAT_WORK, r * n, 0.0f);
+    }
     if (mel) {
-        MLB__B(v, MLB_CAT_ACT, T * r, 0.0f);
         MLB__B(M, MLB_CAT_PARAMS, r * r, 0.1f);
         MLB__B(H, MLB_CAT_PARAMS, r * r, 0.1f);
         MLB__B(dM, MLB_CAT_GRADS, r * r, 0.0f);
@@ -332,6 +343,56 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     c->work_bytes = ws;
     if (st) mlb_ctx_free(c);
     return st;
+}
+
+/* Af = C A: (r,r) x (r,n), threads over column blocks. */
+static void mlb__fold(float *Af, const float *C, const float *A, int r, int n) {
+    long j0;
+#pragma omp parallel for schedule(static)
+    for (j0 = 0; j0 < (long)n; j0 += 256) {
+        int k, l;
+        long j, j1 = j0 + 256 < (long)n ? j0 + 256 : (long)n;
+        for (k = 0; k < r; k++) {
+            float *o = Af + (size_t)k * (size_t)n;
+            for (j = j0; j < j1; j++) o[j] = 0.0f;
+            for (l = 0; l < r; l++) {
+                const float c = C[(size_t)k * (size_t)r + (size_t)l];
+                const float *a = A + (size_t)l * (size_t)n;
+                for (j = j0; j < j1; j++) o[j] += c * a[j];
+            }
+        }
+    }
+}
+/* From dAf = dL/dA': dC = dAf A^T, dA += C^T dAf, dM += dC, dH += dC * EC * 2H. */
+static void mlb__unfold(float *dA, float *dM, float *dH, const float *dAf, const float *A,
+                        const float *C, const float *H, const float *EC, int r, int n) {
+    long q, j0;
+#pragma omp parallel for schedule(static)
+    for (q = 0; q < (long)r * r; q++) {
+        const float *g = dAf + (size_t)(q / r) * (size_t)n, *a = A + (size_t)(q % r) * (size_t)n;
+        float acc[16] = {0}, dc = 0.0f;
+        long j;
+        int l;
+        for (j = 0; j + 16 <= (long)n; j += 16)
+            for (l = 0; l < 16; l++) acc[l] += g[j + l] * a[j + l];
+        for (; j < (long)n; j++) dc += g[j] * a[j];
+        for (l = 0; l < 16; l++) dc += acc[l];
+        dM[q] += dc;
+        dH[q] += melora_dstd_elem(dc, H[q], EC[q]);
+    }
+#pragma omp parallel for schedule(static)
+    for (j0 = 0; j0 < (long)n; j0 += 256) {
+        int k, l;
+        long j, j1 = j0 + 256 < (long)n ? j0 + 256 : (long)n;
+        for (l = 0; l < r; l++) {
+            float *o = dA + (size_t)l * (size_t)n;
+            for (k = 0; k < r; k++) {
+                const float c = C[(size_t)k * (size_t)r + (size_t)l];
+                const float *g = dAf + (size_t)k * (size_t)n;
+                for (j = j0; j < j1; j++) o[j] += c * g[j];
+            }
+        }
+    }
 }
 
 /* One training step of `method`: noise draw + forward, then backward. Times in seconds. */
@@ -383,6 +444,18 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
                                       m, r));
         break;
     }
+    case MLB_MELORA_FOLDED:
+        MLB__T(melora_noise_normal(c->EC, seed, off, (int64_t)r * r));
+        MLB__T(melora_melora_sample(c->C, c->M, c->H, c->EC, 1, r));
+        if (st == MELORA_OK) mlb__fold(c->Af, c->C, c->A, r, n);
+        MLB__T(melora_lora_forward(c->z, c->u, c->work, c->x, c->Af, c->B, s, T, n, m, r));
+        t1 = mlb_now();
+        if (st == MELORA_OK) memset(c->dAf, 0, (size_t)r * (size_t)n * sizeof(float));
+        MLB__T(melora_lora_backward(c->dx, c->dAf, c->dB, c->work, c->dz, c->u, c->x, c->Af,
+                                    c->B, s, T, n, m, r));
+        if (st == MELORA_OK)
+            mlb__unfold(c->dA, c->dM, c->dH, c->dAf, c->A, c->C, c->H, c->EC, r, n);
+        break;
     default:
         st = MELORA_ERR_ENUM;
     }
@@ -390,6 +463,55 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
     if (tf) *tf = t1 - t0;
     if (tb) *tb = mlb_now() - t1;
     return (int)st;
+}
+
+/* Checks MLB_MELORA_FOLDED against melora_melora_forward/backward (E = 1) on a small
+   random shape; *max_rel gets the largest |difference| / (max |library value| + 1e-30)
+   over z, dx, dA, dB, dM, dH. Returns 0 when every one is below 1e-4. */
+MLB_API int mlb_check_folded(double *max_rel) {
+    mlb_shape sh = {12, 40, 36, 4, 1, 1, 16.0f};
+    mlb_ctx c;
+    float *ref[6], *got[6];
+    size_t cnt[6];
+    int st, i, pass;
+    double worst = 0;
+    *max_rel = 1e30;
+    st = mlb_ctx_init(&c, &sh, 1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_FOLDED, 0);
+    if (st) return st;
+    melora_noise_normal(c.x, 7, 0, 12 * 40);
+    melora_noise_normal(c.dz, 7, 1000, 12 * 36);
+    melora_noise_normal(c.A, 7, 2000, 4 * 40);
+    melora_noise_normal(c.B, 7, 3000, 36 * 4);
+    melora_noise_normal(c.M, 7, 4000, 16);
+    melora_noise_normal(c.H, 7, 5000, 16);
+    ref[0] = c.z; ref[1] = c.dx; ref[2] = c.dA; ref[3] = c.dB; ref[4] = c.dM; ref[5] = c.dH;
+    cnt[0] = 12 * 36; cnt[1] = 12 * 40; cnt[2] = 4 * 40; cnt[3] = 36 * 4; cnt[4] = cnt[5] = 16;
+    for (pass = 0; pass < 2 && !st; pass++) {
+        for (i = 0; i < 6; i++) memset(ref[i], 0, cnt[i] * sizeof(float));
+        c.step = 0;
+        st = mlb_ctx_step(&c, pass ? MLB_MELORA_FOLDED : MLB_MELORA_BATCH, NULL, NULL);
+        for (i = 0; i < 6 && !st && pass == 0; i++) {
+            got[i] = (float *)malloc(cnt[i] * sizeof(float));
+            if (!got[i]) { st = (int)MELORA_ERR_ALLOC; break; }
+            memcpy(got[i], ref[i], cnt[i] * sizeof(float));
+        }
+    }
+    if (!st)
+        for (i = 0; i < 6; i++) {
+            double amax = 0, dmax = 0;
+            size_t j;
+            for (j = 0; j < cnt[i]; j++) {
+                double a = fabs((double)got[i][j]), d = fabs((double)got[i][j] - ref[i][j]);
+                if (a > amax) amax = a;
+                if (d > dmax) dmax = d;
+            }
+            if (dmax / (amax + 1e-30) > worst) worst = dmax / (amax + 1e-30);
+            free(got[i]);
+        }
+    mlb_ctx_free(&c);
+    if (st) return st;
+    *max_rel = worst;
+    return worst < 1e-4 ? 0 : (int)MELORA_ERR_VALUE;
 }
 
 /* ----------------------------------------------------------------- timing ------- */
@@ -482,7 +604,8 @@ MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method)
     if (st) return st;
     for (i = 0; i < MLB_NCAT; i++) mem->total += mem->bytes[i];
     if (method == MLB_FLIPOUT) of = MELORA_OP_FLIPOUT_FORWARD, ob = MELORA_OP_FLIPOUT_BACKWARD;
-    if (method >= MLB_MELORA_BATCH) of = MELORA_OP_MELORA_FORWARD, ob = MELORA_OP_MELORA_BACKWARD;
+    if (method == MLB_MELORA_BATCH || method == MLB_MELORA_EXAMPLE)
+        of = MELORA_OP_MELORA_FORWARD, ob = MELORA_OP_MELORA_BACKWARD;
     melora_workspace_size(&mem->work_fwd, of, sh->T, sh->n, sh->m, sh->r);
     melora_workspace_size(&mem->work_bwd, ob, sh->T, sh->n, sh->m, sh->r);
     mod.name = "bench";
@@ -592,7 +715,8 @@ MLB_API void mlb_measure_machine(mlb_machine *mc, int reps) {
    matrix sa (T/G, n) in the draw and reads it in the forward and the backward: + 3 T n / G
    floats (the library takes signs as floats). Flops (1 multiply-add = 2): LoRA forward
    2Tr(n+m), backward 4Tr(n+m); Flipout's second product adds 2Tnr forward and 4Tnr
-   backward; Me-LoRA adds 6 T r^2 (v = u C^T, dC, du = dv C). */
+   backward; Me-LoRA adds 6 T r^2 (v = u C^T, dC, du = dv C); folded Me-LoRA adds
+   6 r^2 n (A' = C A, dC = dA' A^T, C^T dA') and 6 r n floats (A', dA'). */
 MLB_API mlb_work mlb_work_model(const mlb_shape *sh, int method) {
     double T = sh->T, n = sh->n, m = sh->m, r = sh->r, G = sh->G > 0 ? sh->G : 1;
     double fl = 4.0, floats, flops;
@@ -607,6 +731,10 @@ MLB_API mlb_work mlb_work_model(const mlb_shape *sh, int method) {
     if (method == MLB_MELORA_BATCH || method == MLB_MELORA_EXAMPLE) {
         floats += 2 * T * r;
         flops += 6 * T * r * r;
+    }
+    if (method == MLB_MELORA_FOLDED) {
+        floats += 6 * r * n;
+        flops += 6 * r * r * n;
     }
     w.bytes = floats * fl;
     w.flops = flops;
