@@ -55,7 +55,10 @@
      a = b + q*c and a read-only sum (16 accumulators, vectorised) over 3 x 64 MiB arrays,
      and the FMA rate of independent 16-lane fused multiply-adds held in registers.
      mc.triad_gbs, mc.read_gbs (GB/s = 1e9 B/s; the triad counts 3 arrays, no
-     write-allocate), mc.bw_gbs = the larger of the two, mc.peak_gflops (1 FMA = 2 flops).
+     write-allocate), mc.lora_stream_gbs (a kernel that moves exactly the large-tensor bytes
+     of a LoRA step at T = 1200, n = m = 4096: z += q x, then dx += q dz + q' x, rows split
+     over the threads, 7 arrays of T*n floats), mc.bw_gbs = the largest of the three, and
+     mc.peak_gflops (1 FMA = 2 flops).
        mlb_work w = mlb_work_model(&sh, method);
      w.bytes and w.flops of one forward + backward (the data that must cross memory and
      the multiply-adds that must run, see the function), and
@@ -137,6 +140,7 @@ typedef struct {
 typedef struct {
     double triad_gbs, read_gbs, bw_gbs, peak_gflops;
     int threads;
+    double lora_stream_gbs; /* a kernel with LoRA's traffic at T=1200, n=m=4096, no math */
 } mlb_machine;
 
 typedef struct { double bytes, flops; } mlb_work;
@@ -628,7 +632,7 @@ MLB_API void mlb_measure_machine(mlb_machine *mc, int reps) {
     const size_t N = (size_t)16 << 20; /* 16 Mi floats = 64 MiB per array */
     float *a = (float *)malloc(N * sizeof(float)), *b = (float *)malloc(N * sizeof(float));
     float *cc = (float *)malloc(N * sizeof(float));
-    double best_triad = 1e30, best_read = 1e30, best_fma = 1e30, t0, t;
+    double best_triad = 1e30, best_read = 1e30, best_fma = 1e30, best_lora = 1e30, t0, t;
     volatile float sink = 0;
     const long FMA_IT = 4000000;
     int rep, threads = mlb_threads();
@@ -699,11 +703,36 @@ MLB_API void mlb_measure_machine(mlb_machine *mc, int reps) {
         }
         t = mlb_now() - t0;
         if (rep > 0 && t < best_fma) best_fma = t;
+        /* LoRA's traffic without its arithmetic: forward z += q x, backward dx += q dz + q' x */
+        t0 = mlb_now();
+        {
+            const long T = 1200, n = 4096;
+            float *x = a, *z = a + ((size_t)5 << 20), *dz = b, *dx = b + ((size_t)5 << 20);
+            long row;
+#pragma omp parallel for schedule(static)
+            for (row = 0; row < T; row++) {
+                long j;
+                float *zr = z + row * n;
+                const float *xr = x + row * n;
+                for (j = 0; j < n; j++) zr[j] += 0.5f * xr[j];
+            }
+#pragma omp parallel for schedule(static)
+            for (row = 0; row < T; row++) {
+                long j;
+                float *dr = dx + row * n;
+                const float *gr = dz + row * n, *xr = x + row * n;
+                for (j = 0; j < n; j++) dr[j] += 0.5f * gr[j] + 0.25f * xr[j];
+            }
+        }
+        t = mlb_now() - t0;
+        if (rep > 0 && t < best_lora) best_lora = t;
     }
     (void)sink;
     mc->triad_gbs = 3.0 * (double)N * sizeof(float) / best_triad * 1e-9;
     mc->read_gbs = 2.0 * (double)N * sizeof(float) / best_read * 1e-9;
+    mc->lora_stream_gbs = 7.0 * 1200 * 4096 * sizeof(float) / best_lora * 1e-9;
     mc->bw_gbs = mc->triad_gbs > mc->read_gbs ? mc->triad_gbs : mc->read_gbs;
+    if (mc->lora_stream_gbs > mc->bw_gbs) mc->bw_gbs = mc->lora_stream_gbs;
     mc->peak_gflops = 2.0 * 16 * 12 * (double)FMA_IT * threads / best_fma * 1e-9;
     free(a); free(b); free(cc);
 }
