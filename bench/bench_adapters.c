@@ -95,6 +95,42 @@ static void loadavg(char *buf, size_t len) {
         fclose(f);
     }
 }
+/* CPU seconds used by every process (from /proc/stat) and by this one (getrusage): their
+   difference over an interval is what other processes took from the machine. */
+static double cpu_all_seconds(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    double tck = (double)sysconf(_SC_CLK_TCK);
+    if (!f) return 0;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) != 8) v[0] = v[1] = v[2] = v[5] = v[6] = 0;
+    fclose(f);
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / (tck > 0 ? tck : 100.0);
+}
+static double cpu_self_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+typedef struct { double wall, all, self; } cpu_mark;
+static cpu_mark cpu_mark_now(void) {
+    cpu_mark c;
+    c.wall = mlb_now();
+    c.all = cpu_all_seconds();
+    c.self = cpu_self_seconds();
+    return c;
+}
+/* Share of the machine's CPU time that other processes used since `a` (0 = idle). */
+static double others_share(cpu_mark a) {
+    cpu_mark b = cpu_mark_now();
+    double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN), w = b.wall - a.wall;
+    double others = (b.all - a.all) - (b.self - a.self);
+    if (w <= 0 || ncpu <= 0) return 0;
+    if (others < 0) others = 0;
+    return others / (w * ncpu);
+}
+
 static mlb_shape shape(int T, int n, int m, int r) {
     mlb_shape s;
     s.T = T; s.n = n; s.m = m; s.r = r; s.E = EXAMPLES; s.G = 1; s.alpha = ALPHA;
@@ -341,6 +377,8 @@ int main(int argc, char **argv) {
     const char *dir = "bench/results";
     int quick = 0, reps = 15, scaling = 1, i;
     char cpu[256], date[64], load0[64], load[64];
+    cpu_mark main_mark, run_mark = cpu_mark_now();
+    double main_others;
     const char *bind = getenv("OMP_PROC_BIND");
     struct utsname un;
     time_t now = time(NULL);
@@ -391,7 +429,9 @@ int main(int argc, char **argv) {
         "program and libraries).\n", peak_rss_mib());
 
     machine_section();
+    main_mark = cpu_mark_now();
     main_time(quick ? 1 : NMAIN, reps);
+    main_others = others_share(main_mark);
     machine_section(); /* before and after the timing: the best of both is the bound */
     out("\n## Machine limits (same process, %d thread(s), best of two runs: before and "
         "after the timing)\n\n", mach.threads);
@@ -411,9 +451,11 @@ int main(int argc, char **argv) {
     summary_section(quick ? 1 : NMAIN);
     loadavg(load, sizeof load);
     out("\nMachine limits measured in the same run: triad %.1f GB/s, read-only sum %.1f GB/s, "
-        "LoRA's traffic without arithmetic %.1f GB/s, FMA %.0f GFLOP/s (%d threads). Load "
-        "average during the run: %s.\n", mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs,
-        mach.peak_gflops, mach.threads, load);
+        "LoRA's traffic without arithmetic %.1f GB/s, FMA %.0f GFLOP/s (%d threads). Other "
+        "processes used %.0f%% of the machine's CPU time while the table was timed%s.\n",
+        mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs, mach.peak_gflops, mach.threads,
+        100.0 * main_others,
+        main_others > 0.05 ? " (so the figures scatter more than on an idle machine)" : "");
     fclose(extra);
     extra = NULL;
 
@@ -428,13 +470,11 @@ int main(int argc, char **argv) {
         sweep(dir, "scaling_n.csv", "n", ns, 4, 7);
     }
     loadavg(load, sizeof load);
-    out("\nProcess peak RSS at the end: %.1f MiB. Benchmark wall time: %.0f s. Load average "
-        "(1, 5, 15 min) at the start: %s; at the end: %s%s.\n",
-        peak_rss_mib(), mlb_now() - t_start, load0, load,
-        atof(load) > 1.2 || atof(load0) > 1.2
-            ? " (other processes were running: the figures scatter more than on an idle "
-              "machine; compare the per-round and minimum ratios)"
-            : "");
+    out("\nProcess peak RSS at the end: %.1f MiB. Benchmark wall time: %.0f s. Other "
+        "processes used %.0f%% of the machine's CPU time during the run (%.0f%% while the "
+        "main table was timed); load average at the start: %s.\n",
+        peak_rss_mib(), mlb_now() - t_start, 100.0 * others_share(run_mark),
+        100.0 * main_others, load0);
     fclose(md);
     return 0;
 }
