@@ -23,7 +23,7 @@ python-torch:
 
 python-test: $(BUILD)/libmelora.so python-torch
 	@if $(PY_TORCH) -c 'import torch' >/dev/null 2>&1; then \
-	  cd python && $(PY_ENV) $(PY_TORCH) -m unittest discover -s tests -t . ; \
+	  cd python && $(PY_ENV) $(PY_TORCH) -m unittest discover -s tests ; \
 	else \
 	  echo "SKIP python-test: PyTorch cannot be imported by $(PY_TORCH) (apt-get install python3-torch)"; \
 	fi
