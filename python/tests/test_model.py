@@ -149,5 +149,32 @@ class TestTraining(unittest.TestCase):
             self.assertGreater(acc, 0.8, "%s %s: accuracy %.2f" % (method, kw, acc))
 
 
+class TestReadme(unittest.TestCase):
+    def test_readme_example(self):
+        """The README's ```python example block, run as it stands."""
+        import contextlib
+        import io
+        import os
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                            "README.md")
+        if not os.path.exists(path):
+            self.skipTest("no README.md")
+        lines, on = [], False
+        with open(path) as f:
+            for line in f:
+                if line.startswith("```python example"):
+                    on = True
+                elif line.startswith("```"):
+                    on = False
+                elif on:
+                    lines.append(line)
+        self.assertTrue(lines, "README.md has no ```python example block")
+        self.assertLessEqual(len(lines), 15)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile("".join(lines), "README.md example", "exec"), {})
+        self.assertIn("accuracy", out.getvalue())
+
+
 if __name__ == "__main__":
     unittest.main()
