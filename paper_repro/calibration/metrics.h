@@ -61,10 +61,16 @@ static inline double calib_brier(const float *probs, const int *y, int N, int K)
     return s / N;
 }
 
+/* Bin of a confidence: (b/bins, (b+1)/bins], the edges rounded to float as in a float32
+   linspace (BLoB's code), so that a float confidence equal to an edge, e.g. 0.6f with 10
+   bins, falls in the bin below it. */
+static inline float calib__edge(int b, int bins) { return (float)((double)b / bins); }
 static inline int calib_bin(double conf, int bins) {
-    int b = (int)ceil(conf * bins) - 1; /* (b/bins, (b+1)/bins] */
+    int b = (int)ceil(conf * bins) - 1;
     if (b < 0) b = 0;
     if (b >= bins) b = bins - 1;
+    while (b > 0 && conf <= (double)calib__edge(b, bins)) b--;
+    while (b < bins - 1 && conf > (double)calib__edge(b + 1, bins)) b++;
     return b;
 }
 
@@ -118,7 +124,7 @@ static inline double calib_entropy(const float *p, int K) {
 
 typedef struct { double s; int pos; } calib__scored;
 
-static int calib__cmp_scored(const void *a, const void *b) {
+static inline int calib__cmp_scored(const void *a, const void *b) {
     double x = ((const calib__scored *)a)->s, y = ((const calib__scored *)b)->s;
     return (x > y) - (x < y);
 }
