@@ -9,7 +9,8 @@ left out (it is the same work for both and, at n = m = 4096, larger than the ada
 melora: the modules' own path (noise from melora's Philox, the C kernels through ctypes,
 adding into z in place). Reference: the formulas of tests/reference.py under autograd,
 with noise from PyTorch's generator (torch.randn / torch.randint), as a pure-PyTorch
-layer would do it. Runs are interleaved and the median of each is reported.
+layer would do it. Runs are interleaved; the table gives the median of each, their ratio,
+and the median of the ratios of neighbouring runs (steadier on a shared machine).
 
 Debian's python3-torch uses the system libblas.so.3, which is the reference BLAS unless
 an optimised one is installed; to time the reference with OpenBLAS without changing the
@@ -109,8 +110,8 @@ def run(a):
     print("# T=%d n=%d m=%d r=%d, %d thread(s), torch %s, BLAS %s, load average %s" % (
         T, n, m, r, torch.get_num_threads(), torch.__version__, blas(),
         " ".join("%.2f" % v for v in os.getloadavg())))
-    print("| module | melora (ms) | PyTorch reference (ms) | speed-up |")
-    print("|---|---:|---:|---:|")
+    print("| module | melora (ms) | PyTorch reference (ms) | speed-up | paired speed-up |")
+    print("|---|---:|---:|---:|---:|")
     for name, mod, E in cases:
         times = {"melora": [], "reference": []}
         fns = {"melora": step_melora, "reference": step_reference}
@@ -126,7 +127,9 @@ def run(a):
                 if rep >= 2:  # warm-up
                     times[key].append(dt)
         tm, tr = statistics.median(times["melora"]), statistics.median(times["reference"])
-        print("| %s | %.1f | %.1f | %.1fx |" % (name, 1e3 * tm, 1e3 * tr, tr / tm))
+        paired = statistics.median(b / a for a, b in zip(times["melora"], times["reference"]))
+        print("| %s | %.1f | %.1f | %.1fx | %.1fx |" % (name, 1e3 * tm, 1e3 * tr, tr / tm,
+                                                      paired))
         sys.stdout.flush()
 
 
