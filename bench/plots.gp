@@ -17,21 +17,21 @@ set title 'fwd+bwd of the adapter vs tokens T (n = m = 4096, r = 8)'
 set xlabel 'T (tokens)'
 set ylabel 'time (ms)'
 set logscale xy 2
-plot for [i=1:nm] dir.'/scaling_T.csv' using 1:(column(i+1)) skip 1 title title(i), \
+plot for [i=1:nm] dir.'/scaling_T.csv' using 1:(column(i+1)) skip 1 title title(i) lc i pt i, \
      dir.'/scaling_T.csv' using 1:14 skip 1 title 'LoRA lower bound' dashtype 2 lc rgb 'black'
 
 # time versus r, log-log: flat while memory-bound, slope 1 once compute-bound
 set output dir.'/scaling_r.png'
 set title 'fwd+bwd of the adapter vs rank r (T = 1200, n = m = 4096)'
 set xlabel 'r (rank)'
-plot for [i=1:nm] dir.'/scaling_r.csv' using 1:(column(i+1)) skip 1 title title(i), \
+plot for [i=1:nm] dir.'/scaling_r.csv' using 1:(column(i+1)) skip 1 title title(i) lc i pt i, \
      dir.'/scaling_r.csv' using 1:14 skip 1 title 'LoRA lower bound' dashtype 2 lc rgb 'black'
 
 # time versus n = m, log-log
 set output dir.'/scaling_n.png'
 set title 'fwd+bwd of the adapter vs width n = m (T = 1200, r = 8)'
 set xlabel 'n = m'
-plot for [i=1:nm] dir.'/scaling_n.csv' using 1:(column(i+1)) skip 1 title title(i), \
+plot for [i=1:nm] dir.'/scaling_n.csv' using 1:(column(i+1)) skip 1 title title(i) lc i pt i, \
      dir.'/scaling_n.csv' using 1:14 skip 1 title 'LoRA lower bound' dashtype 2 lc rgb 'black'
 
 # ratio to LoRA versus r (linear y): the overhead of each method
@@ -42,5 +42,5 @@ set ylabel 'time / LoRA time'
 unset logscale y
 set logscale x 2
 set key top right
-plot for [i=2:nm] dir.'/scaling_r.csv' using 1:(column(i+nm+1)) skip 1 title title(i), \
+plot for [i=2:nm] dir.'/scaling_r.csv' using 1:(column(i+nm+1)) skip 1 title title(i) lc i pt i, \
      1.0 title 'LoRA' dashtype 2 lc rgb 'black'
