@@ -1198,7 +1198,7 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
             fprintf(gp, "set output 'paper_repro/results/calibration_%s.png'\n"
                         "set title '%s: ECE %.2f%%, acc %.2f%%'\n"
                         "plot '%s/reliability_%s.dat' using 1:2 with boxes lc rgb '#4477aa' title 'accuracy', "
-                        "'' using 1:3 with linespoints pt 7 ps 0.6 lc rgb '#cc3311' title 'mean confidence', "
+                        "'' using 1:($4 > 0 ? $3 : 1/0) with linespoints pt 7 ps 0.6 lc rgb '#cc3311' title 'mean confidence (non-empty bins)', "
                         "x with lines dt 2 lc rgb 'black' title 'perfect calibration'\n",
                     method_tag[m], method_name[m], 100 * calib_ece(id_probs[m], yy, N, NCLS, 15),
                     100 * calib_accuracy(id_probs[m], yy, N, NCLS), plotdir, method_tag[m]);
