@@ -1,0 +1,106 @@
+# Reliability checks (included by the top-level Makefile).
+#   make check   the whole test suite built with ASan + UBSan (OpenMP/vector build and the
+#                serial portable-loop build), then the suite under valgrind memcheck
+#   make fuzz    libFuzzer over the public API for FUZZ_SECONDS (default 60)
+#   make fuzz-cov  line/function coverage of melora.h reached by the fuzz corpus
+# Everything is built under build/check/.
+CHECK_DIR    = $(BUILD)/check
+SAN_CC      ?= $(CC)
+SAN_FLAGS    = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+SAN_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# valgrind's VEX decoder has no AVX-512, so the valgrind builds target AVX2 (x86-64-v3)
+# instead of -march=native; elsewhere the compiler's default target.
+VG_ARCH     := $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v3,)
+VG_OPT       = -O2 -g $(VG_ARCH)
+VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+                 --show-leak-kinds=definite,indirect --trace-children=yes
+# Under valgrind (~50x slower) the statistical tests (millions of draws, no code paths of
+# their own) and the > 2^31-element forward are left out; every other test runs.
+VG_FILTER    = !(sampling/*|rng/stream_statistics|rng/independent_streams|kl/exact_kl_matches_monte_carlo|edge_large/*)
+FUZZ_CC     ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
+FUZZ_SECONDS ?= 60
+FUZZ_STRICT ?= 0
+FUZZ_FLAGS   = -g $(OPT) -std=gnu99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -Wall -Wextra -I. -DFUZZ_SKIP_KNOWN=$(if $(filter 1,$(FUZZ_STRICT)),0,1)
+FUZZ_SRCS    = tests/fuzz/fuzz_api.c tests/fuzz/fuzz_main.c
+LLVM_PROFDATA ?= $(shell command -v llvm-profdata-14 2>/dev/null || command -v llvm-profdata 2>/dev/null)
+LLVM_COV     ?= $(shell command -v llvm-cov-14 2>/dev/null || command -v llvm-cov 2>/dev/null)
+
+.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-seeds
+
+$(CHECK_DIR):
+	@mkdir -p $(CHECK_DIR)
+
+$(CHECK_DIR)/tests_asan: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
+	$(SAN_CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) $(SAN_FLAGS) -I. $(TEST_SRCS) -lcriterion -lm -o $@
+$(CHECK_DIR)/tests_asan_serial: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
+	$(SAN_CC) $(STD) -D_DEFAULT_SOURCE -DMELORA_NO_VECTOR $(OPT) $(WARN) $(SAN_FLAGS) -I. $(TEST_SRCS) -lcriterion -lm -o $@
+$(CHECK_DIR)/tests_vg: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
+	$(CC) $(STD) -D_DEFAULT_SOURCE $(VG_OPT) $(OMP) $(WARN) -I. $(TEST_SRCS) -lcriterion -lm -o $@
+$(CHECK_DIR)/tests_vg_serial: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
+	$(CC) $(STD) -D_DEFAULT_SOURCE -DMELORA_NO_VECTOR $(VG_OPT) $(WARN) -I. $(TEST_SRCS) -lcriterion -lm -o $@
+
+check-asan: $(CHECK_DIR)/tests_asan $(CHECK_DIR)/tests_asan_serial
+	@echo "== ASan+UBSan: OpenMP + vector kernels (2 threads)"
+	$(SAN_ENV) OMP_NUM_THREADS=2 ./$(CHECK_DIR)/tests_asan
+	@echo "== ASan+UBSan: serial build, portable loops"
+	$(SAN_ENV) ./$(CHECK_DIR)/tests_asan_serial
+
+# Criterion runs each test in a forked child: every process writes its own valgrind log,
+# and the run fails when any log reports an error (a child's exit status alone does not
+# reach the runner's verdict).
+check-valgrind: $(CHECK_DIR)/tests_vg $(CHECK_DIR)/tests_vg_serial
+	@command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install valgrind)"; exit 1; }
+	@for b in tests_vg tests_vg_serial; do \
+	  d=$(CHECK_DIR)/vg-$$b; rm -rf $$d; mkdir -p $$d; \
+	  echo "== valgrind memcheck: $$b --filter '$(VG_FILTER)'"; \
+	  OMP_NUM_THREADS=2 valgrind $(VALGRIND_FLAGS) --log-file=$$d/%p.log \
+	    ./$(CHECK_DIR)/$$b -j1 --filter '$(VG_FILTER)' || { cat $$d/*.log; exit 1; }; \
+	  bad=$$(grep -L 'ERROR SUMMARY: 0 errors' $$d/*.log); \
+	  if [ -n "$$bad" ]; then cat $$bad; echo "valgrind reported errors: $$bad"; exit 1; fi; \
+	  echo "   $$(ls $$d | wc -l) processes, all with 0 errors"; \
+	done
+
+check: check-asan check-valgrind
+	@echo "make check: ASan+UBSan and valgrind clean"
+
+# ------------------------------------------------------------------------------ fuzz --
+# fuzz_api.c is compiled twice (vector kernels / portable loops) into one fuzzer. The seed
+# corpus is tests/fuzz/seeds.txt, one input per line in base64, unpacked into
+# build/check/fuzz-seed; new inputs go to build/check/fuzz-corpus.
+$(CHECK_DIR)/fuzz_vec.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_vec -c $< -o $@
+$(CHECK_DIR)/fuzz_port.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c $< -o $@
+$(CHECK_DIR)/fuzz_api: $(CHECK_DIR)/fuzz_vec.o $(CHECK_DIR)/fuzz_port.o tests/fuzz/fuzz_main.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -lm -o $@
+
+$(CHECK_DIR)/fuzz-seed: tests/fuzz/seeds.txt | $(CHECK_DIR)
+	@rm -rf $@ && mkdir -p $@ && i=0 && while read -r line; do \
+	  i=$$((i + 1)); printf '%s' "$$line" | base64 -d > $@/seed-$$i || exit 1; done < $<
+	@echo "unpacked $$(ls $@ | wc -l) seed inputs into $@"
+
+fuzz: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed
+	@mkdir -p $(CHECK_DIR)/fuzz-corpus
+	./$(CHECK_DIR)/fuzz_api -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
+	  -print_final_stats=1 -artifact_prefix=$(CHECK_DIR)/ $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed
+
+# Refresh tests/fuzz/seeds.txt: the inputs of seed + fuzz-corpus that add edge coverage.
+fuzz-seeds: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed
+	@rm -rf $(CHECK_DIR)/fuzz-merged && mkdir -p $(CHECK_DIR)/fuzz-merged $(CHECK_DIR)/fuzz-corpus
+	./$(CHECK_DIR)/fuzz_api -merge=1 -use_counters=0 -use_value_profile=0 $(CHECK_DIR)/fuzz-merged \
+	  $(CHECK_DIR)/fuzz-seed $(CHECK_DIR)/fuzz-corpus 2>&1 | tail -1
+	@for f in $(CHECK_DIR)/fuzz-merged/*; do base64 -w0 $$f; echo; done | LC_ALL=C sort > tests/fuzz/seeds.txt
+	@echo "tests/fuzz/seeds.txt: $$(wc -l < tests/fuzz/seeds.txt) inputs"
+
+# Coverage of melora.h by the seed corpus plus whatever make fuzz added.
+$(CHECK_DIR)/fuzz_cov: $(FUZZ_SRCS) melora.h | $(CHECK_DIR)
+	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_vec -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_vec.o
+	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_port.o
+	$(FUZZ_CC) -g -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $(CHECK_DIR)/fuzz_cov_vec.o $(CHECK_DIR)/fuzz_cov_port.o tests/fuzz/fuzz_main.c -lm -o $@
+fuzz-cov: $(CHECK_DIR)/fuzz_cov $(CHECK_DIR)/fuzz-seed
+	@mkdir -p $(CHECK_DIR)/fuzz-corpus
+	LLVM_PROFILE_FILE=$(CHECK_DIR)/fuzz.profraw ./$(CHECK_DIR)/fuzz_cov -runs=0 $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed >/dev/null 2>&1
+	$(LLVM_PROFDATA) merge -sparse $(CHECK_DIR)/fuzz.profraw -o $(CHECK_DIR)/fuzz.profdata
+	$(LLVM_COV) report $(CHECK_DIR)/fuzz_cov -instr-profile=$(CHECK_DIR)/fuzz.profdata melora.h

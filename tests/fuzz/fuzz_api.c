@@ -1,0 +1,672 @@
+/* libFuzzer harness over the whole public API of melora.h.
+
+   Each input is decoded into one call: a function (byte 0), its sizes (small, 0, negative,
+   or extremes such as INT_MAX, 2^29, 2^30 whose products overflow), its scalars (ordinary,
+   0, huge, denormal, NaN, +-Inf), which pointers are NULL, whether the workspace is
+   misaligned, and the contents of every buffer (small, large, zero, raw bit patterns, or
+   ordinary values with NaN/Inf/0/denormal entries planted in them).
+
+   An independent oracle derives from the documented contract which statuses the call may
+   return:
+     - a required pointer NULL                   -> MELORA_ERR_NULL
+     - a size <= 0                               -> MELORA_ERR_SIZE
+     - a buffer of more than PTRDIFF_MAX/8 elements, or a workspace that
+       melora_workspace_size() cannot size      -> MELORA_ERR_OVERFLOW
+     - T % E != 0                                -> MELORA_ERR_DIVISIBILITY
+     - a bad scalar (non-finite s or weight, sigma <= 0, eps outside [0,1)),
+       or for a KL a zero/non-finite std or non-finite entry -> MELORA_ERR_VALUE
+     - a misaligned workspace                    -> MELORA_ERR_ALIGNMENT
+   and asserts:
+     - an argument error returns one of the predicted codes and writes nothing (every
+       buffer, the workspace and *kl compared bitwise with a snapshot); such calls get
+       small buffers, so a function that touches memory before failing is caught by ASan;
+     - a valid call returns MELORA_OK, never modifies a const input, and when every input
+       is finite and moderate (|v| <= 1e3, std entries 0 or >= 1e-15, 1e-3 <= sigma) all
+       outputs are finite; with arbitrary contents (NaN, Inf, FLT_MAX) only the status and
+       the absence of sanitizer reports are asserted (products may overflow legitimately);
+     - the noise functions equal melora_rng_*(seed, offset + i) element by element;
+     - the counting functions equal the closed forms computed in 128-bit arithmetic, or
+       report MELORA_ERR_OVERFLOW exactly when an intermediate leaves int64.
+   Sizes of valid calls are kept small (dimensions <= 48 unless an extreme value is
+   chosen, buffers <= 2^18 floats; larger valid calls are skipped) so executions are fast.
+   Short buffers whose size says otherwise are undetectable by design and not fuzzed.
+
+   The file is compiled twice into one fuzzer: FUZZ_ENTRY names the entry point, and with
+   -DMELORA_NO_VECTOR the portable loops are fuzzed instead of the vector kernels
+   (fuzz_main.c picks one by the low bit of the first byte). */
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MELORA_STATIC
+#define MELORA_IMPLEMENTATION
+#include "melora.h"
+
+#ifndef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_vec
+#endif
+/* Known bugs of melora.h that the oracle would report on every run, skipped while
+   FUZZ_SKIP_KNOWN is 1 (make fuzz FUZZ_STRICT=1 turns the skips off). See the README's
+   Reliability section. */
+#ifndef FUZZ_SKIP_KNOWN
+#define FUZZ_SKIP_KNOWN 1
+#endif
+
+#define FAIL(...) do { fprintf(stderr, "fuzz_api: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
+#define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
+
+/* ------------------------------------------------------------------ input reader -- */
+typedef struct { const uint8_t *p; size_t n, i; } rd;
+static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
+static uint16_t u16(rd *r) { uint16_t a = u8(r); return (uint16_t)(a | (uint16_t)u8(r) << 8); }
+static uint32_t u32(rd *r) { uint32_t a = u16(r); return a | (uint32_t)u16(r) << 16; }
+static uint64_t u64(rd *r) { uint64_t a = u32(r); return a | (uint64_t)u32(r) << 32; }
+
+static const int SPECIAL_I[16] = {0, -1, -7, INT_MIN, INT_MAX, INT_MAX - 1, 1 << 29, 1 << 30,
+                                  1 << 16, 1 << 17, 46341, 65537, 3, 64, 1 << 21, 1 << 22};
+/* 1..48 for most bytes, else 0, negative or an extreme */
+static int dsize(rd *r) {
+    uint8_t b = u8(r);
+    if (b < 224) return 1 + b % 48;
+    return SPECIAL_I[b & 15];
+}
+static const int64_t SPECIAL_L[8] = {0, -1, INT64_MIN, INT64_MAX, (int64_t)1 << 62,
+                                     (int64_t)(PTRDIFF_MAX / 8), (int64_t)(PTRDIFF_MAX / 8) + 1,
+                                     (int64_t)1 << 40};
+static int64_t dsize64(rd *r) {
+    uint8_t b = u8(r);
+    if (b < 200) return 1 + b % 300;
+    if (b < 240) return SPECIAL_L[b & 7];
+    return (int64_t)u64(r);
+}
+#define NAN_F (0.0f / 0.0f)
+#define INF_F (1.0f / 0.0f)
+static const float SPECIAL_F[32] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 2.0f, 1e-3f, 1e3f,
+                                    1e30f, -1e30f, FLT_MAX, -FLT_MAX, 1e-40f, -1e-45f, FLT_MIN,
+                                    NAN_F, INF_F, -INF_F, 0.2f, 0.99999994f, 1e-20f, -1e3f,
+                                    1e-30f, 5.0f, 1e-15f, 3.0f, -2.0f, 0.1f, 1e-8f, 7.0f, 1e10f,
+                                    0.25f};
+static float bits_f(uint32_t w) { float f; memcpy(&f, &w, 4); return f; }
+static float dscal(rd *r) {
+    uint8_t b = u8(r);
+    if (b < 128) return (float)(b % 64) / 8.0f - 3.0f; /* -3 .. 4.875 in steps of 1/8 */
+    if (b < 224) return SPECIAL_F[b & 31];
+    return bits_f(u32(r));
+}
+
+/* Buffer contents: the mode byte picks a family; values come from a small LCG seeded by
+   the input, or straight from the input's bytes. */
+static float lcg(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(*s >> 11) / 4503599627370496.0 - 1.0); /* [-1,1) */
+}
+static void fill(rd *r, float *p, size_t cnt) {
+    uint8_t mode = u8(r);
+    uint64_t st = u16(r) + 1;
+    size_t i;
+    switch (mode % 8) {
+    case 0: case 1: for (i = 0; i < cnt; i++) p[i] = lcg(&st); break;
+    case 2: for (i = 0; i < cnt; i++) p[i] = 1e3f * lcg(&st); break;
+    case 3: for (i = 0; i < cnt; i++) p[i] = 0.0f; break;
+    case 4: for (i = 0; i < cnt; i++) p[i] = bits_f(u32(r)); break; /* any bit pattern */
+    default: { /* ordinary values with specials planted at chosen places */
+        int k, nk = 1 + u8(r) % 4;
+        for (i = 0; i < cnt; i++) p[i] = lcg(&st);
+        for (k = 0; k < nk; k++) {
+            size_t at = u16(r) % cnt;
+            p[at] = SPECIAL_F[u8(r) & 31];
+        }
+    }
+    }
+}
+static int is_fin(float v) { return v == v && v - v == 0.0f; }
+
+/* ------------------------------------------------------------------- API table ----- */
+/* Pointer kinds: o required output (read and written: adapters add into z, backward
+   passes into gradients), O optional output (NULL skips it), w workspace, i required
+   input, g required input that is a std parameter (GA, H), h input required only when
+   the spec's dh output is given (H, EC of the Me-LoRA backward), k double *kl. */
+typedef melora_status (*call_fn)(void **p, const int *d, const float *f);
+typedef struct {
+    const char *name;
+    const char *dims;      /* letters of the int arguments, in order */
+    const char *kinds;     /* one per pointer argument, in order */
+    const char *shape[16]; /* element counts: products of dimension letters; g = ceil(T/G) */
+    const char *scal;      /* s scale, p sigma > 0, e eps in [0,1), w weight */
+    int op;                /* workspace op, -1 if none */
+    int kl;                /* 1 blob_kl/kl_exact, 2 eq. 7 (A checked too), 0 not a KL */
+    int dh;                /* index of dH (makes 'h' required), -1 */
+    call_fn call;
+} spec;
+
+#define F(x) ((float *)(x))
+#define CF(x) ((const float *)(x))
+static melora_status c_lora_f(void **p, const int *d, const float *f) { return melora_lora_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), f[0], d[0], d[1], d[2], d[3]); }
+static melora_status c_lora_b(void **p, const int *d, const float *f) { return melora_lora_backward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3]); }
+static melora_status c_blob_s(void **p, const int *d, const float *f) { (void)f; return melora_blob_sample(F(p[0]), CF(p[1]), CF(p[2]), CF(p[3]), d[0], d[1]); }
+static melora_status c_blob_f(void **p, const int *d, const float *f) { return melora_blob_forward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3]); }
+static melora_status c_blob_b(void **p, const int *d, const float *f) { return melora_blob_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), f[0], d[0], d[1], d[2], d[3]); }
+static melora_status c_flip_f(void **p, const int *d, const float *f) { return melora_blob_flipout_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_flip_b(void **p, const int *d, const float *f) { return melora_blob_flipout_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_blob_kl(void **p, const int *d, const float *f) { return melora_blob_kl((double *)p[0], F(p[1]), F(p[2]), CF(p[3]), CF(p[4]), f[0], f[1], d[0], d[1]); }
+static melora_status c_me_s(void **p, const int *d, const float *f) { (void)f; return melora_melora_sample(F(p[0]), CF(p[1]), CF(p[2]), CF(p[3]), d[0], d[1]); }
+static melora_status c_me_f(void **p, const int *d, const float *f) { return melora_melora_forward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_me_b(void **p, const int *d, const float *f) { return melora_melora_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), CF(p[14]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_me_mc(void **p, const int *d, const float *f) { return melora_melora_mc_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_me_kl(void **p, const int *d, const float *f) { return melora_melora_kl((double *)p[0], F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), f[0], f[1], d[0], d[1]); }
+static melora_status c_me_kl8(void **p, const int *d, const float *f) { return melora_melora_kl_prior_noise((double *)p[0], F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), f[0], f[1], f[2], d[0], d[1]); }
+static melora_status c_me_klx(void **p, const int *d, const float *f) { return melora_melora_kl_exact((double *)p[0], F(p[1]), F(p[2]), CF(p[3]), CF(p[4]), f[0], f[1], d[0]); }
+static melora_status c_lora_fn(void **p, const int *d, const float *f) { return melora_lora_forward_naive(F(p[0]), F(p[1]), CF(p[2]), CF(p[3]), CF(p[4]), f[0], d[0], d[1], d[2], d[3]); }
+static melora_status c_lora_bn(void **p, const int *d, const float *f) { return melora_lora_backward_naive(F(p[0]), F(p[1]), F(p[2]), CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), f[0], d[0], d[1], d[2], d[3]); }
+static melora_status c_flip_fn(void **p, const int *d, const float *f) { return melora_blob_flipout_forward_naive(F(p[0]), F(p[1]), CF(p[2]), CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_flip_bn(void **p, const int *d, const float *f) { return melora_blob_flipout_backward_naive(F(p[0]), F(p[1]), F(p[2]), F(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_me_fn(void **p, const int *d, const float *f) { return melora_melora_forward_naive(F(p[0]), F(p[1]), F(p[2]), CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+static melora_status c_me_bn(void **p, const int *d, const float *f) { return melora_melora_backward_naive(F(p[0]), F(p[1]), F(p[2]), F(p[3]), F(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), f[0], d[0], d[1], d[2], d[3], d[4]); }
+
+static const spec SPECS[] = {
+    {"lora_forward", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", MELORA_OP_LORA_FORWARD, 0, -1, c_lora_f},
+    {"lora_backward", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", MELORA_OP_LORA_BACKWARD, 0, -1, c_lora_b},
+    {"blob_sample", "rn", "oiii", {"rn", "rn", "rn", "rn"}, "", -1, 0, -1, c_blob_s},
+    {"blob_forward", "Tnmr", "ooowiiiii", {"Tm", "Tr", "rn", "", "Tn", "rn", "rn", "rn", "mr"}, "s", MELORA_OP_LORA_FORWARD, 0, -1, c_blob_f},
+    {"blob_backward", "Tnmr", "OOOOwiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "mr"}, "s", MELORA_OP_LORA_BACKWARD, 0, -1, c_blob_b},
+    {"flipout_forward", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", MELORA_OP_FLIPOUT_FORWARD, 0, -1, c_flip_f},
+    {"flipout_backward", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", MELORA_OP_FLIPOUT_BACKWARD, 0, -1, c_flip_b},
+    {"blob_kl", "rn", "kOOig", {"1", "rn", "rn", "rn", "rn"}, "pw", -1, 1, -1, c_blob_kl},
+    {"melora_sample", "Er", "oiii", {"Err", "rr", "rr", "Err"}, "", -1, 0, -1, c_me_s},
+    {"melora_forward", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MELORA_OP_MELORA_FORWARD, 0, -1, c_me_f},
+    {"melora_backward", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MELORA_OP_MELORA_BACKWARD, 0, 4, c_me_b},
+    {"melora_mc_forward", "KTnmr", "oowiiii", {"KTm", "Tr", "", "Tn", "rn", "Krr", "mr"}, "s", MELORA_OP_MELORA_MC_FORWARD, 0, -1, c_me_mc},
+    {"melora_kl", "rn", "kOOOwiig", {"1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", MELORA_OP_MELORA_KL, 2, -1, c_me_kl},
+    {"melora_kl_prior_noise", "rn", "kOOOwiig", {"1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pew", MELORA_OP_MELORA_KL, 2, -1, c_me_kl8},
+    {"melora_kl_exact", "r", "kOOig", {"1", "rr", "rr", "rr", "rr"}, "pw", -1, 1, -1, c_me_klx},
+    {"lora_forward_naive", "Tnmr", "ooiii", {"Tm", "Tr", "Tn", "rn", "mr"}, "s", -1, 0, -1, c_lora_fn},
+    {"lora_backward_naive", "Tnmr", "OOOiiiii", {"Tn", "rn", "mr", "Tm", "Tr", "Tn", "rn", "mr"}, "s", -1, 0, -1, c_lora_bn},
+    {"flipout_forward_naive", "GTnmr", "ooiiiiiii", {"Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", -1, 0, -1, c_flip_fn},
+    {"flipout_backward_naive", "GTnmr", "OOOOiiiiiiiii", {"Tn", "rn", "rn", "mr", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", -1, 0, -1, c_flip_bn},
+    {"melora_forward_naive", "ETnmr", "oooiiii", {"Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr"}, "s", -1, 0, -1, c_me_fn},
+    {"melora_backward_naive", "ETnmr", "OOOOOiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", -1, 0, 4, c_me_bn},
+};
+#define NSPEC (int)(sizeof SPECS / sizeof SPECS[0])
+
+#define MAX_ELEMS ((uint64_t)PTRDIFF_MAX / 8u) /* largest buffer, in elements */
+#define CAP_ELEMS ((uint64_t)1 << 18)          /* largest buffer a valid call gets */
+#define CAP_WORK ((size_t)1 << 24)
+#define SMALL 64                                /* buffers of calls expected to fail */
+#define BIT(st) (1u << (unsigned)(-(st)))
+
+static int64_t dim_of(char c, const char *dims, const int *d) {
+    const char *q;
+    if (c == '1') return 1;
+    if (c == 'g') { /* ceil(T/G) */
+        int64_t T = dim_of('T', dims, d), G = dim_of('G', dims, d);
+        return (T + G - 1) / G; /* T, G > 0 here */
+    }
+    q = strchr(dims, c);
+    return q ? d[q - dims] : 1;
+}
+/* every dimension of a shape is > 0 (g needs T and G) */
+static int positive(const char *shape, const char *dims, const int *d) {
+    for (; *shape; shape++) {
+        if (*shape == 'g') {
+            if (dim_of('T', dims, d) <= 0 || dim_of('G', dims, d) <= 0) return 0;
+        } else if (dim_of(*shape, dims, d) <= 0) return 0;
+    }
+    return 1;
+}
+/* elements of a shape; UINT64_MAX when above MAX_ELEMS (sizes are positive here) */
+static uint64_t elems(const char *shape, const char *dims, const int *d) {
+    unsigned __int128 e = 1;
+    for (; *shape; shape++) {
+        e *= (unsigned __int128)dim_of(*shape, dims, d);
+        if (e > MAX_ELEMS) return UINT64_MAX;
+    }
+    return (uint64_t)e;
+}
+
+static int fuzz_compute(rd *in, const spec *sp) {
+    int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
+    int d[8], i, valid_sizes = 1, work_i = -1, misalign, bounded = 1, fix;
+    float f[3] = {0, 0, 0};
+    unsigned allowed = 0, nullmask;
+    uint64_t cnt[16];
+    void *p[16], *base[16];
+    float *snap[16];
+    size_t bytes[16];
+    double kl = 12345.0, kl0;
+    size_t wbytes = 0;
+    int content_err = 0;
+    melora_status st;
+    CHECK(np < 16 && sp->shape[np - 1] && !sp->shape[np], "%s: table has %d kinds", sp->name, np);
+
+    for (i = 0; i < nd; i++) d[i] = dsize(in);
+    fix = u8(in);
+    if ((fix & 1) && strchr(sp->dims, 'E') && strchr(sp->dims, 'T')) { /* often make T a multiple of E */
+        int e = (int)(strchr(sp->dims, 'E') - sp->dims), t = (int)(strchr(sp->dims, 'T') - sp->dims);
+        if (d[e] > 0 && d[e] <= 48) d[t] = d[e] * (1 + (fix >> 1) % 4);
+    }
+    for (i = 0; i < ns; i++) f[i] = dscal(in);
+    nullmask = u8(in) < 40 ? (1u << (u8(in) % np)) : 0u;
+    if (u8(in) < 20) nullmask |= 1u << (u8(in) % np);
+    misalign = u8(in) < 12;
+
+    /* the oracle: which statuses are allowed */
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        if (k == 'w') work_i = i;
+        if (!((nullmask >> i) & 1u)) continue;
+        if (k == 'o' || k == 'w' || k == 'i' || k == 'g' || k == 'k') allowed |= BIT(MELORA_ERR_NULL);
+        if (k == 'h' && !((nullmask >> sp->dh) & 1u)) allowed |= BIT(MELORA_ERR_NULL);
+    }
+    for (i = 0; i < nd; i++)
+        if (d[i] <= 0) valid_sizes = 0;
+    if (!valid_sizes) allowed |= BIT(MELORA_ERR_SIZE);
+    /* the checks may run in any order: an overflow among the positive sizes is allowed
+       even when another size is <= 0 */
+    for (i = 0; i < np; i++) {
+        cnt[i] = 0;
+        if (sp->kinds[i] == 'w' || !positive(sp->shape[i], sp->dims, d)) continue;
+        cnt[i] = elems(sp->shape[i], sp->dims, d);
+        if (cnt[i] == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    }
+    if (strchr(sp->dims, 'E') && strchr(sp->dims, 'T') && positive("TE", sp->dims, d)) {
+        if (dim_of('T', sp->dims, d) % dim_of('E', sp->dims, d) != 0)
+            allowed |= BIT(MELORA_ERR_DIVISIBILITY);
+    }
+    if (sp->op >= 0 && positive("nr", sp->dims, d) &&
+        (sp->op == MELORA_OP_MELORA_KL || positive("Tm", sp->dims, d))) {
+        unsigned pre = allowed;
+        int kl_op = sp->op == MELORA_OP_MELORA_KL;
+        int T = kl_op ? 1 : (int)dim_of('T', sp->dims, d), m = kl_op ? 1 : (int)dim_of('m', sp->dims, d);
+        melora_status ws = melora_workspace_size(&wbytes, (melora_op)sp->op, T,
+                                                 (int)dim_of('n', sp->dims, d), m,
+                                                 (int)dim_of('r', sp->dims, d));
+        if (ws != MELORA_OK) {
+            CHECK(ws == MELORA_ERR_OVERFLOW, "%s: workspace_size gave %d", sp->name, ws);
+            allowed |= BIT(ws);
+#if FUZZ_SKIP_KNOWN
+            /* melora_blob_forward samples As before the workspace layout is checked */
+            if (sp->call == c_blob_f && !pre) return 0;
+#endif
+        }
+    }
+#if FUZZ_SKIP_KNOWN
+    /* melora_melora_kl checks (r,n) but not that M and H, (r,r), are addressable */
+    if ((sp->call == c_me_kl || sp->call == c_me_kl8) && !(allowed & BIT(MELORA_ERR_NULL)) &&
+        elems("rr", sp->dims, d) == UINT64_MAX && elems("rn", sp->dims, d) != UINT64_MAX)
+        return 0;
+#endif
+    if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    for (i = 0; i < ns; i++) {
+        float v = f[i];
+        int bad = 0;
+        switch (sp->scal[i]) {
+        case 's': case 'w': bad = !is_fin(v); bounded &= fabsf(v) <= 1e3f; break;
+        case 'p': bad = !is_fin(v) || v <= 0.0f; bounded &= v >= 1e-3f && v <= 1e3f; break;
+        case 'e': bad = !is_fin(v) || v < 0.0f || v >= 1.0f; break;
+        }
+        if (bad) allowed |= BIT(MELORA_ERR_VALUE);
+    }
+    if (!allowed) { /* a valid call: skip it when its buffers are too large to allocate */
+        for (i = 0; i < np; i++)
+            if (cnt[i] > CAP_ELEMS) return 0;
+        if (wbytes > CAP_WORK) return 0;
+    }
+
+    /* buffers: exact sizes for valid calls (ASan sees any overrun), SMALL otherwise */
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        size_t n = allowed ? SMALL : (size_t)cnt[i];
+        if (k == 'w') {
+            bytes[i] = allowed ? SMALL * 4 : (wbytes ? wbytes : 64);
+            base[i] = malloc(bytes[i] + 8);
+            memset(base[i], 0xA5, bytes[i] + 8);
+            p[i] = (char *)base[i] + (misalign ? 4 : 0);
+            snap[i] = NULL;
+        } else if (k == 'k') {
+            bytes[i] = sizeof(double);
+            base[i] = p[i] = &kl;
+            snap[i] = NULL;
+        } else {
+            bytes[i] = n * sizeof(float);
+            base[i] = p[i] = malloc(bytes[i]);
+            fill(in, (float *)p[i], n);
+            snap[i] = (float *)malloc(bytes[i]);
+            memcpy(snap[i], p[i], bytes[i]);
+            for (size_t j = 0; j < n; j++) {
+                float v = ((float *)p[i])[j];
+                if (!is_fin(v) || fabsf(v) > 1e3f) bounded = 0;
+                if (k == 'g' && v != 0.0f && fabsf(v) < 1e-15f) bounded = 0;
+                if (sp->kl && (k == 'g' || (k == 'i' && (sp->kl == 2 || i == np - 2)))) {
+                    /* KL inputs: non-finite entries or a zero std make the KL undefined */
+                    if (!is_fin(v) || (k == 'g' && v == 0.0f)) content_err = 1;
+                }
+            }
+        }
+        if ((nullmask >> i) & 1u) p[i] = NULL;
+    }
+    kl0 = kl;
+    if (work_i >= 0 && p[work_i]) { /* the whole workspace region, for the no-write check */
+        snap[work_i] = (float *)malloc(bytes[work_i] + 8);
+        memcpy(snap[work_i], base[work_i], bytes[work_i] + 8);
+    }
+
+    if (getenv("FUZZ_DEBUG")) {
+        fprintf(stderr, "%s(", sp->name);
+        for (i = 0; i < nd; i++) fprintf(stderr, "%c=%d ", sp->dims[i], d[i]);
+        for (i = 0; i < ns; i++) fprintf(stderr, "%c=%g ", sp->scal[i], f[i]);
+        fprintf(stderr, "null=0x%x misalign=%d) allowed=0x%x bounded=%d\n", nullmask, misalign, allowed, bounded);
+    }
+    st = sp->call(p, d, f);
+
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "%s: status %d, allowed mask 0x%x", sp->name, st, allowed);
+    } else if (content_err) {
+        CHECK(st == MELORA_ERR_VALUE, "%s: status %d for a non-finite or zero-std KL input", sp->name, st);
+    } else {
+        CHECK(st == MELORA_OK, "%s: status %d for a valid call", sp->name, st);
+    }
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        if (!snap[i]) continue;
+        if (k == 'w') {
+            if (st != MELORA_OK && (allowed || !content_err))
+                CHECK(memcmp(snap[i], base[i], bytes[i] + 8) == 0, "%s: workspace written on error", sp->name);
+            continue;
+        }
+        if (st != MELORA_OK || k == 'i' || k == 'g' || k == 'h')
+            CHECK(memcmp(snap[i], base[i], bytes[i]) == 0, "%s: %s argument %d written (status %d)",
+                  sp->name, st != MELORA_OK ? "on error," : "const", i, st);
+        else if (bounded && p[i]) {
+            size_t j, n = bytes[i] / sizeof(float);
+            for (j = 0; j < n; j++)
+                CHECK(is_fin(((float *)p[i])[j]), "%s: output %d[%zu] = %g from finite moderate inputs",
+                      sp->name, i, j, ((float *)p[i])[j]);
+        }
+    }
+    if (st != MELORA_OK) CHECK(memcmp(&kl, &kl0, sizeof kl) == 0, "%s: *kl written on error", sp->name);
+    else if (sp->kl) CHECK(kl == kl && kl - kl == 0.0, "%s: KL value %g not finite", sp->name, kl);
+    for (i = 0; i < np; i++) {
+        if (sp->kinds[i] != 'k') free(base[i]);
+        free(snap[i]);
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------- noise, rng, workspace ---- */
+static int fuzz_noise(rd *in) {
+    int which = u8(in) % 3, nul = u8(in) < 10;
+    uint64_t seed = u64(in), offset = u8(in) < 128 ? u64(in) : UINT64_MAX - u8(in);
+    int64_t count = dsize64(in);
+    unsigned allowed = 0;
+    size_t n, i;
+    float *out, *snap;
+    melora_status st;
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    if (count <= 0) allowed |= BIT(MELORA_ERR_SIZE);
+    else if ((uint64_t)count > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (!allowed && (uint64_t)count > CAP_ELEMS) return 0;
+    n = allowed ? SMALL : (size_t)count;
+    out = (float *)malloc(n * sizeof(float));
+    for (i = 0; i < n; i++) out[i] = -7.0f;
+    snap = (float *)malloc(n * sizeof(float));
+    memcpy(snap, out, n * sizeof(float));
+    st = which == 0 ? melora_noise_normal(nul ? NULL : out, seed, offset, count)
+       : which == 1 ? melora_noise_uniform(nul ? NULL : out, seed, offset, count)
+                    : melora_noise_sign(nul ? NULL : out, seed, offset, count);
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "noise: status %d, allowed 0x%x", st, allowed);
+        CHECK(memcmp(out, snap, n * sizeof(float)) == 0, "noise: written on error");
+    } else {
+        CHECK(st == MELORA_OK, "noise: status %d", st);
+        for (i = 0; i < n; i++) {
+            uint64_t k = offset + i;
+            float want = which == 0 ? melora_rng_normal(seed, k)
+                       : which == 1 ? melora_rng_uniform(seed, k) : melora_rng_sign(seed, k);
+            CHECK(memcmp(&out[i], &want, 4) == 0, "noise %d: element %zu differs from melora_rng", which, i);
+            if (which == 0) CHECK(fabsf(out[i]) <= 5.8f, "normal %g out of range", out[i]);
+            if (which == 1) CHECK(out[i] >= 0.0f && out[i] < 1.0f, "uniform %g out of range", out[i]);
+            if (which == 2) CHECK(out[i] == 1.0f || out[i] == -1.0f, "sign %g", out[i]);
+        }
+    }
+    free(out);
+    free(snap);
+    return 0;
+}
+
+static int fuzz_inline(rd *in) {
+    uint32_t ctr[4], key[2], o1[4], o2[4];
+    uint64_t seed = u64(in), k = u64(in);
+    float a = dscal(in), b = dscal(in), c = dscal(in), v;
+    int i;
+    for (i = 0; i < 4; i++) ctr[i] = u32(in);
+    key[0] = u32(in);
+    key[1] = u32(in);
+    melora_philox4x32_10(o1, ctr, key);
+    melora_philox4x32_10(o2, ctr, key);
+    CHECK(memcmp(o1, o2, sizeof o1) == 0, "philox not a pure function");
+    v = melora_rng_normal(seed, k);
+    CHECK(is_fin(v) && fabsf(v) <= 5.8f, "rng_normal %g", v);
+    v = melora_rng_uniform(seed, k);
+    CHECK(v >= 0.0f && v < 1.0f, "rng_uniform %g", v);
+    v = melora_rng_sign(seed, k);
+    CHECK(v == 1.0f || v == -1.0f, "rng_sign %g", v);
+    v = melora_sample_elem(a, b, c);
+    if (fabsf(a) <= 1e3f && fabsf(b) <= 1e3f && fabsf(c) <= 1e3f) CHECK(is_fin(v), "sample_elem");
+    v = melora_dstd_elem(a, b, c);
+    if (fabsf(a) <= 1e3f && fabsf(b) <= 1e3f && fabsf(c) <= 1e3f) CHECK(is_fin(v), "dstd_elem");
+    return 0;
+}
+
+static int fuzz_workspace(rd *in) {
+    int op = (int)(int8_t)u8(in) % 12, d[4], i, sizes_ok = 1, nul = u8(in) < 10;
+    size_t bytes = 77;
+    unsigned allowed = 0;
+    uint64_t big = 0;
+    melora_status st;
+    for (i = 0; i < 4; i++) d[i] = dsize(in);
+    for (i = 0; i < 4; i++) sizes_ok &= d[i] > 0;
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    if (!sizes_ok) allowed |= BIT(MELORA_ERR_SIZE);
+    else {
+        /* (T,n) (T,m) (T,r) (r,n) (m,r): beyond MAX_ELEMS certainly an overflow; within
+           1/64 of it the padded partials may overflow as well */
+        const int pr[5][2] = {{0, 1}, {0, 2}, {0, 3}, {3, 1}, {2, 3}};
+        for (i = 0; i < 5; i++) {
+            uint64_t e = (uint64_t)d[pr[i][0]] * (uint64_t)d[pr[i][1]];
+            if (e > big) big = e;
+        }
+        if (big > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    }
+    if (op < 0 || op >= MELORA_OP_COUNT_) allowed |= BIT(MELORA_ERR_ENUM);
+    st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, d[0], d[1], d[2], d[3]);
+    if (allowed || big > MAX_ELEMS / 64) {
+        if (st == MELORA_OK) CHECK(!allowed, "workspace_size: ok, allowed 0x%x", allowed);
+        else CHECK((allowed | BIT(MELORA_ERR_OVERFLOW)) & BIT(st), "workspace_size: status %d", st);
+    } else {
+        CHECK(st == MELORA_OK, "workspace_size: status %d for sizes %d %d %d %d", st, d[0], d[1], d[2], d[3]);
+    }
+    if (st != MELORA_OK) CHECK(bytes == 77, "workspace_size: written on error");
+    else CHECK(bytes > 0 && bytes % 64 == 0, "workspace_size: %zu bytes", bytes);
+    return 0;
+}
+
+static int fuzz_alloc(rd *in) {
+    void *p = (void *)&p;
+    int nul = u8(in) < 10;
+    uint8_t b = u8(in);
+    size_t bytes = b < 200 ? (size_t)u16(in) : b < 220 ? 0 : (size_t)PTRDIFF_MAX - (b - 220);
+    melora_status st = melora_alloc(nul ? NULL : &p, bytes);
+    if (nul) { CHECK(st == MELORA_ERR_NULL, "alloc NULL: %d", st); return 0; }
+    if (bytes == 0) { CHECK(st == MELORA_ERR_SIZE && p == NULL, "alloc 0: %d", st); return 0; }
+    if (bytes > (size_t)PTRDIFF_MAX - 64 - sizeof(void *)) {
+        CHECK(st == MELORA_ERR_OVERFLOW && p == NULL, "alloc huge: %d", st);
+        return 0;
+    }
+    CHECK(st == MELORA_OK && p && ((uintptr_t)p & 63u) == 0, "alloc %zu: %d", bytes, st);
+    memset(p, 0x5A, bytes);
+    melora_free(p);
+    melora_free(NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- counting ------ */
+typedef __int128 i128;
+#define I64MAX ((i128)INT64_MAX)
+static int fit(i128 v) { return v >= 0 && v <= I64MAX; }
+
+static int64_t dlong(rd *in) {
+    uint8_t b = u8(in);
+    if (b < 160) return 1 + b % 9000;
+    if (b < 224) {
+        static const int64_t t[16] = {0, -1, INT64_MIN, INT64_MAX, INT64_MAX - 1, (int64_t)1 << 31,
+                                      (int64_t)1 << 32, (int64_t)1 << 62, 3037000499LL,
+                                      3037000500LL, 4096, 11008, 64, 1, 2, (int64_t)1 << 40};
+        return t[b & 15];
+    }
+    return (int64_t)u64(in);
+}
+
+/* the closed form of melora_count_params, with the library's intermediate limits */
+static int params_of(i128 *out, int method, i128 m, i128 n, i128 r) {
+    i128 rn = r * n, rm = r * m, rr = r * r, t;
+    if (!fit(rn) || !fit(rm) || !fit(rr)) return 0;
+    t = rn + rm;
+    if (!fit(t)) return 0;
+    if (method == MELORA_METHOD_BLOB || method == MELORA_METHOD_BLOB_FLIPOUT) { t += rn; if (!fit(t)) return 0; }
+    if (method == MELORA_METHOD_MELORA) { t += rr; if (!fit(t)) return 0; t += rr; if (!fit(t)) return 0; }
+    *out = t;
+    return 1;
+}
+
+static int fuzz_counting(rd *in) {
+    int which = u8(in) % 5, method = (int)(int8_t)u8(in) % 6, nmods = (int)(int8_t)u8(in) % 5;
+    int nul = u8(in) < 10, i;
+    melora_module mods[4];
+    int mods_ok = nmods > 0, method_ok = method >= 0 && method < MELORA_METHOD_COUNT_;
+    for (i = 0; i < 4; i++) {
+        mods[i].name = "fuzz";
+        mods[i].m = dlong(in);
+        mods[i].n = dlong(in);
+        mods[i].count = dlong(in);
+        if (i < nmods && (mods[i].m <= 0 || mods[i].n <= 0 || mods[i].count <= 0)) mods_ok = 0;
+    }
+    if (which == 0) { /* melora_count_params */
+        int64_t m = dlong(in), n = dlong(in), r = dlong(in), got = -5;
+        i128 want;
+        melora_status st = melora_count_params(nul ? NULL : &got, (melora_method)method, m, n, r);
+        if (nul) CHECK(st == MELORA_ERR_NULL, "count_params NULL");
+        else if (!method_ok) CHECK(st == MELORA_ERR_ENUM, "count_params method %d: %d", method, st);
+        else if (m <= 0 || n <= 0 || r <= 0) CHECK(st == MELORA_ERR_SIZE, "count_params size: %d", st);
+        else if (!params_of(&want, method, m, n, r)) CHECK(st == MELORA_ERR_OVERFLOW, "count_params overflow: %d", st);
+        else CHECK(st == MELORA_OK && got == (int64_t)want, "count_params: %d %lld", st, (long long)got);
+        if (st != MELORA_OK) CHECK(got == -5, "count_params written on error");
+    } else if (which == 1) { /* melora_count_model_params */
+        int64_t r = dlong(in), got = -5;
+        i128 total = 0, one;
+        int ovf = 0;
+        melora_status st = melora_count_model_params(nul ? NULL : &got, (melora_method)method, mods, nmods, r);
+        if (nul) { CHECK(st == MELORA_ERR_NULL, "model_params NULL"); return 0; }
+        if (!mods_ok) { CHECK(st == MELORA_ERR_SIZE, "model_params mods: %d", st); return 0; }
+        if (!method_ok) { CHECK(st == MELORA_ERR_ENUM, "model_params method: %d", st); return 0; }
+        if (r <= 0) { CHECK(st == MELORA_ERR_SIZE, "model_params r: %d", st); return 0; }
+        for (i = 0; i < nmods && !ovf; i++) {
+            if (!params_of(&one, method, mods[i].m, mods[i].n, r) || !fit(one * mods[i].count)) ovf = 1;
+            else if (!fit(total += one * mods[i].count)) ovf = 1;
+        }
+        if (ovf) CHECK(st == MELORA_ERR_OVERFLOW && got == -5, "model_params overflow: %d", st);
+        else CHECK(st == MELORA_OK && got == (int64_t)total, "model_params: %d", st);
+    } else if (which == 2) { /* melora_count_train_memory */
+        melora_train_memory mem, keep;
+        int64_t r = dlong(in), T = dlong(in), E = dlong(in), G = dlong(in);
+        int dtype = (int)(int8_t)u8(in) % 4, regen = u8(in) & 1;
+        melora_status st;
+        memset(&mem, 0x33, sizeof mem);
+        keep = mem;
+#if FUZZ_SKIP_KNOWN
+        /* melora_count_train_memory computes T + G - 1 in int64 (signed overflow) */
+        if (method == MELORA_METHOD_BLOB_FLIPOUT && G > 0 && T > INT64_MAX - (G - 1)) return 0;
+#endif
+        st = melora_count_train_memory(nul ? NULL : &mem, (melora_method)method, mods, nmods,
+                                       r, T, E, G, (melora_dtype)dtype, regen);
+        if (st != MELORA_OK) {
+#if FUZZ_SKIP_KNOWN
+            /* melora_count_train_memory fills *out before its last overflow checks */
+            if (st != MELORA_ERR_OVERFLOW)
+#endif
+            CHECK(memcmp(&mem, &keep, sizeof mem) == 0, "train_memory written on error");
+            if (!nul && mods_ok && method_ok && dtype >= 0 && dtype < 3 && r > 0 && T > 0 && E > 0 &&
+                G > 0 && (method != MELORA_METHOD_MELORA || T % E == 0))
+                CHECK(st == MELORA_ERR_OVERFLOW, "train_memory: status %d for valid arguments", st);
+        } else {
+            int64_t esz = dtype == 0 ? 4 : 2, pm;
+            i128 act = 0, noise = 0;
+            CHECK(!nul && mods_ok && method_ok && dtype >= 0 && dtype < 3 && r > 0 && T > 0 && E > 0 && G > 0 &&
+                      (method != MELORA_METHOD_MELORA || T % E == 0), "train_memory ok for bad args");
+            CHECK(melora_count_model_params(&pm, (melora_method)method, mods, nmods, r) == MELORA_OK, "params");
+            for (i = 0; i < nmods; i++) {
+                i128 per = (i128)T * r * (method == MELORA_METHOD_MELORA ? 2 : 1), nz = 0;
+                if (method == MELORA_METHOD_BLOB || method == MELORA_METHOD_BLOB_FLIPOUT) nz = (i128)r * mods[i].n;
+                if (method == MELORA_METHOD_BLOB_FLIPOUT) nz += ((i128)T + G - 1) / G * ((i128)mods[i].n + r);
+                if (method == MELORA_METHOD_MELORA) nz = (i128)E * r * r;
+                act += per * mods[i].count;
+                noise += nz * mods[i].count;
+            }
+            if (regen) noise = 0;
+            CHECK(mem.params == pm * esz && mem.grads == mem.params && mem.adam == 2 * mem.params,
+                  "train_memory params");
+            CHECK(mem.activations == (int64_t)(act * esz) && mem.noise == (int64_t)(noise * esz),
+                  "train_memory activations/noise");
+            CHECK(mem.total == mem.params + mem.grads + mem.adam + mem.activations + mem.noise, "total");
+        }
+    } else if (which == 3) { /* melora_preset, melora_dtype_size */
+        melora_module out[16];
+        int cap = (int)(int8_t)u8(in), got = -5, model = (int)(int8_t)u8(in) % 4, need = 0;
+        unsigned mask = u8(in) < 200 ? (unsigned)u8(in) : u32(in);
+        int64_t esz = -5;
+        int dt = (int)(int8_t)u8(in) % 5;
+        melora_status st;
+        memset(out, 0x44, sizeof out);
+        if (cap > 16) cap = 16;
+        st = melora_preset(nul ? NULL : out, cap, &got, (melora_model)model, mask);
+        for (i = 0; i < 7; i++) need += (mask >> i) & 1u;
+        if (nul) CHECK(st == MELORA_ERR_NULL, "preset NULL");
+        else if (mask == 0 || (mask & ~127u) || model < 0 || model > 1) CHECK(st == MELORA_ERR_ENUM, "preset enum %d", st);
+        else if (cap < need) CHECK(st == MELORA_ERR_CAPACITY, "preset capacity %d", st);
+        else {
+            CHECK(st == MELORA_OK && got == need, "preset: %d %d", st, got);
+            for (i = 0; i < got; i++) CHECK(out[i].m > 0 && out[i].n > 0 && out[i].count > 0 && out[i].name, "preset entry");
+        }
+        if (st != MELORA_OK) CHECK(got == -5, "preset written on error");
+        st = melora_dtype_size(nul ? NULL : &esz, (melora_dtype)dt);
+        if (nul) CHECK(st == MELORA_ERR_NULL, "dtype NULL");
+        else if (dt < 0 || dt > 2) CHECK(st == MELORA_ERR_ENUM && esz == -5, "dtype enum");
+        else CHECK(st == MELORA_OK && esz == (dt == 0 ? 4 : 2), "dtype size");
+    } else { /* melora_status_string */
+        int s = (int)u32(in);
+        const char *str = melora_status_string((melora_status)(u8(in) < 128 ? -(s & 15) : s));
+        CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string");
+    }
+    return 0;
+}
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size);
+int FUZZ_ENTRY(const uint8_t *data, size_t size) {
+    rd in;
+    unsigned sel;
+    in.p = data;
+    in.n = size;
+    in.i = 1; /* byte 0 chose the build (fuzz_main.c) */
+    sel = u8(&in);
+    if (sel < 200) return fuzz_compute(&in, &SPECS[sel % NSPEC]);
+    switch (sel % 5) {
+    case 0: return fuzz_noise(&in);
+    case 1: return fuzz_inline(&in);
+    case 2: return fuzz_workspace(&in);
+    case 3: return fuzz_alloc(&in);
+    default: return fuzz_counting(&in);
+    }
+}
