@@ -29,9 +29,12 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
     gets seed (seed + k * 0x9E3779B97F4A7C15) mod 2^64. kwargs go to the module class.
     Returns the model (changed in place)."""
     cls = METHODS[method] if isinstance(method, str) else method
-    if freeze_base:
+    if freeze_base:  # everything but the adapters already in the model
+        keep = {id(p) for _, a in adapters(model) for n, p in a.named_parameters()
+                if not n.startswith("base_layer.")}
         for p in model.parameters():
-            p.requires_grad_(False)
+            if id(p) not in keep:
+                p.requires_grad_(False)
     names = [name for name, mod in model.named_modules()
              if isinstance(mod, nn.Linear) and not isinstance(mod, _Adapter) and name
              and _matches(name, target_modules)]

@@ -62,6 +62,18 @@ class TestAdapt(unittest.TestCase):
             out = model(x)
             self.assertEqual(tuple(out.shape), (2, 3))
 
+    def test_two_calls(self):
+        """A second adapt() (another method on other modules) keeps the first trainable."""
+        model = Tiny(8)
+        melora.adapt(model, ["q_proj"], method="lora", r=2)
+        melora.adapt(model, ["v_proj", "lm_head"], method="blob", r=2)
+        kinds = {n: type(m).__name__ for n, m in melora.adapters(model)}
+        self.assertEqual(kinds["layers.0.q_proj"], "LoRALinear")
+        self.assertEqual(kinds["lm_head"], "BLoBLinear")
+        c = melora.count_parameters(model)
+        self.assertEqual(c["trainable"], c["adapter"])
+        self.assertEqual(c["adapter"], 2 * 2 * 16 + 2 * (2 * 2 * 8 + 2 * 8) + 2 * 2 * 8 + 2 * 3)
+
     def test_regex_and_errors(self):
         model = Tiny(8)
         melora.adapt(model, r"layers\.1\.(q|k)_proj", method="blob", r=2)
