@@ -38,7 +38,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import _lib
 from . import functional as MF
