@@ -115,6 +115,7 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	@$(MAKE) --no-print-directory cudacpu-test
 	@$(MAKE) --no-print-directory cuda-emu-test
 	@$(MAKE) --no-print-directory cuda-nvcc-test
+	@$(MAKE) --no-print-directory python-test
 
 -include $(wildcard bench/*.mk paper_repro/*.mk paper_repro/calibration/*.mk python/*.mk tests/*.mk)
 
