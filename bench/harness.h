@@ -19,7 +19,12 @@
    MLB_MELORA_EXAMPLE (one C per example, shape.E examples), MLB_MELORA_FOLDED (one C per
    batch computed as LoRA with A' = C A: melora_lora_forward/backward with A', then
    dC = dA' A^T, dA += C^T dA', dM += dC, dH += dC * EC * 2H; only v = x A'^T is saved; this
-   is composed here from the public API, it is not a library function). A step of each method draws
+   is composed here from the public API, it is not a library function), and MLB_TRAFFIC, not
+   an adapter: a kernel that moves exactly the large-tensor bytes of a LoRA step at the
+   shape (forward reads x and updates z, backward reads dz and x and updates dx; row sums
+   in 16-lane vectors stand in for the products, rows split over the threads as in the
+   library), so that timed among the methods it gives the bandwidth limit of this shape
+   under the same conditions. A step of each method draws
    its noise from the counter RNG (inside the forward time, as a training step would),
    runs the forward and then the backward with dz given.
 
@@ -87,6 +92,8 @@
 
 #define MLB_MAX_REPS 64
 
+typedef float mlb__v16 __attribute__((vector_size(64)));
+
 typedef enum {
     MLB_LORA = 0,
     MLB_BLOB,
@@ -94,6 +101,7 @@ typedef enum {
     MLB_MELORA_BATCH,
     MLB_MELORA_EXAMPLE,
     MLB_MELORA_FOLDED, /* one C per batch folded into A, composed from melora_lora_* */
+    MLB_TRAFFIC,       /* not an adapter: LoRA's memory traffic without its arithmetic */
     MLB_NMETHODS
 } mlb_method;
 
@@ -149,13 +157,14 @@ typedef struct { double bytes, flops; } mlb_work;
 MLB_API const char *mlb_method_name(int method) {
     static const char *names[MLB_NMETHODS] = {"LoRA", "BLoB", "BLoB+Flipout",
                                               "Me-LoRA (C/batch)", "Me-LoRA (C/example)",
-                                              "Me-LoRA (C/batch, folded)"};
+                                              "Me-LoRA (C/batch, folded)",
+                                              "LoRA's traffic, no math"};
     return method >= 0 && method < MLB_NMETHODS ? names[method] : "?";
 }
 /* Short identifiers for CSV columns. */
 MLB_API const char *mlb_method_key(int method) {
     static const char *keys[MLB_NMETHODS] = {"lora", "blob", "flipout", "melora_batch",
-                                             "melora_example", "melora_folded"};
+                                             "melora_example", "melora_folded", "traffic"};
     return method >= 0 && method < MLB_NMETHODS ? keys[method] : "?";
 }
 MLB_API const char *mlb_category_name(int cat) {
@@ -340,7 +349,7 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
 #undef MLB__B
     if (!st) {
         int old = mlb_set_category(MLB_CAT_WORK);
-        st = (int)melora_alloc(&c->work, ws);
+        st = (int)melora_alloc(&c->work, ws > 0 ? ws : 64);
         mlb_set_category(old);
         if (!st) { c->bufcat[c->nbuf] = MLB_CAT_WORK; c->bufs[c->nbuf++] = c->work; }
     }
@@ -350,6 +359,46 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
 }
 
 /* Af = C A: (r,r) x (r,n), threads over column blocks. */
+/* Sum of a row of len floats, 16-lane vectors and 4 accumulators (reads it once). */
+static float mlb__row_sum(const float *p, long len) {
+    mlb__v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, v;
+    long j = 0;
+    float t = 0.0f;
+    int l;
+    for (; j + 64 <= len; j += 64) {
+        memcpy(&v, p + j, sizeof v); a0 += v;
+        memcpy(&v, p + j + 16, sizeof v); a1 += v;
+        memcpy(&v, p + j + 32, sizeof v); a2 += v;
+        memcpy(&v, p + j + 48, sizeof v); a3 += v;
+    }
+    a0 += a1 + a2 + a3;
+    for (l = 0; l < 16; l++) t += a0[l];
+    for (; j < len; j++) t += p[j];
+    return t;
+}
+/* LoRA's traffic: forward z_t += q * sum(x_t); backward dx_t += q * sum(dz_t) + q' x_t. */
+static void mlb__traffic_fwd(float *z, const float *x, int T, int n, int m) {
+    long t;
+#pragma omp parallel for schedule(static)
+    for (t = 0; t < (long)T; t++) {
+        float g = 1e-6f * mlb__row_sum(x + (size_t)t * (size_t)n, n);
+        float *zr = z + (size_t)t * (size_t)m;
+        long j;
+        for (j = 0; j < (long)m; j++) zr[j] += g;
+    }
+}
+static void mlb__traffic_bwd(float *dx, const float *dz, const float *x, int T, int n, int m) {
+    long t;
+#pragma omp parallel for schedule(static)
+    for (t = 0; t < (long)T; t++) {
+        float g = 1e-6f * mlb__row_sum(dz + (size_t)t * (size_t)m, m);
+        float *dr = dx + (size_t)t * (size_t)n;
+        const float *xr = x + (size_t)t * (size_t)n;
+        long j;
+        for (j = 0; j < (long)n; j++) dr[j] += g + 1e-6f * xr[j];
+    }
+}
+
 static void mlb__fold(float *Af, const float *C, const float *A, int r, int n) {
     long j0;
 #pragma omp parallel for schedule(static)
@@ -448,6 +497,11 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
                                       m, r));
         break;
     }
+    case MLB_TRAFFIC:
+        mlb__traffic_fwd(c->z, c->x, T, n, m);
+        t1 = mlb_now();
+        mlb__traffic_bwd(c->dx, c->dz, c->x, T, n, m);
+        break;
     case MLB_MELORA_FOLDED:
         MLB__T(melora_noise_normal(c->EC, seed, off, (int64_t)r * r));
         MLB__T(melora_melora_sample(c->C, c->M, c->H, c->EC, 1, r));
@@ -590,7 +644,7 @@ MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method)
     int st, i;
     if (!mem || !sh) return (int)MELORA_ERR_NULL;
     memset(mem, 0, sizeof *mem);
-    if (method < 0 || method >= MLB_NMETHODS) return (int)MELORA_ERR_ENUM;
+    if (method < 0 || method >= MLB_NMETHODS || method == MLB_TRAFFIC) return (int)MELORA_ERR_ENUM;
     if (slack < 0) return (int)MELORA_ERR_VALUE; /* MELORA_MALLOC is not mlb_malloc */
     for (i = 0; i < MLB_NCAT; i++) cat0[i] = mlb__al.cat_cur[i];
     blocks0 = mlb__al.nblocks;
@@ -626,7 +680,6 @@ MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method)
 }
 
 /* --------------------------------------------------------- machine limits ------- */
-typedef float mlb__v16 __attribute__((vector_size(64)));
 
 MLB_API void mlb_measure_machine(mlb_machine *mc, int reps) {
     const size_t N = (size_t)16 << 20; /* 16 Mi floats = 64 MiB per array */
@@ -764,6 +817,10 @@ MLB_API mlb_work mlb_work_model(const mlb_shape *sh, int method) {
     if (method == MLB_MELORA_FOLDED) {
         floats += 6 * r * n;
         flops += 6 * r * r * n;
+    }
+    if (method == MLB_TRAFFIC) {
+        floats = 4 * T * n + 3 * T * m;
+        flops = 0;
     }
     w.bytes = floats * fl;
     w.flops = flops;
