@@ -24,9 +24,9 @@
    shape (forward reads x and updates z, backward reads dz and x and updates dx; row sums
    in 16-lane vectors stand in for the products, rows split over the threads as in the
    library), so that timed among the methods it gives the bandwidth limit of this shape
-   under the same conditions. A step of each method draws
-   its noise from the counter RNG (inside the forward time, as a training step would),
-   runs the forward and then the backward with dz given.
+   under the same conditions. A step of each method draws its noise from the counter RNG
+   (inside the forward time, as a training step would), runs the forward and then the
+   backward with dz given.
 
    TIMING
        mlb_shape sh = {T, n, m, r, E, G, alpha};
@@ -52,13 +52,14 @@
      bytes per category (mem.bytes[MLB_CAT_*], payload bytes without melora_alloc's
      alignment slack), the allocator's raw peak during the step (mem.peak_raw) and the
      byte counts melora_count_train_memory gives for the same shape (mem.model, fp32,
-     noise stored).
+     noise stored). Not for MLB_TRAFFIC (MELORA_ERR_ENUM).
 
    MACHINE LIMITS AND WORK MODEL
        mlb_machine mc;  mlb_measure_machine(&mc, reps);
      measures with the same OpenMP threads as the library: a STREAM-style triad
-     a = b + q*c and a read-only sum (16 accumulators, vectorised) over 3 x 64 MiB arrays,
-     and the FMA rate of independent 16-lane fused multiply-adds held in registers.
+     a = b + q*c over 3 x 64 MiB arrays, a read-only sum over 2 of them (16-lane vectors,
+     4 accumulators per thread), and the FMA rate of 12 independent 16-lane chains of
+     fused multiply-adds held in registers; each the best of `reps` repetitions.
      mc.triad_gbs, mc.read_gbs (GB/s = 1e9 B/s; the triad counts 3 arrays, no
      write-allocate), mc.lora_stream_gbs (a kernel that moves exactly the large-tensor bytes
      of a LoRA step at T = 1200, n = m = 4096: z += q x, then dx += q dz + q' x, rows split
@@ -68,6 +69,14 @@
      w.bytes and w.flops of one forward + backward (the data that must cross memory and
      the multiply-adds that must run, see the function), and
        double lb = mlb_lower_bound(&w, &mc);   // max(bytes / bw, flops / peak), seconds
+
+   ALSO
+     mlb_method_name(m), mlb_method_key(m) (CSV identifiers), mlb_category_name(c);
+     mlb_check_folded(&max_rel): MLB_MELORA_FOLDED against the library's Me-LoRA, 0 if ok;
+     mlb_ctx_init(&c, &sh, mask, adam) / mlb_ctx_step(&c, method, &tf, &tb) /
+     mlb_ctx_free(&c): the buffers and the step that mlb_time uses, for your own loops;
+     mlb_malloc/mlb_free, mlb_set_category(cat), mlb_alloc_current(), mlb_alloc_peak(),
+     mlb_alloc_reset_peak(): the counting allocator itself.
 
    API STABILITY: the names and fields above stay; new ones may be added.
 */
