@@ -53,7 +53,7 @@ $(BUILD)/profile_step: bench/profile_step.c bench/harness.h melora.h | $(BUILD)
 
 bench-profile: $(BUILD)/profile_step
 	@command -v valgrind >/dev/null 2>&1 || { echo "valgrind not found: apt-get install valgrind"; exit 1; }
-	@for m in lora blob flipout melora_batch melora_example; do \
+	@for m in lora blob flipout melora_batch melora_example melora_folded; do \
 	  OMP_NUM_THREADS=1 valgrind --tool=callgrind --callgrind-out-file=$(BUILD)/callgrind.$$m \
 	    ./$(BUILD)/profile_step $$m $(PROFILE_SHAPE) 1 >/dev/null 2>&1 || exit 1; \
 	  echo "== $$m ($(PROFILE_SHAPE)): instructions per function, setup included"; \
