@@ -2,12 +2,13 @@
 #   make bench          full run (< 10 min on 2 cores): tables, CSV and PNG in bench/results/
 #   make bench-quick    the 7B q/v shape only, no scaling sweeps, no plots
 # gnuplot (Debian gnuplot-nox) is installed when missing and we are root; otherwise the
-# plots are skipped with a message. The CUDA table needs nvcc and a GPU.
+# plots are skipped with a message. The CUDA table needs nvcc and a GPU (make bench-cuda-emu
+# runs its program through the CPU emulator at a small shape).
 BENCH_OUT  ?= bench/results
 BENCH_ENV  ?= OMP_PROC_BIND=close
 BENCH_ARGS ?=
 
-.PHONY: bench bench-quick bench-plots bench-gnuplot bench-cuda bench-profile
+.PHONY: bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
 
 $(BUILD)/bench_adapters: bench/bench_adapters.c bench/harness.h melora.h | $(BUILD)
 	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $< -lm -o $@
@@ -36,14 +37,35 @@ bench-plots: bench-gnuplot
 	  echo "gnuplot not found (install gnuplot-nox): plots skipped, CSV files are in $(BENCH_OUT)"; \
 	fi
 
-# No CUDA path exists yet (melora_cuda.cu); this reports what the machine offers.
+# The CUDA table: bench/bench_cuda.cpp against melora_cuda.cu (cuBLAS), timed with CUDA
+# events after checking every method against the CPU. Needs nvcc and a GPU; otherwise one line.
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+BENCH_CU   = $(BUILD)/bench-cuda
+$(BENCH_CU)/bench_cuda: bench/bench_cuda.cpp melora_cuda.cu melora_cuda.h melora.h | $(BUILD)
+	@mkdir -p $(BENCH_CU)
+	$(NVCC) -std=c++17 -O3 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -c melora_cuda.cu -o $(BENCH_CU)/melora_cuda.o
+	$(CXX) -std=c++17 $(OPT) $(OMP) -Wall -Wextra -I. -I$(CUDA_HOME)/include -c bench/bench_cuda.cpp -o $(BENCH_CU)/bench_cuda.o
+	$(CXX) $(OMP) $(BENCH_CU)/bench_cuda.o $(BENCH_CU)/melora_cuda.o -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lm -o $@
+
 bench-cuda:
-	@if [ -n "$(NVCC)" ] && nvidia-smi -L >/dev/null 2>&1 && nvidia-smi -L | grep -q GPU; then \
-	  if [ -f melora_cuda.cu ]; then echo "GPU found: CUDA table not implemented yet: CUDA table skipped"; \
-	  else echo "GPU found but no melora_cuda.cu: CUDA table skipped"; fi; \
+	@if [ -n "$(NVCC)" ] && nvidia-smi -L 2>/dev/null | grep -q GPU; then \
+	  $(MAKE) --no-print-directory $(BENCH_CU)/bench_cuda && mkdir -p $(BENCH_OUT) && \
+	  $(BENCH_ENV) ./$(BENCH_CU)/bench_cuda --out $(BENCH_OUT); \
 	else \
 	  echo "no GPU: CUDA table skipped"; \
 	fi
+
+# The same program through the CPU emulator (tests/cudacpu), one small shape: checks the
+# program and the CPU/GPU agreement anywhere; its timings mean nothing.
+$(BENCH_CU)/bench_cuda_emu: bench/bench_cuda.cpp melora_cuda.cu melora_cuda.h melora.h | $(BUILD)
+	@mkdir -p $(BENCH_CU)
+	CXX="$(CXX)" tests/cudacpu/cudacpu-cc -O2 -iquote . -c melora_cuda.cu -o $(BENCH_CU)/melora_cuda_emu.o
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -I. -Itests/cudacpu/include -c bench/bench_cuda.cpp -o $(BENCH_CU)/bench_cuda_emu.o
+	$(CXX) -pthread $(BENCH_CU)/melora_cuda_emu.o $(BENCH_CU)/bench_cuda_emu.o -lm -o $@
+
+bench-cuda-emu: $(BENCH_CU)/bench_cuda_emu
+	@mkdir -p $(BENCH_CU)/out
+	./$(BENCH_CU)/bench_cuda_emu --small --out $(BENCH_CU)/out
 
 # make bench-profile: instruction counts per function of one training step of each method
 # (valgrind --tool=callgrind; built for x86-64-v3 since valgrind 3.19 lacks AVX-512).

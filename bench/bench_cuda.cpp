@@ -1,0 +1,298 @@
+/* bench_cuda: the main table of bench_adapters for the CUDA path (melora_cuda.cu), timed
+   with CUDA events, after checking each method's outputs against the CPU path.
+
+   For each shape and method: one step on the CPU (melora.h) and one on the GPU with the
+   same inputs and the same noise, z, dx and every gradient compared (max |gpu - cpu| /
+   max |cpu| <= 1e-3, fp32 with different summation orders); then 2 warm-up rounds and
+   REPS rounds, each round running every method once (interleaved): noise drawn on the
+   device (melora_cuda_noise_*) and the forward between two events, the backward between
+   the next two. Median, min, max and the ratio to LoRA of the same run.
+
+   Usage: bench_cuda [--small] [--reps N] [--out DIR]
+   --small: one small shape (for the CPU emulator in tests/cudacpu; its timings mean
+   nothing). Exit status 1 when a check fails. Writes DIR/cuda.md and DIR/cuda.csv. */
+#define MELORA_IMPLEMENTATION
+#include "melora.h"
+#include "melora_cuda.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+enum { LORA, BLOB, FLIPOUT, MEL_B, MEL_E, NMETH };
+static const char *NAMES[NMETH] = {"LoRA", "BLoB", "BLoB+Flipout", "Me-LoRA (C/batch)",
+                                   "Me-LoRA (C/example)"};
+static const char *KEYS[NMETH] = {"lora", "blob", "flipout", "melora_batch", "melora_example"};
+
+#define CK(x) do { melora_status st_ = (x); if (st_ != MELORA_OK) { \
+    std::fprintf(stderr, "%s:%d: %s %s\n", __FILE__, __LINE__, melora_status_string(st_), \
+                 melora_cuda_last_error()); std::exit(2); } } while (0)
+#define CU(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+    std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
+    std::exit(2); } } while (0)
+
+struct Shape { int T, n, m, r; const char *what; };
+
+/* One set of tensors, on the host (h) or on the device (d). */
+struct Bufs {
+    float *x, *z, *dz, *dx, *u, *v, *A, *B, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb;
+    float *dA, *dGA, *dB, *dM, *dH;
+    void *work;
+};
+struct Sizes { size_t x, z, u, rn, mr, rr, err, sa, sb, work; };
+
+static float **field(Bufs &b, int i) {
+    float **f[] = {&b.x, &b.z, &b.dz, &b.dx, &b.u, &b.v, &b.A, &b.B, &b.GA, &b.EA, &b.As,
+                   &b.M, &b.H, &b.EC, &b.C, &b.sa, &b.sb, &b.dA, &b.dGA, &b.dB, &b.dM, &b.dH};
+    return f[i];
+}
+static const int NFIELD = 22;
+static size_t count_of(const Sizes &s, int i) {
+    const size_t c[] = {s.x, s.z, s.z, s.x, s.u, s.u, s.rn, s.mr, s.rn, s.rn, s.rn,
+                        s.rr, s.rr, s.err, s.err, s.sa, s.sb, s.rn, s.rn, s.mr, s.rr, s.rr};
+    return c[i];
+}
+
+/* One step of method k with the noise already in EA / EC / sa, sb (check) or drawn on the
+   device (timing, draw != 0). ev: 3 events (GPU) or NULL (CPU). */
+static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t off,
+                     cublasHandle_t h, cudaStream_t st, cudaEvent_t *ev) {
+    const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
+    const float s = 16.0f / (float)r;
+    const uint64_t seed = 2024;
+    CU(cudaEventRecord(ev[0], st));
+    switch (k) {
+    case LORA:
+        CK(melora_cuda_lora_forward(d.z, d.u, d.work, d.x, d.A, d.B, s, T, n, m, r, h, st));
+        CU(cudaEventRecord(ev[1], st));
+        CK(melora_cuda_lora_backward(d.dx, d.dA, d.dB, d.work, d.dz, d.u, d.x, d.A, d.B, s, T,
+                                     n, m, r, h, st));
+        break;
+    case BLOB:
+        if (draw) CK(melora_cuda_noise_normal(d.EA, seed, off, (int64_t)r * n, st));
+        CK(melora_cuda_blob_forward(d.z, d.u, d.As, d.work, d.x, d.A, d.GA, d.EA, d.B, s, T, n,
+                                    m, r, h, st));
+        CU(cudaEventRecord(ev[1], st));
+        CK(melora_cuda_blob_backward(d.dx, d.dA, d.dGA, d.dB, d.work, d.dz, d.u, d.x, d.As,
+                                     d.GA, d.EA, d.B, s, T, n, m, r, h, st));
+        break;
+    case FLIPOUT:
+        if (draw) {
+            CK(melora_cuda_noise_normal(d.EA, seed, off, (int64_t)r * n, st));
+            CK(melora_cuda_noise_sign(d.sa, seed, off, (int64_t)T * n, st));
+            CK(melora_cuda_noise_sign(d.sb, seed, off + (uint64_t)T * n, (int64_t)T * r, st));
+        }
+        CK(melora_cuda_blob_flipout_forward(d.z, d.u, d.work, d.x, d.A, d.GA, d.EA, d.sa, d.sb,
+                                            d.B, s, 1, T, n, m, r, h, st));
+        CU(cudaEventRecord(ev[1], st));
+        CK(melora_cuda_blob_flipout_backward(d.dx, d.dA, d.dGA, d.dB, d.work, d.dz, d.u, d.x,
+                                             d.A, d.GA, d.EA, d.sa, d.sb, d.B, s, 1, T, n, m,
+                                             r, h, st));
+        break;
+    default: {
+        int e = k == MEL_E ? E : 1;
+        if (draw) CK(melora_cuda_noise_normal(d.EC, seed, off, (int64_t)e * r * r, st));
+        CK(melora_cuda_melora_sample(d.C, d.M, d.H, d.EC, e, r, st));
+        CK(melora_cuda_melora_forward(d.z, d.u, d.v, d.work, d.x, d.A, d.C, d.B, s, e, T, n,
+                                      m, r, h, st));
+        CU(cudaEventRecord(ev[1], st));
+        CK(melora_cuda_melora_backward(d.dx, d.dA, d.dB, d.dM, d.dH, d.work, d.dz, d.u, d.v,
+                                       d.x, d.A, d.C, d.B, d.H, d.EC, s, e, T, n, m, r, h,
+                                       st));
+    }
+    }
+    CU(cudaEventRecord(ev[2], st));
+}
+
+static void step_cpu(Bufs &c, const Shape &sh, int k, int E) {
+    const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
+    const float s = 16.0f / (float)r;
+    switch (k) {
+    case LORA:
+        CK(melora_lora_forward(c.z, c.u, c.work, c.x, c.A, c.B, s, T, n, m, r));
+        CK(melora_lora_backward(c.dx, c.dA, c.dB, c.work, c.dz, c.u, c.x, c.A, c.B, s, T, n, m, r));
+        break;
+    case BLOB:
+        CK(melora_blob_forward(c.z, c.u, c.As, c.work, c.x, c.A, c.GA, c.EA, c.B, s, T, n, m, r));
+        CK(melora_blob_backward(c.dx, c.dA, c.dGA, c.dB, c.work, c.dz, c.u, c.x, c.As, c.GA,
+                                c.EA, c.B, s, T, n, m, r));
+        break;
+    case FLIPOUT:
+        CK(melora_blob_flipout_forward(c.z, c.u, c.work, c.x, c.A, c.GA, c.EA, c.sa, c.sb, c.B,
+                                       s, 1, T, n, m, r));
+        CK(melora_blob_flipout_backward(c.dx, c.dA, c.dGA, c.dB, c.work, c.dz, c.u, c.x, c.A,
+                                        c.GA, c.EA, c.sa, c.sb, c.B, s, 1, T, n, m, r));
+        break;
+    default: {
+        int e = k == MEL_E ? E : 1;
+        CK(melora_melora_sample(c.C, c.M, c.H, c.EC, e, r));
+        CK(melora_melora_forward(c.z, c.u, c.v, c.work, c.x, c.A, c.C, c.B, s, e, T, n, m, r));
+        CK(melora_melora_backward(c.dx, c.dA, c.dB, c.dM, c.dH, c.work, c.dz, c.u, c.v, c.x,
+                                  c.A, c.C, c.B, c.H, c.EC, s, e, T, n, m, r));
+    }
+    }
+}
+
+struct Stat { double med, min, max; };
+static Stat stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    size_t k = v.size();
+    Stat s = {k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]), v[0], v[k - 1]};
+    return s;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "bench/results";
+    int reps = 15, small = 0, failed = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!std::strcmp(argv[i], "--small")) small = 1;
+        else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) dir = argv[++i];
+        else { std::fprintf(stderr, "usage: %s [--small] [--reps N] [--out DIR]\n", argv[0]); return 2; }
+    }
+    if (reps < 7) reps = 7;
+    std::vector<Shape> shapes;
+    if (small) shapes.push_back(Shape{48, 40, 36, 4, "small"});
+    else {
+        const Shape s6[] = {{1200, 4096, 4096, 8, "7B q/v"},     {1200, 4096, 4096, 64, "7B q/v"},
+                            {1200, 5120, 5120, 8, "13B q/v"},    {1200, 5120, 5120, 64, "13B q/v"},
+                            {1200, 4096, 11008, 8, "7B MLP up"}, {1200, 4096, 11008, 64, "7B MLP up"}};
+        shapes.assign(s6, s6 + 6);
+    }
+    const int E = 4;
+    cudaDeviceProp prop;
+    int dev = 0;
+    CU(cudaGetDevice(&dev));
+    CU(cudaGetDeviceProperties(&prop, dev));
+    cublasHandle_t h;
+    cudaStream_t st;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) { std::fprintf(stderr, "cublasCreate failed\n"); return 2; }
+    CU(cudaStreamCreate(&st));
+    cudaEvent_t ev[3];
+    for (int i = 0; i < 3; i++) CU(cudaEventCreate(&ev[i]));
+    char path[1024];
+    std::snprintf(path, sizeof path, "%s/cuda.md", dir);
+    FILE *md = std::fopen(path, "w");
+    std::snprintf(path, sizeof path, "%s/cuda.csv", dir);
+    FILE *csv = std::fopen(path, "w");
+    if (!md || !csv) { std::fprintf(stderr, "cannot write to %s\n", dir); return 2; }
+    std::fprintf(csv, "shape,T,n,m,r,method,fwd_ms,bwd_ms,total_ms,total_min_ms,total_max_ms,"
+                      "ratio_to_lora,max_rel_diff_vs_cpu\n");
+    char head[1024];
+    std::snprintf(head, sizeof head,
+                  "\n## CUDA path: forward + backward of the adapter alone (%s)\n\n"
+                  "CUDA events, median of %d interleaved rounds after 2 warm-up rounds, ms; "
+                  "check = max |GPU - CPU| / max |CPU| over z, dx and the gradients of one step "
+                  "with the same inputs and noise.\n\n"
+                  "| shape (T, n->m, r) | method | fwd | bwd | fwd+bwd [min-max] | ratio | check |\n"
+                  "|---|---|---:|---:|---:|---:|---:|\n", prop.name, reps);
+    std::fputs(head, stdout);
+    std::fputs(head, md);
+    for (const Shape &sh : shapes) {
+        Sizes sz;
+        sz.x = (size_t)sh.T * sh.n; sz.z = (size_t)sh.T * sh.m; sz.u = (size_t)sh.T * sh.r;
+        sz.rn = (size_t)sh.r * sh.n; sz.mr = (size_t)sh.m * sh.r; sz.rr = (size_t)sh.r * sh.r;
+        sz.err = (size_t)E * sh.r * sh.r; sz.sa = sz.x; sz.sb = sz.u;
+        size_t wc = 0, wg = 0, w1;
+        for (int op = 0; op < (int)MELORA_OP_MELORA_MC_FORWARD; op++) {
+            CK(melora_workspace_size(&w1, (melora_op)op, sh.T, sh.n, sh.m, sh.r));
+            wc = std::max(wc, w1);
+            CK(melora_cuda_workspace_size(&w1, (melora_op)op, sh.T, sh.n, sh.m, sh.r));
+            wg = std::max(wg, w1);
+        }
+        Bufs hb, cb, db; /* inputs on the host, the CPU step's outputs, the device */
+        std::vector<std::vector<float>> hv(NFIELD), cv(NFIELD);
+        for (int i = 0; i < NFIELD; i++) {
+            hv[i].assign(count_of(sz, i), 0.0f);
+            cv[i].assign(count_of(sz, i), 0.0f);
+            *field(hb, i) = hv[i].data();
+            *field(cb, i) = cv[i].data();
+            CU(cudaMalloc((void **)field(db, i), count_of(sz, i) * sizeof(float)));
+        }
+        CK(melora_alloc(&cb.work, wc));
+        CU(cudaMalloc(&db.work, wg > 0 ? wg : 64));
+        /* inputs: small random values; GA > 0 */
+        uint64_t o = 0;
+        const int in[] = {0, 2, 6, 7, 8, 11, 12};
+        for (int i : in) {
+            CK(melora_noise_normal(*field(hb, i), 7, o, (int64_t)count_of(sz, i)));
+            o += count_of(sz, i);
+            for (float &f : hv[i]) f *= (i == 8 || i == 12) ? 0.05f : 0.1f;
+        }
+        CK(melora_noise_normal(hb.EA, 9, 0, (int64_t)sz.rn));
+        CK(melora_noise_normal(hb.EC, 9, 1u << 30, (int64_t)sz.err));
+        CK(melora_noise_sign(hb.sa, 9, 1u << 31, (int64_t)sz.sa));
+        CK(melora_noise_sign(hb.sb, 9, 3u << 30, (int64_t)sz.sb));
+        double maxrel[NMETH];
+        for (int k = 0; k < NMETH; k++) {
+            /* same inputs and zeroed outputs on both sides */
+            for (int i = 0; i < NFIELD; i++) {
+                cv[i] = hv[i];
+                CU(cudaMemcpy(*field(db, i), hv[i].data(), count_of(sz, i) * sizeof(float),
+                              cudaMemcpyHostToDevice));
+            }
+            step_cpu(cb, sh, k, E);
+            step_gpu(db, sh, k, E, 0, 0, h, st, ev);
+            CU(cudaStreamSynchronize(st));
+            const int outs[] = {1, 3, 17, 18, 19, 20, 21}; /* z dx dA dGA dB dM dH */
+            double worst = 0;
+            for (int i : outs) {
+                bool used = (i == 18) ? (k == BLOB || k == FLIPOUT) : (i >= 20) ? (k >= MEL_B) : true;
+                if (!used) continue;
+                std::vector<float> g(count_of(sz, i));
+                CU(cudaMemcpy(g.data(), *field(db, i), g.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                double amax = 0, dmax = 0;
+                for (size_t j = 0; j < g.size(); j++) {
+                    amax = std::max(amax, (double)std::fabs(cv[i][j]));
+                    dmax = std::max(dmax, (double)std::fabs(g[j] - cv[i][j]));
+                }
+                worst = std::max(worst, dmax / (amax + 1e-30));
+            }
+            maxrel[k] = worst;
+            if (!(worst <= 1e-3)) failed = 1;
+        }
+        /* timing, interleaved */
+        std::vector<double> tf[NMETH], tb[NMETH], tt[NMETH];
+        uint64_t off = 0;
+        for (int rep = -2; rep < reps; rep++)
+            for (int k = 0; k < NMETH; k++) {
+                step_gpu(db, sh, k, E, 1, (off++) << 40, h, st, ev);
+                CU(cudaEventSynchronize(ev[2]));
+                float f = 0, b = 0;
+                CU(cudaEventElapsedTime(&f, ev[0], ev[1]));
+                CU(cudaEventElapsedTime(&b, ev[1], ev[2]));
+                if (rep >= 0) { tf[k].push_back(f); tb[k].push_back(b); tt[k].push_back(f + b); }
+            }
+        double base = stats(tt[LORA]).med;
+        for (int k = 0; k < NMETH; k++) {
+            Stat F = stats(tf[k]), Bk = stats(tb[k]), Tt = stats(tt[k]);
+            char line[512];
+            std::snprintf(line, sizeof line,
+                          "| %d, %d->%d, %d (%s) | %s | %.3f | %.3f | **%.3f** [%.3f-%.3f] | "
+                          "%.3f | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, NAMES[k], F.med,
+                          Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, maxrel[k],
+                          maxrel[k] <= 1e-3 ? "" : " FAILED");
+            std::fputs(line, stdout);
+            std::fputs(line, md);
+            std::fprintf(csv, "%s,%d,%d,%d,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.3e\n", sh.what,
+                         sh.T, sh.n, sh.m, sh.r, KEYS[k], F.med, Bk.med, Tt.med, Tt.min, Tt.max,
+                         Tt.med / base, maxrel[k]);
+        }
+        for (int i = 0; i < NFIELD; i++) CU(cudaFree(*field(db, i)));
+        CU(cudaFree(db.work));
+        melora_free(cb.work);
+    }
+    std::fprintf(md, "\n%s\n", failed ? "A CUDA result differs from the CPU's: see 'check'."
+                                      : "Every CUDA result agrees with the CPU's.");
+    std::printf("\n%s\n", failed ? "CUDA check FAILED: a result differs from the CPU's."
+                                 : "CUDA check: every result agrees with the CPU's.");
+    std::fclose(md);
+    std::fclose(csv);
+    for (int i = 0; i < 3; i++) cudaEventDestroy(ev[i]);
+    cudaStreamDestroy(st);
+    cublasDestroy(h);
+    return failed;
+}
