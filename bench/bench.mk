@@ -31,7 +31,9 @@ bench-gnuplot:
 	fi
 
 bench-plots: bench-gnuplot
-	@if command -v gnuplot >/dev/null 2>&1; then \
+	@if [ ! -f $(BENCH_OUT)/scaling_r.csv ]; then \
+	  echo "no scaling CSV in $(BENCH_OUT) (run without --quick/--no-scaling): plots skipped"; \
+	elif command -v gnuplot >/dev/null 2>&1; then \
 	  gnuplot -e "dir='$(BENCH_OUT)'" bench/plots.gp && echo "plots: $(BENCH_OUT)/*.png"; \
 	else \
 	  echo "gnuplot not found (install gnuplot-nox): plots skipped, CSV files are in $(BENCH_OUT)"; \
