@@ -429,7 +429,7 @@ int main(int argc, char **argv) {
         double err;
         int st = mlb_check_folded(&err);
         out("\nCheck: folded Me-LoRA (C/batch) against melora_melora_forward/backward on a "
-            "small random shape: max relative difference %.2e (%s).\n", err,
+            "two small random shapes: max relative difference %.2e (%s).\n", err,
             st ? "FAILED" : "ok");
         if (st) return 1;
     }

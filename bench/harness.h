@@ -367,7 +367,6 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     return st;
 }
 
-/* Af = C A: (r,r) x (r,n), threads over column blocks. */
 /* Sum of a row of len floats, 16-lane vectors and 4 accumulators (reads it once). */
 static float mlb__row_sum(const float *p, long len) {
     mlb__v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, v;
@@ -408,53 +407,98 @@ static void mlb__traffic_bwd(float *dx, const float *dz, const float *x, int T, 
     }
 }
 
-static void mlb__fold(float *Af, const float *C, const float *A, int r, int n) {
-    long j0;
+/* out[a][j] (+)= sum_b coef[a*sa + b*sb] in[b][j] for a, b < r, j < n: blocks of 64
+   columns (threads) x 4 output rows, 16 vector accumulators; add != 0 accumulates. */
+static void mlb__mix(float *out, const float *coef, int sa, int sb, const float *in, int r,
+                     int n, int add) {
+    long jb, nb = ((long)n + 63) / 64;
 #pragma omp parallel for schedule(static)
-    for (j0 = 0; j0 < (long)n; j0 += 256) {
-        int k, l;
-        long j, j1 = j0 + 256 < (long)n ? j0 + 256 : (long)n;
-        for (k = 0; k < r; k++) {
-            float *o = Af + (size_t)k * (size_t)n;
-            for (j = j0; j < j1; j++) o[j] = 0.0f;
-            for (l = 0; l < r; l++) {
-                const float c = C[(size_t)k * (size_t)r + (size_t)l];
-                const float *a = A + (size_t)l * (size_t)n;
-                for (j = j0; j < j1; j++) o[j] += c * a[j];
+    for (jb = 0; jb < nb; jb++) {
+        long j0 = jb * 64, j;
+        int a0, a, b, q;
+        if (j0 + 64 <= (long)n) {
+            for (a0 = 0; a0 < r; a0 += 4) {
+                int na = r - a0 < 4 ? r - a0 : 4;
+                mlb__v16 acc[4][4], v[4];
+                for (a = 0; a < 4; a++)
+                    for (q = 0; q < 4; q++) acc[a][q] = (mlb__v16){0};
+                for (b = 0; b < r; b++) {
+                    const float *ip = in + (size_t)b * (size_t)n + j0;
+                    for (q = 0; q < 4; q++) memcpy(&v[q], ip + 16 * q, sizeof v[q]);
+                    for (a = 0; a < na; a++) {
+                        float c = coef[(size_t)(a0 + a) * (size_t)sa + (size_t)b * (size_t)sb];
+                        for (q = 0; q < 4; q++) acc[a][q] += c * v[q];
+                    }
+                }
+                for (a = 0; a < na; a++) {
+                    float *op = out + (size_t)(a0 + a) * (size_t)n + j0;
+                    for (q = 0; q < 4; q++) {
+                        if (add) {
+                            mlb__v16 o;
+                            memcpy(&o, op + 16 * q, sizeof o);
+                            acc[a][q] += o;
+                        }
+                        memcpy(op + 16 * q, &acc[a][q], sizeof acc[a][q]);
+                    }
+                }
             }
+        } else {
+            for (a = 0; a < r; a++)
+                for (j = j0; j < (long)n; j++) {
+                    float t = add ? out[(size_t)a * (size_t)n + (size_t)j] : 0.0f;
+                    for (b = 0; b < r; b++)
+                        t += coef[(size_t)a * (size_t)sa + (size_t)b * (size_t)sb] *
+                             in[(size_t)b * (size_t)n + (size_t)j];
+                    out[(size_t)a * (size_t)n + (size_t)j] = t;
+                }
         }
     }
 }
-/* From dAf = dL/dA': dC = dAf A^T, dA += C^T dAf, dM += dC, dH += dC * EC * 2H. */
+/* Af = C A: (r,r) x (r,n). */
+static void mlb__fold(float *Af, const float *C, const float *A, int r, int n) {
+    mlb__mix(Af, C, r, 1, A, r, n, 0);
+}
+/* From dAf = dL/dA': dC = dAf A^T (4 x 4 tiles of dot products in vectors), dA += C^T dAf,
+   dM += dC, dH += dC * EC * 2H. */
 static void mlb__unfold(float *dA, float *dM, float *dH, const float *dAf, const float *A,
                         const float *C, const float *H, const float *EC, int r, int n) {
-    long q, j0;
+    long tile, nt = (((long)r + 3) / 4) * (((long)r + 3) / 4);
 #pragma omp parallel for schedule(static)
-    for (q = 0; q < (long)r * r; q++) {
-        const float *g = dAf + (size_t)(q / r) * (size_t)n, *a = A + (size_t)(q % r) * (size_t)n;
-        float acc[16] = {0}, dc = 0.0f;
-        long j;
-        int l;
-        for (j = 0; j + 16 <= (long)n; j += 16)
-            for (l = 0; l < 16; l++) acc[l] += g[j + l] * a[j + l];
-        for (; j < (long)n; j++) dc += g[j] * a[j];
-        for (l = 0; l < 16; l++) dc += acc[l];
-        dM[q] += dc;
-        dH[q] += melora_dstd_elem(dc, H[q], EC[q]);
-    }
-#pragma omp parallel for schedule(static)
-    for (j0 = 0; j0 < (long)n; j0 += 256) {
-        int k, l;
-        long j, j1 = j0 + 256 < (long)n ? j0 + 256 : (long)n;
-        for (l = 0; l < r; l++) {
-            float *o = dA + (size_t)l * (size_t)n;
-            for (k = 0; k < r; k++) {
-                const float c = C[(size_t)k * (size_t)r + (size_t)l];
-                const float *g = dAf + (size_t)k * (size_t)n;
-                for (j = j0; j < j1; j++) o[j] += c * g[j];
-            }
+    for (tile = 0; tile < nt; tile++) {
+        int k0 = (int)(tile / ((r + 3) / 4)) * 4, l0 = (int)(tile % ((r + 3) / 4)) * 4;
+        int nk = r - k0 < 4 ? r - k0 : 4, nl = r - l0 < 4 ? r - l0 : 4, a, b, lane;
+        mlb__v16 acc[4][4], g[4], w[4];
+        float dc[4][4];
+        long j = 0, jv = (long)n - (long)n % 16;
+        const float *gr[4], *ar[4];
+        for (a = 0; a < 4; a++) {
+            gr[a] = dAf + (size_t)(k0 + (a < nk ? a : nk - 1)) * (size_t)n;
+            ar[a] = A + (size_t)(l0 + (a < nl ? a : nl - 1)) * (size_t)n;
+            for (b = 0; b < 4; b++) acc[a][b] = (mlb__v16){0};
         }
+        for (; j < jv; j += 16) {
+            for (a = 0; a < 4; a++) {
+                memcpy(&g[a], gr[a] + j, sizeof g[a]);
+                memcpy(&w[a], ar[a] + j, sizeof w[a]);
+            }
+            for (a = 0; a < 4; a++)
+                for (b = 0; b < 4; b++) acc[a][b] += g[a] * w[b];
+        }
+        for (a = 0; a < nk; a++)
+            for (b = 0; b < nl; b++) {
+                float t = 0.0f;
+                for (lane = 0; lane < 16; lane++) t += acc[a][b][lane];
+                for (j = jv; j < (long)n; j++) t += gr[a][j] * ar[b][j];
+                dc[a][b] = t;
+            }
+        for (a = 0; a < nk; a++)
+            for (b = 0; b < nl; b++) {
+                size_t q = (size_t)(k0 + a) * (size_t)r + (size_t)(l0 + b);
+                dM[q] += dc[a][b];
+                dH[q] += melora_dstd_elem(dc[a][b], H[q], EC[q]);
+            }
     }
+    mlb__mix(dA, C, 1, r, dAf, r, n, 1); /* dA[l] += sum_k C[k][l] dAf[k] */
 }
 
 /* One training step of `method`: noise draw + forward, then backward. Times in seconds. */
@@ -533,9 +577,17 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
 }
 
 /* Checks MLB_MELORA_FOLDED against melora_melora_forward/backward (E = 1) on a small
-   random shape; *max_rel gets the largest |difference| / (max |library value| + 1e-30)
+   random shapes (one with whole 64-column blocks); *max_rel gets the largest |difference| / (max |library value| + 1e-30)
    over z, dx, dA, dB, dM, dH. Returns 0 when every one is below 1e-4. */
+static int mlb__check_folded_at(double *max_rel, int T, int n, int m, int r);
 MLB_API int mlb_check_folded(double *max_rel) {
+    double e1 = 1e30, e2 = 1e30;
+    int st = mlb__check_folded_at(&e1, 12, 40, 36, 4);
+    if (!st) st = mlb__check_folded_at(&e2, 16, 136, 24, 6);
+    *max_rel = e1 > e2 ? e1 : e2;
+    return st;
+}
+static int mlb__check_folded_at(double *max_rel, int T, int n, int m, int r) {
     mlb_shape sh = {12, 40, 36, 4, 1, 1, 16.0f};
     mlb_ctx c;
     float *ref[6], *got[6];
@@ -543,16 +595,18 @@ MLB_API int mlb_check_folded(double *max_rel) {
     int st, i, pass;
     double worst = 0;
     *max_rel = 1e30;
+    sh.T = T; sh.n = n; sh.m = m; sh.r = r;
     st = mlb_ctx_init(&c, &sh, 1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_FOLDED, 0);
     if (st) return st;
-    melora_noise_normal(c.x, 7, 0, 12 * 40);
-    melora_noise_normal(c.dz, 7, 1000, 12 * 36);
-    melora_noise_normal(c.A, 7, 2000, 4 * 40);
-    melora_noise_normal(c.B, 7, 3000, 36 * 4);
-    melora_noise_normal(c.M, 7, 4000, 16);
-    melora_noise_normal(c.H, 7, 5000, 16);
+    cnt[0] = (size_t)T * m; cnt[1] = (size_t)T * n; cnt[2] = (size_t)r * n;
+    cnt[3] = (size_t)m * r; cnt[4] = cnt[5] = (size_t)r * r;
+    melora_noise_normal(c.x, 7, 0, (int64_t)cnt[1]);
+    melora_noise_normal(c.dz, 7, 100000, (int64_t)cnt[0]);
+    melora_noise_normal(c.A, 7, 200000, (int64_t)cnt[2]);
+    melora_noise_normal(c.B, 7, 300000, (int64_t)cnt[3]);
+    melora_noise_normal(c.M, 7, 400000, (int64_t)cnt[4]);
+    melora_noise_normal(c.H, 7, 500000, (int64_t)cnt[4]);
     ref[0] = c.z; ref[1] = c.dx; ref[2] = c.dA; ref[3] = c.dB; ref[4] = c.dM; ref[5] = c.dH;
-    cnt[0] = 12 * 36; cnt[1] = 12 * 40; cnt[2] = 4 * 40; cnt[3] = 36 * 4; cnt[4] = cnt[5] = 16;
     for (pass = 0; pass < 2 && !st; pass++) {
         for (i = 0; i < 6; i++) memset(ref[i], 0, cnt[i] * sizeof(float));
         c.step = 0;
