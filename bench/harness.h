@@ -576,9 +576,10 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
     return (int)st;
 }
 
-/* Checks MLB_MELORA_FOLDED against melora_melora_forward/backward (E = 1) on a small
-   random shapes (one with whole 64-column blocks); *max_rel gets the largest |difference| / (max |library value| + 1e-30)
-   over z, dx, dA, dB, dM, dH. Returns 0 when every one is below 1e-4. */
+/* Checks MLB_MELORA_FOLDED against melora_melora_forward/backward (E = 1) on two small
+   random shapes (one with whole 64-column blocks); *max_rel gets the largest
+   |difference| / (max |library value| + 1e-30) over z, dx, dA, dB, dM, dH. Returns 0 when
+   every one is below 1e-4. */
 static int mlb__check_folded_at(double *max_rel, int T, int n, int m, int r);
 MLB_API int mlb_check_folded(double *max_rel) {
     double e1 = 1e30, e2 = 1e30;
