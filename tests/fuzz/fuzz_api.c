@@ -646,9 +646,14 @@ static int fuzz_counting(rd *in) {
         else if (dt < 0 || dt > 2) CHECK(st == MELORA_ERR_ENUM && esz == -5, "dtype enum");
         else CHECK(st == MELORA_OK && esz == (dt == 0 ? 4 : 2), "dtype size");
     } else { /* melora_status_string */
-        int s = (int)u32(in);
-        const char *str = melora_status_string((melora_status)(u8(in) < 128 ? -(s & 15) : s));
+        int s = (int)u32(in), c;
+        const char *str = melora_status_string((melora_status)s);
         CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string");
+        for (c = 1; c >= -12; c--) {
+            str = melora_status_string((melora_status)c);
+            CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string %d", c);
+            CHECK((strstr(str, "unknown status") == NULL) == (c <= 0 && c >= -11), "status %d message", c);
+        }
     }
     return 0;
 }
