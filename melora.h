@@ -499,6 +499,7 @@ enum {
     MELORA__R_S1,  /* per-chunk block scratch (nc,RB,r) */
     MELORA__R_S2,  /* second one (nc,RB,r) */
     MELORA__R_DV,  /* Me-LoRA: dv (T,r), kept for dC */
+    MELORA__R_DC,  /* Me-LoRA: dC_e and its sums into dM, dH (3,r,r) */
     MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
     MELORA__R_KLS, /* eq. 7: S = Om |A| (r,n) doubles */
     MELORA__R_N
@@ -553,7 +554,10 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         MELORA__TRY(melora__elems(&cnt[MELORA__R_PA], nc, rn, 1));
         MELORA__TRY(melora__elems(&cnt[MELORA__R_PB], nc, rm, 1));
         cnt[MELORA__R_S1] = cnt[MELORA__R_S2] = nc * MELORA__RB * (size_t)r;
-        if (op == MELORA_OP_MELORA_BACKWARD) cnt[MELORA__R_DV] = tr;
+        if (op == MELORA_OP_MELORA_BACKWARD) {
+            cnt[MELORA__R_DV] = tr;
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_DC], 3, (size_t)r, (size_t)r));
+        }
         break;
     case MELORA_OP_FLIPOUT_FORWARD:
         cnt[MELORA__R_DAN] = rn;
@@ -962,23 +966,29 @@ static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
 
 #endif
 
-/* out_t = C u_t for each row (out = u C^T), C (r,r), rows of u and out (r). */
-static void melora__apply_c(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT u,
-                            const float *MELORA__RESTRICT C, int r) {
-    int j, k;
-    for (j = 0; j < r; j++) {
-        float acc = 0.0f;
-        for (k = 0; k < r; k++) acc += C[(size_t)j * (size_t)r + k] * u[k];
-        out[j] = acc;
+/* Me-LoRA's r x r mixing of the rows t0 .. t0+nt-1 of a block, e = t/per:
+   trans 0: out_t = C_e in_t (out = in C_e^T);  trans 1: out_t = C_e^T in_t (out = in C_e).
+   Each run of rows of one example goes through the row primitives (vectorised over r). */
+static void melora__mix_rows(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT in,
+                             const float *MELORA__RESTRICT C, int64_t t0, int nt, int per,
+                             int r, int trans) {
+    int a = 0;
+    while (a < nt) {
+        int64_t e = (t0 + a) / per;
+        int b = a + 1;
+        const float *Ce;
+        float *o = out + (size_t)a * (size_t)r;
+        const float *i = in + (size_t)a * (size_t)r;
+        while (b < nt && (t0 + b) / per == e) b++;
+        Ce = C + (size_t)e * (size_t)r * (size_t)r;
+        if (!trans) {
+            melora__rows_dot(o, i, (size_t)r, b - a, Ce, (size_t)r, r, r);
+        } else {
+            memset(o, 0, (size_t)(b - a) * (size_t)r * sizeof(float));
+            melora__rows_axpy(o, (size_t)r, b - a, i, Ce, (size_t)r, r, r);
+        }
+        a = b;
     }
-}
-/* out = dv C for one row: out[k] = sum_j dv[j] C[j][k]. */
-static void melora__apply_ct(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT dv,
-                             const float *MELORA__RESTRICT C, int r) {
-    int j, k;
-    for (k = 0; k < r; k++) out[k] = 0.0f;
-    for (j = 0; j < r; j++)
-        for (k = 0; k < r; k++) out[k] += dv[j] * C[(size_t)j * (size_t)r + k];
 }
 
 /* Bts = s B^T: (m,r) -> (r,m) with row stride ldb. */
@@ -1053,14 +1063,12 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
         int64_t tb, te, t0;
         melora__chunk_rows(&tb, &te, c, nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
             melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, r, n);
             if (C) {
                 vb = v ? v + (size_t)t0 * (size_t)r : vs + (size_t)c * MELORA__RB * (size_t)r;
-                for (t = 0; t < nt; t++)
-                    melora__apply_c(vb + (size_t)t * (size_t)r, ub + (size_t)t * (size_t)r,
-                                    C + (size_t)((t0 + t) / per) * (size_t)r * (size_t)r, r);
+                melora__mix_rows(vb, ub, C, t0, nt, per, r, 0);
             }
             melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, vb, Bts, ldb, r, m);
         }
@@ -1089,7 +1097,7 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
         if (pb) memset(pb, 0, rm * sizeof(float));
         melora__chunk_rows(&tb, &te, c, nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
             float *dvb = dvs ? dvs + (size_t)t0 * (size_t)r : dvc, *dub = dvb;
             melora__rows_dot(dvb, dzb, (size_t)m, nt, Bts, ldb, r, m);
@@ -1097,9 +1105,7 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
                                       nt, m);
             if (C) {
                 dub = duc;
-                for (t = 0; t < nt; t++)
-                    melora__apply_ct(dub + (size_t)t * (size_t)r, dvb + (size_t)t * (size_t)r,
-                                     C + (size_t)((t0 + t) / per) * (size_t)r * (size_t)r, r);
+                melora__mix_rows(dub, dvb, C, t0, nt, per, r, 1);
             }
             if (pa) melora__outer_acc(pa, lda, r, dub, xb, (size_t)n, nt, n);
             if (dx) melora__rows_axpy(dx + (size_t)t0 * (size_t)n, (size_t)n, nt, dub, A, lda,
@@ -1568,9 +1574,10 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     /* dz is (T,m), u v are (T,r), x is (T,n), A is (r,n), C EC are (E,r,r), B is (m,r),
        H is (r,r); dv (T,r) is kept in work for dC_e = dv_e^T u_e */
     melora__ws ws;
-    float *Bts, *Ap, *PA, *PB, *DV;
+    float *Bts, *Ap, *PA, *PB, *DV, *DC, *GM, *GH;
     int64_t q;
-    int per;
+    size_t rr;
+    int per, e;
     MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
     MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
@@ -1591,21 +1598,30 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
     if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     if (!DV) return MELORA_OK;
+    /* dC_e = dv_e^T u_e, examples and their rows in order (O(T r^2), vectorised over r) */
     per = T / E;
-    MELORA__OMP(omp parallel for schedule(static))
-    for (q = 0; q < (int64_t)r * r; q++) {
-        size_t j = (size_t)q / (size_t)r, k = (size_t)q % (size_t)r, rr = (size_t)r * (size_t)r;
-        float gm = 0.0f, gh = 0.0f;
-        int e, t;
-        for (e = 0; e < E; e++) {
-            float dc = 0.0f;
-            for (t = e * per; t < (e + 1) * per; t++)
-                dc += DV[(size_t)t * (size_t)r + j] * u[(size_t)t * (size_t)r + k];
-            gm += dc;
-            if (dH) gh += melora_dstd_elem(dc, H[q], EC[(size_t)e * rr + (size_t)q]);
+    rr = (size_t)r * (size_t)r;
+    DC = melora__region(work, &ws, MELORA__R_DC);
+    GM = DC + rr;
+    GH = GM + rr;
+    memset(GM, 0, 2 * rr * sizeof(float));
+    for (e = 0; e < E; e++) {
+        int64_t t0, t1 = (int64_t)(e + 1) * per;
+        const float *ECe = dH ? EC + (size_t)e * rr : NULL;
+        memset(DC, 0, rr * sizeof(float));
+        for (t0 = (int64_t)e * per; t0 < t1; t0 += MELORA__RB) {
+            int nt = (int)(t1 - t0 < MELORA__RB ? t1 - t0 : MELORA__RB);
+            melora__outer_acc(DC, (size_t)r, r, DV + (size_t)t0 * (size_t)r,
+                              u + (size_t)t0 * (size_t)r, (size_t)r, nt, r);
         }
-        if (dM) dM[q] += gm;
-        if (dH) dH[q] += gh;
+        for (q = 0; q < (int64_t)rr; q++) {
+            GM[q] += DC[q];
+            if (ECe) GH[q] += melora_dstd_elem(DC[q], H[q], ECe[q]);
+        }
+    }
+    for (q = 0; q < (int64_t)rr; q++) {
+        if (dM) dM[q] += GM[q];
+        if (dH) dH[q] += GH[q];
     }
     return MELORA_OK;
 }
@@ -1639,13 +1655,12 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
         float *vb = S1 + (size_t)c * MELORA__RB * (size_t)r;
         melora__chunk_rows(&tb, &te, c, ws.nc, T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t;
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             float *ub = u + (size_t)t0 * (size_t)r;
             melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, r, n);
             for (k = 0; k < K; k++) {
-                for (t = 0; t < nt; t++)
-                    melora__apply_c(vb + (size_t)t * (size_t)r, ub + (size_t)t * (size_t)r,
-                                    C + (size_t)k * (size_t)r * (size_t)r, r);
+                melora__rows_dot(vb, ub, (size_t)r, nt, C + (size_t)k * (size_t)r * (size_t)r,
+                                 (size_t)r, r, r);
                 melora__rows_axpy(z + (size_t)k * zk + (size_t)t0 * (size_t)m, (size_t)m, nt,
                                   vb, Bts, ws.ldm, r, m);
             }

@@ -5,6 +5,7 @@
 #include <omp.h>
 #endif
 
+#ifdef _OPENMP
 enum { NOUT = 12 };
 typedef struct { float *o[NOUT]; size_t n[NOUT]; } outs;
 
@@ -43,6 +44,8 @@ static void run_all(outs *O, int threads) {
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     melora_free(w); melora_free(w2); melora_free(w3);
 }
+
+#endif
 
 Test(threads, bitwise_identical_for_1_2_3_threads) {
 #ifndef _OPENMP
