@@ -1184,9 +1184,11 @@ MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void
                                              const float *EA, const float *B, float s, int T,
                                              int n, int m, int r) {
     /* x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m) */
+    melora__ws ws;
     MELORA__REQUIRE(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__check_dims(T, n, m, r));
+    /* every check of melora_lora_forward, before As is written */
+    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
     melora__sample(As, MA, GA, EA, (size_t)r * (size_t)n);
     return melora_lora_forward(z, u, work, x, As, B, s, T, n, m, r);
@@ -1442,7 +1444,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
     MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
     MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
     MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
-    rr = (size_t)r * (size_t)r;
+    MELORA__TRY(melora__elems(&rr, (size_t)r, (size_t)r, 1)); /* M, H are (r,r) */
     for (i = 0; i < rr; i++) {
         MELORA__REQUIRE(melora__finite(M[i]) && melora__finite(H[i]), MELORA_ERR_VALUE);
         MELORA__REQUIRE(H[i] != 0.0f, MELORA_ERR_VALUE);
@@ -2009,6 +2011,7 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                                                    int noise_regenerated) {
     int64_t esz, params, act = 0, noise = 0, v, w;
     int i;
+    melora_train_memory res;
     MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_mods(mods, nmods));
     MELORA__TRY(melora_dtype_size(&esz, dtype));
@@ -2022,7 +2025,7 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
         if (method == MELORA_METHOD_BLOB || method == MELORA_METHOD_BLOB_FLIPOUT)
             MELORA__REQUIRE(melora__mul64(&nz, r, mods[i].n), MELORA_ERR_OVERFLOW);
         if (method == MELORA_METHOD_BLOB_FLIPOUT) {
-            int64_t groups = (T + G - 1) / G;
+            int64_t groups = (T - 1) / G + 1; /* ceil(T/G) without overflow */
             MELORA__REQUIRE(melora__mul64(&v, groups, mods[i].n + r) && melora__add64(&nz, v),
                             MELORA_ERR_OVERFLOW);
         }
@@ -2032,19 +2035,20 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
         MELORA__REQUIRE(melora__mul64(&w, nz, c) && melora__add64(&noise, w), MELORA_ERR_OVERFLOW);
     }
     if (noise_regenerated) noise = 0;
-    MELORA__REQUIRE(melora__mul64(&out->params, params, esz) &&
+    MELORA__REQUIRE(melora__mul64(&res.params, params, esz) &&
                         melora__mul64(&act, act, esz) && melora__mul64(&noise, noise, esz),
                     MELORA_ERR_OVERFLOW);
-    out->grads = out->params;
-    MELORA__REQUIRE(melora__mul64(&out->adam, out->params, 2), MELORA_ERR_OVERFLOW);
-    out->activations = act;
-    out->noise = noise;
-    out->total = 0;
-    MELORA__REQUIRE(melora__add64(&out->total, out->params) &&
-                        melora__add64(&out->total, out->grads) &&
-                        melora__add64(&out->total, out->adam) &&
-                        melora__add64(&out->total, act) && melora__add64(&out->total, noise),
+    res.grads = res.params;
+    MELORA__REQUIRE(melora__mul64(&res.adam, res.params, 2), MELORA_ERR_OVERFLOW);
+    res.activations = act;
+    res.noise = noise;
+    res.total = 0;
+    MELORA__REQUIRE(melora__add64(&res.total, res.params) &&
+                        melora__add64(&res.total, res.grads) &&
+                        melora__add64(&res.total, res.adam) &&
+                        melora__add64(&res.total, act) && melora__add64(&res.total, noise),
                     MELORA_ERR_OVERFLOW);
+    *out = res; /* nothing is written on error */
     return MELORA_OK;
 }
 

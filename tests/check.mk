@@ -20,9 +20,8 @@ VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=de
 VG_FILTER    = !(sampling/*|rng/stream_statistics|rng/independent_streams|kl/exact_kl_matches_monte_carlo|edge_large/*)
 FUZZ_CC     ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
 FUZZ_SECONDS ?= 60
-FUZZ_STRICT ?= 0
 FUZZ_FLAGS   = -g $(OPT) -std=gnu99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-               -fno-omit-frame-pointer -Wall -Wextra -I. -DFUZZ_SKIP_KNOWN=$(if $(filter 1,$(FUZZ_STRICT)),0,1)
+               -fno-omit-frame-pointer -Wall -Wextra -I.
 FUZZ_SRCS    = tests/fuzz/fuzz_api.c tests/fuzz/fuzz_main.c
 LLVM_PROFDATA ?= $(shell command -v llvm-profdata-14 2>/dev/null || command -v llvm-profdata 2>/dev/null)
 LLVM_COV     ?= $(shell command -v llvm-cov-14 2>/dev/null || command -v llvm-cov 2>/dev/null)

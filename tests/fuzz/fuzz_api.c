@@ -49,12 +49,6 @@
 #ifndef FUZZ_ENTRY
 #define FUZZ_ENTRY fuzz_vec
 #endif
-/* Known bugs of melora.h that the oracle would report on every run, skipped while
-   FUZZ_SKIP_KNOWN is 1 (make fuzz FUZZ_STRICT=1 turns the skips off). See the README's
-   Reliability section. */
-#ifndef FUZZ_SKIP_KNOWN
-#define FUZZ_SKIP_KNOWN 1
-#endif
 
 #define FAIL(...) do { fprintf(stderr, "fuzz_api: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
 #define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
@@ -287,18 +281,8 @@ static int fuzz_compute(rd *in, const spec *sp) {
         if (ws != MELORA_OK) {
             CHECK(ws == MELORA_ERR_OVERFLOW, "%s: workspace_size gave %d", sp->name, ws);
             allowed |= BIT(ws);
-#if FUZZ_SKIP_KNOWN
-            /* melora_blob_forward samples As before the workspace layout is checked */
-            if (sp->call == c_blob_f && !pre) return 0;
-#endif
         }
     }
-#if FUZZ_SKIP_KNOWN
-    /* melora_melora_kl checks (r,n) but not that M and H, (r,r), are addressable */
-    if ((sp->call == c_me_kl || sp->call == c_me_kl8) && !(allowed & BIT(MELORA_ERR_NULL)) &&
-        elems("rr", sp->dims, d) == UINT64_MAX && elems("rn", sp->dims, d) != UINT64_MAX)
-        return 0;
-#endif
     if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
     for (i = 0; i < ns; i++) {
         float v = f[i];
@@ -586,17 +570,9 @@ static int fuzz_counting(rd *in) {
         melora_status st;
         memset(&mem, 0x33, sizeof mem);
         keep = mem;
-#if FUZZ_SKIP_KNOWN
-        /* melora_count_train_memory computes T + G - 1 in int64 (signed overflow) */
-        if (method == MELORA_METHOD_BLOB_FLIPOUT && G > 0 && T > INT64_MAX - (G - 1)) return 0;
-#endif
         st = melora_count_train_memory(nul ? NULL : &mem, (melora_method)method, mods, nmods,
                                        r, T, E, G, (melora_dtype)dtype, regen);
         if (st != MELORA_OK) {
-#if FUZZ_SKIP_KNOWN
-            /* melora_count_train_memory fills *out before its last overflow checks */
-            if (st != MELORA_ERR_OVERFLOW)
-#endif
             CHECK(memcmp(&mem, &keep, sizeof mem) == 0, "train_memory written on error");
             if (!nul && mods_ok && method_ok && dtype >= 0 && dtype < 3 && r > 0 && T > 0 && E > 0 &&
                 G > 0 && (method != MELORA_METHOD_MELORA || T % E == 0))
