@@ -386,7 +386,10 @@ MELORA_DEF melora_status melora_dtype_size(int64_t *bytes, melora_dtype dtype);
 MELORA_DEF melora_status melora_preset(melora_module *mods, int cap, int *nmods,
                                        melora_model model, unsigned mask);
 /* Training memory for T tokens; E examples (Me-LoRA per-example C; 1 = per batch);
-   G tokens per Flipout group; noise_regenerated != 0 counts stored noise as 0. */
+   G tokens per Flipout group; noise_regenerated != 0 counts stored noise as 0.
+   Not counted: the drawn sample (BLoB's As, Me-LoRA's C), which a memory-lean trainer
+   recomputes from the parameters and the noise (melora_blob_sample, melora_melora_sample)
+   just before the backward pass; keeping it costs r*n (BLoB) or E*r*r (Me-LoRA) more. */
 MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                                                    melora_method method,
                                                    const melora_module *mods, int nmods,
