@@ -1,16 +1,17 @@
 // melora_cuda.cu - the CUDA path of melora.h (declared in melora_cuda.h).
 //
-// The large products go to cuBLAS; a few small kernels do the per-element work (noise,
-// sampling, the chain rule through a sample, Flipout's signs, Me-LoRA's r x r mixing, the
-// KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
+// The plain products go to cuBLAS; two fused kernels (k_shrink, k_expand) take the place of
+// GEMMs where fusing saves a pass over a (T,n) tensor (Me-LoRA's shrink with C, Flipout's
+// two products and their signs); a few small kernels do the per-element work (noise,
+// sampling, the chain rule through a sample, Me-LoRA's r x r mixing, the KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
 // GPU computes what the CPU computes. Every kernel has a grid-stride loop and no
 // assumption about the launch size, so the tests can run it through tests/cudacpu.
 //
 // Bytes: at T = 1200, n = m = 4096, r = 8 the LoRA forward reads x (19.7 MB) and reads and
 // writes z (2 x 19.7 MB) -- 59 MB, 20 us at an H100's ~3 TB/s; the backward reads dz twice
 // (dv, dB), x once (dA) and reads and writes dx -- 79 MB, 26 us. cuBLAS's GEMMs with one
-// dimension r = 8 are bandwidth-bound and should come within ~1.5x of that. What a fused
-// kernel would save (dv and dB from one read of dz: -19.7 MB) is left for later; the
+// dimension r = 8 are bandwidth-bound and should come within ~1.5x of that. What a further
+// fused kernel would save (dv and dB from one read of dz: -19.7 MB) is left for later; the
 // figures above are what the first GPU run should check (nothing here has yet been timed
 // on a GPU).
 
@@ -145,6 +146,82 @@ __global__ void melora__k_dc(float *dM, float *dH, const float *dv, const float 
         }
         if (dM) dM[q] += gm;
         if (dH) dH[q] += gh;
+    }
+}
+
+// The fused shrink: u_t = x_t W^T (+ sb_g * ((x_t * sa_g) W2^T), Flipout) and, with C,
+// v_t = C_e u_t. One block per row (grid-stride over rows); ranks in groups of RK whose
+// per-thread partial sums are reduced in a fixed order (warp shuffles, then the warps in
+// order). Reads x once: T*n*4 bytes (19.7 MB at T = 1200, n = 4096: ~7 us at 3 TB/s);
+// W and W2 (r,n) are re-read from L2. For Flipout this replaces writing and reading x*sa
+// (two more passes of T*n floats) and a second pass over x.
+#define MELORA__RK 8
+__global__ void melora__k_shrink(float *u, float *v, const float *x, const float *W,
+                                 const float *W2, const float *sa, const float *sb, int G,
+                                 const float *C, int per, int T, int n, int r) {
+    __shared__ float red[MELORA__CU_THREADS / 32][2 * MELORA__RK];
+    int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
+    for (int t = (int)blockIdx.x; t < T; t += (int)gridDim.x) {
+        const float *xr = x + (size_t)t * (size_t)n;
+        const float *ar = sa ? sa + (size_t)(t / G) * (size_t)n : nullptr;
+        for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
+            float a1[MELORA__RK], a2[MELORA__RK];
+            for (int q = 0; q < MELORA__RK; q++) a1[q] = a2[q] = 0.0f;
+            for (int j = (int)threadIdx.x; j < n; j += (int)blockDim.x) {
+                float xv = xr[j], xs = ar ? xv * ar[j] : 0.0f;
+                for (int q = 0; q < MELORA__RK; q++) {
+                    if (k0 + q >= r) break;
+                    a1[q] += xv * W[(size_t)(k0 + q) * (size_t)n + (size_t)j];
+                    if (W2) a2[q] += xs * W2[(size_t)(k0 + q) * (size_t)n + (size_t)j];
+                }
+            }
+            for (int q = 0; q < MELORA__RK; q++)
+                for (int off = 16; off > 0; off /= 2) {
+                    a1[q] += __shfl_down_sync(0xffffffffu, a1[q], (unsigned)off);
+                    a2[q] += __shfl_down_sync(0xffffffffu, a2[q], (unsigned)off);
+                }
+            if (lane == 0)
+                for (int q = 0; q < MELORA__RK; q++) red[warp][q] = a1[q], red[warp][MELORA__RK + q] = a2[q];
+            __syncthreads();
+            if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
+                int q = (int)threadIdx.x, k = k0 + q;
+                float s1 = 0.0f, s2 = 0.0f;
+                for (int w = 0; w < nw; w++) s1 += red[w][q], s2 += red[w][MELORA__RK + q];
+                u[(size_t)t * (size_t)r + (size_t)k] =
+                    W2 ? s1 + s2 * sb[(size_t)(t / G) * (size_t)r + (size_t)k] : s1;
+            }
+            __syncthreads(); // red is reused, and u_t must be complete before the mixing
+        }
+        if (C) {
+            const float *Ce = C + (size_t)(t / per) * (size_t)r * (size_t)r;
+            const float *ut = u + (size_t)t * (size_t)r;
+            for (int j = (int)threadIdx.x; j < r; j += (int)blockDim.x) {
+                float acc = 0.0f;
+                for (int k = 0; k < r; k++) acc += Ce[(size_t)j * (size_t)r + (size_t)k] * ut[k];
+                v[(size_t)t * (size_t)r + (size_t)j] = acc;
+            }
+        }
+    }
+}
+
+// The fused expand: dx_t += du_t W (+ sa_g * (du2_t W2), Flipout), one read-modify-write of
+// dx: 8*T*n bytes (39 MB at the 7B shape, ~13 us at 3 TB/s) where a GEMM into a temporary
+// plus a sign pass would move three times that.
+__global__ void melora__k_expand(float *dx, const float *du, const float *W, const float *du2,
+                                 const float *W2, const float *sa, int G, int T, int n, int r) {
+    size_t count = (size_t)T * (size_t)n;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t t = i / (size_t)n, j = i % (size_t)n;
+        const float *dr = du + t * (size_t)r;
+        float a1 = 0.0f, a2 = 0.0f;
+        for (int k = 0; k < r; k++) a1 += dr[k] * W[(size_t)k * (size_t)n + j];
+        if (W2) {
+            const float *d2 = du2 + t * (size_t)r;
+            for (int k = 0; k < r; k++) a2 += d2[k] * W2[(size_t)k * (size_t)n + j];
+            a1 += a2 * sa[(t / (size_t)G) * (size_t)n + j];
+        }
+        dx[i] += a1;
     }
 }
 
@@ -421,10 +498,17 @@ extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint6
 static melora_status melora__fwd(const melora__cctx *c, float *z, float *u, float *v,
                                  const float *x, const float *A, const float *C, int E,
                                  const float *B, float s, int T, int n, int m, int r) {
+    const float *mixed = u;
+    if (C && !c->naive) { // Me-LoRA: u = x A^T and v = C u in one pass over x
+        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS,
+                           0, c->st>>>(u, v, x, A, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r);
+        MELORA__LAUNCHED();
+        // row-major z (T,m) += s v (T,r) B^T (see below)
+        return melora__gemm(c, 1, 0, m, T, r, s, B, r, v, r, 1.0f, z, m);
+    }
     // row-major u (T,r) = x (T,n) A^T: column-major u^T (r,T) = A (r,n)... as op_T of the
     // column-major view of A, times x^T
     MELORA__TRY_(melora__gemm(c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
-    const float *mixed = u;
     if (C) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
             v, u, C, T, r, T / E, 0);
@@ -587,13 +671,19 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
     MELORA__LAUNCHED();
-    melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
-    MELORA__LAUNCHED();
-    // row-major u (T,r) = x MA^T and u2 = xa dAn^T (see melora__fwd)
-    MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
-    MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, dAn, n, xa, n, 0.0f, u2, r));
-    melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
-    MELORA__LAUNCHED();
+    if (!naive) { // both products and the signs in one pass over x
+        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS,
+                           0, st>>>(u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r);
+        MELORA__LAUNCHED();
+    } else {
+        melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
+        MELORA__LAUNCHED();
+        // row-major u (T,r) = x MA^T and u2 = xa dAn^T (see melora__fwd)
+        MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
+        MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, dAn, n, xa, n, 0.0f, u2, r));
+        melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
+        MELORA__LAUNCHED();
+    }
     return melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m);
 }
 
@@ -633,7 +723,11 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
                                                                           EA, rn);
         MELORA__LAUNCHED();
     }
-    if (dx) {
+    if (dx && !naive) { // dx += du MA + (du2 dAn) * sa in one read-modify-write of dx
+        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, dAn,
+                                                                          sa, G, T, n, r);
+        MELORA__LAUNCHED();
+    } else if (dx) {
         // row-major dx (T,n) += du MA; tmp (T,n) = du2 dAn; dx += tmp*sa
         MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
         MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, dAn, n, du2, r, 0.0f, tmp, n));
@@ -894,7 +988,9 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
                  MELORA_ERR_OVERFLOW);
     float *v = melora__reg<float>(work, &ws, MC_DV);
     // u = x A^T once for every sample (see melora__fwd)
-    MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
+    melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS, 0,
+                       st>>>(u, nullptr, x, A, nullptr, nullptr, nullptr, 1, nullptr, 1, T, n, r);
+    MELORA__LAUNCHED();
     for (int k = 0; k < K; k++) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, st>>>(
             v, u, C + (size_t)k * r * r, T, r, T, 0);
