@@ -104,7 +104,7 @@ cuda-nvcc-test:
 ifeq ($(NVCC),)
 	@echo "✗ nvcc not found: CUDA path not compiled with the real toolkit (emulator tests still ran)"
 else
-	@$(MAKE) --no-print-directory $(CUREAL)/test_cuda
+	@$(MAKE) --no-print-directory $(CUREAL)/test_cuda $(BUILD)/libmelora_cuda.so
 	./$(CUREAL)/test_cuda --verbose=0
 endif
 

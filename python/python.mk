@@ -1,15 +1,27 @@
 # python/: the PyTorch bridge.  make lib | make python-test | make python-bench
-# libmelora.so is melora.h compiled once as a shared library (the CUDA library,
-# libmelora_cuda.so, is not built yet). The Python package loads it through ctypes.
+# libmelora.so is melora.h compiled once as a shared library; with nvcc, libmelora_cuda.so
+# holds melora_cuda.cu (linked against libmelora.so for the argument checks, cuBLAS and
+# cudart). The Python package loads libmelora.so through ctypes; it does not yet drive
+# the CUDA library (CUDA tensors are a later step).
 PY_TORCH ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 PY_ENV    = MELORA_LIB=$(abspath $(BUILD)/libmelora.so) PYTHONPATH=$(abspath python)
 
 .PHONY: lib python-test python-bench python-torch
 
+ifeq ($(NVCC),)
 lib: $(BUILD)/libmelora.so
+else
+lib: $(BUILD)/libmelora.so $(BUILD)/libmelora_cuda.so
+endif
 
 $(BUILD)/libmelora.so: python/melora_lib.c melora.h | $(BUILD)
 	$(CC) $(STD) $(OPT) $(OMP) $(WARN) -fPIC -shared $< -lm -o $@
+
+$(BUILD)/libmelora_cuda.so: melora_cuda.cu melora_cuda.h melora.h $(BUILD)/libmelora.so
+	$(NVCC) -std=c++17 -I. -Xcompiler -fPIC,-Wall,-Wextra -shared melora_cuda.cu \
+	  -L$(BUILD) -lmelora -Xlinker -rpath,'$$ORIGIN' -lcublas -lcudart -o $@
+	@nm -D --defined-only $@ | grep -q ' melora_cuda_melora_backward$$' \
+	  || { echo "libmelora_cuda.so lacks its entry points"; exit 1; }
 
 # Debian's python3-torch (for /usr/bin/python3), installed when missing and we are root.
 python-torch:
