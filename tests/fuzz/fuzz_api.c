@@ -249,7 +249,6 @@ static int fuzz_compute(rd *in, const spec *sp) {
     }
     if (sp->op >= 0 && positive("nr", sp->dims, d) &&
         (sp->op == MELORA_OP_MELORA_KL || positive("Tm", sp->dims, d))) {
-        unsigned pre = allowed;
         int kl_op = sp->op == MELORA_OP_MELORA_KL;
         int T = kl_op ? 1 : (int)dim_of('T', sp->dims, d), m = kl_op ? 1 : (int)dim_of('m', sp->dims, d);
         melora_status ws = melora_workspace_size(&wbytes, (melora_op)sp->op, T,
