@@ -1,19 +1,19 @@
 // melora_cuda.cu - the CUDA path of melora.h (declared in melora_cuda.h).
 //
-// The plain products go to cuBLAS; two fused kernels (k_shrink, k_expand) take the place of
-// GEMMs where fusing saves a pass over a (T,n) tensor (Me-LoRA's shrink with C, Flipout's
-// two products and their signs); a few small kernels do the per-element work (noise,
-// sampling, the chain rule through a sample, Me-LoRA's r x r mixing, the KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
+// The plain products go to cuBLAS; fused kernels take the place of GEMMs where fusing
+// saves a pass over a (T,n) or (T,m) tensor (k_shrink: Me-LoRA's shrink with C, Flipout's
+// two products and their signs; k_expand: Flipout's dx; k_dzpass: dv and dB from one read
+// of dz); a few small kernels do the per-element work (noise, sampling, the chain rule
+// through a sample, Me-LoRA's r x r mixing, the KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
 // GPU computes what the CPU computes. Every kernel has a grid-stride loop and no
 // assumption about the launch size, so the tests can run it through tests/cudacpu.
 //
 // Bytes: at T = 1200, n = m = 4096, r = 8 the LoRA forward reads x (19.7 MB) and reads and
-// writes z (2 x 19.7 MB) -- 59 MB, 20 us at an H100's ~3 TB/s; the backward reads dz twice
-// (dv, dB), x once (dA) and reads and writes dx -- 79 MB, 26 us. cuBLAS's GEMMs with one
-// dimension r = 8 are bandwidth-bound and should come within ~1.5x of that. What a further
-// fused kernel would save (dv and dB from one read of dz: -19.7 MB) is left for later; the
-// figures above are what the first GPU run should check (nothing here has yet been timed
-// on a GPU).
+// writes z (2 x 19.7 MB) -- 59 MB, 20 us at an H100's ~3 TB/s; the backward reads dz once
+// (dv and dB, k_dzpass, plus 2.7 MB of partials), x once (dA) and reads and writes dx --
+// 81 MB, 27 us (98 MB when dv and dB each read dz, as two GEMMs would). The GEMMs with one dimension r = 8 are bandwidth-bound and should come
+// within ~1.5x of that. These figures are what the first GPU run should check: nothing
+// here has yet been timed on a GPU.
 
 #include "melora_cuda.h"
 #include <stdio.h>
@@ -225,6 +225,66 @@ __global__ void melora__k_expand(float *dx, const float *du, const float *W, con
     }
 }
 
+// The fused dz pass of every backward: dv = s dz B and dB += s dz^T uB from one read of dz.
+// A block owns a tile of DZ_RT rows x 256 columns (a thread per column): it adds its
+// columns' share of dB over its rows in registers, and reduces each row's share of dv
+// over its columns (warp shuffles, then warps in order). Both leave per-tile partials that
+// melora__k_finish sums in tile order, so the result is deterministic. Reads dz once
+// (T*m*4 bytes, 19.7 MB at the 7B shape, ~7 us at 3 TB/s) where two GEMMs read it twice;
+// the partials add (m/256)*T*r + (T/64)*m*r floats (0.15 + 2.5 MB there).
+#define MELORA__DZ_RT 64
+__global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const float *B,
+                                 const float *uB, int T, int m, int r) {
+    __shared__ float red[MELORA__CU_THREADS / 32][MELORA__RK];
+    int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
+    int col = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    int t0 = (int)blockIdx.y * MELORA__DZ_RT;
+    int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
+    bool in = col < m;
+    for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
+        float db[MELORA__RK], bc[MELORA__RK];
+        for (int q = 0; q < MELORA__RK; q++) {
+            db[q] = 0.0f;
+            bc[q] = in && k0 + q < r ? B[(size_t)col * (size_t)r + (size_t)(k0 + q)] : 0.0f;
+        }
+        for (int t = t0; t < t1; t++) {
+            float g = in ? dz[(size_t)t * (size_t)m + (size_t)col] : 0.0f;
+            const float *ut = uB + (size_t)t * (size_t)r;
+            float p[MELORA__RK];
+            for (int q = 0; q < MELORA__RK; q++) {
+                if (k0 + q < r) db[q] += g * ut[k0 + q];
+                p[q] = g * bc[q];
+            }
+            for (int q = 0; q < MELORA__RK; q++)
+                for (int off = 16; off > 0; off /= 2)
+                    p[q] += __shfl_down_sync(0xffffffffu, p[q], (unsigned)off);
+            if (lane == 0)
+                for (int q = 0; q < MELORA__RK; q++) red[warp][q] = p[q];
+            __syncthreads();
+            if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
+                float acc = 0.0f;
+                for (int w = 0; w < nw; w++) acc += red[w][threadIdx.x];
+                dvp[((size_t)blockIdx.x * (size_t)T + (size_t)t) * (size_t)r +
+                    (size_t)(k0 + (int)threadIdx.x)] = acc;
+            }
+            __syncthreads();
+        }
+        if (dbp && in)
+            for (int q = 0; q < MELORA__RK && k0 + q < r; q++)
+                dbp[((size_t)blockIdx.y * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = db[q];
+    }
+}
+// out[i] (= or +=) s * sum_p parts[p*count + i], parts in order.
+__global__ void melora__k_finish(float *out, const float *parts, int np, size_t count, float s,
+                                 int accumulate) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float acc = 0.0f;
+        for (int p = 0; p < np; p++) acc += parts[(size_t)p * count + i];
+        out[i] = accumulate ? out[i] + s * acc : s * acc;
+    }
+}
+
 // Column-major C = alpha op(A) op(B) + beta C (beta 0: C not read), one thread per output:
 // the reference that stands in for cublasSgemm in the _naive entry points.
 __global__ void melora__k_gemm_naive(int ta, int tb, int M, int N, int K, float alpha,
@@ -393,8 +453,10 @@ static melora_status melora__gemm(const melora__cctx *c, int ta, int tb, int M, 
 }
 
 // Device workspace: regions of 256-byte-aligned floats (or doubles) per op.
-enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_P, MC_S, MC_PART, MC_RES,
-       MC_BAD, MC_NREG };
+enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_P, MC_S,
+       MC_PART, MC_RES, MC_BAD, MC_NREG };
+static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
+static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
 typedef struct {
     size_t off[MC_NREG];
     size_t total;
@@ -424,6 +486,14 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, i
         cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_RES] = 3;
         cnt[MC_BAD] = 1; break;
     default: return MELORA_ERR_ENUM;
+    }
+    if (op == MELORA_OP_LORA_BACKWARD || op == MELORA_OP_MELORA_BACKWARD ||
+        op == MELORA_OP_FLIPOUT_BACKWARD) { // the dz pass's partials
+        const size_t lim = (size_t)PTRDIFF_MAX / sizeof(double);
+        size_t mr = (size_t)m * r;
+        MELORA__NEED(melora__ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
+        cnt[MC_DVP] = melora__ncs(m) * tr;
+        cnt[MC_DBP] = melora__nrt(T) * mr;
     }
     ws->total = 0;
     for (int i = 0; i < MC_NREG; i++) {
@@ -519,17 +589,43 @@ static melora_status melora__fwd(const melora__cctx *c, float *z, float *u, floa
     return melora__gemm(c, 1, 0, m, T, r, s, B, r, mixed, r, 1.0f, z, m);
 }
 
-// dv = s dz B; dB += s dz^T uB; du = dv (C nullptr) or dv C_e; dA += du^T x (or into dAs with
-// beta 0); dx += du A.
-static melora_status melora__bwd(const melora__cctx *c, float *dx, float *dA, float betaA,
-                                 float *dB, float *dv, float *du, const float *dz,
-                                 const float *uB, const float *x, const float *A,
-                                 const float *C, int E, const float *B, float s, int T, int n,
-                                 int m, int r) {
+// dv = s dz B and dB += s dz^T uB: the fused pass (partials dvp, dbp from the workspace), or
+// two GEMMs on the naive path.
+static melora_status melora__dz(const melora__cctx *c, float *dv, float *dB, float *dvp,
+                                float *dbp, const float *dz, const float *B, const float *uB,
+                                float s, int T, int m, int r) {
+    if (!c->naive) {
+        dim3 grid((unsigned)melora__ncs(m), (unsigned)melora__nrt(T));
+        melora__k_dzpass<<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr, dz,
+                                                                  B, uB, T, m, r);
+        MELORA__LAUNCHED();
+        size_t tr = (size_t)T * r, mr = (size_t)m * r;
+        melora__k_finish<<<melora__blocks(tr), MELORA__CU_THREADS, 0, c->st>>>(
+            dv, dvp, (int)melora__ncs(m), tr, s, 0);
+        MELORA__LAUNCHED();
+        if (dB) {
+            melora__k_finish<<<melora__blocks(mr), MELORA__CU_THREADS, 0, c->st>>>(
+                dB, dbp, (int)melora__nrt(T), mr, s, 1);
+            MELORA__LAUNCHED();
+        }
+        return MELORA_OK;
+    }
     // row-major dv (T,r) = s dz (T,m) B (m,r): column-major dv^T = s B^T dz^T
     MELORA__TRY_(melora__gemm(c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, dv, r));
     // row-major dB (m,r) += s dz^T (m,T) uB (T,r): column-major dB^T = s uB^T dz
     if (dB) MELORA__TRY_(melora__gemm(c, 0, 1, r, m, T, s, uB, r, dz, m, 1.0f, dB, r));
+    return MELORA_OK;
+}
+
+// dv = s dz B; dB += s dz^T uB; du = dv (C nullptr) or dv C_e; dA += du^T x (or into dAs with
+// beta 0); dx += du A.
+static melora_status melora__bwd(const melora__cctx *c, const melora__cws *ws, void *work,
+                                 float *dx, float *dA, float betaA, float *dB, float *dv,
+                                 float *du, const float *dz, const float *uB, const float *x,
+                                 const float *A, const float *C, int E, const float *B, float s,
+                                 int T, int n, int m, int r) {
+    MELORA__TRY_(melora__dz(c, dv, dB, melora__reg<float>(work, ws, MC_DVP),
+                            melora__reg<float>(work, ws, MC_DBP), dz, B, uB, s, T, m, r));
     const float *dub = dv;
     if (C) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
@@ -566,8 +662,8 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void
     MELORA__NEED(dz && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, naive));
     if (!dx && !dA && !dB) return MELORA_OK;
-    return melora__bwd(&c, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU), nullptr, dz, u,
-                       x, A, nullptr, 1, B, s, T, n, m, r);
+    return melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU),
+                       nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r);
 }
 extern "C" melora_status melora_cuda_lora_forward(float *z, float *u, void *work,
                                                   const float *x, const float *A,
@@ -642,8 +738,8 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, 0));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MC_DAS) : nullptr;
-    MELORA__TRY_(melora__bwd(&c, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MC_DU), nullptr,
-                             dz, u, x, As, nullptr, 1, B, s, T, n, m, r));
+    MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MC_DU),
+                             nullptr, dz, u, x, As, nullptr, 1, B, s, T, n, m, r));
     if (dAs) {
         size_t cnt = (size_t)r * n;
         melora__k_chain<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, dAs, GA,
@@ -707,9 +803,9 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
     MELORA__LAUNCHED();
-    // du (T,r) = s dz B, dB += s dz^T u (see melora__bwd)
-    MELORA__TRY_(melora__gemm(&c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, du, r));
-    if (dB) MELORA__TRY_(melora__gemm(&c, 0, 1, r, m, T, s, u, r, dz, m, 1.0f, dB, r));
+    // du (T,r) = s dz B, dB += s dz^T u
+    MELORA__TRY_(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MC_DVP),
+                            melora__reg<float>(work, &ws, MC_DBP), dz, B, u, s, T, m, r));
     melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(du2, du, sb, T, r, G, 0);
     MELORA__LAUNCHED();
     // row-major dMA (r,n) += du^T x
@@ -933,7 +1029,8 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     MELORA__TRY_(melora__check_e(E, T, r));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
-    MELORA__TRY_(melora__bwd(&c, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s, T, n, m, r));
+    MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
+                             T, n, m, r));
     if (dM || dH) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, dv, u, H, EC, T, r, E);

@@ -82,7 +82,8 @@ static size_t cu_bytes(melora_op op, int T, int n, int m, int r) {
 struct shape { int T, n, m, r, E, G; };
 static const shape SHAPES[] = {{5, 7, 6, 3, 1, 1}, {1, 1, 1, 1, 1, 1}, {17, 33, 19, 1, 17, 2},
                                {12, 16, 40, 5, 3, 5}, {24, 21, 18, 8, 4, 7},
-                               {6, 600, 300, 9, 3, 2}}; /* n > block: every warp reduces */
+                               {6, 600, 300, 9, 3, 2},   /* n > block: every warp reduces */
+                               {130, 20, 270, 3, 5, 3}}; /* several row tiles and column slices */
 
 static cublasHandle_t handle() {
     cublasHandle_t h = nullptr;
