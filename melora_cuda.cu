@@ -3,7 +3,7 @@
 // The plain products go to cuBLAS; fused kernels take the place of GEMMs where fusing
 // saves a pass over a (T,n) or (T,m) tensor (k_shrink: Me-LoRA's shrink with C, Flipout's
 // two products and their signs; k_expand: Flipout's dx; k_dzpass: dv and dB from one read
-// of dz); a few small kernels do the per-element work (noise, sampling, the chain rule
+// of dz; k_xpass: Flipout's dMA and d(dAn) from one read of x); a few small kernels do the per-element work (noise, sampling, the chain rule
 // through a sample, Me-LoRA's r x r mixing, the KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
 // GPU computes what the CPU computes. Every kernel has a grid-stride loop and no
 // assumption about the launch size, so the tests can run it through tests/cudacpu.
@@ -274,6 +274,36 @@ __global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const 
                 dbp[((size_t)blockIdx.y * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = db[q];
     }
 }
+// Flipout's weight gradients from one read of x: per tile of DZ_RT rows x 256 columns, a
+// thread per column j adds du[t][k] x[t][j] (for dMA) and du2[t][k] x[t][j] sa[t/G][j]
+// (for d(dAn)) over the tile's rows into per-tile partials (nrt, r, n), summed in tile
+// order by melora__k_finish. Reads x once (19.7 MB at the 7B shape) where GEMMs would read
+// x, write x*sa and read it again (59 MB); the partials add 2 (T/64) r n floats.
+__global__ void melora__k_xpass(float *pa, float *pb, const float *x, const float *sa, int G,
+                                const float *du, const float *du2, int T, int n, int r) {
+    int j = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    int t0 = (int)blockIdx.y * MELORA__DZ_RT;
+    int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
+    if (j >= n) return; // no barriers or warp operations below
+    for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
+        float a[MELORA__RK], b[MELORA__RK];
+        for (int q = 0; q < MELORA__RK; q++) a[q] = b[q] = 0.0f;
+        for (int t = t0; t < t1; t++) {
+            float xv = x[(size_t)t * (size_t)n + (size_t)j];
+            float xs = pb ? xv * sa[(size_t)(t / G) * (size_t)n + (size_t)j] : 0.0f;
+            for (int q = 0; q < MELORA__RK && k0 + q < r; q++) {
+                a[q] += du[(size_t)t * (size_t)r + (size_t)(k0 + q)] * xv;
+                if (pb) b[q] += du2[(size_t)t * (size_t)r + (size_t)(k0 + q)] * xs;
+            }
+        }
+        for (int q = 0; q < MELORA__RK && k0 + q < r; q++) {
+            size_t o = ((size_t)blockIdx.y * (size_t)r + (size_t)(k0 + q)) * (size_t)n + (size_t)j;
+            if (pa) pa[o] = a[q];
+            if (pb) pb[o] = b[q];
+        }
+    }
+}
+
 // out[i] (= or +=) s * sum_p parts[p*count + i], parts in order.
 __global__ void melora__k_finish(float *out, const float *parts, int np, size_t count, float s,
                                  int accumulate) {
@@ -453,8 +483,8 @@ static melora_status melora__gemm(const melora__cctx *c, int ta, int tb, int M, 
 }
 
 // Device workspace: regions of 256-byte-aligned floats (or doubles) per op.
-enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_P, MC_S,
-       MC_PART, MC_RES, MC_BAD, MC_NREG };
+enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_XPA, MC_XPB,
+       MC_P, MC_S, MC_PART, MC_RES, MC_BAD, MC_NREG };
 static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
 static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
 typedef struct {
@@ -494,6 +524,10 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, i
         MELORA__NEED(melora__ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
         cnt[MC_DVP] = melora__ncs(m) * tr;
         cnt[MC_DBP] = melora__nrt(T) * mr;
+        if (op == MELORA_OP_FLIPOUT_BACKWARD) { // melora__k_xpass's partials
+            MELORA__NEED(melora__nrt(T) <= lim / rn, MELORA_ERR_OVERFLOW);
+            cnt[MC_XPA] = cnt[MC_XPB] = melora__nrt(T) * rn;
+        }
     }
     ws->total = 0;
     for (int i = 0; i < MC_NREG; i++) {
@@ -808,9 +842,30 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
                             melora__reg<float>(work, &ws, MC_DBP), dz, B, u, s, T, m, r));
     melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(du2, du, sb, T, r, G, 0);
     MELORA__LAUNCHED();
+    if (!naive && (dMA || dGA)) { // dMA and d(dAn) from one read of x
+        float *pa = dMA ? melora__reg<float>(work, &ws, MC_XPA) : nullptr;
+        float *pb = dGA ? melora__reg<float>(work, &ws, MC_XPB) : nullptr;
+        int nrt = (int)melora__nrt(T);
+        dim3 grid((unsigned)melora__ncs(n), (unsigned)nrt);
+        melora__k_xpass<<<grid, MELORA__CU_THREADS, 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
+        MELORA__LAUNCHED();
+        if (pa) {
+            melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, pa, nrt, rn,
+                                                                               1.0f, 1);
+            MELORA__LAUNCHED();
+        }
+        if (pb) {
+            melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dDn, pb, nrt, rn,
+                                                                               1.0f, 0);
+            MELORA__LAUNCHED();
+            melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dDn,
+                                                                              GA, EA, rn);
+            MELORA__LAUNCHED();
+        }
+    }
     // row-major dMA (r,n) += du^T x
-    if (dMA) MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
-    if (dGA) {
+    if (naive && dMA) MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
+    if (naive && dGA) {
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
         MELORA__LAUNCHED();
         // row-major d(dAn) (r,n) = du2^T xa
