@@ -3,10 +3,15 @@
 // The plain products go to cuBLAS; fused kernels take the place of GEMMs where fusing
 // saves a pass over a (T,n) or (T,m) tensor (k_shrink: Me-LoRA's shrink with C, Flipout's
 // two products and their signs; k_expand: Flipout's dx; k_dzpass: dv and dB from one read
-// of dz; k_xpass: Flipout's dMA and d(dAn) from one read of x); a few small kernels do the per-element work (noise, sampling, the chain rule
-// through a sample, Me-LoRA's r x r mixing, the KL terms). Per-element math comes from melora.h's __host__ __device__ functions, so the
-// GPU computes what the CPU computes. Every kernel has a grid-stride loop and no
-// assumption about the launch size, so the tests can run it through tests/cudacpu.
+// of dz; k_xpass: Flipout's dMA and d(dAn) from one read of x); a few small kernels do the
+// per-element work (noise, sampling, the chain rule through a sample, Me-LoRA's r x r
+// mixing, the KL terms). Per-element math comes from
+// melora.h's __host__ __device__ functions, so the GPU computes what the CPU computes.
+// Launch sizes: the element-wise kernels are grid-stride loops (any grid); k_shrink loops
+// over rows past its grid; k_dzpass and k_xpass tile (column slice, row tile) on a 2-D grid
+// and loop over row tiles past gridDim.y (65535), so any T runs; the reductions
+// (k_reduce, k_kl_final) have a fixed grid, so their sums have a fixed order. No entry
+// point synchronises: the KLs leave their value and status in device memory.
 //
 // Bytes: at T = 1200, n = m = 4096, r = 8 the LoRA forward reads x (19.7 MB) and reads and
 // writes z (2 x 19.7 MB) -- 59 MB, 20 us at an H100's ~3 TB/s; the backward reads dz once
@@ -21,7 +26,7 @@
 
 #define MELORA__CU_THREADS 256
 #define MELORA__CU_MAXBLOCKS 4096
-#define MELORA__CU_NB 64 // blocks of every reduction: fixed, so sums have a fixed order
+#define MELORA__CU_NB 64 // blocks of the KL reductions: fixed, so sums have a fixed order
 
 static thread_local char melora__cu_err[192];
 
@@ -55,6 +60,20 @@ extern "C" const char *melora_cuda_last_error(void) { return melora__cu_err; }
     do {                                                                                    \
         if (!(cond)) return (st);                                                           \
     } while (0)
+
+// Every entry point clears melora_cuda_last_error() and, once its arguments are checked and
+// before its first launch, takes over an error left pending by an earlier CUDA call of the
+// caller's: it is returned as MELORA_ERR_CUDA and named as earlier, rather than blamed on
+// this call's first launch (cudaGetLastError after a launch would return it).
+static melora_status melora__entry(void) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        snprintf(melora__cu_err, sizeof melora__cu_err,
+                 "an error pending from before this call: %s", cudaGetErrorString(e));
+        return MELORA_ERR_CUDA;
+    }
+    return MELORA_OK;
+}
 
 static unsigned melora__blocks(size_t count) {
     size_t b = (count + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS;
@@ -238,40 +257,43 @@ __global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const 
     __shared__ float red[MELORA__CU_THREADS / 32][MELORA__RK];
     int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
     int col = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    int t0 = (int)blockIdx.y * MELORA__DZ_RT;
-    int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
     bool in = col < m;
-    for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
-        float db[MELORA__RK], bc[MELORA__RK];
-        for (int q = 0; q < MELORA__RK; q++) {
-            db[q] = 0.0f;
-            bc[q] = in && k0 + q < r ? B[(size_t)col * (size_t)r + (size_t)(k0 + q)] : 0.0f;
-        }
-        for (int t = t0; t < t1; t++) {
-            float g = in ? dz[(size_t)t * (size_t)m + (size_t)col] : 0.0f;
-            const float *ut = uB + (size_t)t * (size_t)r;
-            float p[MELORA__RK];
+    int nrt = (T + MELORA__DZ_RT - 1) / MELORA__DZ_RT;
+    for (int tile = (int)blockIdx.y; tile < nrt; tile += (int)gridDim.y) { // any T
+        int t0 = tile * MELORA__DZ_RT;
+        int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
+        for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
+            float db[MELORA__RK], bc[MELORA__RK];
             for (int q = 0; q < MELORA__RK; q++) {
-                if (k0 + q < r) db[q] += g * ut[k0 + q];
-                p[q] = g * bc[q];
+                db[q] = 0.0f;
+                bc[q] = in && k0 + q < r ? B[(size_t)col * (size_t)r + (size_t)(k0 + q)] : 0.0f;
             }
-            for (int q = 0; q < MELORA__RK; q++)
-                for (int off = 16; off > 0; off /= 2)
-                    p[q] += __shfl_down_sync(0xffffffffu, p[q], (unsigned)off);
-            if (lane == 0)
-                for (int q = 0; q < MELORA__RK; q++) red[warp][q] = p[q];
-            __syncthreads();
-            if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
-                float acc = 0.0f;
-                for (int w = 0; w < nw; w++) acc += red[w][threadIdx.x];
-                dvp[((size_t)blockIdx.x * (size_t)T + (size_t)t) * (size_t)r +
-                    (size_t)(k0 + (int)threadIdx.x)] = acc;
+            for (int t = t0; t < t1; t++) {
+                float g = in ? dz[(size_t)t * (size_t)m + (size_t)col] : 0.0f;
+                const float *ut = uB + (size_t)t * (size_t)r;
+                float p[MELORA__RK];
+                for (int q = 0; q < MELORA__RK; q++) {
+                    if (k0 + q < r) db[q] += g * ut[k0 + q];
+                    p[q] = g * bc[q];
+                }
+                for (int q = 0; q < MELORA__RK; q++)
+                    for (int off = 16; off > 0; off /= 2)
+                        p[q] += __shfl_down_sync(0xffffffffu, p[q], (unsigned)off);
+                if (lane == 0)
+                    for (int q = 0; q < MELORA__RK; q++) red[warp][q] = p[q];
+                __syncthreads();
+                if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
+                    float acc = 0.0f;
+                    for (int w = 0; w < nw; w++) acc += red[w][threadIdx.x];
+                    dvp[((size_t)blockIdx.x * (size_t)T + (size_t)t) * (size_t)r +
+                        (size_t)(k0 + (int)threadIdx.x)] = acc;
+                }
+                __syncthreads();
             }
-            __syncthreads();
+            if (dbp && in)
+                for (int q = 0; q < MELORA__RK && k0 + q < r; q++)
+                    dbp[((size_t)tile * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = db[q];
         }
-        if (dbp && in)
-            for (int q = 0; q < MELORA__RK && k0 + q < r; q++)
-                dbp[((size_t)blockIdx.y * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = db[q];
     }
 }
 // Flipout's weight gradients from one read of x: per tile of DZ_RT rows x 256 columns, a
@@ -282,24 +304,27 @@ __global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const 
 __global__ void melora__k_xpass(float *pa, float *pb, const float *x, const float *sa, int G,
                                 const float *du, const float *du2, int T, int n, int r) {
     int j = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    int t0 = (int)blockIdx.y * MELORA__DZ_RT;
-    int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
     if (j >= n) return; // no barriers or warp operations below
-    for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
-        float a[MELORA__RK], b[MELORA__RK];
-        for (int q = 0; q < MELORA__RK; q++) a[q] = b[q] = 0.0f;
-        for (int t = t0; t < t1; t++) {
-            float xv = x[(size_t)t * (size_t)n + (size_t)j];
-            float xs = pb ? xv * sa[(size_t)(t / G) * (size_t)n + (size_t)j] : 0.0f;
-            for (int q = 0; q < MELORA__RK && k0 + q < r; q++) {
-                a[q] += du[(size_t)t * (size_t)r + (size_t)(k0 + q)] * xv;
-                if (pb) b[q] += du2[(size_t)t * (size_t)r + (size_t)(k0 + q)] * xs;
+    int nrt = (T + MELORA__DZ_RT - 1) / MELORA__DZ_RT;
+    for (int tile = (int)blockIdx.y; tile < nrt; tile += (int)gridDim.y) { // any T
+        int t0 = tile * MELORA__DZ_RT;
+        int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
+        for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
+            float a[MELORA__RK], b[MELORA__RK];
+            for (int q = 0; q < MELORA__RK; q++) a[q] = b[q] = 0.0f;
+            for (int t = t0; t < t1; t++) {
+                float xv = x[(size_t)t * (size_t)n + (size_t)j];
+                float xs = pb ? xv * sa[(size_t)(t / G) * (size_t)n + (size_t)j] : 0.0f;
+                for (int q = 0; q < MELORA__RK && k0 + q < r; q++) {
+                    a[q] += du[(size_t)t * (size_t)r + (size_t)(k0 + q)] * xv;
+                    if (pb) b[q] += du2[(size_t)t * (size_t)r + (size_t)(k0 + q)] * xs;
+                }
             }
-        }
-        for (int q = 0; q < MELORA__RK && k0 + q < r; q++) {
-            size_t o = ((size_t)blockIdx.y * (size_t)r + (size_t)(k0 + q)) * (size_t)n + (size_t)j;
-            if (pa) pa[o] = a[q];
-            if (pb) pb[o] = b[q];
+            for (int q = 0; q < MELORA__RK && k0 + q < r; q++) {
+                size_t o = ((size_t)tile * (size_t)r + (size_t)(k0 + q)) * (size_t)n + (size_t)j;
+                if (pa) pa[o] = a[q];
+                if (pb) pb[o] = b[q];
+            }
         }
     }
 }
@@ -369,30 +394,42 @@ __global__ void melora__k_reduce(double *partial, int *bad, int mode, const doub
     }
     if (threadIdx.x == 0) partial[blockIdx.x] = sh[0];
 }
-// out = sum of nb partials, in order (one thread).
-__global__ void melora__k_sum(double *out, const double *partial, int nb) {
+// The KL's value and its status, on the device: out[slot] = the partials of each slot
+// summed in order; eq. 7 (eq7 != 0): kl = (sp + ss) / (2 s2) - slog from slots 0, 1, 2;
+// otherwise kl = slot 0. *status = MELORA_ERR_VALUE (and *kl = NaN) when a term was flagged
+// or a sum is not finite, else MELORA_OK: the gradient kernels that follow read it and write
+// nothing on an error. One thread: 3 x MELORA__CU_NB doubles.
+__global__ void melora__k_kl_final(double *kl, int *status, const double *partial, int nb,
+                                   const int *bad, int eq7, double s2) {
     if (blockIdx.x == 0 && threadIdx.x == 0) {
-        double s = 0.0;
-        for (int b = 0; b < nb; b++) s += partial[b];
-        *out = s;
+        double v[3] = {0.0, 0.0, 0.0};
+        for (int q = 0; q < (eq7 ? 3 : 1); q++)
+            for (int b = 0; b < nb; b++) v[q] += partial[q * nb + b];
+        double k = eq7 ? (v[0] + v[1]) / (2.0 * s2) - v[2] : v[0];
+        int ok = !*bad && v[0] - v[0] == 0.0 && v[1] - v[1] == 0.0 && k - k == 0.0;
+        *status = ok ? (int)MELORA_OK : (int)MELORA_ERR_VALUE;
+        *kl = ok ? k : nan("");
     }
 }
-// The naive reduction: one thread, every term in index order.
-__global__ void melora__k_reduce_naive(double *out, int *bad, int mode, const double *d,
-                                       const float *f1, const float *f2, double sigma,
-                                       size_t count) {
+// The naive reduction: one thread, every term in index order, written as the slot's first
+// partial (the others zero) so melora__k_kl_final serves both paths.
+__global__ void melora__k_reduce_naive(double *partial, int nb, int *bad, int mode,
+                                       const double *d, const float *f1, const float *f2,
+                                       double sigma, size_t count) {
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         double s = 0.0;
         int flag = 0;
         for (size_t i = 0; i < count; i++) s += melora__term(mode, d, f1, f2, sigma, i, &flag);
         if (flag) *bad = 1;
-        *out = s;
+        partial[0] = s;
+        for (int b = 1; b < nb; b++) partial[b] = 0.0;
     }
 }
 
 // Diagonal-Gaussian KL gradients: dmu += w mu/s2; dg += w (Om/s2 - 1/Om) 2g.
-__global__ void melora__k_diag_grad(float *dmu, float *dg, const float *mu, const float *g,
-                                    double s2, double w, size_t count) {
+__global__ void melora__k_diag_grad(float *dmu, float *dg, const int *status, const float *mu,
+                                    const float *g, double s2, double w, size_t count) {
+    if (*status != (int)MELORA_OK) return;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x) {
         double om = (double)g[i] * (double)g[i];
@@ -420,8 +457,9 @@ __global__ void melora__k_ps(double *P, double *S, const float *M, const float *
 }
 // eq. 7 gradients of M and H: dM += w (P/s2) A^T; dH += w ((S/s2)|A|^T - 1/Om) 2H.
 __global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const double *S,
-                                 const float *A, const float *H, double s2, double w, int r,
-                                 int n) {
+                                 const float *A, const float *H, const int *status, double s2,
+                                 double w, int r, int n) {
+    if (*status != (int)MELORA_OK) return;
     size_t rr = (size_t)r * (size_t)r;
     for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < rr;
          q += (size_t)gridDim.x * blockDim.x) {
@@ -438,8 +476,9 @@ __global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const do
 }
 // eq. 7 gradient of A: dA += w (M^T P + sign(A) * (Om^T S)) / s2.
 __global__ void melora__k_eq7_a(float *dA, const double *P, const double *S, const float *M,
-                                const float *H, const float *A, double s2, double w, int r,
-                                int n) {
+                                const float *H, const float *A, const int *status, double s2,
+                                double w, int r, int n) {
+    if (*status != (int)MELORA_OK) return;
     size_t count = (size_t)r * (size_t)n;
     for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count;
          q += (size_t)gridDim.x * blockDim.x) {
@@ -456,18 +495,62 @@ __global__ void melora__k_eq7_a(float *dA, const double *P, const double *S, con
 }
 
 // ------------------------------------------------------------------------ host helpers --
-typedef struct {
-    cublasHandle_t h;
-    cudaStream_t st;
-    int naive;
-} melora__cctx;
+// The caller's cuBLAS handle is bound to `st` (and to host pointer mode, for the alpha and
+// beta below) at the first GEMM of a call, and its own stream and pointer mode are put back
+// when the call ends: done() at each entry point's last return (its status reports a
+// failure to restore), the destructor on every earlier error return. cublasSetStream is
+// skipped when the handle is already on `st`, because cuBLAS resets the handle's
+// workspace (cublasSetWorkspace) whenever its stream is set.
+struct melora__cctx {
+    cublasHandle_t h = nullptr;
+    cudaStream_t st = nullptr;
+    int naive = 0, bound = 0, set_stream = 0, set_mode = 0;
+    cudaStream_t old_st = nullptr;
+    cublasPointerMode_t old_mode = CUBLAS_POINTER_MODE_HOST;
+    melora__cctx() {}
+    melora__cctx(const melora__cctx &) = delete;
+    melora__cctx &operator=(const melora__cctx &) = delete;
+    ~melora__cctx() { (void)release(); }
+    melora_status bind() {
+        if (bound || naive) return MELORA_OK;
+        MELORA__BLAS(cublasGetStream(h, &old_st));
+        MELORA__BLAS(cublasGetPointerMode(h, &old_mode));
+        bound = 1;
+        if (old_st != st) {
+            MELORA__BLAS(cublasSetStream(h, st));
+            set_stream = 1;
+        }
+        if (old_mode != CUBLAS_POINTER_MODE_HOST) {
+            MELORA__BLAS(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST));
+            set_mode = 1;
+        }
+        return MELORA_OK;
+    }
+    melora_status release() {
+        if (!bound) return MELORA_OK;
+        bound = 0;
+        if (set_mode) {
+            set_mode = 0;
+            MELORA__BLAS(cublasSetPointerMode(h, old_mode));
+        }
+        if (set_stream) {
+            set_stream = 0;
+            MELORA__BLAS(cublasSetStream(h, old_st));
+        }
+        return MELORA_OK;
+    }
+    melora_status done(melora_status st_) {
+        melora_status rs = release();
+        return st_ != MELORA_OK ? st_ : rs;
+    }
+};
 
 // Row-major <-> cuBLAS: a row-major (R,C) matrix is the column-major (C,R) matrix, its
 // transpose, with leading dimension C. So the row-major product Y = X W (Y (M,N)) is the
 // column-major Y^T = W^T X^T: call gemm with the operands swapped, sizes (N, M, K), and
 // each operand's row length as its leading dimension. Every call below is written that
 // way, with the row-major product it computes in its comment.
-static melora_status melora__gemm(const melora__cctx *c, int ta, int tb, int M, int N, int K,
+static melora_status melora__gemm(melora__cctx *c, int ta, int tb, int M, int N, int K,
                                   float alpha, const float *A, int lda, const float *B,
                                   int ldb, float beta, float *C, int ldc) {
     if (c->naive) {
@@ -476,7 +559,7 @@ static melora_status melora__gemm(const melora__cctx *c, int ta, int tb, int M, 
         MELORA__LAUNCHED();
         return MELORA_OK;
     }
-    MELORA__BLAS(cublasSetStream(c->h, c->st));
+    MELORA__TRY_(c->bind());
     MELORA__BLAS(cublasSgemm(c->h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
                              M, N, K, &alpha, A, lda, B, ldb, &beta, C, ldc));
     return MELORA_OK;
@@ -487,6 +570,8 @@ enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_X
        MC_P, MC_S, MC_PART, MC_RES, MC_BAD, MC_NREG };
 static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
 static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
+// grid y for a count of row tiles: the kernels loop over the tiles past gridDim.y (65535)
+static unsigned melora__gy(size_t tiles) { return (unsigned)(tiles < 65535u ? tiles : 65535u); }
 typedef struct {
     size_t off[MC_NREG];
     size_t total;
@@ -541,6 +626,7 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, i
 
 extern "C" melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, int T,
                                                     int n, int m, int r) {
+    melora__cu_err[0] = '\0';
     melora__cws ws;
     MELORA__NEED(bytes != nullptr, MELORA_ERR_NULL);
     MELORA__TRY_(melora__cuda_layout(&ws, op, T, n, m, r));
@@ -555,6 +641,7 @@ template <typename P> static P *melora__reg(void *work, const melora__cws *ws, i
 static melora_status melora__setup(melora__cws *ws, melora__cctx *c, void *work, melora_op op,
                                    int T, int n, int m, int r, float s, cublasHandle_t h,
                                    cudaStream_t st, int naive) {
+    // the last of an entry point's checks: then melora__entry
     MELORA__NEED(work != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(naive || h != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
@@ -563,7 +650,7 @@ static melora_status melora__setup(melora__cws *ws, melora__cctx *c, void *work,
     c->h = h;
     c->st = st;
     c->naive = naive;
-    return MELORA_OK;
+    return melora__entry();
 }
 static melora_status melora__check_e(int E, int T, int r) {
     MELORA__NEED(E > 0, MELORA_ERR_SIZE);
@@ -579,6 +666,7 @@ static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, i
     MELORA__NEED(out != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(count > 0, MELORA_ERR_SIZE);
     MELORA__NEED((uint64_t)count <= (uint64_t)PTRDIFF_MAX / sizeof(double), MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora__entry());
     melora__k_noise<<<melora__blocks((size_t)count), MELORA__CU_THREADS, 0, st>>>(
         out, seed, offset, (size_t)count, kind);
     MELORA__LAUNCHED();
@@ -586,20 +674,23 @@ static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, i
 }
 extern "C" melora_status melora_cuda_noise_normal(float *out, uint64_t seed, uint64_t offset,
                                                   int64_t count, cudaStream_t stream) {
+    melora__cu_err[0] = '\0';
     return melora__noise(out, seed, offset, count, 0, stream);
 }
 extern "C" melora_status melora_cuda_noise_uniform(float *out, uint64_t seed, uint64_t offset,
                                                    int64_t count, cudaStream_t stream) {
+    melora__cu_err[0] = '\0';
     return melora__noise(out, seed, offset, count, 1, stream);
 }
 extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint64_t offset,
                                                 int64_t count, cudaStream_t stream) {
+    melora__cu_err[0] = '\0';
     return melora__noise(out, seed, offset, count, 2, stream);
 }
 
 // ----------------------------------------------------------------------------- LoRA --
 // u = x A^T (row-major (T,r) = (T,n)(n,r)); z += s u B^T ((T,m) = (T,r)(r,m)).
-static melora_status melora__fwd(const melora__cctx *c, float *z, float *u, float *v,
+static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
                                  const float *x, const float *A, const float *C, int E,
                                  const float *B, float s, int T, int n, int m, int r) {
     const float *mixed = u;
@@ -625,11 +716,11 @@ static melora_status melora__fwd(const melora__cctx *c, float *z, float *u, floa
 
 // dv = s dz B and dB += s dz^T uB: the fused pass (partials dvp, dbp from the workspace), or
 // two GEMMs on the naive path.
-static melora_status melora__dz(const melora__cctx *c, float *dv, float *dB, float *dvp,
+static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dvp,
                                 float *dbp, const float *dz, const float *B, const float *uB,
                                 float s, int T, int m, int r) {
     if (!c->naive) {
-        dim3 grid((unsigned)melora__ncs(m), (unsigned)melora__nrt(T));
+        dim3 grid((unsigned)melora__ncs(m), melora__gy(melora__nrt(T)));
         melora__k_dzpass<<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr, dz,
                                                                   B, uB, T, m, r);
         MELORA__LAUNCHED();
@@ -653,7 +744,7 @@ static melora_status melora__dz(const melora__cctx *c, float *dv, float *dB, flo
 
 // dv = s dz B; dB += s dz^T uB; du = dv (C nullptr) or dv C_e; dA += du^T x (or into dAs with
 // beta 0); dx += du A.
-static melora_status melora__bwd(const melora__cctx *c, const melora__cws *ws, void *work,
+static melora_status melora__bwd(melora__cctx *c, const melora__cws *ws, void *work,
                                  float *dx, float *dA, float betaA, float *dB, float *dv,
                                  float *du, const float *dz, const float *uB, const float *x,
                                  const float *A, const float *C, int E, const float *B, float s,
@@ -683,7 +774,7 @@ static melora_status melora__lora_forward(float *z, float *u, void *work, const 
     melora__cctx c;
     MELORA__NEED(z && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, naive));
-    return melora__fwd(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r);
+    return c.done(melora__fwd(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r));
 }
 static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void *work,
                                            const float *dz, const float *u, const float *x,
@@ -696,13 +787,14 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void
     MELORA__NEED(dz && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, naive));
     if (!dx && !dA && !dB) return MELORA_OK;
-    return melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU),
-                       nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r);
+    return c.done(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU),
+                       nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r));
 }
 extern "C" melora_status melora_cuda_lora_forward(float *z, float *u, void *work,
                                                   const float *x, const float *A,
                                                   const float *B, float s, int T, int n, int m,
                                                   int r, cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__lora_forward(z, u, work, x, A, B, s, T, n, m, r, h, st, 0);
 }
 extern "C" melora_status melora_cuda_lora_forward_naive(float *z, float *u, void *work,
@@ -710,6 +802,7 @@ extern "C" melora_status melora_cuda_lora_forward_naive(float *z, float *u, void
                                                         const float *B, float s, int T, int n,
                                                         int m, int r, cublasHandle_t h,
                                                         cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__lora_forward(z, u, work, x, A, B, s, T, n, m, r, h, st, 1);
 }
 extern "C" melora_status melora_cuda_lora_backward(float *dx, float *dA, float *dB, void *work,
@@ -718,6 +811,7 @@ extern "C" melora_status melora_cuda_lora_backward(float *dx, float *dA, float *
                                                    const float *B, float s, int T, int n,
                                                    int m, int r, cublasHandle_t h,
                                                    cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__lora_backward(dx, dA, dB, work, dz, u, x, A, B, s, T, n, m, r, h, st, 0);
 }
 extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, float *dB,
@@ -726,6 +820,7 @@ extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, f
                                                          const float *A, const float *B,
                                                          float s, int T, int n, int m, int r,
                                                          cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__lora_backward(dx, dA, dB, work, dz, u, x, A, B, s, T, n, m, r, h, st, 1);
 }
 
@@ -733,11 +828,13 @@ extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, f
 extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, const float *GA,
                                                  const float *EA, int r, int n,
                                                  cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // MA, GA, EA, As are (r,n)
     MELORA__NEED(As && MA && GA && EA, MELORA_ERR_NULL);
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (size_t)n,
                  MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora__entry());
     size_t cnt = (size_t)r * n;
     melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt);
     MELORA__LAUNCHED();
@@ -749,13 +846,14 @@ extern "C" melora_status melora_cuda_blob_forward(float *z, float *u, float *As,
                                                   const float *GA, const float *EA,
                                                   const float *B, float s, int T, int n, int m,
                                                   int r, cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m)
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, 0));
     MELORA__TRY_(melora_cuda_blob_sample(As, MA, GA, EA, r, n, st));
-    return melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r);
+    return c.done(melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
 }
 
 extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float *dGA,
@@ -765,6 +863,7 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
                                                    const float *EA, const float *B, float s,
                                                    int T, int n, int m, int r,
                                                    cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // dz (T,m), u (T,r), x (T,n), As GA EA (r,n), B (m,r); du (T,r) and dAs (r,n) in work
     melora__cws ws;
     melora__cctx c;
@@ -780,7 +879,7 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
                                                                            EA, cnt);
         MELORA__LAUNCHED();
     }
-    return MELORA_OK;
+    return c.done(MELORA_OK);
 }
 
 // Flipout: u = x MA^T + ((x*sa) dAn^T)*sb with dAn = (GA*GA)*EA.
@@ -814,7 +913,7 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
         melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
         MELORA__LAUNCHED();
     }
-    return melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m);
+    return c.done(melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m));
 }
 
 static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB, void *work,
@@ -846,7 +945,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
         float *pa = dMA ? melora__reg<float>(work, &ws, MC_XPA) : nullptr;
         float *pb = dGA ? melora__reg<float>(work, &ws, MC_XPB) : nullptr;
         int nrt = (int)melora__nrt(T);
-        dim3 grid((unsigned)melora__ncs(n), (unsigned)nrt);
+        dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
         melora__k_xpass<<<grid, MELORA__CU_THREADS, 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
         MELORA__LAUNCHED();
         if (pa) {
@@ -885,18 +984,20 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, tmp, sa, T, n, G, 1);
         MELORA__LAUNCHED();
     }
-    return MELORA_OK;
+    return c.done(MELORA_OK);
 }
 extern "C" melora_status melora_cuda_blob_flipout_forward(
     float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
     const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
     int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__flip_fwd(z, u, work, x, MA, GA, EA, sa, sb, B, s, G, T, n, m, r, h, st, 0);
 }
 extern "C" melora_status melora_cuda_blob_flipout_forward_naive(
     float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
     const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
     int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__flip_fwd(z, u, work, x, MA, GA, EA, sa, sb, B, s, G, T, n, m, r, h, st, 1);
 }
 extern "C" melora_status melora_cuda_blob_flipout_backward(
@@ -904,6 +1005,7 @@ extern "C" melora_status melora_cuda_blob_flipout_backward(
     const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
     const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
     cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__flip_bwd(dx, dMA, dGA, dB, work, dz, u, x, MA, GA, EA, sa, sb, B, s, G, T,
                             n, m, r, h, st, 0);
 }
@@ -912,142 +1014,157 @@ extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
     const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
     const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
     cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__flip_bwd(dx, dMA, dGA, dB, work, dz, u, x, MA, GA, EA, sa, sb, B, s, G, T,
                             n, m, r, h, st, 1);
 }
 
 // ------------------------------------------------------------------------------- KLs --
-// Sums `count` terms of `mode` into res (device double) and reads it back with the flag;
-// synchronises the stream.
-static melora_status melora__sum_terms(double *host, int *bad_host, const melora__cws *ws,
-                                       void *work, int slot, int mode, const double *d,
-                                       const float *f1, const float *f2, double sigma,
-                                       size_t count, cudaStream_t st, int naive) {
+// No host synchronisation: the value and its status are written to the caller's device
+// memory (kl, status) by melora__k_kl_final, and the gradient kernels that follow check the
+// status on the device, so a zero standard deviation writes no gradient. What the host can
+// check (sizes, pointers, sigma, weight) is still returned at once.
+
+// Adds the reduction of `count` terms of `mode` to the partials of `slot`.
+static melora_status melora__sum_terms(const melora__cws *ws, void *work, int slot, int mode,
+                                       const double *d, const float *f1, const float *f2,
+                                       double sigma, size_t count, cudaStream_t st, int naive) {
     double *part = melora__reg<double>(work, ws, MC_PART) + slot * MELORA__CU_NB;
-    double *res = melora__reg<double>(work, ws, MC_RES) + slot;
     int *bad = melora__reg<int>(work, ws, MC_BAD);
-    if (naive) {
-        melora__k_reduce_naive<<<1, 1, 0, st>>>(res, bad, mode, d, f1, f2, sigma, count);
-        MELORA__LAUNCHED();
-    } else {
+    if (naive)
+        melora__k_reduce_naive<<<1, 1, 0, st>>>(part, MELORA__CU_NB, bad, mode, d, f1, f2, sigma,
+                                                count);
+    else
         melora__k_reduce<<<MELORA__CU_NB, MELORA__CU_THREADS, 0, st>>>(part, bad, mode, d, f1,
                                                                       f2, sigma, count);
-        MELORA__LAUNCHED();
-        melora__k_sum<<<1, 1, 0, st>>>(res, part, MELORA__CU_NB);
-        MELORA__LAUNCHED();
-    }
-    MELORA__CU(cudaMemcpyAsync(host, res, sizeof(double), cudaMemcpyDeviceToHost, st));
-    MELORA__CU(cudaMemcpyAsync(bad_host, bad, sizeof(int), cudaMemcpyDeviceToHost, st));
-    MELORA__CU(cudaStreamSynchronize(st));
+    MELORA__LAUNCHED();
+    return MELORA_OK;
+}
+static melora_status melora__kl_args(double *kl, int *status, void *work) {
+    MELORA__NEED(kl && status && work, MELORA_ERR_NULL);
+    MELORA__NEED(((uintptr_t)work & 7u) == 0 && ((uintptr_t)kl & 7u) == 0 &&
+                     ((uintptr_t)status & 3u) == 0,
+                 MELORA_ERR_ALIGNMENT);
     return MELORA_OK;
 }
 
-static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, void *work,
+static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float *dg, void *work,
                                      const float *mu, const float *g, float sigma, float weight,
                                      int r, int n, cudaStream_t st) {
     melora__cws ws;
-    MELORA__NEED(kl && mu && g && work, MELORA_ERR_NULL);
-    MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__NEED(mu && g, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__kl_args(kl, status, work));
     MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
     MELORA__NEED(melora__finite_(sigma) && sigma > 0.0f && melora__finite_(weight), MELORA_ERR_VALUE);
+    MELORA__TRY_(melora__entry());
     size_t cnt = (size_t)r * n;
-    double sum = 0.0;
-    int bad = 0;
-    MELORA__CU(cudaMemsetAsync(melora__reg<int>(work, &ws, MC_BAD), 0, sizeof(int), st));
-    MELORA__TRY_(melora__sum_terms(&sum, &bad, &ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0));
-    if (bad) return MELORA_ERR_VALUE; // a zero std: the KL is infinite; nothing written
+    int *bad = melora__reg<int>(work, &ws, MC_BAD);
+    MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
+    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0));
+    melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
+                                        MELORA__CU_NB, bad, 0, 1.0);
+    MELORA__LAUNCHED();
     if (dmu || dg) {
         double s2 = (double)sigma * sigma;
-        melora__k_diag_grad<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(dmu, dg, mu, g,
-                                                                              s2, weight, cnt);
+        melora__k_diag_grad<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(
+            dmu, dg, status, mu, g, s2, weight, cnt);
         MELORA__LAUNCHED();
     }
-    *kl = sum;
     return MELORA_OK;
 }
-extern "C" melora_status melora_cuda_blob_kl(double *kl, float *dMA, float *dGA, void *work,
-                                             const float *MA, const float *GA, float sigma_p,
-                                             float weight, int r, int n, cudaStream_t st) {
+extern "C" melora_status melora_cuda_blob_kl(double *kl, int *status, float *dMA, float *dGA,
+                                             void *work, const float *MA, const float *GA,
+                                             float sigma_p, float weight, int r, int n,
+                                             cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // MA GA dMA dGA are (r,n); work as melora_cuda_workspace_size(MELORA_OP_MELORA_KL, 1, n, 1, r)
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
-    return melora__diag_kl(kl, dMA, dGA, work, MA, GA, sigma_p, weight, r, n, st);
+    return melora__diag_kl(kl, status, dMA, dGA, work, MA, GA, sigma_p, weight, r, n, st);
 }
-extern "C" melora_status melora_cuda_melora_kl_exact(double *kl, float *dM, float *dH,
-                                                     void *work, const float *M,
+extern "C" melora_status melora_cuda_melora_kl_exact(double *kl, int *status, float *dM,
+                                                     float *dH, void *work, const float *M,
                                                      const float *H, float sigma, float weight,
                                                      int r, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // M H dM dH are (r,r); work as melora_cuda_workspace_size(MELORA_OP_MELORA_KL, 1, r, 1, r)
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
-    return melora__diag_kl(kl, dM, dH, work, M, H, sigma, weight, r, r, st);
+    return melora__diag_kl(kl, status, dM, dH, work, M, H, sigma, weight, r, r, st);
 }
 
-static melora_status melora__eq7(double *kl, float *dA, float *dM, float *dH, void *work,
-                                 const float *A, const float *M, const float *H, float sigma,
-                                 float weight, int r, int n, cudaStream_t st, int naive) {
+static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, float *dH,
+                                 void *work, const float *A, const float *M, const float *H,
+                                 float sigma, float weight, int r, int n, cudaStream_t st,
+                                 int naive) {
     // A (r,n), M H (r,r); P = M A and S = Om|A| (r,n) doubles in work
     melora__cws ws;
-    MELORA__NEED(kl && A && M && H && work, MELORA_ERR_NULL);
-    MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__NEED(A && M && H, MELORA_ERR_NULL);
+    MELORA__TRY_(melora__kl_args(kl, status, work));
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
     MELORA__NEED(melora__finite_(sigma) && sigma > 0.0f && melora__finite_(weight), MELORA_ERR_VALUE);
+    MELORA__TRY_(melora__entry());
     double *P = melora__reg<double>(work, &ws, MC_P), *S = melora__reg<double>(work, &ws, MC_S);
+    int *bad = melora__reg<int>(work, &ws, MC_BAD);
     size_t rn = (size_t)r * n, rr = (size_t)r * r;
-    double sp = 0, ss = 0, slog = 0, s2 = (double)sigma * sigma;
-    int bad = 0, bad2 = 0;
-    MELORA__CU(cudaMemsetAsync(melora__reg<int>(work, &ws, MC_BAD), 0, sizeof(int), st));
-    MELORA__TRY_(melora__sum_terms(&slog, &bad, &ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive));
-    if (bad) return MELORA_ERR_VALUE;
+    double s2 = (double)sigma * sigma;
+    MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
+    MELORA__TRY_(melora__sum_terms(&ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive));
     melora__k_ps<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(P, S, M, H, A, r, n);
     MELORA__LAUNCHED();
-    MELORA__TRY_(melora__sum_terms(&sp, &bad2, &ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive));
-    MELORA__TRY_(melora__sum_terms(&ss, &bad2, &ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive));
-    if (!(sp - sp == 0.0) || !(ss - ss == 0.0)) return MELORA_ERR_VALUE;
+    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive));
+    MELORA__TRY_(melora__sum_terms(&ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive));
+    melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
+                                        MELORA__CU_NB, bad, 1, s2);
+    MELORA__LAUNCHED();
     if (dM || dH) {
-        melora__k_eq7_mh<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(dM, dH, P, S, A, H,
-                                                                           s2, weight, r, n);
+        melora__k_eq7_mh<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
+            dM, dH, P, S, A, H, status, s2, weight, r, n);
         MELORA__LAUNCHED();
     }
     if (dA) {
-        melora__k_eq7_a<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dA, P, S, M, H, A,
-                                                                          s2, weight, r, n);
+        melora__k_eq7_a<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(
+            dA, P, S, M, H, A, status, s2, weight, r, n);
         MELORA__LAUNCHED();
     }
-    *kl = (sp + ss) / (2.0 * s2) - slog;
     return MELORA_OK;
 }
-extern "C" melora_status melora_cuda_melora_kl(double *kl, float *dA, float *dM, float *dH,
-                                               void *work, const float *A, const float *M,
-                                               const float *H, float sigma, float weight,
-                                               int r, int n, cudaStream_t st) {
-    return melora__eq7(kl, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 0);
+extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status, float *dA, float *dM,
+                                               float *dH, void *work, const float *A,
+                                               const float *M, const float *H, float sigma,
+                                               float weight, int r, int n, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
+    return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 0);
 }
-extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, float *dA, float *dM,
-                                                     float *dH, void *work, const float *A,
-                                                     const float *M, const float *H,
-                                                     float sigma, float weight, int r, int n,
-                                                     cudaStream_t st) {
-    return melora__eq7(kl, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 1);
+extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA,
+                                                     float *dM, float *dH, void *work,
+                                                     const float *A, const float *M,
+                                                     const float *H, float sigma, float weight,
+                                                     int r, int n, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
+    return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 1);
 }
-extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, float *dA, float *dM,
-                                                           float *dH, void *work,
+extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status, float *dA,
+                                                           float *dM, float *dH, void *work,
                                                            const float *A, const float *M,
                                                            const float *H, float sigma_p,
                                                            float eps, float weight, int r,
                                                            int n, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     MELORA__NEED(melora__finite_(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
     MELORA__NEED(melora__finite_(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
-    return melora__eq7(kl, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n, st, 0);
+    return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n, st, 0);
 }
 
 // -------------------------------------------------------------------------- Me-LoRA --
 extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, const float *H,
                                                    const float *EC, int E, int r,
                                                    cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // M H (r,r); EC C (E,r,r): C_e = M + (H*H)*EC_e
     MELORA__NEED(C && M && H && EC, MELORA_ERR_NULL);
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
     MELORA__TRY_(melora__check_e(E, E, r));
+    MELORA__TRY_(melora__entry());
     size_t rr = (size_t)r * r;
     for (int e = 0; e < E; e++) {
         melora__k_sample<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
@@ -1065,9 +1182,11 @@ static melora_status melora__me_forward(float *z, float *u, float *v, void *work
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_FORWARD, T, n, m, r, s, h, st, naive));
+    size_t chk; // sizes first: melora__check_e divides by r * r
+    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, T, n, m, r));
     MELORA__TRY_(melora__check_e(E, T, r));
-    return melora__fwd(&c, z, u, v, x, A, C, E, B, s, T, n, m, r);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_FORWARD, T, n, m, r, s, h, st, naive));
+    return c.done(melora__fwd(&c, z, u, v, x, A, C, E, B, s, T, n, m, r));
 }
 static melora_status melora__me_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
                                          void *work, const float *dz, const float *u,
@@ -1080,8 +1199,10 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     melora__cctx c;
     MELORA__NEED(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
     MELORA__NEED(!dH || (H && EC), MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_BACKWARD, T, n, m, r, s, h, st, naive));
+    size_t chk; // sizes first: melora__check_e divides by r * r
+    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, T, n, m, r));
     MELORA__TRY_(melora__check_e(E, T, r));
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_BACKWARD, T, n, m, r, s, h, st, naive));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
     MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
@@ -1091,13 +1212,14 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
             dM, dH, dv, u, H, EC, T, r, E);
         MELORA__LAUNCHED();
     }
-    return MELORA_OK;
+    return c.done(MELORA_OK);
 }
 extern "C" melora_status melora_cuda_melora_forward(float *z, float *u, float *v, void *work,
                                                     const float *x, const float *A,
                                                     const float *C, const float *B, float s,
                                                     int E, int T, int n, int m, int r,
                                                     cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__me_forward(z, u, v, work, x, A, C, B, s, E, T, n, m, r, h, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_forward_naive(float *z, float *u, float *v,
@@ -1106,6 +1228,7 @@ extern "C" melora_status melora_cuda_melora_forward_naive(float *z, float *u, fl
                                                           const float *B, float s, int E, int T,
                                                           int n, int m, int r,
                                                           cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__me_forward(z, u, v, work, x, A, C, B, s, E, T, n, m, r, h, st, 1);
 }
 extern "C" melora_status melora_cuda_melora_backward(
@@ -1113,6 +1236,7 @@ extern "C" melora_status melora_cuda_melora_backward(
     const float *u, const float *v, const float *x, const float *A, const float *C,
     const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
     int r, cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__me_backward(dx, dA, dB, dM, dH, work, dz, u, v, x, A, C, B, H, EC, s, E, T,
                                n, m, r, h, st, 0);
 }
@@ -1121,6 +1245,7 @@ extern "C" melora_status melora_cuda_melora_backward_naive(
     const float *u, const float *v, const float *x, const float *A, const float *C,
     const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
     int r, cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     return melora__me_backward(dx, dA, dB, dM, dH, work, dz, u, v, x, A, C, B, H, EC, s, E, T,
                                n, m, r, h, st, 1);
 }
@@ -1130,14 +1255,17 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
                                                        const float *C, const float *B, float s,
                                                        int K, int T, int n, int m, int r,
                                                        cublasHandle_t h, cudaStream_t st) {
+    melora__cu_err[0] = '\0';
     // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m); v (T,r) in work
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0));
+    size_t chk; // sizes first: melora__check_e divides by r * r
+    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
     MELORA__TRY_(melora__check_e(K, K, r));
     MELORA__NEED((size_t)K <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)T * m),
                  MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0));
     float *v = melora__reg<float>(work, &ws, MC_DV);
     // u = x A^T once for every sample (see melora__fwd)
     melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS, 0,
@@ -1150,5 +1278,5 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
         MELORA__TRY_(melora__gemm(&c, 1, 0, m, T, r, s, B, r, v, r, 1.0f,
                                   z + (size_t)k * T * m, m));
     }
-    return MELORA_OK;
+    return c.done(MELORA_OK);
 }

@@ -6,14 +6,27 @@
    -lcublas -lcudart.
 
    CONVENTIONS (as melora.h, plus)
-       All tensors, gradients and workspaces are device pointers; `kl` is a host pointer.
-       The cublasHandle_t and cudaStream_t come last. Work is enqueued on `stream` (the
-       handle is bound to it for the call) and the function returns without waiting,
-       except the KL functions, which synchronise the stream to return the value and to
-       reject a zero standard deviation before any gradient is written.
+       All tensors, gradients, workspaces and the KL outputs are device pointers. The
+       cublasHandle_t and cudaStream_t come last. Work is enqueued on `stream` and every
+       function returns without waiting: none synchronises the stream, the device or the
+       host, so a whole training step (noise, sampling, forward, backward, KL) can be
+       captured in a CUDA graph.
+       The handle: cuBLAS runs on `stream` in host pointer mode for the call, and the
+       handle's own stream and pointer mode are put back before the function returns.
+       (cuBLAS resets a handle's workspace whenever its stream is set; a caller who set
+       one with cublasSetWorkspace keeps it by binding the handle to `stream` beforehand,
+       since the stream is then not set.)
+       The KL functions write the value to `kl` (one device double) and its status to
+       `status` (one device int): MELORA_OK, or MELORA_ERR_VALUE when a standard deviation
+       is zero or not finite or the value is not finite -- then *kl is NaN and no gradient
+       is written (the gradient kernels read the status on the device). Errors the host
+       can see (NULL, sizes, sigma, weight, alignment) are returned at once, as elsewhere.
        No hidden allocation: melora_cuda_workspace_size() says how many bytes of device
        workspace an op needs. Every CUDA and cuBLAS status is checked: MELORA_ERR_CUDA /
-       MELORA_ERR_CUBLAS on failure (melora_cuda_last_error() names the call).
+       MELORA_ERR_CUBLAS on failure, and melora_cuda_last_error() names the call. An
+       error left pending by an earlier CUDA call of the caller's is returned as
+       MELORA_ERR_CUDA by the next entry point and named as such, not blamed on it.
+       Sizes: any T, n, m, r that melora.h accepts (kernels loop past the grid limits).
        Noise: melora_cuda_noise_* write melora_rng_*(seed, offset + i), the very same
        Philox functions as the CPU path, so samples agree with the host's.
        `_naive` entry points run the same math with one-thread-per-output kernels in place
@@ -30,8 +43,9 @@
 extern "C" {
 #endif
 
-/* The last failing CUDA/cuBLAS call of this thread, e.g. "cudaMemsetAsync: out of memory";
-   "" when none. */
+/* The CUDA/cuBLAS call that failed in this thread's last entry point, e.g.
+   "cudaMemsetAsync(...): out of memory"; "" when that call returned no CUDA/cuBLAS error
+   (each entry point clears it). */
 const char *melora_cuda_last_error(void);
 
 melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, int T, int n, int m,
@@ -84,7 +98,7 @@ melora_status melora_cuda_blob_flipout_backward(float *dx, float *dMA, float *dG
                                                 const float *B, float s, int G, int T, int n,
                                                 int m, int r, cublasHandle_t handle,
                                                 cudaStream_t stream);
-melora_status melora_cuda_blob_kl(double *kl, float *dMA, float *dGA, void *work,
+melora_status melora_cuda_blob_kl(double *kl, int *status, float *dMA, float *dGA, void *work,
                                   const float *MA, const float *GA, float sigma_p,
                                   float weight, int r, int n, cudaStream_t stream);
 
@@ -106,16 +120,16 @@ melora_status melora_cuda_melora_mc_forward(float *z, float *u, void *work, cons
                                             const float *A, const float *C, const float *B,
                                             float s, int K, int T, int n, int m, int r,
                                             cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_kl(double *kl, float *dA, float *dM, float *dH, void *work,
+melora_status melora_cuda_melora_kl(double *kl, int *status, float *dA, float *dM, float *dH, void *work,
                                     const float *A, const float *M, const float *H,
                                     float sigma, float weight, int r, int n,
                                     cudaStream_t stream);
-melora_status melora_cuda_melora_kl_prior_noise(double *kl, float *dA, float *dM, float *dH,
+melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status, float *dA, float *dM, float *dH,
                                                 void *work, const float *A, const float *M,
                                                 const float *H, float sigma_p, float eps,
                                                 float weight, int r, int n,
                                                 cudaStream_t stream);
-melora_status melora_cuda_melora_kl_exact(double *kl, float *dM, float *dH, void *work,
+melora_status melora_cuda_melora_kl_exact(double *kl, int *status, float *dM, float *dH, void *work,
                                           const float *M, const float *H, float sigma,
                                           float weight, int r, cudaStream_t stream);
 
@@ -148,7 +162,7 @@ melora_status melora_cuda_blob_flipout_backward_naive(
     const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
     const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
     cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_kl_naive(double *kl, float *dA, float *dM, float *dH,
+melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA, float *dM, float *dH,
                                           void *work, const float *A, const float *M,
                                           const float *H, float sigma, float weight, int r,
                                           int n, cudaStream_t stream);

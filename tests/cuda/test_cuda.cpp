@@ -4,8 +4,10 @@
 // real toolkit (runs only where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
 #include <criterion/criterion.h>
 #include <math.h>
+#include <cmath>
 #include <stdint.h>
 #include <string.h>
+#include <algorithm>
 #include <vector>
 #include "melora_cuda.h"
 
@@ -59,6 +61,29 @@ struct dwork {
     void *p = nullptr;
     explicit dwork(size_t bytes) { cr_assert_eq(cudaMalloc(&p, bytes), cudaSuccess); cudaMemset(p, 0xA5, bytes); }
     ~dwork() { cudaFree(p); }
+};
+// A KL's device outputs: the value and its status, read back after the stream's work.
+struct dkl {
+    double *v = nullptr;
+    int *st = nullptr;
+    dkl() {
+        cr_assert_eq(cudaMalloc((void **)&v, sizeof(double)), cudaSuccess);
+        cr_assert_eq(cudaMalloc((void **)&st, sizeof(int)), cudaSuccess);
+        cr_assert_eq(cudaMemset(st, 0x7f, sizeof(int)), cudaSuccess); // neither OK nor an error code
+    }
+    dkl(const dkl &) = delete;
+    dkl &operator=(const dkl &) = delete;
+    ~dkl() { cudaFree(v); cudaFree(st); }
+    int status() const {
+        int h = -1;
+        cr_assert_eq(cudaMemcpy(&h, st, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
+        return h;
+    }
+    double value() const {
+        double h = 0;
+        cr_assert_eq(cudaMemcpy(&h, v, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
+        return h;
+    }
 };
 static void close(const char *what, const vec &a, const vec &b, double atol = 2e-5, double rtol = 2e-4) {
     cr_assert_eq(a.size(), b.size());
@@ -228,32 +253,37 @@ Test(cuda, kls_match_cpu) {
     dwork w(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
     for (int naive = 0; naive < 3; naive++) { // tuned eq. 7, naive eq. 7, eq. 8
         vec gA = gA0, gM = gM0, gH = gH0;
-        double kc = 0, kg = 0;
+        double kc = 0;
+        dkl kg;
         dev dA(A), dM(M), dH(H), ga(gA0), gm(gM0), gh(gH0);
         if (naive == 2) {
             cr_assert_eq(melora_melora_kl_prior_noise(&kc, gA.data(), gM.data(), gH.data(), cw, A.data(), M.data(), H.data(), .2f, .3f, 1.5f, r, n), 0);
-            cr_assert_eq(melora_cuda_melora_kl_prior_noise(&kg, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .2f, .3f, 1.5f, r, n, 0), 0);
+            cr_assert_eq(melora_cuda_melora_kl_prior_noise(kg.v, kg.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .2f, .3f, 1.5f, r, n, 0), 0);
         } else {
             cr_assert_eq(melora_melora_kl(&kc, gA.data(), gM.data(), gH.data(), cw, A.data(), M.data(), H.data(), .4f, 1.5f, r, n), 0);
-            cr_assert_eq((naive ? melora_cuda_melora_kl_naive : melora_cuda_melora_kl)(&kg, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .4f, 1.5f, r, n, 0), 0);
+            cr_assert_eq((naive ? melora_cuda_melora_kl_naive : melora_cuda_melora_kl)(kg.v, kg.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .4f, 1.5f, r, n, 0), 0);
         }
-        cr_assert(fabs(kc - kg) <= 1e-9 * (1 + fabs(kc)), "eq7 %.12g vs %.12g", kg, kc);
+        cr_assert_eq(kg.status(), MELORA_OK);
+        cr_assert(fabs(kc - kg.value()) <= 1e-9 * (1 + fabs(kc)), "eq7 %.12g vs %.12g", kg.value(), kc);
         close("kl dA", ga.get(), gA);
         close("kl dM", gm.get(), gM);
         close("kl dH", gh.get(), gH);
     }
     { // BLoB KL and exact KL_C
         vec gA = gA0, gG = gG0, gM = gM0, gH = gH0;
-        double kc = 0, kg = 0;
+        double kc = 0;
+        dkl kg, kx;
         dev dMA(MA), dGA(GA), ga(gA0), gg(gG0), dM(M), dH(H), gm(gM0), gh(gH0);
         cr_assert_eq(melora_blob_kl(&kc, gA.data(), gG.data(), MA.data(), GA.data(), .2f, .7f, r, n), 0);
-        cr_assert_eq(melora_cuda_blob_kl(&kg, ga.p, gg.p, w.p, dMA.p, dGA.p, .2f, .7f, r, n, 0), 0);
-        cr_assert(fabs(kc - kg) <= 1e-9 * (1 + fabs(kc)));
+        cr_assert_eq(melora_cuda_blob_kl(kg.v, kg.st, ga.p, gg.p, w.p, dMA.p, dGA.p, .2f, .7f, r, n, 0), 0);
+        cr_assert_eq(kg.status(), MELORA_OK);
+        cr_assert(fabs(kc - kg.value()) <= 1e-9 * (1 + fabs(kc)));
         close("blob dMA", ga.get(), gA);
         close("blob dGA", gg.get(), gG);
         cr_assert_eq(melora_melora_kl_exact(&kc, gM.data(), gH.data(), M.data(), H.data(), .3f, .7f, r), 0);
-        cr_assert_eq(melora_cuda_melora_kl_exact(&kg, gm.p, gh.p, w.p, dM.p, dH.p, .3f, .7f, r, 0), 0);
-        cr_assert(fabs(kc - kg) <= 1e-9 * (1 + fabs(kc)));
+        cr_assert_eq(melora_cuda_melora_kl_exact(kx.v, kx.st, gm.p, gh.p, w.p, dM.p, dH.p, .3f, .7f, r, 0), 0);
+        cr_assert_eq(kx.status(), MELORA_OK);
+        cr_assert(fabs(kc - kx.value()) <= 1e-9 * (1 + fabs(kc)));
         close("exact dM", gm.get(), gM);
         close("exact dH", gh.get(), gH);
     }
@@ -267,7 +297,7 @@ Test(cuda, bad_arguments) {
     vec z0 = z.get(), g0 = g.get();
     dwork w(1 << 16);
     cublasHandle_t h = handle();
-    double kl = 7;
+    dkl kl;
     cr_assert_eq(melora_cuda_lora_forward(nullptr, u.p, w.p, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, nullptr, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, T, n, m, r, nullptr, 0), MELORA_ERR_NULL);
@@ -280,18 +310,31 @@ Test(cuda, bad_arguments) {
     cr_assert_eq(melora_cuda_blob_flipout_forward(z.p, u.p, w.p, x.p, A.p, g.p, g.p, x.p, u.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
     cr_assert_eq(melora_cuda_noise_normal(nullptr, 1, 0, 5, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_noise_sign(z.p, 1, 0, 0, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_kl(&kl, A.p, M.p, H.p, w.p, A.p, M.p, H.p, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl_prior_noise(&kl, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1.0f, 1, r, n, 0), MELORA_ERR_VALUE);
-    // a zero std: error, KL and gradients untouched
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl(nullptr, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, n, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, nullptr, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, n, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_blob_kl((double *)((char *)kl.v + 4), kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, r, n, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(kl.status(), 0x7f7f7f7f); // host-side rejections write nothing
+    // a zero std: the call is enqueued (MELORA_OK), the device status says MELORA_ERR_VALUE,
+    // the KL is NaN and no gradient is written
     vec hz = H.get();
     hz[1] = 0.0f;
     dev Hz(hz);
-    cr_assert_eq(melora_cuda_melora_kl_exact(&kl, M.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0), MELORA_ERR_VALUE);
     vec gaz = g.get();
     gaz[4] = 0.0f;
     dev GAz(gaz);
-    cr_assert_eq(melora_cuda_blob_kl(&kl, z.p, g.p, w.p, A.p, GAz.p, .2f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(kl, 7.0);
+    for (int which = 0; which < 4; which++) {
+        dkl k;
+        melora_status st =
+            which == 0 ? melora_cuda_melora_kl_exact(k.v, k.st, M.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0)
+            : which == 1 ? melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, A.p, GAz.p, .2f, 1, r, n, 0)
+            : which == 2 ? melora_cuda_melora_kl(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
+                         : melora_cuda_melora_kl_naive(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0);
+        cr_assert_eq(st, MELORA_OK, "case %d", which);
+        cr_assert_eq(k.status(), MELORA_ERR_VALUE, "case %d", which);
+        cr_assert(std::isnan(k.value()), "case %d", which);
+    }
     close("z untouched", z.get(), z0, 0, 0);
     close("g untouched", g.get(), g0, 0, 0);
     size_t b;
@@ -299,3 +342,128 @@ Test(cuda, bad_arguments) {
     cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, T, n, m, r), MELORA_ERR_NULL);
     cublasDestroy(h);
 }
+
+// The caller's handle comes back as it was given: its stream and pointer mode.
+Test(cuda, handle_state_restored) {
+    NEED_DEVICE();
+    const int T = 9, n = 11, m = 7, r = 3;
+    vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, 1), B = rnd(m * r, 3, 1), z0 = rnd(T * m, 4, 1);
+    cudaStream_t s1, s2;
+    cr_assert_eq(cudaStreamCreate(&s1), cudaSuccess);
+    cr_assert_eq(cudaStreamCreate(&s2), cudaSuccess);
+    cublasHandle_t h = handle();
+    for (int same = 0; same < 2; same++) {
+        cr_assert_eq(cublasSetStream(h, same ? s2 : s1), CUBLAS_STATUS_SUCCESS);
+        cr_assert_eq(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), CUBLAS_STATUS_SUCCESS);
+        dev dx(x), dA(A), dB(B), dz(z0), du(vec(T * r, 0));
+        dwork w(cu_bytes(MELORA_OP_LORA_FORWARD, T, n, m, r));
+        cr_assert_eq(melora_cuda_lora_forward(dz.p, du.p, w.p, dx.p, dA.p, dB.p, .5f, T, n, m, r, h, s2), MELORA_OK);
+        cr_assert_eq(cudaStreamSynchronize(s2), cudaSuccess);
+        cudaStream_t got = nullptr;
+        cublasPointerMode_t mode = CUBLAS_POINTER_MODE_HOST;
+        cr_assert_eq(cublasGetStream(h, &got), CUBLAS_STATUS_SUCCESS);
+        cr_assert_eq(cublasGetPointerMode(h, &mode), CUBLAS_STATUS_SUCCESS);
+        cr_assert_eq(got, same ? s2 : s1);
+        cr_assert_eq(mode, CUBLAS_POINTER_MODE_DEVICE);
+        // and the GEMMs ran with host alpha and beta: z = z0 + .5 (x A^T) B^T, in double
+        vec zg = dz.get();
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < m; j++) {
+                double acc = 0, mag = 0;
+                for (int k = 0; k < r; k++) {
+                    double uk = 0, um = 0;
+                    for (int l = 0; l < n; l++) uk += (double)x[t * n + l] * A[k * n + l], um += fabs((double)x[t * n + l] * A[k * n + l]);
+                    acc += uk * B[j * r + k];
+                    mag += um * fabs((double)B[j * r + k]);
+                }
+                double want = z0[t * m + j] + .5 * acc;
+                cr_assert(fabs(zg[t * m + j] - want) <= 1e-6 * (fabs(z0[t * m + j]) + .5 * mag) + 1e-30, "z[%d][%d] %.9g vs %.9g", t, j, zg[t * m + j], want);
+            }
+    }
+    cublasDestroy(h);
+    cudaStreamDestroy(s1);
+    cudaStreamDestroy(s2);
+}
+
+// melora_cuda_last_error names what failed in this call, not an error from before it.
+Test(cuda, last_error_is_this_calls) {
+    NEED_DEVICE();
+    const int64_t N = 64;
+    dev d(vec(N, 0));
+    int v = 0;
+    cr_assert_neq(cudaDeviceGetAttribute(&v, (cudaDeviceAttr)100000, 0), cudaSuccess); // leaves an error pending
+    cr_assert_eq(melora_cuda_noise_normal(d.p, 1, 0, N, 0), MELORA_ERR_CUDA);
+    cr_assert(strstr(melora_cuda_last_error(), "before this call") != nullptr, "%s", melora_cuda_last_error());
+    // the pending error was taken over: the next call succeeds and clears the message
+    cr_assert_eq(melora_cuda_noise_normal(d.p, 1, 0, N, 0), MELORA_OK);
+    cr_assert_str_eq(melora_cuda_last_error(), "");
+    // argument errors are not CUDA errors and leave no message
+    cr_assert_eq(melora_cuda_noise_normal(nullptr, 1, 0, N, 0), MELORA_ERR_NULL);
+    cr_assert_str_eq(melora_cuda_last_error(), "");
+}
+
+#ifndef CUDACPU
+// A whole BLoB + Me-LoRA training step (noise, sampling, forward, backward, KL) captured in
+// one CUDA graph and replayed: possible only with no host synchronisation in any entry
+// point; the replay's outputs equal the same calls run directly (same kernels, same order).
+Test(cuda, training_step_in_a_cuda_graph) {
+    NEED_DEVICE();
+    const int T = 64, n = 96, m = 80, r = 8, E = 4;
+    vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, .5), B = rnd(m * r, 3, .5), GA = rnd(r * n, 4, .6);
+    vec M = rnd(r * r, 5, .8), H = rnd(r * r, 6, .6), dz = rnd(T * m, 7, 1);
+    cudaStream_t st;
+    cr_assert_eq(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), cudaSuccess);
+    cublasHandle_t h = handle();
+    cr_assert_eq(cublasSetStream(h, st), CUBLAS_STATUS_SUCCESS);
+    size_t wb = cu_bytes(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
+    wb = std::max(wb, cu_bytes(MELORA_OP_LORA_BACKWARD, T, n, m, r));
+    wb = std::max(wb, cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
+    vec out[2][6];
+    double klv[2][2];
+    for (int graph = 0; graph < 2; graph++) {
+        dev dx(x), dA(A), dB(B), dGA(GA), dM(M), dH(H), ddz(dz);
+        dev EA(vec(r * n, 0)), As(vec(r * n, 0)), EC(vec(E * r * r, 0)), C(vec(E * r * r, 0));
+        dev z(vec(T * m, 0)), u(vec(T * r, 0)), v(vec(T * r, 0)), gx(vec(T * n, 0)), gA(vec(r * n, 0));
+        dev gG(vec(r * n, 0)), gB(vec(m * r, 0)), gM(vec(r * r, 0)), gH(vec(r * r, 0));
+        dwork w(wb);
+        dkl k1, k2;
+        auto step = [&]() {
+            cr_assert_eq(melora_cuda_noise_normal(EA.p, 5, 0, r * n, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_forward(z.p, u.p, As.p, w.p, dx.p, dA.p, dGA.p, EA.p, dB.p, 1.5f, T, n, m, r, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_backward(gx.p, gA.p, gG.p, gB.p, w.p, ddz.p, u.p, dx.p, As.p, dGA.p, EA.p, dB.p, 1.5f, T, n, m, r, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_kl(k1.v, k1.st, gA.p, gG.p, w.p, dA.p, dGA.p, .2f, .5f, r, n, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_noise_normal(EC.p, 6, 0, E * r * r, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_sample(C.p, dM.p, dH.p, EC.p, E, r, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_forward(z.p, u.p, v.p, w.p, dx.p, dA.p, C.p, dB.p, 1.5f, E, T, n, m, r, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_backward(gx.p, gA.p, gB.p, gM.p, gH.p, w.p, ddz.p, u.p, v.p, dx.p, dA.p, C.p, dB.p, dH.p, EC.p, 1.5f, E, T, n, m, r, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_kl(k2.v, k2.st, gA.p, gM.p, gH.p, w.p, dA.p, dM.p, dH.p, .3f, .5f, r, n, st), MELORA_OK);
+        };
+        if (graph) {
+            cudaGraph_t g;
+            cudaGraphExec_t ge;
+            cr_assert_eq(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+            step();
+            cr_assert_eq(cudaStreamEndCapture(st, &g), cudaSuccess);
+            cr_assert_eq(cudaGraphInstantiate(&ge, g, 0), cudaSuccess);
+            cr_assert_eq(cudaGraphLaunch(ge, st), cudaSuccess);
+            cr_assert_eq(cudaStreamSynchronize(st), cudaSuccess);
+            cudaGraphExecDestroy(ge);
+            cudaGraphDestroy(g);
+        } else {
+            step();
+            cr_assert_eq(cudaStreamSynchronize(st), cudaSuccess);
+        }
+        out[graph][0] = z.get(); out[graph][1] = gx.get(); out[graph][2] = gA.get();
+        out[graph][3] = gB.get(); out[graph][4] = gM.get(); out[graph][5] = gH.get();
+        cr_assert_eq(k1.status(), MELORA_OK);
+        cr_assert_eq(k2.status(), MELORA_OK);
+        klv[graph][0] = k1.value();
+        klv[graph][1] = k2.value();
+    }
+    for (int i = 0; i < 6; i++) close("graph replay", out[1][i], out[0][i], 0, 0);
+    cr_assert_eq(klv[0][0], klv[1][0]);
+    cr_assert_eq(klv[0][1], klv[1][1]);
+    cublasDestroy(h);
+    cudaStreamDestroy(st);
+}
+#endif
