@@ -5,8 +5,16 @@
 # the CUDA library (CUDA tensors are a later step).
 PY_TORCH ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 PY_ENV    = MELORA_LIB=$(abspath $(BUILD)/libmelora.so) PYTHONPATH=$(abspath python)
+# The Hugging Face tests (python/tests/test_hf.py) run in build/venv: a venv over
+# /usr/bin/python3 with its system site packages (Debian's torch 1.13), into which pip
+# installs these pinned versions with --no-deps, so that pip never pulls another torch.
+# If the venv cannot be made, the tests run with $(PY_TORCH) and the HF tests skip.
+PY_VENV   = $(BUILD)/venv
+HF_PINS   = peft==0.10.0 transformers==4.38.2 accelerate==0.28.0 safetensors==0.4.2 \
+            huggingface_hub==0.21.4 tokenizers==0.15.2 packaging==23.2 filelock==3.13.1 \
+            fsspec==2024.2.0 tqdm==4.66.2 regex==2023.12.25
 
-.PHONY: lib python-test python-bench python-torch
+.PHONY: lib python-test python-bench python-torch python-hf
 
 ifeq ($(NVCC),)
 lib: $(BUILD)/libmelora.so
@@ -28,14 +36,34 @@ python-torch:
 	@if ! $(PY_TORCH) -c 'import torch, numpy' >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing python3-torch python3-numpy"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-numpy) >/dev/null 2>&1 \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-numpy python3-venv) >/dev/null 2>&1 \
 	      || echo "apt-get install python3-torch failed"; \
 	  fi; \
 	fi
 
-python-test: $(BUILD)/libmelora.so python-torch
-	@if $(PY_TORCH) -c 'import torch' >/dev/null 2>&1; then \
-	  cd python && $(PY_ENV) $(PY_TORCH) -m unittest discover -s tests ; \
+# The pinned Hugging Face packages in build/venv (once; the stamp records the pins).
+python-hf: python-torch
+	@if [ "$$(cat $(PY_VENV)/.pins 2>/dev/null)" != "$(strip $(HF_PINS))" ]; then \
+	  if ! $(PY_TORCH) -c 'import venv, ensurepip' >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	     && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 || true; \
+	  fi; \
+	  echo "installing into $(PY_VENV): $(strip $(HF_PINS))"; \
+	  rm -rf $(PY_VENV); \
+	  if $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >$(BUILD)/venv.log 2>&1 \
+	     && $(PY_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+	          $(HF_PINS) >>$(BUILD)/venv.log 2>&1; then \
+	    echo "$(strip $(HF_PINS))" > $(PY_VENV)/.pins; \
+	  else \
+	    echo "SKIP the Hugging Face tests: the pinned packages could not be installed (see $(BUILD)/venv.log)"; \
+	    rm -rf $(PY_VENV); \
+	  fi; \
+	fi
+
+python-test: $(BUILD)/libmelora.so python-torch python-hf
+	@py=$$(test -x $(PY_VENV)/bin/python && echo $(abspath $(PY_VENV))/bin/python || echo $(PY_TORCH)); \
+	if $$py -c 'import torch' >/dev/null 2>&1; then \
+	  cd python && $(PY_ENV) $$py -m unittest discover -s tests ; \
 	else \
 	  echo "SKIP python-test: PyTorch cannot be imported by $(PY_TORCH) (apt-get install python3-torch)"; \
 	fi

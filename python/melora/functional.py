@@ -7,12 +7,24 @@ itself. All tensors are float32, contiguous, on the CPU: x (T, n), z (T, m), wei
 in PyTorch ([out][in]). The modules in melora.layers flatten leading dimensions and
 convert dtypes before they call these.
 
+Every function checks its arguments before it calls C: a tensor of the wrong type, dtype,
+device, layout or shape (against T, n, m, r taken from x, z and A), an output that shares
+memory with an input, or a bad size raises a ValueError that names the argument. T = 0
+is allowed (nothing is added; gradients are zeros, as for nn.Linear). The backward
+passes are once_differentiable: a double backward (create_graph=True, then backward
+through the gradient) raises instead of returning a wrong second derivative.
+`on_backward`, where a function takes it, is called (with no argument) by the backward
+pass once it has read its saved tensors (the modules use it to retire a noise draw).
+
 KL functions return a 0-dim float32 tensor; the C call computes the value (in double)
 and the gradients together, and backward scales the stored gradients by grad_output.
 """
 import ctypes
+import math
+import numbers
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _lib
 from ._lib import call, ptr, workspace
@@ -22,36 +34,102 @@ def _zeros_if(flag, like):
     return torch.zeros_like(like) if flag else None
 
 
-def _check(*ts):
-    for t in ts:
-        if t.dtype != torch.float32 or not t.is_contiguous() or t.device.type != "cpu":
-            raise TypeError("melora.functional expects contiguous float32 CPU tensors "
-                            "(got %s, %s, contiguous=%s)" % (t.dtype, t.device,
-                                                            t.is_contiguous()))
+def _tensor(name, t, shape=None, dim=None):
+    """ValueError naming `name` unless t is a contiguous float32 CPU tensor of `shape`
+    (a tuple of ints) or of `dim` dimensions."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError("%s must be a torch.Tensor (got %s)" % (name, type(t).__name__))
+    if t.dtype != torch.float32:
+        raise ValueError("%s must be float32 (got %s)" % (name, t.dtype))
+    if t.device.type != "cpu":
+        raise ValueError("%s must be a CPU tensor (got %s; melora's PyTorch bridge runs on "
+                         "the CPU only)" % (name, t.device))
+    if not t.is_contiguous():
+        raise ValueError("%s must be contiguous" % name)
+    if dim is not None and t.dim() != dim:
+        raise ValueError("%s must have %d dimensions (got shape %s)"
+                         % (name, dim, tuple(t.shape)))
+    if shape is not None and tuple(t.shape) != tuple(shape):
+        raise ValueError("%s must have shape %s (got %s)" % (name, tuple(shape),
+                                                            tuple(t.shape)))
+    return t
 
 
-def _sizes(z, x, r):
+def _storage(t):
+    try:
+        return t.untyped_storage().data_ptr()
+    except AttributeError:  # torch < 2.0
+        return t.storage().data_ptr()
+
+
+def _no_alias(out_name, out, **inputs):
+    o = _storage(out)
+    for name, t in inputs.items():
+        if t is not None and t.numel() and out.numel() and _storage(t) == o:
+            raise ValueError("%s must not share memory with %s" % (out_name, name))
+
+
+def _int(name, v, low=1):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise ValueError("%s must be an integer (got %r)" % (name, v))
+    if v < low:
+        raise ValueError("%s must be >= %d (got %d)" % (name, low, v))
+    return int(v)
+
+
+def _scalar(name, v):
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError("%s must be a real number (got %r)" % (name, v))
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError("%s must be finite (got %r)" % (name, v))
+    return v
+
+
+def _sizes(z, x, A, Aname="A"):
+    """(T, n, m, r) from x (T, n), z (T, m) and A (r, n), each checked."""
+    _tensor("x", x, dim=2)
     T, n = x.shape
-    if z.dim() != 2 or z.shape[0] != T:
-        raise ValueError("z must be (T, m) with T = x.shape[0]")
-    return T, n, z.shape[1], r
+    _tensor("z", z, dim=2)
+    if z.shape[0] != T:
+        raise ValueError("z must have shape (T, m) with T = x.shape[0] = %d (got %s)"
+                         % (T, tuple(z.shape)))
+    m = z.shape[1]
+    _tensor(Aname, A, dim=2)
+    r = A.shape[0]
+    if r < 1 or n < 1 or m < 1:
+        raise ValueError("sizes must be positive: r = %d (%s.shape[0]), n = %d (x.shape[1]),"
+                         " m = %d (z.shape[1])" % (r, Aname, n, m))
+    _tensor(Aname, A, (r, n))
+    return T, n, m, r
+
+
+def _call_backward(ctx):
+    cb = getattr(ctx, "on_backward", None)
+    if cb is not None:
+        cb()
 
 
 # ----------------------------------------------------------------------------- LoRA --
 class LoRAFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, x, A, B, s):
-        _check(z, x, A, B)
-        T, n, m, r = _sizes(z, x, A.shape[0])
+        T, n, m, r = _sizes(z, x, A)
+        _tensor("B", B, (m, r))
+        _no_alias("z", z, x=x, A=A, B=B)
         u = torch.empty(T, r)
-        call("melora_lora_forward", ptr(z), ptr(u), workspace(_lib.OP_LORA_FORWARD, T, n, m, r),
-             ptr(x), ptr(A), ptr(B), s, T, n, m, r)
+        if T:
+            call("melora_lora_forward", ptr(z), ptr(u), workspace(_lib.OP_LORA_FORWARD, T, n, m, r),
+                 ptr(x), ptr(A), ptr(B), s, T, n, m, r)
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, A, B, u)
         ctx.s = s
         return z
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dz):
         x, A, B, u = ctx.saved_tensors
         dz = dz.float().contiguous()
@@ -59,7 +137,7 @@ class LoRAFunction(torch.autograd.Function):
         m, r = B.shape
         nz, nx, nA, nB = ctx.needs_input_grad[:4]
         dx, dA, dB = _zeros_if(nx, x), _zeros_if(nA, A), _zeros_if(nB, B)
-        if nx or nA or nB:
+        if T and (nx or nA or nB):
             call("melora_lora_backward", ptr(dx), ptr(dA), ptr(dB),
                  workspace(_lib.OP_LORA_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(x),
                  ptr(A), ptr(B), ctx.s, T, n, m, r)
@@ -68,49 +146,57 @@ class LoRAFunction(torch.autograd.Function):
 
 def lora_add_(z, x, A, B, s):
     """z += s (x A^T) B^T, in place; A (r, n), B (m, r)."""
-    return LoRAFunction.apply(z, x, A, B, float(s))
+    return LoRAFunction.apply(z, x, A, B, _scalar("s", s))
 
 
 # ----------------------------------------------------------------------------- BLoB --
 class BLoBFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, x, MA, GA, B, EA, s):
-        _check(z, x, MA, GA, B, EA)
-        T, n, m, r = _sizes(z, x, MA.shape[0])
+    def forward(ctx, z, x, MA, GA, B, EA, s, on_backward):
+        T, n, m, r = _sizes(z, x, MA, "MA")
+        _tensor("GA", GA, (r, n))
+        _tensor("B", B, (m, r))
+        _tensor("EA", EA, (r, n))
+        _no_alias("z", z, x=x, MA=MA, GA=GA, B=B, EA=EA)
         u = torch.empty(T, r)
         As = torch.empty(r, n)
-        call("melora_blob_forward", ptr(z), ptr(u), ptr(As),
-             workspace(_lib.OP_LORA_FORWARD, T, n, m, r), ptr(x), ptr(MA), ptr(GA), ptr(EA),
-             ptr(B), s, T, n, m, r)
+        if T:
+            call("melora_blob_forward", ptr(z), ptr(u), ptr(As),
+                 workspace(_lib.OP_LORA_FORWARD, T, n, m, r), ptr(x), ptr(MA), ptr(GA),
+                 ptr(EA), ptr(B), s, T, n, m, r)
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, As, GA, EA, B, u)
         ctx.s = s
+        ctx.on_backward = on_backward
         return z
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dz):
         x, As, GA, EA, B, u = ctx.saved_tensors
+        _call_backward(ctx)
         dz = dz.float().contiguous()
         T, n = x.shape
         m, r = B.shape
         nz, nx, nMA, nGA, nB = ctx.needs_input_grad[:5]
         dx, dMA, dGA, dB = (_zeros_if(nx, x), _zeros_if(nMA, As), _zeros_if(nGA, GA),
                             _zeros_if(nB, B))
-        if nx or nMA or nGA or nB:
+        if T and (nx or nMA or nGA or nB):
             call("melora_blob_backward", ptr(dx), ptr(dMA), ptr(dGA), ptr(dB),
                  workspace(_lib.OP_LORA_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(x),
                  ptr(As), ptr(GA), ptr(EA), ptr(B), ctx.s, T, n, m, r)
-        return (dz if nz else None), dx, dMA, dGA, dB, None, None
+        return (dz if nz else None), dx, dMA, dGA, dB, None, None, None
 
 
-def blob_add_(z, x, MA, GA, B, EA, s):
-    """As = MA + (GA*GA)*EA; z += s (x As^T) B^T, in place."""
-    return BLoBFunction.apply(z, x, MA, GA, B, EA, float(s))
+def blob_add_(z, x, MA, GA, B, EA, s, on_backward=None):
+    """As = MA + (GA*GA)*EA; z += s (x As^T) B^T, in place. MA, GA, EA (r, n), B (m, r)."""
+    return BLoBFunction.apply(z, x, MA, GA, B, EA, _scalar("s", s), on_backward)
 
 
 def flipout_signs(seed, offset, T, G, n, r):
     """Flipout's sign tensors for T tokens in groups of G: sa (ceil(T/G), n) from the sign
     stream at `offset`, sb (ceil(T/G), r) right after it."""
+    T, G, n, r = _int("T", T, 0), _int("G", G), _int("n", n), _int("r", r)
     ng = (T + G - 1) // G
     sa = _lib.noise("sign", seed, offset, (ng, n))
     sb = _lib.noise("sign", seed, offset + ng * n, (ng, r))
@@ -122,23 +208,30 @@ class FlipoutFunction(torch.autograd.Function):
     them from (seed, offset)."""
 
     @staticmethod
-    def forward(ctx, z, x, MA, GA, B, EA, s, G, seed, offset):
-        _check(z, x, MA, GA, B, EA)
-        T, n, m, r = _sizes(z, x, MA.shape[0])
-        sa, sb = flipout_signs(seed, offset, T, G, n, r)
+    def forward(ctx, z, x, MA, GA, B, EA, s, G, seed, offset, on_backward):
+        T, n, m, r = _sizes(z, x, MA, "MA")
+        _tensor("GA", GA, (r, n))
+        _tensor("B", B, (m, r))
+        _tensor("EA", EA, (r, n))
+        _no_alias("z", z, x=x, MA=MA, GA=GA, B=B, EA=EA)
         u = torch.empty(T, r)
-        call("melora_blob_flipout_forward", ptr(z), ptr(u),
-             workspace(_lib.OP_FLIPOUT_FORWARD, T, n, m, r), ptr(x), ptr(MA), ptr(GA), ptr(EA),
-             ptr(sa), ptr(sb), ptr(B), s, G, T, n, m, r)
-        del sa, sb
+        if T:
+            sa, sb = flipout_signs(seed, offset, T, G, n, r)
+            call("melora_blob_flipout_forward", ptr(z), ptr(u),
+                 workspace(_lib.OP_FLIPOUT_FORWARD, T, n, m, r), ptr(x), ptr(MA), ptr(GA),
+                 ptr(EA), ptr(sa), ptr(sb), ptr(B), s, G, T, n, m, r)
+            del sa, sb
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, MA, GA, EA, B, u)
         ctx.args = (s, G, seed, offset)
+        ctx.on_backward = on_backward
         return z
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dz):
         x, MA, GA, EA, B, u = ctx.saved_tensors
+        _call_backward(ctx)
         s, G, seed, offset = ctx.args
         dz = dz.float().contiguous()
         T, n = x.shape
@@ -146,50 +239,72 @@ class FlipoutFunction(torch.autograd.Function):
         nz, nx, nMA, nGA, nB = ctx.needs_input_grad[:5]
         dx, dMA, dGA, dB = (_zeros_if(nx, x), _zeros_if(nMA, MA), _zeros_if(nGA, GA),
                             _zeros_if(nB, B))
-        if nx or nMA or nGA or nB:
+        if T and (nx or nMA or nGA or nB):
             sa, sb = flipout_signs(seed, offset, T, G, n, r)
             call("melora_blob_flipout_backward", ptr(dx), ptr(dMA), ptr(dGA), ptr(dB),
                  workspace(_lib.OP_FLIPOUT_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(x),
                  ptr(MA), ptr(GA), ptr(EA), ptr(sa), ptr(sb), ptr(B), s, G, T, n, m, r)
-        return (dz if nz else None), dx, dMA, dGA, dB, None, None, None, None, None
+        return (dz if nz else None), dx, dMA, dGA, dB, None, None, None, None, None, None
 
 
-def blob_flipout_add_(z, x, MA, GA, B, EA, s, G, seed, offset):
+def blob_flipout_add_(z, x, MA, GA, B, EA, s, G, seed, offset, on_backward=None):
     """u_t = x_t MA^T + ((x_t * sa_g) ((GA*GA)*EA)^T) * sb_g;  z += s u B^T, in place.
-    Signs: flipout_signs(seed, offset, T, G, n, r)."""
-    return FlipoutFunction.apply(z, x, MA, GA, B, EA, float(s), int(G), int(seed), int(offset))
+    Signs: flipout_signs(seed, offset, T, G, n, r); G >= 1 tokens per sign group."""
+    return FlipoutFunction.apply(z, x, MA, GA, B, EA, _scalar("s", s), _int("G", G),
+                                 _int("seed", seed, 0), _int("offset", offset, 0), on_backward)
 
 
 # -------------------------------------------------------------------------- Me-LoRA --
 def melora_sample(M, H, EC):
     """C_e = M + (H*H) * EC_e for EC (E, r, r); no gradient (the forward samples itself)."""
-    _check(M, H, EC)
+    _tensor("M", M, dim=2)
     r = M.shape[0]
-    E = EC.numel() // (r * r)
+    if r < 1:
+        raise ValueError("M must be (r, r) with r >= 1 (got %s)" % (tuple(M.shape),))
+    _tensor("M", M, (r, r))
+    _tensor("H", H, (r, r))
+    _tensor("EC", EC, dim=3)
+    E = EC.shape[0]
+    _tensor("EC", EC, (E, r, r))
+    if torch.is_grad_enabled() and (M.requires_grad or H.requires_grad):
+        raise ValueError("melora_sample has no gradient: pass detached M and H (or call it "
+                         "under torch.no_grad())")
     C = torch.empty(E, r, r)
-    call("melora_melora_sample", ptr(C), ptr(M), ptr(H), ptr(EC), E, r)
+    if E:
+        call("melora_melora_sample", ptr(C), ptr(M), ptr(H), ptr(EC), E, r)
     return C
 
 
 class MeLoRAFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, x, A, M, H, B, EC, s, E):
-        _check(z, x, A, M, H, B, EC)
-        T, n, m, r = _sizes(z, x, A.shape[0])
+    def forward(ctx, z, x, A, M, H, B, EC, s, E, on_backward):
+        T, n, m, r = _sizes(z, x, A)
+        _tensor("M", M, (r, r))
+        _tensor("H", H, (r, r))
+        _tensor("B", B, (m, r))
+        _tensor("EC", EC, (E, r, r))
+        if T % E:
+            raise ValueError("T = %d tokens (x.shape[0]) must be a multiple of E = %d examples"
+                             % (T, E))
+        _no_alias("z", z, x=x, A=A, M=M, H=H, B=B, EC=EC)
         C = melora_sample(M, H, EC)
         u = torch.empty(T, r)
         v = torch.empty(T, r)
-        call("melora_melora_forward", ptr(z), ptr(u), ptr(v),
-             workspace(_lib.OP_MELORA_FORWARD, T, n, m, r), ptr(x), ptr(A), ptr(C), ptr(B),
-             s, E, T, n, m, r)
+        if T:
+            call("melora_melora_forward", ptr(z), ptr(u), ptr(v),
+                 workspace(_lib.OP_MELORA_FORWARD, T, n, m, r), ptr(x), ptr(A), ptr(C),
+                 ptr(B), s, E, T, n, m, r)
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, A, C, H, B, EC, u, v)
         ctx.args = (s, E)
+        ctx.on_backward = on_backward
         return z
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dz):
         x, A, C, H, B, EC, u, v = ctx.saved_tensors
+        _call_backward(ctx)
         s, E = ctx.args
         dz = dz.float().contiguous()
         T, n = x.shape
@@ -197,30 +312,47 @@ class MeLoRAFunction(torch.autograd.Function):
         nz, nx, nA, nM, nH, nB = ctx.needs_input_grad[:6]
         dx, dA, dM, dH, dB = (_zeros_if(nx, x), _zeros_if(nA, A), _zeros_if(nM, H),
                               _zeros_if(nH, H), _zeros_if(nB, B))
-        if nx or nA or nM or nH or nB:
+        if T and (nx or nA or nM or nH or nB):
             call("melora_melora_backward", ptr(dx), ptr(dA), ptr(dB), ptr(dM), ptr(dH),
                  workspace(_lib.OP_MELORA_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(v),
                  ptr(x), ptr(A), ptr(C), ptr(B), ptr(H), ptr(EC), s, E, T, n, m, r)
-        return (dz if nz else None), dx, dA, dM, dH, dB, None, None, None
+        return (dz if nz else None), dx, dA, dM, dH, dB, None, None, None, None
 
 
-def melora_add_(z, x, A, M, H, B, EC, s, E=1):
+def melora_add_(z, x, A, M, H, B, EC, s, E=1, on_backward=None):
     """C_e = M + (H*H)*EC_e (EC is (E, r, r)); u = x A^T; v_t = C_e u_t; z += s v B^T.
-    Example e owns tokens e*T/E .. (e+1)*T/E - 1."""
-    return MeLoRAFunction.apply(z, x, A, M, H, B, EC, float(s), int(E))
+    Example e owns tokens e*T/E .. (e+1)*T/E - 1 (T must be a multiple of E)."""
+    return MeLoRAFunction.apply(z, x, A, M, H, B, EC, _scalar("s", s), _int("E", E),
+                                on_backward)
 
 
 def melora_mc_add_(z, x, A, C, B, s):
     """Monte-Carlo inference (no gradient): z (K, T, m) += s (x A^T C_k^T) B^T for the K
     matrices C (K, r, r); x A^T is computed once."""
-    _check(z, x, A, C, B)
+    _tensor("x", x, dim=2)
     T, n = x.shape
+    _tensor("z", z, dim=3)
     K, m = z.shape[0], z.shape[2]
+    if z.shape[1] != T:
+        raise ValueError("z must have shape (K, T, m) with T = x.shape[0] = %d (got %s)"
+                         % (T, tuple(z.shape)))
+    _tensor("A", A, dim=2)
     r = A.shape[0]
-    u = torch.empty(T, r)
-    call("melora_melora_mc_forward", ptr(z), ptr(u),
-         workspace(_lib.OP_MELORA_MC_FORWARD, T, n, m, r), ptr(x), ptr(A), ptr(C), ptr(B),
-         float(s), K, T, n, m, r)
+    if r < 1 or n < 1 or m < 1 or K < 1:
+        raise ValueError("sizes must be positive: r = %d, n = %d, m = %d, K = %d"
+                         % (r, n, m, K))
+    _tensor("A", A, (r, n))
+    _tensor("C", C, (K, r, r))
+    _tensor("B", B, (m, r))
+    _no_alias("z", z, x=x, A=A, C=C, B=B)
+    s = _scalar("s", s)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (z, x, A, C, B)):
+        raise ValueError("melora_mc_add_ has no gradient: call it under torch.no_grad()")
+    if T:
+        u = torch.empty(T, r)
+        call("melora_melora_mc_forward", ptr(z), ptr(u),
+             workspace(_lib.OP_MELORA_MC_FORWARD, T, n, m, r), ptr(x), ptr(A), ptr(C),
+             ptr(B), s, K, T, n, m, r)
     return z
 
 
@@ -231,8 +363,6 @@ class _KLFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, kind, sigma, eps, *params):
-        for p in params:
-            _check(p)
         want = [ctx.needs_input_grad[3 + i] for i in range(len(params))]
         grads = [torch.zeros_like(p) if w else None for p, w in zip(params, want)]
         kl = ctypes.c_double(0.0)
@@ -261,29 +391,45 @@ class _KLFunction(torch.autograd.Function):
         return torch.tensor(kl.value, dtype=torch.float32)
 
     @staticmethod
-    def backward(ctx, g):
+    @once_differentiable
+    def backward(ctx, g):  # the stored gradients stay for a retain_graph backward
         out = [None, None, None]
         for d in ctx.grads:
             out.append(None if d is None else d * g.to(d.dtype))
-        ctx.grads = None
         return tuple(out)
+
+
+def _kl_args(names, params, shapes):
+    for name, p, shape in zip(names, params, shapes):
+        _tensor(name, p, dim=len(shape))
+    r = params[0].shape[0]
+    n = params[0].shape[1]
+    if r < 1 or n < 1:
+        raise ValueError("%s must be non-empty (got %s)" % (names[0], tuple(params[0].shape)))
+    dims = {"r": r, "n": n}
+    for name, p, shape in zip(names, params, shapes):
+        _tensor(name, p, tuple(dims[k] for k in shape))
 
 
 def blob_kl(MA, GA, sigma_p):
     """sum log sigma_p - log Om + (Om^2 + MA^2)/(2 sigma_p^2) - 1/2, Om = GA*GA."""
-    return _KLFunction.apply("blob", float(sigma_p), 0.0, MA, GA)
+    _kl_args(("MA", "GA"), (MA, GA), ("rn", "rn"))
+    return _KLFunction.apply("blob", _scalar("sigma_p", sigma_p), 0.0, MA, GA)
 
 
 def melora_kl(A, M, H, sigma):
     """Paper eq. 7: (|M A|_F^2 + |Om |A||_F^2) / (2 sigma^2) - sum log Om, Om = H*H."""
-    return _KLFunction.apply("eq7", float(sigma), 0.0, A, M, H)
+    _kl_args(("A", "M", "H"), (A, M, H), ("rn", "rr", "rr"))
+    return _KLFunction.apply("eq7", _scalar("sigma", sigma), 0.0, A, M, H)
 
 
 def melora_kl_prior_noise(A, M, H, sigma_p, eps):
     """Paper eq. 8: eq. 7 with sigma = sigma_p + eps, eps in [0, 1)."""
-    return _KLFunction.apply("eq8", float(sigma_p), float(eps), A, M, H)
+    _kl_args(("A", "M", "H"), (A, M, H), ("rn", "rr", "rr"))
+    return _KLFunction.apply("eq8", _scalar("sigma_p", sigma_p), _scalar("eps", eps), A, M, H)
 
 
 def melora_kl_exact(M, H, sigma):
     """Exact KL of q(C) = N(M, Om^2) against N(0, sigma^2), Om = H*H."""
-    return _KLFunction.apply("exact", float(sigma), 0.0, M, H)
+    _kl_args(("M", "H"), (M, H), ("rr", "rr"))
+    return _KLFunction.apply("exact", _scalar("sigma", sigma), 0.0, M, H)

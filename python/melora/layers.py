@@ -1,4 +1,5 @@
-"""PEFT-style adapter modules around an existing nn.Linear, backed by melora's kernels.
+"""PEFT-style adapter modules around an existing nn.Linear (or transformers' Conv1D, as in
+GPT-2), backed by melora's kernels.
 
     y = base_layer(x) + adapter(dropout(x))
 
@@ -24,8 +25,34 @@ Noise: every sampling forward uses one "draw" d of the module's counter RNG (see
     eq. 8     eps              = melora_rng_uniform(S, d) (d of the latest sampling forward)
 so a C program with the same seed and draw index uses the same samples. After a sampling
 forward the counter advances (auto_resample=True) so the next forward draws new noise;
-resample() advances it by hand and reseed(seed, draw) sets it. seed and draw are saved in
-the state_dict (extra state).
+resample() advances it by hand and reseed(seed, draw) sets it. seed and draw are int64
+buffers (melora_seed, melora_draw; the seed is stored as its two's-complement int64), so
+they travel with the state_dict and DistributedDataParallel (broadcast_buffers=True, its
+default) keeps every rank's counter equal to rank 0's.
+
+Ranks: when torch.distributed is initialised and rank_noise=True (the default), rank k
+draws with the seed S + k * 0xD1B54A32D192ED03 (mod 2^64) in place of S, so the ranks'
+perturbations are independent; rank 0 (and a single process) uses S itself.
+
+Gradient checkpointing: a training-mode forward also takes one 62-bit number from
+PyTorch's CPU generator and remembers it with its draw until its backward has read its
+saved tensors. torch.utils.checkpoint (reentrant or not, preserve_rng_state=True, the
+default) restores that generator before it recomputes a forward, so the recomputation
+meets the same number and reuses the original draw instead of taking a new one: the
+gradients equal those of the run without checkpointing, and the counter advances once
+per original forward. (Up to 256 such numbers are kept per module; a training-mode
+forward that never gets a backward, repeated with the same generator state, would reuse
+the draw of the first.)
+
+Checkpoints: the state_dict holds tensors only. Besides the parameters and the two
+buffers it has melora_config, a uint8 tensor holding the module's configuration as JSON
+(method, r, lora_alpha, sizes, options, merged); load_state_dict refuses a checkpoint
+whose configuration differs from the module's, naming the fields.
+
+dtypes: the parameters take the dtype the model is converted to (model.to(torch.bfloat16)
+makes them bf16, as PEFT's); the adapter math runs in float32 on float32 copies of the
+input, the base output and the parameters (the C library's half-precision path is not
+bridged yet), and the output takes the base layer's dtype.
 
 Modes: in training every forward samples. In eval, eval_mode is
     "mean"    the mean weights (BLoB: A = MA; Me-LoRA: C = M)  [default]
@@ -34,7 +61,11 @@ Modes: in training every forward samples. In eval, eval_mode is
               averaged as probabilities (use it on a classifier head; Me-LoRA computes
               x A^T once for all K through melora_melora_mc_forward). No gradient.
 """
+import collections
+import json
 import math
+import numbers
+import threading
 
 import torch
 import torch.nn as nn
@@ -45,38 +76,78 @@ from . import functional as MF
 EVAL_MODES = ("mean", "sample", "mc")
 KL_MODES = ("eq7", "eq8", "exact")
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+RANK_MIX = 0xD1B54A32D192ED03  # rank k draws with seed + k * RANK_MIX
+_REPLAY_KEEP = 256
+_LOCK = threading.Lock()  # the draw counters (one module may be called from threads)
+
+
+def _signed64(v):
+    v = int(v) & _MASK64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _is_conv1d(layer):
+    """transformers.pytorch_utils.Conv1D: y = x W + b with W (in, out)."""
+    return (type(layer).__name__ == "Conv1D" and hasattr(layer, "nf")
+            and isinstance(getattr(layer, "weight", None), torch.Tensor)
+            and layer.weight.dim() == 2)
+
+
+def _rank():
+    d = torch.distributed
+    if d.is_available() and d.is_initialized():
+        return d.get_rank()
+    return 0
 
 
 class _Adapter(nn.Module):
     """Shared plumbing: base layer, flattening, dtype handling, the noise counter."""
 
     method = None  # melora_method of the counting functions
+    method_name = None
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0,
-                 eval_mode="mean", mc_samples=10):
+                 eval_mode="mean", mc_samples=10, rank_noise=True):
         super().__init__()
-        if not isinstance(base_layer, nn.Linear):
-            raise TypeError("melora adapters wrap an nn.Linear (got %s)"
-                            % type(base_layer).__name__)
-        if r <= 0:
-            raise ValueError("r must be positive")
+        if isinstance(base_layer, nn.Linear):
+            in_f, out_f = base_layer.in_features, base_layer.out_features
+        elif _is_conv1d(base_layer):
+            in_f, out_f = base_layer.weight.shape
+        else:
+            raise TypeError("melora adapters wrap an nn.Linear or a transformers Conv1D "
+                            "(got %s)" % type(base_layer).__name__)
+        if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0:
+            raise ValueError("r must be a positive integer (got %r)" % (r,))
+        if isinstance(lora_alpha, bool) or not isinstance(lora_alpha, numbers.Real) \
+                or not math.isfinite(lora_alpha):
+            raise ValueError("lora_alpha must be a finite number (got %r)" % (lora_alpha,))
+        if not 0.0 <= float(lora_dropout) < 1.0:
+            raise ValueError("lora_dropout must be in [0, 1) (got %r)" % (lora_dropout,))
         if eval_mode not in EVAL_MODES:
             raise ValueError("eval_mode must be one of %s" % (EVAL_MODES,))
+        if isinstance(mc_samples, bool) or not isinstance(mc_samples, numbers.Integral) \
+                or mc_samples < 1:
+            raise ValueError("mc_samples must be a positive integer (got %r)" % (mc_samples,))
         self.base_layer = base_layer
         for p in base_layer.parameters():
             p.requires_grad_(False)
-        self.in_features = base_layer.in_features
-        self.out_features = base_layer.out_features
+        self.in_features = int(in_f)
+        self.out_features = int(out_f)
         self.r = int(r)
         self.lora_alpha = lora_alpha
-        self.scaling = lora_alpha / r
+        self.scaling = lora_alpha / self.r
+        self.lora_dropout_p = float(lora_dropout)
         self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        self.seed = int(seed) & _MASK64
-        self.draw = 0
+        self.register_buffer("melora_seed", torch.tensor(_signed64(seed), dtype=torch.int64))
+        self.register_buffer("melora_draw", torch.tensor(0, dtype=torch.int64))
         self.last_draw = None
         self.auto_resample = True
+        self.rank_noise = bool(rank_noise)
         self.eval_mode = eval_mode
         self.mc_samples = int(mc_samples)
+        self.merged = False
+        self.disabled = False
+        self._replay = collections.OrderedDict()
 
     # -- PEFT-style initialisation -------------------------------------------------
     def _init_lora(self):
@@ -95,46 +166,132 @@ class _Adapter(nn.Module):
         return nn.Parameter(p)
 
     # -- noise counter ---------------------------------------------------------------
+    @property
+    def seed(self):
+        return int(self.melora_seed) & _MASK64
+
+    @seed.setter
+    def seed(self, value):
+        self.melora_seed.fill_(_signed64(value))
+
+    @property
+    def draw(self):
+        return int(self.melora_draw)
+
+    @draw.setter
+    def draw(self, value):
+        self.melora_draw.fill_(int(value))
+
+    def noise_seed(self):
+        """The seed this process draws with: seed, or seed + rank * RANK_MIX under
+        torch.distributed with rank_noise=True."""
+        s = self.seed
+        if self.rank_noise:
+            s = (s + _rank() * RANK_MIX) & _MASK64
+        return s
+
     def reseed(self, seed, draw=0):
         """Sets the seed and the index of the next draw."""
-        self.seed = int(seed) & _MASK64
-        self.draw = int(draw)
-        self.last_draw = None
+        with _LOCK:
+            self.seed = seed
+            self.draw = draw
+            self.last_draw = None
+            self._replay.clear()
         return self
 
     def resample(self):
         """The next sampling forward uses new noise (advances the draw index)."""
-        self.draw += 1
+        with _LOCK:
+            self.draw = self.draw + 1
         return self
 
     def _take_draw(self, k=1):
-        d = self.draw
-        self.last_draw = d + k - 1
-        if self.auto_resample:
-            self.draw = d + k
-        return d
+        """(first draw index, callback for the backward or None). A training forward
+        recomputed by torch.utils.checkpoint gets its original draw back (see above)."""
+        replayable = self.training and k == 1
+        with _LOCK:
+            if replayable:
+                tok = int(torch.randint(0, 1 << 62, (1,)))
+                d = self._replay.pop(tok, None)
+                if d is not None:
+                    self.last_draw = d
+                    return d, None
+            d = self.draw
+            self.last_draw = d + k - 1
+            if self.auto_resample:
+                self.draw = d + k
+            if not replayable:
+                return d, None
+            self._replay[tok] = d
+            while len(self._replay) > _REPLAY_KEEP:
+                self._replay.popitem(last=False)
+        return d, (lambda: self._retire(tok))
+
+    def _retire(self, tok):
+        with _LOCK:
+            self._replay.pop(tok, None)
 
     @staticmethod
     def _offset(d):
         return (int(d) << _lib.WINDOW_BITS) & _MASK64
 
-    def get_extra_state(self):
-        return {"seed": self.seed, "draw": self.draw}
-
-    def set_extra_state(self, state):
-        self.seed = int(state["seed"])
-        self.draw = int(state["draw"])
-
     def _sampling(self):
         return self.training or self.eval_mode != "mean"
 
+    # -- configuration in the state_dict ------------------------------------------------
+    def config(self):
+        """What the checkpoint records and load_state_dict checks."""
+        return {"method": self.method_name, "r": self.r, "lora_alpha": float(self.lora_alpha),
+                "in_features": self.in_features, "out_features": self.out_features,
+                "merged": bool(self.merged)}
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        blob = json.dumps(self.config(), sort_keys=True).encode()
+        destination[prefix + "melora_config"] = torch.tensor(list(blob), dtype=torch.uint8)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        key = prefix + "melora_config"
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        if key in unexpected_keys:
+            unexpected_keys.remove(key)
+        if key not in state_dict:
+            if strict:
+                missing_keys.append(key)
+            return
+        try:
+            saved = json.loads(bytes(state_dict[key].to(torch.uint8).tolist()).decode())
+        except (ValueError, UnicodeDecodeError):
+            error_msgs.append("%s: not a melora configuration" % key)
+            return
+        mine = self.config()
+        diff = ["%s: checkpoint %r, module %r" % (k, saved.get(k), mine.get(k))
+                for k in sorted(set(saved) | set(mine)) if saved.get(k) != mine.get(k)]
+        if diff:
+            error_msgs.append("melora module %s was saved with another configuration (%s)"
+                              % (prefix.rstrip(".") or "(root)", "; ".join(diff)))
+        else:
+            with _LOCK:
+                self._replay.clear()
+
     # -- forward ---------------------------------------------------------------------
+    def _examples(self, x):
+        return 1
+
     def forward(self, x):
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.in_features:
+            raise ValueError("x must be a tensor (..., %d) (got %s)" % (
+                self.in_features, tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)))
+        if self.merged or self.disabled:
+            return self.base_layer(x)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
+        E = self._examples(x) if x2.shape[0] else 1
         if self.training or self.eval_mode != "mc":
             y = self._base(x2)
-            out = self._add(y, self._adapter_input(x2), x2.shape[0])
+            out = self._add(y, self._adapter_input(x2), E)
             return out.to(self._out_dtype(x2)).reshape(*lead, self.out_features)
         with torch.no_grad():
             z = self._mc(x2, self.mc_samples)
@@ -155,16 +312,23 @@ class _Adapter(nn.Module):
     def _adapter_input(self, x2):
         return _lib.f32(self.lora_dropout(x2))
 
+    @staticmethod
+    def _p(t):
+        """A parameter as float32 (differentiable: gradients flow back in its dtype)."""
+        return _lib.f32(t)
+
     def _mc(self, x2, K):
         """(K, T, m): K samples of the layer's output (default: K sampling forwards)."""
         xa = self._adapter_input(x2)
         y = self._base(x2)
-        return torch.stack([self._add(y.clone(), xa, x2.shape[0]) for _ in range(K)])
+        return torch.stack([self._add(y.clone(), xa, 1) for _ in range(K)])
 
     def forward_mc(self, x, K=None):
         """K (default mc_samples) samples of this layer's output, stacked: (K, ..., out).
         Uses draws d .. d+K-1, the same noise as K sampling forwards. No gradient."""
         K = self.mc_samples if K is None else int(K)
+        if K < 1:
+            raise ValueError("K must be a positive integer (got %r)" % (K,))
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         with torch.no_grad():
@@ -173,6 +337,38 @@ class _Adapter(nn.Module):
 
     def kl(self):
         return torch.zeros((), dtype=torch.float32)
+
+    # -- the mean adapter, merging ------------------------------------------------------
+    def mean_A(self):
+        """A of the mean adapter (float32, detached): delta W = scaling * B @ mean_A()."""
+        return self.lora_A.detach().float()
+
+    def delta_weight(self):
+        """scaling * B @ mean_A(), (out, in) float32: what merge() adds to the base weight."""
+        return self.scaling * (self.lora_B.detach().float() @ self.mean_A())
+
+    @torch.no_grad()
+    def _shift_base(self, sign):
+        W = self.base_layer.weight
+        d = self.delta_weight()
+        if _is_conv1d(self.base_layer):
+            d = d.t()
+        W.copy_((W.float() + sign * d).to(W.dtype))
+
+    def merge(self):
+        """Adds the mean adapter into the base weight; forward is then the base layer alone
+        (no sampling) until unmerge()."""
+        if not self.merged:
+            self._shift_base(1.0)
+            self.merged = True
+        return self
+
+    def unmerge(self):
+        """Subtracts what merge() added (recomputed from the current parameters)."""
+        if self.merged:
+            self._shift_base(-1.0)
+            self.merged = False
+        return self
 
     def extra_repr(self):
         return "in_features=%d, out_features=%d, r=%d, lora_alpha=%s, seed=%d" % (
@@ -183,13 +379,14 @@ class LoRALinear(_Adapter):
     """Plain LoRA: y = base(x) + (alpha/r) dropout(x) A^T B^T (melora_lora_forward/backward)."""
 
     method = _lib.METHOD_LORA
+    method_name = "lora"
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0, **kw):
         super().__init__(base_layer, r, lora_alpha, lora_dropout, seed, **kw)
         self._init_lora()
 
-    def _add(self, y, xa, T):
-        return MF.lora_add_(y, xa, self.lora_A, self.lora_B, self.scaling)
+    def _add(self, y, xa, E):
+        return MF.lora_add_(y, xa, self._p(self.lora_A), self._p(self.lora_B), self.scaling)
 
     def noise(self, T=None, draw=None):
         return {}
@@ -201,10 +398,18 @@ class BLoBLinear(_Adapter):
     one per token). kl() is BLoB's KL against N(0, prior_std^2)."""
 
     method = _lib.METHOD_BLOB
+    method_name = "blob"
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0,
                  flipout=True, flipout_group=1, prior_std=0.2, eps0=0.05, **kw):
         super().__init__(base_layer, r, lora_alpha, lora_dropout, seed, **kw)
+        if isinstance(flipout_group, bool) or not isinstance(flipout_group, numbers.Integral) \
+                or flipout_group < 1:
+            raise ValueError("flipout_group must be a positive integer (got %r)"
+                             % (flipout_group,))
+        if not (isinstance(prior_std, numbers.Real) and math.isfinite(prior_std)
+                and prior_std > 0):
+            raise ValueError("prior_std must be a positive number (got %r)" % (prior_std,))
         self._init_lora()
         self.lora_A_rho = self._std_param((self.r, self.in_features), eps0)
         self.flipout = bool(flipout)
@@ -213,39 +418,56 @@ class BLoBLinear(_Adapter):
         if flipout:
             self.method = _lib.METHOD_BLOB_FLIPOUT
 
+    def config(self):
+        c = super().config()
+        c.update(flipout=self.flipout, flipout_group=self.flipout_group,
+                 prior_std=self.prior_std)
+        return c
+
     def noise(self, T=None, draw=None):
         """The noise of draw `draw` (default: the next one): EA, and for Flipout with T
         tokens the signs sa, sb."""
         d = self.draw if draw is None else draw
-        out = {"EA": _lib.noise("normal", self.seed, self._offset(d),
-                                (self.r, self.in_features))}
+        S = self.noise_seed()
+        out = {"EA": _lib.noise("normal", S, self._offset(d), (self.r, self.in_features))}
         if self.flipout and T is not None:
-            out["sa"], out["sb"] = MF.flipout_signs(self.seed, self._offset(d), T,
+            out["sa"], out["sb"] = MF.flipout_signs(S, self._offset(d), T,
                                                     self.flipout_group, self.in_features,
                                                     self.r)
         return out
 
-    def _add(self, y, xa, T):
+    def _add(self, y, xa, E):
+        A, B = self._p(self.lora_A), self._p(self.lora_B)
         if not self._sampling():
-            return MF.lora_add_(y, xa, self.lora_A, self.lora_B, self.scaling)
-        d = self._take_draw()
-        EA = _lib.noise("normal", self.seed, self._offset(d), (self.r, self.in_features))
+            return MF.lora_add_(y, xa, A, B, self.scaling)
+        d, retire = self._take_draw()
+        S = self.noise_seed()
+        EA = _lib.noise("normal", S, self._offset(d), (self.r, self.in_features))
+        GA = self._p(self.lora_A_rho)
         if self.flipout:
-            return MF.blob_flipout_add_(y, xa, self.lora_A, self.lora_A_rho, self.lora_B, EA,
-                                        self.scaling, self.flipout_group, self.seed,
-                                        self._offset(d))
-        return MF.blob_add_(y, xa, self.lora_A, self.lora_A_rho, self.lora_B, EA,
-                            self.scaling)
+            return MF.blob_flipout_add_(y, xa, A, GA, B, EA, self.scaling, self.flipout_group,
+                                        S, self._offset(d), on_backward=retire)
+        return MF.blob_add_(y, xa, A, GA, B, EA, self.scaling, on_backward=retire)
 
     def _mc(self, x2, K):
-        mode, self.eval_mode = self.eval_mode, "sample"
-        try:
-            return super()._mc(x2, K)
-        finally:
-            self.eval_mode = mode
+        xa = self._adapter_input(x2)
+        y = self._base(x2)
+        A, GA, B = (self._p(t.detach()) for t in (self.lora_A, self.lora_A_rho, self.lora_B))
+        S = self.noise_seed()
+        d, _ = self._take_draw(K)
+        out = []
+        for k in range(K):
+            o = self._offset(d + k)
+            EA = _lib.noise("normal", S, o, (self.r, self.in_features))
+            if self.flipout:
+                out.append(MF.blob_flipout_add_(y.clone(), xa, A, GA, B, EA, self.scaling,
+                                                self.flipout_group, S, o))
+            else:
+                out.append(MF.blob_add_(y.clone(), xa, A, GA, B, EA, self.scaling))
+        return torch.stack(out)
 
     def kl(self):
-        return MF.blob_kl(self.lora_A, self.lora_A_rho, self.prior_std)
+        return MF.blob_kl(self._p(self.lora_A), self._p(self.lora_A_rho), self.prior_std)
 
 
 class MeLoRALinear(_Adapter):
@@ -257,12 +479,16 @@ class MeLoRALinear(_Adapter):
     "exact" (the exact KL of q(C) against N(0, prior_std^2))."""
 
     method = _lib.METHOD_MELORA
+    method_name = "melora"
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0,
                  per_example=False, kl_mode="eq7", prior_std=0.2, eps0=0.05, **kw):
         super().__init__(base_layer, r, lora_alpha, lora_dropout, seed, **kw)
         if kl_mode not in KL_MODES:
             raise ValueError("kl_mode must be one of %s" % (KL_MODES,))
+        if not (isinstance(prior_std, numbers.Real) and math.isfinite(prior_std)
+                and prior_std > 0):
+            raise ValueError("prior_std must be a positive number (got %r)" % (prior_std,))
         self._init_lora()
         self.lora_M = nn.Parameter(torch.eye(self.r))
         self.lora_H = self._std_param((self.r, self.r), eps0)
@@ -270,32 +496,36 @@ class MeLoRALinear(_Adapter):
         self.kl_mode = kl_mode
         self.prior_std = float(prior_std)
 
+    def config(self):
+        c = super().config()
+        c.update(per_example=self.per_example, kl_mode=self.kl_mode, prior_std=self.prior_std)
+        return c
+
     def noise(self, E=1, draw=None):
         """EC (E, r, r) of draw `draw` (default: the next one)."""
         d = self.draw if draw is None else draw
-        return {"EC": _lib.noise("normal", self.seed, self._offset(d), (E, self.r, self.r))}
+        return {"EC": _lib.noise("normal", self.noise_seed(), self._offset(d),
+                                 (E, self.r, self.r))}
 
-    def forward(self, x):
-        self._E = x.shape[0] if (self.per_example and x.dim() >= 2) else 1
-        return super().forward(x)
+    def _examples(self, x):
+        return x.shape[0] if (self.per_example and x.dim() >= 2) else 1
 
-    def _add(self, y, xa, T):
+    def _add(self, y, xa, E):
+        A, M, H, B = (self._p(t) for t in (self.lora_A, self.lora_M, self.lora_H, self.lora_B))
         if not self._sampling():
             EC = torch.zeros(1, self.r, self.r)
-            return MF.melora_add_(y, xa, self.lora_A, self.lora_M, self.lora_H, self.lora_B,
-                                  EC, self.scaling, 1)
-        E = getattr(self, "_E", 1)
-        d = self._take_draw()
-        EC = _lib.noise("normal", self.seed, self._offset(d), (E, self.r, self.r))
-        return MF.melora_add_(y, xa, self.lora_A, self.lora_M, self.lora_H, self.lora_B, EC,
-                              self.scaling, E)
+            return MF.melora_add_(y, xa, A, M, H, B, EC, self.scaling, 1)
+        d, retire = self._take_draw()
+        EC = _lib.noise("normal", self.noise_seed(), self._offset(d), (E, self.r, self.r))
+        return MF.melora_add_(y, xa, A, M, H, B, EC, self.scaling, E, on_backward=retire)
 
     def _mc(self, x2, K):
         """melora_melora_mc_forward: sample k uses C_k = M + (H*H) EC of draw d + k."""
-        d = self._take_draw(K)
+        d, _ = self._take_draw(K)
+        S = self.noise_seed()
         EC = torch.empty(K, self.r, self.r)
         for k in range(K):
-            _lib.noise("normal", self.seed, self._offset(d + k), (self.r, self.r), out=EC[k])
+            _lib.noise("normal", S, self._offset(d + k), (self.r, self.r), out=EC[k])
         M, H = _lib.f32(self.lora_M.detach()), _lib.f32(self.lora_H.detach())
         C = MF.melora_sample(M, H, EC)
         y = self._base(x2)
@@ -303,16 +533,21 @@ class MeLoRALinear(_Adapter):
         return MF.melora_mc_add_(z, self._adapter_input(x2), _lib.f32(self.lora_A.detach()),
                                  C, _lib.f32(self.lora_B.detach()), self.scaling)
 
+    def mean_A(self):
+        """Me-LoRA's mean adapter: C = M, so delta W = scaling * B M A."""
+        return self.lora_M.detach().float() @ self.lora_A.detach().float()
+
     def kl_eps(self):
         """eq. 8's eps for the current step: melora_rng_uniform(seed, d), d the draw of the
         latest sampling forward (or the next draw if none has run)."""
         d = self.draw if self.last_draw is None else self.last_draw
-        return float(_lib.noise("uniform", self.seed, d, (1,))[0])
+        return float(_lib.noise("uniform", self.noise_seed(), d, (1,))[0])
 
     def kl(self):
+        M, H = self._p(self.lora_M), self._p(self.lora_H)
         if self.kl_mode == "exact":
-            return MF.melora_kl_exact(self.lora_M, self.lora_H, self.prior_std)
+            return MF.melora_kl_exact(M, H, self.prior_std)
+        A = self._p(self.lora_A)
         if self.kl_mode == "eq7":
-            return MF.melora_kl(self.lora_A, self.lora_M, self.lora_H, self.prior_std)
-        return MF.melora_kl_prior_noise(self.lora_A, self.lora_M, self.lora_H, self.prior_std,
-                                        self.kl_eps())
+            return MF.melora_kl(A, M, H, self.prior_std)
+        return MF.melora_kl_prior_noise(A, M, H, self.prior_std, self.kl_eps())

@@ -263,16 +263,14 @@ class TestFunctional(unittest.TestCase):
     def test_errors(self):
         x, A, B = torch.randn(3, 4), torch.randn(2, 4), torch.randn(5, 2)
         M, H = torch.eye(2), torch.ones(2, 2)
-        with self.assertRaises(melora.MeloraError) as cm:  # T % E != 0
+        with self.assertRaisesRegex(ValueError, "multiple of E"):  # T % E != 0
             MF.melora_add_(torch.zeros(3, 5), x, A, M, H, B, torch.zeros(2, 2, 2), 1.0, 2)
-        self.assertEqual(cm.exception.status, -4)
-        self.assertIn("multiple", str(cm.exception))
         with self.assertRaises(melora.MeloraError) as cm:  # zero std: infinite KL
             MF.blob_kl(A, torch.zeros(2, 4), 0.2)
         self.assertEqual(cm.exception.status, -5)
-        with self.assertRaises(melora.MeloraError):  # non-finite scale
+        with self.assertRaisesRegex(ValueError, "^s must be finite"):
             MF.lora_add_(torch.zeros(3, 5), x, A, B, float("inf"))
-        with self.assertRaises(TypeError):
+        with self.assertRaisesRegex(ValueError, "^x must be float32"):
             MF.lora_add_(torch.zeros(3, 5), x.double(), A, B, 1.0)
 
 
