@@ -7,10 +7,13 @@
 """
 from ._lib import MeloraError
 from .layers import BLoBLinear, LoRALinear, MeLoRALinear
-from .model import (adapt, adapters, count_parameters, kl, mc_predict,
-                    print_trainable_parameters, resample, reseed, train_memory)
+from .model import (adapt, adapters, count_parameters, disable_adapters, kl,
+                    load_peft_adapter, mc_predict, merge, merge_and_unload,
+                    print_trainable_parameters, resample, reseed, save_peft_adapter,
+                    train_memory, unmerge)
 from . import functional
 
 __all__ = ["MeloraError", "LoRALinear", "BLoBLinear", "MeLoRALinear", "adapt", "adapters",
            "count_parameters", "kl", "mc_predict", "print_trainable_parameters", "resample",
-           "reseed", "train_memory", "functional"]
+           "reseed", "train_memory", "functional", "merge", "unmerge", "merge_and_unload",
+           "disable_adapters", "save_peft_adapter", "load_peft_adapter"]

@@ -124,6 +124,42 @@ for _name, _args in _SIGS.items():
     _f.argtypes = _args
 
 
+# Fork safety. GNU OpenMP's thread pool does not survive fork(): a child whose parent has
+# already run a parallel region waits forever for the parent's pool threads at its first
+# parallel region. As PyTorch does for its own pools, a child of os.fork (multiprocessing's
+# "fork", gunicorn --preload, ...) runs melora's OpenMP regions on one thread: the handler
+# sets the forking thread's OpenMP thread count to 1 (threads the child starts later build
+# pools of their own).
+forked_child = False
+
+
+def _omp_set_num_threads():
+    try:
+        f = ctypes.CDLL("libgomp.so.1").omp_set_num_threads
+    except (OSError, AttributeError):
+        try:
+            f = lib.omp_set_num_threads
+        except AttributeError:
+            return None
+    f.restype = None
+    f.argtypes = [_I]
+    return f
+
+
+_omp_set = _omp_set_num_threads()
+
+
+def _after_fork_in_child():
+    global forked_child
+    forked_child = True
+    if _omp_set is not None:
+        _omp_set(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _status_string(status):
     return lib.melora_status_string(status).decode()
 

@@ -1,14 +1,17 @@
 """Whole-model helpers: adapt named target modules (like PEFT's target_modules), sum the
-KL terms, draw new noise, Monte-Carlo prediction, and parameter/memory counts through
-melora's counting functions."""
+KL terms, draw new noise, Monte-Carlo prediction, merging, PEFT LoRA adapters in and out,
+and parameter/memory counts through melora's counting functions."""
+import contextlib
 import ctypes
+import json
+import os
 import re
 
 import torch
 import torch.nn as nn
 
 from . import _lib
-from .layers import BLoBLinear, LoRALinear, MeLoRALinear, _Adapter
+from .layers import BLoBLinear, LoRALinear, MeLoRALinear, _Adapter, _is_conv1d
 
 METHODS = {"lora": LoRALinear, "blob": BLoBLinear, "melora": MeLoRALinear}
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -22,7 +25,7 @@ def _matches(name, targets):
 
 def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
           freeze_base=True, **kwargs):
-    """Replaces every nn.Linear of `model` whose name matches `target_modules` (a list of
+    """Replaces every nn.Linear (or transformers Conv1D) of `model` whose name matches `target_modules` (a list of
     names or name suffixes such as ["q_proj", "v_proj"], or a regular expression matched
     against the full name) by the adapter `method` ("lora", "blob", "melora") wrapping it.
     freeze_base=True freezes every other parameter, as PEFT does. The k-th adapted module
@@ -35,8 +38,13 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
         for p in model.parameters():
             if id(p) not in keep:
                 p.requires_grad_(False)
+    if isinstance(method, str) and method not in METHODS:
+        raise ValueError("method must be one of %s (got %r)" % (tuple(METHODS), method))
+    inside = {n + "." for n, _ in adapters(model)}  # the base layers of existing adapters
     names = [name for name, mod in model.named_modules()
-             if isinstance(mod, nn.Linear) and not isinstance(mod, _Adapter) and name
+             if (isinstance(mod, nn.Linear) or _is_conv1d(mod))
+             and not isinstance(mod, _Adapter) and name
+             and not any(name.startswith(p) for p in inside)
              and _matches(name, target_modules)]
     if not names:
         raise ValueError("no nn.Linear of the model matches target_modules=%r"
@@ -76,12 +84,28 @@ def reseed(model, seed, draw=0):
     return model
 
 
+def _probabilities(out):
+    """softmax over the last dimension of a tensor, or of a model output's .logits (as
+    transformers' models return), in float32."""
+    if not isinstance(out, torch.Tensor):
+        logits = getattr(out, "logits", None)
+        if not isinstance(logits, torch.Tensor):
+            raise TypeError("mc_predict: the model returned %s, neither a tensor nor an "
+                            "output with .logits; pass fn= to turn it into probabilities"
+                            % type(out).__name__)
+        out = logits
+    return torch.softmax(out.float(), dim=-1)
+
+
 @torch.no_grad()
 def mc_predict(model, *args, samples=10, fn=None, **kwargs):
-    """Average of fn(model(*args)) over `samples` sampling passes in eval mode (every
-    adapter draws new noise per pass); fn defaults to softmax over the last dimension,
+    """Average of fn(model(*args, **kwargs)) over `samples` sampling passes in eval mode
+    (every adapter draws new noise per pass); fn defaults to softmax over the last
+    dimension of the output (or of its .logits, for transformers' models), in float32,
     so class probabilities, not logits, are averaged (as BLoB evaluates, N = 10)."""
-    fn = fn or (lambda out: torch.softmax(out, dim=-1))
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError("samples must be a positive integer (got %r)" % (samples,))
+    fn = fn or _probabilities
     mods = adapters(model)
     saved = [(m, m.eval_mode) for _, m in mods]
     was_training = model.training
@@ -161,3 +185,159 @@ def train_memory(model, T, E=1, G=1, dtype="fp32", noise_regenerated=True):
         for f in total:
             total[f] += getattr(out, f)
     return total
+
+
+# ----------------------------------------------------------------- merging, disabling --
+def merge(model):
+    """Adds every adapter's mean (LoRA: B A; BLoB: B MA; Me-LoRA: B M A, times scaling)
+    into its base weight; the adapted layers then run as their base layers alone."""
+    for _, m in adapters(model):
+        m.merge()
+    return model
+
+
+def unmerge(model):
+    """Undoes merge() (subtracts the mean adapters, recomputed from the parameters)."""
+    for _, m in adapters(model):
+        m.unmerge()
+    return model
+
+
+def merge_and_unload(model):
+    """merge(), then replaces every adapter by its (merged) base layer: a plain model."""
+    for name, m in adapters(model):
+        m.merge()
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, m.base_layer)
+    return model
+
+
+@contextlib.contextmanager
+def disable_adapters(model):
+    """with melora.disable_adapters(model): ... runs the base model (adapters bypassed)."""
+    mods = [m for _, m in adapters(model)]
+    saved = [m.disabled for m in mods]
+    for m in mods:
+        m.disabled = True
+    try:
+        yield model
+    finally:
+        for m, d in zip(mods, saved):
+            m.disabled = d
+
+
+# ------------------------------------------------------------------------- PEFT interop --
+PEFT_WEIGHTS = "adapter_model.safetensors"
+PEFT_WEIGHTS_BIN = "adapter_model.bin"
+PEFT_CONFIG = "adapter_config.json"
+_PEFT_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$")
+
+
+def save_peft_adapter(model, directory, base_model_name_or_path=None, task_type=None):
+    """Writes the adapters of `model` as a PEFT LoRA adapter (adapter_config.json and
+    adapter_model.safetensors, or adapter_model.bin without safetensors) that
+    peft.PeftModel.from_pretrained(base_model, directory) loads. LoRA is written as it is;
+    BLoB and Me-LoRA as their mean adapters (lora_A = MA, or M A), with their lora_B. The
+    adapters must share r and lora_alpha. Returns the config written."""
+    mods = adapters(model)
+    if not mods:
+        raise ValueError("save_peft_adapter: the model has no melora adapter")
+    rs = {m.r for _, m in mods}
+    alphas = {float(m.lora_alpha) for _, m in mods}
+    if len(rs) > 1 or len(alphas) > 1:
+        raise ValueError("save_peft_adapter: the adapters must share r and lora_alpha "
+                         "(found r in %s, lora_alpha in %s)" % (sorted(rs), sorted(alphas)))
+    if any(m.merged for _, m in mods):
+        raise ValueError("save_peft_adapter: unmerge() the adapters first")
+    conv = {_is_conv1d(m.base_layer) for _, m in mods}
+    if len(conv) > 1:
+        raise ValueError("save_peft_adapter: nn.Linear and Conv1D layers need two adapters")
+    tensors = {}
+    for name, m in mods:
+        key = "base_model.model." + name
+        tensors[key + ".lora_A.weight"] = m.mean_A().contiguous()
+        tensors[key + ".lora_B.weight"] = m.lora_B.detach().float().contiguous()
+    alpha = alphas.pop()
+    if base_model_name_or_path is None:
+        base_model_name_or_path = getattr(getattr(model, "config", None), "_name_or_path",
+                                          None) or None
+    config = {"peft_type": "LORA", "task_type": task_type, "r": rs.pop(),
+              "lora_alpha": int(alpha) if alpha.is_integer() else alpha,
+              "lora_dropout": mods[0][1].lora_dropout_p,
+              "target_modules": sorted(n for n, _ in mods), "bias": "none",
+              "fan_in_fan_out": conv.pop(), "modules_to_save": None,
+              "init_lora_weights": True, "inference_mode": True, "use_rslora": False,
+              "use_dora": False, "rank_pattern": {}, "alpha_pattern": {},
+              "layers_to_transform": None, "layers_pattern": None,
+              "base_model_name_or_path": base_model_name_or_path, "revision": None}
+    os.makedirs(directory, exist_ok=True)
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        torch.save(tensors, os.path.join(directory, PEFT_WEIGHTS_BIN))
+    else:
+        save_file(tensors, os.path.join(directory, PEFT_WEIGHTS), metadata={"format": "pt"})
+    with open(os.path.join(directory, PEFT_CONFIG), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    return config
+
+
+def _read_peft(directory):
+    with open(os.path.join(directory, PEFT_CONFIG)) as f:
+        config = json.load(f)
+    path = os.path.join(directory, PEFT_WEIGHTS)
+    if os.path.exists(path):
+        from safetensors.torch import load_file
+        tensors = load_file(path)
+    else:
+        tensors = torch.load(os.path.join(directory, PEFT_WEIGHTS_BIN), map_location="cpu")
+    return config, tensors
+
+
+def load_peft_adapter(model, directory, method="lora", seed=0, **kwargs):
+    """Adapts `model` (the base model the PEFT adapter was trained on) with `method` on the
+    adapter's target modules and sets lora_A, lora_B from it: LoRA as it is, BLoB's mean
+    MA = lora_A (its std starts from BLoB's initialisation), Me-LoRA's A = lora_A with
+    M = I (so M A is the adapter's A). r, lora_alpha and lora_dropout come from
+    adapter_config.json; kwargs go to the module class. Returns the model."""
+    config, tensors = _read_peft(directory)
+    if config.get("peft_type") != "LORA":
+        raise ValueError("load_peft_adapter: %s is not a LoRA adapter (peft_type %r)"
+                         % (directory, config.get("peft_type")))
+    for key, ok in (("use_dora", False), ("use_rslora", False), ("bias", "none")):
+        if config.get(key, ok) != ok:
+            raise ValueError("load_peft_adapter: %s = %r is not supported"
+                             % (key, config[key]))
+    for key in ("rank_pattern", "alpha_pattern", "modules_to_save", "layers_to_transform"):
+        if config.get(key):
+            raise ValueError("load_peft_adapter: %s is not supported" % key)
+    weights = {}
+    for key, t in tensors.items():
+        mt = _PEFT_KEY.match(key)
+        if not mt:
+            raise ValueError("load_peft_adapter: unexpected tensor %r in the adapter" % key)
+        weights.setdefault(mt.group(1), {})[mt.group(2)] = t
+    names = sorted(weights)
+    for name in names:
+        if set(weights[name]) != {"A", "B"}:
+            raise ValueError("load_peft_adapter: %s lacks lora_A or lora_B" % name)
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise ValueError("load_peft_adapter: the model has no module %s" % ", ".join(missing))
+    adapt(model, r"|".join(re.escape(n) for n in names), method=method, r=int(config["r"]),
+          lora_alpha=config["lora_alpha"], seed=seed,
+          lora_dropout=float(config.get("lora_dropout") or 0.0), **kwargs)
+    mods = dict(adapters(model))
+    with torch.no_grad():
+        for name in names:
+            m = mods[name]
+            A, B = weights[name]["A"], weights[name]["B"]
+            for what, t, p in (("lora_A", A, m.lora_A), ("lora_B", B, m.lora_B)):
+                if tuple(t.shape) != tuple(p.shape):
+                    raise ValueError("load_peft_adapter: %s.%s has shape %s, the module "
+                                     "expects %s" % (name, what, tuple(t.shape),
+                                                     tuple(p.shape)))
+                p.copy_(t.to(p.dtype))
+    return model
