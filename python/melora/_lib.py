@@ -160,6 +160,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_probe = torch.zeros(1, requires_grad=True) * 1  # any autograd node, for in_backward()
+
+
+def in_backward():
+    """True while the autograd engine runs a backward pass on this thread (where
+    torch.utils.checkpoint recomputes forwards), False outside, None if this PyTorch
+    cannot tell."""
+    try:
+        torch._C._will_engine_execute_node(_probe.grad_fn)
+    except RuntimeError as e:
+        if "during the backward" in str(e):
+            return False
+        return None
+    except (AttributeError, TypeError):
+        return None
+    return True
+
+
 def _status_string(status):
     return lib.melora_status_string(status).decode()
 

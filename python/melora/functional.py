@@ -20,14 +20,45 @@ KL functions return a 0-dim float32 tensor; the C call computes the value (in do
 and the gradients together, and backward scales the stored gradients by grad_output.
 """
 import ctypes
+import functools
 import math
 import numbers
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from . import _lib
 from ._lib import call, ptr, workspace
+
+
+def once_differentiable(backward):
+    """Like torch.autograd.function.once_differentiable, but strict: under create_graph
+    every gradient it returns carries an error node, even when grad_output is a constant
+    (as for a KL term added to the loss), so differentiating it again raises instead of
+    treating the C gradient as a constant."""
+    @functools.wraps(backward)
+    def wrapper(ctx, *args):
+        with torch.no_grad():
+            outputs = backward(ctx, *args)
+        if not torch.is_grad_enabled():
+            return outputs
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        err = torch._C._functions.DelayedError(
+            b"melora's backward passes are not differentiable: trying to differentiate "
+            b"twice (a double backward, e.g. a gradient penalty, is not supported)", len(outs))
+
+        def fake(v):
+            if v is None:
+                return None
+            v = v.detach()
+            v.requires_grad = True
+            return v
+
+        wrapped = err(*[fake(v) for v in outs])
+        if not isinstance(wrapped, tuple):
+            wrapped = (wrapped,)
+        return wrapped[0] if single else tuple(wrapped)
+    return wrapper
 
 
 def _zeros_if(flag, like):

@@ -36,13 +36,13 @@ perturbations are independent; rank 0 (and a single process) uses S itself.
 
 Gradient checkpointing: a training-mode forward also takes one 62-bit number from
 PyTorch's CPU generator and remembers it with its draw until its backward has read its
-saved tensors. torch.utils.checkpoint (reentrant or not, preserve_rng_state=True, the
-default) restores that generator before it recomputes a forward, so the recomputation
-meets the same number and reuses the original draw instead of taking a new one: the
-gradients equal those of the run without checkpointing, and the counter advances once
-per original forward. (Up to 256 such numbers are kept per module; a training-mode
-forward that never gets a backward, repeated with the same generator state, would reuse
-the draw of the first.)
+saved tensors (up to 256 per module). torch.utils.checkpoint (reentrant or not, with
+preserve_rng_state=True, its default) restores that generator before it recomputes a
+forward inside the backward pass, so the recomputation meets the same number and reuses
+the original draw instead of taking a new one: the gradients equal those of the run
+without checkpointing, and the counter advances once per original forward. Only a
+forward that runs inside a backward pass looks its number up, so forwards outside one
+(e.g. after the same torch.manual_seed) always take new draws.
 
 Checkpoints: the state_dict holds tensors only. Besides the parameters and the two
 buffers it has melora_config, a uint8 tensor holding the module's configuration as JSON
@@ -212,7 +212,7 @@ class _Adapter(nn.Module):
         with _LOCK:
             if replayable:
                 tok = int(torch.randint(0, 1 << 62, (1,)))
-                d = self._replay.pop(tok, None)
+                d = self._replay.pop(tok, None) if _lib.in_backward() is not False else None
                 if d is not None:
                     self.last_draw = d
                     return d, None

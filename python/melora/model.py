@@ -31,7 +31,6 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
     freeze_base=True freezes every other parameter, as PEFT does. The k-th adapted module
     gets seed (seed + k * 0x9E3779B97F4A7C15) mod 2^64. kwargs go to the module class.
     Returns the model (changed in place)."""
-    cls = METHODS[method] if isinstance(method, str) else method
     if freeze_base:  # everything but the adapters already in the model
         keep = {id(p) for _, a in adapters(model) for n, p in a.named_parameters()
                 if not n.startswith("base_layer.")}
@@ -40,6 +39,7 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
                 p.requires_grad_(False)
     if isinstance(method, str) and method not in METHODS:
         raise ValueError("method must be one of %s (got %r)" % (tuple(METHODS), method))
+    cls = METHODS[method] if isinstance(method, str) else method
     inside = {n + "." for n, _ in adapters(model)}  # the base layers of existing adapters
     names = [name for name, mod in model.named_modules()
              if (isinstance(mod, nn.Linear) or _is_conv1d(mod))
