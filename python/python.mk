@@ -12,7 +12,8 @@ PY_ENV    = MELORA_LIB=$(abspath $(BUILD)/libmelora.so) PYTHONPATH=$(abspath pyt
 PY_VENV   = $(BUILD)/venv
 HF_PINS   = peft==0.10.0 transformers==4.38.2 accelerate==0.28.0 safetensors==0.4.2 \
             huggingface_hub==0.21.4 tokenizers==0.15.2 packaging==23.2 filelock==3.13.1 \
-            fsspec==2024.2.0 tqdm==4.66.2 regex==2023.12.25
+            fsspec==2024.2.0 tqdm==4.66.2 regex==2023.12.25 \
+            Jinja2==3.1.3 MarkupSafe==2.1.5
 
 .PHONY: lib python-test python-bench python-torch python-hf
 
