@@ -355,7 +355,26 @@ typedef struct {
     int64_t m, n, count;
 } melora_module;
 
-typedef enum { MELORA_LLAMA2_7B = 0, MELORA_LLAMA2_13B, MELORA_MODEL_COUNT_ } melora_model;
+/* Preset models. Llama-3-8B and Mistral-7B have the same linear-layer shapes, and so do
+   Llama-2-70B and Llama-3-70B: their adapter counts agree (their vocabularies do not). */
+typedef enum {
+    MELORA_LLAMA2_7B = 0, MELORA_LLAMA2_13B, MELORA_LLAMA2_70B, MELORA_LLAMA3_8B,
+    MELORA_LLAMA3_70B, MELORA_MISTRAL_7B, MELORA_GPT3_175B, MELORA_MODEL_COUNT_
+} melora_model;
+
+/* Published shape of a preset (the models' config.json; GPT-3: Brown et al. 2020, Table
+   2.1). Attention: q is d -> heads*head_dim, k and v are d -> kv_heads*head_dim (grouped-
+   query attention when kv_heads < heads, so k and v are not d x d), o is heads*head_dim ->
+   d. MLP: gated (gate and up d -> intermediate, down back) or, for GPT-3, up (fc1) and
+   down (fc2) only. */
+typedef struct {
+    const char *name;
+    int64_t hidden, layers, heads, kv_heads, head_dim, intermediate, vocab;
+    int64_t positions;   /* learned position embeddings (0: rotary) */
+    int gated_mlp;       /* 1: gate, up, down; 0: up, down */
+    int biases;          /* linear layers carry biases, norms are LayerNorm (weight, bias) */
+    int tied_embeddings; /* the output head is the embedding matrix */
+} melora_model_info;
 
 enum {
     MELORA_MOD_Q = 1, MELORA_MOD_K = 2, MELORA_MOD_V = 4, MELORA_MOD_O = 8,
@@ -382,9 +401,16 @@ MELORA_DEF melora_status melora_count_model_params(int64_t *params, melora_metho
                                                    const melora_module *mods, int nmods,
                                                    int64_t r);
 MELORA_DEF melora_status melora_dtype_size(int64_t *bytes, melora_dtype dtype);
-/* Fills mods with the adapted weights of `model` selected by `mask` (MELORA_MOD_*). */
+/* Fills mods with the adapted weights of `model` selected by `mask` (MELORA_MOD_*), one
+   entry per kind, count = layers. Modules the model lacks (GPT-3's gate) are left out; a
+   mask that selects none of the model's modules is MELORA_ERR_ENUM. */
 MELORA_DEF melora_status melora_preset(melora_module *mods, int cap, int *nmods,
                                        melora_model model, unsigned mask);
+MELORA_DEF melora_status melora_model_shape(melora_model_info *out, melora_model model);
+/* Every parameter of the frozen model: token (and position) embeddings, the linear layers
+   of every block (with biases where the model has them), the norms, the output head when
+   it is not tied. */
+MELORA_DEF melora_status melora_count_base_params(int64_t *params, melora_model model);
 /* Training memory for T tokens; E examples (Me-LoRA per-example C; 1 = per batch);
    G tokens per Flipout group; noise_regenerated != 0 counts stored noise as 0.
    Not counted: the drawn sample (BLoB's As, Me-LoRA's C), which a memory-lean trainer
@@ -396,6 +422,18 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                                                    int64_t r, int64_t T, int64_t E,
                                                    int64_t G, melora_dtype dtype,
                                                    int noise_regenerated);
+/* The same with two dtypes: state_dtype for the parameters, gradients, AdamW moments and
+   the noise drawn in the parameters' shape (BLoB's EA, Me-LoRA's EC); act_dtype for the
+   saved activations and Flipout's per-token signs (drawn in the input's dtype). Mixed
+   precision with fp32 master weights: state MELORA_FP32, activations MELORA_BF16.
+   melora_count_train_memory(..., dtype, ...) is this with both dtypes equal. */
+MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *out,
+                                                         melora_method method,
+                                                         const melora_module *mods, int nmods,
+                                                         int64_t r, int64_t T, int64_t E,
+                                                         int64_t G, melora_dtype state_dtype,
+                                                         melora_dtype act_dtype,
+                                                         int noise_regenerated);
 
 #ifdef __cplusplus
 }
@@ -1979,67 +2017,119 @@ MELORA_DEF melora_status melora_dtype_size(int64_t *bytes, melora_dtype dtype) {
     }
 }
 
+/* The published shapes (config.json of each model; GPT-3 from its paper, Table 2.1). */
+MELORA_DEF melora_status melora_model_shape(melora_model_info *out, melora_model model) {
+    /*  name           hidden layers heads kv  hd   interm.  vocab  pos gated bias tied */
+    static const melora_model_info t[MELORA_MODEL_COUNT_] = {
+        {"Llama-2-7B",   4096, 32, 32, 32, 128, 11008, 32000, 0, 1, 0, 0},
+        {"Llama-2-13B",  5120, 40, 40, 40, 128, 13824, 32000, 0, 1, 0, 0},
+        {"Llama-2-70B",  8192, 80, 64, 8, 128, 28672, 32000, 0, 1, 0, 0},
+        {"Llama-3-8B",   4096, 32, 32, 8, 128, 14336, 128256, 0, 1, 0, 0},
+        {"Llama-3-70B",  8192, 80, 64, 8, 128, 28672, 128256, 0, 1, 0, 0},
+        {"Mistral-7B",   4096, 32, 32, 8, 128, 14336, 32000, 0, 1, 0, 0},
+        {"GPT-3 175B",  12288, 96, 96, 96, 128, 49152, 50257, 2048, 0, 1, 1},
+    };
+    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE((int)model >= 0 && model < MELORA_MODEL_COUNT_, MELORA_ERR_ENUM);
+    *out = t[model];
+    return MELORA_OK;
+}
+
+/* Shape of module kind i (0 q, 1 k, 2 v, 3 o, 4 gate, 5 up, 6 down); 0 if absent. */
+static int melora__module_shape(const melora_model_info *s, int i, int64_t *m, int64_t *n) {
+    int64_t d = s->hidden, q = s->heads * s->head_dim, kv = s->kv_heads * s->head_dim;
+    int64_t ff = s->intermediate;
+    switch (i) {
+    case 0: *m = q; *n = d; return 1;
+    case 1: case 2: *m = kv; *n = d; return 1;
+    case 3: *m = d; *n = q; return 1;
+    case 4: if (!s->gated_mlp) return 0; *m = ff; *n = d; return 1;
+    case 5: *m = ff; *n = d; return 1;
+    case 6: *m = d; *n = ff; return 1;
+    default: return 0;
+    }
+}
+
 MELORA_DEF melora_status melora_preset(melora_module *mods, int cap, int *nmods,
                                        melora_model model, unsigned mask) {
     static const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj",
                                    "gate_proj", "up_proj", "down_proj"};
-    int64_t d, ff, layers;
+    melora_model_info s;
+    int64_t m, n;
     int i, cnt = 0, need = 0;
     MELORA__REQUIRE(mods && nmods, MELORA_ERR_NULL);
     MELORA__REQUIRE(mask != 0 && (mask & ~(unsigned)MELORA_MOD_ALL) == 0, MELORA_ERR_ENUM);
-    switch (model) {
-    case MELORA_LLAMA2_7B: d = 4096; ff = 11008; layers = 32; break;
-    case MELORA_LLAMA2_13B: d = 5120; ff = 13824; layers = 40; break;
-    default: return MELORA_ERR_ENUM;
-    }
-    for (i = 0; i < 7; i++) need += (mask >> i) & 1u;
+    MELORA__TRY(melora_model_shape(&s, model));
+    for (i = 0; i < 7; i++) need += ((mask >> i) & 1u) && melora__module_shape(&s, i, &m, &n);
+    MELORA__REQUIRE(need > 0, MELORA_ERR_ENUM);
     MELORA__REQUIRE(cap >= need, MELORA_ERR_CAPACITY);
     for (i = 0; i < 7; i++) {
-        if (!((mask >> i) & 1u)) continue;
-        mods[cnt].name = names[i];
-        mods[cnt].m = i == 4 || i == 5 ? ff : d; /* gate, up: d -> ff */
-        mods[cnt].n = i == 6 ? ff : d;           /* down: ff -> d */
-        mods[cnt].count = layers;
+        if (!((mask >> i) & 1u) || !melora__module_shape(&s, i, &m, &n)) continue;
+        mods[cnt].name = s.gated_mlp || i < 4 ? names[i] : i == 5 ? "fc1" : "fc2";
+        mods[cnt].m = m;
+        mods[cnt].n = n;
+        mods[cnt].count = s.layers;
         cnt++;
     }
     *nmods = cnt;
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
-                                                   melora_method method,
-                                                   const melora_module *mods, int nmods,
-                                                   int64_t r, int64_t T, int64_t E,
-                                                   int64_t G, melora_dtype dtype,
-                                                   int noise_regenerated) {
-    int64_t esz, params, act = 0, noise = 0, v, w;
+MELORA_DEF melora_status melora_count_base_params(int64_t *params, melora_model model) {
+    melora_model_info s;
+    int64_t m, n, per = 0, total = 0;
+    int i;
+    MELORA__REQUIRE(params != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora_model_shape(&s, model));
+    for (i = 0; i < 7; i++) {
+        if (!melora__module_shape(&s, i, &m, &n)) continue;
+        per += m * n + (s.biases ? m : 0);
+    }
+    per += (s.biases ? 4 : 2) * s.hidden;                 /* two norms per block */
+    total = s.layers * per + (s.biases ? 2 : 1) * s.hidden /* final norm */
+            + s.vocab * s.hidden * (s.tied_embeddings ? 1 : 2) + s.positions * s.hidden;
+    *params = total; /* at most ~2^38 for these shapes: no overflow */
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *out,
+                                                         melora_method method,
+                                                         const melora_module *mods, int nmods,
+                                                         int64_t r, int64_t T, int64_t E,
+                                                         int64_t G, melora_dtype state_dtype,
+                                                         melora_dtype act_dtype,
+                                                         int noise_regenerated) {
+    int64_t ssz, asz, params, act = 0, noise = 0, signs = 0, w;
     int i;
     melora_train_memory res;
     MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_mods(mods, nmods));
-    MELORA__TRY(melora_dtype_size(&esz, dtype));
+    MELORA__TRY(melora_dtype_size(&ssz, state_dtype));
+    MELORA__TRY(melora_dtype_size(&asz, act_dtype));
     MELORA__REQUIRE(r > 0 && T > 0 && E > 0 && G > 0, MELORA_ERR_SIZE);
     MELORA__REQUIRE(method != MELORA_METHOD_MELORA || T % E == 0, MELORA_ERR_DIVISIBILITY);
     MELORA__TRY(melora_count_model_params(&params, method, mods, nmods, r));
     for (i = 0; i < nmods; i++) {
-        int64_t per = 0, nz = 0, c = mods[i].count;
+        int64_t per = 0, nz = 0, sg = 0, c = mods[i].count;
         MELORA__REQUIRE(melora__mul64(&per, T, r), MELORA_ERR_OVERFLOW);
         if (method == MELORA_METHOD_MELORA) MELORA__REQUIRE(melora__mul64(&per, per, 2), MELORA_ERR_OVERFLOW);
         if (method == MELORA_METHOD_BLOB || method == MELORA_METHOD_BLOB_FLIPOUT)
             MELORA__REQUIRE(melora__mul64(&nz, r, mods[i].n), MELORA_ERR_OVERFLOW);
         if (method == MELORA_METHOD_BLOB_FLIPOUT) {
             int64_t groups = (T - 1) / G + 1; /* ceil(T/G) without overflow */
-            MELORA__REQUIRE(melora__mul64(&v, groups, mods[i].n + r) && melora__add64(&nz, v),
+            MELORA__REQUIRE(mods[i].n <= INT64_MAX - r && melora__mul64(&sg, groups, mods[i].n + r),
                             MELORA_ERR_OVERFLOW);
         }
         if (method == MELORA_METHOD_MELORA)
             MELORA__REQUIRE(melora__mul64(&nz, E, r) && melora__mul64(&nz, nz, r), MELORA_ERR_OVERFLOW);
         MELORA__REQUIRE(melora__mul64(&w, per, c) && melora__add64(&act, w), MELORA_ERR_OVERFLOW);
         MELORA__REQUIRE(melora__mul64(&w, nz, c) && melora__add64(&noise, w), MELORA_ERR_OVERFLOW);
+        MELORA__REQUIRE(melora__mul64(&w, sg, c) && melora__add64(&signs, w), MELORA_ERR_OVERFLOW);
     }
-    if (noise_regenerated) noise = 0;
-    MELORA__REQUIRE(melora__mul64(&res.params, params, esz) &&
-                        melora__mul64(&act, act, esz) && melora__mul64(&noise, noise, esz),
+    if (noise_regenerated) noise = signs = 0;
+    MELORA__REQUIRE(melora__mul64(&res.params, params, ssz) &&
+                        melora__mul64(&act, act, asz) && melora__mul64(&noise, noise, ssz) &&
+                        melora__mul64(&signs, signs, asz) && melora__add64(&noise, signs),
                     MELORA_ERR_OVERFLOW);
     res.grads = res.params;
     MELORA__REQUIRE(melora__mul64(&res.adam, res.params, 2), MELORA_ERR_OVERFLOW);
@@ -2053,6 +2143,16 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                     MELORA_ERR_OVERFLOW);
     *out = res; /* nothing is written on error */
     return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
+                                                   melora_method method,
+                                                   const melora_module *mods, int nmods,
+                                                   int64_t r, int64_t T, int64_t E,
+                                                   int64_t G, melora_dtype dtype,
+                                                   int noise_regenerated) {
+    return melora_count_train_memory_mixed(out, method, mods, nmods, r, T, E, G, dtype, dtype,
+                                           noise_regenerated);
 }
 
 #endif /* MELORA_IMPLEMENTATION_DONE */
