@@ -106,7 +106,7 @@ Test(counting, bad_arguments) {
     cr_assert_eq(melora_dtype_size(&p, (melora_dtype)9), MELORA_ERR_ENUM);
     melora_module mods[7];
     int nm = -5;
-    cr_assert_eq(melora_preset(mods, 7, &nm, (melora_model)5, MELORA_MOD_QV), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_preset(mods, 7, &nm, MELORA_MODEL_COUNT_, MELORA_MOD_QV), MELORA_ERR_ENUM);
     cr_assert_eq(melora_preset(mods, 7, &nm, MELORA_LLAMA2_7B, 0), MELORA_ERR_ENUM);
     cr_assert_eq(melora_preset(mods, 7, &nm, MELORA_LLAMA2_7B, 128), MELORA_ERR_ENUM);
     cr_assert_eq(melora_preset(NULL, 7, &nm, MELORA_LLAMA2_7B, 1), MELORA_ERR_NULL);
