@@ -576,7 +576,7 @@ static int fuzz_counting(rd *in) {
         }
     } else if (which == 3) { /* melora_preset, melora_dtype_size */
         melora_module out[16];
-        int cap = (int)(int8_t)u8(in), got = -5, model = (int)(int8_t)u8(in) % 4, need = 0;
+        int cap = (int)(int8_t)u8(in), got = -5, model = (int)(int8_t)u8(in) % 9, need = 0;
         unsigned mask = u8(in) < 200 ? (unsigned)u8(in) : u32(in);
         int64_t esz = -5;
         int dt = (int)(int8_t)u8(in) % 5;
@@ -584,15 +584,23 @@ static int fuzz_counting(rd *in) {
         memset(out, 0x44, sizeof out);
         if (cap > 16) cap = 16;
         st = melora_preset(nul ? NULL : out, cap, &got, (melora_model)model, mask);
-        for (i = 0; i < 7; i++) need += (mask >> i) & 1u;
+        /* GPT-3 has no gate: a mask of the gate alone selects nothing there */
+        for (i = 0; i < 7; i++) need += ((mask >> i) & 1u) && !(i == 4 && model == MELORA_GPT3_175B);
         if (nul) CHECK(st == MELORA_ERR_NULL, "preset NULL");
-        else if (mask == 0 || (mask & ~127u) || model < 0 || model > 1) CHECK(st == MELORA_ERR_ENUM, "preset enum %d", st);
+        else if (mask == 0 || (mask & ~127u) || model < 0 || model >= MELORA_MODEL_COUNT_ || need == 0) CHECK(st == MELORA_ERR_ENUM, "preset enum %d", st);
         else if (cap < need) CHECK(st == MELORA_ERR_CAPACITY, "preset capacity %d", st);
         else {
             CHECK(st == MELORA_OK && got == need, "preset: %d %d", st, got);
             for (i = 0; i < got; i++) CHECK(out[i].m > 0 && out[i].n > 0 && out[i].count > 0 && out[i].name, "preset entry");
         }
         if (st != MELORA_OK) CHECK(got == -5, "preset written on error");
+        {
+            int64_t bp = -5;
+            melora_status sb = melora_count_base_params(nul ? NULL : &bp, (melora_model)model);
+            if (nul) CHECK(sb == MELORA_ERR_NULL && bp == -5, "base_params NULL");
+            else if (model < 0 || model >= MELORA_MODEL_COUNT_) CHECK(sb == MELORA_ERR_ENUM && bp == -5, "base_params enum");
+            else CHECK(sb == MELORA_OK && bp > 0, "base_params");
+        }
         st = melora_dtype_size(nul ? NULL : &esz, (melora_dtype)dt);
         if (nul) CHECK(st == MELORA_ERR_NULL, "dtype NULL");
         else if (dt < 0 || dt > 2) CHECK(st == MELORA_ERR_ENUM && esz == -5, "dtype enum");
