@@ -28,7 +28,10 @@ static inline const char *pr_method_name(melora_method m) {
     }
 }
 static inline const char *pr_model_name(melora_model m) {
-    return m == MELORA_LLAMA2_7B ? "Llama2-7B" : m == MELORA_LLAMA2_13B ? "Llama2-13B" : "?";
+    melora_model_info s;
+    if (m == MELORA_LLAMA2_7B) return "Llama2-7B"; /* as the paper writes them */
+    if (m == MELORA_LLAMA2_13B) return "Llama2-13B";
+    return melora_model_shape(&s, m) == MELORA_OK ? s.name : "?";
 }
 
 /* a/b rounded half up, for a >= 0, b > 0 */
@@ -273,6 +276,166 @@ static inline int pr_t6_increase(melora_model model, melora_method method, int m
     }
     *total = sb / sa - 1.0;
     return 1;
+}
+
+/* ---------------------------------------------------------------- any preset, any modules */
+static inline int pr_mods_mask(melora_module mods[7], melora_model model, unsigned mask) {
+    int n = 0;
+    memset(mods, 0, 7 * sizeof *mods);
+    if (melora_preset(mods, 7, &n, model, mask) != MELORA_OK) return 0;
+    return n;
+}
+/* L: adapted weight matrices */
+static inline int64_t pr_matrices_mask(melora_model model, unsigned mask) {
+    melora_module mods[7];
+    int i, n = pr_mods_mask(mods, model, mask);
+    int64_t L = 0;
+    for (i = 0; i < n; i++) L += mods[i].count;
+    return L;
+}
+static inline int64_t pr_params_mask(melora_model model, unsigned mask, melora_method method,
+                                     int64_t r) {
+    melora_module mods[7];
+    int n = pr_mods_mask(mods, model, mask);
+    int64_t p = -1;
+    if (!n || melora_count_model_params(&p, method, mods, n, r) != MELORA_OK) return -1;
+    return p;
+}
+/* count(r+1) - count(r) in units of L*d, d = the model's hidden size */
+static inline double pr_rank_increment_mask(melora_model model, unsigned mask,
+                                            melora_method method, int64_t r) {
+    melora_model_info s;
+    double diff = (double)(pr_params_mask(model, mask, method, r + 1) -
+                           pr_params_mask(model, mask, method, r));
+    if (melora_model_shape(&s, model) != MELORA_OK) return NAN;
+    return diff / (double)(pr_matrices_mask(model, mask) * s.hidden);
+}
+/* Training state of the adapters (one C / one draw per batch; Flipout: signs per token). */
+static inline melora_train_memory pr_state_mixed(melora_model model, unsigned mask,
+                                                 melora_method method, int64_t r, int64_t T,
+                                                 melora_dtype state, melora_dtype act,
+                                                 int noise_regenerated) {
+    melora_module mods[7];
+    melora_train_memory mem;
+    int n = pr_mods_mask(mods, model, mask);
+    memset(&mem, 0, sizeof mem);
+    if (!n || melora_count_train_memory_mixed(&mem, method, mods, n, r, T, 1, 1, state, act,
+                                              noise_regenerated) != MELORA_OK)
+        mem.total = -1;
+    return mem;
+}
+
+/* ---------------------------------------------------------------- Table 6, per dataset */
+/* Datasets where method a is below / equal to / above method b (time, or memory as printed). */
+static inline int pr_t6_compare(melora_model model, melora_method a, melora_method b, int memory,
+                                int *below, int *equal, int *above) {
+    const pr_table6_row *ra = pr_t6_row(model, a), *rb = pr_t6_row(model, b);
+    int k;
+    *below = *equal = *above = 0;
+    if (!ra || !rb) return 0;
+    for (k = 0; k < PR_T6_NDATA; k++) {
+        double va = pr_t6_value(ra, memory, k), vb = pr_t6_value(rb, memory, k);
+        if (fabs(va - vb) < 1e-9) (*equal)++;
+        else if (va < vb) (*below)++;
+        else (*above)++;
+    }
+    return 1;
+}
+/* Sum-of-six increase over LoRA when every printed memory cell may be off by half its last
+   digit (0.005 GB): the interval [lo, hi] of increases the table cannot tell apart. */
+static inline int pr_t6_mem_bounds(melora_model model, melora_method method, double *lo,
+                                   double *hi) {
+    const pr_table6_row *a = pr_t6_row(model, MELORA_METHOD_LORA), *b = pr_t6_row(model, method);
+    double sa = 0, sb = 0, h = 0.005 * PR_T6_NDATA;
+    int k;
+    if (!a || !b) return 0;
+    for (k = 0; k < PR_T6_NDATA; k++) {
+        sa += pr_t6_value(a, 1, k);
+        sb += pr_t6_value(b, 1, k);
+    }
+    *lo = (sb - h) / (sa + h) - 1.0;
+    *hi = (sb + h) / (sa - h) - 1.0;
+    return 1;
+}
+static inline double pr_t6_mean_increase(melora_model model, melora_method method, int memory) {
+    double tot, per[PR_T6_NDATA], m = 0;
+    int k;
+    if (!pr_t6_increase(model, method, memory, &tot, per)) return NAN;
+    for (k = 0; k < PR_T6_NDATA; k++) m += per[k] / PR_T6_NDATA;
+    return m;
+}
+
+/* ---------------------------------------------------------------- Tables 2-5 */
+static inline const pr_result_row *pr_res(int table, pr_metric metric, pr_tmethod method) {
+    const pr_result_row *t = pr_results();
+    int i;
+    for (i = 0; i < PR_RESULTS_N; i++)
+        if (t[i].table == table && t[i].metric == metric && t[i].method == method) return &t[i];
+    return NULL;
+}
+/* 1 and the value if the cell is legible, 0 if cut off */
+static inline int pr_res_value(const pr_result_row *row, int col, double *mean, double *std) {
+    if (!row || col < 0 || col >= PR_RES_NCOL || !row->mean[col]) return 0;
+    *mean = strtod(row->mean[col], NULL);
+    *std = row->std[col] ? strtod(row->std[col], NULL) : NAN;
+    return 1;
+}
+/* A margin in units of the two runs' spread: d / sqrt(s1^2 + s2^2), and Welch's t for n runs
+   each, d / sqrt((s1^2 + s2^2) / n). */
+static inline double pr_margin_sd(double d, double s1, double s2) { return d / sqrt(s1 * s1 + s2 * s2); }
+static inline double pr_welch_t(double d, double s1, double s2, int n) {
+    return d / sqrt((s1 * s1 + s2 * s2) / n);
+}
+
+/* ---------------------------------------------------------------- a whole training step */
+/* Memory of one training step of the frozen model with adapters, Table 6's setting: a model
+   of it, not a measurement. Parts:
+     weights      the frozen model: the linear layers of every block at `weight_bits` (16:
+                  bf16/fp16; 8 or 4: quantized, without the quantizer's scales), embeddings,
+                  output head and norms at 16 bits;
+     activations  what the backward pass needs to reach the adapters, bf16, per block: the
+                  inputs of the two norms (2 T d); for each adapted weight the input after
+                  dropout (T n, bf16) and its mask (T n, one byte); attention with a fused
+                  kernel: q, k, v and the output (T (2 q + 2 kv)) and the row log-sum-exp
+                  (fp32, heads x T); the MLP's gate and up outputs and the activation (3 T ff).
+                  Inputs of the frozen matmuls are not kept (their weights need no gradient);
+                  a framework that keeps them stores more;
+     attention    eager attention also keeps the probabilities: heads x s^2 per example, fp32
+                  (softmax output) and bf16 (the matmul's input);
+     logits       T x vocab in fp32 (transient, at the loss);
+     adapters     melora_count_train_memory_mixed: fp32 parameters, gradients and AdamW
+                  moments, bf16 saved activations, BLoB's EA stored. */
+typedef struct {
+    int64_t weights, activations, attention, logits, adapters, total;
+} pr_step_memory;
+static inline pr_step_memory pr_step(melora_model model, unsigned mask, melora_method method,
+                                     int64_t r, int64_t batch, int64_t seq, int weight_bits,
+                                     int eager) {
+    pr_step_memory o;
+    melora_model_info s;
+    melora_module mods[7];
+    int64_t base = 0, T = batch * seq, blk = 0, q, kv, per;
+    int i, n;
+    memset(&o, 0, sizeof o);
+    o.total = -1;
+    if (melora_model_shape(&s, model) != MELORA_OK || melora_count_base_params(&base, model) != MELORA_OK)
+        return o;
+    q = s.heads * s.head_dim;
+    kv = s.kv_heads * s.head_dim;
+    /* linear weights of one block (no biases in the Llama family) */
+    blk = s.hidden * q * 2 + s.hidden * kv * 2 + (s.gated_mlp ? 3 : 2) * s.hidden * s.intermediate;
+    o.weights = s.layers * blk * weight_bits / 8 + (base - s.layers * blk) * 2;
+    per = 2 * T * s.hidden * 2                          /* norm inputs */
+          + T * (2 * q + 2 * kv) * 2 + s.heads * T * 4  /* q, k, v, out; log-sum-exp */
+          + 3 * T * s.intermediate * 2;                 /* gate, up, activation */
+    n = pr_mods_mask(mods, model, mask);
+    for (i = 0; i < n; i++) per += T * mods[i].n * (2 + 1); /* dropout output and mask */
+    o.activations = s.layers * per;
+    o.attention = eager ? s.layers * batch * s.heads * seq * seq * (4 + 2) : 0;
+    o.logits = T * s.vocab * 4;
+    o.adapters = pr_state_mixed(model, mask, method, r, T, MELORA_FP32, MELORA_BF16, 0).total;
+    o.total = o.weights + o.activations + o.attention + o.logits + o.adapters;
+    return o;
 }
 
 #endif

@@ -1,5 +1,5 @@
 # make repro: check the Me-LoRA paper's quantitative claims (included by the top Makefile).
-# Prints every part and writes paper_repro/results/*.md.
+# Prints every part and writes paper_repro/results/*.md, with every table also as .csv and .json.
 .PHONY: repro repro-counts
 REPRO_DEPS = paper_repro/repro.c paper_repro/checks.h paper_repro/paper_values.h \
              melora.h bench/harness.h
