@@ -213,3 +213,104 @@ Test(paper_counts, table6_summary_claims) {
     cr_assert(pr_t6_increase(MELORA_LLAMA2_7B, MELORA_METHOD_BLOB, 0, &tot, NULL));
     cr_assert_float_eq(tot, 31312.0 / 22084.0 - 1.0, 1e-12);
 }
+
+/* B.1's "0.09%" (7B Me-LoRA memory): Table 6 summed gives 40.34 / 40.30 - 1 = 0.0993%,
+   10.3% above 0.09%; the mean of the per-dataset ratios is 0.094%, and with every cell
+   +-0.005 GB the sum allows anything in [-0.05%, +0.25%]. */
+Test(paper_counts, table6_resolution) {
+    double lo, hi, tot;
+    cr_assert(pr_t6_increase(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, 1, &tot, NULL));
+    cr_assert_float_eq(tot, 40.34 / 40.30 - 1.0, 1e-12);
+    cr_assert_eq(pr_judge(PR_ABOUT, 0.0009, tot), PR_LOOSE);
+    cr_assert(pr_t6_mem_bounds(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, &lo, &hi));
+    cr_assert_float_eq(lo, (40.34 - 0.03) / (40.30 + 0.03) - 1.0, 1e-12);
+    cr_assert_float_eq(hi, (40.34 + 0.03) / (40.30 - 0.03) - 1.0, 1e-12);
+    cr_assert(lo < 0.0009 && 0.0009 < hi);
+    double mean = (0.0 / 4.80 + 0.03 / 8.16 + 0.01 / 8.38 + 0.01 / 4.93 + 0.01 / 6.73 - 0.02 / 7.30) / 6;
+    cr_assert_float_eq(pr_t6_mean_increase(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, 1), mean, 1e-9);
+    cr_assert_eq(pr_judge(PR_ABOUT, 0.0009, mean), PR_HOLDS);
+}
+
+/* B.1: "outperforms BLoB in terms of memory efficiency" / "lags behind in terms of training
+   time", dataset by dataset (WG-S, WG-M, ARC-C, ARC-E, OBQA, BoolQ). */
+Test(paper_counts, table6_per_dataset) {
+    int b, e, a;
+    /* memory, 7B: 4.80<4.82, 8.19>8.17, 8.39<8.40, 4.94=4.94, 6.74<6.75, 7.28>7.27 */
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, MELORA_METHOD_BLOB, 1, &b, &e, &a));
+    cr_assert(b == 3 && e == 1 && a == 2);
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_13B, MELORA_METHOD_MELORA, MELORA_METHOD_BLOB, 1, &b, &e, &a));
+    cr_assert(b == 6 && e == 0 && a == 0);
+    /* time, 7B: faster only on WG-M (4214 < 4395); 13B: faster on WG-S, ARC-C, ARC-E */
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, MELORA_METHOD_BLOB, 0, &b, &e, &a));
+    cr_assert(b == 1 && a == 5);
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_13B, MELORA_METHOD_MELORA, MELORA_METHOD_BLOB, 0, &b, &e, &a));
+    cr_assert(b == 3 && a == 3);
+    /* Bayesian rows below LoRA: 7B BLoB and Me-LoRA on BoolQ (7.27, 7.28 < 7.30), 13B
+       Me-LoRA on WG-M (13.96 < 13.99); 7B Me-LoRA equal on WG-S */
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_7B, MELORA_METHOD_BLOB, MELORA_METHOD_LORA, 1, &b, &e, &a));
+    cr_assert(b == 1 && e == 0);
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, MELORA_METHOD_LORA, 1, &b, &e, &a));
+    cr_assert(b == 1 && e == 1);
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_13B, MELORA_METHOD_MELORA, MELORA_METHOD_LORA, 1, &b, &e, &a));
+    cr_assert(b == 1 && e == 0);
+    cr_assert(pr_t6_compare(MELORA_LLAMA2_13B, MELORA_METHOD_BLOB, MELORA_METHOD_LORA, 1, &b, &e, &a));
+    cr_assert(b == 0 && e == 0 && a == 6);
+}
+
+/* Tables 2-5 as typed: Table 2 and Table 4 "Ours" share only WG-S's accuracy; noise beats no
+   noise on 3 of Table 4's 6 accuracies; section 4.1's and 4.2's margins. */
+Test(paper_counts, tables2to5) {
+    double a, sa, b, sb;
+    int differ = 0, higher = 0;
+    for (int c = 0; c < PR_RES_NCOL; c++) {
+        cr_assert(pr_res_value(pr_res(2, PR_ACC, PR_T_OURS), c, &a, &sa));
+        cr_assert(pr_res_value(pr_res(4, PR_ACC, PR_T_OURS), c, &b, &sb));
+        differ += a != b;
+        cr_assert(pr_res_value(pr_res(4, PR_ACC, PR_T_NONOISE), c, &a, &sa));
+        higher += b > a;
+    }
+    cr_assert_eq(differ, 5);
+    cr_assert_eq(higher, 3);
+    /* WG-M: 79.38 (Table 2) vs 75.66 (Table 4) */
+    cr_assert(pr_res_value(pr_res(2, PR_ACC, PR_T_OURS), 3, &a, &sa) && a == 79.38 && sa == 0.03);
+    cr_assert(pr_res_value(pr_res(4, PR_ACC, PR_T_OURS), 3, &b, &sb) && b == 75.66 && sb == 0.09);
+    /* ARC-C: 72.82 +- 0.08 vs MAP 72.78 +- 0.46; OBQA 85.17 +- 0.03 vs ENS 84.13 +- 0.41 */
+    cr_assert_float_eq(pr_margin_sd(72.82 - 72.78, 0.08, 0.46), 0.04 / sqrt(0.0064 + 0.2116), 1e-12);
+    cr_assert(pr_margin_sd(72.82 - 72.78, 0.08, 0.46) < 0.1);
+    cr_assert(pr_margin_sd(85.17 - 84.13, 0.03, 0.41) > 2.5);
+    cr_assert_float_eq(pr_welch_t(1.04, 0.03, 0.41, 3), 1.04 / sqrt((0.0009 + 0.1681) / 3), 1e-12);
+    /* chemistry (Table 3, column 3): 42.75 +- 0.08 vs ENS 42.71 +- 3.07 */
+    cr_assert(pr_res_value(pr_res(3, PR_ACC, PR_T_OURS), 3, &a, &sa) && a == 42.75);
+    cr_assert(pr_res_value(pr_res(3, PR_ACC, PR_T_ENS), 3, &b, &sb) && b == 42.71 && sb == 3.07);
+    /* cut-off cells are not invented */
+    cr_assert(!pr_res_value(pr_res(3, PR_ACC, PR_T_OURS), 5, &a, &sa));
+    cr_assert(!pr_res_value(pr_res(5, PR_ACC, PR_T_OURS), 0, &a, &sa));
+}
+
+/* The whole-step model (paper_repro/checks.h, pr_step) at Table 6's shape, worked by hand
+   for Llama2-7B: d 4096, 32 layers, 32 heads, MLP 11008, vocab 32000; T = 4 x 300. */
+Test(paper_counts, step_memory_model) {
+    const int64_t d = 4096, ff = 11008, L = 32, T = 1200, h = 32, V = 32000;
+    const int64_t block = 4 * d * d + 3 * d * ff, base = 6738415616;
+    pr_step_memory s16 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 16, 0);
+    pr_step_memory s8 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 8, 1);
+    pr_step_memory s4 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 4, 0);
+    cr_assert_eq(s16.weights, 2 * base);
+    cr_assert_eq(s8.weights, L * block + 2 * (base - L * block));
+    cr_assert_eq(s4.weights, L * block / 2 + 2 * (base - L * block));
+    /* per block: norm inputs, q k v out, log-sum-exp, gate/up/activation, q and v's dropout
+       output (bf16) and mask (1 B) */
+    int64_t per = 2 * T * d * 2 + 4 * T * d * 2 + h * T * 4 + 3 * T * ff * 2 + 2 * T * d * 3;
+    cr_assert_eq(s16.activations, L * per);
+    cr_assert_eq(s16.attention, 0);
+    cr_assert_eq(s8.attention, L * 4 * h * 300 * 300 * 6);
+    cr_assert_eq(s16.logits, T * V * 4);
+    /* adapters: fp32 state of 4,194,304 params (x4 tensors) + bf16 u (T x r per weight) */
+    cr_assert_eq(s16.adapters, 16 * 4194304 + 64 * T * 8 * 2);
+    cr_assert_eq(s16.total, s16.weights + s16.activations + s16.logits + s16.adapters);
+    /* 16-bit weights alone exceed Table 6's largest 7B entry (8.40 GB); 8-bit weights its
+       smallest (4.80 GB) */
+    cr_assert((double)s16.weights > 8.40e9 * 1.0737418);
+    cr_assert((double)s8.weights > 4.80e9 * 1.0737418);
+    cr_assert((double)s4.weights < 4.80e9);
+}
