@@ -67,7 +67,7 @@ cudacpu-test:
 CUDACPU_CC  = CXX="$(CXX)" tests/cudacpu/cudacpu-cc
 CUEMU       = $(BUILD)/cuemu
 CUEMU_SAN   = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-CUDA_DEPS   = melora_cuda.cu melora_cuda.h melora.h tests/cuda/test_cuda.cpp tests/melora_impl.c
+CUDA_DEPS   = melora_cuda.cu melora_cuda.h melora.h tests/cuda/test_cuda.cpp tests/cuda/ref.h tests/melora_impl.c $(wildcard tests/cudacpu/include/*.h tests/cudacpu/include/cudacpu/*.h)
 
 $(CUEMU)/test_cuda: $(CUDA_DEPS) | $(BUILD)
 	@mkdir -p $(CUEMU)

@@ -1,6 +1,9 @@
-// The CUDA path against the CPU path on the same inputs: every entry point, tuned and
-// naive, on odd shapes (r = 1, n != m, E > 1, G > 1); noise equal to the host's; bad
-// arguments rejected. Built twice: through tests/cudacpu (runs everywhere) and with the
+// The CUDA path against an independent double-precision model (ref.h) with float32
+// tolerances scaled by the reduction length: every entry point, tuned and naive, on odd
+// shapes (r = 1, n != m, E > 1, G > 1), long reductions (T > 4096, T n > 1M, r = 64) and
+// every subset of NULL gradients; noise equal to the host's; KLs against the CPU path;
+// bad arguments rejected; the caller's handle left as it was; no host synchronisation
+// (a training step captured in a CUDA graph, real toolkit only). Built twice: through tests/cudacpu (runs everywhere) and with the
 // real toolkit (runs only where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
 #include <criterion/criterion.h>
 #include <math.h>
@@ -10,6 +13,7 @@
 #include <algorithm>
 #include <vector>
 #include "melora_cuda.h"
+#include "ref.h"
 
 typedef std::vector<float> vec;
 
@@ -109,6 +113,8 @@ static const shape SHAPES[] = {{5, 7, 6, 3, 1, 1}, {1, 1, 1, 1, 1, 1}, {17, 33, 
                                {12, 16, 40, 5, 3, 5}, {24, 21, 18, 8, 4, 7},
                                {6, 600, 300, 9, 3, 2},   /* n > block: every warp reduces */
                                {130, 20, 270, 3, 5, 3}}; /* several row tiles and column slices */
+/* the long reductions: T > 4096 (65 row tiles), T n > 1M, r = 64 (8 rank groups) */
+static const shape BIG[] = {{4100, 260, 40, 3, 4, 3}, {72, 300, 270, 64, 3, 5}};
 
 static cublasHandle_t handle() {
     cublasHandle_t h = nullptr;
@@ -140,9 +146,24 @@ Test(cuda, noise_equals_host) {
     }
 }
 
-// One method on one shape: CPU fast path vs CUDA tuned vs CUDA naive.
+// Within the float32 bound of the double model (ref.h): |gpu - model| <= tol(K, |model|).
+static void near(const char *what, const vec &g, const ref::dvec &want, const ref::dvec &mag,
+                 double K, const char *ctx) {
+    cr_assert_eq(g.size(), want.size(), "%s %s: size", ctx, what);
+    for (size_t i = 0; i < g.size(); i++) {
+        double d = fabs((double)g[i] - want[i]), t = ref::tol(K, mag[i]);
+        cr_assert(d <= t, "%s %s[%zu]: %.9g vs model %.12g (|diff| %.3g > tol %.3g)", ctx, what, i,
+                  (double)g[i], want[i], d, t);
+    }
+}
+static ref::dvec dbl(const vec &v) { return ref::dvec(v.begin(), v.end()); }
+
+// One method on one shape, against the double model: the tuned path and the naive one,
+// with every gradient requested; `patterns` also runs the tuned backward once per subset of
+// NULL gradients (the others must still be right, the NULL ones untouched).
 enum { LORA, BLOB, FLIP, MELORA };
-static void check(int method, const shape &S0) {
+enum { G_DX = 1, G_DA = 2, G_DB = 4, G_DGA = 8, G_DM = 16, G_DH = 32 };
+static void check(int method, const shape &S0, bool patterns) {
     shape S = S0;
     if (method != MELORA) S.E = 1;
     if (method != FLIP) S.G = 1;
@@ -156,76 +177,74 @@ static void check(int method, const shape &S0) {
     vec dz = rnd((size_t)T * m, sd + 11, 1), z0 = rnd((size_t)T * m, sd + 12, 1);
     vec gx0 = rnd((size_t)T * n, sd + 13, 1), gA0 = rnd((size_t)r * n, sd + 14, 1), gG0 = rnd((size_t)r * n, sd + 15, 1);
     vec gB0 = rnd((size_t)m * r, sd + 16, 1), gM0 = rnd((size_t)r * r, sd + 17, 1), gH0 = rnd((size_t)r * r, sd + 18, 1);
-    // CPU
-    vec z = z0, u((size_t)T * r), v((size_t)T * r), As((size_t)r * n), C((size_t)E * r * r);
-    vec gx = gx0, gA = gA0, gG = gG0, gB = gB0, gM = gM0, gH = gH0;
-    std::vector<char> k1, k2;
+    ref::Problem P{method, T, n, m, r, E, G, s, dbl(x), dbl(A), dbl(B), dbl(GA), dbl(EA), dbl(M), dbl(H), dbl(EC),
+                   dbl(sa), dbl(sb), dbl(dz), dbl(z0), dbl(gx0), dbl(gA0), dbl(gG0), dbl(gB0), dbl(gM0), dbl(gH0)};
+    ref::Result want = ref::run(P, false), mag = ref::run(P, true);
+    const double K = ref::chain_k(P);
     melora_op of = method == FLIP ? MELORA_OP_FLIPOUT_FORWARD : method == MELORA ? MELORA_OP_MELORA_FORWARD : MELORA_OP_LORA_FORWARD;
     melora_op ob = method == FLIP ? MELORA_OP_FLIPOUT_BACKWARD : method == MELORA ? MELORA_OP_MELORA_BACKWARD : MELORA_OP_LORA_BACKWARD;
-    void *wf = cpu_work(of, T, n, m, r, k1), *wb = cpu_work(ob, T, n, m, r, k2);
-    switch (method) {
-    case LORA:
-        cr_assert_eq(melora_lora_forward(z.data(), u.data(), wf, x.data(), A.data(), B.data(), s, T, n, m, r), 0);
-        cr_assert_eq(melora_lora_backward(gx.data(), gA.data(), gB.data(), wb, dz.data(), u.data(), x.data(), A.data(), B.data(), s, T, n, m, r), 0);
-        break;
-    case BLOB:
-        cr_assert_eq(melora_blob_forward(z.data(), u.data(), As.data(), wf, x.data(), A.data(), GA.data(), EA.data(), B.data(), s, T, n, m, r), 0);
-        cr_assert_eq(melora_blob_backward(gx.data(), gA.data(), gG.data(), gB.data(), wb, dz.data(), u.data(), x.data(), As.data(), GA.data(), EA.data(), B.data(), s, T, n, m, r), 0);
-        break;
-    case FLIP:
-        cr_assert_eq(melora_blob_flipout_forward(z.data(), u.data(), wf, x.data(), A.data(), GA.data(), EA.data(), sa.data(), sb.data(), B.data(), s, G, T, n, m, r), 0);
-        cr_assert_eq(melora_blob_flipout_backward(gx.data(), gA.data(), gG.data(), gB.data(), wb, dz.data(), u.data(), x.data(), A.data(), GA.data(), EA.data(), sa.data(), sb.data(), B.data(), s, G, T, n, m, r), 0);
-        break;
-    case MELORA:
-        cr_assert_eq(melora_melora_sample(C.data(), M.data(), H.data(), EC.data(), E, r), 0);
-        cr_assert_eq(melora_melora_forward(z.data(), u.data(), v.data(), wf, x.data(), A.data(), C.data(), B.data(), s, E, T, n, m, r), 0);
-        cr_assert_eq(melora_melora_backward(gx.data(), gA.data(), gB.data(), gM.data(), gH.data(), wb, dz.data(), u.data(), v.data(), x.data(), A.data(), C.data(), B.data(), H.data(), EC.data(), s, E, T, n, m, r), 0);
-        break;
-    }
+    const int all = G_DX | G_DA | G_DB | (method == BLOB || method == FLIP ? G_DGA : 0) | (method == MELORA ? G_DM | G_DH : 0);
     cublasHandle_t h = handle();
-    for (int naive = 0; naive < 2; naive++) {
+    std::vector<std::pair<int, int>> runs = {{0, all}, {1, all}}; // (naive, gradients)
+    if (patterns)
+        for (int g = 0; g < all; g++)
+            if ((g & all) == g) runs.push_back({0, g});
+    for (auto run : runs) {
+        int naive = run.first, want_g = run.second;
+        char ctx[96];
+        snprintf(ctx, sizeof ctx, "method %d T %d n %d m %d r %d E %d G %d naive %d grads %#x", method, T, n, m, r, E, G, naive, want_g);
         dev dx_(x), dA_(A), dB_(B), dGA(GA), dEA(EA), dM_(M), dH_(H), dEC(EC), dsa(sa), dsb(sb), ddz(dz);
         dev dz_(z0), du(vec((size_t)T * r, 0)), dv(vec((size_t)T * r, 0)), dAs(vec((size_t)r * n, 0)), dC(vec((size_t)E * r * r, 0));
         dev gx_(gx0), gA_(gA0), gG_(gG0), gB_(gB0), gM_(gM0), gH_(gH0);
-        dwork w(cu_bytes(of, T, n, m, r) > cu_bytes(ob, T, n, m, r) ? cu_bytes(of, T, n, m, r) : cu_bytes(ob, T, n, m, r));
+        float *px = want_g & G_DX ? gx_.p : nullptr, *pA = want_g & G_DA ? gA_.p : nullptr, *pB = want_g & G_DB ? gB_.p : nullptr;
+        float *pG = want_g & G_DGA ? gG_.p : nullptr, *pM = want_g & G_DM ? gM_.p : nullptr, *pH = want_g & G_DH ? gH_.p : nullptr;
+        dwork w(std::max(cu_bytes(of, T, n, m, r), cu_bytes(ob, T, n, m, r)));
         switch (method) {
         case LORA:
-            cr_assert_eq((naive ? melora_cuda_lora_forward_naive : melora_cuda_lora_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0);
-            cr_assert_eq((naive ? melora_cuda_lora_backward_naive : melora_cuda_lora_backward)(gx_.p, gA_.p, gB_.p, w.p, ddz.p, du.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0);
+            cr_assert_eq((naive ? melora_cuda_lora_forward_naive : melora_cuda_lora_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_lora_backward_naive : melora_cuda_lora_backward)(px, pA, pB, w.p, ddz.p, du.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
             break;
         case BLOB: // no naive BLoB entry: its GEMMs are LoRA's
-            cr_assert_eq(melora_cuda_blob_forward(dz_.p, du.p, dAs.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0);
-            cr_assert_eq(melora_cuda_blob_backward(gx_.p, gA_.p, gG_.p, gB_.p, w.p, ddz.p, du.p, dx_.p, dAs.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0);
-            close("As", dAs.get(), As, 0, 0);
+            cr_assert_eq(melora_cuda_blob_forward(dz_.p, du.p, dAs.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
+            cr_assert_eq(melora_cuda_blob_backward(px, pA, pG, pB, w.p, ddz.p, du.p, dx_.p, dAs.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
+            near("As", dAs.get(), want.As, mag.As, 2, ctx);
             break;
         case FLIP:
-            cr_assert_eq((naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0);
-            cr_assert_eq((naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(gx_.p, gA_.p, gG_.p, gB_.p, w.p, ddz.p, du.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0);
+            cr_assert_eq((naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(px, pA, pG, pB, w.p, ddz.p, du.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0, "%s", ctx);
             break;
         case MELORA:
-            cr_assert_eq(melora_cuda_melora_sample(dC.p, dM_.p, dH_.p, dEC.p, E, r, 0), 0);
-            close("C", dC.get(), C, 0, 0);
-            cr_assert_eq((naive ? melora_cuda_melora_forward_naive : melora_cuda_melora_forward)(dz_.p, du.p, dv.p, w.p, dx_.p, dA_.p, dC.p, dB_.p, s, E, T, n, m, r, h, 0), 0);
-            cr_assert_eq((naive ? melora_cuda_melora_backward_naive : melora_cuda_melora_backward)(gx_.p, gA_.p, gB_.p, gM_.p, gH_.p, w.p, ddz.p, du.p, dv.p, dx_.p, dA_.p, dC.p, dB_.p, dH_.p, dEC.p, s, E, T, n, m, r, h, 0), 0);
-            close("v", dv.get(), v);
-            close("dM", gM_.get(), gM);
-            close("dH", gH_.get(), gH);
+            cr_assert_eq(melora_cuda_melora_sample(dC.p, dM_.p, dH_.p, dEC.p, E, r, 0), 0, "%s", ctx);
+            near("C", dC.get(), want.C, mag.C, 2, ctx);
+            cr_assert_eq((naive ? melora_cuda_melora_forward_naive : melora_cuda_melora_forward)(dz_.p, du.p, dv.p, w.p, dx_.p, dA_.p, dC.p, dB_.p, s, E, T, n, m, r, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_melora_backward_naive : melora_cuda_melora_backward)(px, pA, pB, pM, pH, w.p, ddz.p, du.p, dv.p, dx_.p, dA_.p, dC.p, dB_.p, dH_.p, dEC.p, s, E, T, n, m, r, h, 0), 0, "%s", ctx);
+            near("v", dv.get(), want.v, mag.v, K, ctx);
             break;
         }
         cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
-        close("z", dz_.get(), z);
-        close("u", du.get(), u);
-        close("dx", gx_.get(), gx);
-        close("dA", gA_.get(), gA);
-        close("dB", gB_.get(), gB);
-        if (method == BLOB || method == FLIP) close("dGA", gG_.get(), gG);
+        near("z", dz_.get(), want.z, mag.z, K, ctx);
+        near("u", du.get(), want.u, mag.u, K, ctx);
+        struct { int bit; const char *name; const dev &d; const vec &g0; const ref::dvec &w, &a; } outs[] = {
+            {G_DX, "dx", gx_, gx0, want.gx, mag.gx}, {G_DA, "dA", gA_, gA0, want.gA, mag.gA},
+            {G_DB, "dB", gB_, gB0, want.gB, mag.gB}, {G_DGA, "dGA", gG_, gG0, want.gG, mag.gG},
+            {G_DM, "dM", gM_, gM0, want.gM, mag.gM}, {G_DH, "dH", gH_, gH0, want.gH, mag.gH}};
+        for (auto &o : outs) {
+            if (!(all & o.bit)) continue;
+            if (want_g & o.bit) near(o.name, o.d.get(), o.w, o.a, K, ctx);
+            else close(o.name, o.d.get(), o.g0, 0, 0); // not requested: untouched
+        }
     }
     cublasDestroy(h);
 }
-Test(cuda, lora_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(LORA, S); }
-Test(cuda, blob_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(BLOB, S); }
-Test(cuda, flipout_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(FLIP, S); }
-Test(cuda, melora_matches_cpu) { NEED_DEVICE(); for (auto &S : SHAPES) check(MELORA, S); }
+Test(cuda, lora_matches_model) { NEED_DEVICE(); for (auto &S : SHAPES) check(LORA, S, S.T * S.n < 2000); }
+Test(cuda, blob_matches_model) { NEED_DEVICE(); for (auto &S : SHAPES) check(BLOB, S, S.T * S.n < 2000); }
+Test(cuda, flipout_matches_model) { NEED_DEVICE(); for (auto &S : SHAPES) check(FLIP, S, S.T * S.n < 2000); }
+Test(cuda, melora_matches_model) { NEED_DEVICE(); for (auto &S : SHAPES) check(MELORA, S, S.T * S.n < 2000); }
+Test(cuda, long_reductions_match_model) {
+    NEED_DEVICE();
+    for (auto &S : BIG)
+        for (int method = LORA; method <= MELORA; method++) check(method, S, false);
+}
 
 Test(cuda, mc_forward_matches_cpu) {
     NEED_DEVICE();

@@ -1,11 +1,20 @@
 /* cudacpu stand-in for cublas_v2.h: a small cuBLAS subset mapped to plain
- * column-major reference code (double accumulation).  Test builds only. */
+ * column-major reference code.  GEMMs accumulate in float32 like the GPU's (fused
+ * multiply-adds in blocks of CUDACPU_GEMM_KB along k, the block sums added in order), so
+ * float32 rounding is not hidden from the tests; the level-1/2 routines accumulate in
+ * double.  Test builds only. */
 #ifndef CUDACPU_CUBLAS_V2_H
 #define CUDACPU_CUBLAS_V2_H
 
 #include "cuda_runtime.h"
+#include <cmath>
 #include <set>
 #include <vector>
+
+/* the k-block of the float32 GEMM accumulation (see the top of this file) */
+#ifndef CUDACPU_GEMM_KB
+#define CUDACPU_GEMM_KB 32
+#endif
 
 #define CUBLAS_VER_MAJOR 13
 #define CUBLAS_VER_MINOR 0
@@ -125,7 +134,7 @@ inline cublasStatus_t gemm1(const char *fn, cublasHandle_t h, cublasOperation_t 
     return bad_ptr(fn, "B", B);
   if (!dev_matrix(C, m, n, ldc, 4)) return bad_ptr(fn, "C", C);
   bool t32 = (h->math & 0xf) == CUBLAS_TF32_TENSOR_OP_MATH;
-  std::vector<double> a, b;
+  std::vector<float> a, b;
   if (useAB) {
     a.resize((size_t)m * k); /* row i of op(A), contiguous */
     b.resize((size_t)n * k); /* column j of op(B), contiguous */
@@ -142,15 +151,19 @@ inline cublasStatus_t gemm1(const char *fn, cublasHandle_t h, cublasOperation_t 
   }
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
-      double acc = 0.0;
+      float acc = 0.0f;
       if (useAB) {
-        const double *ar = &a[(size_t)i * k], *bc = &b[(size_t)j * k];
-        for (int l = 0; l < k; ++l) acc += ar[l] * bc[l];
+        const float *ar = &a[(size_t)i * k], *bc = &b[(size_t)j * k];
+        for (int l0 = 0; l0 < k; l0 += CUDACPU_GEMM_KB) {
+          int l1 = l0 + CUDACPU_GEMM_KB < k ? l0 + CUDACPU_GEMM_KB : k;
+          float blk = 0.0f;
+          for (int l = l0; l < l1; ++l) blk = std::fma(ar[l], bc[l], blk);
+          acc += blk;
+        }
       }
       float &c = C[i + (size_t)j * ldc];
-      double r = (double)alpha * acc;
-      if (beta != 0.0f) r += (double)beta * c; /* beta == 0: C is not read */
-      c = (float)r;
+      /* beta == 0: C is not read */
+      c = beta != 0.0f ? std::fma(alpha, acc, beta * c) : alpha * acc;
     }
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -186,6 +186,15 @@ Test(cudacpu, cublas_tf32_rounds_inputs) {
   cr_assert_eq(run_cublas_sgemm(0, 0, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1, 0), 0);
   cr_assert_eq(c, a);
 }
+/* float32 accumulation, as on the GPU: four 2^-25 added to 1 one at a time are each lost
+   (a double accumulator would give 1 + 2^-23, a float away from 1) */
+Test(cudacpu, cublas_accumulates_in_float32) {
+  const int k = 5;
+  float a[k] = {1.0f, 0x1p-25f, 0x1p-25f, 0x1p-25f, 0x1p-25f}, b[k] = {1, 1, 1, 1, 1}, c = 0.0f;
+  cr_assert_eq(run_cublas_sgemm(0, 0, 1, 1, k, 1.0f, a, 1, b, k, 0.0f, &c, 1, 0), 0);
+  cr_assert_eq(c, 1.0f);
+  cr_assert_neq((float)(1.0 + 4 * 0x1p-25), 1.0f);
+}
 Test(cudacpu, cublas_strided_batched) {
   const int m = 5, n = 4, k = 3, batch = 3;
   std::vector<float> A(m * k * batch), B(k * n * batch), C(m * n * batch), R(m * n * batch, 0.0f);
