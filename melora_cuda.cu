@@ -168,12 +168,46 @@ __global__ void melora__k_dc(float *dM, float *dH, const float *dv, const float 
     }
 }
 
+// Sums v[0..7] over the 32 lanes of a warp in 9 shuffles rather than 8 x 5: three
+// exchange-halving steps (each lane keeps half its values and adds its partner's copy of
+// them) leave lane L with index q(L) = 4 b4 + 2 b3 + b2 (b_i: bit i of L) summed over the
+// 8 lanes that agree on those bits, and two xor steps add the remaining 4. Every lane gets
+// the full sum of index melora__sum8_q(lane), in a fixed order (deterministic); all 32
+// lanes must take part.
+__device__ __forceinline__ int melora__sum8_q(int lane) {
+    return ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
+}
+__device__ __forceinline__ float melora__warp_sum8(float *v, int lane) {
+    const unsigned all = 0xffffffffu;
+    bool hi = (lane & 16) != 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float send = hi ? v[i] : v[i + 4], keep = hi ? v[i + 4] : v[i];
+        v[i] = keep + __shfl_xor_sync(all, send, 16);
+    }
+    hi = (lane & 8) != 0;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        float send = hi ? v[i] : v[i + 2], keep = hi ? v[i + 2] : v[i];
+        v[i] = keep + __shfl_xor_sync(all, send, 8);
+    }
+    hi = (lane & 4) != 0;
+    float send = hi ? v[0] : v[1], keep = hi ? v[1] : v[0];
+    float acc = keep + __shfl_xor_sync(all, send, 4);
+    acc += __shfl_xor_sync(all, acc, 2);
+    acc += __shfl_xor_sync(all, acc, 1);
+    return acc;
+}
+
 // The fused shrink: u_t = x_t W^T (+ sb_g * ((x_t * sa_g) W2^T), Flipout) and, with C,
-// v_t = C_e u_t. One block per row (grid-stride over rows); ranks in groups of RK whose
-// per-thread partial sums are reduced in a fixed order (warp shuffles, then the warps in
-// order). Reads x once: T*n*4 bytes (19.7 MB at T = 1200, n = 4096: ~7 us at 3 TB/s);
-// W and W2 (r,n) are re-read from L2. For Flipout this replaces writing and reading x*sa
-// (two more passes of T*n floats) and a second pass over x.
+// v_t = C_e u_t. One block per row (grid-stride over rows); ranks in groups of RK = 8 whose
+// per-thread partial sums are reduced in a fixed order: one melora__warp_sum8 per product
+// (9 shuffles; none for Flipout's second product without Flipout), then the warps in
+// order. A full group without Flipout takes an unrolled loop (4 loads of x and 32 of W in
+// flight per thread, no bound checks). Reads x once: T*n*4 bytes (19.7 MB at T = 1200,
+// n = 4096: ~7 us at 3 TB/s); W and W2 (r,n) are re-read from L2. For Flipout this
+// replaces writing and reading x*sa (two more passes of T*n floats) and a second pass
+// over x.
 #define MELORA__RK 8
 __global__ void melora__k_shrink(float *u, float *v, const float *x, const float *W,
                                  const float *W2, const float *sa, const float *sb, int G,
@@ -186,28 +220,39 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
         for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
             float a1[MELORA__RK], a2[MELORA__RK];
             for (int q = 0; q < MELORA__RK; q++) a1[q] = a2[q] = 0.0f;
-            for (int j = (int)threadIdx.x; j < n; j += (int)blockDim.x) {
-                float xv = xr[j], xs = ar ? xv * ar[j] : 0.0f;
-                for (int q = 0; q < MELORA__RK; q++) {
-                    if (k0 + q >= r) break;
-                    a1[q] += xv * W[(size_t)(k0 + q) * (size_t)n + (size_t)j];
-                    if (W2) a2[q] += xs * W2[(size_t)(k0 + q) * (size_t)n + (size_t)j];
+            const float *w1 = W + (size_t)k0 * (size_t)n;
+            const float *w2 = W2 ? W2 + (size_t)k0 * (size_t)n : nullptr;
+            if (k0 + MELORA__RK <= r && !W2) { // the common case: a full group, no Flipout
+#pragma unroll 4
+                for (int j = (int)threadIdx.x; j < n; j += (int)blockDim.x) {
+                    float xv = xr[j];
+#pragma unroll
+                    for (int q = 0; q < MELORA__RK; q++)
+                        a1[q] += xv * w1[(size_t)q * (size_t)n + (size_t)j];
+                }
+            } else {
+                int nq = r - k0 < MELORA__RK ? r - k0 : MELORA__RK;
+                for (int j = (int)threadIdx.x; j < n; j += (int)blockDim.x) {
+                    float xv = xr[j], xs = ar ? xv * ar[j] : 0.0f;
+                    for (int q = 0; q < nq; q++) {
+                        a1[q] += xv * w1[(size_t)q * (size_t)n + (size_t)j];
+                        if (w2) a2[q] += xs * w2[(size_t)q * (size_t)n + (size_t)j];
+                    }
                 }
             }
-            for (int q = 0; q < MELORA__RK; q++)
-                for (int off = 16; off > 0; off /= 2) {
-                    a1[q] += __shfl_down_sync(0xffffffffu, a1[q], (unsigned)off);
-                    a2[q] += __shfl_down_sync(0xffffffffu, a2[q], (unsigned)off);
-                }
-            if (lane == 0)
-                for (int q = 0; q < MELORA__RK; q++) red[warp][q] = a1[q], red[warp][MELORA__RK + q] = a2[q];
+            float s1 = melora__warp_sum8(a1, lane), s2 = W2 ? melora__warp_sum8(a2, lane) : 0.0f;
+            if ((lane & 3) == 0) {
+                int q = melora__sum8_q(lane);
+                red[warp][q] = s1;
+                red[warp][MELORA__RK + q] = s2;
+            }
             __syncthreads();
             if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
                 int q = (int)threadIdx.x, k = k0 + q;
-                float s1 = 0.0f, s2 = 0.0f;
-                for (int w = 0; w < nw; w++) s1 += red[w][q], s2 += red[w][MELORA__RK + q];
+                float t1 = 0.0f, t2 = 0.0f;
+                for (int w = 0; w < nw; w++) t1 += red[w][q], t2 += red[w][MELORA__RK + q];
                 u[(size_t)t * (size_t)r + (size_t)k] =
-                    W2 ? s1 + s2 * sb[(size_t)(t / G) * (size_t)r + (size_t)k] : s1;
+                    W2 ? t1 + t2 * sb[(size_t)(t / G) * (size_t)r + (size_t)k] : t1;
             }
             __syncthreads(); // red is reused, and u_t must be complete before the mixing
         }
@@ -246,15 +291,16 @@ __global__ void melora__k_expand(float *dx, const float *du, const float *W, con
 
 // The fused dz pass of every backward: dv = s dz B and dB += s dz^T uB from one read of dz.
 // A block owns a tile of DZ_RT rows x 256 columns (a thread per column): it adds its
-// columns' share of dB over its rows in registers, and reduces each row's share of dv
-// over its columns (warp shuffles, then warps in order). Both leave per-tile partials that
-// melora__k_finish sums in tile order, so the result is deterministic. Reads dz once
-// (T*m*4 bytes, 19.7 MB at the 7B shape, ~7 us at 3 TB/s) where two GEMMs read it twice;
-// the partials add (m/256)*T*r + (T/64)*m*r floats (0.15 + 2.5 MB there).
+// columns' share of dB over its rows in registers, and sums each row's share of dv over
+// its columns (one melora__warp_sum8 per row and rank group into shared memory, the warps
+// added in order once per tile: two barriers per tile, not per row). Both leave per-tile
+// partials that melora__k_finish sums in tile order, so the result is deterministic.
+// Reads dz once (T*m*4 bytes, 19.7 MB at the 7B shape, ~7 us at 3 TB/s) where two GEMMs
+// read it twice; the partials add (m/256)*T*r + (T/64)*m*r floats (0.15 + 2.5 MB there).
 #define MELORA__DZ_RT 64
 __global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const float *B,
                                  const float *uB, int T, int m, int r) {
-    __shared__ float red[MELORA__CU_THREADS / 32][MELORA__RK];
+    __shared__ float red[MELORA__CU_THREADS / 32][MELORA__DZ_RT][MELORA__RK]; // 16 KB
     int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
     int col = (int)(blockIdx.x * blockDim.x + threadIdx.x);
     bool in = col < m;
@@ -270,26 +316,26 @@ __global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const 
             }
             for (int t = t0; t < t1; t++) {
                 float g = in ? dz[(size_t)t * (size_t)m + (size_t)col] : 0.0f;
-                const float *ut = uB + (size_t)t * (size_t)r;
+                const float *ut = uB + (size_t)t * (size_t)r + (size_t)k0;
                 float p[MELORA__RK];
+#pragma unroll
                 for (int q = 0; q < MELORA__RK; q++) {
-                    if (k0 + q < r) db[q] += g * ut[k0 + q];
+                    if (k0 + q < r) db[q] += g * ut[q];
                     p[q] = g * bc[q];
                 }
-                for (int q = 0; q < MELORA__RK; q++)
-                    for (int off = 16; off > 0; off /= 2)
-                        p[q] += __shfl_down_sync(0xffffffffu, p[q], (unsigned)off);
-                if (lane == 0)
-                    for (int q = 0; q < MELORA__RK; q++) red[warp][q] = p[q];
-                __syncthreads();
-                if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
-                    float acc = 0.0f;
-                    for (int w = 0; w < nw; w++) acc += red[w][threadIdx.x];
-                    dvp[((size_t)blockIdx.x * (size_t)T + (size_t)t) * (size_t)r +
-                        (size_t)(k0 + (int)threadIdx.x)] = acc;
-                }
-                __syncthreads();
+                float sum = melora__warp_sum8(p, lane);
+                if ((lane & 3) == 0) red[warp][t - t0][melora__sum8_q(lane)] = sum;
             }
+            __syncthreads();
+            for (int o = (int)threadIdx.x; o < (t1 - t0) * MELORA__RK; o += (int)blockDim.x) {
+                int tr = o / MELORA__RK, q = o % MELORA__RK;
+                if (k0 + q >= r) continue;
+                float acc = 0.0f;
+                for (int w = 0; w < nw; w++) acc += red[w][tr][q];
+                dvp[((size_t)blockIdx.x * (size_t)T + (size_t)(t0 + tr)) * (size_t)r +
+                    (size_t)(k0 + q)] = acc;
+            }
+            __syncthreads(); // red is reused
             if (dbp && in)
                 for (int q = 0; q < MELORA__RK && k0 + q < r; q++)
                     dbp[((size_t)tile * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = db[q];
