@@ -259,12 +259,12 @@ class TestThreads(unittest.TestCase):
         """One per-example Me-LoRA module called from two threads with different batch
         sizes: every output equals the single-threaded output for the same input."""
         torch.manual_seed(0)
-        mod = melora.MeLoRALinear(nn.Linear(8, 5), r=3, per_example=True, seed=4)
+        mod = melora.MeLoRALinear(nn.Linear(96, 64), r=3, per_example=True, seed=4)
         with torch.no_grad():
             mod.lora_B.normal_()
             mod.lora_H.fill_(0.8)
         mod.auto_resample = False  # every call uses draw 0
-        xs = {2: torch.randn(2, 3, 8), 5: torch.randn(5, 3, 8)}
+        xs = {2: torch.randn(2, 30, 96), 5: torch.randn(5, 30, 96)}
         with torch.no_grad():
             want = {b: mod(x) for b, x in xs.items()}
         wrong = []
