@@ -160,7 +160,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-_probe = torch.zeros(1, requires_grad=True) * 1  # any autograd node, for in_backward()
+with torch.enable_grad():
+    _probe = torch.zeros(1, requires_grad=True) * 1  # any autograd node, for in_backward()
 
 
 def in_backward():
