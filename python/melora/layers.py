@@ -36,13 +36,14 @@ perturbations are independent; rank 0 (and a single process) uses S itself.
 
 Gradient checkpointing: a training-mode forward also takes one 62-bit number from
 PyTorch's CPU generator and remembers it with its draw until its backward has read its
-saved tensors (up to 256 per module). torch.utils.checkpoint (reentrant or not, with
+saved tensors (up to 4096 per module). torch.utils.checkpoint (reentrant or not, with
 preserve_rng_state=True, its default) restores that generator before it recomputes a
 forward inside the backward pass, so the recomputation meets the same number and reuses
 the original draw instead of taking a new one: the gradients equal those of the run
 without checkpointing, and the counter advances once per original forward. Only a
 forward that runs inside a backward pass looks its number up, so forwards outside one
-(e.g. after the same torch.manual_seed) always take new draws.
+(e.g. after the same torch.manual_seed) always take new draws; a recomputation that finds
+no number (preserve_rng_state=False) raises a RuntimeError rather than drawing new noise.
 
 Checkpoints: the state_dict holds tensors only. Besides the parameters and the two
 buffers it has melora_config, a uint8 tensor holding the module's configuration as JSON
@@ -77,7 +78,7 @@ EVAL_MODES = ("mean", "sample", "mc")
 KL_MODES = ("eq7", "eq8", "exact")
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 RANK_MIX = 0xD1B54A32D192ED03  # rank k draws with seed + k * RANK_MIX
-_REPLAY_KEEP = 256
+_REPLAY_KEEP = 4096
 _LOCK = threading.Lock()  # the draw counters (one module may be called from threads)
 
 
@@ -212,10 +213,19 @@ class _Adapter(nn.Module):
         with _LOCK:
             if replayable:
                 tok = int(torch.randint(0, 1 << 62, (1,)))
-                d = self._replay.pop(tok, None) if _lib.in_backward() is not False else None
+                inside = _lib.in_backward()
+                d = self._replay.pop(tok, None) if inside is not False else None
                 if d is not None:
                     self.last_draw = d
                     return d, None
+                if inside:
+                    raise RuntimeError(
+                        "melora: a training forward recomputed inside backward does not "
+                        "find the draw of its original forward, so it would sample new "
+                        "noise and give wrong gradients. torch.utils.checkpoint must "
+                        "restore the generator (preserve_rng_state=True, its default), and "
+                        "at most %d forwards of one module may wait for their backward"
+                        % _REPLAY_KEEP)
             d = self.draw
             self.last_draw = d + k - 1
             if self.auto_resample:

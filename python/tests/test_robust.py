@@ -108,6 +108,17 @@ class TestCheckpointing(unittest.TestCase):
                     draws = {m.draw for _, m in melora.adapters(net)}
                     self.assertEqual(draws, {step + 1} if method != "lora" else {0}, label)
 
+    def test_unrestored_generator_raises(self):
+        """preserve_rng_state=False: the recomputation cannot find its draw; it must raise
+        rather than sample new noise."""
+        net = make_net("melora", {})
+        x = torch.randn(4, 5, 12, requires_grad=True)
+        for reentrant in (True, False):
+            out = ckpt.checkpoint(net.blocks[0], x, use_reentrant=reentrant,
+                                  preserve_rng_state=False)
+            with self.assertRaisesRegex(RuntimeError, "preserve_rng_state"):
+                out.sum().backward()
+
     def test_reseeding_torch_is_not_a_replay(self):
         """Two steps after the same torch.manual_seed still draw new noise."""
         net = make_net("blob", {"flipout": False})
