@@ -44,16 +44,20 @@ python-torch:
 
 # The pinned Hugging Face packages in build/venv (once; the stamp records the pins).
 python-hf: python-torch
-	@if [ "$$(cat $(PY_VENV)/.pins 2>/dev/null)" != "$(strip $(HF_PINS))" ]; then \
-	  if ! $(PY_TORCH) -c 'import venv, ensurepip' >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-	     && command -v apt-get >/dev/null 2>&1; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 || true; \
-	  fi; \
+	@if ! $(PY_TORCH) -c 'import torch' >/dev/null 2>&1; then \
+	  echo "SKIP the Hugging Face packages: PyTorch cannot be imported by $(PY_TORCH)"; \
+	elif [ "$$(cat $(PY_VENV)/.pins 2>/dev/null)" != "$(strip $(HF_PINS))" ]; then \
 	  echo "installing into $(PY_VENV): $(strip $(HF_PINS))"; \
 	  rm -rf $(PY_VENV); \
-	  if $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >$(BUILD)/venv.log 2>&1 \
-	     && $(PY_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps \
-	          $(HF_PINS) >>$(BUILD)/venv.log 2>&1; then \
+	  if ! $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >$(BUILD)/venv.log 2>&1 \
+	     && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    rm -rf $(PY_VENV); \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) \
+	      >>$(BUILD)/venv.log 2>&1; \
+	    $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >>$(BUILD)/venv.log 2>&1; \
+	  fi; \
+	  if test -x $(PY_VENV)/bin/python && $(PY_VENV)/bin/python -m pip install -q \
+	       --disable-pip-version-check --no-deps $(HF_PINS) >>$(BUILD)/venv.log 2>&1; then \
 	    echo "$(strip $(HF_PINS))" > $(PY_VENV)/.pins; \
 	  else \
 	    echo "SKIP the Hugging Face tests: the pinned packages could not be installed (see $(BUILD)/venv.log)"; \
