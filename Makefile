@@ -1,4 +1,4 @@
-# melora: make test | make bench | make repro | make clean
+# melora: make test | make bench | make repro | make gpu-check | make clean
 # Each area keeps its own rules in a .mk file beside its sources (bench/bench.mk,
 # paper_repro/repro.mk, paper_repro/calibration/*.mk, python/*.mk, tests/check.mk);
 # this file includes whichever exist.
@@ -107,6 +107,42 @@ else
 	@$(MAKE) --no-print-directory $(CUREAL)/test_cuda $(BUILD)/libmelora_cuda.so
 	./$(CUREAL)/test_cuda --verbose=0
 endif
+
+# 3. make gpu-check: on a machine with a GPU and the CUDA toolkit (no network needed), in
+#    under 5 minutes: builds the tests and the benchmark for this machine's GPU
+#    (-arch=native), runs every CUDA test with the GPU required (a test that would skip
+#    fails instead), then bench_cuda at the paper's shapes (T = 1200, n = m = 4096,
+#    r = 8 and 64) with the six-cublasSgemm LoRA peer and per-kernel bandwidth, into
+#    bench/results/gpu.md and gpu.csv. Without nvcc or a GPU it says so and exits 0.
+GPU_OUT    ?= bench/results
+GPU_ARCH   ?= -arch=native
+CUGPU       = $(BUILD)/cugpu
+.PHONY: gpu-check gpu-check-run
+$(CUGPU)/test_cuda: $(CUDA_DEPS) | $(BUILD)
+	@mkdir -p $(CUGPU)
+	$(NVCC) -std=c++17 -O3 -I. $(GPU_ARCH) -c melora_cuda.cu -o $(CUGPU)/melora_cuda.o
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -I. -I$(CUDA_HOME)/include -c tests/cuda/test_cuda.cpp -o $(CUGPU)/test_cuda.o
+	$(CC) $(STD) -O2 -I. -c tests/melora_impl.c -o $(CUGPU)/impl.o
+	$(CXX) $(CUGPU)/melora_cuda.o $(CUGPU)/test_cuda.o $(CUGPU)/impl.o -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lcriterion -lm -o $@
+$(CUGPU)/bench_cuda: bench/bench_cuda.cpp melora_cuda.cu melora_cuda.h melora.h | $(BUILD)
+	@mkdir -p $(CUGPU)
+	$(NVCC) -std=c++17 -O3 -I. $(GPU_ARCH) -DMELORA_CUDA_PROFILE -c melora_cuda.cu -o $(CUGPU)/melora_cuda_prof.o
+	$(CXX) -std=c++17 $(OPT) $(OMP) -Wall -Wextra -I. -I$(CUDA_HOME)/include -DMELORA_CUDA_PROFILE -c bench/bench_cuda.cpp -o $(CUGPU)/bench_cuda.o
+	$(CXX) $(OMP) $(CUGPU)/bench_cuda.o $(CUGPU)/melora_cuda_prof.o -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lm -o $@
+gpu-check:
+	@if [ -z "$(NVCC)" ]; then \
+	  echo "gpu-check: nvcc not found: nothing built or run (needs the CUDA toolkit and a GPU); no GPU number is claimed"; \
+	elif ! { nvidia-smi -L 2>/dev/null | grep -q GPU || ls /dev/nvidia[0-9]* >/dev/null 2>&1; }; then \
+	  echo "gpu-check: no GPU found (nvidia-smi -L lists none, no /dev/nvidia*): nothing run; no GPU number is claimed"; \
+	else \
+	  $(MAKE) --no-print-directory gpu-check-run; \
+	fi
+gpu-check-run: $(CUGPU)/test_cuda $(CUGPU)/bench_cuda
+	-@nvidia-smi -L
+	MELORA_REQUIRE_GPU=1 timeout 180 ./$(CUGPU)/test_cuda --verbose=0
+	@mkdir -p $(GPU_OUT)
+	timeout 180 ./$(CUGPU)/bench_cuda --paper --out $(GPU_OUT) --name gpu
+	@echo "gpu-check: every CUDA test passed on the GPU; results in $(GPU_OUT)/gpu.md and $(GPU_OUT)/gpu.csv"
 
 test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/readme_example cxx-check
 	./$(BUILD)/melora_tests

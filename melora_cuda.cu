@@ -51,6 +51,59 @@ extern "C" const char *melora_cuda_last_error(void) { return melora__cu_err; }
         }                                                                                   \
     } while (0)
 #define MELORA__LAUNCHED() MELORA__CU(cudaGetLastError())
+// After every launch: its status, and (profile builds) a mark for the timing table.
+#define MELORA__LAUNCHED_P(st, name, bytes)                                                 \
+    do {                                                                                    \
+        MELORA__LAUNCHED();                                                                 \
+        MELORA__PROF_MARK(st, name, bytes);                                                 \
+    } while (0)
+#define MELORA__F4(count) (4.0 * (double)(count)) // bytes of `count` floats
+
+// Profile builds (-DMELORA_CUDA_PROFILE, bench/bench_cuda.cpp only): an event is recorded on
+// the stream after every launch, with the kernel's name and the bytes it must move at
+// least (the model of the comments below); melora_cuda_profile_stop() returns the time
+// between each mark and the previous one (the first against the event of
+// melora_cuda_profile_start), so launch gaps count towards the kernel that follows them.
+// Library builds have none of it.
+#ifdef MELORA_CUDA_PROFILE
+#define MELORA__PROF_CAP 256
+static struct {
+    int on, count;
+    cudaEvent_t ev[MELORA__PROF_CAP + 1];
+    const char *name[MELORA__PROF_CAP];
+    double bytes[MELORA__PROF_CAP];
+} melora__prof;
+static void melora__prof_mark(cudaStream_t st, const char *name, double bytes) {
+    if (!melora__prof.on || melora__prof.count >= MELORA__PROF_CAP) return;
+    int i = melora__prof.count++;
+    melora__prof.name[i] = name;
+    melora__prof.bytes[i] = bytes;
+    cudaEventRecord(melora__prof.ev[i + 1], st);
+}
+#define MELORA__PROF_MARK(st, name, bytes) melora__prof_mark(st, name, bytes)
+extern "C" melora_status melora_cuda_profile_start(cudaStream_t st) {
+    if (!melora__prof.ev[0])
+        for (int i = 0; i <= MELORA__PROF_CAP; i++) MELORA__CU(cudaEventCreate(&melora__prof.ev[i]));
+    melora__prof.count = 0;
+    melora__prof.on = 1;
+    MELORA__CU(cudaEventRecord(melora__prof.ev[0], st));
+    return MELORA_OK;
+}
+extern "C" int melora_cuda_profile_stop(const char **name, double *bytes, float *ms, int cap) {
+    melora__prof.on = 0;
+    int n = melora__prof.count < cap ? melora__prof.count : cap;
+    if (n > 0 && cudaEventSynchronize(melora__prof.ev[n]) != cudaSuccess) return -1;
+    for (int i = 0; i < n; i++) {
+        name[i] = melora__prof.name[i];
+        bytes[i] = melora__prof.bytes[i];
+        if (cudaEventElapsedTime(&ms[i], melora__prof.ev[i], melora__prof.ev[i + 1]) != cudaSuccess)
+            return -1;
+    }
+    return n;
+}
+#else
+#define MELORA__PROF_MARK(st, name, bytes) ((void)0)
+#endif
 #define MELORA__TRY_(expr)                                                                  \
     do {                                                                                    \
         melora_status st_ = (expr);                                                         \
@@ -602,12 +655,14 @@ static melora_status melora__gemm(melora__cctx *c, int ta, int tb, int M, int N,
     if (c->naive) {
         melora__k_gemm_naive<<<melora__blocks((size_t)M * N), MELORA__CU_THREADS, 0, c->st>>>(
             ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(c->st, "k_gemm_naive", 0);
         return MELORA_OK;
     }
     MELORA__TRY_(c->bind());
     MELORA__BLAS(cublasSgemm(c->h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
                              M, N, K, &alpha, A, lda, B, ldb, &beta, C, ldc));
+    MELORA__PROF_MARK(c->st, "cublasSgemm",
+                      MELORA__F4((size_t)M * K + (size_t)K * N + (size_t)M * N * (beta != 0.0f ? 2 : 1)));
     return MELORA_OK;
 }
 
@@ -715,7 +770,7 @@ static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, i
     MELORA__TRY_(melora__entry());
     melora__k_noise<<<melora__blocks((size_t)count), MELORA__CU_THREADS, 0, st>>>(
         out, seed, offset, (size_t)count, kind);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_noise", MELORA__F4(count));
     return MELORA_OK;
 }
 extern "C" melora_status melora_cuda_noise_normal(float *out, uint64_t seed, uint64_t offset,
@@ -743,7 +798,7 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
     if (C && !c->naive) { // Me-LoRA: u = x A^T and v = C u in one pass over x
         melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS,
                            0, c->st>>>(u, v, x, A, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(c->st, "k_shrink", MELORA__F4((size_t)T * n + (size_t)r * n + 2 * (size_t)T * r + (size_t)E * r * r));
         // row-major z (T,m) += s v (T,r) B^T (see below)
         return melora__gemm(c, 1, 0, m, T, r, s, B, r, v, r, 1.0f, z, m);
     }
@@ -753,7 +808,7 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
     if (C) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
             v, u, C, T, r, T / E, 0);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(c->st, "k_rowmix", MELORA__F4(2 * (size_t)T * r + (size_t)E * r * r));
         mixed = v;
     }
     // row-major z (T,m) += s v (T,r) B^T: column-major z^T (m,T) += s B (m,r) v^T (r,T)
@@ -769,15 +824,15 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
         dim3 grid((unsigned)melora__ncs(m), melora__gy(melora__nrt(T)));
         melora__k_dzpass<<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr, dz,
                                                                   B, uB, T, m, r);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(c->st, "k_dzpass", MELORA__F4((size_t)T * m + (size_t)m * r + (size_t)T * r + melora__ncs(m) * T * r + (dB ? melora__nrt(T) * m * r : 0)));
         size_t tr = (size_t)T * r, mr = (size_t)m * r;
         melora__k_finish<<<melora__blocks(tr), MELORA__CU_THREADS, 0, c->st>>>(
             dv, dvp, (int)melora__ncs(m), tr, s, 0);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__ncs(m) + 1) * tr));
         if (dB) {
             melora__k_finish<<<melora__blocks(mr), MELORA__CU_THREADS, 0, c->st>>>(
                 dB, dbp, (int)melora__nrt(T), mr, s, 1);
-            MELORA__LAUNCHED();
+            MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__nrt(T) + 2) * mr));
         }
         return MELORA_OK;
     }
@@ -801,7 +856,7 @@ static melora_status melora__bwd(melora__cctx *c, const melora__cws *ws, void *w
     if (C) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
             du, dv, C, T, r, T / E, 1);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(c->st, "k_rowmix", MELORA__F4(2 * (size_t)T * r + (size_t)E * r * r));
         dub = du;
     }
     // row-major dA (r,n) += du^T (r,T) x (T,n): column-major dA^T = x^T du
@@ -883,7 +938,7 @@ extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, con
     MELORA__TRY_(melora__entry());
     size_t cnt = (size_t)r * n;
     melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(4 * cnt));
     return MELORA_OK;
 }
 
@@ -923,7 +978,7 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
         size_t cnt = (size_t)r * n;
         melora__k_chain<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, dAs, GA,
                                                                            EA, cnt);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_chain", MELORA__F4(6 * cnt));
     }
     return c.done(MELORA_OK);
 }
@@ -945,19 +1000,19 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     float *u2 = melora__reg<float>(work, &ws, MC_DU);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     if (!naive) { // both products and the signs in one pass over x
         melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS,
                            0, st>>>(u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_shrink", MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr));
     } else {
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_signs", 0);
         // row-major u (T,r) = x MA^T and u2 = xa dAn^T (see melora__fwd)
         MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
         MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, dAn, n, xa, n, 0.0f, u2, r));
         melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_signs", 0);
     }
     return c.done(melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m));
 }
@@ -981,54 +1036,54 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     float *du = melora__reg<float>(work, &ws, MC_DU), *du2 = melora__reg<float>(work, &ws, MC_DV);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     // du (T,r) = s dz B, dB += s dz^T u
     MELORA__TRY_(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MC_DVP),
                             melora__reg<float>(work, &ws, MC_DBP), dz, B, u, s, T, m, r));
     melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(du2, du, sb, T, r, G, 0);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_signs", MELORA__F4(3 * tr));
     if (!naive && (dMA || dGA)) { // dMA and d(dAn) from one read of x
         float *pa = dMA ? melora__reg<float>(work, &ws, MC_XPA) : nullptr;
         float *pb = dGA ? melora__reg<float>(work, &ws, MC_XPB) : nullptr;
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
         melora__k_xpass<<<grid, MELORA__CU_THREADS, 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (size_t)((T + G - 1) / G) * n : 0) + 2 * tr + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
         if (pa) {
             melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, pa, nrt, rn,
                                                                                1.0f, 1);
-            MELORA__LAUNCHED();
+            MELORA__LAUNCHED_P(st, "k_finish", MELORA__F4(((size_t)nrt + 2) * rn));
         }
         if (pb) {
             melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dDn, pb, nrt, rn,
                                                                                1.0f, 0);
-            MELORA__LAUNCHED();
+            MELORA__LAUNCHED_P(st, "k_finish", MELORA__F4(((size_t)nrt + 1) * rn));
             melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dDn,
                                                                               GA, EA, rn);
-            MELORA__LAUNCHED();
+            MELORA__LAUNCHED_P(st, "k_chain", MELORA__F4(4 * rn));
         }
     }
     // row-major dMA (r,n) += du^T x
     if (naive && dMA) MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
     if (naive && dGA) {
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_signs", 0);
         // row-major d(dAn) (r,n) = du2^T xa
         MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, xa, n, du2, r, 0.0f, dDn, n));
         melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dDn, GA,
                                                                           EA, rn);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_chain", 0);
     }
     if (dx && !naive) { // dx += du MA + (du2 dAn) * sa in one read-modify-write of dx
         melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, dAn,
                                                                           sa, G, T, n, r);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr));
     } else if (dx) {
         // row-major dx (T,n) += du MA; tmp (T,n) = du2 dAn; dx += tmp*sa
         MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
         MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, dAn, n, du2, r, 0.0f, tmp, n));
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, tmp, sa, T, n, G, 1);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_signs", 0);
     }
     return c.done(MELORA_OK);
 }
@@ -1083,7 +1138,7 @@ static melora_status melora__sum_terms(const melora__cws *ws, void *work, int sl
     else
         melora__k_reduce<<<MELORA__CU_NB, MELORA__CU_THREADS, 0, st>>>(part, bad, mode, d, f1,
                                                                       f2, sigma, count);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, naive ? "k_reduce_naive" : "k_reduce", 0);
     return MELORA_OK;
 }
 static melora_status melora__kl_args(double *kl, int *status, void *work) {
@@ -1109,12 +1164,12 @@ static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float 
     MELORA__TRY_(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0));
     melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
                                         MELORA__CU_NB, bad, 0, 1.0);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_kl_final", 0);
     if (dmu || dg) {
         double s2 = (double)sigma * sigma;
         melora__k_diag_grad<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(
             dmu, dg, status, mu, g, s2, weight, cnt);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_diag_grad", 0);
     }
     return MELORA_OK;
 }
@@ -1156,21 +1211,21 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
     MELORA__TRY_(melora__sum_terms(&ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive));
     melora__k_ps<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(P, S, M, H, A, r, n);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_ps", 0);
     MELORA__TRY_(melora__sum_terms(&ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive));
     MELORA__TRY_(melora__sum_terms(&ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive));
     melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
                                         MELORA__CU_NB, bad, 1, s2);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_kl_final", 0);
     if (dM || dH) {
         melora__k_eq7_mh<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, P, S, A, H, status, s2, weight, r, n);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_eq7_mh", 0);
     }
     if (dA) {
         melora__k_eq7_a<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(
             dA, P, S, M, H, A, status, s2, weight, r, n);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_eq7_a", 0);
     }
     return MELORA_OK;
 }
@@ -1215,7 +1270,7 @@ extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, con
     for (int e = 0; e < E; e++) {
         melora__k_sample<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
             C + (size_t)e * rr, M, H, EC + (size_t)e * rr, rr);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_sample", 0);
     }
     return MELORA_OK;
 }
@@ -1256,7 +1311,7 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     if (dM || dH) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, dv, u, H, EC, T, r, E);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_dc", MELORA__F4(2 * (size_t)T * r + (size_t)E * r * r + 2 * (size_t)r * r));
     }
     return c.done(MELORA_OK);
 }
@@ -1316,11 +1371,11 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
     // u = x A^T once for every sample (see melora__fwd)
     melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS, 0,
                        st>>>(u, nullptr, x, A, nullptr, nullptr, nullptr, 1, nullptr, 1, T, n, r);
-    MELORA__LAUNCHED();
+    MELORA__LAUNCHED_P(st, "k_shrink", MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r));
     for (int k = 0; k < K; k++) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, st>>>(
             v, u, C + (size_t)k * r * r, T, r, T, 0);
-        MELORA__LAUNCHED();
+        MELORA__LAUNCHED_P(st, "k_rowmix", MELORA__F4(2 * (size_t)T * r + (size_t)r * r));
         MELORA__TRY_(melora__gemm(&c, 1, 0, m, T, r, s, B, r, v, r, 1.0f,
                                   z + (size_t)k * T * m, m));
     }

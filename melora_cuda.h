@@ -167,6 +167,15 @@ melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA, fl
                                           const float *H, float sigma, float weight, int r,
                                           int n, cudaStream_t stream);
 
+#ifdef MELORA_CUDA_PROFILE
+/* Profile builds of melora_cuda.cu only (bench/bench_cuda.cpp): start marks `stream`;
+   every launch after it records an event; stop waits for the last one and returns how many
+   launches it fills in (at most cap; -1 on a CUDA error): each one's kernel name, the bytes
+   its model says it moves, and the milliseconds since the previous mark. */
+melora_status melora_cuda_profile_start(cudaStream_t stream);
+int melora_cuda_profile_stop(const char **name, double *bytes, float *ms, int cap);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

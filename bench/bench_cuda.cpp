@@ -8,9 +8,15 @@
    device (melora_cuda_noise_*) and the forward between two events, the backward between
    the next two. Median, min, max and the ratio to LoRA of the same run.
 
-   Usage: bench_cuda [--small] [--reps N] [--out DIR]
+   The peer: LoRA as six plain cublasSgemm calls (no fusion), in the same rounds. Each op's
+   achieved bandwidth = the bytes it must move / its median time, against the device's
+   peak. Built with -DMELORA_CUDA_PROFILE (make gpu-check), also a table of every kernel
+   launch of one step of each method: time, bytes by the model, bandwidth.
+
+   Usage: bench_cuda [--small | --paper] [--reps N] [--out DIR] [--name NAME]
    --small: one small shape (for the CPU emulator in tests/cudacpu; its timings mean
-   nothing). Exit status 1 when a check fails. Writes DIR/cuda.md and DIR/cuda.csv. */
+   nothing); --paper: the paper's shapes only (T = 1200, n = m = 4096, r = 8 and 64).
+   Exit status 1 when a check fails. Writes DIR/NAME.md and DIR/NAME.csv (NAME: cuda). */
 #define MELORA_IMPLEMENTATION
 #include "melora.h"
 #include "melora_cuda.h"
@@ -20,16 +26,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
-enum { LORA, BLOB, FLIPOUT, MEL_B, MEL_E, NMETH };
+enum { LORA, BLOB, FLIPOUT, MEL_B, MEL_E, LORA_BLAS, NMETH };
 static const char *NAMES[NMETH] = {"LoRA", "BLoB", "BLoB+Flipout", "Me-LoRA (C/batch)",
-                                   "Me-LoRA (C/example)"};
-static const char *KEYS[NMETH] = {"lora", "blob", "flipout", "melora_batch", "melora_example"};
+                                   "Me-LoRA (C/example)", "peer: LoRA as 6 cublasSgemm"};
+static const char *KEYS[NMETH] = {"lora", "blob", "flipout", "melora_batch", "melora_example",
+                                  "lora_6sgemm"};
 
 #define CK(x) do { melora_status st_ = (x); if (st_ != MELORA_OK) { \
     std::fprintf(stderr, "%s:%d: %s %s\n", __FILE__, __LINE__, melora_status_string(st_), \
                  melora_cuda_last_error()); std::exit(2); } } while (0)
+#define CB(x) do { cublasStatus_t b_ = (x); if (b_ != CUBLAS_STATUS_SUCCESS) { \
+    std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cublasGetStatusString(b_)); \
+    std::exit(2); } } while (0)
 #define CU(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
     std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
     std::exit(2); } } while (0)
@@ -92,6 +103,26 @@ static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t 
                                              d.A, d.GA, d.EA, d.sa, d.sb, d.B, s, 1, T, n, m,
                                              r, h, st));
         break;
+    case LORA_BLAS: {
+        /* The peer: LoRA composed of six plain cublasSgemm calls, no fusion. Row-major
+           (R,C) data is column-major (C,R) with leading dimension C, so each row-major
+           product Y = X W is called as the column-major Y^T = W^T X^T. (h is bound to st.) */
+        const float one = 1.0f, zero = 0.0f;
+        /* u (T,r) = x (T,n) A^T: u^T (r,T) = A (col-major (n,r), transposed) x^T (n,T) */
+        CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, r, T, n, &one, d.A, n, d.x, n, &zero, d.u, r));
+        /* z (T,m) += s u B^T: z^T (m,T) += s B (col-major (r,m), transposed) u^T (r,T) */
+        CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, r, &s, d.B, r, d.u, r, &one, d.z, m));
+        CU(cudaEventRecord(ev[1], st));
+        /* dv (T,r) = s dz B: dv^T (r,T) = s B^T (col-major (r,m)) dz^T (col-major (m,T)) */
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, r, T, m, &s, d.B, r, d.dz, m, &zero, d.v, r));
+        /* dB (m,r) += s dz^T u: dB^T (r,m) += s u^T (col-major (r,T)) dz (col-major (m,T), transposed) */
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, r, m, T, &s, d.u, r, d.dz, m, &one, d.dB, r));
+        /* dA (r,n) += dv^T x: dA^T (n,r) += x^T (col-major (n,T)) dv (col-major (r,T), transposed) */
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, r, T, &one, d.x, n, d.v, r, &one, d.dA, n));
+        /* dx (T,n) += dv A: dx^T (n,T) += A^T (col-major (n,r)) dv^T (col-major (r,T)) */
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, T, r, &one, d.A, n, d.v, r, &one, d.dx, n));
+        break;
+    }
     default: {
         int e = k == MEL_E ? E : 1;
         if (draw) CK(melora_cuda_noise_normal(d.EC, seed, off, (int64_t)e * r * r, st));
@@ -112,6 +143,7 @@ static void step_cpu(Bufs &c, const Shape &sh, int k, int E) {
     const float s = 16.0f / (float)r;
     switch (k) {
     case LORA:
+    case LORA_BLAS:
         CK(melora_lora_forward(c.z, c.u, c.work, c.x, c.A, c.B, s, T, n, m, r));
         CK(melora_lora_backward(c.dx, c.dA, c.dB, c.work, c.dz, c.u, c.x, c.A, c.B, s, T, n, m, r));
         break;
@@ -144,19 +176,56 @@ static Stat stats(std::vector<double> v) {
     return s;
 }
 
+/* Bytes each op must move at least as this library does it: the passes over the (T,n) and
+   (T,m) tensors (the rank-r ones are < 1% at the paper's shapes). fwd: read x, read and
+   write z (Flipout: and read sa); bwd: read dz and x, read and write dx (Flipout: and read
+   sa twice, in k_xpass and k_expand). */
+static double op_bytes(const Shape &sh, int k, int bwd) {
+    double tn = 4.0 * sh.T * sh.n, tm = 4.0 * sh.T * sh.m;
+    double b = bwd ? tm + 3.0 * tn : tn + 2.0 * tm;
+    if (k == FLIPOUT) b += bwd ? 2.0 * tn : tn;
+    return b;
+}
+/* The device's peak memory bandwidth in bytes/s from its memory clock and bus width (0 when
+   the runtime does not say, as in the CPU emulator). */
+static double peak_bw(int dev) {
+#ifdef CUDACPU
+    (void)dev;
+    return 0.0;
+#else
+    int khz = 0, bits = 0;
+    if (cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return 0.0;
+    }
+    return 2.0 * khz * 1e3 * bits / 8.0; /* double data rate */
+#endif
+}
+static void pct(char *buf, size_t len, double bytes, double ms, double peak) {
+    double bw = bytes / (ms * 1e-3);
+    if (peak > 0) std::snprintf(buf, len, "%.0f GB/s (%.0f%%)", bw / 1e9, 100.0 * bw / peak);
+    else std::snprintf(buf, len, "%.0f GB/s", bw / 1e9);
+}
+
 int main(int argc, char **argv) {
-    const char *dir = "bench/results";
-    int reps = 15, small = 0, failed = 0;
+    const char *dir = "bench/results", *name = "cuda";
+    int reps = 15, small = 0, paper = 0, failed = 0;
     for (int i = 1; i < argc; i++) {
         if (!std::strcmp(argv[i], "--small")) small = 1;
+        else if (!std::strcmp(argv[i], "--paper")) paper = 1;
         else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) dir = argv[++i];
-        else { std::fprintf(stderr, "usage: %s [--small] [--reps N] [--out DIR]\n", argv[0]); return 2; }
+        else if (!std::strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
+        else { std::fprintf(stderr, "usage: %s [--small | --paper] [--reps N] [--out DIR] [--name NAME]\n", argv[0]); return 2; }
     }
     if (reps < 7) reps = 7;
     std::vector<Shape> shapes;
     if (small) shapes.push_back(Shape{48, 40, 36, 4, "small"});
-    else {
+    else if (paper) {
+        shapes.push_back(Shape{1200, 4096, 4096, 8, "7B q/v"});
+        shapes.push_back(Shape{1200, 4096, 4096, 64, "7B q/v"});
+    } else {
         const Shape s6[] = {{1200, 4096, 4096, 8, "7B q/v"},     {1200, 4096, 4096, 64, "7B q/v"},
                             {1200, 5120, 5120, 8, "13B q/v"},    {1200, 5120, 5120, 64, "13B q/v"},
                             {1200, 4096, 11008, 8, "7B MLP up"}, {1200, 4096, 11008, 64, "7B MLP up"}};
@@ -164,33 +233,45 @@ int main(int argc, char **argv) {
     }
     const int E = 4;
     cudaDeviceProp prop;
-    int dev = 0;
+    int dev = 0, rt = 0, drv = 0;
     CU(cudaGetDevice(&dev));
     CU(cudaGetDeviceProperties(&prop, dev));
+    CU(cudaRuntimeGetVersion(&rt));
+    CU(cudaDriverGetVersion(&drv));
+    const double peak = peak_bw(dev);
     cublasHandle_t h;
     cudaStream_t st;
     if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) { std::fprintf(stderr, "cublasCreate failed\n"); return 2; }
     CU(cudaStreamCreate(&st));
+    CB(cublasSetStream(h, st)); /* the library then leaves the handle's stream alone */
     cudaEvent_t ev[3];
     for (int i = 0; i < 3; i++) CU(cudaEventCreate(&ev[i]));
     char path[1024];
-    std::snprintf(path, sizeof path, "%s/cuda.md", dir);
+    std::snprintf(path, sizeof path, "%s/%s.md", dir, name);
     FILE *md = std::fopen(path, "w");
-    std::snprintf(path, sizeof path, "%s/cuda.csv", dir);
+    std::snprintf(path, sizeof path, "%s/%s.csv", dir, name);
     FILE *csv = std::fopen(path, "w");
     if (!md || !csv) { std::fprintf(stderr, "cannot write to %s\n", dir); return 2; }
     std::fprintf(csv, "shape,T,n,m,r,method,fwd_ms,bwd_ms,total_ms,total_min_ms,total_max_ms,"
-                      "ratio_to_lora,max_rel_diff_vs_cpu\n");
-    char head[1024];
+                      "ratio_to_lora,fwd_GBps,bwd_GBps,max_rel_diff_vs_cpu\n");
+    char head[2048], peaks[64];
+    if (peak > 0) std::snprintf(peaks, sizeof peaks, "%.0f GB/s", peak / 1e9);
+    else std::snprintf(peaks, sizeof peaks, "unknown");
     std::snprintf(head, sizeof head,
                   "\n## CUDA path: forward + backward of the adapter alone (%s)\n\n"
-                  "CUDA events, median of %d interleaved rounds after 2 warm-up rounds, ms; "
-                  "check = max |GPU - CPU| / max |CPU| over z, dx and the gradients of one step "
-                  "with the same inputs and noise.\n\n"
-                  "| shape (T, n->m, r) | method | fwd | bwd | fwd+bwd [min-max] | ratio | check |\n"
-                  "|---|---|---:|---:|---:|---:|---:|\n", prop.name, reps);
+                  "%s, %d SMs, peak memory bandwidth %s (memory clock x bus width); CUDA "
+                  "runtime %d, driver %d. CUDA events, median of %d interleaved rounds after 2 "
+                  "warm-up rounds, ms; bandwidth = the bytes the op must move (read x, read and "
+                  "write z; read dz and x, read and write dx; Flipout also reads its signs) / "
+                  "median time; ratio = total / LoRA's; check = max |GPU - CPU| / max |CPU| "
+                  "over z, dx and the gradients of one step with the same inputs and noise. "
+                  "The peer is LoRA composed of six cublasSgemm calls.\n\n"
+                  "| shape (T, n->m, r) | method | fwd | bwd | fwd+bwd [min-max] | ratio | fwd bandwidth | bwd bandwidth | check |\n"
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+                  prop.name, prop.name, prop.multiProcessorCount, peaks, rt, drv, reps);
     std::fputs(head, stdout);
     std::fputs(head, md);
+    std::string ktable;
     for (const Shape &sh : shapes) {
         Sizes sz;
         sz.x = (size_t)sh.T * sh.n; sz.z = (size_t)sh.T * sh.m; sz.u = (size_t)sh.T * sh.r;
@@ -240,7 +321,7 @@ int main(int argc, char **argv) {
             const int outs[] = {1, 3, 17, 18, 19, 20, 21}; /* z dx dA dGA dB dM dH */
             double worst = 0;
             for (int i : outs) {
-                bool used = (i == 18) ? (k == BLOB || k == FLIPOUT) : (i >= 20) ? (k >= MEL_B) : true;
+                bool used = (i == 18) ? (k == BLOB || k == FLIPOUT) : (i >= 20) ? (k == MEL_B || k == MEL_E) : true;
                 if (!used) continue;
                 std::vector<float> g(count_of(sz, i));
                 CU(cudaMemcpy(g.data(), *field(db, i), g.size() * sizeof(float), cudaMemcpyDeviceToHost));
@@ -269,21 +350,65 @@ int main(int argc, char **argv) {
         double base = stats(tt[LORA]).med;
         for (int k = 0; k < NMETH; k++) {
             Stat F = stats(tf[k]), Bk = stats(tb[k]), Tt = stats(tt[k]);
-            char line[512];
+            char line[768], bwf[64], bwb[64];
+            pct(bwf, sizeof bwf, op_bytes(sh, k, 0), F.med, peak);
+            pct(bwb, sizeof bwb, op_bytes(sh, k, 1), Bk.med, peak);
             std::snprintf(line, sizeof line,
-                          "| %d, %d->%d, %d (%s) | %s | %.3f | %.3f | **%.3f** [%.3f-%.3f] | "
-                          "%.3f | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, NAMES[k], F.med,
-                          Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, maxrel[k],
+                          "| %d, %d->%d, %d (%s) | %s | %.4f | %.4f | **%.4f** [%.4f-%.4f] | "
+                          "%.3f | %s | %s | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, NAMES[k], F.med,
+                          Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, bwf, bwb, maxrel[k],
                           maxrel[k] <= 1e-3 ? "" : " FAILED");
             std::fputs(line, stdout);
             std::fputs(line, md);
-            std::fprintf(csv, "%s,%d,%d,%d,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.3e\n", sh.what,
+            std::fprintf(csv, "%s,%d,%d,%d,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.1f,%.1f,%.3e\n", sh.what,
                          sh.T, sh.n, sh.m, sh.r, KEYS[k], F.med, Bk.med, Tt.med, Tt.min, Tt.max,
-                         Tt.med / base, maxrel[k]);
+                         Tt.med / base, op_bytes(sh, k, 0) / (F.med * 1e6), op_bytes(sh, k, 1) / (Bk.med * 1e6), maxrel[k]);
         }
+#ifdef MELORA_CUDA_PROFILE
+        /* per kernel: every launch of one step of each library method, timed between events
+           recorded after each launch (the median of 5 steps per launch) */
+        for (int k = 0; k < LORA_BLAS; k++) {
+            const int P = 5, CAP = 256;
+            std::vector<std::vector<double>> ms(CAP);
+            const char *names[CAP];
+            double bytes[CAP];
+            float t[CAP];
+            int cnt = 0;
+            for (int p = 0; p < P; p++) {
+                CK(melora_cuda_profile_start(st));
+                step_gpu(db, sh, k, E, 1, (off++) << 40, h, st, ev);
+                cnt = melora_cuda_profile_stop(names, bytes, t, CAP);
+                if (cnt < 0) { std::fprintf(stderr, "profile: CUDA error\n"); return 2; }
+                for (int i = 0; i < cnt; i++) ms[i].push_back(t[i]);
+            }
+            for (int i = 0; i < cnt; i++) {
+                double med = stats(ms[i]).med;
+                char row[512], bw[64] = "-";
+                if (bytes[i] > 0) pct(bw, sizeof bw, bytes[i], med, peak);
+                std::snprintf(row, sizeof row, "| %d, %d->%d, %d | %s | %d | %s | %.1f | %.2f | %s |\n",
+                              sh.T, sh.n, sh.m, sh.r, NAMES[k], i + 1, names[i], med * 1e3,
+                              bytes[i] / 1e6, bw);
+                ktable += row;
+            }
+        }
+#endif
         for (int i = 0; i < NFIELD; i++) CU(cudaFree(*field(db, i)));
         CU(cudaFree(db.work));
         melora_free(cb.work);
+    }
+    if (!ktable.empty()) {
+        const char *kh = "\n## Per kernel\n\nEvery launch of one step (noise, sampling, forward, "
+                         "backward) of each method, in order: the time between the event recorded "
+                         "after it and the one after the launch before (so a gap between launches "
+                         "counts towards the next kernel), median of 5 steps; bytes = the minimum "
+                         "the kernel must move by the model in melora_cuda.cu's comments; "
+                         "bandwidth = bytes / time (of peak).\n\n"
+                         "| shape | method | # | kernel | us | MB | bandwidth |\n"
+                         "|---|---|---:|---|---:|---:|---:|\n";
+        std::fputs(kh, stdout);
+        std::fputs(ktable.c_str(), stdout);
+        std::fputs(kh, md);
+        std::fputs(ktable.c_str(), md);
     }
     std::fprintf(md, "\n%s\n", failed ? "A CUDA result differs from the CPU's: see 'check'."
                                       : "Every CUDA result agrees with the CPU's.");

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <cmath>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <algorithm>
 #include <vector>
@@ -21,10 +22,13 @@ static bool have_device() {
     int n = 0;
     return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
+// Without a device every test skips visibly, unless MELORA_REQUIRE_GPU is set (make
+// gpu-check): then it fails.
 #define NEED_DEVICE()                                                                       \
     do {                                                                                    \
         if (!have_device()) {                                                               \
             cudaGetLastError();                                                             \
+            cr_assert(!getenv("MELORA_REQUIRE_GPU"), "MELORA_REQUIRE_GPU is set and no CUDA device was found"); \
             cr_skip_test("no CUDA device: the CUDA path was compiled, not run");            \
         }                                                                                   \
     } while (0)
