@@ -326,18 +326,28 @@ def load_peft_adapter(model, directory, method="lora", seed=0, **kwargs):
     missing = [n for n in names if n not in modules]
     if missing:
         raise ValueError("load_peft_adapter: the model has no module %s" % ", ".join(missing))
-    adapt(model, r"|".join(re.escape(n) for n in names), method=method, r=int(config["r"]),
+    r = int(config["r"])
+    for name in names:  # every shape before the model is changed
+        layer = modules[name]
+        if isinstance(layer, nn.Linear):
+            n_in, n_out = layer.in_features, layer.out_features
+        elif _is_conv1d(layer):
+            n_in, n_out = layer.weight.shape
+        else:
+            raise ValueError("load_peft_adapter: %s is a %s, not an nn.Linear or Conv1D"
+                             % (name, type(layer).__name__))
+        for what, want in (("A", (r, n_in)), ("B", (n_out, r))):
+            got = tuple(weights[name][what].shape)
+            if got != tuple(want):
+                raise ValueError("load_peft_adapter: %s.lora_%s has shape %s, the module "
+                                 "expects %s" % (name, what, got, tuple(want)))
+    adapt(model, r"|".join(re.escape(n) for n in names), method=method, r=r,
           lora_alpha=config["lora_alpha"], seed=seed,
           lora_dropout=float(config.get("lora_dropout") or 0.0), **kwargs)
     mods = dict(adapters(model))
     with torch.no_grad():
         for name in names:
             m = mods[name]
-            A, B = weights[name]["A"], weights[name]["B"]
-            for what, t, p in (("lora_A", A, m.lora_A), ("lora_B", B, m.lora_B)):
-                if tuple(t.shape) != tuple(p.shape):
-                    raise ValueError("load_peft_adapter: %s.%s has shape %s, the module "
-                                     "expects %s" % (name, what, tuple(t.shape),
-                                                     tuple(p.shape)))
-                p.copy_(t.to(p.dtype))
+            m.lora_A.copy_(weights[name]["A"].to(m.lora_A.dtype))
+            m.lora_B.copy_(weights[name]["B"].to(m.lora_B.dtype))
     return model

@@ -403,6 +403,46 @@ class TestCheckpoints(unittest.TestCase):
             x.load_state_dict(sd)
 
 
+class TestPEFTFiles(unittest.TestCase):
+    """The PEFT adapter files without PEFT itself (test_hf.py checks them against PEFT)."""
+
+    def test_round_trip_and_refusals(self):
+        import json
+        for method, kw in METHODS:
+            net = make_net(method, kw)
+            net.eval()
+            x = torch.randn(2, 5, 12)
+            with torch.no_grad():
+                want = net(x)
+            with tempfile.TemporaryDirectory() as d:
+                cfg = melora.save_peft_adapter(net, d)
+                self.assertEqual(cfg["target_modules"], [n for n, _ in melora.adapters(net)])
+                self.assertEqual((cfg["r"], cfg["lora_alpha"]), (3, 5))
+                torch.manual_seed(0)
+                back = melora.load_peft_adapter(Net(), d, method="lora").eval()
+                with torch.no_grad():
+                    self.assertTrue(torch.allclose(back(x), want, atol=1e-5), method)
+                path = os.path.join(d, "adapter_config.json")
+                for key, value in (("use_dora", True), ("peft_type", "IA3"),
+                                   ("use_rslora", True), ("rank_pattern", {"q_proj": 2})):
+                    bad = dict(cfg, **{key: value})
+                    with open(path, "w") as f:
+                        json.dump(bad, f)
+                    with self.assertRaisesRegex(ValueError, key if key != "peft_type" else "LoRA"):
+                        melora.load_peft_adapter(Net(), d)
+                with open(path, "w") as f:
+                    json.dump(dict(cfg, r=4), f)
+                fresh = Net()
+                with self.assertRaisesRegex(ValueError, "lora_A has shape"):
+                    melora.load_peft_adapter(fresh, d)
+                self.assertEqual(melora.adapters(fresh), [])  # left as it was
+        mixed = melora.adapt(Net(), ["q_proj"], r=2)
+        melora.adapt(mixed, ["v_proj"], r=3)
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(ValueError, "share r and lora_alpha"):
+                melora.save_peft_adapter(mixed, d)
+
+
 class TestDtypes(unittest.TestCase):
     def test_bf16_model_trains(self):
         """model.to(torch.bfloat16): no cast by the user; parameters become bf16 and the
