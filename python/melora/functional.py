@@ -86,18 +86,17 @@ def _tensor(name, t, shape=None, dim=None):
     return t
 
 
-def _storage(t):
-    try:
-        return t.untyped_storage().data_ptr()
-    except AttributeError:  # torch < 2.0
-        return t.storage().data_ptr()
-
-
 def _no_alias(out_name, out, **inputs):
-    o = _storage(out)
+    """ValueError if `out` overlaps any input (all are contiguous: compare byte ranges)."""
+    if not out.numel():
+        return
+    lo = out.data_ptr()
+    hi = lo + out.numel() * out.element_size()
     for name, t in inputs.items():
-        if t is not None and t.numel() and out.numel() and _storage(t) == o:
-            raise ValueError("%s must not share memory with %s" % (out_name, name))
+        if t is not None and t.numel():
+            a = t.data_ptr()
+            if a < hi and lo < a + t.numel() * t.element_size():
+                raise ValueError("%s must not share memory with %s" % (out_name, name))
 
 
 def _int(name, v, low=1):

@@ -169,19 +169,19 @@ class _Adapter(nn.Module):
     # -- noise counter ---------------------------------------------------------------
     @property
     def seed(self):
-        return int(self.melora_seed) & _MASK64
+        return int(self._buffers["melora_seed"]) & _MASK64
 
     @seed.setter
     def seed(self, value):
-        self.melora_seed.fill_(_signed64(value))
+        self._buffers["melora_seed"].fill_(_signed64(value))
 
     @property
     def draw(self):
-        return int(self.melora_draw)
+        return int(self._buffers["melora_draw"])
 
     @draw.setter
     def draw(self, value):
-        self.melora_draw.fill_(int(value))
+        self._buffers["melora_draw"].fill_(int(value))
 
     def noise_seed(self):
         """The seed this process draws with: seed, or seed + rank * RANK_MIX under
@@ -226,10 +226,11 @@ class _Adapter(nn.Module):
                         "restore the generator (preserve_rng_state=True, its default), and "
                         "at most %d forwards of one module may wait for their backward"
                         % _REPLAY_KEEP)
-            d = self.draw
+            buf = self._buffers["melora_draw"]
+            d = int(buf)
             self.last_draw = d + k - 1
             if self.auto_resample:
-                self.draw = d + k
+                buf.fill_(d + k)
             if not replayable:
                 return d, None
             self._replay[tok] = d
