@@ -61,6 +61,9 @@ Modes: in training every forward samples. In eval, eval_mode is
     "mc"      mc_samples samples at once: the output gets a leading dimension K, to be
               averaged as probabilities (use it on a classifier head; Me-LoRA computes
               x A^T once for all K through melora_melora_mc_forward). No gradient.
+merge() adds the mean adapter (scaling * B @ mean_A()) into the base weight and unmerge()
+takes it out again; while merged, or while `disabled` is set (melora.disable_adapters),
+forward is the base layer alone. An empty batch (T = 0) gives an empty output.
 """
 import collections
 import json
