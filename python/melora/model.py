@@ -28,7 +28,9 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
     """Replaces every nn.Linear (or transformers Conv1D) of `model` whose name matches `target_modules` (a list of
     names or name suffixes such as ["q_proj", "v_proj"], or a regular expression matched
     against the full name) by the adapter `method` ("lora", "blob", "melora") wrapping it.
-    freeze_base=True freezes every other parameter, as PEFT does. The k-th adapted module
+    freeze_base=True freezes every other parameter, as PEFT does. On a transformers model it
+    also calls model.enable_input_require_grads() (as PEFT does), which reentrant gradient
+    checkpointing needs when the embeddings are frozen. The k-th adapted module
     gets seed (seed + k * 0x9E3779B97F4A7C15) mod 2^64. kwargs go to the module class.
     Returns the model (changed in place)."""
     if freeze_base:  # everything but the adapters already in the model
@@ -55,7 +57,20 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
         base = getattr(parent, child)
         s = (int(seed) + k * _GOLDEN) & 0xFFFFFFFFFFFFFFFF
         setattr(parent, child, cls(base, r=r, lora_alpha=lora_alpha, seed=s, **kwargs))
+    _inputs_require_grad(model)
     return model
+
+
+def _inputs_require_grad(model):
+    """transformers models: make the input embeddings' output require grad (PEFT does the
+    same), so that reentrant gradient checkpointing over a frozen embedding still sends
+    gradients to the adapters."""
+    hook = getattr(model, "enable_input_require_grads", None)
+    if callable(hook) and getattr(model, "_require_grads_hook", None) is None:
+        try:
+            hook()
+        except (NotImplementedError, AttributeError):
+            pass
 
 
 def adapters(model):
