@@ -271,6 +271,25 @@ class TestPEFT(unittest.TestCase):
         self.assertLess((logits(model, ids) - want).abs().max().item(), 1e-4)
 
 
+class TestGenerate(unittest.TestCase):
+    def test_generate_matches_peft(self):
+        """generate() with the KV cache (one token per step) through the adapters equals
+        PEFT's with the exported mean adapter."""
+        ids = batch(B=2, L=5)
+        for method, kw in (("blob", {"flipout": True}), ("melora", {"per_example": True})):
+            model = adapted(method, kw).eval()
+            with torch.no_grad():
+                out = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0)
+            with tempfile.TemporaryDirectory() as d:
+                melora.save_peft_adapter(model, d)
+                pm = peft.PeftModel.from_pretrained(llama(0), d).eval()
+            with torch.no_grad():
+                want = pm.generate(input_ids=ids, max_new_tokens=6, do_sample=False,
+                                   pad_token_id=0)
+            self.assertEqual(tuple(out.shape), (2, 11))
+            self.assertTrue(torch.equal(out, want), method)
+
+
 class TestPredict(unittest.TestCase):
     def test_mc_predict_on_model_outputs(self):
         ids = batch()

@@ -366,6 +366,18 @@ class TestCheckpoints(unittest.TestCase):
             x = torch.randn(2, 3, 12)
             self.assertTrue(torch.equal(net(x), other(x)))  # the same next draw
 
+    def test_deepcopy_and_pickle(self):
+        import copy
+        import pickle
+        for method, kw in METHODS:
+            net = make_net(method, kw)
+            x = torch.randn(2, 3, 12)
+            net(x)
+            for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+                self.assertTrue(torch.equal(net(x), other(x)), method)  # the same draw
+                melora.reseed(net, 5, 1)
+                melora.reseed(other, 5, 1)
+
     def test_safetensors_file(self):
         try:
             from safetensors.torch import load_file, save_file
