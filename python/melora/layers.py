@@ -44,6 +44,9 @@ without checkpointing, and the counter advances once per original forward. Only 
 forward that runs inside a backward pass looks its number up, so forwards outside one
 (e.g. after the same torch.manual_seed) always take new draws; a recomputation that finds
 no number (preserve_rng_state=False) raises a RuntimeError rather than drawing new noise.
+(On a PyTorch whose engine cannot say whether a backward pass is running, every
+training forward looks its number up.) A module has 2^24 draws per seed; past them a
+sampling forward raises rather than repeat the noise.
 
 Checkpoints: the state_dict holds tensors only. Besides the parameters and the two
 buffers it has melora_config, a uint8 tensor holding the module's configuration as JSON
@@ -82,7 +85,22 @@ KL_MODES = ("eq7", "eq8", "exact")
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 RANK_MIX = 0xD1B54A32D192ED03  # rank k draws with seed + k * RANK_MIX
 _REPLAY_KEEP = 4096
+MAX_DRAWS = 1 << (64 - _lib.WINDOW_BITS)  # draw d uses the indices [d << 40, (d + 1) << 40)
 _LOCK = threading.Lock()  # the draw counters (one module may be called from threads)
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError("seed must be an integer (got %r)" % (seed,))
+    return int(seed)
+
+
+def _check_draw(draw):
+    if isinstance(draw, bool) or not isinstance(draw, numbers.Integral) \
+            or not 0 <= draw < MAX_DRAWS:
+        raise ValueError("draw must be an integer in [0, 2^%d) (got %r)"
+                         % (64 - _lib.WINDOW_BITS, draw))
+    return int(draw)
 
 
 def _signed64(v):
@@ -142,7 +160,8 @@ class _Adapter(nn.Module):
         self.scaling = lora_alpha / self.r
         self.lora_dropout_p = float(lora_dropout)
         self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        self.register_buffer("melora_seed", torch.tensor(_signed64(seed), dtype=torch.int64))
+        self.register_buffer("melora_seed", torch.tensor(_signed64(_check_seed(seed)),
+                                                         dtype=torch.int64))
         self.register_buffer("melora_draw", torch.tensor(0, dtype=torch.int64))
         self.last_draw = None
         self.auto_resample = True
@@ -196,6 +215,7 @@ class _Adapter(nn.Module):
 
     def reseed(self, seed, draw=0):
         """Sets the seed and the index of the next draw."""
+        seed, draw = _check_seed(seed), _check_draw(draw)
         with _LOCK:
             self.seed = seed
             self.draw = draw
@@ -231,6 +251,10 @@ class _Adapter(nn.Module):
                         % _REPLAY_KEEP)
             buf = self._buffers["melora_draw"]
             d = int(buf)
+            if not 0 <= d <= MAX_DRAWS - k:
+                raise RuntimeError("melora: the draw counter (%d) has left [0, 2^%d): the "
+                                   "noise would repeat; reseed() the module"
+                                   % (d, 64 - _lib.WINDOW_BITS))
             self.last_draw = d + k - 1
             if self.auto_resample:
                 buf.fill_(d + k)

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from . import _lib
-from .layers import BLoBLinear, LoRALinear, MeLoRALinear, _Adapter, _is_conv1d
+from .layers import BLoBLinear, LoRALinear, MeLoRALinear, _Adapter, _check_seed, _is_conv1d
 
 METHODS = {"lora": LoRALinear, "blob": BLoBLinear, "melora": MeLoRALinear}
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -55,7 +55,7 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         base = getattr(parent, child)
-        s = (int(seed) + k * _GOLDEN) & 0xFFFFFFFFFFFFFFFF
+        s = (_check_seed(seed) + k * _GOLDEN) & 0xFFFFFFFFFFFFFFFF
         setattr(parent, child, cls(base, r=r, lora_alpha=lora_alpha, seed=s, **kwargs))
     _inputs_require_grad(model)
     return model
@@ -94,8 +94,9 @@ def resample(model):
 
 def reseed(model, seed, draw=0):
     """Seeds the adapters as adapt() does: the k-th gets seed + k * 0x9E3779B97F4A7C15."""
+    seed = _check_seed(seed)
     for k, (_, m) in enumerate(adapters(model)):
-        m.reseed((int(seed) + k * _GOLDEN) & 0xFFFFFFFFFFFFFFFF, draw)
+        m.reseed((seed + k * _GOLDEN) & 0xFFFFFFFFFFFFFFFF, draw)
     return model
 
 

@@ -236,6 +236,16 @@ class TestBadArguments(unittest.TestCase):
             melora.LoRALinear(base, r=2)(torch.randn(3, 5))
         with self.assertRaisesRegex(ValueError, "^method"):
             melora.adapt(nn.Sequential(nn.Linear(2, 2)), ["0"], method="lorra")
+        for bad in (1.5, "3", None):
+            with self.assertRaisesRegex(ValueError, "^seed must be an integer"):
+                melora.BLoBLinear(base, r=2, seed=bad)
+        for bad in (-1, 1 << 24, 2.0):
+            with self.assertRaisesRegex(ValueError, "^draw must be an integer"):
+                melora.BLoBLinear(base, r=2).reseed(1, bad)
+        mod = melora.MeLoRALinear(base, r=2).reseed(1, (1 << 24) - 1)
+        mod(torch.randn(2, 6))  # the last draw of the seed
+        with self.assertRaisesRegex(RuntimeError, "would repeat"):
+            mod(torch.randn(2, 6))
         with self.assertRaisesRegex(ValueError, "^samples"):
             melora.mc_predict(nn.Sequential(melora.LoRALinear(base, r=2)),
                               torch.randn(2, 6), samples=0)
