@@ -197,11 +197,12 @@ def ptr(t):
     return t.data_ptr()
 
 
-def f32(t):
-    """t as a contiguous float32 CPU tensor (a copy only when needed)."""
+def f32(t, name="tensor"):
+    """t as a contiguous float32 CPU tensor (a copy only when needed); ValueError naming
+    `name` for a tensor on another device."""
     if t.device.type != "cpu":
-        raise NotImplementedError("melora's PyTorch bridge runs on the CPU only "
-                                  "(the CUDA library libmelora_cuda.so is not bridged yet)")
+        raise ValueError("%s is on %s: melora's PyTorch bridge runs on the CPU only (the "
+                         "CUDA library libmelora_cuda.so is not bridged yet)" % (name, t.device))
     if t.dtype != torch.float32:
         t = t.float()
     return t.contiguous()

@@ -348,12 +348,12 @@ class _Adapter(nn.Module):
         return y
 
     def _adapter_input(self, x2):
-        return _lib.f32(self.lora_dropout(x2))
+        return _lib.f32(self.lora_dropout(x2), "x")
 
     @staticmethod
     def _p(t):
         """A parameter as float32 (differentiable: gradients flow back in its dtype)."""
-        return _lib.f32(t)
+        return _lib.f32(t, "an adapter parameter")
 
     def _mc(self, x2, K):
         """(K, T, m): K samples of the layer's output (default: K sampling forwards)."""
