@@ -213,6 +213,11 @@ class TestBadArguments(unittest.TestCase):
         self.expect(MF.lora_add_, "A", z.clone(), x, A.double(), B, 1.0)
         self.expect(MF.lora_add_, "B", z.clone(), x, A, torch.randn(self.r, self.m).t(), 1.0)
         self.expect(MF.lora_add_, "x", z.clone(), x.tolist(), A, B, 1.0)
+        # another device (the meta device stands in for CUDA on a machine without one)
+        self.expect(MF.lora_add_, "x", z.clone(), x.to("meta"), A, B, 1.0)
+        mod = melora.LoRALinear(nn.Linear(self.n, self.m), r=2).to("meta")
+        with self.assertRaisesRegex(ValueError, "^x is on meta"):
+            mod(torch.randn(3, self.n, device="meta"))
         self.expect(MF.lora_add_, "s", z.clone(), x, A, B, float("nan"))
         sq = torch.randn(self.T, self.n)  # z aliasing x
         self.expect(MF.lora_add_, "z", sq, sq, A, torch.randn(self.n, self.r), 1.0)
