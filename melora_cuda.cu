@@ -133,6 +133,12 @@ static unsigned melora__blocks(size_t count) {
     if (b < 1) b = 1;
     return (unsigned)(b < MELORA__CU_MAXBLOCKS ? b : MELORA__CU_MAXBLOCKS);
 }
+// Threads per block of the kernels that put a thread on each of `cols` columns (k_shrink,
+// k_dzpass, k_xpass): 256, or fewer whole warps when there are fewer columns (a narrower
+// block still covers every column with ncs = 1 slice).
+static unsigned melora__tpb(int cols) {
+    return cols >= MELORA__CU_THREADS ? MELORA__CU_THREADS : (unsigned)((cols + 31) / 32 * 32);
+}
 static inline MELORA_HD int melora__finite_(float v) { return v == v && v - v == 0.0f; }
 
 // ------------------------------------------------------------------------------ kernels --
@@ -199,8 +205,8 @@ __global__ void melora__k_rowmix(float *out, const float *in, const float *C, in
     }
 }
 
-// dC_e = dv_e^T u_e; dM += sum_e dC_e; dH += sum_e dC_e*EC_e*2H. One thread per (j,k),
-// rows in order: deterministic. Reads dv and u (T*r each) r times from cache.
+// dC_e = dv_e^T u_e; dM += sum_e dC_e; dH += sum_e dC_e*EC_e*2H. The naive reference: one
+// thread per (j,k), rows in order. Reads dv and u (T*r each) r times from cache.
 __global__ void melora__k_dc(float *dM, float *dH, const float *dv, const float *u,
                              const float *H, const float *EC, int T, int r, int E) {
     size_t rr = (size_t)r * (size_t)r;
@@ -218,6 +224,44 @@ __global__ void melora__k_dc(float *dM, float *dH, const float *dv, const float 
         }
         if (dM) dM[q] += gm;
         if (dH) dH[q] += gh;
+    }
+}
+// The tuned dM, dH: the rows are cut into nch <= 256 chunks of `rows` rows (any chunk may
+// span examples, since dH = 2H * sum_t (dv_t u_t^T) * EC_e(t) is linear in each row's
+// term); grid (chunk, entry groups), a thread per (chunk, entry) sums its chunk's rows in
+// order into pm (for dM) and ph (for dH, before the 2H); melora__k_dc_finish adds the
+// chunks in order: deterministic, and a sum over T in two levels of ~sqrt(T) terms rather
+// than one of T. Reads dv and u (T*r each) about r times from L1/L2; the partials are
+// 2 nch r^2 floats (8 KB at T = 1200, r = 8).
+__global__ void melora__k_dc_part(float *pm, float *ph, const float *dv, const float *u,
+                                  const float *EC, int T, int r, int per, int rows) {
+    size_t rr = (size_t)r * (size_t)r;
+    int c = (int)blockIdx.x, t0 = c * rows, t1 = t0 + rows < T ? t0 + rows : T;
+    for (size_t q = blockIdx.y * (size_t)blockDim.x + threadIdx.x; q < rr;
+         q += (size_t)gridDim.y * blockDim.x) {
+        size_t j = q / (size_t)r, k = q % (size_t)r;
+        float am = 0.0f, ah = 0.0f;
+        for (int t = t0; t < t1; t++) {
+            float p = dv[(size_t)t * r + j] * u[(size_t)t * r + k];
+            am += p;
+            if (ph) ah += p * EC[(size_t)(t / per) * rr + q];
+        }
+        if (pm) pm[(size_t)c * rr + q] = am;
+        if (ph) ph[(size_t)c * rr + q] = ah;
+    }
+}
+__global__ void melora__k_dc_finish(float *dM, float *dH, const float *pm, const float *ph,
+                                    const float *H, int nch, int r) {
+    size_t rr = (size_t)r * (size_t)r;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < rr;
+         q += (size_t)gridDim.x * blockDim.x) {
+        float sm = 0.0f, sh = 0.0f;
+        for (int c = 0; c < nch; c++) {
+            if (dM) sm += pm[(size_t)c * rr + q];
+            if (dH) sh += ph[(size_t)c * rr + q];
+        }
+        if (dM) dM[q] += sm;
+        if (dH) dH[q] += melora_dstd_elem(sh, H[q], 1.0f);
     }
 }
 
@@ -554,7 +598,8 @@ __global__ void melora__k_ps(double *P, double *S, const float *M, const float *
         S[q] = s;
     }
 }
-// eq. 7 gradients of M and H: dM += w (P/s2) A^T; dH += w ((S/s2)|A|^T - 1/Om) 2H.
+// eq. 7 gradients of M and H: dM += w (P/s2) A^T; dH += w ((S/s2)|A|^T - 1/Om) 2H. The
+// naive reference: one thread per (i,k), serial over n.
 __global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const double *S,
                                  const float *A, const float *H, const int *status, double s2,
                                  double w, int r, int n) {
@@ -569,6 +614,42 @@ __global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const do
             gm += P[i * (size_t)n + j] * a;
             go += S[i * (size_t)n + j] * fabs(a);
         }
+        if (dM) dM[q] += (float)(w * gm / s2);
+        if (dH) dH[q] += (float)(w * (go / s2 - 1.0 / (h * h)) * 2.0 * h);
+    }
+}
+// The tuned one: the n columns in ncn <= 64 chunks of `cols`; grid (chunk, entry groups),
+// a thread per (chunk, entry) sums its chunk in double into gmp, gop; k_eq7_mh_finish adds
+// the chunks in order (deterministic) and applies the formula. 2 r^2 n flops, reads P and
+// S (r,n doubles) and A; the partials are 2 ncn r^2 doubles.
+__global__ void melora__k_eq7_mh_part(double *gmp, double *gop, const double *P,
+                                      const double *S, const float *A, int r, int n, int cols) {
+    size_t rr = (size_t)r * (size_t)r;
+    int c = (int)blockIdx.x, j0 = c * cols, j1 = j0 + cols < n ? j0 + cols : n;
+    for (size_t q = blockIdx.y * (size_t)blockDim.x + threadIdx.x; q < rr;
+         q += (size_t)gridDim.y * blockDim.x) {
+        size_t i = q / (size_t)r, k = q % (size_t)r;
+        const double *pi = P + i * (size_t)n, *si = S + i * (size_t)n;
+        const float *ak = A + k * (size_t)n;
+        double gm = 0.0, go = 0.0;
+        for (int j = j0; j < j1; j++) {
+            double a = ak[j];
+            gm += pi[j] * a;
+            go += si[j] * fabs(a);
+        }
+        gmp[(size_t)c * rr + q] = gm;
+        gop[(size_t)c * rr + q] = go;
+    }
+}
+__global__ void melora__k_eq7_mh_finish(float *dM, float *dH, const double *gmp,
+                                        const double *gop, const float *H, const int *status,
+                                        double s2, double w, int ncn, int r) {
+    if (*status != (int)MELORA_OK) return;
+    size_t rr = (size_t)r * (size_t)r;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < rr;
+         q += (size_t)gridDim.x * blockDim.x) {
+        double gm = 0.0, go = 0.0, h = H[q];
+        for (int c = 0; c < ncn; c++) gm += gmp[(size_t)c * rr + q], go += gop[(size_t)c * rr + q];
         if (dM) dM[q] += (float)(w * gm / s2);
         if (dH) dH[q] += (float)(w * (go / s2 - 1.0 / (h * h)) * 2.0 * h);
     }
@@ -668,7 +749,13 @@ static melora_status melora__gemm(melora__cctx *c, int ta, int tb, int M, int N,
 
 // Device workspace: regions of 256-byte-aligned floats (or doubles) per op.
 enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_XPA, MC_XPB,
-       MC_P, MC_S, MC_PART, MC_RES, MC_BAD, MC_NREG };
+       MC_DCP, MC_P, MC_S, MC_EQP, MC_PART, MC_RES, MC_BAD, MC_NREG };
+// k_dc_part's rows per chunk (at most 256 chunks) and k_eq7_mh_part's columns per chunk
+// (at most 64 chunks)
+static int melora__dc_rows(int T) { int c = (T + 255) / 256; return c > 32 ? c : 32; }
+static int melora__dc_nch(int T) { return (T + melora__dc_rows(T) - 1) / melora__dc_rows(T); }
+static int melora__eq_cols(int n) { int c = (n + 63) / 64; return c > 64 ? c : 64; }
+static int melora__eq_ncn(int n) { return (n + melora__eq_cols(n) - 1) / melora__eq_cols(n); }
 static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
 static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
 // grid y for a count of row tiles: the kernels loop over the tiles past gridDim.y (65535)
@@ -685,13 +772,18 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, i
     MELORA__TRY_(melora_workspace_size(&cpu_bytes, op, T, n, m, r));
     size_t tr = (size_t)T * r, rn = (size_t)r * n, tn = (size_t)T * n;
     for (int i = 0; i < MC_NREG; i++) cnt[i] = 0, esz[i] = sizeof(float);
-    esz[MC_P] = esz[MC_S] = esz[MC_PART] = esz[MC_RES] = sizeof(double);
+    esz[MC_P] = esz[MC_S] = esz[MC_EQP] = esz[MC_PART] = esz[MC_RES] = sizeof(double);
     esz[MC_BAD] = sizeof(int);
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
     case MELORA_OP_MELORA_FORWARD: break;
     case MELORA_OP_LORA_BACKWARD: cnt[MC_DU] = tr; cnt[MC_DAS] = rn; break;
-    case MELORA_OP_MELORA_BACKWARD: cnt[MC_DU] = cnt[MC_DV] = tr; break;
+    case MELORA_OP_MELORA_BACKWARD:
+        cnt[MC_DU] = cnt[MC_DV] = tr;
+        MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (512 * (size_t)r),
+                     MELORA_ERR_OVERFLOW);
+        cnt[MC_DCP] = 2 * (size_t)melora__dc_nch(T) * r * r; // k_dc_part's pm, ph
+        break;
     case MELORA_OP_MELORA_MC_FORWARD: cnt[MC_DV] = tr; break;
     case MELORA_OP_FLIPOUT_FORWARD:
         cnt[MC_DAN] = rn; cnt[MC_XA] = tn; cnt[MC_DU] = tr; break;
@@ -700,7 +792,11 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, i
         cnt[MC_DU] = cnt[MC_DV] = tr; break;
     case MELORA_OP_MELORA_KL:
         cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_RES] = 3;
-        cnt[MC_BAD] = 1; break;
+        cnt[MC_BAD] = 1;
+        MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (128 * (size_t)r),
+                     MELORA_ERR_OVERFLOW);
+        cnt[MC_EQP] = 2 * (size_t)melora__eq_ncn(n) * r * r; // k_eq7_mh_part's partials
+        break;
     default: return MELORA_ERR_ENUM;
     }
     if (op == MELORA_OP_LORA_BACKWARD || op == MELORA_OP_MELORA_BACKWARD ||
@@ -796,7 +892,7 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
                                  const float *B, float s, int T, int n, int m, int r) {
     const float *mixed = u;
     if (C && !c->naive) { // Me-LoRA: u = x A^T and v = C u in one pass over x
-        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS,
+        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), melora__tpb(n),
                            0, c->st>>>(u, v, x, A, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r);
         MELORA__LAUNCHED_P(c->st, "k_shrink", MELORA__F4((size_t)T * n + (size_t)r * n + 2 * (size_t)T * r + (size_t)E * r * r));
         // row-major z (T,m) += s v (T,r) B^T (see below)
@@ -822,7 +918,7 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
                                 float s, int T, int m, int r) {
     if (!c->naive) {
         dim3 grid((unsigned)melora__ncs(m), melora__gy(melora__nrt(T)));
-        melora__k_dzpass<<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr, dz,
+        melora__k_dzpass<<<grid, melora__tpb(m), 0, c->st>>>(dvp, dB ? dbp : nullptr, dz,
                                                                   B, uB, T, m, r);
         MELORA__LAUNCHED_P(c->st, "k_dzpass", MELORA__F4((size_t)T * m + (size_t)m * r + (size_t)T * r + melora__ncs(m) * T * r + (dB ? melora__nrt(T) * m * r : 0)));
         size_t tr = (size_t)T * r, mr = (size_t)m * r;
@@ -1002,7 +1098,7 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     if (!naive) { // both products and the signs in one pass over x
-        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS,
+        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), melora__tpb(n),
                            0, st>>>(u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r);
         MELORA__LAUNCHED_P(st, "k_shrink", MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr));
     } else {
@@ -1047,7 +1143,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
         float *pb = dGA ? melora__reg<float>(work, &ws, MC_XPB) : nullptr;
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
-        melora__k_xpass<<<grid, MELORA__CU_THREADS, 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
+        melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
         MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (size_t)((T + G - 1) / G) * n : 0) + 2 * tr + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
         if (pa) {
             melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, pa, nrt, rn,
@@ -1217,10 +1313,21 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
                                         MELORA__CU_NB, bad, 1, s2);
     MELORA__LAUNCHED_P(st, "k_kl_final", 0);
-    if (dM || dH) {
+    if ((dM || dH) && naive) {
         melora__k_eq7_mh<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, P, S, A, H, status, s2, weight, r, n);
         MELORA__LAUNCHED_P(st, "k_eq7_mh", 0);
+    } else if (dM || dH) {
+        double *gmp = melora__reg<double>(work, &ws, MC_EQP);
+        int ncn = melora__eq_ncn(n);
+        double *gop = gmp + (size_t)ncn * rr;
+        dim3 grid((unsigned)ncn, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
+        melora__k_eq7_mh_part<<<grid, MELORA__CU_THREADS, 0, st>>>(gmp, gop, P, S, A, r, n,
+                                                                   melora__eq_cols(n));
+        MELORA__LAUNCHED_P(st, "k_eq7_mh_part", 0);
+        melora__k_eq7_mh_finish<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
+            dM, dH, gmp, gop, H, status, s2, weight, ncn, r);
+        MELORA__LAUNCHED_P(st, "k_eq7_mh_finish", 0);
     }
     if (dA) {
         melora__k_eq7_a<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(
@@ -1308,10 +1415,21 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
     MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
                              T, n, m, r));
-    if (dM || dH) {
+    if ((dM || dH) && naive) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, dv, u, H, EC, T, r, E);
-        MELORA__LAUNCHED_P(st, "k_dc", MELORA__F4(2 * (size_t)T * r + (size_t)E * r * r + 2 * (size_t)r * r));
+        MELORA__LAUNCHED_P(st, "k_dc", 0);
+    } else if (dM || dH) {
+        size_t rr = (size_t)r * r;
+        int nch = melora__dc_nch(T);
+        float *pm = melora__reg<float>(work, &ws, MC_DCP), *ph = pm + (size_t)nch * rr;
+        dim3 grid((unsigned)nch, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
+        melora__k_dc_part<<<grid, MELORA__CU_THREADS, 0, st>>>(dM ? pm : nullptr, dH ? ph : nullptr,
+                                                               dv, u, EC, T, r, T / E,
+                                                               melora__dc_rows(T));
+        MELORA__LAUNCHED_P(st, "k_dc_part", MELORA__F4(2 * (size_t)T * r + 2 * (size_t)nch * rr + (dH ? (size_t)E * rr : 0)));
+        melora__k_dc_finish<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(dM, dH, pm, ph, H, nch, r);
+        MELORA__LAUNCHED_P(st, "k_dc_finish", MELORA__F4((2 * (size_t)nch + 3) * rr));
     }
     return c.done(MELORA_OK);
 }
@@ -1369,7 +1487,7 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0));
     float *v = melora__reg<float>(work, &ws, MC_DV);
     // u = x A^T once for every sample (see melora__fwd)
-    melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), MELORA__CU_THREADS, 0,
+    melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), melora__tpb(n), 0,
                        st>>>(u, nullptr, x, A, nullptr, nullptr, nullptr, 1, nullptr, 1, T, n, r);
     MELORA__LAUNCHED_P(st, "k_shrink", MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r));
     for (int k = 0; k < K; k++) {

@@ -249,6 +249,18 @@ Test(cuda, long_reductions_match_model) {
     for (auto &S : BIG)
         for (int method = LORA; method <= MELORA; method++) check(method, S, false);
 }
+// The reductions over T (dB: k_dzpass + k_finish; dA: cuBLAS; dM, dH: k_dc_part +
+// k_dc_finish, 256 chunks) at a long T against the model: T = 8192 through the emulator
+// (its speed), 262,144 on a GPU.
+Test(cuda, reductions_over_long_t) {
+    NEED_DEVICE();
+#ifdef CUDACPU
+    const int T = 8192;
+#else
+    const int T = 262144;
+#endif
+    for (int method : {LORA, MELORA}) check(method, shape{T, 16, 8, 8, 4, 1}, false);
+}
 
 Test(cuda, mc_forward_matches_cpu) {
     NEED_DEVICE();
@@ -266,9 +278,8 @@ Test(cuda, mc_forward_matches_cpu) {
     cublasDestroy(h);
 }
 
-Test(cuda, kls_match_cpu) {
-    NEED_DEVICE();
-    const int r = 4, n = 23;
+// The KLs (value, status, gradients) against the CPU path (double sums) on (r, n).
+static void kls(int r, int n) {
     vec A = rnd(r * n, 1, 1), M = rnd(r * r, 2, 1), H = rnd(r * r, 3, 1), MA = rnd(r * n, 4, 1), GA = rnd(r * n, 5, 1);
     vec gA0 = rnd(r * n, 6, 1), gM0 = rnd(r * r, 7, 1), gH0 = rnd(r * r, 8, 1), gG0 = rnd(r * n, 9, 1);
     std::vector<char> keep;
@@ -310,6 +321,12 @@ Test(cuda, kls_match_cpu) {
         close("exact dM", gm.get(), gM);
         close("exact dH", gh.get(), gH);
     }
+}
+Test(cuda, kls_match_cpu) {
+    NEED_DEVICE();
+    kls(4, 23);
+    kls(9, 5000); // 64 column chunks in k_eq7_mh_part
+    kls(17, 300); // r^2 > 256: more than one block of entries
 }
 
 Test(cuda, bad_arguments) {
