@@ -66,7 +66,8 @@ Modes: in training every forward samples. In eval, eval_mode is
               x A^T once for all K through melora_melora_mc_forward). No gradient.
 merge() adds the mean adapter (scaling * B @ mean_A()) into the base weight and unmerge()
 takes it out again; while merged, or while `disabled` is set (melora.disable_adapters),
-forward is the base layer alone. An empty batch (T = 0) gives an empty output.
+forward is the base layer alone (a training forward of a merged adapter with gradients
+enabled raises: it would leave the adapter without gradients). An empty batch (T = 0) gives an empty output.
 """
 import collections
 import json
@@ -322,6 +323,11 @@ class _Adapter(nn.Module):
         if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.in_features:
             raise ValueError("x must be a tensor (..., %d) (got %s)" % (
                 self.in_features, tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)))
+        if self.merged and self.training and torch.is_grad_enabled() and any(
+                p.requires_grad for n, p in self.named_parameters()
+                if not n.startswith("base_layer.")):
+            raise RuntimeError("melora: a merged adapter does not train (its forward is the "
+                               "base layer); unmerge() it first")
         if self.merged or self.disabled:
             return self.base_layer(x)
         lead = x.shape[:-1]

@@ -572,6 +572,14 @@ class TestMergeAndDisable(unittest.TestCase):
             self.assertGreater((mean - base).abs().max().item(), 1e-3)
             self.assertTrue(torch.allclose(merged, mean, atol=1e-5), method)
             self.assertTrue(torch.allclose(back, mean, atol=1e-5), method)
+            net.train()
+            melora.merge(net)
+            with self.assertRaisesRegex(RuntimeError, "unmerge"):
+                net(x)
+            with torch.no_grad():
+                net(x)  # inference is fine
+            melora.unmerge(net)
+            net.eval()
             plain = melora.merge_and_unload(net)
             self.assertEqual(melora.adapters(plain), [])
             with torch.no_grad():
