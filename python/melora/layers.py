@@ -34,7 +34,7 @@ Ranks: when torch.distributed is initialised and rank_noise=True (the default), 
 draws with the seed S + k * 0xD1B54A32D192ED03 (mod 2^64) in place of S, so the ranks'
 perturbations are independent; rank 0 (and a single process) uses S itself.
 
-Gradient checkpointing: a training-mode forward also takes one 62-bit number from
+Gradient checkpointing: a sampling forward also takes one 62-bit number from
 PyTorch's CPU generator and remembers it with its draw until its backward has read its
 saved tensors (up to 4096 per module). torch.utils.checkpoint (reentrant or not, with
 preserve_rng_state=True, its default) restores that generator before it recomputes a
@@ -45,7 +45,7 @@ forward that runs inside a backward pass looks its number up, so forwards outsid
 (e.g. after the same torch.manual_seed) always take new draws; a recomputation that finds
 no number (preserve_rng_state=False) raises a RuntimeError rather than drawing new noise.
 (On a PyTorch whose engine cannot say whether a backward pass is running, every
-training forward looks its number up.) A module has 2^24 draws per seed; past them a
+sampling forward looks its number up.) A module has 2^24 draws per seed; past them a
 sampling forward raises rather than repeat the noise.
 
 Checkpoints: the state_dict holds tensors only. Besides the parameters and the two
@@ -233,7 +233,7 @@ class _Adapter(nn.Module):
     def _take_draw(self, k=1):
         """(first draw index, callback for the backward or None). A training forward
         recomputed by torch.utils.checkpoint gets its original draw back (see above)."""
-        replayable = self.training and k == 1
+        replayable = k == 1  # a sampling forward (training, or eval_mode "sample")
         with _LOCK:
             if replayable:
                 tok = int(torch.randint(0, 1 << 62, (1,)))
@@ -244,7 +244,7 @@ class _Adapter(nn.Module):
                     return d, None
                 if inside:
                     raise RuntimeError(
-                        "melora: a training forward recomputed inside backward does not "
+                        "melora: a sampling forward recomputed inside backward does not "
                         "find the draw of its original forward, so it would sample new "
                         "noise and give wrong gradients. torch.utils.checkpoint must "
                         "restore the generator (preserve_rng_state=True, its default), and "

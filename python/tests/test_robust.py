@@ -108,6 +108,25 @@ class TestCheckpointing(unittest.TestCase):
                     draws = {m.draw for _, m in melora.adapters(net)}
                     self.assertEqual(draws, {step + 1} if method != "lora" else {0}, label)
 
+    def test_eval_sampling_under_checkpoint(self):
+        """eval_mode="sample" under checkpointing (e.g. input gradients of one MC sample):
+        the same gradients as without."""
+        x = torch.randn(4, 5, 12)
+        y = torch.tensor([0, 1, 2, 1])
+        for method, kw in METHODS[1:]:
+            got = []
+            for mode in (None, "reentrant", "plain"):
+                net = make_net(method, kw)
+                net.eval()
+                for _, m in melora.adapters(net):
+                    m.eval_mode = "sample"
+                net.checkpoint = mode
+                xi = x.clone().requires_grad_(True)
+                F.cross_entropy(net(xi), y).backward()
+                got.append(xi.grad)
+            for g in got[1:]:
+                self.assertLess(rel(g, got[0]), 1e-6, "%s %s" % (method, kw))
+
     def test_unrestored_generator_raises(self):
         """preserve_rng_state=False: the recomputation cannot find its draw; it must raise
         rather than sample new noise."""
