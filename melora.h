@@ -475,7 +475,13 @@ MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *ou
 #define MELORA__RESTRICT restrict
 #endif
 
-#define MELORA__RB 8  /* rows per block: a block of x and dz stays in L2 between uses */
+#define MELORA__RB 32 /* rows per block: a block of x and dz stays in L2 between uses; the
+                         gradient partials see one register-formed sum per block */
+#define MELORA__LANES 16 /* padding of packed rank dimensions: a multiple of every width */
+/* u = x A^T and dv = dz (sB) run in the transposed form (from a packed A^T or sB, no lane
+   sums, MR x NV tiles) once the rank fills a vector; below, the dot form keeps every lane
+   busy. */
+static int melora__use_t(int r) { return r >= MELORA__LANES; }
 
 MELORA_DEF const char *melora_status_string(melora_status status) {
     switch (status) {
@@ -541,6 +547,8 @@ enum {
     MELORA__R_S2,  /* second one (nc,RB,r) */
     MELORA__R_DV,  /* Me-LoRA: dv (T,r), kept for dC */
     MELORA__R_DC,  /* Me-LoRA: dC_e and its sums into dM, dH (3,r,r) */
+    MELORA__R_WT,  /* r >= LANES: A^T (n,ldr) for the forward, s B (m,ldr) for the backward */
+    MELORA__R_WT2, /* r >= LANES, Flipout forward: ((GA*GA)*EA)^T (n,ldr) */
     MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
     MELORA__R_KLS, /* eq. 7: S = Om |A| (r,n) doubles */
     MELORA__R_N
@@ -549,6 +557,7 @@ typedef struct {
     size_t off[MELORA__R_N];
     size_t total;
     size_t ldn, ldm; /* padded row strides of the (r,n) and (r,m) copies and partials */
+    size_t ldr;      /* row stride of the packed (n,ldr) and (m,ldr) copies */
     int nc;          /* number of row chunks */
 } melora__ws;
 
@@ -576,6 +585,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
     nc = (size_t)ws->nc;
     ws->ldn = melora__pad(n);
     ws->ldm = melora__pad(m);
+    ws->ldr = ((size_t)r + MELORA__LANES - 1) & ~(size_t)(MELORA__LANES - 1);
     if (op == MELORA_OP_MELORA_KL) ws->ldn = (size_t)n;
     MELORA__TRY(melora__elems(&rn, (size_t)r, ws->ldn, 1));
     MELORA__TRY(melora__elems(&rm, (size_t)r, ws->ldm, 1));
@@ -619,6 +629,26 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         break;
     default:
         return MELORA_ERR_ENUM;
+    }
+    if (melora__use_t(r)) {
+        size_t ldr = ws->ldr;
+        switch (op) {
+        case MELORA_OP_FLIPOUT_FORWARD:
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_WT2], (size_t)n, ldr, 1));
+            /* fall through */
+        case MELORA_OP_LORA_FORWARD:
+        case MELORA_OP_MELORA_FORWARD:
+        case MELORA_OP_MELORA_MC_FORWARD:
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_WT], (size_t)n, ldr, 1));
+            break;
+        case MELORA_OP_LORA_BACKWARD:
+        case MELORA_OP_MELORA_BACKWARD:
+        case MELORA_OP_FLIPOUT_BACKWARD:
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_WT], (size_t)m, ldr, 1));
+            break;
+        default:
+            break;
+        }
     }
     ws->total = 0;
     for (i = 0; i < MELORA__R_N; i++) {
@@ -743,46 +773,218 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
 }
 
 /* ---------------------------------------------------------------- row primitives -- */
-/* All the rank-r products are built from three register-blocked loops over a block of
-   nt <= RB rows: rows_dot (X W^T), rows_axpy (Y += coef W) and outer_acc
-   (P += coef^T Y). Each accumulates in 16-lane vectors and sums lanes in a fixed order,
-   so a result never depends on the thread that computes it. With GCC/Clang the vectors
-   are GNU vector types (one zmm with AVX-512, two ymm with AVX2); elsewhere, or with
-   MELORA_NO_VECTOR, plain loops over 16-float arrays do the same arithmetic. Rows or
-   ranks past the end of a tile repeat the last valid one and are never stored. */
+/* Every rank-r product is one of two register-blocked kernels over a block of rows:
+     melora__gemm  C (+)= A B, A read with any two strides, B and C row-major. It serves
+                   z += v (sB^T), dx += du A (K = r), the per-chunk gradient partials
+                   P += coef^T Y (A read transposed, K = rows of the block) and, when the
+                   rank fills a vector, u = x A^T from a transposed copy of A (K = n).
+                   Each step of K loads NV vectors of B and broadcasts MR entries of A
+                   into MR x NV fused multiply-adds held in registers (AVX-512 6x4 of 16
+                   lanes, AVX2 4x3 of 8, SSE/NEON 4x3 of 4): compute-bound, not load-bound.
+     melora__rows_dot  out = X W^T with the reduction along contiguous rows (DOT_R rows x
+                   DOT_K ranks of accumulators, lanes summed in a fixed order): the rank-
+                   below-a-vector form, where the adapter is memory-bound.
+   Accumulators start at zero and are added to C once, so a sum over a block of rows or a
+   KC slice of columns is formed in registers before it meets the running total (the
+   error of a T-long reduction grows with the number of blocks, not of rows). Sums run in
+   a fixed order, so a result never depends on the thread that computes it. FMAs are
+   explicit intrinsics, so they do not depend on -std= or -ffp-contract. With GCC/Clang
+   the vectors are GNU vector types; elsewhere, or with MELORA_NO_VECTOR, plain loops do
+   the same products. Rows past the end of a tile repeat the last valid one and are never
+   stored. */
+#define MELORA__KC 128 /* K slice: a B panel of KC x NV vectors stays in L1 */
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(MELORA_NO_VECTOR)
 #define MELORA__GNUVEC 1
-/* AVX-512 has 32 vector registers: 16 lanes, 3x8 dot tiles; AVX 8 lanes and SSE/NEON
-   4 lanes with 16 registers: 2x4 tiles. The width follows the compiler's target flags
-   (-march=native picks the widest), so a vector never crosses a function ABI it lacks. */
+/* The width follows the compiler's target flags (-march=native picks the widest), so a
+   vector never crosses a function ABI it lacks. */
 #if defined(__AVX512F__)
+#include <immintrin.h>
 #define MELORA__VW 16
 #define MELORA__DOT_R 3
 #define MELORA__DOT_K 8
+#define MELORA__MR 6
+#define MELORA__NV 4
 #elif defined(__AVX__)
+#include <immintrin.h>
 #define MELORA__VW 8
 #define MELORA__DOT_R 2
 #define MELORA__DOT_K 4
+#define MELORA__MR 4
+#define MELORA__NV 3
 #else
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#elif defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #define MELORA__VW 4
 #define MELORA__DOT_R 2
 #define MELORA__DOT_K 4
+#define MELORA__MR 4
+#define MELORA__NV 3
 #endif
 #define MELORA__JC 512 /* columns per chunk: a tile's W slice (DOT_K x JC) stays in L1 */
+#define MELORA__INLINE static inline __attribute__((always_inline))
 typedef float melora__v16 __attribute__((vector_size(MELORA__VW * 4)));
-static inline melora__v16 melora__ld(const float *p) {
+MELORA__INLINE melora__v16 melora__ld(const float *p) {
     melora__v16 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void melora__st(float *p, melora__v16 v) { memcpy(p, &v, sizeof v); }
-static inline float melora__vsum(melora__v16 v) {
+MELORA__INLINE void melora__st(float *p, melora__v16 v) { memcpy(p, &v, sizeof v); }
+/* fma(a, b, c) = a*b + c rounded once, and a scalar broadcast, per instruction set; the
+   fallback splat goes through memory so that no scalar of excess precision (x87, -m32)
+   ever meets a vector. */
+#if defined(__AVX512F__)
+#define MELORA__FMA(a, b, c) \
+    ((melora__v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+MELORA__INLINE melora__v16 melora__splat(float c) { return (melora__v16)_mm512_set1_ps(c); }
+#elif defined(__AVX__)
+#if defined(__FMA__)
+#define MELORA__FMA(a, b, c) \
+    ((melora__v16)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#endif
+MELORA__INLINE melora__v16 melora__splat(float c) { return (melora__v16)_mm256_set1_ps(c); }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#define MELORA__FMA(a, b, c) \
+    ((melora__v16)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))
+MELORA__INLINE melora__v16 melora__splat(float c) { return (melora__v16)vdupq_n_f32(c); }
+#else
+MELORA__INLINE melora__v16 melora__splat(float c) {
+    float a[MELORA__VW];
+    int l;
+    for (l = 0; l < MELORA__VW; l++) a[l] = c;
+    return melora__ld(a);
+}
+#endif
+#ifndef MELORA__FMA /* no fused instruction on this target: multiply, then add */
+#define MELORA__FMA(a, b, c) ((a) * (b) + (c))
+#endif
+MELORA__INLINE float melora__vsum(melora__v16 v) {
     float a[MELORA__VW];
     int w, l;
     memcpy(a, &v, sizeof a);
     for (w = MELORA__VW / 2; w >= 1; w /= 2)
         for (l = 0; l < w; l++) a[l] += a[l + w];
     return a[0];
+}
+
+/* One register tile of C (rows i < mr <= MR, nv <= NV vectors of columns) += A B over K
+   steps; lanes = valid lanes of the last vector (B rows readable to a full vector). */
+MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
+                                 const float *MELORA__RESTRICT A, size_t ars, size_t acs,
+                                 const float *MELORA__RESTRICT B, size_t ldb, int mr, int K,
+                                 int nv, int lanes) {
+    melora__v16 acc[MELORA__MR][MELORA__NV];
+    const float *ar[MELORA__MR];
+    int i, v, k;
+    for (i = 0; i < MELORA__MR; i++) {
+        ar[i] = A + (size_t)(i < mr ? i : mr - 1) * ars;
+        for (v = 0; v < MELORA__NV; v++) acc[i][v] = melora__splat(0.0f);
+    }
+    if (add) /* C's lines arrive while the products run */
+        for (i = 0; i < mr; i++)
+            for (v = 0; v < nv; v++) __builtin_prefetch(C + (size_t)i * ldc + v * MELORA__VW, 1);
+    for (k = 0; k < K; k++) {
+        const float *bk = B + (size_t)k * ldb;
+        size_t ak = (size_t)k * acs;
+        melora__v16 b[MELORA__NV];
+        for (v = 0; v < nv; v++) b[v] = melora__ld(bk + v * MELORA__VW);
+        for (i = 0; i < MELORA__MR; i++) {
+            melora__v16 a = melora__splat(ar[i][ak]);
+            for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
+        }
+    }
+    for (i = 0; i < mr; i++) {
+        float *ci = C + (size_t)i * ldc;
+        for (v = 0; v < nv; v++) {
+            if (v == nv - 1 && lanes < MELORA__VW) {
+                float o[MELORA__VW];
+                int l;
+                melora__st(o, acc[i][v]);
+                for (l = 0; l < lanes; l++)
+                    ci[v * MELORA__VW + l] = add ? ci[v * MELORA__VW + l] + o[l] : o[l];
+            } else {
+                melora__v16 o = acc[i][v];
+                if (add) o += melora__ld(ci + v * MELORA__VW);
+                melora__st(ci + v * MELORA__VW, o);
+            }
+        }
+    }
+}
+
+/* C[i*ldc+j] (+)= sum_k A[i*ars+k*acs] B[k*ldb+j]   (i < M, j < N, k < K; add 0: C = AB).
+   bpad: B rows are readable (zero-padded) to a multiple of VW columns, so a column tail
+   runs as one masked vector tile; otherwise it runs as scalar loops. */
+/* Rows whose stride is a multiple of 1 KiB fall into a few L1 sets and evict each other
+   (x and dz rows of 4096 floats all map to one set): such panels are first copied to a
+   contiguous buffer on the stack, as a GEMM packs its panels. */
+#define MELORA__ALIASED(ld) ((ld) % 256u == 0)
+#define MELORA__APAD (MELORA__KC + MELORA__LANES) /* packed A row: odd count of lines */
+static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
+                         const float *MELORA__RESTRICT A, size_t ars, size_t acs,
+                         const float *MELORA__RESTRICT B, size_t ldb, int M, int N, int K,
+                         int bpad) {
+    float abuf[MELORA__RB * MELORA__APAD], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
+    int k0, j0, i0, nfull = N / MELORA__VW, rem = N % MELORA__VW;
+    int pack_a = acs == 1 && M <= MELORA__RB && MELORA__ALIASED(ars);
+    int pack_b = M > MELORA__MR && MELORA__ALIASED(ldb);
+    for (k0 = 0; k0 < K; k0 += MELORA__KC) {
+        int kc = K - k0 < MELORA__KC ? K - k0 : MELORA__KC, addk = add || k0 > 0;
+        const float *Ak = A + (size_t)k0 * acs, *Bk = B + (size_t)k0 * ldb;
+        size_t arsk = ars;
+        if (pack_a) { /* M rows of kc floats, contiguous */
+            int i;
+            for (i = 0; i < M; i++)
+                memcpy(abuf + (size_t)i * MELORA__APAD, Ak + (size_t)i * ars,
+                       (size_t)kc * sizeof(float));
+            Ak = abuf;
+            arsk = MELORA__APAD;
+        }
+        for (j0 = 0; j0 < nfull; j0 += MELORA__NV) {
+            int nv = nfull - j0 < MELORA__NV ? nfull - j0 : MELORA__NV;
+            const float *Bj = Bk + (size_t)j0 * MELORA__VW;
+            size_t ldbj = ldb;
+            if (pack_b) { /* kc rows of nv vectors, contiguous */
+                int k;
+                size_t w = (size_t)nv * MELORA__VW;
+                for (k = 0; k < kc; k++)
+                    memcpy(bbuf + (size_t)k * w, Bj + (size_t)k * ldb, w * sizeof(float));
+                Bj = bbuf;
+                ldbj = w;
+            }
+            for (i0 = 0; i0 < M; i0 += MELORA__MR) {
+                int mr = M - i0 < MELORA__MR ? M - i0 : MELORA__MR;
+                float *Cij = C + (size_t)i0 * ldc + (size_t)j0 * MELORA__VW;
+                const float *Ai = Ak + (size_t)i0 * arsk;
+                switch (nv) { /* constant widths, so each tile lives in registers */
+#if MELORA__NV >= 4
+                case 4: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 4, MELORA__VW); break;
+#endif
+                case 3: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 3, MELORA__VW); break;
+                case 2: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 2, MELORA__VW); break;
+                default: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 1, MELORA__VW); break;
+                }
+            }
+        }
+        if (rem && bpad) {
+            const float *Bj = Bk + (size_t)nfull * MELORA__VW;
+            for (i0 = 0; i0 < M; i0 += MELORA__MR) {
+                int mr = M - i0 < MELORA__MR ? M - i0 : MELORA__MR;
+                melora__tile(C + (size_t)i0 * ldc + (size_t)nfull * MELORA__VW, ldc, addk,
+                             Ak + (size_t)i0 * arsk, arsk, acs, Bj, ldb, mr, kc, 1, rem);
+            }
+        } else if (rem) {
+            int i, j, k;
+            for (i = 0; i < M; i++)
+                for (j = nfull * MELORA__VW; j < N; j++) {
+                    float acc = 0.0f;
+                    for (k = 0; k < kc; k++)
+                        acc += Ak[(size_t)i * arsk + (size_t)k * acs] * Bk[(size_t)k * ldb + j];
+                    C[(size_t)i * ldc + j] = addk ? C[(size_t)i * ldc + j] + acc : acc;
+                }
+        }
+    }
 }
 
 /* out[t*r+k] = sum_j X[t*ldx+j] W[k*ldw+j]   (t < nt <= RB, k < r, j < len)
@@ -800,9 +1002,9 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
         const float *wr[MELORA__DOT_K];
         for (b = 0; b < MELORA__DOT_K; b++)
             wr[b] = W + (size_t)(k0 + b < r ? k0 + b : r - 1) * ldw;
-        for (a = 0; a < MELORA__RB; a++)
+        for (a = 0; a < nt; a++)
             for (b = 0; b < MELORA__DOT_K; b++) {
-                acc[a][b] = (melora__v16){0};
+                acc[a][b] = melora__splat(0.0f);
                 tail[a][b] = 0.0f;
             }
         for (j0 = 0; j0 < jv; j0 += MELORA__JC) {
@@ -820,7 +1022,7 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
                     for (a = 0; a < MELORA__DOT_R; a++) xv[a] = melora__ld(xr[a] + j);
                     for (b = 0; b < MELORA__DOT_K; b++) {
                         melora__v16 w = melora__ld(wr[b] + j);
-                        for (a = 0; a < MELORA__DOT_R; a++) c[a][b] += xv[a] * w;
+                        for (a = 0; a < MELORA__DOT_R; a++) c[a][b] = MELORA__FMA(xv[a], w, c[a][b]);
                     }
                 }
                 for (a = 0; a < MELORA__DOT_R && t0 + a < nt; a++)
@@ -836,64 +1038,6 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
                 out[(size_t)a * (size_t)r + (size_t)(k0 + b)] = melora__vsum(acc[a][b]) + tail[a][b];
     }
 }
-
-/* Y[t*ldy+i] += sum_k coef[t*r+k] W[k*ldw+i]   (t < nt <= RB, i < len): every loaded
-   piece of W serves all rows of the block. */
-static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
-                              const float *MELORA__RESTRICT coef,
-                              const float *MELORA__RESTRICT W, size_t ldw, int r, int len) {
-    int i, k, a;
-    int iv = len - len % MELORA__VW;
-    size_t ta[MELORA__RB];
-    MELORA_ASSERT(nt <= MELORA__RB);
-    for (a = 0; a < MELORA__RB; a++) ta[a] = (size_t)(a < nt ? a : nt - 1);
-    for (i = 0; i < iv; i += MELORA__VW) {
-        melora__v16 acc[MELORA__RB];
-        for (a = 0; a < MELORA__RB; a++) acc[a] = melora__ld(Y + ta[a] * ldy + i);
-        for (k = 0; k < r; k++) {
-            melora__v16 w = melora__ld(W + (size_t)k * ldw + i);
-            for (a = 0; a < MELORA__RB; a++) acc[a] += coef[ta[a] * (size_t)r + k] * w;
-        }
-        for (a = 0; a < nt; a++) melora__st(Y + ta[a] * ldy + i, acc[a]);
-    }
-    for (; i < len; i++)
-        for (a = 0; a < nt; a++) {
-            float acc = Y[ta[a] * ldy + i];
-            for (k = 0; k < r; k++) acc += coef[ta[a] * (size_t)r + k] * W[(size_t)k * ldw + i];
-            Y[ta[a] * ldy + i] = acc;
-        }
-}
-
-/* P[k*ldp+i] += sum_t coef[t*r+k] Y[t*ldy+i]   (k < r, t < nt, i < len): 8 ranks share
-   each loaded piece of Y; P is read and written once per block of rows. */
-static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
-                              const float *MELORA__RESTRICT coef,
-                              const float *MELORA__RESTRICT Y, size_t ldy, int nt, int len) {
-    int k0, i, t, b;
-    int iv = len - len % MELORA__VW;
-    for (k0 = 0; k0 < r; k0 += 8) {
-        size_t kb[8];
-        int nk = r - k0 < 8 ? r - k0 : 8;
-        for (b = 0; b < 8; b++) kb[b] = (size_t)(k0 + (b < nk ? b : nk - 1));
-        for (i = 0; i < iv; i += MELORA__VW) {
-            melora__v16 acc[8];
-            for (b = 0; b < 8; b++) acc[b] = melora__ld(P + kb[b] * ldp + i);
-            for (t = 0; t < nt; t++) {
-                melora__v16 y = melora__ld(Y + (size_t)t * ldy + i);
-                const float *c = coef + (size_t)t * (size_t)r;
-                for (b = 0; b < 8; b++) acc[b] += c[kb[b]] * y;
-            }
-            for (b = 0; b < nk; b++) melora__st(P + kb[b] * ldp + i, acc[b]);
-        }
-        for (; i < len; i++)
-            for (b = 0; b < nk; b++) {
-                float acc = P[kb[b] * ldp + i];
-                for (t = 0; t < nt; t++)
-                    acc += coef[(size_t)t * (size_t)r + kb[b]] * Y[(size_t)t * ldy + i];
-                P[kb[b] * ldp + i] = acc;
-            }
-    }
-}
 #else /* portable loops */
 #define MELORA__VL 16
 static float melora__hsum(const float *acc) {
@@ -901,6 +1045,34 @@ static float melora__hsum(const float *acc) {
     int l;
     for (l = 0; l < MELORA__VL; l++) s += acc[l];
     return s;
+}
+
+/* C[i*ldc+j] (+)= sum_k A[i*ars+k*acs] B[k*ldb+j]   (i < M, j < N, k < K); the sum over a
+   KC slice is formed first, then added, as in the vector kernel. bpad is unused. */
+static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
+                         const float *MELORA__RESTRICT A, size_t ars, size_t acs,
+                         const float *MELORA__RESTRICT B, size_t ldb, int M, int N, int K,
+                         int bpad) {
+    int k0, i, j, k;
+    float acc[MELORA__VL];
+    (void)bpad;
+    for (k0 = 0; k0 < K; k0 += MELORA__KC) {
+        int k1 = K - k0 < MELORA__KC ? K : k0 + MELORA__KC, addk = add || k0 > 0;
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j += MELORA__VL) {
+                int l, w = N - j < MELORA__VL ? N - j : MELORA__VL;
+                for (l = 0; l < w; l++) acc[l] = 0.0f;
+                for (k = k0; k < k1; k++) {
+                    float a = A[(size_t)i * ars + (size_t)k * acs];
+                    const float *b = B + (size_t)k * ldb + j;
+                    for (l = 0; l < w; l++) acc[l] += a * b[l];
+                }
+                for (l = 0; l < w; l++) {
+                    float *c = C + (size_t)i * ldc + j + l;
+                    *c = addk ? *c + acc[l] : acc[l];
+                }
+            }
+    }
 }
 
 /* out[t*r+k] = sum_j X[t*ldx+j] W[k*ldw+j]   (t < nt, k < r, j < len)
@@ -938,74 +1110,29 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
         }
     }
 }
+#endif
 
-/* Y[t*ldy+i] += sum_k coef[t*r+k] W[k*ldw+i]   (t < nt, i < len): 4 rows share each
-   loaded piece of W. */
+/* The three products of the passes, in the vocabulary of the rows they touch. */
+/* Y[t*ldy+i] += sum_k coef[t*r+k] W[k*ldw+i]   (t < nt, i < len) */
 static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
                               const float *MELORA__RESTRICT coef,
                               const float *MELORA__RESTRICT W, size_t ldw, int r, int len) {
-    int t0, i, k, a, l;
-    for (t0 = 0; t0 < nt; t0 += 4) {
-        int ta[4];
-        for (a = 0; a < 4; a++) ta[a] = t0 + (t0 + a < nt ? a : nt - 1 - t0);
-        for (i = 0; i + MELORA__VL <= len; i += MELORA__VL) {
-            float acc[4][MELORA__VL];
-            for (a = 0; a < 4; a++)
-                for (l = 0; l < MELORA__VL; l++) acc[a][l] = Y[(size_t)ta[a] * ldy + i + l];
-            for (k = 0; k < r; k++) {
-                const float *w = W + (size_t)k * ldw + i;
-                for (a = 0; a < 4; a++) {
-                    float c = coef[(size_t)ta[a] * (size_t)r + k];
-                    for (l = 0; l < MELORA__VL; l++) acc[a][l] += c * w[l];
-                }
-            }
-            for (a = 0; a < 4 && t0 + a < nt; a++)
-                for (l = 0; l < MELORA__VL; l++) Y[(size_t)ta[a] * ldy + i + l] = acc[a][l];
-        }
-        for (; i < len; i++)
-            for (a = 0; a < 4 && t0 + a < nt; a++) {
-                float acc = Y[(size_t)ta[a] * ldy + i];
-                for (k = 0; k < r; k++)
-                    acc += coef[(size_t)ta[a] * (size_t)r + k] * W[(size_t)k * ldw + i];
-                Y[(size_t)ta[a] * ldy + i] = acc;
-            }
-    }
+    melora__gemm(Y, ldy, 1, coef, (size_t)r, 1, W, ldw, nt, len, r, 0);
 }
-
-/* P[k*ldp+i] += sum_t coef[t*r+k] Y[t*ldy+i]   (k < r, t < nt, i < len): 4 ranks share
-   each loaded piece of Y; P is touched once per block of rows. */
+/* P[k*ldp+i] += sum_t coef[t*r+k] Y[t*ldy+i]   (k < r, t < nt, i < len) */
 static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
                               const float *MELORA__RESTRICT coef,
                               const float *MELORA__RESTRICT Y, size_t ldy, int nt, int len) {
-    int k0, i, t, b, l;
-    for (k0 = 0; k0 < r; k0 += 4) {
-        int kb[4];
-        for (b = 0; b < 4; b++) kb[b] = k0 + b < r ? k0 + b : r - 1;
-        for (i = 0; i + MELORA__VL <= len; i += MELORA__VL) {
-            float acc[4][MELORA__VL];
-            for (b = 0; b < 4; b++)
-                for (l = 0; l < MELORA__VL; l++) acc[b][l] = P[(size_t)kb[b] * ldp + i + l];
-            for (t = 0; t < nt; t++) {
-                const float *y = Y + (size_t)t * ldy + i;
-                for (b = 0; b < 4; b++) {
-                    float c = coef[(size_t)t * (size_t)r + kb[b]];
-                    for (l = 0; l < MELORA__VL; l++) acc[b][l] += c * y[l];
-                }
-            }
-            for (b = 0; b < 4 && k0 + b < r; b++)
-                for (l = 0; l < MELORA__VL; l++) P[(size_t)kb[b] * ldp + i + l] = acc[b][l];
-        }
-        for (; i < len; i++)
-            for (b = 0; b < 4 && k0 + b < r; b++) {
-                float acc = P[(size_t)kb[b] * ldp + i];
-                for (t = 0; t < nt; t++)
-                    acc += coef[(size_t)t * (size_t)r + kb[b]] * Y[(size_t)t * ldy + i];
-                P[(size_t)kb[b] * ldp + i] = acc;
-            }
-    }
+    melora__gemm(P, ldp, 1, coef, 1, (size_t)r, Y, ldy, r, len, nt, 0);
 }
-
-#endif
+/* out[t*r+k] = sum_j X[t*ldx+j] W[k][j], W given either as (r, ld) rows (Wt NULL) or as
+   its transpose Wt (len, ldt) with ldt >= r rounded up to LANES, zero-padded. */
+static void melora__rows_w(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT X,
+                           size_t ldx, int nt, const float *MELORA__RESTRICT W, size_t ldw,
+                           const float *MELORA__RESTRICT Wt, size_t ldt, int r, int len) {
+    if (Wt) melora__gemm(out, (size_t)r, 0, X, ldx, 1, Wt, ldt, nt, r, len, 1);
+    else melora__rows_dot(out, X, ldx, nt, W, ldw, r, len);
+}
 
 /* Me-LoRA's r x r mixing of the rows t0 .. t0+nt-1 of a block, e = t/per:
    trans 0: out_t = C_e in_t (out = in C_e^T);  trans 1: out_t = C_e^T in_t (out = in C_e).
@@ -1041,6 +1168,45 @@ static void melora__scaled_bt(float *MELORA__RESTRICT Bts, size_t ldb,
         int i;
         for (i = 0; i < m; i++) Bts[(size_t)k * ldb + i] = s * B[(size_t)i * (size_t)r + k];
     }
+}
+/* Wt[j*ldt+k] = W[k*n+j] (k < r), zero for r <= k < ldt: (r,n) -> (n,ldt) */
+static void melora__pack_t(float *MELORA__RESTRICT Wt, size_t ldt,
+                           const float *MELORA__RESTRICT W, int r, int n) {
+    int j;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (j = 0; j < n; j++) {
+        size_t k;
+        for (k = 0; k < ldt; k++)
+            Wt[(size_t)j * ldt + k] = k < (size_t)r ? W[k * (size_t)n + (size_t)j] : 0.0f;
+    }
+}
+/* Bs[i*ldt+k] = s B[i*r+k] (k < r), zero for r <= k < ldt: (m,r) -> (m,ldt) */
+static void melora__pack_sb(float *MELORA__RESTRICT Bs, size_t ldt,
+                            const float *MELORA__RESTRICT B, float s, int m, int r) {
+    int i;
+    MELORA__OMP(omp parallel for schedule(static))
+    for (i = 0; i < m; i++) {
+        size_t k;
+        for (k = 0; k < ldt; k++)
+            Bs[(size_t)i * ldt + k] = k < (size_t)r ? s * B[(size_t)i * (size_t)r + k] : 0.0f;
+    }
+}
+/* The transposed copy a pass's x A^T (or dz sB) reads, NULL when the dot form runs. */
+static const float *melora__wt_fwd(void *work, const melora__ws *ws, const float *A, int r,
+                                   int n) {
+    float *At;
+    if (!melora__use_t(r)) return NULL;
+    At = melora__region(work, ws, MELORA__R_WT);
+    melora__pack_t(At, ws->ldr, A, r, n);
+    return At;
+}
+static const float *melora__wt_bwd(void *work, const melora__ws *ws, const float *B, float s,
+                                   int r, int m) {
+    float *Bs;
+    if (!melora__use_t(r)) return NULL;
+    Bs = melora__region(work, ws, MELORA__R_WT);
+    melora__pack_sb(Bs, ws->ldr, B, s, m, r);
+    return Bs;
 }
 /* dst (r rows, stride ld) = src (r,n) */
 static void melora__copy_rows(float *MELORA__RESTRICT dst, size_t ld,
@@ -1095,8 +1261,9 @@ static void melora__reduce_db(float *dB, const float *parts, int nc, float s, in
 /* u = x A^T; v_t = C_e u_t (C NULL: v = u); z += v Bts^T. v NULL with C: per-chunk
    scratch vs (nc,RB,r). One pass over x and z. */
 static void melora__forward(float *z, float *u, float *v, float *vs, const float *x,
-                            const float *A, size_t lda, const float *C, int E,
-                            const float *Bts, size_t ldb, int nc, int T, int n, int m, int r) {
+                            const float *A, size_t lda, const float *At, size_t ldt,
+                            const float *C, int E, const float *Bts, size_t ldb, int nc, int T,
+                            int n, int m, int r) {
     int c;
     int per = T / E;
     MELORA__OMP(omp parallel for schedule(static))
@@ -1106,7 +1273,8 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
-            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, r, n);
+            melora__rows_w(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, At, ldt, r,
+                           n);
             if (C) {
                 vb = v ? v + (size_t)t0 * (size_t)r : vs + (size_t)c * MELORA__RB * (size_t)r;
                 melora__mix_rows(vb, ub, C, t0, nt, per, r, 0);
@@ -1123,8 +1291,8 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
 static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float *s1,
                              float *s2, const float *dz, const float *uB, const float *x,
                              const float *A, size_t lda, const float *C, int E,
-                             const float *Bts, size_t ldb, int nc, int T, int n, int m,
-                             int r) {
+                             const float *Bts, size_t ldb, const float *Bs, size_t ldt,
+                             int nc, int T, int n, int m, int r) {
     int c;
     int per = T / E;
     size_t rn = (size_t)r * lda, rm = (size_t)r * ldb;
@@ -1141,7 +1309,7 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
             float *dvb = dvs ? dvs + (size_t)t0 * (size_t)r : dvc, *dub = dvb;
-            melora__rows_dot(dvb, dzb, (size_t)m, nt, Bts, ldb, r, m);
+            melora__rows_w(dvb, dzb, (size_t)m, nt, Bts, ldb, Bs, ldt, r, m);
             if (pb) melora__outer_acc(pb, ldb, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m,
                                       nt, m);
             if (C) {
@@ -1170,7 +1338,8 @@ MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, con
     Ap = melora__region(work, &ws, MELORA__R_AP);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
     melora__copy_rows(Ap, ws.ldn, A, r, n);
-    melora__forward(z, u, NULL, NULL, x, Ap, ws.ldn, NULL, 1, Bts, ws.ldm, ws.nc, T, n, m, r);
+    melora__forward(z, u, NULL, NULL, x, Ap, ws.ldn, melora__wt_fwd(work, &ws, A, r, n),
+                    ws.ldr, NULL, 1, Bts, ws.ldm, ws.nc, T, n, m, r);
     return MELORA_OK;
 }
 
@@ -1194,7 +1363,8 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, v
     melora__copy_rows(Ap, ws.ldn, A, r, n);
     melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
                      melora__region(work, &ws, MELORA__R_S2), dz, u, x, Ap, ws.ldn, NULL, 1,
-                     Bts, ws.ldm, ws.nc, T, n, m, r);
+                     Bts, ws.ldm, melora__wt_bwd(work, &ws, B, s, r, m), ws.ldr, ws.nc, T, n,
+                     m, r);
     if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
     if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     return MELORA_OK;
@@ -1256,7 +1426,8 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA,
     melora__copy_rows(Ap, ws.ldn, As, r, n);
     melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
                      melora__region(work, &ws, MELORA__R_S2), dz, u, x, Ap, ws.ldn, NULL, 1,
-                     Bts, ws.ldm, ws.nc, T, n, m, r);
+                     Bts, ws.ldm, melora__wt_bwd(work, &ws, B, s, r, m), ws.ldr, ws.nc, T, n,
+                     m, r);
     if (PA) melora__reduce_rows(dMA, dGA, PA, ws.nc, r, n, ws.ldn, GA, EA);
     if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     return MELORA_OK;
@@ -1604,7 +1775,8 @@ MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, voi
     Ap = melora__region(work, &ws, MELORA__R_AP);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
     melora__copy_rows(Ap, ws.ldn, A, r, n);
-    melora__forward(z, u, v, NULL, x, Ap, ws.ldn, C, E, Bts, ws.ldm, ws.nc, T, n, m, r);
+    melora__forward(z, u, v, NULL, x, Ap, ws.ldn, melora__wt_fwd(work, &ws, A, r, n), ws.ldr,
+                    C, E, Bts, ws.ldm, ws.nc, T, n, m, r);
     return MELORA_OK;
 }
 
@@ -1637,7 +1809,7 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     melora__copy_rows(Ap, ws.ldn, A, r, n);
     melora__backward(dx, PA, PB, DV, melora__region(work, &ws, MELORA__R_S1),
                      melora__region(work, &ws, MELORA__R_S2), dz, v, x, Ap, ws.ldn, C, E, Bts,
-                     ws.ldm, ws.nc, T, n, m, r);
+                     ws.ldm, melora__wt_bwd(work, &ws, B, s, r, m), ws.ldr, ws.nc, T, n, m, r);
     if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
     if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     if (!DV) return MELORA_OK;
