@@ -11,9 +11,11 @@
        MELORA_ASSERT(x)        internal invariant check (default: assert from <assert.h>)
        MELORA_MALLOC(bytes)    allocator used by melora_alloc() only (default: malloc)
        MELORA_FREE(p)          matching free (default: free)
-       MELORA_CHUNKS           fixed number of row chunks of a backward pass (default 8).
-                               Gradients are reduced over chunks in chunk order, so they
-                               depend on this number but never on the thread count.
+       MELORA_CHUNKS           least number of row chunks of a pass (default 8; a batch of
+                               more than 8192 * MELORA_CHUNKS rows gets one chunk per 8192
+                               rows). Gradients are reduced over chunks in chunk order, so
+                               they depend on T and this number but never on the thread
+                               count.
    The compute functions never allocate: callers pass buffers and a workspace whose size
    melora_workspace_size() reports.
 
@@ -546,7 +548,8 @@ enum {
     MELORA__R_S1,  /* per-chunk block scratch (nc,RB,r) */
     MELORA__R_S2,  /* second one (nc,RB,r) */
     MELORA__R_DV,  /* Me-LoRA: dv (T,r), kept for dC */
-    MELORA__R_DC,  /* Me-LoRA: dC_e and its sums into dM, dH (3,r,r) */
+    MELORA__R_DC,  /* Me-LoRA: one block's dv^T u (r,r) */
+    MELORA__R_DCD, /* Me-LoRA: dC_e and its sums into dM, dH (3,r,r) doubles */
     MELORA__R_WT,  /* r >= LANES: A^T (n,ldr) for the forward, s B (m,ldr) for the backward */
     MELORA__R_WT2, /* r >= LANES, Flipout forward: ((GA*GA)*EA)^T (n,ldr) */
     MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
@@ -570,9 +573,16 @@ static size_t melora__pad(int n) {
     return ld;
 }
 
+/* Chunks of at most CHUNK_ROWS rows (at least MELORA_CHUNKS of them): a gradient over T
+   rows is a chunk-order sum of chunk partials, each a sum of at most CHUNK_ROWS/RB block
+   sums formed in registers, so no float running sum ever has more than a few hundred
+   terms, whatever T (the partials cost nc (r,n+m) floats: < 1/64 of x and dz for r <= 128). */
+#define MELORA__CHUNK_ROWS 8192
 static int melora__nchunks(int T) {
     int64_t nb = ((int64_t)T + MELORA__RB - 1) / MELORA__RB;
-    return nb < MELORA_CHUNKS ? (int)nb : MELORA_CHUNKS;
+    int64_t nc = ((int64_t)T + MELORA__CHUNK_ROWS - 1) / MELORA__CHUNK_ROWS;
+    if (nc < MELORA_CHUNKS) nc = MELORA_CHUNKS;
+    return (int)(nb < nc ? nb : nc);
 }
 
 static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, int m,
@@ -591,7 +601,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
     MELORA__TRY(melora__elems(&rm, (size_t)r, ws->ldm, 1));
     tr = (size_t)T * (size_t)r;
     for (i = 0; i < MELORA__R_N; i++) { cnt[i] = 0; esz[i] = sizeof(float); }
-    esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = sizeof(double);
+    esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = esz[MELORA__R_DCD] = sizeof(double);
     if (op != MELORA_OP_MELORA_KL) cnt[MELORA__R_BTS] = rm, cnt[MELORA__R_AP] = rn;
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
@@ -607,7 +617,8 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         cnt[MELORA__R_S1] = cnt[MELORA__R_S2] = nc * MELORA__RB * (size_t)r;
         if (op == MELORA_OP_MELORA_BACKWARD) {
             cnt[MELORA__R_DV] = tr;
-            MELORA__TRY(melora__elems(&cnt[MELORA__R_DC], 3, (size_t)r, (size_t)r));
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_DCD], 3, (size_t)r, (size_t)r));
+            cnt[MELORA__R_DC] = cnt[MELORA__R_DCD] / 3;
         }
         break;
     case MELORA_OP_FLIPOUT_FORWARD:
@@ -1789,7 +1800,8 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     /* dz is (T,m), u v are (T,r), x is (T,n), A is (r,n), C EC are (E,r,r), B is (m,r),
        H is (r,r); dv (T,r) is kept in work for dC_e = dv_e^T u_e */
     melora__ws ws;
-    float *Bts, *Ap, *PA, *PB, *DV, *DC, *GM, *GH;
+    float *Bts, *Ap, *PA, *PB, *DV, *DC;
+    double *DCD, *GM, *GH;
     int64_t q;
     size_t rr;
     int per, e;
@@ -1813,30 +1825,35 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
     if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
     if (!DV) return MELORA_OK;
-    /* dC_e = dv_e^T u_e, examples and their rows in order (O(T r^2), vectorised over r) */
+    /* dC_e = dv_e^T u_e, examples and their rows in order (O(T r^2), vectorised over r):
+       each block of RB rows is summed in float registers, the blocks in double, so the
+       error does not grow with T (a batch of 1M tokens is one long sum over t) */
     per = T / E;
     rr = (size_t)r * (size_t)r;
     DC = melora__region(work, &ws, MELORA__R_DC);
-    GM = DC + rr;
+    DCD = (double *)(void *)melora__region(work, &ws, MELORA__R_DCD);
+    GM = DCD + rr;
     GH = GM + rr;
-    memset(GM, 0, 2 * rr * sizeof(float));
+    for (q = 0; q < (int64_t)(2 * rr); q++) GM[q] = 0.0;
     for (e = 0; e < E; e++) {
         int64_t t0, t1 = (int64_t)(e + 1) * per;
         const float *ECe = dH ? EC + (size_t)e * rr : NULL;
-        memset(DC, 0, rr * sizeof(float));
+        for (q = 0; q < (int64_t)rr; q++) DCD[q] = 0.0;
         for (t0 = (int64_t)e * per; t0 < t1; t0 += MELORA__RB) {
             int nt = (int)(t1 - t0 < MELORA__RB ? t1 - t0 : MELORA__RB);
-            melora__outer_acc(DC, (size_t)r, r, DV + (size_t)t0 * (size_t)r,
-                              u + (size_t)t0 * (size_t)r, (size_t)r, nt, r);
+            melora__gemm(DC, (size_t)r, 0, DV + (size_t)t0 * (size_t)r, 1, (size_t)r,
+                         u + (size_t)t0 * (size_t)r, (size_t)r, r, r, nt, 0);
+            for (q = 0; q < (int64_t)rr; q++) DCD[q] += (double)DC[q];
         }
         for (q = 0; q < (int64_t)rr; q++) {
-            GM[q] += DC[q];
-            if (ECe) GH[q] += melora_dstd_elem(DC[q], H[q], ECe[q]);
+            float dce = (float)DCD[q];
+            GM[q] += (double)dce;
+            if (ECe) GH[q] += (double)melora_dstd_elem(dce, H[q], ECe[q]);
         }
     }
     for (q = 0; q < (int64_t)rr; q++) {
-        if (dM) dM[q] += GM[q];
-        if (dH) dH[q] += GH[q];
+        if (dM) dM[q] += (float)GM[q];
+        if (dH) dH[q] += (float)GH[q];
     }
     return MELORA_OK;
 }
