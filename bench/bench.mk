@@ -5,13 +5,29 @@
 # plots are skipped with a message. The CUDA table needs nvcc and a GPU (make bench-cuda-emu
 # runs its program through the CPU emulator at a small shape).
 BENCH_OUT  ?= bench/results
-BENCH_ENV  ?= OMP_PROC_BIND=close
+# OpenBLAS 0.3.21 picks its slow Prescott kernels on CPUs it does not know (recent
+# Xeons): name the core from the CPU's flags unless the caller did.
+OPENBLAS_CORE := $(or $(OPENBLAS_CORETYPE),$(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),SkylakeX,$(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo y),Haswell)))
+BENCH_ENV  ?= OMP_PROC_BIND=close $(if $(OPENBLAS_CORE),OPENBLAS_CORETYPE=$(OPENBLAS_CORE))
 BENCH_ARGS ?=
 
-.PHONY: bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
+.PHONY: bench-openblas bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
 
-$(BUILD)/bench_adapters: bench/bench_adapters.c bench/harness.h melora.h | $(BUILD)
-	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $< -lm -o $@
+# The peer (six cblas_sgemm, bench/peer.h) needs OpenBLAS: Debian's libopenblas-dev and its
+# OpenMP build libopenblas0-openmp, installed when missing and we are root; without them
+# the bench runs and says the peer was not timed.
+bench-openblas:
+	@if [ -z "$$(CC=$(CC) bench/openblas-flags.sh)" ] || [ ! -d /usr/lib/$$($(CC) -print-multiarch)/openblas-openmp ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing libopenblas-dev libopenblas0-openmp"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev libopenblas0-openmp) >/dev/null 2>&1 \
+	      || echo "OpenBLAS could not be installed: the peer is skipped"; \
+	  fi; \
+	fi
+	@f="$$(CC=$(CC) bench/openblas-flags.sh)"; if [ -n "$$f" ]; then echo "✓ OpenBLAS: $$f"; else echo "✗ OpenBLAS not found: the six-sgemm peer is skipped"; fi
+
+$(BUILD)/bench_adapters: bench/bench_adapters.c bench/harness.h bench/peer.h bench/openblas-flags.sh melora.h | $(BUILD) bench-openblas
+	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $< $$(CC=$(CC) bench/openblas-flags.sh) -lm -o $@
 
 bench: toolchain $(BUILD)/bench_adapters
 	@mkdir -p $(BENCH_OUT)
