@@ -813,8 +813,11 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
 #define MELORA__VW 16
 #define MELORA__DOT_R 3
 #define MELORA__DOT_K 8
-#define MELORA__MR 6
+#define MELORA__MR 6 /* tile shape 1: MR rows x NV vectors; shape 2: MR2 x NV2 */
 #define MELORA__NV 4
+#define MELORA__MR2 8
+#define MELORA__NV2 3
+#define MELORA__MRMAX 8
 #elif defined(__AVX__)
 #include <immintrin.h>
 #define MELORA__VW 8
@@ -822,6 +825,9 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
 #define MELORA__DOT_K 4
 #define MELORA__MR 4
 #define MELORA__NV 3
+#define MELORA__MR2 6
+#define MELORA__NV2 2
+#define MELORA__MRMAX 6
 #else
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
@@ -833,6 +839,9 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
 #define MELORA__DOT_K 4
 #define MELORA__MR 4
 #define MELORA__NV 3
+#define MELORA__MR2 6
+#define MELORA__NV2 2
+#define MELORA__MRMAX 6
 #endif
 #define MELORA__JC 512 /* columns per chunk: a tile's W slice (DOT_K x JC) stays in L1 */
 #define MELORA__INLINE static inline __attribute__((always_inline))
@@ -880,18 +889,19 @@ MELORA__INLINE float melora__vsum(melora__v16 v) {
     return a[0];
 }
 
-/* One register tile of C (rows i < mr <= MR, nv <= NV vectors of columns) += A B over K
-   steps; lanes = valid lanes of the last vector (B rows readable to a full vector). */
+/* One register tile of C (rows i < mr <= mrc, nv <= NV vectors of columns) += A B over K
+   steps; mrc and nv are constants at every call, so the tile lives in registers; lanes =
+   valid lanes of the last vector (B rows readable to a full vector). */
 MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
                                  const float *MELORA__RESTRICT A, size_t ars, size_t acs,
                                  const float *MELORA__RESTRICT B, size_t ldb, int mr, int K,
-                                 int nv, int lanes) {
-    melora__v16 acc[MELORA__MR][MELORA__NV];
-    const float *ar[MELORA__MR];
+                                 int mrc, int nv, int lanes) {
+    melora__v16 acc[MELORA__MRMAX][MELORA__NV];
+    const float *ar[MELORA__MRMAX];
     int i, v, k;
-    for (i = 0; i < MELORA__MR; i++) {
+    for (i = 0; i < mrc; i++) {
         ar[i] = A + (size_t)(i < mr ? i : mr - 1) * ars;
-        for (v = 0; v < MELORA__NV; v++) acc[i][v] = melora__splat(0.0f);
+        for (v = 0; v < nv; v++) acc[i][v] = melora__splat(0.0f);
     }
     if (add) /* C's lines arrive while the products run */
         for (i = 0; i < mr; i++)
@@ -901,12 +911,12 @@ MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
         size_t ak = (size_t)k * acs;
         melora__v16 b[MELORA__NV];
         for (v = 0; v < nv; v++) b[v] = melora__ld(bk + v * MELORA__VW);
-        for (i = 0; i < MELORA__MR; i++) {
+        for (i = 0; i < mrc; i++) {
             melora__v16 a = melora__splat(ar[i][ak]);
             for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
         }
     }
-    for (i = 0; i < mr; i++) {
+    for (i = 0; i < mrc && i < mr; i++) {
         float *ci = C + (size_t)i * ldc;
         for (v = 0; v < nv; v++) {
             if (v == nv - 1 && lanes < MELORA__VW) {
@@ -924,22 +934,32 @@ MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
     }
 }
 
-/* C[i*ldc+j] (+)= sum_k A[i*ars+k*acs] B[k*ldb+j]   (i < M, j < N, k < K; add 0: C = AB).
-   bpad: B rows are readable (zero-padded) to a multiple of VW columns, so a column tail
-   runs as one masked vector tile; otherwise it runs as scalar loops. */
 /* Rows whose stride is a multiple of 1 KiB fall into a few L1 sets and evict each other
    (x and dz rows of 4096 floats all map to one set): such panels are first copied to a
    contiguous buffer on the stack, as a GEMM packs its panels. */
 #define MELORA__ALIASED(ld) ((ld) % 256u == 0)
 #define MELORA__APAD (MELORA__KC + MELORA__LANES) /* packed A row: odd count of lines */
+/* Tiles computed per useful one: rows and vectors rounded up to the tile shape. */
+static double melora__waste(int M, int nvec, int mr, int nv) {
+    double rows = (double)((M + mr - 1) / mr * mr), vecs = (double)((nvec + nv - 1) / nv * nv);
+    return rows * vecs / ((double)M * (double)(nvec > 0 ? nvec : 1));
+}
+/* C[i*ldc+j] (+)= sum_k A[i*ars+k*acs] B[k*ldb+j]   (i < M, j < N, k < K; add 0: C = AB).
+   bpad: B rows are readable (zero-padded) to a multiple of VW columns, so a column tail
+   runs as one masked vector tile; otherwise it runs as scalar loops. Of the two tile
+   shapes, the one that computes fewer wasted rows and vectors runs (e.g. 8 ranks or
+   32 rows take 8x3 tiles, r = 64 columns take 6x4). */
 static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                          const float *MELORA__RESTRICT A, size_t ars, size_t acs,
                          const float *MELORA__RESTRICT B, size_t ldb, int M, int N, int K,
                          int bpad) {
     float abuf[MELORA__RB * MELORA__APAD], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
     int k0, j0, i0, nfull = N / MELORA__VW, rem = N % MELORA__VW;
+    int two = melora__waste(M, nfull, MELORA__MR2, MELORA__NV2) <
+              melora__waste(M, nfull, MELORA__MR, MELORA__NV);
+    int MR = two ? MELORA__MR2 : MELORA__MR, NV = two ? MELORA__NV2 : MELORA__NV;
     int pack_a = acs == 1 && M <= MELORA__RB && MELORA__ALIASED(ars);
-    int pack_b = M > MELORA__MR && MELORA__ALIASED(ldb);
+    int pack_b = M > MR && MELORA__ALIASED(ldb);
     for (k0 = 0; k0 < K; k0 += MELORA__KC) {
         int kc = K - k0 < MELORA__KC ? K - k0 : MELORA__KC, addk = add || k0 > 0;
         const float *Ak = A + (size_t)k0 * acs, *Bk = B + (size_t)k0 * ldb;
@@ -952,8 +972,8 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
             Ak = abuf;
             arsk = MELORA__APAD;
         }
-        for (j0 = 0; j0 < nfull; j0 += MELORA__NV) {
-            int nv = nfull - j0 < MELORA__NV ? nfull - j0 : MELORA__NV;
+        for (j0 = 0; j0 < nfull; j0 += NV) {
+            int nv = nfull - j0 < NV ? nfull - j0 : NV;
             const float *Bj = Bk + (size_t)j0 * MELORA__VW;
             size_t ldbj = ldb;
             if (pack_b) { /* kc rows of nv vectors, contiguous */
@@ -964,18 +984,26 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                 Bj = bbuf;
                 ldbj = w;
             }
-            for (i0 = 0; i0 < M; i0 += MELORA__MR) {
-                int mr = M - i0 < MELORA__MR ? M - i0 : MELORA__MR;
+            for (i0 = 0; i0 < M; i0 += MR) {
+                int mr = M - i0 < MR ? M - i0 : MR;
                 float *Cij = C + (size_t)i0 * ldc + (size_t)j0 * MELORA__VW;
                 const float *Ai = Ak + (size_t)i0 * arsk;
-                switch (nv) { /* constant widths, so each tile lives in registers */
+#define MELORA__T(mrc, nvc) \
+    melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, mrc, nvc, MELORA__VW)
+                switch (two * 8 + nv) { /* constant shapes, so each tile lives in registers */
 #if MELORA__NV >= 4
-                case 4: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 4, MELORA__VW); break;
+                case 4: MELORA__T(MELORA__MR, 4); break;
 #endif
-                case 3: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 3, MELORA__VW); break;
-                case 2: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 2, MELORA__VW); break;
-                default: melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, 1, MELORA__VW); break;
+                case 3: MELORA__T(MELORA__MR, 3); break;
+                case 2: MELORA__T(MELORA__MR, 2); break;
+                case 1: MELORA__T(MELORA__MR, 1); break;
+#if MELORA__NV2 >= 3
+                case 11: MELORA__T(MELORA__MR2, 3); break;
+#endif
+                case 10: MELORA__T(MELORA__MR2, 2); break;
+                default: MELORA__T(MELORA__MR2, 1); break;
                 }
+#undef MELORA__T
             }
         }
         if (rem && bpad) {
@@ -983,7 +1011,8 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
             for (i0 = 0; i0 < M; i0 += MELORA__MR) {
                 int mr = M - i0 < MELORA__MR ? M - i0 : MELORA__MR;
                 melora__tile(C + (size_t)i0 * ldc + (size_t)nfull * MELORA__VW, ldc, addk,
-                             Ak + (size_t)i0 * arsk, arsk, acs, Bj, ldb, mr, kc, 1, rem);
+                             Ak + (size_t)i0 * arsk, arsk, acs, Bj, ldb, mr, kc, MELORA__MR,
+                             1, rem);
             }
         } else if (rem) {
             int i, j, k;
