@@ -17,7 +17,17 @@
                                they depend on T and this number but never on the thread
                                count.
    The compute functions never allocate: callers pass buffers and a workspace whose size
-   melora_workspace_size() reports.
+   melora_workspace_size() reports (they use up to 52 KiB of stack for packed panels).
+
+   KERNELS
+       Each pass walks its rows once, in blocks of 32, and runs every rank-r product of the
+       block through one GEMM-class register tile (explicit FMA intrinsics: AVX-512 6x4 or
+       8x3 tiles of 16 lanes, AVX2 4x3 or 6x2 of 8, SSE/NEON of 4; portable loops under
+       MELORA_NO_VECTOR or without GCC/Clang vectors). x A^T and dz (sB) run from a packed
+       transposed copy once r >= 16 (compute-bound ranks), as lane-reduced dot products
+       below (memory-bound ranks). The same bits come out whatever -std=, -ffp-contract or
+       thread count the caller builds with; reductions over T are blocked (see
+       MELORA_CHUNKS), so their float error does not grow with the batch length.
 
    SHAPES (float32, row-major, contiguous; weights laid out as in PyTorch, [out][in])
        T tokens, n in-features, m out-features, r rank, s = alpha/r the LoRA scale,
