@@ -949,24 +949,28 @@ MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
    contiguous buffer on the stack, as a GEMM packs its panels. */
 #define MELORA__ALIASED(ld) ((ld) % 256u == 0)
 #define MELORA__APAD (MELORA__KC + MELORA__LANES) /* packed A row: odd count of lines */
-/* Tiles computed per useful one: rows and vectors rounded up to the tile shape. */
-static double melora__waste(int M, int nvec, int mr, int nv) {
-    double rows = (double)((M + mr - 1) / mr * mr), vecs = (double)((nvec + nv - 1) / nv * nv);
-    return rows * vecs / ((double)M * (double)(nvec > 0 ? nvec : 1));
+/* Issue cycles of one K step over all tiles of an M x nvec-vector product with mr x nv
+   tiles: each tile does mr*w FMAs and mr + w loads (w its vectors), two of either per
+   cycle; rows past M are computed and dropped. */
+static long melora__cost(int M, int nvec, int mr, int nv) {
+    long c = (long)(nvec / nv) * (mr * nv > mr + nv ? mr * nv : mr + nv);
+    int w = nvec % nv;
+    if (w) c += mr * w > mr + w ? mr * w : mr + w;
+    return c * (long)((M + mr - 1) / mr);
 }
 /* C[i*ldc+j] (+)= sum_k A[i*ars+k*acs] B[k*ldb+j]   (i < M, j < N, k < K; add 0: C = AB).
    bpad: B rows are readable (zero-padded) to a multiple of VW columns, so a column tail
    runs as one masked vector tile; otherwise it runs as scalar loops. Of the two tile
-   shapes, the one that computes fewer wasted rows and vectors runs (e.g. 8 ranks or
-   32 rows take 8x3 tiles, r = 64 columns take 6x4). */
+   shapes, the one with fewer issue cycles by melora__cost runs (on AVX-512, 8x3 for
+   blocks of 32 rows or ranks that are multiples of 8, 6x4 for 6, 12, 18 ... rows). */
 static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                          const float *MELORA__RESTRICT A, size_t ars, size_t acs,
                          const float *MELORA__RESTRICT B, size_t ldb, int M, int N, int K,
                          int bpad) {
     float abuf[MELORA__RB * MELORA__APAD], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
     int k0, j0, i0, nfull = N / MELORA__VW, rem = N % MELORA__VW;
-    int two = melora__waste(M, nfull, MELORA__MR2, MELORA__NV2) <
-              melora__waste(M, nfull, MELORA__MR, MELORA__NV);
+    int two = melora__cost(M, nfull, MELORA__MR2, MELORA__NV2) <
+              melora__cost(M, nfull, MELORA__MR, MELORA__NV);
     int MR = two ? MELORA__MR2 : MELORA__MR, NV = two ? MELORA__NV2 : MELORA__NV;
     int pack_a = acs == 1 && M <= MELORA__RB && MELORA__ALIASED(ars);
     int pack_b = M > MR && MELORA__ALIASED(ldb);
