@@ -339,6 +339,17 @@ class TestReadmeHF(unittest.TestCase):
         self.assertLess((logits(ns["peft_model"], ids) - want).abs().max().item(), 1e-4)
         self.assertTrue(torch.equal(logits(ns["reloaded"], ids), want))
         self.assertTrue(torch.allclose(ns["probs"].sum(-1), torch.ones(ids.shape)))
+        # the README's KLTrainer: its loss is the model's plus 1e-5 * KL
+        model = ns["model"].eval()
+        with tempfile.TemporaryDirectory() as d:
+            args = transformers.TrainingArguments(d, use_cpu=True, report_to=[])
+            trainer = ns["KLTrainer"](model=model, args=args)
+            inputs = {"input_ids": ids, "labels": ids}
+            with torch.no_grad():
+                got = trainer.compute_loss(model, inputs)
+                want = model(**inputs).loss + 1e-5 * melora.kl(model)
+        self.assertAlmostEqual(got.item(), want.item(), places=6)
+        self.assertGreater(1e-5 * melora.kl(model).item(), 1e-4)  # the KL term shows
 
 
 if __name__ == "__main__":
