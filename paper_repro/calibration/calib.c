@@ -33,6 +33,7 @@
 #define TMAX 500 /* rows per evaluation chunk */
 #define KMAX 16
 #define NSEEDMAX 8
+#define NKLC 4 /* KL learning-rate candidates */
 
 static void die(const char *msg) { fprintf(stderr, "calib: %s\n", msg); exit(1); }
 static void *xmalloc(size_t n) {
@@ -401,12 +402,21 @@ static int cmd_pretrain(const char *dir, const char *out, int H, int epochs) {
 }
 
 /* ------------------------------------------------------------------ methods and adapters */
-enum { M_MAP = 0, M_MCD, M_BLOB, M_ME8, M_ME7, M_MEX, M_COUNT };
+/* M_BLOBP: BLoB as the Me-LoRA paper replicated it (section 4): one draw of A per batch (no
+   Flipout) and Me-LoRA's KL (eq. 8's prior sigma_p + eps). M_ENS: Deep Ensemble of 3 LoRA
+   fine-tunes (member 0 is the MAP run of the same seed). Appended, so the other methods keep
+   their noise streams. */
+enum { M_MAP = 0, M_MCD, M_BLOB, M_ME8, M_ME7, M_MEX, M_BLOBP, M_ENS, M_COUNT };
 static const char *method_name[M_COUNT] = {"MAP (LoRA)", "MCD", "BLoB", "Me-LoRA (eq. 8)",
-                                           "Me-LoRA w/o noise (eq. 7)", "Me-LoRA exact KL_C"};
-static const char *method_tag[M_COUNT] = {"map", "mcd", "blob", "melora", "melora_nonoise", "melora_klc"};
+                                           "Me-LoRA w/o noise (eq. 7)", "Me-LoRA exact KL_C",
+                                           "BLoB, paper's replication", "Deep Ensemble (3 LoRA)"};
+static const char *method_tag[M_COUNT] = {"map", "mcd", "blob", "melora", "melora_nonoise",
+                                          "melora_klc", "blob_paper", "ens"};
+#define ENS_MEMBERS 3
 static int is_melora(int m) { return m == M_ME8 || m == M_ME7 || m == M_MEX; }
-static int is_bayes(int m) { return m == M_BLOB || is_melora(m); }
+static int is_blob(int m) { return m == M_BLOB || m == M_BLOBP; }
+static int is_bayes(int m) { return is_blob(m) || is_melora(m); }
+static int is_lora(int m) { return m == M_MAP || m == M_ENS; }
 
 typedef struct {
     float *w, *g, *gk, *m1, *m2, *best;
@@ -435,7 +445,8 @@ static void tensor_free(tensor *t) { free(t->w); free(t->g); free(t->gk); free(t
 typedef struct {
     int K;              /* Monte-Carlo samples at test */
     int steps, batch, eval_every, nseeds, ntrain, nval, ncorr;
-    float lr, wd, kl_lr, sigma_p, eps0, dropout, warmup;
+    int kl_M;           /* BLoB's KL reweighting period M (0: BLoB's formula) */
+    float lr, wd, kl_lr, sigma_p, eps0, dropout, warmup, gamma;
 } config;
 
 static void adapter_init(adapter *a, int method, int n, int m, uint64_t seed, int layer, const config *cf) {
@@ -451,7 +462,7 @@ static void adapter_init(adapter *a, int method, int n, int m, uint64_t seed, in
     CHECK(melora_noise_uniform(a->A, seed, off, (int64_t)rn));
     for (i = 0; i < rn; i++) a->A[i] = (2.f * a->A[i] - 1.f) / sqrtf((float)n);
     a->nt = 2;
-    if (method == M_BLOB) {
+    if (is_blob(method)) {
         tensor_init(&a->t[2], rn, 0);
         a->GA = a->t[2].w; a->dGA = a->t[2].g; a->kGA = a->t[2].gk;
         a->nt = 3;
@@ -506,7 +517,7 @@ static float g_s = ALPHA / RANK;
 static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T, int mode,
                         uint64_t seed, uint64_t call, int layer, const config *cf) {
     int n = a->n, m = a->m;
-    if (method == M_MAP || (method == M_MCD && mode == MODE_MEAN)) {
+    if (is_lora(method) || (method == M_MCD && mode == MODE_MEAN)) {
         CHECK(melora_lora_forward(z, a->u, g_work, x, a->A, a->B, g_s, T, n, m, RANK));
     } else if (method == M_MCD) {
         size_t i, tot = (size_t)T * n;
@@ -517,12 +528,12 @@ static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T,
             a->xd[i] = x[i] * a->mask[i];
         }
         CHECK(melora_lora_forward(z, a->u, g_work, a->xd, a->A, a->B, g_s, T, n, m, RANK));
-    } else if (method == M_BLOB) {
+    } else if (is_blob(method)) {
         if (mode == MODE_MEAN) {
             CHECK(melora_lora_forward(z, a->u, g_work, x, a->A, a->B, g_s, T, n, m, RANK));
         } else {
             CHECK(melora_noise_normal(a->EA, seed, noise_off(call, layer, 0), (int64_t)RANK * n));
-            if (mode == MODE_TRAIN) { /* Flipout with signs per example (G = 1), as BLoB's code */
+            if (mode == MODE_TRAIN && method == M_BLOB) { /* Flipout, signs per example (G = 1), as BLoB's code */
                 CHECK(melora_noise_sign(a->sa, seed, noise_off(call, layer, 1), (int64_t)T * n));
                 CHECK(melora_noise_sign(a->sb, seed, noise_off(call, layer, 2), (int64_t)T * RANK));
                 CHECK(melora_blob_flipout_forward(z, a->u, g_work, x, a->A, a->GA, a->EA, a->sa,
@@ -547,8 +558,11 @@ static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T,
 /* Backward of the last TRAIN forward; dx (T,n) += input gradient when dx != NULL. */
 static void adapter_bwd(adapter *a, int method, float *dx, const float *dz, const float *x, int T) {
     int n = a->n, m = a->m;
-    if (method == M_MAP) {
+    if (is_lora(method)) {
         CHECK(melora_lora_backward(dx, a->dA, a->dB, g_work, dz, a->u, x, a->A, a->B, g_s, T, n, m, RANK));
+    } else if (method == M_BLOBP) {
+        CHECK(melora_blob_backward(dx, a->dA, a->dGA, a->dB, g_work, dz, a->u, x, a->As, a->GA,
+                                   a->EA, a->B, g_s, T, n, m, RANK));
     } else if (method == M_MCD) {
         size_t i, tot = (size_t)T * n;
         if (dx) memset(a->dxa, 0, tot * 4);
@@ -570,6 +584,8 @@ static double adapter_kl(adapter *a, int method, float pi, float eps, const conf
     double kl = 0.0;
     if (method == M_BLOB)
         CHECK(melora_blob_kl(&kl, a->kA, a->kGA, a->A, a->GA, cf->sigma_p, pi, RANK, a->n));
+    else if (method == M_BLOBP) /* eq. 8's prior on BLoB's A: sigma_p + eps */
+        CHECK(melora_blob_kl(&kl, a->kA, a->kGA, a->A, a->GA, cf->sigma_p + eps, pi, RANK, a->n));
     else if (method == M_ME8)
         CHECK(melora_melora_kl_prior_noise(&kl, a->kA, a->kM, a->kH, g_work, a->A, a->M, a->H,
                                            cf->sigma_p, eps, pi, RANK, a->n));
@@ -661,7 +677,7 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
                         int K, uint64_t seed, const config *cf) {
     int H = nt->H, i, k, t, l;
     int melora_mc = is_melora(nt->method) && mode == MODE_SAMPLE;
-    if (mode == MODE_MEAN || nt->method == M_MAP) { K = 1; mode = MODE_MEAN; }
+    if (mode == MODE_MEAN || is_lora(nt->method)) { K = 1; mode = MODE_MEAN; }
     if (melora_mc) /* the K samples of C of every layer, drawn once */
         for (l = 0; l < NLAYER; l++) {
             adapter *a = &nt->ad[l];
@@ -710,11 +726,14 @@ typedef struct {
     double acc, ece15, ece10, nll, brier;
 } scores;
 
-enum { SET_ID = 0, SET_NOISE, SET_BLUR, SET_ROT, SET_NSHIFT };
+/* smaller shift: noise, blur, rotation by 30 degrees; larger shift with the same labels:
+   rotation by 60 degrees, and inverted images (a style the base and the adapters never saw) */
+enum { SET_ID = 0, SET_NOISE, SET_BLUR, SET_ROT, SET_ROT60, SET_INV, SET_NSHIFT };
 
 typedef struct {
     scores s[SET_NSHIFT];
     scores mean_id;          /* mean mode (no sampling) */
+    scores one_id;           /* one sample at test (N = 1, the paper's protocol) */
     double ent_id, ent_ood, auroc, conf_ood;
     double train_s;
     int best_step;
@@ -756,21 +775,27 @@ static float sched(int step, int steps, float warmup) { /* linear warm-up then l
     return (float)(steps - step) / (float)(steps - w > 0 ? steps - w : 1);
 }
 
-static void run_one(run_result *res, float *id_probs, const base_net *b, const data_all *D,
-                    int method, int seedi, const config *cf, int eval_test) {
-    net nt;
+/* BLoB's KL reweighting period: its code's int(100 N^(pi/gamma) / batch) unless kl_M > 0 */
+static int kl_period(const config *cf, int ntrain) {
+    if (cf->kl_M > 0) return cf->kl_M;
+    return (int)(100.0 * pow((double)ntrain, 3.14159265358979323846 / cf->gamma) / cf->batch);
+}
+
+/* Initialise and fine-tune one network; the best validation checkpoint is left in place.
+   Fills train_s, best_step, val_acc, val_nll. */
+static void train_one(net *nt, run_result *res, const base_net *b, const data_all *D, int method,
+                      int seedi, const config *cf) {
     uint64_t seed = 1000003u * (uint64_t)(seedi + 1);            /* init: same for all methods */
     uint64_t nseed = seed ^ ((uint64_t)(method + 1) << 32);      /* noise stream of this run */
     int H = b->H, step, l, i, T = cf->batch;
-    int nb = D->train.n / T, Mb = nb; /* minibatches per epoch: BLoB's M */
+    int nb = D->train.n / T, Mb = kl_period(cf, D->train.n);
     int *idx = (int *)xmalloc((size_t)D->train.n * sizeof(int));
     float *xb = (float *)xmalloc((size_t)T * NPIX * 4), *zb = (float *)xmalloc((size_t)T * H * 4);
     int *yb = (int *)xmalloc((size_t)T * sizeof(int));
     float *pv = (float *)xmalloc((size_t)D->val.n * NCLS * 4);
-    float *pbuf = (float *)xmalloc((size_t)D->ood.n * NCLS * 4);
     double train_time = 0.0, best_acc = -1.0, best_nll = 1e30;
     int kl_i = 1;
-    net_init(&nt, b, method, seed, cf);
+    net_init(nt, b, method, seed, cf);
     for (i = 0; i < D->train.n; i++) idx[i] = i;
     res->best_step = 0;
     for (step = 0; step < cf->steps; step++) {
@@ -784,10 +809,10 @@ static void run_one(run_result *res, float *id_probs, const base_net *b, const d
             memcpy(zb + (size_t)t * H, D->z1_train + (size_t)e * H, (size_t)H * 4);
             yb[t] = D->train.y[e];
         }
-        net_train_step(&nt, xb, zb, yb, T, nseed, (uint64_t)step, cf);
+        net_train_step(nt, xb, zb, yb, T, nseed, (uint64_t)step, cf);
         for (l = 0; l < NLAYER; l++)
-            for (i = 0; i < nt.ad[l].nt; i++) {
-                tensor *tt = &nt.ad[l].t[i];
+            for (i = 0; i < nt->ad[l].nt; i++) {
+                tensor *tt = &nt->ad[l].t[i];
                 adam_update(tt->w, tt->g, tt->m1, tt->m2, tt->cnt, cf->lr * f, tt->decay ? cf->wd : 0.f, step + 1);
             }
         if (is_bayes(method)) { /* the KL by a separate SGD, weight pi_i = 2^i / (2^(M+1) - 1) */
@@ -796,7 +821,7 @@ static void run_one(run_result *res, float *id_probs, const base_net *b, const d
             float eps = melora_rng_uniform(nseed ^ 0x5eed, (uint64_t)step);
             kl_i++;
             for (l = 0; l < NLAYER; l++) {
-                adapter *a = &nt.ad[l];
+                adapter *a = &nt->ad[l];
                 adapter_kl(a, method, pi, eps, cf);
                 for (i = 0; i < a->nt; i++) {
                     tensor *tt = &a->t[i];
@@ -808,32 +833,67 @@ static void run_one(run_result *res, float *id_probs, const base_net *b, const d
         train_time += now_s() - t0;
         if ((step + 1) % cf->eval_every == 0 || step + 1 == cf->steps) {
             double acc, nll;
-            net_predict(&nt, pv, &D->val, D->z1_val, MODE_SAMPLE, cf->K, nseed ^ 0xa11, cf);
+            net_predict(nt, pv, &D->val, D->z1_val, MODE_SAMPLE, cf->K, nseed ^ 0xa11, cf);
             acc = calib_accuracy(pv, D->val.y, D->val.n, NCLS);
             nll = calib_nll(pv, D->val.y, D->val.n, NCLS);
             if (acc > best_acc || (acc == best_acc && nll < best_nll)) {
                 best_acc = acc; best_nll = nll; res->best_step = step + 1;
-                snapshot(&nt, 1);
+                snapshot(nt, 1);
             }
         }
     }
-    snapshot(&nt, 0);
+    snapshot(nt, 0);
     res->train_s = train_time;
     res->val_acc = best_acc;
     res->val_nll = best_nll;
+    free(idx); free(xb); free(zb); free(yb); free(pv);
+}
+
+/* Predictive probabilities of one network, or the average of an ensemble's members. */
+static void predict_all(net *nets, int nn, float *probs, const dataset *d, const float *z1base,
+                        int mode, int K, uint64_t seed, const config *cf) {
+    float *tmp;
+    size_t cnt = (size_t)d->n * NCLS, q;
+    int j;
+    if (nn == 1) { net_predict(&nets[0], probs, d, z1base, mode, K, seed, cf); return; }
+    tmp = (float *)xmalloc(cnt * 4);
+    memset(probs, 0, cnt * 4);
+    for (j = 0; j < nn; j++) {
+        net_predict(&nets[j], tmp, d, z1base, mode, K, seed, cf);
+        for (q = 0; q < cnt; q++) probs[q] += tmp[q] / nn;
+    }
+    free(tmp);
+}
+
+static void run_one(run_result *res, float *id_probs, const base_net *b, const data_all *D,
+                    int method, int seedi, const config *cf, int eval_test) {
+    net nets[ENS_MEMBERS];
+    run_result tr;
+    uint64_t seed = 1000003u * (uint64_t)(seedi + 1);
+    uint64_t nseed = seed ^ ((uint64_t)(method + 1) << 32);
+    int nn = method == M_ENS ? ENS_MEMBERS : 1, j, i;
+    float *pbuf = (float *)xmalloc((size_t)D->ood.n * NCLS * 4);
+    memset(res, 0, sizeof *res);
+    for (j = 0; j < nn; j++) { /* member j > 0 of an ensemble: its own init and data order */
+        train_one(&nets[j], &tr, b, D, method, seedi + 100 * j, cf);
+        res->train_s += tr.train_s;
+        if (j == 0) { res->best_step = tr.best_step; res->val_acc = tr.val_acc; res->val_nll = tr.val_nll; }
+    }
     if (eval_test) {
         int s;
         uint64_t tseed = nseed ^ 0x7e57;
         double *hid, *hood;
         for (s = 0; s < SET_NSHIFT; s++) {
             float *p = s == SET_ID ? id_probs : pbuf;
-            net_predict(&nt, p, &D->shift[s], D->z1_shift[s], MODE_SAMPLE, cf->K, tseed, cf);
+            predict_all(nets, nn, p, &D->shift[s], D->z1_shift[s], MODE_SAMPLE, cf->K, tseed, cf);
             score(&res->s[s], p, D->shift[s].y, D->shift[s].n);
         }
-        net_predict(&nt, pbuf, &D->shift[SET_ID], D->z1_shift[SET_ID], MODE_MEAN, 1, tseed, cf);
+        predict_all(nets, nn, pbuf, &D->shift[SET_ID], D->z1_shift[SET_ID], MODE_MEAN, 1, tseed, cf);
         score(&res->mean_id, pbuf, D->shift[SET_ID].y, D->shift[SET_ID].n);
+        predict_all(nets, nn, pbuf, &D->shift[SET_ID], D->z1_shift[SET_ID], MODE_SAMPLE, 1, tseed ^ 0x0e, cf);
+        score(&res->one_id, pbuf, D->shift[SET_ID].y, D->shift[SET_ID].n);
         /* larger shift: the pre-training classes; entropy and AUROC (OOD = positive) */
-        net_predict(&nt, pbuf, &D->ood, D->z1_ood, MODE_SAMPLE, cf->K, tseed, cf);
+        predict_all(nets, nn, pbuf, &D->ood, D->z1_ood, MODE_SAMPLE, cf->K, tseed, cf);
         hid = (double *)xmalloc((size_t)D->shift[SET_ID].n * sizeof(double));
         hood = (double *)xmalloc((size_t)D->ood.n * sizeof(double));
         res->ent_id = res->ent_ood = res->conf_ood = 0.0;
@@ -849,8 +909,8 @@ static void run_one(run_result *res, float *id_probs, const base_net *b, const d
         res->auroc = calib_auroc(hood, D->ood.n, hid, D->shift[SET_ID].n);
         free(hid); free(hood);
     }
-    net_free(&nt);
-    free(idx); free(xb); free(zb); free(yb); free(pv); free(pbuf);
+    for (j = 0; j < nn; j++) net_free(&nets[j]);
+    free(pbuf);
 }
 
 /* ------------------------------------------------------------------ reporting */
@@ -881,6 +941,11 @@ GET(g_auroc, 100 * r->auroc)
 GET(g_a1, 100 * r->s[1].acc) GET(g_a2, 100 * r->s[2].acc) GET(g_a3, 100 * r->s[3].acc)
 GET(g_e1, 100 * r->s[1].ece15) GET(g_e2, 100 * r->s[2].ece15) GET(g_e3, 100 * r->s[3].ece15)
 GET(g_n1, r->s[1].nll) GET(g_n2, r->s[2].nll) GET(g_n3, r->s[3].nll)
+GET(g_a4, 100 * r->s[SET_ROT60].acc) GET(g_a5, 100 * r->s[SET_INV].acc)
+GET(g_e4, 100 * r->s[SET_ROT60].ece15) GET(g_e5, 100 * r->s[SET_INV].ece15)
+GET(g_n4, r->s[SET_ROT60].nll) GET(g_n5, r->s[SET_INV].nll)
+GET(g_acc1, 100 * r->one_id.acc) GET(g_ece1, 100 * r->one_id.ece15) GET(g_nll1, r->one_id.nll)
+GET(g_brier1, r->one_id.brier)
 
 typedef struct { FILE *out[2]; } sink;
 static void emit(sink *k, const char *fmt, ...) {
@@ -920,6 +985,51 @@ static void table(sink *k, const char *title, const int *methods, int nm, const 
     }
 }
 
+/* two-sided 95% quantile of Student's t with df = 1..7 degrees of freedom */
+static double t975(int df) {
+    static const double q[8] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365};
+    return df >= 1 && df <= 7 ? q[df] : 1.96;
+}
+/* Paired differences a - b over the seeds (the two methods share each seed's initialisation
+   and data order): mean [95% CI of the mean, Student's t] per metric. */
+static void paired_table(sink *k, const char *title, const int (*pairs)[2], int np,
+                         const char **cols, getter *gs, const int *prec, int nc) {
+    int i, j, s;
+    emit(k, "\n%s\n\n| a − b |", title);
+    for (j = 0; j < nc; j++) emit(k, " %s |", cols[j]);
+    emit(k, "\n|---|");
+    for (j = 0; j < nc; j++) emit(k, "---:|");
+    emit(k, "\n");
+    for (i = 0; i < np; i++) {
+        emit(k, "| %s − %s |", method_name[pairs[i][0]], method_name[pairs[i][1]]);
+        for (j = 0; j < nc; j++) {
+            double d[NSEEDMAX], mu, sd, h;
+            for (s = 0; s < g_nseeds; s++) d[s] = gs[j](&g_res[pairs[i][0]][s]) - gs[j](&g_res[pairs[i][1]][s]);
+            mean_std(&mu, &sd, d, g_nseeds);
+            int sig;
+            h = g_nseeds > 1 ? t975(g_nseeds - 1) * sd / sqrt((double)g_nseeds) : 0.0;
+            sig = g_nseeds > 1 && (mu - h > 0 || mu + h < 0);
+            emit(k, " %s%+.*f [%+.*f, %+.*f]%s |", sig ? "**" : "", prec[j], mu, prec[j], mu - h,
+                 prec[j], mu + h, sig ? "**" : "");
+        }
+        emit(k, "\n");
+    }
+}
+/* every seed's value of one metric */
+static void per_seed_table(sink *k, const char *title, const int *methods, int nm, getter g, int prec) {
+    int i, s;
+    emit(k, "\n%s\n\n| method |", title);
+    for (s = 0; s < g_nseeds; s++) emit(k, " seed %d |", s);
+    emit(k, "\n|---|");
+    for (s = 0; s < g_nseeds; s++) emit(k, "---:|");
+    emit(k, "\n");
+    for (i = 0; i < nm; i++) {
+        emit(k, "| %s |", method_name[methods[i]]);
+        for (s = 0; s < g_nseeds; s++) emit(k, " %.*f |", prec, g(&g_res[methods[i]][s]));
+        emit(k, "\n");
+    }
+}
+
 static double getd(const char *key, int argc, char **argv, double dflt) {
     int i;
     size_t kl = strlen(key);
@@ -940,10 +1050,11 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
     double t_all = now_s();
     FILE *f;
     size_t ws = 0;
-    int methods_all[M_COUNT] = {M_MAP, M_MCD, M_BLOB, M_ME8, M_ME7, M_MEX};
-    const float kl_cand[3] = {1e-4f, 2e-3f, 2e-2f}; /* Table 7; between; BLoB's code default */
+    int methods_all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
+    /* Table 7; between; BLoB's released scripts; BLoB's code default */
+    const float kl_cand[NKLC] = {1e-4f, 2e-3f, 1e-2f, 2e-2f};
     float kl_lr[M_COUNT];
-    run_result sweep[M_COUNT][3];
+    run_result sweep[M_COUNT][NKLC];
     int do_sweep;
     int nm = M_COUNT;
     int only = (int)getd("method", argc, argv, -1);
@@ -952,10 +1063,10 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
     cf.steps = (int)getd("steps", argc, argv, 1000);
     cf.batch = (int)getd("batch", argc, argv, 20);
     cf.eval_every = (int)getd("eval_every", argc, argv, 50);
-    cf.nseeds = (int)getd("seeds", argc, argv, 3);
+    cf.nseeds = (int)getd("seeds", argc, argv, 5);
     cf.ntrain = (int)getd("ntrain", argc, argv, 100);
     cf.nval = (int)getd("nval", argc, argv, 100);
-    cf.ncorr = (int)getd("ncorr", argc, argv, 5000);
+    cf.ncorr = (int)getd("ncorr", argc, argv, 2500); /* per corrupted set: keeps the run short */
     cf.lr = (float)getd("lr", argc, argv, 1e-3);
     cf.wd = (float)getd("wd", argc, argv, 1e-2);
     cf.kl_lr = (float)getd("kl_lr", argc, argv, 0.02);
@@ -963,6 +1074,8 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
     cf.eps0 = (float)getd("eps0", argc, argv, 0.05);
     cf.dropout = (float)getd("dropout", argc, argv, 0.1);
     cf.warmup = (float)getd("warmup", argc, argv, 0.02);
+    cf.gamma = (float)getd("gamma", argc, argv, 8);
+    cf.kl_M = (int)getd("kl_M", argc, argv, 0);
     do_sweep = (int)getd("sweep", argc, argv, 1);
     if (cf.K > KMAX || cf.K < 1 || cf.nseeds > NSEEDMAX || cf.nseeds < 1 || cf.batch > TMAX) die("bad config");
     g_nseeds = cf.nseeds;
@@ -998,6 +1111,10 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
         ds_from_raw(&D.shift[SET_BLUR], raw_c, D.shift[SET_ID].y, nc);
         corrupt_rotate(raw_c, raw_id, nc, 30.f);
         ds_from_raw(&D.shift[SET_ROT], raw_c, D.shift[SET_ID].y, nc);
+        corrupt_rotate(raw_c, raw_id, nc, 60.f);
+        ds_from_raw(&D.shift[SET_ROT60], raw_c, D.shift[SET_ID].y, nc);
+        for (i = 0; i < nc * NPIX; i++) raw_c[i] = 1.f - raw_id[i]; /* inverted: a new style */
+        ds_from_raw(&D.shift[SET_INV], raw_c, D.shift[SET_ID].y, nc);
         free(raw_c);
     }
     free(raw_id); free(img); free(lab); free(timg); free(tlab);
@@ -1027,7 +1144,7 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
         m = methods_all[i];
         kl_lr[m] = cf.kl_lr;
         if (!is_bayes(m) || !do_sweep) continue;
-        for (c = 0; c < 3; c++) {
+        for (c = 0; c < NKLC; c++) {
             config cc = cf;
             cc.kl_lr = kl_cand[c];
             run_one(&sweep[m][c], NULL, &b, &D, m, 0, &cc, 0);
@@ -1062,9 +1179,9 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
     /* ---- tables */
     {
         sink k;
-        int all[M_COUNT] = {M_MAP, M_MCD, M_BLOB, M_ME8, M_ME7, M_MEX};
+        int all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
         int abl[3] = {M_ME8, M_ME7, M_MEX};
-        int bay[5] = {M_MCD, M_BLOB, M_ME8, M_ME7, M_MEX};
+        int bay[6] = {M_MCD, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
         int *sel = all, nsel = M_COUNT;
         const char *c2[] = {"ACC ↑", "ECE (15 bins) ↓", "ECE (10 bins) ↓", "NLL ↓", "Brier ↓"};
         getter g2[] = {g_acc, g_ece15, g_ece10, g_nll, g_brier};
@@ -1086,8 +1203,10 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
         mods[1].name = "layer2"; mods[1].m = H; mods[1].n = H; mods[1].count = 1;
         mods[2].name = "head"; mods[2].m = NCLS; mods[2].n = H; mods[2].count = 1;
         for (m = 0; m < M_COUNT; m++) {
-            melora_method mm = m == M_BLOB ? MELORA_METHOD_BLOB_FLIPOUT : is_melora(m) ? MELORA_METHOD_MELORA : MELORA_METHOD_LORA;
+            melora_method mm = m == M_BLOB ? MELORA_METHOD_BLOB_FLIPOUT : m == M_BLOBP ? MELORA_METHOD_BLOB
+                               : is_melora(m) ? MELORA_METHOD_MELORA : MELORA_METHOD_LORA;
             CHECK(melora_count_model_params(&params[m], mm, mods, 3, RANK));
+            if (m == M_ENS) params[m] *= ENS_MEMBERS;
         }
         f = md ? fopen(md, "w") : NULL;
         k.out[0] = stdout;
@@ -1101,21 +1220,42 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
                  "pre-training classes. r = %d, alpha = %g, %d steps of batch %d, AdamW lr %g "
                  "(wd %g, none on the std parameters GA, H), linear warm-up (2%%) and decay; the KL by a "
                  "separate SGD (learning rate chosen per method on validation, see the last tables) "
-                 "with weight 2^i/(2^(M+1)-1), M = %d, sigma_p = %g, "
-                 "N = %d test samples (probabilities averaged), checkpoint every %d steps chosen on "
-                 "validation accuracy. %d seeds, mean ± sample std.\n",
+                 "with weight 2^i/(2^(M+1)-1), M = %d (%s), sigma_p = %g, "
+                 "N = %d test samples (probabilities averaged; the paper's protocol, N = 1, has its "
+                 "own table), checkpoint every %d steps chosen on validation accuracy. BLoB: Flipout "
+                 "in training and BLoB's KL, as BLoB's code; BLoB, paper's replication: one draw of "
+                 "A per batch and eq. 8's prior (sigma_p + eps), as the Me-LoRA paper describes its "
+                 "BLoB baseline. Deep Ensemble: %d LoRA fine-tunes (different initialisation and "
+                 "data order), probabilities averaged. %d seeds, mean ± sample std; the paired "
+                 "differences at the end compare methods seed by seed.\n",
              NPIX, H, H, cf.ntrain, cf.nval, D.shift[SET_ID].n, D.shift[SET_NOISE].n, D.ood.n, RANK,
              (double)ALPHA, cf.steps, cf.batch, (double)cf.lr, (double)cf.wd,
-             D.train.n / cf.batch, (double)cf.sigma_p, cf.K, cf.eval_every, cf.nseeds);
+             kl_period(&cf, D.train.n), cf.kl_M > 0 ? "set by kl_M" : "BLoB's code: int(100 N^(pi/gamma) / batch), N = training examples, gamma = 8",
+             (double)cf.sigma_p, cf.K, cf.eval_every, ENS_MEMBERS, cf.nseeds);
         table(&k, "## Table 2 analogue: in-distribution (ACC and ECE in %)", sel, nsel, c2, g2, p2, 5);
-        if (nm > 1) { sel = bay; nsel = 5; }
+        if (nm > 1) { sel = bay; nsel = 6; }
         table(&k, "### Mean mode (no sampling: A = MA, C = M, no dropout)", sel, nsel, cm, gm, pm, 3);
         if (nm > 1) { sel = all; nsel = M_COUNT; }
         table(&k, "## Table 3 analogue, smaller shift (corrupted fine-tuning classes): ACC (%)", sel, nsel, c3, ga, p3, 4);
         table(&k, "### ECE (15 bins, %)", sel, nsel, c3, ge, p3, 4);
         table(&k, "### NLL", sel, nsel, c3, gn, p3n, 4);
+        {
+            const char *cl[] = {"ACC, rotation 60°", "ECE, rotation 60°", "NLL, rotation 60°",
+                                "ACC, inverted", "ECE, inverted", "NLL, inverted"};
+            getter gl[] = {g_a4, g_e4, g_n4, g_a5, g_e5, g_n5};
+            int pl[] = {2, 2, 3, 2, 2, 3};
+            table(&k, "## Larger shift, same labels: rotation by ±60° and inverted images (ACC, ECE in %)",
+                  sel, nsel, cl, gl, pl, 6);
+        }
         table(&k, "## Table 3 analogue, larger shift (the 5 pre-training classes shown to the fine-tuned model)",
               sel, nsel, co, go, po, 4);
+        if (nm > 1) {
+            const char *c1[] = {"ACC ↑", "ECE ↓", "NLL ↓", "Brier ↓"};
+            getter g1[] = {g_acc1, g_ece1, g_nll1, g_brier1};
+            int p1[] = {2, 2, 3, 3};
+            table(&k, "## The paper's protocol: one sample at test (N = 1), in distribution", bay, 6,
+                  c1, g1, p1, 4);
+        }
         if (nm > 1) {
             const char *ca[] = {"ACC ↑", "ECE ↓", "NLL ↓", "ACC noise", "ECE noise", "NLL noise",
                                 "ECE rotation", "AUROC (%) ↑"};
@@ -1144,17 +1284,45 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
             if (is_bayes(m)) emit(&k, " %g |\n", (double)kl_lr[m]);
             else emit(&k, " – |\n");
         }
+        if (nm > 1) {
+            static const int pairs[][2] = {
+                {M_MCD, M_MAP}, {M_ENS, M_MAP}, {M_BLOB, M_MAP}, {M_BLOBP, M_MAP}, {M_ME8, M_MAP},
+                {M_ME7, M_MAP}, {M_MEX, M_MAP}, {M_ME8, M_BLOB}, {M_ME8, M_BLOBP}, {M_BLOBP, M_BLOB},
+                {M_ME8, M_ME7}, {M_ME8, M_MEX}};
+            static const int pairs1[][2] = {{M_ME8, M_BLOBP}, {M_ME8, M_BLOB}, {M_BLOBP, M_BLOB},
+                                            {M_ME8, M_ME7}};
+            const char *cp[] = {"ACC", "ECE", "NLL", "Brier", "ACC blur", "ACC rotation",
+                                "ECE rotation", "ACC rot. 60°", "ECE rot. 60°", "AUROC"};
+            getter gp[] = {g_acc, g_ece15, g_nll, g_brier, g_a2, g_a3, g_e3, g_a4, g_e4, g_auroc};
+            int pp[] = {2, 2, 3, 3, 2, 2, 2, 2, 2, 2};
+            const char *cp1[] = {"ACC", "ECE", "NLL", "Brier"};
+            getter gp1[] = {g_acc1, g_ece1, g_nll1, g_brier1};
+            int pp1[] = {2, 2, 3, 3};
+            emit(&k, "\n## Paired differences over the %d seeds\n\nFor each seed, method a minus "
+                     "method b (same initialisation and data order), then the mean and its 95%% "
+                     "confidence interval (Student's t, %d degrees of freedom). **Bold**: the "
+                     "interval excludes 0. ACC, ECE in points, N = %d test samples unless stated.\n",
+                 cf.nseeds, cf.nseeds - 1, cf.K);
+            paired_table(&k, "### N = 10 (BLoB's protocol)", pairs, (int)(sizeof pairs / sizeof pairs[0]),
+                         cp, gp, pp, 10);
+            paired_table(&k, "### N = 1 (the paper's protocol), in distribution", pairs1,
+                         (int)(sizeof pairs1 / sizeof pairs1[0]), cp1, gp1, pp1, 4);
+            per_seed_table(&k, "### Per seed: ACC (%), in distribution", all, M_COUNT, g_acc, 2);
+            per_seed_table(&k, "### Per seed: ECE (15 bins, %), in distribution", all, M_COUNT, g_ece15, 2);
+            per_seed_table(&k, "### Per seed: NLL, in distribution", all, M_COUNT, g_nll, 3);
+        }
         if (do_sweep) {
             emit(&k, "\n## KL learning rate (SGD) chosen on validation, seed 0\n\n"
                      "Validation accuracy %% (NLL) of the selected checkpoint for each candidate; the "
                      "highest accuracy (then the lowest NLL) is used for all seeds.\n\n"
-                     "| method | 1e-4 (paper, Table 7) | 2e-3 | 2e-2 (BLoB code) |\n|---|---:|---:|---:|\n");
+                     "| method | 1e-4 (paper, Table 7) | 2e-3 | 1e-2 (BLoB scripts) | 2e-2 (BLoB code default) |\n"
+                     "|---|---:|---:|---:|---:|\n");
             for (i = 0; i < nm; i++) {
                 int c;
                 m = methods_all[i];
                 if (!is_bayes(m)) continue;
                 emit(&k, "| %s |", method_name[m]);
-                for (c = 0; c < 3; c++)
+                for (c = 0; c < NKLC; c++)
                     emit(&k, " %s%.2f (%.3f)%s |", kl_lr[m] == kl_cand[c] ? "**" : "", 100 * sweep[m][c].val_acc,
                          sweep[m][c].val_nll, kl_lr[m] == kl_cand[c] ? "**" : "");
                 emit(&k, "\n");
@@ -1196,7 +1364,7 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
                         count[b2] ? conf[b2] : (b2 + 0.5) / 15.0, count[b2]);
             fclose(dat);
             fprintf(gp, "set output 'paper_repro/results/calibration_%s.png'\n"
-                        "set title '%s: ECE %.2f%%, acc %.2f%%'\n"
+                        "set title \"%s: ECE %.2f%%, acc %.2f%%\"\n"
                         "plot '%s/reliability_%s.dat' using 1:2 with boxes lc rgb '#4477aa' title 'accuracy', "
                         "'' using 1:($4 > 0 ? $3 : 1/0) with linespoints pt 7 ps 0.6 lc rgb '#cc3311' title 'mean confidence (non-empty bins)', "
                         "x with lines dt 2 lc rgb 'black' title 'perfect calibration'\n",
