@@ -307,7 +307,11 @@ def _read_peft(directory):
         from safetensors.torch import load_file
         tensors = load_file(path)
     else:
-        tensors = torch.load(os.path.join(directory, PEFT_WEIGHTS_BIN), map_location="cpu")
+        path = os.path.join(directory, PEFT_WEIGHTS_BIN)
+        try:  # tensors only, no arbitrary pickled objects
+            tensors = torch.load(path, map_location="cpu", weights_only=True)
+        except TypeError:  # a torch without weights_only
+            tensors = torch.load(path, map_location="cpu")
     return config, tensors
 
 
