@@ -77,7 +77,8 @@ def worker(rank, port, out):
         res["params"] = {n: p.detach().clone() for n, p in trainable(net).items()}
         results[method + str(kw)] = res
     same = build("blob", {"flipout": False, "rank_noise": False})
-    results["rank_noise=False"] = {"noise_seeds": [m.noise_seed() for _, m in melora.adapters(same)]}
+    results["rank_noise=False"] = {"noise_seeds": [m.noise_seed()
+                                                   for _, m in melora.adapters(same)]}
     torch.save(results, os.path.join(out, "rank%d.pt" % rank))
     dist.barrier()
     dist.destroy_process_group()
@@ -108,8 +109,9 @@ class TestDDP(unittest.TestCase):
             r0, r1 = (torch.load(os.path.join(out, "rank%d.pt" % r)) for r in range(2))
         x, y = data()
         # rank_noise=False: every rank draws with the module's own seed
-        self.assertEqual(r0["rank_noise=False"]["noise_seeds"], r1["rank_noise=False"]["noise_seeds"])
-        self.assertEqual(r0["rank_noise=False"]["noise_seeds"],
+        same = r0["rank_noise=False"]["noise_seeds"]
+        self.assertEqual(same, r1["rank_noise=False"]["noise_seeds"])
+        self.assertEqual(same,
                          [m.seed for _, m in melora.adapters(build("blob", {"flipout": False}))])
         for method, kw in CASES:
             key = method + str(kw)
