@@ -67,7 +67,8 @@ Modes: in training every forward samples. In eval, eval_mode is
 merge() adds the mean adapter (scaling * B @ mean_A()) into the base weight and unmerge()
 takes it out again; while merged, or while `disabled` is set (melora.disable_adapters),
 forward is the base layer alone (a training forward of a merged adapter with gradients
-enabled raises: it would leave the adapter without gradients). An empty batch (T = 0) gives an empty output.
+enabled raises: it would leave the adapter without gradients). An empty batch (T = 0)
+gives an empty output.
 """
 import collections
 import json

@@ -188,7 +188,8 @@ class TestCheckpoints(unittest.TestCase):
                                                   dataloader_prefetch_factor=2)
             trainer = KLTrainer(model=model, args=args,
                                 train_dataset=[{"input_ids": i, "labels": i} for i in ids])
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
                 trainer.train()
             self.assertEqual({m.draw for _, m in melora.adapters(model)}, {4})
             trainer.save_model(os.path.join(d, "final"))
