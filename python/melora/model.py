@@ -27,12 +27,12 @@ def adapt(model, target_modules, method="lora", r=8, lora_alpha=16, seed=0,
           freeze_base=True, **kwargs):
     """Replaces every nn.Linear (or transformers Conv1D) of `model` whose name matches
     `target_modules` (a list of names or name suffixes such as ["q_proj", "v_proj"], or a
-    regular expression matched against the full name) by the adapter `method` ("lora", "blob", "melora") wrapping it.
-    freeze_base=True freezes every other parameter, as PEFT does. On a transformers model it
-    also calls model.enable_input_require_grads() (as PEFT does), which reentrant gradient
-    checkpointing needs when the embeddings are frozen. The k-th adapted module
-    gets seed (seed + k * 0x9E3779B97F4A7C15) mod 2^64. kwargs go to the module class.
-    Returns the model (changed in place)."""
+    regular expression matched against the full name) by the adapter `method` ("lora",
+    "blob", "melora") wrapping it. freeze_base=True freezes every other parameter, as PEFT
+    does. On a transformers model it also calls model.enable_input_require_grads() (as PEFT
+    does), which reentrant gradient checkpointing needs when the embeddings are frozen. The
+    k-th adapted module gets seed (seed + k * 0x9E3779B97F4A7C15) mod 2^64. kwargs go to
+    the module class. Returns the model (changed in place)."""
     if freeze_base:  # everything but the adapters already in the model
         keep = {id(p) for _, a in adapters(model) for n, p in a.named_parameters()
                 if not n.startswith("base_layer.")}
