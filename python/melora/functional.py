@@ -100,7 +100,7 @@ def _no_alias(out_name, out, **inputs):
 
 
 def _int(name, v, low=1):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+    if type(v) is not int and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
         raise ValueError("%s must be an integer (got %r)" % (name, v))
     if v < low:
         raise ValueError("%s must be >= %d (got %d)" % (name, low, v))
@@ -108,6 +108,10 @@ def _int(name, v, low=1):
 
 
 def _scalar(name, v):
+    if type(v) is float:  # the common case, without the abstract-class checks
+        if not math.isfinite(v):
+            raise ValueError("%s must be finite (got %r)" % (name, v))
+        return v
     if isinstance(v, torch.Tensor) and v.numel() == 1:
         v = v.item()
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
