@@ -14,7 +14,7 @@ NVCC    := $(shell command -v nvcc 2>/dev/null)
 TEST_SRCS = tests/melora_impl.c $(wildcard tests/test_*.c)
 TEST_HDRS = melora.h tests/util.h tests/model.h
 
-.PHONY: all test clean criterion cxx-check toolchain cudacpu-test cuda-emu-test cuda-nvcc-test
+.PHONY: all test clean criterion cxx-check toolchain cudacpu-test cuda-emu-test cuda-nvcc-test cuda-coverage
 
 all: toolchain $(BUILD)/melora_tests
 
@@ -86,6 +86,17 @@ cuda-emu-test: $(CUEMU)/test_cuda $(CUEMU)/test_cuda_asan
 	./$(CUEMU)/test_cuda
 	CUDACPU_REVERSE=1 ./$(CUEMU)/test_cuda
 	./$(CUEMU)/test_cuda_asan
+
+# make cuda-coverage: line and branch coverage of melora_cuda.cu by the emulator run (gcov).
+cuda-coverage: $(CUDA_DEPS) | $(BUILD)
+	@rm -rf $(CUEMU)/cov && mkdir -p $(CUEMU)/cov
+	$(CUDACPU_CC) -O0 -g --coverage -iquote . -c melora_cuda.cu -o $(CUEMU)/cov/melora_cuda.o
+	$(CXX) -std=c++17 -O1 -I. -Itests/cudacpu/include -c tests/cuda/test_cuda.cpp -o $(CUEMU)/cov/test_cuda.o
+	$(CC) $(STD) -O1 -I. -c tests/melora_impl.c -o $(CUEMU)/cov/impl.o
+	$(CXX) -pthread --coverage $(CUEMU)/cov/melora_cuda.o $(CUEMU)/cov/test_cuda.o $(CUEMU)/cov/impl.o -lcriterion -lm -o $(CUEMU)/cov/test_cuda
+	./$(CUEMU)/cov/test_cuda -j1 >/dev/null
+	gcov -b -o $(CUEMU)/cov $(CUEMU)/cov/melora_cuda.o 2>/dev/null | grep -A4 "^File 'melora_cuda.cu'"
+	@mkdir -p $(CUEMU)/cov/gcov && mv -f *.gcov $(CUEMU)/cov/gcov/ 2>/dev/null; echo "annotated source: $(CUEMU)/cov/gcov/melora_cuda.cu.gcov"
 
 # 2. With the real toolkit when nvcc exists: compile for sm_80 and sm_90 with warnings as
 #    errors, link the same tests against cuBLAS/cudart and run them: on a machine without

@@ -13,12 +13,40 @@
 // (k_reduce, k_kl_final) have a fixed grid, so their sums have a fixed order. No entry
 // point synchronises: the KLs leave their value and status in device memory.
 //
-// Bytes: at T = 1200, n = m = 4096, r = 8 the LoRA forward reads x (19.7 MB) and reads and
-// writes z (2 x 19.7 MB) -- 59 MB, 20 us at an H100's ~3 TB/s; the backward reads dz once
-// (dv and dB, k_dzpass, plus 2.7 MB of partials), x once (dA) and reads and writes dx --
-// 81 MB, 27 us (98 MB when dv and dB each read dz, as two GEMMs would). The GEMMs with one dimension r = 8 are bandwidth-bound and should come
-// within ~1.5x of that. These figures are what the first GPU run should check: nothing
-// here has yet been timed on a GPU.
+// The model: bytes and flops per kernel, and the time they imply at the paper's shape
+// T = 1200, n = m = 4096 on an H100 SXM (3.35 TB/s HBM, 67 TFLOP/s FP32 without tensor
+// cores; an H200 has the same FP32 rate and 4.8 TB/s). A (T,n) float tensor is 19.7 MB.
+// Each time is max(bytes / 3.35 TB/s, flops / 67 TFLOP/s); a launch costs ~2-4 us more
+// when the stream is not kept full (a CUDA graph hides most of it). Nothing here has been
+// timed on a GPU yet: `make gpu-check` measures every line of this table (bench/results/
+// gpu.md) and is the test of it.
+//
+//   kernel (op)                     bytes moved (model)                 flops       r=8     r=64
+//   cuBLAS u = x A^T (LoRA, BLoB)   T n + r n + T r floats              2 T n r     5.9 us  9.4 us*
+//   cuBLAS z += s u B^T             2 T m + m r + T r                   2 T m r     11.8    12.0
+//   k_shrink (Me-LoRA u, v; r<=24)  T n + T r, W from L2 (T/4) r n      2 T n r     5.9     (cuBLAS)
+//   k_shrink (Flipout u)            2 T n (x, sa) + T r                 4 T n r     11.7    18.8*
+//   k_dzpass (dv, dB; r <= 24)      T m + (m/256) T r + (T/64) m r      4 T m r     6.8     (cuBLAS)
+//   k_finish (dv; dB)               (m/256+1) T r; (T/64+2) m r         same        0.2;0.8 -
+//   cuBLAS dv, dB (r > 24)          2 T m + ...                         4 T m r     -       18.8*
+//   cuBLAS dA += du^T x             T n + T r + 2 r n                   2 T n r     5.9     9.4*
+//   cuBLAS dx += du A               2 T n + T r + r n                   2 T n r     11.7    11.7
+//   k_xpass (Flipout dMA, d(dAn))   2 T n + 2 (T/64) r n                4 T n r     13.2    23.7
+//   k_expand (Flipout dx)           3 T n (dx read + write, sa) + 2 r n 4 T n r     17.6    18.8*
+//   k_dc_part + finish (Me-LoRA)    2 T r + 2 nch r^2 (nch <= 256)      2 T r^2     launch  launch
+//   k_rowmix, k_sample, k_chain,    O(T r + E r^2 + r n)                small       launch  launch
+//   k_signs, k_noise, KL kernels
+//   (* compute-bound in FP32 at that r.)
+//
+// So at r = 8 the LoRA forward should take ~18 us and the backward ~25 us (43 us together;
+// 59 MB and 85 MB of traffic); at r = 64 ~21 us and ~40 us, FP32-compute-bound (TF32
+// would bring it back to the 59 + 98 MB bandwidth floor, ~47 us). The fused kernels are
+// used where the model says they move fewer bytes than the GEMMs they replace: k_dzpass
+// reads dz once where two GEMMs read it twice, but its partials grow as 0.16 r T m bytes
+// and pass the 4 T m bytes of the second read at r ~ 26; k_shrink saves no pass for
+// Me-LoRA (u is small) and its FMA rate trails cuBLAS's at large r. Hence
+// MELORA__FUSE_MAXR = 24. Flipout's fusions save whole (T,n) passes (x*sa written and
+// read twice) and are kept at every r.
 
 #include "melora_cuda.h"
 #include <stdio.h>
@@ -26,6 +54,12 @@
 
 #define MELORA__CU_THREADS 256
 #define MELORA__CU_MAXBLOCKS 4096
+// The largest r at which the fused k_shrink (Me-LoRA's u and v) and k_dzpass (dv and dB)
+// are used: above it their partials (k_dzpass: 0.16 r T m bytes against the 4 T m of a
+// second read of dz) or their FMA rate (k_shrink, against cuBLAS) lose, by the model at
+// the top of this file. Flipout keeps its fused kernels at every r (they save whole
+// passes over (T,n) tensors: k_shrink, k_xpass, k_expand).
+#define MELORA__FUSE_MAXR 24
 #define MELORA__CU_NB 64 // blocks of the KL reductions: fixed, so sums have a fixed order
 
 static thread_local char melora__cu_err[192];
@@ -297,71 +331,104 @@ __device__ __forceinline__ float melora__warp_sum8(float *v, int lane) {
 }
 
 // The fused shrink: u_t = x_t W^T (+ sb_g * ((x_t * sa_g) W2^T), Flipout) and, with C,
-// v_t = C_e u_t. One block per row (grid-stride over rows); ranks in groups of RK = 8 whose
-// per-thread partial sums are reduced in a fixed order: one melora__warp_sum8 per product
-// (9 shuffles; none for Flipout's second product without Flipout), then the warps in
-// order. A full group without Flipout takes an unrolled loop (4 loads of x and 32 of W in
-// flight per thread, no bound checks). Reads x once: T*n*4 bytes (19.7 MB at T = 1200,
-// n = 4096: ~7 us at 3 TB/s); W and W2 (r,n) are re-read from L2. For Flipout this
-// replaces writing and reading x*sa (two more passes of T*n floats) and a second pass
-// over x.
+// v_t = C_e u_t. A block owns a tile of SH_RT = 4 rows (grid-stride over tiles) and walks
+// the columns once per group of RK = 8 ranks, accumulating all 4 x 8 products in
+// registers, so each W element loaded serves 4 rows (W is re-read from L2 T/4 times, not
+// T). VEC (n % 4 == 0 and x, W 16-byte aligned, no Flipout): 128-bit loads, 4 of x and 8 of
+// W in flight per thread per step; otherwise 32-bit loads. The per-thread sums are reduced
+// in a fixed order: melora__warp_sum8 per row and product (9 shuffles), then the warps in
+// order. Model: reads x once, T*n*4 bytes (19.7 MB at T = 1200, n = 4096: 6.6 us at
+// 3 TB/s), plus (T/4)*r*n*4 bytes of W from L2; 2*T*n*r flops (Flipout: twice).
 #define MELORA__RK 8
+#define MELORA__SH_RT 4
+template <bool VEC>
 __global__ void melora__k_shrink(float *u, float *v, const float *x, const float *W,
                                  const float *W2, const float *sa, const float *sb, int G,
                                  const float *C, int per, int T, int n, int r) {
-    __shared__ float red[MELORA__CU_THREADS / 32][2 * MELORA__RK];
+    __shared__ float red[MELORA__CU_THREADS / 32][MELORA__SH_RT][2 * MELORA__RK];
     int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
-    for (int t = (int)blockIdx.x; t < T; t += (int)gridDim.x) {
-        const float *xr = x + (size_t)t * (size_t)n;
-        const float *ar = sa ? sa + (size_t)(t / G) * (size_t)n : nullptr;
+    int ntile = (T + MELORA__SH_RT - 1) / MELORA__SH_RT;
+    for (int tile = (int)blockIdx.x; tile < ntile; tile += (int)gridDim.x) {
+        int t0 = tile * MELORA__SH_RT, nr = T - t0 < MELORA__SH_RT ? T - t0 : MELORA__SH_RT;
         for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
-            float a1[MELORA__RK], a2[MELORA__RK];
-            for (int q = 0; q < MELORA__RK; q++) a1[q] = a2[q] = 0.0f;
+            int nq = r - k0 < MELORA__RK ? r - k0 : MELORA__RK;
+            float a1[MELORA__SH_RT][MELORA__RK], a2[MELORA__SH_RT][MELORA__RK];
+            for (int i = 0; i < MELORA__SH_RT; i++)
+                for (int q = 0; q < MELORA__RK; q++) a1[i][q] = a2[i][q] = 0.0f;
             const float *w1 = W + (size_t)k0 * (size_t)n;
             const float *w2 = W2 ? W2 + (size_t)k0 * (size_t)n : nullptr;
-            if (k0 + MELORA__RK <= r && !W2) { // the common case: a full group, no Flipout
-#pragma unroll 4
-                for (int j = (int)threadIdx.x; j < n; j += (int)blockDim.x) {
-                    float xv = xr[j];
+            if (VEC) {
+                const float4 *x4 = (const float4 *)(x + (size_t)t0 * (size_t)n);
+                const float4 *w4 = (const float4 *)w1;
+                int n4 = n / 4;
+                for (int j = (int)threadIdx.x; j < n4; j += (int)blockDim.x) {
+                    float4 wv[MELORA__RK], xv[MELORA__SH_RT];
 #pragma unroll
                     for (int q = 0; q < MELORA__RK; q++)
-                        a1[q] += xv * w1[(size_t)q * (size_t)n + (size_t)j];
+                        wv[q] = q < nq ? w4[(size_t)q * (size_t)n4 + (size_t)j] : make_float4(0, 0, 0, 0);
+#pragma unroll
+                    for (int i = 0; i < MELORA__SH_RT; i++)
+                        xv[i] = i < nr ? x4[(size_t)i * (size_t)n4 + (size_t)j] : make_float4(0, 0, 0, 0);
+#pragma unroll
+                    for (int i = 0; i < MELORA__SH_RT; i++)
+#pragma unroll
+                        for (int q = 0; q < MELORA__RK; q++)
+                            a1[i][q] += xv[i].x * wv[q].x + xv[i].y * wv[q].y + xv[i].z * wv[q].z +
+                                        xv[i].w * wv[q].w;
                 }
             } else {
-                int nq = r - k0 < MELORA__RK ? r - k0 : MELORA__RK;
                 for (int j = (int)threadIdx.x; j < n; j += (int)blockDim.x) {
-                    float xv = xr[j], xs = ar ? xv * ar[j] : 0.0f;
-                    for (int q = 0; q < nq; q++) {
-                        a1[q] += xv * w1[(size_t)q * (size_t)n + (size_t)j];
-                        if (w2) a2[q] += xs * w2[(size_t)q * (size_t)n + (size_t)j];
+                    float wv[MELORA__RK], wv2[MELORA__RK];
+#pragma unroll
+                    for (int q = 0; q < MELORA__RK; q++) {
+                        wv[q] = q < nq ? w1[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
+                        wv2[q] = w2 && q < nq ? w2[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
+                    }
+#pragma unroll
+                    for (int i = 0; i < MELORA__SH_RT; i++) { // constant indices: registers
+                        int t = t0 + i;
+                        float xv = i < nr ? x[(size_t)t * (size_t)n + (size_t)j] : 0.0f;
+                        float xs = w2 && i < nr ? xv * sa[(size_t)(t / G) * (size_t)n + (size_t)j] : 0.0f;
+#pragma unroll
+                        for (int q = 0; q < MELORA__RK; q++) {
+                            a1[i][q] += xv * wv[q];
+                            a2[i][q] += xs * wv2[q];
+                        }
                     }
                 }
             }
-            float s1 = melora__warp_sum8(a1, lane), s2 = W2 ? melora__warp_sum8(a2, lane) : 0.0f;
-            if ((lane & 3) == 0) {
-                int q = melora__sum8_q(lane);
-                red[warp][q] = s1;
-                red[warp][MELORA__RK + q] = s2;
+#pragma unroll
+            for (int i = 0; i < MELORA__SH_RT; i++) {
+                float s1 = melora__warp_sum8(a1[i], lane);
+                float s2 = W2 ? melora__warp_sum8(a2[i], lane) : 0.0f;
+                if ((lane & 3) == 0) {
+                    int q = melora__sum8_q(lane);
+                    red[warp][i][q] = s1;
+                    red[warp][i][MELORA__RK + q] = s2;
+                }
             }
             __syncthreads();
-            if ((int)threadIdx.x < MELORA__RK && k0 + (int)threadIdx.x < r) {
-                int q = (int)threadIdx.x, k = k0 + q;
-                float t1 = 0.0f, t2 = 0.0f;
-                for (int w = 0; w < nw; w++) t1 += red[w][q], t2 += red[w][MELORA__RK + q];
-                u[(size_t)t * (size_t)r + (size_t)k] =
-                    W2 ? t1 + t2 * sb[(size_t)(t / G) * (size_t)r + (size_t)k] : t1;
+            if ((int)threadIdx.x < MELORA__SH_RT * MELORA__RK) {
+                int i = (int)threadIdx.x / MELORA__RK, q = (int)threadIdx.x % MELORA__RK;
+                if (i < nr && q < nq) {
+                    int t = t0 + i, k = k0 + q;
+                    float s1 = 0.0f, s2 = 0.0f;
+                    for (int w = 0; w < nw; w++) s1 += red[w][i][q], s2 += red[w][i][MELORA__RK + q];
+                    u[(size_t)t * (size_t)r + (size_t)k] =
+                        W2 ? s1 + s2 * sb[(size_t)(t / G) * (size_t)r + (size_t)k] : s1;
+                }
             }
-            __syncthreads(); // red is reused, and u_t must be complete before the mixing
+            __syncthreads(); // red is reused, and u must be complete before the mixing
         }
-        if (C) {
-            const float *Ce = C + (size_t)(t / per) * (size_t)r * (size_t)r;
-            const float *ut = u + (size_t)t * (size_t)r;
-            for (int j = (int)threadIdx.x; j < r; j += (int)blockDim.x) {
+        if (C) // v_t = C_e u_t for the tile's rows
+            for (int o = (int)threadIdx.x; o < nr * r; o += (int)blockDim.x) {
+                int t = t0 + o / r, j = o % r;
+                const float *Ce = C + (size_t)(t / per) * (size_t)r * (size_t)r;
+                const float *ut = u + (size_t)t * (size_t)r;
                 float acc = 0.0f;
                 for (int k = 0; k < r; k++) acc += Ce[(size_t)j * (size_t)r + (size_t)k] * ut[k];
                 v[(size_t)t * (size_t)r + (size_t)j] = acc;
             }
-        }
     }
 }
 
@@ -387,55 +454,83 @@ __global__ void melora__k_expand(float *dx, const float *du, const float *W, con
 }
 
 // The fused dz pass of every backward: dv = s dz B and dB += s dz^T uB from one read of dz.
-// A block owns a tile of DZ_RT rows x 256 columns (a thread per column): it adds its
-// columns' share of dB over its rows in registers, and sums each row's share of dv over
-// its columns (one melora__warp_sum8 per row and rank group into shared memory, the warps
-// added in order once per tile: two barriers per tile, not per row). Both leave per-tile
-// partials that melora__k_finish sums in tile order, so the result is deterministic.
-// Reads dz once (T*m*4 bytes, 19.7 MB at the 7B shape, ~7 us at 3 TB/s) where two GEMMs
-// read it twice; the partials add (m/256)*T*r + (T/64)*m*r floats (0.15 + 2.5 MB there).
+// A block (256 threads) owns a tile of DZ_RT = 64 rows x 256 columns: 64 column groups of
+// 4 columns (a thread each) times 4 row groups that take the tile's rows in turn. Per row
+// a thread loads its 4 columns (one 128-bit load when VEC: m % 4 == 0 and dz 16-byte
+// aligned), adds their share of dB in registers (4 x 8), and sums their share of dv over
+// its 4 columns, then over the warp (melora__warp_sum8: 9 shuffles per 512 bytes of dz);
+// the two warps of a row group and the 4 row groups' dB are added in order in shared
+// memory after the tile (two barriers per tile). Both leave per-tile partials that
+// melora__k_finish sums in tile order: deterministic. Model: reads dz once, T*m*4 bytes
+// (19.7 MB at the 7B shape, 6.6 us at 3 TB/s), where two GEMMs read it twice; writes
+// (m/256)*T*r + (T/64)*m*r floats of partials (0.6 + 2.5 MB there, read again by
+// k_finish); 4*T*m*r flops. Grid (m/256) x (T/64): 16 x 19 = 304 blocks there.
 #define MELORA__DZ_RT 64
-__global__ void melora__k_dzpass(float *dvp, float *dbp, const float *dz, const float *B,
-                                 const float *uB, int T, int m, int r) {
-    __shared__ float red[MELORA__CU_THREADS / 32][MELORA__DZ_RT][MELORA__RK]; // 16 KB
-    int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
-    int col = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    bool in = col < m;
+#define MELORA__DZ_RG 4
+template <bool VEC>
+__global__ void __launch_bounds__(MELORA__CU_THREADS)
+    melora__k_dzpass(float *dvp, float *dbp, const float *dz, const float *B, const float *uB,
+                     int T, int m, int r) {
+    __shared__ float red[MELORA__DZ_RT][2][MELORA__RK];                          // 4 KB
+    __shared__ float dbs[MELORA__DZ_RG][MELORA__CU_THREADS / MELORA__DZ_RG * 4][MELORA__RK]; // 32 KB
+    const int gx = MELORA__CU_THREADS / MELORA__DZ_RG; // column groups: 64
+    int lane = (int)(threadIdx.x & 31u), tx = (int)threadIdx.x % gx, rg = (int)threadIdx.x / gx;
+    int wi = tx / 32; // the warp within the row group
+    int col0 = (int)blockIdx.x * (4 * gx) + 4 * tx;
     int nrt = (T + MELORA__DZ_RT - 1) / MELORA__DZ_RT;
     for (int tile = (int)blockIdx.y; tile < nrt; tile += (int)gridDim.y) { // any T
         int t0 = tile * MELORA__DZ_RT;
         int t1 = t0 + MELORA__DZ_RT < T ? t0 + MELORA__DZ_RT : T;
         for (int k0 = 0; k0 < r; k0 += MELORA__RK) {
-            float db[MELORA__RK], bc[MELORA__RK];
-            for (int q = 0; q < MELORA__RK; q++) {
-                db[q] = 0.0f;
-                bc[q] = in && k0 + q < r ? B[(size_t)col * (size_t)r + (size_t)(k0 + q)] : 0.0f;
-            }
-            for (int t = t0; t < t1; t++) {
-                float g = in ? dz[(size_t)t * (size_t)m + (size_t)col] : 0.0f;
+            int nq = r - k0 < MELORA__RK ? r - k0 : MELORA__RK;
+            float db[4][MELORA__RK], bc[4][MELORA__RK];
+            for (int c = 0; c < 4; c++)
+                for (int q = 0; q < MELORA__RK; q++) {
+                    db[c][q] = 0.0f;
+                    bc[c][q] = col0 + c < m && q < nq
+                                   ? B[(size_t)(col0 + c) * (size_t)r + (size_t)(k0 + q)] : 0.0f;
+                }
+            for (int t = t0 + rg; t < t1; t += MELORA__DZ_RG) {
+                const float *row = dz + (size_t)t * (size_t)m;
+                float g[4];
+                if (VEC && col0 + 3 < m) {
+                    float4 g4 = *(const float4 *)(row + col0);
+                    g[0] = g4.x, g[1] = g4.y, g[2] = g4.z, g[3] = g4.w;
+                } else
+                    for (int c = 0; c < 4; c++) g[c] = col0 + c < m ? row[col0 + c] : 0.0f;
                 const float *ut = uB + (size_t)t * (size_t)r + (size_t)k0;
                 float p[MELORA__RK];
 #pragma unroll
                 for (int q = 0; q < MELORA__RK; q++) {
-                    if (k0 + q < r) db[q] += g * ut[q];
-                    p[q] = g * bc[q];
+                    float uq = q < nq ? ut[q] : 0.0f;
+                    p[q] = 0.0f;
+#pragma unroll
+                    for (int c = 0; c < 4; c++) {
+                        db[c][q] += g[c] * uq;
+                        p[q] += g[c] * bc[c][q];
+                    }
                 }
                 float sum = melora__warp_sum8(p, lane);
-                if ((lane & 3) == 0) red[warp][t - t0][melora__sum8_q(lane)] = sum;
+                if ((lane & 3) == 0) red[t - t0][wi][melora__sum8_q(lane)] = sum;
             }
+            for (int c = 0; c < 4; c++)
+                for (int q = 0; q < MELORA__RK; q++) dbs[rg][4 * tx + c][q] = db[c][q];
             __syncthreads();
             for (int o = (int)threadIdx.x; o < (t1 - t0) * MELORA__RK; o += (int)blockDim.x) {
                 int tr = o / MELORA__RK, q = o % MELORA__RK;
-                if (k0 + q >= r) continue;
-                float acc = 0.0f;
-                for (int w = 0; w < nw; w++) acc += red[w][tr][q];
-                dvp[((size_t)blockIdx.x * (size_t)T + (size_t)(t0 + tr)) * (size_t)r +
-                    (size_t)(k0 + q)] = acc;
+                if (q < nq)
+                    dvp[((size_t)blockIdx.x * (size_t)T + (size_t)(t0 + tr)) * (size_t)r +
+                        (size_t)(k0 + q)] = red[tr][0][q] + red[tr][1][q];
             }
-            __syncthreads(); // red is reused
-            if (dbp && in)
-                for (int q = 0; q < MELORA__RK && k0 + q < r; q++)
-                    dbp[((size_t)tile * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = db[q];
+            if (dbp)
+                for (int o = (int)threadIdx.x; o < 4 * gx * MELORA__RK; o += (int)blockDim.x) {
+                    int cl = o / MELORA__RK, q = o % MELORA__RK, col = (int)blockIdx.x * (4 * gx) + cl;
+                    if (col >= m || q >= nq) continue;
+                    float acc = 0.0f;
+                    for (int g2 = 0; g2 < MELORA__DZ_RG; g2++) acc += dbs[g2][cl][q];
+                    dbp[((size_t)tile * (size_t)m + (size_t)col) * (size_t)r + (size_t)(k0 + q)] = acc;
+                }
+            __syncthreads(); // red and dbs are reused
         }
     }
 }
@@ -541,32 +636,28 @@ __global__ void melora__k_reduce(double *partial, int *bad, int mode, const doub
 // summed in order; eq. 7 (eq7 != 0): kl = (sp + ss) / (2 s2) - slog from slots 0, 1, 2;
 // otherwise kl = slot 0. *status = MELORA_ERR_VALUE (and *kl = NaN) when a term was flagged
 // or a sum is not finite, else MELORA_OK: the gradient kernels that follow read it and write
-// nothing on an error. One thread: 3 x MELORA__CU_NB doubles.
+// nothing on an error. Launched as one thread: 3 x MELORA__CU_NB doubles.
 __global__ void melora__k_kl_final(double *kl, int *status, const double *partial, int nb,
                                    const int *bad, int eq7, double s2) {
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        double v[3] = {0.0, 0.0, 0.0};
-        for (int q = 0; q < (eq7 ? 3 : 1); q++)
-            for (int b = 0; b < nb; b++) v[q] += partial[q * nb + b];
-        double k = eq7 ? (v[0] + v[1]) / (2.0 * s2) - v[2] : v[0];
-        int ok = !*bad && v[0] - v[0] == 0.0 && v[1] - v[1] == 0.0 && k - k == 0.0;
-        *status = ok ? (int)MELORA_OK : (int)MELORA_ERR_VALUE;
-        *kl = ok ? k : nan("");
-    }
+    double v[3] = {0.0, 0.0, 0.0};
+    for (int q = 0; q < (eq7 ? 3 : 1); q++)
+        for (int b = 0; b < nb; b++) v[q] += partial[q * nb + b];
+    double k = eq7 ? (v[0] + v[1]) / (2.0 * s2) - v[2] : v[0];
+    int ok = !*bad && k - k == 0.0; // k is finite only if its sums are
+    *status = ok ? (int)MELORA_OK : (int)MELORA_ERR_VALUE;
+    *kl = ok ? k : nan("");
 }
 // The naive reduction: one thread, every term in index order, written as the slot's first
 // partial (the others zero) so melora__k_kl_final serves both paths.
 __global__ void melora__k_reduce_naive(double *partial, int nb, int *bad, int mode,
                                        const double *d, const float *f1, const float *f2,
                                        double sigma, size_t count) {
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        double s = 0.0;
-        int flag = 0;
-        for (size_t i = 0; i < count; i++) s += melora__term(mode, d, f1, f2, sigma, i, &flag);
-        if (flag) *bad = 1;
-        partial[0] = s;
-        for (int b = 1; b < nb; b++) partial[b] = 0.0;
-    }
+    double s = 0.0; // launched as one thread
+    int flag = 0;
+    for (size_t i = 0; i < count; i++) s += melora__term(mode, d, f1, f2, sigma, i, &flag);
+    if (flag) *bad = 1;
+    partial[0] = s;
+    for (int b = 1; b < nb; b++) partial[b] = 0.0;
 }
 
 // Diagonal-Gaussian KL gradients: dmu += w mu/s2; dg += w (Om/s2 - 1/Om) 2g.
@@ -857,6 +948,26 @@ static melora_status melora__check_e(int E, int T, int r) {
     return MELORA_OK;
 }
 
+// The shrink kernel for these operands: 128-bit loads when n % 4 == 0, x and W are 16-byte
+// aligned and there is no Flipout; one block per tile of 4 rows (grid-stride past 32768).
+static bool melora__aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+static melora_status melora__shrink(cudaStream_t st, float *u, float *v, const float *x,
+                                    const float *W, const float *W2, const float *sa,
+                                    const float *sb, int G, const float *C, int per, int T, int n,
+                                    int r, double bytes) {
+    size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
+    unsigned grid = (unsigned)(tiles < 32768u ? tiles : 32768u);
+    if (!W2 && n % 4 == 0 && melora__aligned16(x) && melora__aligned16(W))
+        melora__k_shrink<true><<<grid, melora__tpb((n + 3) / 4), 0, st>>>(u, v, x, W, W2, sa, sb, G,
+                                                                        C, per, T, n, r);
+    else
+        melora__k_shrink<false><<<grid, melora__tpb(n), 0, st>>>(u, v, x, W, W2, sa, sb, G, C, per,
+                                                                T, n, r);
+    MELORA__LAUNCHED_P(st, "k_shrink", bytes);
+    (void)bytes;
+    return MELORA_OK;
+}
+
 // ---------------------------------------------------------------------------- noise --
 static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, int64_t count,
                                    int kind, cudaStream_t st) {
@@ -891,10 +1002,9 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
                                  const float *x, const float *A, const float *C, int E,
                                  const float *B, float s, int T, int n, int m, int r) {
     const float *mixed = u;
-    if (C && !c->naive) { // Me-LoRA: u = x A^T and v = C u in one pass over x
-        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), melora__tpb(n),
-                           0, c->st>>>(u, v, x, A, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r);
-        MELORA__LAUNCHED_P(c->st, "k_shrink", MELORA__F4((size_t)T * n + (size_t)r * n + 2 * (size_t)T * r + (size_t)E * r * r));
+    if (C && !c->naive && r <= MELORA__FUSE_MAXR) { // Me-LoRA: u = x A^T, v = C u in one pass
+        MELORA__TRY_(melora__shrink(c->st, u, v, x, A, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r,
+                                    MELORA__F4((size_t)T * n + (size_t)r * n + 2 * (size_t)T * r + (size_t)E * r * r)));
         // row-major z (T,m) += s v (T,r) B^T (see below)
         return melora__gemm(c, 1, 0, m, T, r, s, B, r, v, r, 1.0f, z, m);
     }
@@ -916,10 +1026,14 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
 static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dvp,
                                 float *dbp, const float *dz, const float *B, const float *uB,
                                 float s, int T, int m, int r) {
-    if (!c->naive) {
+    if (!c->naive && r <= MELORA__FUSE_MAXR) { // above it, two cuBLAS GEMMs move fewer bytes
         dim3 grid((unsigned)melora__ncs(m), melora__gy(melora__nrt(T)));
-        melora__k_dzpass<<<grid, melora__tpb(m), 0, c->st>>>(dvp, dB ? dbp : nullptr, dz,
-                                                                  B, uB, T, m, r);
+        if (m % 4 == 0 && melora__aligned16(dz))
+            melora__k_dzpass<true><<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr,
+                                                                          dz, B, uB, T, m, r);
+        else
+            melora__k_dzpass<false><<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr,
+                                                                           dz, B, uB, T, m, r);
         MELORA__LAUNCHED_P(c->st, "k_dzpass", MELORA__F4((size_t)T * m + (size_t)m * r + (size_t)T * r + melora__ncs(m) * T * r + (dB ? melora__nrt(T) * m * r : 0)));
         size_t tr = (size_t)T * r, mr = (size_t)m * r;
         melora__k_finish<<<melora__blocks(tr), MELORA__CU_THREADS, 0, c->st>>>(
@@ -1098,9 +1212,8 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     if (!naive) { // both products and the signs in one pass over x
-        melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), melora__tpb(n),
-                           0, st>>>(u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r);
-        MELORA__LAUNCHED_P(st, "k_shrink", MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr));
+        MELORA__TRY_(melora__shrink(st, u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r,
+                                    MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr)));
     } else {
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
@@ -1486,10 +1599,13 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
                  MELORA_ERR_OVERFLOW);
     MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0));
     float *v = melora__reg<float>(work, &ws, MC_DV);
-    // u = x A^T once for every sample (see melora__fwd)
-    melora__k_shrink<<<melora__blocks((size_t)T * MELORA__CU_THREADS), melora__tpb(n), 0,
-                       st>>>(u, nullptr, x, A, nullptr, nullptr, nullptr, 1, nullptr, 1, T, n, r);
-    MELORA__LAUNCHED_P(st, "k_shrink", MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r));
+    // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
+    // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
+    if (r <= MELORA__FUSE_MAXR)
+        MELORA__TRY_(melora__shrink(st, u, nullptr, x, A, nullptr, nullptr, nullptr, 1, nullptr, 1, T,
+                                    n, r, MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r)));
+    else
+        MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
     for (int k = 0; k < K; k++) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, st>>>(
             v, u, C + (size_t)k * r * r, T, r, T, 0);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <algorithm>
+#include <functional>
 #include <vector>
 #include "melora_cuda.h"
 #include "ref.h"
@@ -355,22 +356,50 @@ Test(cuda, bad_arguments) {
     cr_assert_eq(melora_cuda_melora_kl(nullptr, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, n, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_melora_kl(kl.v, nullptr, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, n, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_blob_kl((double *)((char *)kl.v + 4), kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, r, n, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, NAN, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, -2, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, -.2f, .1f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, NAN, .1f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, -.1f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, .2f, INFINITY, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, r, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl_exact(kl.v, kl.st, M.p, g.p, w.p, M.p, H.p, .2f, 1, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_sample(z.p, A.p, g.p, g.p, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_sample(z.p, A.p, g.p, g.p, r, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_sample(C.p, M.p, H.p, C.p, 2, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_mc_forward(z.p, u.p, w.p, x.p, A.p, C.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_backward(z.p, A.p, B.p, M.p, H.p, w.p, z.p, u.p, v.p, x.p, A.p, C.p, B.p, H.p, C.p, 1, 3, T, n, m, r, h, 0), MELORA_ERR_DIVISIBILITY);
+    cr_assert_eq(melora_cuda_blob_flipout_backward(z.p, A.p, g.p, B.p, w.p, z.p, u.p, x.p, A.p, g.p, g.p, x.p, u.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_forward(z.p, u.p, v.p, w.p, x.p, A.p, C.p, B.p, 1, 2, 0, n, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_backward(z.p, A.p, B.p, M.p, H.p, w.p, z.p, u.p, v.p, x.p, A.p, C.p, B.p, H.p, C.p, 1, 2, T, 0, m, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_mc_forward(z.p, u.p, w.p, x.p, A.p, C.p, B.p, 1, 2, T, n, -1, r, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
     cr_assert_eq(kl.status(), 0x7f7f7f7f); // host-side rejections write nothing
-    // a zero std: the call is enqueued (MELORA_OK), the device status says MELORA_ERR_VALUE,
-    // the KL is NaN and no gradient is written
+    // a zero std (or a value that is not finite): the call is enqueued (MELORA_OK), the
+    // device status says MELORA_ERR_VALUE, the KL is NaN and no gradient is written
     vec hz = H.get();
     hz[1] = 0.0f;
     dev Hz(hz);
     vec gaz = g.get();
     gaz[4] = 0.0f;
     dev GAz(gaz);
-    for (int which = 0; which < 4; which++) {
+    vec ainf = A.get();
+    ainf[3] = INFINITY;
+    dev Ainf(ainf);
+    for (int which = 0; which < 6; which++) {
         dkl k;
         melora_status st =
             which == 0 ? melora_cuda_melora_kl_exact(k.v, k.st, M.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0)
             : which == 1 ? melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, A.p, GAz.p, .2f, 1, r, n, 0)
             : which == 2 ? melora_cuda_melora_kl(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
-                         : melora_cuda_melora_kl_naive(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0);
+            : which == 3 ? melora_cuda_melora_kl_naive(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
+            : which == 4 ? melora_cuda_melora_kl(k.v, k.st, g.p, M.p, z.p, w.p, Ainf.p, M.p, H.p, .2f, 1, r, n, 0) // sums not finite
+                         : melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, Ainf.p, g.p, .2f, 1, r, n, 0); // a mean not finite
         cr_assert_eq(st, MELORA_OK, "case %d", which);
         cr_assert_eq(k.status(), MELORA_ERR_VALUE, "case %d", which);
         cr_assert(std::isnan(k.value()), "case %d", which);
@@ -507,3 +536,127 @@ Test(cuda, training_step_in_a_cuda_graph) {
     cudaStreamDestroy(st);
 }
 #endif
+
+// Every pointer argument of every entry point, NULL in turn: MELORA_ERR_NULL where it is
+// required, MELORA_OK where it is an optional gradient; then, with every pointer valid,
+// the other host-side rejections reach every entry point: an error left pending (taken
+// over as MELORA_ERR_CUDA), a misaligned workspace, a NULL handle, a non-finite scale.
+Test(cuda, every_pointer_checked) {
+    NEED_DEVICE();
+    const int T = 4, n = 3, m = 5, r = 2, E = 2, G = 2, K = 2;
+    const float s = .5f;
+    const int NP = 16;
+    std::vector<dev *> bufs;
+    void *base[NP];
+    for (int i = 0; i < NP; i++) {
+        vec v = rnd(4096, 100 + i, .5);
+        for (auto &f : v) f = f < 0 ? f - .1f : f + .1f; // nonzero: standard deviations too
+        bufs.push_back(new dev(v));
+        base[i] = bufs.back()->p;
+    }
+    cublasHandle_t h = handle();
+    cublasHandle_t hh = h; // the handle the calls use (set to NULL for the handle check)
+    float ss = s;          // the scale the calls use
+#define F_(i) ((float *)p[i])
+#define W_(i) ((void *)p[i])
+    struct Call {
+        const char *name;
+        int np;
+        unsigned optional; // bit i: pointer i may be NULL
+        bool gemm;         // takes a handle and a scale
+        std::function<melora_status(void **)> f;
+    };
+    std::vector<Call> calls = {
+        {"lora_forward", 6, 0, true, [&](void **p) { return melora_cuda_lora_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), ss, T, n, m, r, hh, 0); }},
+        {"lora_forward_naive", 6, 0, false, [&](void **p) { return melora_cuda_lora_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), s, T, n, m, r, nullptr, 0); }},
+        {"lora_backward", 9, 7, true, [&](void **p) { return melora_cuda_lora_backward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), ss, T, n, m, r, hh, 0); }},
+        {"lora_backward_naive", 9, 7, false, [&](void **p) { return melora_cuda_lora_backward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), s, T, n, m, r, nullptr, 0); }},
+        {"blob_sample", 4, 0, false, [&](void **p) { return melora_cuda_blob_sample(F_(0), F_(1), F_(2), F_(3), r, n, 0); }},
+        {"blob_forward", 9, 0, true, [&](void **p) { return melora_cuda_blob_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), ss, T, n, m, r, hh, 0); }},
+        {"blob_backward", 12, 15, true, [&](void **p) { return melora_cuda_blob_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), ss, T, n, m, r, hh, 0); }},
+        {"flipout_forward", 10, 0, true, [&](void **p) { return melora_cuda_blob_flipout_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), ss, G, T, n, m, r, hh, 0); }},
+        {"flipout_forward_naive", 10, 0, false, [&](void **p) { return melora_cuda_blob_flipout_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), s, G, T, n, m, r, nullptr, 0); }},
+        {"flipout_backward", 14, 15, true, [&](void **p) { return melora_cuda_blob_flipout_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), ss, G, T, n, m, r, hh, 0); }},
+        {"flipout_backward_naive", 14, 15, false, [&](void **p) { return melora_cuda_blob_flipout_backward_naive(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), s, G, T, n, m, r, nullptr, 0); }},
+        {"blob_kl", 7, 12, false, [&](void **p) { return melora_cuda_blob_kl((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, n, 0); }},
+        {"melora_sample", 4, 0, false, [&](void **p) { return melora_cuda_melora_sample(F_(0), F_(1), F_(2), F_(3), E, r, 0); }},
+        {"melora_forward", 8, 0, true, [&](void **p) { return melora_cuda_melora_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), ss, E, T, n, m, r, hh, 0); }},
+        {"melora_forward_naive", 8, 0, false, [&](void **p) { return melora_cuda_melora_forward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), s, E, T, n, m, r, nullptr, 0); }},
+        {"melora_backward", 15, 31, true, [&](void **p) { return melora_cuda_melora_backward(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), ss, E, T, n, m, r, hh, 0); }},
+        {"melora_backward_naive", 15, 31, false, [&](void **p) { return melora_cuda_melora_backward_naive(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), s, E, T, n, m, r, nullptr, 0); }},
+        {"melora_mc_forward", 7, 0, true, [&](void **p) { return melora_cuda_melora_mc_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), ss, K, T, n, m, r, hh, 0); }},
+        {"melora_kl", 9, 28, false, [&](void **p) { return melora_cuda_melora_kl((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
+        {"melora_kl_naive", 9, 28, false, [&](void **p) { return melora_cuda_melora_kl_naive((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
+        {"melora_kl_prior_noise", 9, 28, false, [&](void **p) { return melora_cuda_melora_kl_prior_noise((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, .1f, 1, r, n, 0); }},
+        {"melora_kl_exact", 7, 12, false, [&](void **p) { return melora_cuda_melora_kl_exact((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, 0); }},
+    };
+#undef F_
+#undef W_
+    for (auto &c : calls) {
+        void *p[NP];
+        for (int i = 0; i < NP; i++) p[i] = base[i];
+        cr_assert_eq(c.f(p), MELORA_OK, "%s: all pointers valid", c.name);
+        for (int i = 0; i < c.np; i++) {
+            for (int j = 0; j < NP; j++) p[j] = base[j];
+            p[i] = nullptr;
+            melora_status st = c.f(p);
+            cr_assert_eq(st, (c.optional >> i) & 1 ? MELORA_OK : MELORA_ERR_NULL, "%s: pointer %d NULL: %s", c.name, i, melora_status_string(st));
+        }
+        for (int j = 0; j < NP; j++) p[j] = base[j];
+        int v = 0;
+        cr_assert_neq(cudaDeviceGetAttribute(&v, (cudaDeviceAttr)100000, 0), cudaSuccess);
+        cr_assert_eq(c.f(p), MELORA_ERR_CUDA, "%s: an error pending", c.name);
+        cr_assert(strstr(melora_cuda_last_error(), "before this call") != nullptr, "%s: %s", c.name, melora_cuda_last_error());
+        cr_assert_eq(c.f(p), MELORA_OK, "%s: the pending error was taken over", c.name);
+        if (c.gemm) {
+            hh = nullptr;
+            cr_assert_eq(c.f(p), MELORA_ERR_NULL, "%s: NULL handle", c.name);
+            hh = h;
+            ss = NAN;
+            cr_assert_eq(c.f(p), MELORA_ERR_VALUE, "%s: NaN scale", c.name);
+            ss = s;
+        }
+    }
+    // each call's workspace pointer (its index), -1: none
+    const int wi[] = {2, 2, 3, 3, -1, 3, 4, 2, 2, 4, 4, 4, -1, 3, 3, 5, 5, 2, 5, 5, 5, 4};
+    cr_assert_eq(sizeof wi / sizeof wi[0], calls.size());
+#ifdef CUDACPU
+    // Failures past the argument checks, through the emulator, which rejects a host pointer
+    // passed to a kernel or to cuBLAS (on a GPU that would be a fault): with each pointer
+    // in turn a host buffer, the call fails at the launch or GEMM that first uses it, with
+    // MELORA_ERR_CUDA or MELORA_ERR_CUBLAS and the failing call named (a workspace the op
+    // does not use may be anywhere), and the handle's stream is still put back.
+    setenv("CUDACPU_QUIET", "1", 1);
+    std::vector<float> host(4096, .5f);
+    cudaStream_t mine;
+    cr_assert_eq(cudaStreamCreate(&mine), cudaSuccess);
+    cr_assert_eq(cublasSetStream(h, mine), CUBLAS_STATUS_SUCCESS);
+    for (size_t k = 0; k < calls.size(); k++)
+        for (int i = 0; i < calls[k].np; i++) {
+            const Call &c = calls[k];
+            void *p[NP];
+            for (int j = 0; j < NP; j++) p[j] = base[j];
+            p[i] = host.data();
+            melora_status st = c.f(p);
+            if (st == MELORA_OK && i == wi[k]) continue;
+            cr_assert(st == MELORA_ERR_CUDA || st == MELORA_ERR_CUBLAS, "%s: pointer %d on the host: %s", c.name, i, melora_status_string(st));
+            cr_assert(melora_cuda_last_error()[0] != '\0', "%s: pointer %d: no call named", c.name, i);
+            cudaStream_t got = nullptr;
+            cr_assert_eq(cublasGetStream(h, &got), CUBLAS_STATUS_SUCCESS);
+            cr_assert_eq(got, mine, "%s: pointer %d: the handle's stream", c.name, i);
+        }
+    cr_assert_eq(cublasSetStream(h, 0), CUBLAS_STATUS_SUCCESS);
+    cudaStreamDestroy(mine);
+#endif
+    // a misaligned workspace, for each entry point that takes one (its index in the table)
+    for (size_t k = 0; k < calls.size(); k++) {
+        if (wi[k] < 0) continue;
+        void *p[NP];
+        for (int j = 0; j < NP; j++) p[j] = base[j];
+        p[wi[k]] = (char *)base[wi[k]] + 4;
+        cr_assert_eq(calls[k].f(p), MELORA_ERR_ALIGNMENT, "%s: misaligned workspace", calls[k].name);
+    }
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    cublasDestroy(h);
+    for (auto *b : bufs) delete b;
+}
