@@ -62,8 +62,8 @@ cudacpu-test:
 
 # ---- the CUDA path --------------------------------------------------------------------
 # 1. Through the emulator (tests/cudacpu) on every machine: the CUDA entry points against
-#    the CPU path, plain, with the threads of each block in reverse order, and under
-#    ASan/UBSan.
+#    a double-precision model, plain, with the threads of each block in reverse and in a
+#    random order, and under ASan/UBSan.
 CUDACPU_CC  = CXX="$(CXX)" tests/cudacpu/cudacpu-cc
 CUEMU       = $(BUILD)/cuemu
 CUEMU_SAN   = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -85,6 +85,7 @@ $(CUEMU)/test_cuda_asan: $(CUDA_DEPS) | $(BUILD)
 cuda-emu-test: $(CUEMU)/test_cuda $(CUEMU)/test_cuda_asan
 	./$(CUEMU)/test_cuda
 	CUDACPU_REVERSE=1 ./$(CUEMU)/test_cuda
+	CUDACPU_SHUFFLE=17 ./$(CUEMU)/test_cuda
 	./$(CUEMU)/test_cuda_asan
 
 # make cuda-coverage: line and branch coverage of melora_cuda.cu by the emulator run (gcov).

@@ -192,11 +192,15 @@ __global__ void melora__k_noise(float *out, uint64_t seed, uint64_t offset, size
 }
 
 // out = mean + (g*g)*eps (mean nullptr: 0). 16 bytes per element.
+// `period` > 0: mean and g repeat every `period` elements (Me-LoRA's E samples of one
+// (M, H) in one launch); 0: they have `count` elements.
 __global__ void melora__k_sample(float *out, const float *mean, const float *g,
-                                 const float *eps, size_t count) {
+                                 const float *eps, size_t count, size_t period) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t k = period ? i % period : i;
+        out[i] = melora_sample_elem(mean ? mean[k] : 0.0f, g[k], eps[i]);
+    }
 }
 
 // Chain rule through a sample mean + (G*G)*EPS: dmean += d, dstd += d*EPS*2G.
@@ -1147,7 +1151,7 @@ extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, con
                  MELORA_ERR_OVERFLOW);
     MELORA__TRY_(melora__entry());
     size_t cnt = (size_t)r * n;
-    melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt);
+    melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(4 * cnt));
     return MELORA_OK;
 }
@@ -1209,7 +1213,7 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *xa = melora__reg<float>(work, &ws, MC_XA);
     float *u2 = melora__reg<float>(work, &ws, MC_DU);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
-    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     if (!naive) { // both products and the signs in one pass over x
         MELORA__TRY_(melora__shrink(st, u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r,
@@ -1244,7 +1248,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     float *xa = melora__reg<float>(work, &ws, MC_XA), *tmp = melora__reg<float>(work, &ws, MC_TMP);
     float *du = melora__reg<float>(work, &ws, MC_DU), *du2 = melora__reg<float>(work, &ws, MC_DV);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
-    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn);
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     // du (T,r) = s dz B, dB += s dz^T u
     MELORA__TRY_(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MC_DVP),
@@ -1486,12 +1490,9 @@ extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, con
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
     MELORA__TRY_(melora__check_e(E, E, r));
     MELORA__TRY_(melora__entry());
-    size_t rr = (size_t)r * r;
-    for (int e = 0; e < E; e++) {
-        melora__k_sample<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
-            C + (size_t)e * rr, M, H, EC + (size_t)e * rr, rr);
-        MELORA__LAUNCHED_P(st, "k_sample", 0);
-    }
+    size_t rr = (size_t)r * r, cnt = (size_t)E * rr; // all E samples in one launch
+    melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(C, M, H, EC, cnt, rr);
+    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(2 * cnt + 2 * rr));
     return MELORA_OK;
 }
 
