@@ -985,11 +985,6 @@ static void table(sink *k, const char *title, const int *methods, int nm, const 
     }
 }
 
-/* two-sided 95% quantile of Student's t with df = 1..7 degrees of freedom */
-static double t975(int df) {
-    static const double q[8] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365};
-    return df >= 1 && df <= 7 ? q[df] : 1.96;
-}
 /* Paired differences a - b over the seeds (the two methods share each seed's initialisation
    and data order): mean [95% CI of the mean, Student's t] per metric. */
 static void paired_table(sink *k, const char *title, const int (*pairs)[2], int np,
@@ -1003,11 +998,13 @@ static void paired_table(sink *k, const char *title, const int (*pairs)[2], int 
     for (i = 0; i < np; i++) {
         emit(k, "| %s − %s |", method_name[pairs[i][0]], method_name[pairs[i][1]]);
         for (j = 0; j < nc; j++) {
-            double d[NSEEDMAX], mu, sd, h;
-            for (s = 0; s < g_nseeds; s++) d[s] = gs[j](&g_res[pairs[i][0]][s]) - gs[j](&g_res[pairs[i][1]][s]);
-            mean_std(&mu, &sd, d, g_nseeds);
+            double va[NSEEDMAX], vb[NSEEDMAX], mu, h;
             int sig;
-            h = g_nseeds > 1 ? t975(g_nseeds - 1) * sd / sqrt((double)g_nseeds) : 0.0;
+            for (s = 0; s < g_nseeds; s++) {
+                va[s] = gs[j](&g_res[pairs[i][0]][s]);
+                vb[s] = gs[j](&g_res[pairs[i][1]][s]);
+            }
+            calib_paired(&mu, &h, va, vb, g_nseeds);
             sig = g_nseeds > 1 && (mu - h > 0 || mu + h < 0);
             emit(k, " %s%+.*f [%+.*f, %+.*f]%s |", sig ? "**" : "", prec[j], mu, prec[j], mu - h,
                  prec[j], mu + h, sig ? "**" : "");

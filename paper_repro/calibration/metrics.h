@@ -15,6 +15,10 @@
    calib_auroc      area under the ROC curve of a score that should be larger for the
                     positives (Mann-Whitney U / (n_pos n_neg), ties count one half).
                     Returns -1 when either set is empty or memory runs out.
+   calib_paired     mean of the paired differences a_i - b_i and the half-width of its 95%
+                    confidence interval, t_{0.975, n-1} s / sqrt(n) (Student's t; 0 for n < 2)
+   calib_t975       the two-sided 95% quantile of Student's t for 1..7 degrees of freedom
+                    (1.96 beyond)
    Fractions are returned as fractions (multiply by 100 for percent). */
 #ifndef CALIB_METRICS_H
 #define CALIB_METRICS_H
@@ -148,6 +152,22 @@ static inline double calib_auroc(const double *pos, int npos, const double *neg,
     }
     free(v);
     return (rank_sum - 0.5 * (double)npos * (npos + 1)) / ((double)npos * nneg);
+}
+
+static inline double calib_t975(int df) {
+    static const double q[8] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365};
+    return df >= 1 && df <= 7 ? q[df] : 1.96;
+}
+static inline void calib_paired(double *mean, double *half, const double *a, const double *b, int n) {
+    int i;
+    double s = 0.0, q = 0.0;
+    *mean = *half = 0.0;
+    if (n <= 0) return;
+    for (i = 0; i < n; i++) s += a[i] - b[i];
+    s /= n;
+    for (i = 0; i < n; i++) q += (a[i] - b[i] - s) * (a[i] - b[i] - s);
+    *mean = s;
+    if (n > 1) *half = calib_t975(n - 1) * sqrt(q / (n - 1)) / sqrt((double)n);
 }
 
 #endif /* CALIB_METRICS_H */
