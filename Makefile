@@ -72,6 +72,7 @@ CUDA_DEPS   = melora_cuda.cu melora_cuda.h melora.h tests/cuda/test_cuda.cpp tes
 $(CUEMU)/test_cuda: $(CUDA_DEPS) | $(BUILD)
 	@mkdir -p $(CUEMU)
 	$(CUDACPU_CC) -O2 -g -Wall -Wextra -Werror -iquote . -c melora_cuda.cu -o $(CUEMU)/melora_cuda.o
+	$(CUDACPU_CC) -O0 -Wall -Wextra -Werror -DMELORA_CUDA_PROFILE -iquote . -fsyntax-only melora_cuda.cu
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -I. -Itests/cudacpu/include -c tests/cuda/test_cuda.cpp -o $(CUEMU)/test_cuda.o
 	$(CC) $(STD) -O2 -I. -c tests/melora_impl.c -o $(CUEMU)/impl.o
 	$(CXX) -pthread $(CUEMU)/melora_cuda.o $(CUEMU)/test_cuda.o $(CUEMU)/impl.o -lcriterion -lm -o $@

@@ -25,13 +25,14 @@
 //   cuBLAS u = x A^T (LoRA, BLoB)   T n + r n + T r floats              2 T n r     5.9 us  9.4 us*
 //   cuBLAS z += s u B^T             2 T m + m r + T r                   2 T m r     11.8    12.0
 //   k_shrink (Me-LoRA u, v; r<=24)  T n + T r, W from L2 (T/4) r n      2 T n r     5.9     (cuBLAS)
-//   k_shrink (Flipout u)            2 T n (x, sa) + T r                 4 T n r     11.7    18.8*
+//   k_shrink (Flipout u, dAn fused) 2 T n (x, sa) + 3 r n + T r         4 T n r     11.7    18.8*
 //   k_dzpass (dv, dB; r <= 24)      T m + (m/256) T r + (T/64) m r      4 T m r     6.8     (cuBLAS)
-//   k_finish (dv; dB)               (m/256+1) T r; (T/64+2) m r         same        0.2;0.8 -
+//   k_finish (dv [+ Flipout du2]; dB) (m/256+1) T r; (T/64+2) m r       small       0.2;0.8 -
 //   cuBLAS dv, dB (r > 24)          2 T m + ...                         4 T m r     -       18.8*
 //   cuBLAS dA += du^T x             T n + T r + 2 r n                   2 T n r     5.9     9.4*
 //   cuBLAS dx += du A               2 T n + T r + r n                   2 T n r     11.7    11.7
 //   k_xpass (Flipout dMA, d(dAn))   2 T n + 2 (T/64) r n                4 T n r     13.2    23.7
+//   k_xfinish (its partials -> dMA, dGA)  2 (T/64) r n + 6 r n          small       1.6     12
 //   k_expand (Flipout dx)           3 T n (dx read + write, sa) + 2 r n 4 T n r     17.6    18.8*
 //   k_dc_part + finish (Me-LoRA)    2 T r + 2 nch r^2 (nch <= 256)      2 T r^2     launch  launch
 //   k_rowmix, k_sample, k_chain,    O(T r + E r^2 + r n)                small       launch  launch
@@ -347,8 +348,9 @@ __device__ __forceinline__ float melora__warp_sum8(float *v, int lane) {
 #define MELORA__SH_RT 4
 template <bool VEC>
 __global__ void melora__k_shrink(float *u, float *v, const float *x, const float *W,
-                                 const float *W2, const float *sa, const float *sb, int G,
-                                 const float *C, int per, int T, int n, int r) {
+                                 const float *W2, const float *EA2, const float *sa,
+                                 const float *sb, int G, const float *C, int per, int T, int n,
+                                 int r) {
     __shared__ float red[MELORA__CU_THREADS / 32][MELORA__SH_RT][2 * MELORA__RK];
     int lane = (int)(threadIdx.x & 31u), warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
     int ntile = (T + MELORA__SH_RT - 1) / MELORA__SH_RT;
@@ -361,6 +363,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
                 for (int q = 0; q < MELORA__RK; q++) a1[i][q] = a2[i][q] = 0.0f;
             const float *w1 = W + (size_t)k0 * (size_t)n;
             const float *w2 = W2 ? W2 + (size_t)k0 * (size_t)n : nullptr;
+            const float *e2 = EA2 ? EA2 + (size_t)k0 * (size_t)n : nullptr;
             if (VEC) {
                 const float4 *x4 = (const float4 *)(x + (size_t)t0 * (size_t)n);
                 const float4 *w4 = (const float4 *)w1;
@@ -386,7 +389,9 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
 #pragma unroll
                     for (int q = 0; q < MELORA__RK; q++) {
                         wv[q] = q < nq ? w1[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
-                        wv2[q] = w2 && q < nq ? w2[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
+                        size_t o = (size_t)q * (size_t)n + (size_t)j;
+                        wv2[q] = !w2 || q >= nq ? 0.0f // Flipout's dAn = (GA*GA)*EA, sampled here
+                               : e2 ? melora_sample_elem(0.0f, w2[o], e2[o]) : w2[o];
                     }
 #pragma unroll
                     for (int i = 0; i < MELORA__SH_RT; i++) { // constant indices: registers
@@ -572,13 +577,36 @@ __global__ void melora__k_xpass(float *pa, float *pb, const float *x, const floa
 }
 
 // out[i] (= or +=) s * sum_p parts[p*count + i], parts in order.
+// With out2 (Flipout's du2 = du * sb, fused here): out2[t][k] = out[t][k] * sgn[t/G][k] for
+// out (T, cols) -- count = T * cols.
 __global__ void melora__k_finish(float *out, const float *parts, int np, size_t count, float s,
-                                 int accumulate) {
+                                 int accumulate, float *out2, const float *sgn, int G, int cols) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x) {
         float acc = 0.0f;
         for (int p = 0; p < np; p++) acc += parts[(size_t)p * count + i];
-        out[i] = accumulate ? out[i] + s * acc : s * acc;
+        float v = accumulate ? out[i] + s * acc : s * acc;
+        out[i] = v;
+        if (out2) {
+            size_t t = i / (size_t)cols, k = i % (size_t)cols;
+            out2[i] = v * sgn[(t / (size_t)G) * (size_t)cols + k];
+        }
+    }
+}
+// Flipout's weight gradients from k_xpass's partials, in tile order: dMA += sum pa;
+// dGA += d(dAn) * EA * 2 GA with d(dAn) = sum pb (the chain rule through dAn = GA^2 EA).
+// Reads (nrt + 4) r n floats at most.
+__global__ void melora__k_xfinish(float *dMA, float *dGA, const float *pa, const float *pb,
+                                  const float *GA, const float *EA, int nrt, size_t count) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float a = 0.0f, b = 0.0f;
+        for (int p = 0; p < nrt; p++) {
+            if (dMA) a += pa[(size_t)p * count + i];
+            if (dGA) b += pb[(size_t)p * count + i];
+        }
+        if (dMA) dMA[i] += a;
+        if (dGA) dGA[i] += melora_dstd_elem(b, GA[i], EA[i]);
     }
 }
 
@@ -956,17 +984,17 @@ static melora_status melora__check_e(int E, int T, int r) {
 // aligned and there is no Flipout; one block per tile of 4 rows (grid-stride past 32768).
 static bool melora__aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 static melora_status melora__shrink(cudaStream_t st, float *u, float *v, const float *x,
-                                    const float *W, const float *W2, const float *sa,
-                                    const float *sb, int G, const float *C, int per, int T, int n,
-                                    int r, double bytes) {
+                                    const float *W, const float *W2, const float *EA2,
+                                    const float *sa, const float *sb, int G, const float *C,
+                                    int per, int T, int n, int r, double bytes) {
     size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
     unsigned grid = (unsigned)(tiles < 32768u ? tiles : 32768u);
     if (!W2 && n % 4 == 0 && melora__aligned16(x) && melora__aligned16(W))
-        melora__k_shrink<true><<<grid, melora__tpb((n + 3) / 4), 0, st>>>(u, v, x, W, W2, sa, sb, G,
-                                                                        C, per, T, n, r);
+        melora__k_shrink<true><<<grid, melora__tpb((n + 3) / 4), 0, st>>>(u, v, x, W, W2, EA2, sa, sb,
+                                                                        G, C, per, T, n, r);
     else
-        melora__k_shrink<false><<<grid, melora__tpb(n), 0, st>>>(u, v, x, W, W2, sa, sb, G, C, per,
-                                                                T, n, r);
+        melora__k_shrink<false><<<grid, melora__tpb(n), 0, st>>>(u, v, x, W, W2, EA2, sa, sb, G, C,
+                                                                per, T, n, r);
     MELORA__LAUNCHED_P(st, "k_shrink", bytes);
     (void)bytes;
     return MELORA_OK;
@@ -1007,7 +1035,7 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
                                  const float *B, float s, int T, int n, int m, int r) {
     const float *mixed = u;
     if (C && !c->naive && r <= MELORA__FUSE_MAXR) { // Me-LoRA: u = x A^T, v = C u in one pass
-        MELORA__TRY_(melora__shrink(c->st, u, v, x, A, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r,
+        MELORA__TRY_(melora__shrink(c->st, u, v, x, A, nullptr, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r,
                                     MELORA__F4((size_t)T * n + (size_t)r * n + 2 * (size_t)T * r + (size_t)E * r * r)));
         // row-major z (T,m) += s v (T,r) B^T (see below)
         return melora__gemm(c, 1, 0, m, T, r, s, B, r, v, r, 1.0f, z, m);
@@ -1027,9 +1055,11 @@ static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
 
 // dv = s dz B and dB += s dz^T uB: the fused pass (partials dvp, dbp from the workspace), or
 // two GEMMs on the naive path.
+// With dv2 (Flipout): also dv2 = dv * sgn[t/G], fused into the finish of the fused pass.
 static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dvp,
                                 float *dbp, const float *dz, const float *B, const float *uB,
-                                float s, int T, int m, int r) {
+                                float s, int T, int m, int r, float *dv2 = nullptr,
+                                const float *sgn = nullptr, int G = 1) {
     if (!c->naive && r <= MELORA__FUSE_MAXR) { // above it, two cuBLAS GEMMs move fewer bytes
         dim3 grid((unsigned)melora__ncs(m), melora__gy(melora__nrt(T)));
         if (m % 4 == 0 && melora__aligned16(dz))
@@ -1041,11 +1071,11 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
         MELORA__LAUNCHED_P(c->st, "k_dzpass", MELORA__F4((size_t)T * m + (size_t)m * r + (size_t)T * r + melora__ncs(m) * T * r + (dB ? melora__nrt(T) * m * r : 0)));
         size_t tr = (size_t)T * r, mr = (size_t)m * r;
         melora__k_finish<<<melora__blocks(tr), MELORA__CU_THREADS, 0, c->st>>>(
-            dv, dvp, (int)melora__ncs(m), tr, s, 0);
-        MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__ncs(m) + 1) * tr));
+            dv, dvp, (int)melora__ncs(m), tr, s, 0, dv2, sgn, G, r);
+        MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__ncs(m) + (dv2 ? 3 : 1)) * tr));
         if (dB) {
             melora__k_finish<<<melora__blocks(mr), MELORA__CU_THREADS, 0, c->st>>>(
-                dB, dbp, (int)melora__nrt(T), mr, s, 1);
+                dB, dbp, (int)melora__nrt(T), mr, s, 1, nullptr, nullptr, 1, r);
             MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__nrt(T) + 2) * mr));
         }
         return MELORA_OK;
@@ -1054,6 +1084,11 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
     MELORA__TRY_(melora__gemm(c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, dv, r));
     // row-major dB (m,r) += s dz^T (m,T) uB (T,r): column-major dB^T = s uB^T dz
     if (dB) MELORA__TRY_(melora__gemm(c, 0, 1, r, m, T, s, uB, r, dz, m, 1.0f, dB, r));
+    if (dv2) {
+        melora__k_signs<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
+            dv2, dv, sgn, T, r, G, 0);
+        MELORA__LAUNCHED_P(c->st, "k_signs", MELORA__F4(3 * (size_t)T * r));
+    }
     return MELORA_OK;
 }
 
@@ -1213,12 +1248,12 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *xa = melora__reg<float>(work, &ws, MC_XA);
     float *u2 = melora__reg<float>(work, &ws, MC_DU);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
-    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
-    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-    if (!naive) { // both products and the signs in one pass over x
-        MELORA__TRY_(melora__shrink(st, u, nullptr, x, MA, dAn, sa, sb, G, nullptr, 1, T, n, r,
-                                    MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr)));
+    if (!naive) { // both products, dAn and the signs in one pass over x
+        MELORA__TRY_(melora__shrink(st, u, nullptr, x, MA, GA, EA, sa, sb, G, nullptr, 1, T, n, r,
+                                    MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 3 * rn + 2 * tr)));
     } else {
+        melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
+        MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
         // row-major u (T,r) = x MA^T and u2 = xa dAn^T (see melora__fwd)
@@ -1247,34 +1282,24 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *dDn = melora__reg<float>(work, &ws, MC_DDN);
     float *xa = melora__reg<float>(work, &ws, MC_XA), *tmp = melora__reg<float>(work, &ws, MC_TMP);
     float *du = melora__reg<float>(work, &ws, MC_DU), *du2 = melora__reg<float>(work, &ws, MC_DV);
-    size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
+    size_t rn = (size_t)r * n, tn = (size_t)T * n;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-    // du (T,r) = s dz B, dB += s dz^T u
+    // du (T,r) = s dz B, dB += s dz^T u, du2 = du * sb
     MELORA__TRY_(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MC_DVP),
-                            melora__reg<float>(work, &ws, MC_DBP), dz, B, u, s, T, m, r));
-    melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(du2, du, sb, T, r, G, 0);
-    MELORA__LAUNCHED_P(st, "k_signs", MELORA__F4(3 * tr));
+                            melora__reg<float>(work, &ws, MC_DBP), dz, B, u, s, T, m, r, du2, sb,
+                            G));
     if (!naive && (dMA || dGA)) { // dMA and d(dAn) from one read of x
         float *pa = dMA ? melora__reg<float>(work, &ws, MC_XPA) : nullptr;
         float *pb = dGA ? melora__reg<float>(work, &ws, MC_XPB) : nullptr;
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
         melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
-        MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (size_t)((T + G - 1) / G) * n : 0) + 2 * tr + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
-        if (pa) {
-            melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, pa, nrt, rn,
-                                                                               1.0f, 1);
-            MELORA__LAUNCHED_P(st, "k_finish", MELORA__F4(((size_t)nrt + 2) * rn));
-        }
-        if (pb) {
-            melora__k_finish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dDn, pb, nrt, rn,
-                                                                               1.0f, 0);
-            MELORA__LAUNCHED_P(st, "k_finish", MELORA__F4(((size_t)nrt + 1) * rn));
-            melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dDn,
-                                                                              GA, EA, rn);
-            MELORA__LAUNCHED_P(st, "k_chain", MELORA__F4(4 * rn));
-        }
+        MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (size_t)((T + G - 1) / G) * n : 0) + 2 * (size_t)T * r + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
+        // dMA += sum pa; dGA += (sum pb) EA 2 GA: one pass over the partials
+        melora__k_xfinish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, pa, pb, GA,
+                                                                            EA, nrt, rn);
+        MELORA__LAUNCHED_P(st, "k_xfinish", MELORA__F4((size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0)) + (pa ? 2 : 0) * rn + (pb ? 4 : 0) * rn));
     }
     // row-major dMA (r,n) += du^T x
     if (naive && dMA) MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
@@ -1290,7 +1315,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     if (dx && !naive) { // dx += du MA + (du2 dAn) * sa in one read-modify-write of dx
         melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, dAn,
                                                                           sa, G, T, n, r);
-        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * tr));
+        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * (size_t)T * r));
     } else if (dx) {
         // row-major dx (T,n) += du MA; tmp (T,n) = du2 dAn; dx += tmp*sa
         MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
@@ -1603,7 +1628,7 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
     if (r <= MELORA__FUSE_MAXR)
-        MELORA__TRY_(melora__shrink(st, u, nullptr, x, A, nullptr, nullptr, nullptr, 1, nullptr, 1, T,
+        MELORA__TRY_(melora__shrink(st, u, nullptr, x, A, nullptr, nullptr, nullptr, nullptr, 1, nullptr, 1, T,
                                     n, r, MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r)));
     else
         MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
