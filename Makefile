@@ -84,6 +84,8 @@ $(CUEMU)/test_cuda_asan: $(CUDA_DEPS) | $(BUILD)
 	$(CXX) -pthread $(CUEMU_SAN) $(CUEMU)/melora_cuda_asan.o $(CUEMU)/test_cuda_asan.o $(CUEMU)/impl_asan.o -lcriterion -lm -o $@
 
 cuda-emu-test: $(CUEMU)/test_cuda $(CUEMU)/test_cuda_asan
+	@! grep -nE 'cuda(Stream|Device)Synchronize|cudaMemcpy\(' melora_cuda.cu || \
+	  { echo "melora_cuda.cu synchronises the host (see above): no entry point may"; exit 1; }
 	./$(CUEMU)/test_cuda
 	CUDACPU_REVERSE=1 ./$(CUEMU)/test_cuda
 	CUDACPU_SHUFFLE=17 ./$(CUEMU)/test_cuda

@@ -98,9 +98,11 @@ melora_status melora_cuda_blob_flipout_backward(float *dx, float *dMA, float *dG
                                                 const float *B, float s, int G, int T, int n,
                                                 int m, int r, cublasHandle_t handle,
                                                 cudaStream_t stream);
-melora_status melora_cuda_blob_kl(double *kl, int *status, float *dMA, float *dGA, void *work,
-                                  const float *MA, const float *GA, float sigma_p,
-                                  float weight, int r, int n, cudaStream_t stream);
+/* The KLs: value in *kl and status in *status, both device memory (see CONVENTIONS). */
+melora_status melora_cuda_blob_kl(double *kl, int *status, float *dMA, float *dGA,
+                                  void *work, const float *MA, const float *GA,
+                                  float sigma_p, float weight, int r, int n,
+                                  cudaStream_t stream);
 
 /* Me-LoRA */
 melora_status melora_cuda_melora_sample(float *C, const float *M, const float *H,
@@ -120,18 +122,20 @@ melora_status melora_cuda_melora_mc_forward(float *z, float *u, void *work, cons
                                             const float *A, const float *C, const float *B,
                                             float s, int K, int T, int n, int m, int r,
                                             cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_kl(double *kl, int *status, float *dA, float *dM, float *dH, void *work,
-                                    const float *A, const float *M, const float *H,
-                                    float sigma, float weight, int r, int n,
+melora_status melora_cuda_melora_kl(double *kl, int *status, float *dA, float *dM,
+                                    float *dH, void *work, const float *A, const float *M,
+                                    const float *H, float sigma, float weight, int r, int n,
                                     cudaStream_t stream);
-melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status, float *dA, float *dM, float *dH,
-                                                void *work, const float *A, const float *M,
+melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status, float *dA,
+                                                float *dM, float *dH, void *work,
+                                                const float *A, const float *M,
                                                 const float *H, float sigma_p, float eps,
                                                 float weight, int r, int n,
                                                 cudaStream_t stream);
-melora_status melora_cuda_melora_kl_exact(double *kl, int *status, float *dM, float *dH, void *work,
-                                          const float *M, const float *H, float sigma,
-                                          float weight, int r, cudaStream_t stream);
+melora_status melora_cuda_melora_kl_exact(double *kl, int *status, float *dM, float *dH,
+                                          void *work, const float *M, const float *H,
+                                          float sigma, float weight, int r,
+                                          cudaStream_t stream);
 
 /* References: the same operations without cuBLAS (handle may be NULL). */
 melora_status melora_cuda_lora_forward_naive(float *z, float *u, void *work, const float *x,
@@ -162,10 +166,10 @@ melora_status melora_cuda_blob_flipout_backward_naive(
     const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
     const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
     cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA, float *dM, float *dH,
-                                          void *work, const float *A, const float *M,
-                                          const float *H, float sigma, float weight, int r,
-                                          int n, cudaStream_t stream);
+melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA, float *dM,
+                                          float *dH, void *work, const float *A,
+                                          const float *M, const float *H, float sigma,
+                                          float weight, int r, int n, cudaStream_t stream);
 
 #ifdef MELORA_CUDA_PROFILE
 /* Profile builds of melora_cuda.cu only (bench/bench_cuda.cpp): start marks `stream`;
