@@ -11,7 +11,7 @@ OPENBLAS_CORE := $(or $(OPENBLAS_CORETYPE),$(if $(shell grep -qw avx512f /proc/c
 BENCH_ENV  ?= OMP_PROC_BIND=close $(if $(OPENBLAS_CORE),OPENBLAS_CORETYPE=$(OPENBLAS_CORE))
 BENCH_ARGS ?=
 
-.PHONY: bench-openblas bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
+.PHONY: bench-accuracy bench-openblas bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
 
 # The peer (six cblas_sgemm, bench/peer.h) needs OpenBLAS: Debian's libopenblas-dev and its
 # OpenMP build libopenblas0-openmp, installed when missing and we are root; without them
@@ -99,3 +99,8 @@ bench-profile: $(BUILD)/profile_step
 	  echo "== $$m ($(PROFILE_SHAPE)): instructions per function, setup included"; \
 	  callgrind_annotate --inclusive=no $(BUILD)/callgrind.$$m 2>/dev/null | grep -E 'PROGRAM TOTALS|^ *[0-9,]+ \([ 0-9.]+%\)  [^=]*:(melora|mlb)' | head -10; \
 	done
+
+# make bench-accuracy: float32 error of melora and of plain float32 PyTorch against float64,
+# at the paper's shapes and for batches up to 1M tokens (needs python3-torch).
+bench-accuracy: $(BUILD)/libmelora.so python-torch
+	MELORA_LIB=$(abspath $(BUILD)/libmelora.so) $(PY_TORCH) bench/accuracy_torch.py
