@@ -1223,15 +1223,15 @@ static void melora__scaled_bt(float *MELORA__RESTRICT Bts, size_t ldb,
         for (i = 0; i < m; i++) Bts[(size_t)k * ldb + i] = s * B[(size_t)i * (size_t)r + k];
     }
 }
-/* Wt[j*ldt+k] = W[k*n+j] (k < r), zero for r <= k < ldt: (r,n) -> (n,ldt) */
+/* Wt[j*ldt+k] = W[k*ldw+j] (k < r), zero for r <= k < ldt: (r,n) -> (n,ldt) */
 static void melora__pack_t(float *MELORA__RESTRICT Wt, size_t ldt,
-                           const float *MELORA__RESTRICT W, int r, int n) {
+                           const float *MELORA__RESTRICT W, size_t ldw, int r, int n) {
     int j;
     MELORA__OMP(omp parallel for schedule(static))
     for (j = 0; j < n; j++) {
         size_t k;
         for (k = 0; k < ldt; k++)
-            Wt[(size_t)j * ldt + k] = k < (size_t)r ? W[k * (size_t)n + (size_t)j] : 0.0f;
+            Wt[(size_t)j * ldt + k] = k < (size_t)r ? W[k * ldw + (size_t)j] : 0.0f;
     }
 }
 /* Bs[i*ldt+k] = s B[i*r+k] (k < r), zero for r <= k < ldt: (m,r) -> (m,ldt) */
@@ -1251,7 +1251,7 @@ static const float *melora__wt_fwd(void *work, const melora__ws *ws, const float
     float *At;
     if (!melora__use_t(r)) return NULL;
     At = melora__region(work, ws, MELORA__R_WT);
-    melora__pack_t(At, ws->ldr, A, r, n);
+    melora__pack_t(At, ws->ldr, A, (size_t)n, r, n);
     return At;
 }
 static const float *melora__wt_bwd(void *work, const melora__ws *ws, const float *B, float s,
@@ -1527,7 +1527,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     /* x is (T,n), MA GA EA are (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r),
        u is (T,r), z is (T,m) */
     melora__ws ws;
-    float *Bts, *Ap, *dAn, *XA, *S1;
+    float *Bts, *Ap, *dAn, *XA, *S1, *dAnT = NULL;
+    const float *At;
     size_t ldn;
     int c;
     MELORA__REQUIRE(z && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
@@ -1544,6 +1545,11 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
     melora__copy_rows(Ap, ldn, MA, r, n);
     melora__noise_rows(dAn, ldn, GA, EA, r, n);
+    At = melora__wt_fwd(work, &ws, MA, r, n);
+    if (At) {
+        dAnT = melora__region(work, &ws, MELORA__R_WT2);
+        melora__pack_t(dAnT, ws.ldr, dAn, ldn, r, n);
+    }
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
@@ -1554,8 +1560,9 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k;
             float *ub = u + (size_t)t0 * (size_t)r;
             melora__sign_rows(xa, ldn, x, sa, t0, nt, G, n);
-            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ldn, r, n);
-            melora__rows_dot(u2, xa, ldn, nt, dAn, ldn, r, n);
+            melora__rows_w(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ldn, At, ws.ldr,
+                           r, n);
+            melora__rows_w(u2, xa, ldn, nt, dAn, ldn, dAnT, ws.ldr, r, n);
             for (t = 0; t < nt; t++)
                 for (k = 0; k < r; k++)
                     ub[(size_t)t * (size_t)r + k] +=
@@ -1579,6 +1586,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
        dx += du MA + (du2 dA) * sa; dGA += d(dA) * EA * 2GA */
     melora__ws ws;
     float *Bts, *Ap, *dAn, *PMA, *PDA, *PB, *XA, *TMP, *S1, *S2;
+    const float *Bs;
     size_t rn, rm, ldn, ldm;
     int c;
     MELORA__REQUIRE(dz && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
@@ -1604,6 +1612,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
     melora__scaled_bt(Bts, ldm, B, s, m, r);
     melora__copy_rows(Ap, ldn, MA, r, n);
     melora__noise_rows(dAn, ldn, GA, EA, r, n);
+    Bs = melora__wt_bwd(work, &ws, B, s, r, m);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
@@ -1620,7 +1629,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k, j;
             const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
-            melora__rows_dot(du, dzb, (size_t)m, nt, Bts, ldm, r, m);
+            melora__rows_w(du, dzb, (size_t)m, nt, Bts, ldm, Bs, ws.ldr, r, m);
             if (pb) melora__outer_acc(pb, ldm, r, u + (size_t)t0 * (size_t)r, dzb, (size_t)m,
                                       nt, m);
             for (t = 0; t < nt; t++)
@@ -1908,6 +1917,7 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     /* x is (T,n), A is (r,n), C is (K,r,r), B is (m,r); u is (T,r), z is (K,T,m) */
     melora__ws ws;
     float *Bts, *Ap, *S1;
+    const float *At;
     size_t zk, e;
     int c;
     MELORA__REQUIRE(z && u && x && A && C && B, MELORA_ERR_NULL);
@@ -1923,6 +1933,7 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     S1 = melora__region(work, &ws, MELORA__R_S1);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
     melora__copy_rows(Ap, ws.ldn, A, r, n);
+    At = melora__wt_fwd(work, &ws, A, r, n);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
@@ -1932,7 +1943,8 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             float *ub = u + (size_t)t0 * (size_t)r;
-            melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, r, n);
+            melora__rows_w(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, At,
+                           ws.ldr, r, n);
             for (k = 0; k < K; k++) {
                 melora__rows_dot(vb, ub, (size_t)r, nt, C + (size_t)k * (size_t)r * (size_t)r,
                                  (size_t)r, r, r);

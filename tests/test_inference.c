@@ -1,8 +1,12 @@
 /* Monte-Carlo inference shares u = x A^T over K samples; mean mode is C = M. */
 #include "util.h"
 
+/* r = 18 runs the transposed kernel for x A^T, T = 37 two 32-row blocks */
+static const int MC_SHAPES[][5] = {{13, 21, 17, 5, 4}, {37, 40, 19, 18, 3}};
 Test(inference, mc_forward_equals_k_separate_forwards) {
-    const int T = 13, n = 21, m = 17, r = 5, K = 4;
+  for (int sh = 0; sh < 2; sh++) {
+    const int T = MC_SHAPES[sh][0], n = MC_SHAPES[sh][1], m = MC_SHAPES[sh][2];
+    const int r = MC_SHAPES[sh][3], K = MC_SHAPES[sh][4];
     float *x = tu_fill(T * n, 1, 1), *A = tu_fill(r * n, 2, 1), *B = tu_fill(m * r, 3, 1);
     float *C = tu_fill(K * r * r, 4, 1), *z0 = tu_fill((size_t)K * T * m, 5, 1);
     float *z = tu_copy(z0, (size_t)K * T * m), *u = tu_const(T * r, 0);
@@ -16,6 +20,7 @@ Test(inference, mc_forward_equals_k_separate_forwards) {
         free(zk); free(uk); free(vk);
     }
     free(x); free(A); free(B); free(C); free(z0); free(z); free(u); melora_free(w);
+  }
 }
 
 /* Mean mode: forward with C = M equals LoRA with A folded to M A (W = B M A). */
