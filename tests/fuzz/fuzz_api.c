@@ -440,6 +440,13 @@ static int fuzz_workspace(rd *in) {
             if (e > big) big = e;
         }
         if (big > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+        /* the backward's per-chunk partials: one chunk per 8192 rows (at least 8), each
+           r x (n + m) floats, padded */
+        {
+            double nc = d[0] > 8 * 8192 ? ((double)d[0] + 8191.0) / 8192.0 : 8.0;
+            double part = nc * (double)d[3] * ((double)d[1] + (double)d[2] + 64.0);
+            if (part > (double)(MAX_ELEMS / 64)) big = MAX_ELEMS; /* may overflow */
+        }
     }
     if (op < 0 || op >= MELORA_OP_COUNT_) allowed |= BIT(MELORA_ERR_ENUM);
     st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, d[0], d[1], d[2], d[3]);
