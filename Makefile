@@ -63,7 +63,8 @@ cudacpu-test:
 # ---- the CUDA path --------------------------------------------------------------------
 # 1. Through the emulator (tests/cudacpu) on every machine: the CUDA entry points against
 #    a double-precision model, plain, with the threads of each block in reverse and in a
-#    random order, and under ASan/UBSan.
+#    random order, and under ASan/UBSan (that build with tiny grid caps, so the kernels'
+#    loops past gridDim run too).
 CUDACPU_CC  = CXX="$(CXX)" tests/cudacpu/cudacpu-cc
 CUEMU       = $(BUILD)/cuemu
 CUEMU_SAN   = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -78,7 +79,7 @@ $(CUEMU)/test_cuda: $(CUDA_DEPS) | $(BUILD)
 	$(CXX) -pthread $(CUEMU)/melora_cuda.o $(CUEMU)/test_cuda.o $(CUEMU)/impl.o -lcriterion -lm -o $@
 $(CUEMU)/test_cuda_asan: $(CUDA_DEPS) | $(BUILD)
 	@mkdir -p $(CUEMU)
-	$(CUDACPU_CC) $(CUEMU_SAN) -iquote . -c melora_cuda.cu -o $(CUEMU)/melora_cuda_asan.o
+	$(CUDACPU_CC) $(CUEMU_SAN) -DMELORA__GRID_Y_MAX=3u -DMELORA__GRID_X_MAX=5u -iquote . -c melora_cuda.cu -o $(CUEMU)/melora_cuda_asan.o
 	$(CXX) -std=c++17 $(CUEMU_SAN) -I. -Itests/cudacpu/include -c tests/cuda/test_cuda.cpp -o $(CUEMU)/test_cuda_asan.o
 	$(CC) $(STD) $(CUEMU_SAN) -I. -c tests/melora_impl.c -o $(CUEMU)/impl_asan.o
 	$(CXX) -pthread $(CUEMU_SAN) $(CUEMU)/melora_cuda_asan.o $(CUEMU)/test_cuda_asan.o $(CUEMU)/impl_asan.o -lcriterion -lm -o $@

@@ -882,7 +882,17 @@ static int melora__eq_ncn(int n) { return (n + melora__eq_cols(n) - 1) / melora_
 static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
 static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
 // grid y for a count of row tiles: the kernels loop over the tiles past gridDim.y (65535)
-static unsigned melora__gy(size_t tiles) { return (unsigned)(tiles < 65535u ? tiles : 65535u); }
+// (MELORA__GRID_Y_MAX and MELORA__GRID_X_MAX below the hardware's limits only in the
+// emulator's sanitizer build, so that the loops past the grid run in the tests.)
+#ifndef MELORA__GRID_Y_MAX
+#define MELORA__GRID_Y_MAX 65535u
+#endif
+#ifndef MELORA__GRID_X_MAX
+#define MELORA__GRID_X_MAX 32768u
+#endif
+static unsigned melora__gy(size_t tiles) {
+    return (unsigned)(tiles < MELORA__GRID_Y_MAX ? tiles : MELORA__GRID_Y_MAX);
+}
 typedef struct {
     size_t off[MC_NREG];
     size_t total;
@@ -981,14 +991,14 @@ static melora_status melora__check_e(int E, int T, int r) {
 }
 
 // The shrink kernel for these operands: 128-bit loads when n % 4 == 0, x and W are 16-byte
-// aligned and there is no Flipout; one block per tile of 4 rows (grid-stride past 32768).
+// aligned and there is no Flipout; one block per tile of 4 rows (grid-stride past MELORA__GRID_X_MAX).
 static bool melora__aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 static melora_status melora__shrink(cudaStream_t st, float *u, float *v, const float *x,
                                     const float *W, const float *W2, const float *EA2,
                                     const float *sa, const float *sb, int G, const float *C,
                                     int per, int T, int n, int r, double bytes) {
     size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
-    unsigned grid = (unsigned)(tiles < 32768u ? tiles : 32768u);
+    unsigned grid = (unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX);
     if (!W2 && n % 4 == 0 && melora__aligned16(x) && melora__aligned16(W))
         melora__k_shrink<true><<<grid, melora__tpb((n + 3) / 4), 0, st>>>(u, v, x, W, W2, EA2, sa, sb,
                                                                         G, C, per, T, n, r);
