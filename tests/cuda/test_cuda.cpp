@@ -263,9 +263,9 @@ Test(cuda, reductions_over_long_t) {
     for (int method : {LORA, MELORA}) check(method, shape{T, 16, 8, 8, 4, 1}, false);
 }
 
-Test(cuda, mc_forward_matches_cpu) {
-    NEED_DEVICE();
-    const int T = 13, n = 21, m = 17, r = 5, K = 3;
+// r = 5: u by k_shrink; r = 32: by cuBLAS (above MELORA__FUSE_MAXR)
+static void mc_forward(int r) {
+    const int T = 13, n = 21, m = 17, K = 3;
     vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, 1), B = rnd(m * r, 3, 1), C = rnd(K * r * r, 4, 1), z0 = rnd(K * T * m, 5, 1);
     vec z = z0, u(T * r);
     std::vector<char> keep;
@@ -277,6 +277,11 @@ Test(cuda, mc_forward_matches_cpu) {
     close("mc z", dz.get(), z);
     close("mc u", du.get(), u);
     cublasDestroy(h);
+}
+Test(cuda, mc_forward_matches_cpu) {
+    NEED_DEVICE();
+    mc_forward(5);
+    mc_forward(32);
 }
 
 // The KLs (value, status, gradients) against the CPU path (double sums) on (r, n).
