@@ -17,7 +17,7 @@
                                they depend on T and this number but never on the thread
                                count.
    The compute functions never allocate: callers pass buffers and a workspace whose size
-   melora_workspace_size() reports (they use up to 52 KiB of stack for packed panels).
+   melora_workspace_size() reports (they use up to 56 KiB of stack for packed panels).
 
    KERNELS
        Each pass walks its rows once, in blocks of 32, and runs every rank-r product of the
@@ -900,29 +900,25 @@ MELORA__INLINE float melora__vsum(melora__v16 v) {
 }
 
 /* One register tile of C (rows i < mr <= mrc, nv <= NV vectors of columns) += A B over K
-   steps; mrc and nv are constants at every call, so the tile lives in registers; lanes =
-   valid lanes of the last vector (B rows readable to a full vector). */
+   steps, A packed k-major (ap[k*mrc + i]) so that the mrc broadcasts of a step come from
+   one pointer; mrc and nv are constants at every call, so the tile lives in registers;
+   lanes = valid lanes of the last vector (B rows readable to a full vector). */
 MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
-                                 const float *MELORA__RESTRICT A, size_t ars, size_t acs,
+                                 const float *MELORA__RESTRICT ap,
                                  const float *MELORA__RESTRICT B, size_t ldb, int mr, int K,
                                  int mrc, int nv, int lanes) {
     melora__v16 acc[MELORA__MRMAX][MELORA__NV];
-    const float *ar[MELORA__MRMAX];
     int i, v, k;
-    for (i = 0; i < mrc; i++) {
-        ar[i] = A + (size_t)(i < mr ? i : mr - 1) * ars;
+    for (i = 0; i < mrc; i++)
         for (v = 0; v < nv; v++) acc[i][v] = melora__splat(0.0f);
-    }
     if (add) /* C's lines arrive while the products run */
         for (i = 0; i < mr; i++)
             for (v = 0; v < nv; v++) __builtin_prefetch(C + (size_t)i * ldc + v * MELORA__VW, 1);
-    for (k = 0; k < K; k++) {
-        const float *bk = B + (size_t)k * ldb;
-        size_t ak = (size_t)k * acs;
+    for (k = 0; k < K; k++, ap += mrc, B += ldb) {
         melora__v16 b[MELORA__NV];
-        for (v = 0; v < nv; v++) b[v] = melora__ld(bk + v * MELORA__VW);
+        for (v = 0; v < nv; v++) b[v] = melora__ld(B + v * MELORA__VW);
         for (i = 0; i < mrc; i++) {
-            melora__v16 a = melora__splat(ar[i][ak]);
+            melora__v16 a = melora__splat(ap[i]);
             for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
         }
     }
@@ -945,10 +941,11 @@ MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
 }
 
 /* Rows whose stride is a multiple of 1 KiB fall into a few L1 sets and evict each other
-   (x and dz rows of 4096 floats all map to one set): such panels are first copied to a
-   contiguous buffer on the stack, as a GEMM packs its panels. */
+   (x and dz rows of 4096 floats all map to one set): such B panels are first copied to a
+   contiguous buffer on the stack, as a GEMM packs its panels. A is always packed, a group
+   of up to IG rows at a time, as k-major panels of MR rows. */
 #define MELORA__ALIASED(ld) ((ld) % 256u == 0)
-#define MELORA__APAD (MELORA__KC + MELORA__LANES) /* packed A row: odd count of lines */
+#define MELORA__IG 48 /* rows of A packed at once: 48 x KC floats, a multiple of 6 and 8 */
 /* Issue cycles of one K step over all tiles of an M x nvec-vector product with mr x nv
    tiles: each tile does mr*w FMAs and mr + w loads (w its vectors), two of either per
    cycle; rows past M are computed and dropped. */
@@ -957,6 +954,31 @@ static long melora__cost(int M, int nvec, int mr, int nv) {
     int w = nvec % nv;
     if (w) c += mr * w > mr + w ? mr * w : mr + w;
     return c * (long)((M + mr - 1) / mr);
+}
+/* dst[k][0 .. nvc vectors) = src[k*ldb ..], k < kc. nvc is a constant at each call, so
+   each row is a few vector moves (a memcpy of a run-time length here becomes `rep movs`,
+   whose start-up costs more than the row). */
+MELORA__INLINE void melora__copy_panel(float *MELORA__RESTRICT dst,
+                                       const float *MELORA__RESTRICT src, size_t ldb, int kc,
+                                       int nvc) {
+    int k, v;
+    for (k = 0; k < kc; k++, dst += nvc * MELORA__VW, src += ldb)
+        for (v = 0; v < nvc; v++) melora__st(dst + v * MELORA__VW, melora__ld(src + v * MELORA__VW));
+}
+/* ap[t][k*mr + i] = A[(i0+t*mr+i)*ars + (k0+k)*acs] for the rows i0 .. i0+mi-1 in panels
+   of mr (rows past the end repeat the last one). */
+static void melora__pack_a(float *MELORA__RESTRICT ap, const float *MELORA__RESTRICT A,
+                           size_t ars, size_t acs, int mi, int kc, int mr) {
+    int p, i, k;
+    for (p = 0; p < mi; p += mr, ap += (size_t)kc * (size_t)mr)
+        for (i = 0; i < mr; i++) {
+            const float *a = A + (size_t)(p + i < mi ? p + i : mi - 1) * ars;
+            if (acs == 1)
+                for (k = 0; k < kc; k++) ap[(size_t)k * (size_t)mr + (size_t)i] = a[k];
+            else
+                for (k = 0; k < kc; k++)
+                    ap[(size_t)k * (size_t)mr + (size_t)i] = a[(size_t)k * acs];
+        }
 }
 /* C[i*ldc+j] (+)= sum_k A[i*ars+k*acs] B[k*ldb+j]   (i < M, j < N, k < K; add 0: C = AB).
    bpad: B rows are readable (zero-padded) to a multiple of VW columns, so a column tail
@@ -967,76 +989,75 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                          const float *MELORA__RESTRICT A, size_t ars, size_t acs,
                          const float *MELORA__RESTRICT B, size_t ldb, int M, int N, int K,
                          int bpad) {
-    float abuf[MELORA__RB * MELORA__APAD], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
-    int k0, j0, i0, nfull = N / MELORA__VW, rem = N % MELORA__VW;
+    float abuf[MELORA__IG * MELORA__KC], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
+    int k0, g0, j0, i0, nfull = N / MELORA__VW, rem = N % MELORA__VW;
     int two = melora__cost(M, nfull, MELORA__MR2, MELORA__NV2) <
               melora__cost(M, nfull, MELORA__MR, MELORA__NV);
     int MR = two ? MELORA__MR2 : MELORA__MR, NV = two ? MELORA__NV2 : MELORA__NV;
-    int pack_a = acs == 1 && M <= MELORA__RB && MELORA__ALIASED(ars);
     int pack_b = M > MR && MELORA__ALIASED(ldb);
     for (k0 = 0; k0 < K; k0 += MELORA__KC) {
         int kc = K - k0 < MELORA__KC ? K - k0 : MELORA__KC, addk = add || k0 > 0;
-        const float *Ak = A + (size_t)k0 * acs, *Bk = B + (size_t)k0 * ldb;
-        size_t arsk = ars;
-        if (pack_a) { /* M rows of kc floats, contiguous */
-            int i;
-            for (i = 0; i < M; i++)
-                memcpy(abuf + (size_t)i * MELORA__APAD, Ak + (size_t)i * ars,
-                       (size_t)kc * sizeof(float));
-            Ak = abuf;
-            arsk = MELORA__APAD;
-        }
-        for (j0 = 0; j0 < nfull; j0 += NV) {
-            int nv = nfull - j0 < NV ? nfull - j0 : NV;
-            const float *Bj = Bk + (size_t)j0 * MELORA__VW;
-            size_t ldbj = ldb;
-            if (pack_b) { /* kc rows of nv vectors, contiguous */
-                int k;
-                size_t w = (size_t)nv * MELORA__VW;
-                for (k = 0; k < kc; k++)
-                    memcpy(bbuf + (size_t)k * w, Bj + (size_t)k * ldb, w * sizeof(float));
-                Bj = bbuf;
-                ldbj = w;
-            }
-            for (i0 = 0; i0 < M; i0 += MR) {
-                int mr = M - i0 < MR ? M - i0 : MR;
-                float *Cij = C + (size_t)i0 * ldc + (size_t)j0 * MELORA__VW;
-                const float *Ai = Ak + (size_t)i0 * arsk;
-#define MELORA__T(mrc, nvc) \
-    melora__tile(Cij, ldc, addk, Ai, arsk, acs, Bj, ldbj, mr, kc, mrc, nvc, MELORA__VW)
-                switch (two * 8 + nv) { /* constant shapes, so each tile lives in registers */
+        const float *Bk = B + (size_t)k0 * ldb;
+        for (g0 = 0; g0 < M; g0 += MELORA__IG) {
+            int mg = M - g0 < MELORA__IG ? M - g0 : MELORA__IG;
+            melora__pack_a(abuf, A + (size_t)g0 * ars + (size_t)k0 * acs, ars, acs, mg, kc, MR);
+            for (j0 = 0; j0 < nfull; j0 += NV) {
+                int nv = nfull - j0 < NV ? nfull - j0 : NV;
+                const float *Bj = Bk + (size_t)j0 * MELORA__VW;
+                size_t ldbj = ldb;
+                if (pack_b) { /* kc rows of nv vectors, contiguous */
+                    switch (nv) {
 #if MELORA__NV >= 4
-                case 4: MELORA__T(MELORA__MR, 4); break;
+                    case 4: melora__copy_panel(bbuf, Bj, ldb, kc, 4); break;
 #endif
-                case 3: MELORA__T(MELORA__MR, 3); break;
-                case 2: MELORA__T(MELORA__MR, 2); break;
-                case 1: MELORA__T(MELORA__MR, 1); break;
+                    case 3: melora__copy_panel(bbuf, Bj, ldb, kc, 3); break;
+                    case 2: melora__copy_panel(bbuf, Bj, ldb, kc, 2); break;
+                    default: melora__copy_panel(bbuf, Bj, ldb, kc, 1); break;
+                    }
+                    Bj = bbuf;
+                    ldbj = (size_t)nv * MELORA__VW;
+                }
+                for (i0 = 0; i0 < mg; i0 += MR) {
+                    int mr = mg - i0 < MR ? mg - i0 : MR;
+                    float *Cij = C + (size_t)(g0 + i0) * ldc + (size_t)j0 * MELORA__VW;
+                    const float *ap = abuf + (size_t)i0 * (size_t)kc;
+#define MELORA__T(mrc, nvc) \
+    melora__tile(Cij, ldc, addk, ap, Bj, ldbj, mr, kc, mrc, nvc, MELORA__VW)
+                    switch (two * 8 + nv) { /* constant shapes: each tile lives in registers */
+#if MELORA__NV >= 4
+                    case 4: MELORA__T(MELORA__MR, 4); break;
+#endif
+                    case 3: MELORA__T(MELORA__MR, 3); break;
+                    case 2: MELORA__T(MELORA__MR, 2); break;
+                    case 1: MELORA__T(MELORA__MR, 1); break;
 #if MELORA__NV2 >= 3
-                case 11: MELORA__T(MELORA__MR2, 3); break;
+                    case 11: MELORA__T(MELORA__MR2, 3); break;
 #endif
-                case 10: MELORA__T(MELORA__MR2, 2); break;
-                default: MELORA__T(MELORA__MR2, 1); break;
-                }
+                    case 10: MELORA__T(MELORA__MR2, 2); break;
+                    default: MELORA__T(MELORA__MR2, 1); break;
+                    }
 #undef MELORA__T
-            }
-        }
-        if (rem && bpad) {
-            const float *Bj = Bk + (size_t)nfull * MELORA__VW;
-            for (i0 = 0; i0 < M; i0 += MELORA__MR) {
-                int mr = M - i0 < MELORA__MR ? M - i0 : MELORA__MR;
-                melora__tile(C + (size_t)i0 * ldc + (size_t)nfull * MELORA__VW, ldc, addk,
-                             Ak + (size_t)i0 * arsk, arsk, acs, Bj, ldb, mr, kc, MELORA__MR,
-                             1, rem);
-            }
-        } else if (rem) {
-            int i, j, k;
-            for (i = 0; i < M; i++)
-                for (j = nfull * MELORA__VW; j < N; j++) {
-                    float acc = 0.0f;
-                    for (k = 0; k < kc; k++)
-                        acc += Ak[(size_t)i * arsk + (size_t)k * acs] * Bk[(size_t)k * ldb + j];
-                    C[(size_t)i * ldc + j] = addk ? C[(size_t)i * ldc + j] + acc : acc;
                 }
+            }
+            if (rem && bpad) {
+                const float *Bj = Bk + (size_t)nfull * MELORA__VW;
+                for (i0 = 0; i0 < mg; i0 += MR) {
+                    int mr = mg - i0 < MR ? mg - i0 : MR;
+                    float *Ci = C + (size_t)(g0 + i0) * ldc + (size_t)nfull * MELORA__VW;
+                    const float *ap = abuf + (size_t)i0 * (size_t)kc;
+                    if (two) melora__tile(Ci, ldc, addk, ap, Bj, ldb, mr, kc, MELORA__MR2, 1, rem);
+                    else melora__tile(Ci, ldc, addk, ap, Bj, ldb, mr, kc, MELORA__MR, 1, rem);
+                }
+            } else if (rem) {
+                int i, j, k;
+                for (i = 0; i < mg; i++)
+                    for (j = nfull * MELORA__VW; j < N; j++) {
+                        const float *ap = abuf + (size_t)(i / MR * MR) * (size_t)kc + i % MR;
+                        float acc = 0.0f, *c = C + (size_t)(g0 + i) * ldc + j;
+                        for (k = 0; k < kc; k++) acc += ap[(size_t)k * (size_t)MR] * Bk[(size_t)k * ldb + j];
+                        *c = addk ? *c + acc : acc;
+                    }
+            }
         }
     }
 }
