@@ -904,22 +904,38 @@ MELORA__INLINE float melora__vsum(melora__v16 v) {
    one pointer; mrc and nv are constants at every call, so the tile lives in registers;
    lanes = valid lanes of the last vector (B rows readable to a full vector). */
 MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
-                                 const float *MELORA__RESTRICT ap,
+                                 const float *MELORA__RESTRICT ap, size_t ais,
                                  const float *MELORA__RESTRICT B, size_t ldb, int mr, int K,
                                  int mrc, int nv, int lanes) {
+    /* ais 0: A packed k-major, a(i,k) = ap[k*mrc + i]; else A as rows, a(i,k) =
+       ap[min(i, mr-1)*ais + k] (a row-major A needs no transposition: x A^T) */
     melora__v16 acc[MELORA__MRMAX][MELORA__NV];
+    const float *ar[MELORA__MRMAX];
     int i, v, k;
-    for (i = 0; i < mrc; i++)
+    for (i = 0; i < mrc; i++) {
+        ar[i] = ap + (size_t)(i < mr ? i : mr - 1) * ais;
         for (v = 0; v < nv; v++) acc[i][v] = melora__splat(0.0f);
+    }
     if (add) /* C's lines arrive while the products run */
         for (i = 0; i < mr; i++)
             for (v = 0; v < nv; v++) __builtin_prefetch(C + (size_t)i * ldc + v * MELORA__VW, 1);
-    for (k = 0; k < K; k++, ap += mrc, B += ldb) {
-        melora__v16 b[MELORA__NV];
-        for (v = 0; v < nv; v++) b[v] = melora__ld(B + v * MELORA__VW);
-        for (i = 0; i < mrc; i++) {
-            melora__v16 a = melora__splat(ap[i]);
-            for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
+    if (!ais) {
+        for (k = 0; k < K; k++, ap += mrc, B += ldb) {
+            melora__v16 b[MELORA__NV];
+            for (v = 0; v < nv; v++) b[v] = melora__ld(B + v * MELORA__VW);
+            for (i = 0; i < mrc; i++) {
+                melora__v16 a = melora__splat(ap[i]);
+                for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
+            }
+        }
+    } else {
+        for (k = 0; k < K; k++, B += ldb) {
+            melora__v16 b[MELORA__NV];
+            for (v = 0; v < nv; v++) b[v] = melora__ld(B + v * MELORA__VW);
+            for (i = 0; i < mrc; i++) {
+                melora__v16 a = melora__splat(ar[i][k]);
+                for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
+            }
         }
     }
     for (i = 0; i < mrc && i < mr; i++) {
@@ -942,10 +958,13 @@ MELORA__INLINE void melora__tile(float *MELORA__RESTRICT C, size_t ldc, int add,
 
 /* Rows whose stride is a multiple of 1 KiB fall into a few L1 sets and evict each other
    (x and dz rows of 4096 floats all map to one set): such B panels are first copied to a
-   contiguous buffer on the stack, as a GEMM packs its panels. A is always packed, a group
-   of up to IG rows at a time, as k-major panels of MR rows. */
+   contiguous buffer on the stack, as a GEMM packs its panels. An A read across rows
+   (coef^T of the gradient partials) is packed as k-major panels of MR rows, up to IG rows
+   at a time; a row-major A (x, coef) is read in place, its rows copied only when they
+   alias. */
 #define MELORA__ALIASED(ld) ((ld) % 256u == 0)
-#define MELORA__IG 48 /* rows of A packed at once: 48 x KC floats, a multiple of 6 and 8 */
+#define MELORA__IG 48 /* rows of A packed at once: a multiple of 6 and 8 */
+#define MELORA__APAD (MELORA__KC + MELORA__LANES) /* copied A row: odd count of lines */
 /* Issue cycles of one K step over all tiles of an M x nvec-vector product with mr x nv
    tiles: each tile does mr*w FMAs and mr + w loads (w its vectors), two of either per
    cycle; rows past M are computed and dropped. */
@@ -989,7 +1008,7 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                          const float *MELORA__RESTRICT A, size_t ars, size_t acs,
                          const float *MELORA__RESTRICT B, size_t ldb, int M, int N, int K,
                          int bpad) {
-    float abuf[MELORA__IG * MELORA__KC], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
+    float abuf[MELORA__IG * MELORA__APAD], bbuf[MELORA__KC * MELORA__NV * MELORA__VW];
     int k0, g0, j0, i0, nfull = N / MELORA__VW, rem = N % MELORA__VW;
     int two = melora__cost(M, nfull, MELORA__MR2, MELORA__NV2) <
               melora__cost(M, nfull, MELORA__MR, MELORA__NV);
@@ -1000,7 +1019,24 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
         const float *Bk = B + (size_t)k0 * ldb;
         for (g0 = 0; g0 < M; g0 += MELORA__IG) {
             int mg = M - g0 < MELORA__IG ? M - g0 : MELORA__IG;
-            melora__pack_a(abuf, A + (size_t)g0 * ars + (size_t)k0 * acs, ars, acs, mg, kc, MR);
+            const float *ag = A + (size_t)g0 * ars + (size_t)k0 * acs;
+            size_t ais = ars; /* rows of A read in place, or copied when they alias */
+            if (acs != 1) {
+                melora__pack_a(abuf, ag, ars, acs, mg, kc, MR);
+                ag = abuf;
+                ais = 0;
+            } else if (MELORA__ALIASED(ars)) {
+                int i;
+                for (i = 0; i < mg; i++) /* a constant length is a few vector moves */
+                    if (kc == MELORA__KC)
+                        memcpy(abuf + (size_t)i * MELORA__APAD, ag + (size_t)i * ars,
+                               MELORA__KC * sizeof(float));
+                    else
+                        memcpy(abuf + (size_t)i * MELORA__APAD, ag + (size_t)i * ars,
+                               (size_t)kc * sizeof(float));
+                ag = abuf;
+                ais = MELORA__APAD;
+            }
             for (j0 = 0; j0 < nfull; j0 += NV) {
                 int nv = nfull - j0 < NV ? nfull - j0 : NV;
                 const float *Bj = Bk + (size_t)j0 * MELORA__VW;
@@ -1020,9 +1056,9 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                 for (i0 = 0; i0 < mg; i0 += MR) {
                     int mr = mg - i0 < MR ? mg - i0 : MR;
                     float *Cij = C + (size_t)(g0 + i0) * ldc + (size_t)j0 * MELORA__VW;
-                    const float *ap = abuf + (size_t)i0 * (size_t)kc;
+                    const float *ap = ag + (size_t)i0 * (ais ? ais : (size_t)kc);
 #define MELORA__T(mrc, nvc) \
-    melora__tile(Cij, ldc, addk, ap, Bj, ldbj, mr, kc, mrc, nvc, MELORA__VW)
+    melora__tile(Cij, ldc, addk, ap, ais, Bj, ldbj, mr, kc, mrc, nvc, MELORA__VW)
                     switch (two * 8 + nv) { /* constant shapes: each tile lives in registers */
 #if MELORA__NV >= 4
                     case 4: MELORA__T(MELORA__MR, 4); break;
@@ -1044,17 +1080,19 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
                 for (i0 = 0; i0 < mg; i0 += MR) {
                     int mr = mg - i0 < MR ? mg - i0 : MR;
                     float *Ci = C + (size_t)(g0 + i0) * ldc + (size_t)nfull * MELORA__VW;
-                    const float *ap = abuf + (size_t)i0 * (size_t)kc;
-                    if (two) melora__tile(Ci, ldc, addk, ap, Bj, ldb, mr, kc, MELORA__MR2, 1, rem);
-                    else melora__tile(Ci, ldc, addk, ap, Bj, ldb, mr, kc, MELORA__MR, 1, rem);
+                    const float *ap = ag + (size_t)i0 * (ais ? ais : (size_t)kc);
+                    if (two) melora__tile(Ci, ldc, addk, ap, ais, Bj, ldb, mr, kc, MELORA__MR2, 1, rem);
+                    else melora__tile(Ci, ldc, addk, ap, ais, Bj, ldb, mr, kc, MELORA__MR, 1, rem);
                 }
             } else if (rem) {
                 int i, j, k;
                 for (i = 0; i < mg; i++)
                     for (j = nfull * MELORA__VW; j < N; j++) {
-                        const float *ap = abuf + (size_t)(i / MR * MR) * (size_t)kc + i % MR;
+                        const float *ap = ais ? ag + (size_t)i * ais
+                                              : ag + (size_t)(i / MR * MR) * (size_t)kc + i % MR;
+                        size_t aks = ais ? 1u : (size_t)MR;
                         float acc = 0.0f, *c = C + (size_t)(g0 + i) * ldc + j;
-                        for (k = 0; k < kc; k++) acc += ap[(size_t)k * (size_t)MR] * Bk[(size_t)k * ldb + j];
+                        for (k = 0; k < kc; k++) acc += ap[(size_t)k * aks] * Bk[(size_t)k * ldb + j];
                         *c = addk ? *c + acc : acc;
                     }
             }
