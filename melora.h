@@ -17,7 +17,7 @@
                                they depend on T and this number but never on the thread
                                count.
    The compute functions never allocate: callers pass buffers and a workspace whose size
-   melora_workspace_size() reports (they use up to 56 KiB of stack for packed panels).
+   melora_workspace_size() reports (they use up to 60 KiB of stack for packed panels).
 
    KERNELS
        Each pass walks its rows once, in blocks of 32, and runs every rank-r product of the
