@@ -153,12 +153,21 @@ gpu-check:
 	else \
 	  $(MAKE) --no-print-directory gpu-check-run; \
 	fi
-gpu-check-run: $(CUGPU)/test_cuda $(CUGPU)/bench_cuda
+# The tests need libcriterion-dev (a GPU machine may have no network to install it): when it
+# is missing the benchmark still runs and gpu-check ends with an error saying so.
+gpu-check-run: $(CUGPU)/bench_cuda
 	-@nvidia-smi -L
-	MELORA_REQUIRE_GPU=1 timeout 180 ./$(CUGPU)/test_cuda --verbose=0
+	@rm -f $(CUGPU)/tests.ok; \
+	if printf '#include <criterion/criterion.h>\n' | $(CC) -E -x c - >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(CUGPU)/test_cuda && \
+	  MELORA_REQUIRE_GPU=1 timeout 180 ./$(CUGPU)/test_cuda --verbose=0 && touch $(CUGPU)/tests.ok \
+	  || echo "gpu-check: the CUDA tests did not build or did not pass (above); the benchmark runs anyway"; \
+	else echo "gpu-check: libcriterion-dev is missing, so the CUDA tests cannot be built here"; fi
 	@mkdir -p $(GPU_OUT)
 	timeout 180 ./$(CUGPU)/bench_cuda --paper --out $(GPU_OUT) --name gpu
-	@echo "gpu-check: every CUDA test passed on the GPU; results in $(GPU_OUT)/gpu.md and $(GPU_OUT)/gpu.csv"
+	@echo "gpu-check: results in $(GPU_OUT)/gpu.md and $(GPU_OUT)/gpu.csv"
+	@if [ -f $(CUGPU)/tests.ok ]; then echo "gpu-check: every CUDA test passed on the GPU"; \
+	else echo "gpu-check: FAILED: the CUDA tests did not pass on the GPU (or were not built)"; exit 1; fi
 
 test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/readme_example cxx-check
 	./$(BUILD)/melora_tests
