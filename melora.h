@@ -1383,11 +1383,15 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
     for (c = 0; c < nc; c++) {
         int64_t tb, te, t0;
         melora__chunk_rows(&tb, &te, c, nc, T);
+        /* transposed form: u for the whole chunk in one product, so that each slice of
+           A^T is reused by all its rows (per block, A^T streams again every 32 rows) */
+        if (At)
+            melora__gemm(u + (size_t)tb * (size_t)r, (size_t)r, 0, x + (size_t)tb * (size_t)n,
+                         (size_t)n, 1, At, ldt, (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
-            melora__rows_w(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, At, ldt, r,
-                           n);
+            if (!At) melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, r, n);
             if (C) {
                 vb = v ? v + (size_t)t0 * (size_t)r : vs + (size_t)c * MELORA__RB * (size_t)r;
                 melora__mix_rows(vb, ub, C, t0, nt, per, r, 0);
@@ -2002,8 +2006,11 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             float *ub = u + (size_t)t0 * (size_t)r;
-            melora__rows_w(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, At,
-                           ws.ldr, r, n);
+            if (t0 == tb && At) /* u for the whole chunk, as in melora__forward */
+                melora__gemm(ub, (size_t)r, 0, x + (size_t)t0 * (size_t)n, (size_t)n, 1, At,
+                             ws.ldr, (int)(te - tb), r, n, 1);
+            else if (!At)
+                melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, r, n);
             for (k = 0; k < K; k++) {
                 melora__rows_dot(vb, ub, (size_t)r, nt, C + (size_t)k * (size_t)r * (size_t)r,
                                  (size_t)r, r, r);
