@@ -1111,6 +1111,16 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
     int t0, k0, j0, j, a, b;
     int jv = len - len % MELORA__VW;
     MELORA_ASSERT(nt <= MELORA__RB);
+    if (jv == 0) { /* rows shorter than a vector (Me-LoRA's r x r mixing at small r) */
+        for (a = 0; a < nt; a++)
+            for (b = 0; b < r; b++) {
+                float acc = 0.0f;
+                for (j = 0; j < len; j++)
+                    acc += X[(size_t)a * ldx + (size_t)j] * W[(size_t)b * ldw + (size_t)j];
+                out[(size_t)a * (size_t)r + (size_t)b] = acc;
+            }
+        return;
+    }
     for (k0 = 0; k0 < r; k0 += MELORA__DOT_K) {
         const float *wr[MELORA__DOT_K];
         for (b = 0; b < MELORA__DOT_K; b++)

@@ -579,7 +579,7 @@ int main(int argc, char **argv) {
     out("\nTriad: 3 x 64 MiB arrays, 3 arrays counted. Read-only sum: 2 x 64 MiB, 16-lane "
         "vectors, 4 accumulators per thread. LoRA's traffic: z += q x then dx += q dz + q' x "
         "at T = 1200, n = m = 4096 (x, z, dz, dx: 7 x 19.7 MB moved, the L3 of %s may keep "
-        "part of it). FMA: 24 independent chains of the widest fused multiply-add per thread "
+        "part of it). FMA: 24 (AVX-512) or 12 independent chains of the widest fused multiply-add per thread "
         "(intrinsics, so no compiler flag can split them). Each figure is the best "
         "of 5 repetitions.\n", "this CPU");
     main_section(dir, quick ? 1 : NMAIN, reps);
