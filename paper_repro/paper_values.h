@@ -1,7 +1,7 @@
 /* paper_values.h - every number this folder takes from the Me-LoRA paper, typed once.
 
    Source: "Me-LoRA: Memory-efficient Bayesian low-rank adaptation for large language
-   models" (shared/seeds/000_67dc82d4933a10b0.txt). Values are copied as printed (strings
+   models". Values are copied as printed (strings
    where the paper prints decimals, so nothing is rounded on the way in); each entry says
    where it comes from. Everything else in paper_repro/ (model shapes, counts, bytes) is
    computed at run time by melora.h's counting functions and benchmarks.

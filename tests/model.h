@@ -1,6 +1,6 @@
 /* An independent double-precision model of each adapter's scalar loss
        L = sum(z * dz) + lambda * KL
-   written from DESIGN.md's formulas (not from melora.h), and its central finite
+   written from the formulas of the README's math section (not from melora.h), and its central finite
    differences: the expected gradients of every backward test. */
 #ifndef MELORA_TEST_MODEL_H
 #define MELORA_TEST_MODEL_H

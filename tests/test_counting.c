@@ -1,4 +1,4 @@
-/* Parameter and memory counts. Expected values are the closed forms of DESIGN.md section 3,
+/* Parameter and memory counts. Expected values are the closed forms of the parameter counts (README, "The math"),
    evaluated by hand here, and the paper's Table 1 where it is exact. */
 #include "util.h"
 

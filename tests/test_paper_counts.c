@@ -1,5 +1,5 @@
 /* The paper reproduction's counts (paper_repro/, `make repro`), pinned in `make test`.
-   Expected integers are the closed forms of DESIGN.md section 3, evaluated here from the
+   Expected integers are the closed forms of the parameter counts (README, "The math"), evaluated here from the
    Llama2 shapes typed in this file (not from melora's presets or counting functions), and
    compared with melora's functions, with the paper's Table 1 (paper_repro/paper_values.h,
    the single transcription) and with the verdicts paper_repro/ prints. */

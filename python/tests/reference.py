@@ -1,4 +1,4 @@
-"""Pure-PyTorch statements of the formulas of DESIGN.md §3, written from the spec and
+"""Pure-PyTorch statements of the formulas of the README's math section, written from the spec and
 differentiated by autograd (no melora code), and a pure-Python Philox4x32-10 with the
 index -> number mapping of melora.h's header comment. The tests compare the C-backed
 modules with these; bench_torch.py times them."""
