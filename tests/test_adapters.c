@@ -8,11 +8,11 @@
 typedef struct { int T, n, m, r, E, G; } shape;
 /* r = 1, n != m, odd T, T not a multiple of 16 or of the 8-row block, E > 1, G > 1;
    r = 17 and 33 run the transposed kernels (rank >= 16) with a partial last vector, and
-   T = 45 and 40 span two 32-row blocks */
+   T = 34 and 33 span two 32-row blocks */
 static const shape SHAPES[] = {
     {5, 7, 6, 3, 1, 1},  {1, 1, 1, 1, 1, 1},   {17, 33, 19, 1, 17, 2},
     {12, 16, 40, 5, 3, 5}, {9, 70, 3, 8, 3, 1}, {24, 21, 18, 6, 4, 7},
-    {45, 20, 36, 17, 3, 4}, {40, 24, 18, 33, 2, 5},
+    {34, 20, 17, 17, 2, 3}, {33, 9, 18, 33, 3, 4},
 };
 #define NSHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
