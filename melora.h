@@ -1464,7 +1464,8 @@ MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, con
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     Ap = melora__region(work, &ws, MELORA__R_AP);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ws.ldn, A, r, n);
+    if (!melora__use_t(r)) /* the transposed form reads A^T only */
+        melora__copy_rows(Ap, ws.ldn, A, r, n);
     melora__forward(z, u, NULL, NULL, x, Ap, ws.ldn, melora__wt_fwd(work, &ws, A, r, n),
                     ws.ldr, NULL, 1, Bts, ws.ldm, ws.nc, T, n, m, r);
     return MELORA_OK;
@@ -1616,7 +1617,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     S1 = melora__region(work, &ws, MELORA__R_S1);
     ldn = ws.ldn;
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ldn, MA, r, n);
+    if (!melora__use_t(r)) /* the transposed form reads A^T only */
+        melora__copy_rows(Ap, ldn, MA, r, n);
     melora__noise_rows(dAn, ldn, GA, EA, r, n);
     At = melora__wt_fwd(work, &ws, MA, r, n);
     if (At) {
@@ -1910,7 +1912,8 @@ MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, voi
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     Ap = melora__region(work, &ws, MELORA__R_AP);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ws.ldn, A, r, n);
+    if (!melora__use_t(r)) /* the transposed form reads A^T only */
+        melora__copy_rows(Ap, ws.ldn, A, r, n);
     melora__forward(z, u, v, NULL, x, Ap, ws.ldn, melora__wt_fwd(work, &ws, A, r, n), ws.ldr,
                     C, E, Bts, ws.ldm, ws.nc, T, n, m, r);
     return MELORA_OK;
@@ -2005,7 +2008,8 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     Ap = melora__region(work, &ws, MELORA__R_AP);
     S1 = melora__region(work, &ws, MELORA__R_S1);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ws.ldn, A, r, n);
+    if (!melora__use_t(r)) /* the transposed form reads A^T only */
+        melora__copy_rows(Ap, ws.ldn, A, r, n);
     At = melora__wt_fwd(work, &ws, A, r, n);
     MELORA__OMP(omp parallel for schedule(static))
     for (c = 0; c < ws.nc; c++) {
