@@ -447,6 +447,9 @@ static int fuzz_workspace(rd *in) {
             double part = nc * (double)d[3] * ((double)d[1] + (double)d[2] + 64.0);
             if (part > (double)(MAX_ELEMS / 64)) big = MAX_ELEMS; /* may overflow */
         }
+        /* Me-LoRA's backward keeps dC_e and its sums, 3 (r,r) doubles */
+        if (op == MELORA_OP_MELORA_BACKWARD && 3.0 * (double)d[3] * (double)d[3] > (double)(MAX_ELEMS / 64))
+            big = MAX_ELEMS;
     }
     if (op < 0 || op >= MELORA_OP_COUNT_) allowed |= BIT(MELORA_ERR_ENUM);
     st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, d[0], d[1], d[2], d[3]);
