@@ -27,8 +27,10 @@
      - the noise functions equal melora_rng_*(seed, offset + i) element by element;
      - the counting functions equal the closed forms computed in 128-bit arithmetic, or
        report MELORA_ERR_OVERFLOW exactly when an intermediate leaves int64.
-   Sizes of valid calls are kept small (dimensions <= 48 unless an extreme value is
-   chosen, buffers <= 2^18 floats; larger valid calls are skipped) so executions are fast.
+   Sizes of valid calls are mostly small (dimensions <= 48 unless an extreme value is
+   chosen); one call in 16 is in the large mode (T, n, m up to 576, r up to 132: several
+   row blocks per chunk, the column slices and the transposed kernels). Buffers stay
+   <= 2^18 floats (larger valid calls are skipped) so executions are fast.
    Short buffers whose size says otherwise are undetectable by design and not fuzzed.
 
    The file is compiled twice into one fuzzer: FUZZ_ENTRY names the entry point, and with
@@ -169,6 +171,23 @@ static const spec SPECS[] = {
 #define SMALL 64                                /* buffers of calls expected to fail */
 #define BIT(st) (1u << (unsigned)(-(st)))
 
+/* The large mode (1 call in 16): the ordinary sizes of the dimensions a mask byte picks
+   grow, T by 12 (up to 576 rows, 2304 when made a multiple of E: several RB = 32-row
+   blocks in each of the 8 or more chunks; multiples of E stay multiples), n and m by 12
+   (past the JC = 512-column slice of the dot kernels), r by 11/4 (up to 132: the transposed kernels from r = 16 on and
+   ranks past any packing width). E, G and K stay as they are; 0, negative and extreme
+   sizes too. Calls whose buffers exceed CAP_ELEMS are still skipped. */
+#define LARGE_FIX 0xF0
+static void large(rd *in, const char *dims, int *d) {
+    unsigned mask = u8(in);
+    int i;
+    for (i = 0; dims[i]; i++) {
+        if (!((mask >> i) & 1u) || d[i] <= 0 || d[i] > 4 * 48) continue;
+        if (dims[i] == 'T' || dims[i] == 'n' || dims[i] == 'm') d[i] *= 12;
+        else if (dims[i] == 'r') d[i] = d[i] * 11 / 4;
+    }
+}
+
 static int64_t dim_of(char c, const char *dims, const int *d) {
     const char *q;
     if (c == '1') return 1;
@@ -219,6 +238,7 @@ static int fuzz_compute(rd *in, const spec *sp) {
         int e = (int)(strchr(sp->dims, 'E') - sp->dims), t = (int)(strchr(sp->dims, 'T') - sp->dims);
         if (d[e] > 0 && d[e] <= 48) d[t] = d[e] * (1 + (fix >> 1) % 4);
     }
+    if (fix >= LARGE_FIX) large(in, sp->dims, d);
     for (i = 0; i < ns; i++) f[i] = dscal(in);
     nullmask = u8(in) < 40 ? (1u << (u8(in) % np)) : 0u;
     if (u8(in) < 20) nullmask |= 1u << (u8(in) % np);
