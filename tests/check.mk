@@ -1,7 +1,8 @@
 # Reliability checks (included by the top-level Makefile).
 #   make check   the whole test suite built with ASan + UBSan (OpenMP/vector build and the
 #                serial portable-loop build), then the suite under valgrind memcheck
-#   make fuzz    libFuzzer over the public API for FUZZ_SECONDS (default 60)
+#   make fuzz    libFuzzer over the public API for FUZZ_SECONDS (default 60), shared by the
+#                plain, OpenMP and CUDA-emulator harnesses
 #   make fuzz-cov  line/function coverage of melora.h reached by the fuzz corpus
 # Everything is built under build/check/.
 CHECK_DIR    = $(BUILD)/check
@@ -26,7 +27,7 @@ FUZZ_SRCS    = tests/fuzz/fuzz_api.c tests/fuzz/fuzz_main.c
 LLVM_PROFDATA ?= $(shell command -v llvm-profdata-14 2>/dev/null || command -v llvm-profdata 2>/dev/null)
 LLVM_COV     ?= $(shell command -v llvm-cov-14 2>/dev/null || command -v llvm-cov 2>/dev/null)
 
-.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-seeds
+.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-seeds fuzz-omp-deps
 
 $(CHECK_DIR):
 	@mkdir -p $(CHECK_DIR)
@@ -75,15 +76,51 @@ $(CHECK_DIR)/fuzz_port.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
 $(CHECK_DIR)/fuzz_api: $(CHECK_DIR)/fuzz_vec.o $(CHECK_DIR)/fuzz_port.o tests/fuzz/fuzz_main.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -lm -o $@
 
+# The same harness with OpenMP (the threaded loops, vector and portable builds), run with
+# two threads. clang's OpenMP runtime is libomp (libomp-14-dev on Debian 12): installed
+# here when missing and we are root, otherwise this build is skipped with a message.
+FUZZ_OMP_PROBE = printf '\043include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n' | \
+                 $(FUZZ_CC) -fopenmp -x c - -o $(CHECK_DIR)/omp-probe >/dev/null 2>&1
+fuzz-omp-deps: | $(CHECK_DIR)
+	@if ! $(FUZZ_OMP_PROBE); then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing libomp-14-dev"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libomp-14-dev) >/dev/null || exit 1; \
+	  fi; \
+	fi
+$(CHECK_DIR)/fuzz_omp_vec.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_vec -c $< -o $@
+$(CHECK_DIR)/fuzz_omp_port.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c $< -o $@
+$(CHECK_DIR)/fuzz_api_omp: $(CHECK_DIR)/fuzz_omp_vec.o $(CHECK_DIR)/fuzz_omp_port.o tests/fuzz/fuzz_main.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp $^ -lm -o $@
+
 $(CHECK_DIR)/fuzz-seed: tests/fuzz/seeds.txt | $(CHECK_DIR)
 	@rm -rf $@ && mkdir -p $@ && i=0 && while read -r line; do \
 	  i=$$((i + 1)); printf '%s' "$$line" | base64 -d > $@/seed-$$i || exit 1; done < $<
 	@echo "unpacked $$(ls $@ | wc -l) seed inputs into $@"
 
-fuzz: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed
+# FUZZ_SECONDS is shared: half to fuzz_api, a quarter each to the OpenMP build and the
+# CUDA harness (the OpenMP build's quarter goes to fuzz_api when libomp is missing).
+FUZZ_RUN     = -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(CHECK_DIR)/
+FUZZ_T_OMP   = $$(( $(FUZZ_SECONDS) / 4 > 0 ? $(FUZZ_SECONDS) / 4 : 1 ))
+fuzz: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed fuzz-omp-deps
 	@mkdir -p $(CHECK_DIR)/fuzz-corpus
-	./$(CHECK_DIR)/fuzz_api -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
-	  -print_final_stats=1 -artifact_prefix=$(CHECK_DIR)/ $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed
+	@t_omp=$(FUZZ_T_OMP); t_api=$$(( $(FUZZ_SECONDS) - 2 * t_omp > 0 ? $(FUZZ_SECONDS) - 2 * t_omp : 1 )); \
+	if $(FUZZ_OMP_PROBE); then \
+	  $(MAKE) --no-print-directory $(CHECK_DIR)/fuzz_api_omp || exit 1; \
+	else \
+	  echo "✗ clang -fopenmp does not link (libomp-14-dev missing, not root): the OpenMP fuzz build is skipped"; \
+	  t_api=$$((t_api + t_omp)); t_omp=0; \
+	fi; \
+	echo "== fuzz_api (vector and portable builds) for $$t_api s"; \
+	./$(CHECK_DIR)/fuzz_api -max_total_time=$$t_api $(FUZZ_RUN) \
+	  $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed || exit 1; \
+	if [ $$t_omp -gt 0 ]; then \
+	  echo "== fuzz_api_omp (OpenMP, 2 threads) for $$t_omp s"; \
+	  OMP_NUM_THREADS=2 ./$(CHECK_DIR)/fuzz_api_omp -max_total_time=$$t_omp $(FUZZ_RUN) \
+	    $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed || exit 1; \
+	fi
 
 # Refresh tests/fuzz/seeds.txt: the inputs of seed + fuzz-corpus that add edge coverage.
 fuzz-seeds: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed
