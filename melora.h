@@ -1785,9 +1785,10 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
                                           int n) {
     /* A is (r,n), M H are (r,r); P = M A and S = Om |A| are (r,n) doubles in work */
     melora__ws ws;
-    double *P, *S, s2, sp = 0.0, ss = 0.0, slog = 0.0;
+    double *P, *S, s2, sp = 0.0, ss = 0.0, slog = 0.0, amax = 0.0, mmax = 0.0, omax = 0.0;
     size_t rr, i;
     int64_t ii;
+    int presum;
     MELORA__REQUIRE(kl && A && M && H, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_work(work));
     MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
@@ -1796,13 +1797,47 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
     MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
     MELORA__TRY(melora__elems(&rr, (size_t)r, (size_t)r, 1)); /* M, H are (r,r) */
     for (i = 0; i < rr; i++) {
+        double om = (double)H[i] * (double)H[i];
         MELORA__REQUIRE(melora__finite(M[i]) && melora__finite(H[i]), MELORA_ERR_VALUE);
         MELORA__REQUIRE(H[i] != 0.0f, MELORA_ERR_VALUE);
-        slog += log((double)H[i] * (double)H[i]);
+        slog += log(om);
+        mmax = fabs((double)M[i]) > mmax ? fabs((double)M[i]) : mmax;
+        omax = om > omax ? om : omax;
+    }
+    /* Every input is checked before P and S go into the workspace, so an error writes
+       nothing. Finite inputs can still give a KL past double's range (|H| near 2^64 with a
+       tiny sigma): when the a-priori bound below allows that, the sums are formed first
+       without storing, in the order of the stored pass. */
+    for (i = 0; i < (size_t)r * (size_t)n; i++) {
+        MELORA__REQUIRE(melora__finite(A[i]), MELORA_ERR_VALUE);
+        amax = fabs((double)A[i]) > amax ? fabs((double)A[i]) : amax;
+    }
+    s2 = (double)sigma * (double)sigma;
+    {
+        /* |P_ij| <= r mmax amax, |S_ij| <= r omax amax; twice the bound covers rounding */
+        double cnt = (double)r * (double)r * (double)r * (double)n;
+        double bp = mmax * amax, bs = omax * amax;
+        double bound = 2.0 * cnt * (bp * bp + bs * bs) / (2.0 * s2);
+        presum = !(bound - bound == 0.0);
+    }
+    if (presum) {
+        for (i = 0; i < (size_t)r * (size_t)n; i++) {
+            size_t row = i / (size_t)n, j = i % (size_t)n, k;
+            double p = 0.0, q = 0.0;
+            for (k = 0; k < (size_t)r; k++) {
+                double ak = A[k * (size_t)n + j];
+                double hk = H[row * (size_t)r + k];
+                p += (double)M[row * (size_t)r + k] * ak;
+                q += hk * hk * fabs(ak);
+            }
+            sp += p * p;
+            ss += q * q;
+        }
+        MELORA__REQUIRE(((sp + ss) / (2.0 * s2)) - ((sp + ss) / (2.0 * s2)) == 0.0,
+                        MELORA_ERR_VALUE);
     }
     P = (double *)(void *)melora__region(work, &ws, MELORA__R_KLP);
     S = (double *)(void *)melora__region(work, &ws, MELORA__R_KLS);
-    s2 = (double)sigma * (double)sigma;
     MELORA__OMP(omp parallel for schedule(static))
     for (ii = 0; ii < (int64_t)r; ii++) {
         int k, j;
@@ -1818,13 +1853,13 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
             }
         }
     }
-    for (i = 0; i < (size_t)r * (size_t)n; i++) {
-        sp += P[i] * P[i];
-        ss += S[i] * S[i];
-    }
-    /* the value is final before any gradient is written */
-    if (!(sp == sp && ss == ss) || sp - sp != 0.0 || ss - ss != 0.0) return MELORA_ERR_VALUE;
+    if (!presum)
+        for (i = 0; i < (size_t)r * (size_t)n; i++) {
+            sp += P[i] * P[i];
+            ss += S[i] * S[i];
+        }
     *kl = (sp + ss) / (2.0 * s2) - slog;
+    MELORA_ASSERT(*kl - *kl == 0.0); /* the bound above, or the pre-pass */
     if (dM || dH) {
         MELORA__OMP(omp parallel for schedule(static))
         for (ii = 0; ii < (int64_t)rr; ii++) {

@@ -168,3 +168,101 @@ Test(sampling, moments_of_c_and_as) {
     }
     free(M); free(H); free(eps); free(C); free(MA); free(GA); free(As);
 }
+
+/* eq. 7/8 with a non-finite entry in A, M or H (or finite entries whose KL leaves
+   double's range): MELORA_ERR_VALUE, and the gradients, *kl and the whole workspace are
+   byte for byte what they were, P and S included. */
+static void eq7_rejects_untouched(float *A, float *M, float *H, float sigma, int r, int n,
+                                  const char *what) {
+    size_t bytes = 0;
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, 1, n, 1, r), MELORA_OK);
+    unsigned char *w = (unsigned char *)tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    unsigned char *w0 = (unsigned char *)malloc(bytes);
+    float *dA = tu_fill((size_t)r * n, 41, 1.0), *dM = tu_fill((size_t)r * r, 42, 1.0);
+    float *dH = tu_fill((size_t)r * r, 43, 1.0);
+    float *dA0 = tu_copy(dA, (size_t)r * n), *dM0 = tu_copy(dM, (size_t)r * r),
+          *dH0 = tu_copy(dH, (size_t)r * r);
+    cr_assert(w0);
+    for (int f = 0; f < 2; f++) {
+        double kl = -3.25;
+        for (size_t i = 0; i < bytes; i++) w[i] = (unsigned char)(i * 131u + 7u);
+        memcpy(w0, w, bytes);
+        melora_status st =
+            f == 0 ? melora_melora_kl(&kl, dA, dM, dH, w, A, M, H, sigma, 0.5f, r, n)
+                   : melora_melora_kl_prior_noise(&kl, dA, dM, dH, w, A, M, H, sigma, 0.0f,
+                                                  0.5f, r, n);
+        cr_assert_eq(st, MELORA_ERR_VALUE, "%s (%s)", what, f ? "eq. 8" : "eq. 7");
+        cr_assert_eq(kl, -3.25, "%s: *kl written", what);
+        cr_assert(memcmp(w, w0, bytes) == 0, "%s: workspace written on error", what);
+        cr_assert(memcmp(dA, dA0, (size_t)r * n * sizeof(float)) == 0, "%s: dA written", what);
+        cr_assert(memcmp(dM, dM0, (size_t)r * r * sizeof(float)) == 0, "%s: dM written", what);
+        cr_assert(memcmp(dH, dH0, (size_t)r * r * sizeof(float)) == 0, "%s: dH written", what);
+    }
+    melora_free(w); free(w0); free(dA); free(dM); free(dH); free(dA0); free(dM0); free(dH0);
+}
+
+Test(kl, eq7_bad_entry_writes_nothing) {
+    const int shapes[][2] = {{3, 5}, {17, 40}};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int s = 0; s < 2; s++) {
+        int r = shapes[s][0], n = shapes[s][1];
+        float *A = tu_fill((size_t)r * n, 51, 1.0), *M = tu_fill((size_t)r * r, 52, 1.0);
+        float *H = tu_fill((size_t)r * r, 53, 1.0);
+        for (int i = 0; i < r * r; i++) H[i] += H[i] < 0 ? -0.2f : 0.2f;
+        for (int b = 0; b < 3; b++) {
+            size_t ia = (size_t)r * n - 2, im = (size_t)r + 1, ih = (size_t)r * r - 1;
+            float ka = A[ia], km = M[im], kh = H[ih];
+            A[ia] = bad[b];
+            eq7_rejects_untouched(A, M, H, 0.3f, r, n, "bad A");
+            A[ia] = ka;
+            M[im] = bad[b];
+            eq7_rejects_untouched(A, M, H, 0.3f, r, n, "bad M");
+            M[im] = km;
+            H[ih] = bad[b];
+            eq7_rejects_untouched(A, M, H, 0.3f, r, n, "bad H");
+            H[ih] = kh;
+        }
+        free(A); free(M); free(H);
+    }
+}
+
+/* Finite entries can still give a KL past double's range: |A| = |H| = 1e38 and sigma =
+   1e-40 make each S entry 3e114 and (sum S^2) / (2 sigma^2) about 5e309. That is an error
+   too, found before the workspace is written. With one huge std meeting only tiny entries
+   of A, the a-priori bound overflows but the KL does not: the value comes out, equal to
+   the sums formed here in double. */
+Test(kl, eq7_out_of_range_value) {
+    const int r = 3, n = 4;
+    float *A = tu_const((size_t)r * n, 1e38f), *M = tu_const((size_t)r * r, 1.0f);
+    float *H = tu_const((size_t)r * r, 1e38f);
+    eq7_rejects_untouched(A, M, H, 1e-40f, r, n, "KL past double's range");
+    free(A); free(M); free(H);
+
+    A = tu_fill((size_t)r * n, 61, 1.0); M = tu_fill((size_t)r * r, 62, 1.0);
+    H = tu_fill((size_t)r * r, 63, 1.0);
+    for (int i = 0; i < r * r; i++) H[i] += H[i] < 0 ? -0.2f : 0.2f;
+    for (int j = 0; j < n; j++) A[j] = 1e-30f * (float)(j + 1); /* row 0 of A: tiny */
+    for (int i = 0; i < r; i++) H[i * r] = 1e38f;                /* column 0 of H: huge */
+    A[n + 1] = 1e38f;                                            /* and one huge entry */
+    const float sigma = 1e-44f; /* a denormal: the bound passes 1e300 */
+    double sp = 0, ss = 0, slog = 0;
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < n; j++) {
+            double p = 0, q = 0;
+            for (int k = 0; k < r; k++) {
+                double om = (double)H[i * r + k] * H[i * r + k];
+                p += (double)M[i * r + k] * A[k * n + j];
+                q += om * fabs((double)A[k * n + j]);
+            }
+            sp += p * p;
+            ss += q * q;
+        }
+    for (int i = 0; i < r * r; i++) slog += log((double)H[i] * H[i]);
+    double want = (sp + ss) / (2.0 * (double)sigma * sigma) - slog;
+    cr_assert(isfinite(want) && want > 1e150, "the case must be finite and large: %g", want);
+    void *w = tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    double kl = 0;
+    cr_assert_eq(melora_melora_kl(&kl, NULL, NULL, NULL, w, A, M, H, sigma, 1, r, n), MELORA_OK);
+    cr_assert(fabs(kl - want) <= 1e-12 * fabs(want), "kl %.17g want %.17g", kl, want);
+    melora_free(w); free(A); free(M); free(H);
+}
