@@ -647,15 +647,19 @@ __device__ double melora__term(int mode, const double *d, const float *f1, const
     double mu = f1[i];
     return log(sigma) - log(om) + (om * om + mu * mu) / (2.0 * sigma * sigma) - 0.5;
 }
-__global__ void melora__k_reduce(double *partial, int *bad, int mode, const double *d,
-                                 const float *f1, const float *f2, double sigma, size_t count) {
+// gate (eq. 7; NULL elsewhere): the status of the inputs' check, nothing written unless OK;
+// bad may be NULL where the inputs were checked before.
+__global__ void melora__k_reduce(double *partial, int *bad, const int *gate, int mode,
+                                 const double *d, const float *f1, const float *f2,
+                                 double sigma, size_t count) {
     __shared__ double sh[MELORA__CU_THREADS];
     double acc = 0.0;
     int flag = 0;
+    if (gate && *gate != (int)MELORA_OK) return; // the same value in every thread
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x)
         acc += melora__term(mode, d, f1, f2, sigma, i, &flag);
-    if (flag) atomicOr(bad, 1);
+    if (flag && bad) atomicOr(bad, 1);
     sh[threadIdx.x] = acc;
     __syncthreads();
     for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
@@ -668,26 +672,33 @@ __global__ void melora__k_reduce(double *partial, int *bad, int mode, const doub
 // summed in order; eq. 7 (eq7 != 0): kl = (sp + ss) / (2 s2) - slog from slots 0, 1, 2;
 // otherwise kl = slot 0. *status = MELORA_ERR_VALUE (and *kl = NaN) when a term was flagged
 // or a sum is not finite, else MELORA_OK: the gradient kernels that follow read it and write
-// nothing on an error. Launched as one thread: 3 x MELORA__CU_NB doubles.
+// nothing on an error. eq. 7 checks its inputs first (melora__k_eq7_check): *status holds
+// that check's verdict, which an error keeps, and bad is NULL. Launched as one thread:
+// 3 x MELORA__CU_NB doubles.
 __global__ void melora__k_kl_final(double *kl, int *status, const double *partial, int nb,
                                    const int *bad, int eq7, double s2) {
     double v[3] = {0.0, 0.0, 0.0};
+    if (eq7 && *status != (int)MELORA_OK) {
+        *kl = nan("");
+        return;
+    }
     for (int q = 0; q < (eq7 ? 3 : 1); q++)
         for (int b = 0; b < nb; b++) v[q] += partial[q * nb + b];
     double k = eq7 ? (v[0] + v[1]) / (2.0 * s2) - v[2] : v[0];
-    int ok = !*bad && k - k == 0.0; // k is finite only if its sums are
+    int ok = !(bad && *bad) && k - k == 0.0; // k is finite only if its sums are
     *status = ok ? (int)MELORA_OK : (int)MELORA_ERR_VALUE;
     *kl = ok ? k : nan("");
 }
 // The naive reduction: one thread, every term in index order, written as the slot's first
 // partial (the others zero) so melora__k_kl_final serves both paths.
-__global__ void melora__k_reduce_naive(double *partial, int nb, int *bad, int mode,
-                                       const double *d, const float *f1, const float *f2,
-                                       double sigma, size_t count) {
+__global__ void melora__k_reduce_naive(double *partial, int nb, int *bad, const int *gate,
+                                       int mode, const double *d, const float *f1,
+                                       const float *f2, double sigma, size_t count) {
     double s = 0.0; // launched as one thread
     int flag = 0;
+    if (gate && *gate != (int)MELORA_OK) return;
     for (size_t i = 0; i < count; i++) s += melora__term(mode, d, f1, f2, sigma, i, &flag);
-    if (flag) *bad = 1;
+    if (flag && bad) *bad = 1;
     partial[0] = s;
     for (int b = 1; b < nb; b++) partial[b] = 0.0;
 }
@@ -704,10 +715,24 @@ __global__ void melora__k_diag_grad(float *dmu, float *dg, const int *status, co
     }
 }
 
+// eq. 7's first pass: *status (zeroed before) becomes MELORA_ERR_VALUE when an entry of A
+// or M is not finite or one of H is zero or not finite. Every later kernel of the call
+// reads it, so such inputs write nothing but status and kl (NaN): not even the workspace.
+__global__ void melora__k_eq7_check(int *status, const float *A, const float *M,
+                                    const float *H, size_t rn, size_t rr) {
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < rn + rr;
+         q += (size_t)gridDim.x * blockDim.x) {
+        int ok = q < rn ? melora__finite_(A[q])
+                        : melora__finite_(M[q - rn]) && melora__finite_(H[q - rn]) &&
+                              H[q - rn] != 0.0f;
+        if (!ok) *status = (int)MELORA_ERR_VALUE; // every writer writes the same value
+    }
+}
 // eq. 7: P = M A and S = Om |A| (r,n) in double, one thread per entry (r^2 n work).
 __global__ void melora__k_ps(double *P, double *S, const float *M, const float *H,
-                             const float *A, int r, int n) {
+                             const float *A, const int *status, int r, int n) {
     size_t count = (size_t)r * (size_t)n;
+    if (*status != (int)MELORA_OK) return;
     for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count;
          q += (size_t)gridDim.x * blockDim.x) {
         size_t i = q / (size_t)n, j = q % (size_t)n;
@@ -746,8 +771,10 @@ __global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const do
 // the chunks in order (deterministic) and applies the formula. 2 r^2 n flops, reads P and
 // S (r,n doubles) and A; the partials are 2 ncn r^2 doubles.
 __global__ void melora__k_eq7_mh_part(double *gmp, double *gop, const double *P,
-                                      const double *S, const float *A, int r, int n, int cols) {
+                                      const double *S, const float *A, const int *status,
+                                      int r, int n, int cols) {
     size_t rr = (size_t)r * (size_t)r;
+    if (*status != (int)MELORA_OK) return;
     int c = (int)blockIdx.x, j0 = c * cols, j1 = j0 + cols < n ? j0 + cols : n;
     for (size_t q = blockIdx.y * (size_t)blockDim.x + threadIdx.x; q < rr;
          q += (size_t)gridDim.y * blockDim.x) {
@@ -1375,17 +1402,20 @@ extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
 // check (sizes, pointers, sigma, weight) is still returned at once.
 
 // Adds the reduction of `count` terms of `mode` to the partials of `slot`.
+// gate: NULL, or a device status that must be MELORA_OK for anything to be written (then
+// the inputs were checked and no term is flagged: bad is not written).
 static melora_status melora__sum_terms(const melora__cws *ws, void *work, int slot, int mode,
                                        const double *d, const float *f1, const float *f2,
-                                       double sigma, size_t count, cudaStream_t st, int naive) {
+                                       double sigma, size_t count, cudaStream_t st, int naive,
+                                       const int *gate) {
     double *part = melora__reg<double>(work, ws, MC_PART) + slot * MELORA__CU_NB;
-    int *bad = melora__reg<int>(work, ws, MC_BAD);
+    int *bad = gate ? nullptr : melora__reg<int>(work, ws, MC_BAD);
     if (naive)
-        melora__k_reduce_naive<<<1, 1, 0, st>>>(part, MELORA__CU_NB, bad, mode, d, f1, f2, sigma,
-                                                count);
+        melora__k_reduce_naive<<<1, 1, 0, st>>>(part, MELORA__CU_NB, bad, gate, mode, d, f1, f2,
+                                                sigma, count);
     else
-        melora__k_reduce<<<MELORA__CU_NB, MELORA__CU_THREADS, 0, st>>>(part, bad, mode, d, f1,
-                                                                      f2, sigma, count);
+        melora__k_reduce<<<MELORA__CU_NB, MELORA__CU_THREADS, 0, st>>>(part, bad, gate, mode, d,
+                                                                      f1, f2, sigma, count);
     MELORA__LAUNCHED_P(st, naive ? "k_reduce_naive" : "k_reduce", 0);
     return MELORA_OK;
 }
@@ -1409,7 +1439,7 @@ static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float 
     size_t cnt = (size_t)r * n;
     int *bad = melora__reg<int>(work, &ws, MC_BAD);
     MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
-    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0));
+    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0, nullptr));
     melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
                                         MELORA__CU_NB, bad, 0, 1.0);
     MELORA__LAUNCHED_P(st, "k_kl_final", 0);
@@ -1453,17 +1483,22 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     MELORA__NEED(melora__finite_(sigma) && sigma > 0.0f && melora__finite_(weight), MELORA_ERR_VALUE);
     MELORA__TRY_(melora__entry());
     double *P = melora__reg<double>(work, &ws, MC_P), *S = melora__reg<double>(work, &ws, MC_S);
-    int *bad = melora__reg<int>(work, &ws, MC_BAD);
     size_t rn = (size_t)r * n, rr = (size_t)r * r;
     double s2 = (double)sigma * sigma;
-    MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
-    MELORA__TRY_(melora__sum_terms(&ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive));
-    melora__k_ps<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(P, S, M, H, A, r, n);
+    // the inputs first; the status gates every later kernel. A KL that overflows double
+    // from finite inputs is found only from the sums: then P, S and the partials are
+    // written (scratch), and still no gradient.
+    MELORA__CU(cudaMemsetAsync(status, 0, sizeof(int), st));
+    melora__k_eq7_check<<<melora__blocks(rn + rr), MELORA__CU_THREADS, 0, st>>>(status, A, M, H,
+                                                                               rn, rr);
+    MELORA__LAUNCHED_P(st, "k_eq7_check", 0);
+    MELORA__TRY_(melora__sum_terms(&ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive, status));
+    melora__k_ps<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(P, S, M, H, A, status, r, n);
     MELORA__LAUNCHED_P(st, "k_ps", 0);
-    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive));
-    MELORA__TRY_(melora__sum_terms(&ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive));
+    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive, status));
+    MELORA__TRY_(melora__sum_terms(&ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive, status));
     melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
-                                        MELORA__CU_NB, bad, 1, s2);
+                                        MELORA__CU_NB, nullptr, 1, s2);
     MELORA__LAUNCHED_P(st, "k_kl_final", 0);
     if ((dM || dH) && naive) {
         melora__k_eq7_mh<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
@@ -1474,8 +1509,8 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
         int ncn = melora__eq_ncn(n);
         double *gop = gmp + (size_t)ncn * rr;
         dim3 grid((unsigned)ncn, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
-        melora__k_eq7_mh_part<<<grid, MELORA__CU_THREADS, 0, st>>>(gmp, gop, P, S, A, r, n,
-                                                                   melora__eq_cols(n));
+        melora__k_eq7_mh_part<<<grid, MELORA__CU_THREADS, 0, st>>>(gmp, gop, P, S, A, status,
+                                                                   r, n, melora__eq_cols(n));
         MELORA__LAUNCHED_P(st, "k_eq7_mh_part", 0);
         melora__k_eq7_mh_finish<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, gmp, gop, H, status, s2, weight, ncn, r);

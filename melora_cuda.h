@@ -19,8 +19,11 @@
        The KL functions write the value to `kl` (one device double) and its status to
        `status` (one device int): MELORA_OK, or MELORA_ERR_VALUE when a standard deviation
        is zero or not finite or the value is not finite -- then *kl is NaN and no gradient
-       is written (the gradient kernels read the status on the device). Errors the host
-       can see (NULL, sizes, sigma, weight, alignment) are returned at once, as elsewhere.
+       is written (the gradient kernels read the status on the device). eq. 7/8 check A,
+       M and H in a first kernel that gates the others, so a non-finite entry or zero std
+       writes nothing else, not even the workspace; only a KL that overflows double from
+       finite inputs is found after the sums (scratch written, still no gradient). Errors
+       the host can see (NULL, sizes, sigma, weight, alignment) are returned at once.
        No hidden allocation: melora_cuda_workspace_size() says how many bytes of device
        workspace an op needs. Every CUDA and cuBLAS status is checked: MELORA_ERR_CUDA /
        MELORA_ERR_CUBLAS on failure, and melora_cuda_last_error() names the call. An

@@ -417,6 +417,47 @@ Test(cuda, bad_arguments) {
     cublasDestroy(h);
 }
 
+// eq. 7/8 with a non-finite entry in A, M or H, or a zero std: the device status says
+// MELORA_ERR_VALUE, kl is NaN, and neither a gradient nor a byte of the workspace (P, S,
+// the partials) is written: the inputs are checked in a first pass that gates the rest.
+Test(cuda, eq7_bad_input_writes_nothing) {
+    NEED_DEVICE();
+    const int shapes[][2] = {{3, 5}, {17, 300}};
+    const float bad[] = {NAN, INFINITY, 0.0f};
+    for (const auto &sh : shapes) {
+        int r = sh[0], n = sh[1];
+        size_t bytes = cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r);
+        vec A = rnd(r * n, 11, 1), M = rnd(r * r, 12, 1), H = rnd(r * r, 13, 1);
+        vec gA0 = rnd(r * n, 14, 1), gM0 = rnd(r * r, 15, 1), gH0 = rnd(r * r, 16, 1);
+        for (auto &h : H) h += h < 0 ? -0.2f : 0.2f;
+        for (int which = 0; which < 3; which++)     // the bad entry in A, M, H
+            for (int b = 0; b < 3; b++) {
+                if (b == 2 && which != 2) continue; // zero: an error only as a std
+                vec a = A, m = M, h = H;
+                (which == 0 ? a[a.size() - 2] : which == 1 ? m[r + 1 < r * r ? r + 1 : 0] : h[r * r - 1]) = bad[b];
+                dev dA(a), dM(m), dH(h), ga(gA0), gm(gM0), gh(gH0);
+                for (int f = 0; f < 3; f++) { // tuned eq. 7, naive eq. 7, eq. 8
+                    dwork w(bytes);
+                    std::vector<unsigned char> w0(bytes), w1(bytes);
+                    cr_assert_eq(cudaMemcpy(w0.data(), w.p, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+                    dkl k;
+                    melora_status st =
+                        f == 0 ? melora_cuda_melora_kl(k.v, k.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .3f, .5f, r, n, 0)
+                        : f == 1 ? melora_cuda_melora_kl_naive(k.v, k.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .3f, .5f, r, n, 0)
+                                 : melora_cuda_melora_kl_prior_noise(k.v, k.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .2f, .1f, .5f, r, n, 0);
+                    cr_assert_eq(st, MELORA_OK, "enqueued: input %d bad %d fn %d", which, b, f);
+                    cr_assert_eq(k.status(), MELORA_ERR_VALUE, "input %d bad %d fn %d", which, b, f);
+                    cr_assert(std::isnan(k.value()));
+                    cr_assert_eq(cudaMemcpy(w1.data(), w.p, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+                    cr_assert(w0 == w1, "workspace written: input %d bad %d fn %d (r %d n %d)", which, b, f, r, n);
+                    close("dA untouched", ga.get(), gA0, 0, 0);
+                    close("dM untouched", gm.get(), gM0, 0, 0);
+                    close("dH untouched", gh.get(), gH0, 0, 0);
+                }
+            }
+    }
+}
+
 // The caller's handle comes back as it was given: its stream and pointer mode.
 Test(cuda, handle_state_restored) {
     NEED_DEVICE();
