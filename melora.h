@@ -4,7 +4,9 @@
        #define MELORA_IMPLEMENTATION
    before you include this file in *one* C or C++ file to create the implementation.
    Every other file just includes "melora.h". Build with -fopenmp to run the large
-   loops on several threads (results are bitwise identical for any thread count).
+   loops on several threads (results are bitwise identical for any thread count). A
+   process fork()ed after a threaded call runs them on one thread (POSIX: libgomp's pool
+   does not survive fork, and would hang the child's first call).
 
    OPTIONS (define before including, in the implementation file)
        MELORA_STATIC           all functions static (private to one translation unit)
@@ -474,11 +476,36 @@ MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *ou
 #define MELORA_CHUNKS 8
 #endif
 
+/* Every parallel loop is MELORA__PARALLEL_FOR. libgomp's thread pool does not survive
+   fork(): a child whose parallel region reuses the parent's pool waits forever for threads
+   it no longer has (Python multiprocessing, gunicorn --preload). So the first parallel
+   call registers an atfork child handler, and in a child forked after it (and that
+   child's own children) the loops run on the calling thread: the same bits, since no
+   result depends on the thread count. */
 #ifdef _OPENMP
 #include <omp.h>
 #define MELORA__OMP(x) _Pragma(#x)
+#if defined(__unix__) || defined(__unix) || defined(__APPLE__)
+#include <pthread.h>
+static pthread_once_t melora__fork_once = PTHREAD_ONCE_INIT;
+static volatile int melora__one_thread = 0;
+static void melora__fork_child(void) { melora__one_thread = 1; }
+static void melora__fork_register(void) {
+    /* without the handler a forked child could hang: then stay on one thread */
+    if (pthread_atfork(NULL, NULL, melora__fork_child) != 0) melora__one_thread = 1;
+}
+static int melora__threads_ok(void) {
+    (void)pthread_once(&melora__fork_once, melora__fork_register);
+    return !melora__one_thread;
+}
+#else
+static int melora__threads_ok(void) { return 1; }
+#endif
+#define MELORA__PARALLEL_FOR \
+    MELORA__OMP(omp parallel for schedule(static) if(melora__threads_ok()))
 #else
 #define MELORA__OMP(x)
+#define MELORA__PARALLEL_FOR
 #endif
 
 #ifdef __cplusplus
@@ -736,7 +763,7 @@ static void melora__noise_blocks(float *out, uint64_t seed, uint64_t offset, int
     uint64_t first = offset >> shift;
     int64_t nblk = (int64_t)(((offset & (per - 1u)) + (uint64_t)count + per - 1u) >> shift);
     int64_t b;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (b = 0; b < nblk; b++) {
         uint64_t blk = (first + (uint64_t)b) & (UINT64_MAX >> shift); /* k wraps at 2^64 */
         uint32_t w[4];
@@ -1286,7 +1313,7 @@ static void melora__mix_rows(float *MELORA__RESTRICT out, const float *MELORA__R
 static void melora__scaled_bt(float *MELORA__RESTRICT Bts, size_t ldb,
                               const float *MELORA__RESTRICT B, float s, int m, int r) {
     int k;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (k = 0; k < r; k++) {
         int i;
         for (i = 0; i < m; i++) Bts[(size_t)k * ldb + i] = s * B[(size_t)i * (size_t)r + k];
@@ -1296,7 +1323,7 @@ static void melora__scaled_bt(float *MELORA__RESTRICT Bts, size_t ldb,
 static void melora__pack_t(float *MELORA__RESTRICT Wt, size_t ldt,
                            const float *MELORA__RESTRICT W, size_t ldw, int r, int n) {
     int j;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (j = 0; j < n; j++) {
         size_t k;
         for (k = 0; k < ldt; k++)
@@ -1307,7 +1334,7 @@ static void melora__pack_t(float *MELORA__RESTRICT Wt, size_t ldt,
 static void melora__pack_sb(float *MELORA__RESTRICT Bs, size_t ldt,
                             const float *MELORA__RESTRICT B, float s, int m, int r) {
     int i;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (i = 0; i < m; i++) {
         size_t k;
         for (k = 0; k < ldt; k++)
@@ -1354,7 +1381,7 @@ static void melora__reduce_rows(float *dmean, float *dstd, const float *parts, i
                                 int r, int n, size_t ld, const float *G, const float *EPS) {
     int64_t q;
     size_t part = (size_t)r * ld;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (q = 0; q < (int64_t)r * n; q++) {
         size_t k = (size_t)q / (size_t)n, j = (size_t)q % (size_t)n;
         float acc = 0.0f;
@@ -1369,7 +1396,7 @@ static void melora__reduce_db(float *dB, const float *parts, int nc, float s, in
                               size_t ldb) {
     int i;
     size_t part = (size_t)r * ldb;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (i = 0; i < m; i++) {
         int k, c;
         for (k = 0; k < r; k++) {
@@ -1389,7 +1416,7 @@ static void melora__forward(float *z, float *u, float *v, float *vs, const float
                             int n, int m, int r) {
     int c;
     int per = T / E;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (c = 0; c < nc; c++) {
         int64_t tb, te, t0;
         melora__chunk_rows(&tb, &te, c, nc, T);
@@ -1423,7 +1450,7 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
     int c;
     int per = T / E;
     size_t rn = (size_t)r * lda, rm = (size_t)r * ldb;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (c = 0; c < nc; c++) {
         int64_t tb, te, t0;
         float *pa = PA ? PA + (size_t)c * rn : NULL, *pb = PB ? PB + (size_t)c * rm : NULL;
@@ -1502,7 +1529,7 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, v
 static void melora__sample(float *out, const float *mean, const float *g, const float *eps,
                            size_t count) {
     int64_t i;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (i = 0; i < (int64_t)count; i++)
         out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
 }
@@ -1583,7 +1610,7 @@ static void melora__sign_rows(float *xa, size_t ldxa, const float *x, const floa
 static void melora__noise_rows(float *dAn, size_t ld, const float *GA, const float *EA, int r,
                                int n) {
     int k;
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (k = 0; k < r; k++) {
         int j;
         for (j = 0; j < n; j++)
@@ -1625,7 +1652,7 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
         dAnT = melora__region(work, &ws, MELORA__R_WT2);
         melora__pack_t(dAnT, ws.ldr, dAn, ldn, r, n);
     }
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
         float *xa = XA + (size_t)c * MELORA__RB * ldn;
@@ -1688,7 +1715,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
     melora__copy_rows(Ap, ldn, MA, r, n);
     melora__noise_rows(dAn, ldn, GA, EA, r, n);
     Bs = melora__wt_bwd(work, &ws, B, s, r, m);
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
         float *xa = XA + (size_t)c * MELORA__RB * ldn;
@@ -1838,7 +1865,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
     }
     P = (double *)(void *)melora__region(work, &ws, MELORA__R_KLP);
     S = (double *)(void *)melora__region(work, &ws, MELORA__R_KLS);
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (ii = 0; ii < (int64_t)r; ii++) {
         int k, j;
         double *p = P + (size_t)ii * (size_t)n, *q = S + (size_t)ii * (size_t)n;
@@ -1861,7 +1888,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
     *kl = (sp + ss) / (2.0 * s2) - slog;
     MELORA_ASSERT(*kl - *kl == 0.0); /* the bound above, or the pre-pass */
     if (dM || dH) {
-        MELORA__OMP(omp parallel for schedule(static))
+        MELORA__PARALLEL_FOR
         for (ii = 0; ii < (int64_t)rr; ii++) {
             size_t row = (size_t)ii / (size_t)r, k = (size_t)ii % (size_t)r;
             const double *p = P + row * (size_t)n, *q = S + row * (size_t)n;
@@ -1877,7 +1904,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
         }
     }
     if (dA) {
-        MELORA__OMP(omp parallel for schedule(static))
+        MELORA__PARALLEL_FOR
         for (ii = 0; ii < (int64_t)n; ii++) {
             int k, row;
             for (k = 0; k < r; k++) {
@@ -2046,7 +2073,7 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     if (!melora__use_t(r)) /* the transposed form reads A^T only */
         melora__copy_rows(Ap, ws.ldn, A, r, n);
     At = melora__wt_fwd(work, &ws, A, r, n);
-    MELORA__OMP(omp parallel for schedule(static))
+    MELORA__PARALLEL_FOR
     for (c = 0; c < ws.nc; c++) {
         int64_t tb, te, t0;
         int k;
