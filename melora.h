@@ -44,11 +44,18 @@
        Noise is an explicit input. The melora_rng_* functions map (seed, index) to numbers
        through Philox4x32-10, so any element can be regenerated on its own, on the CPU or
        (same functions, __host__ __device__) on the GPU.
-       Outputs must not overlap inputs.
+       No buffer a call writes (outputs, accumulated z and gradients, the workspace, *kl)
+       may share a byte with any other buffer of the call, input or output, including
+       partial overlaps; inputs may share memory with each other. No in-place use is
+       allowed, not even element-wise ones (As == MA in melora_blob_sample): the compute
+       functions report MELORA_ERR_ALIAS instead (ranges from the shapes; adjacent buffers,
+       the end of one at the start of the next, are fine).
    ERRORS
        Every public function returns a melora_status: MELORA_OK (0) or a negative code,
        explained by melora_status_string(). Arguments are checked before any memory is
-       touched; on error nothing is written.
+       touched; on error nothing is written. Overlaps are checked after the pointers,
+       sizes and workspace alignment (the ranges need valid sizes), so MELORA_ERR_ALIAS
+       comes after NULL, SIZE, OVERFLOW, DIVISIBILITY and ALIGNMENT errors.
 
    LICENCE: MIT, see the end of this file.
 */
@@ -94,7 +101,8 @@ typedef enum {
     MELORA_ERR_ALIGNMENT = -8,  /* workspace pointer not 8-byte aligned */
     MELORA_ERR_ALLOC = -9,      /* allocation failed (melora_alloc, CUDA) */
     MELORA_ERR_CUDA = -10,      /* a CUDA runtime call failed */
-    MELORA_ERR_CUBLAS = -11     /* a cuBLAS call failed */
+    MELORA_ERR_CUBLAS = -11,    /* a cuBLAS call failed */
+    MELORA_ERR_ALIAS = -12      /* a written buffer overlaps another buffer of the call */
 } melora_status;
 
 MELORA_DEF const char *melora_status_string(melora_status status);
@@ -536,6 +544,7 @@ MELORA_DEF const char *melora_status_string(melora_status status) {
     case MELORA_ERR_ALLOC: return "melora: allocation failed";
     case MELORA_ERR_CUDA: return "melora: CUDA runtime error";
     case MELORA_ERR_CUBLAS: return "melora: cuBLAS error";
+    case MELORA_ERR_ALIAS: return "melora: an output or the workspace overlaps another buffer of the call";
     }
     return "melora: unknown status";
 }
@@ -724,6 +733,36 @@ static float *melora__region(void *work, const melora__ws *ws, int region) {
 static melora_status melora__check_work(const void *work) {
     MELORA__REQUIRE(work != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    return MELORA_OK;
+}
+
+/* One buffer of a call for the overlap check: its first byte, its length from the shapes,
+   and whether the call writes it (outputs, accumulated z and gradients, the workspace). */
+typedef struct {
+    const void *p;
+    size_t bytes;
+    int written;
+} melora__buf;
+#define MELORA__NBUF(tab) ((int)(sizeof(tab) / sizeof((tab)[0])))
+#define MELORA__FB(a, b) ((size_t)(a) * (size_t)(b) * sizeof(float))
+
+/* MELORA_ERR_ALIAS when a written buffer shares a byte with any other (NULL entries are
+   absent optional gradients). Called after the size checks, so every length fits in
+   ptrdiff_t; the distance form never computes p + bytes, which may wrap for a buffer at
+   the top of a 32-bit address space. O(nb^2) compares for nb <= 16 pointers. Host code:
+   melora_cuda.cu applies it to device pointers, which share one address space. */
+static melora_status melora__check_alias(const melora__buf *b, int nb) {
+    int i, j;
+    for (i = 0; i < nb; i++) {
+        uintptr_t pi = (uintptr_t)b[i].p;
+        if (!b[i].p) continue;
+        for (j = i + 1; j < nb; j++) {
+            uintptr_t pj = (uintptr_t)b[j].p;
+            if (!b[j].p || !(b[i].written || b[j].written)) continue;
+            if (pi <= pj ? pj - pi < b[i].bytes : pi - pj < b[j].bytes)
+                return MELORA_ERR_ALIAS;
+        }
+    }
     return MELORA_OK;
 }
 
@@ -1477,6 +1516,36 @@ static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float 
     }
 }
 
+/* The overlap tables of the LoRA and Me-LoRA passes, fast and naive (work NULL). v, C
+   NULL for LoRA; z is (K,T,m) and C (K,r,r) in the Monte-Carlo forward, so the caller
+   gives their bytes. */
+static melora_status melora__alias_fwd(const float *z, size_t zbytes, const float *u,
+                                       const float *v, const void *work, size_t wbytes,
+                                       const float *x, const float *A, const float *C,
+                                       size_t cbytes, const float *B, int T, int n, int m,
+                                       int r) {
+    melora__buf b[] = {{z, zbytes, 1}, {u, MELORA__FB(T, r), 1}, {v, MELORA__FB(T, r), 1},
+                       {work, wbytes, 1}, {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
+                       {C, cbytes, 0}, {B, MELORA__FB(m, r), 0}};
+    return melora__check_alias(b, MELORA__NBUF(b));
+}
+/* dM, dH, v, C, H, EC NULL for LoRA; C, EC are (E,r,r). */
+static melora_status melora__alias_bwd(const float *dx, const float *dA, const float *dB,
+                                       const float *dM, const float *dH, const void *work,
+                                       size_t wbytes, const float *dz, const float *u,
+                                       const float *v, const float *x, const float *A,
+                                       const float *C, const float *H, const float *EC, int E,
+                                       const float *B, int T, int n, int m, int r) {
+    size_t rr = MELORA__FB(r, r);
+    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1},
+                       {dB, MELORA__FB(m, r), 1}, {dM, rr, 1}, {dH, rr, 1}, {work, wbytes, 1},
+                       {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
+                       {v, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
+                       {A, MELORA__FB(r, n), 0}, {C, rr * (size_t)E, 0},
+                       {B, MELORA__FB(m, r), 0}, {H, rr, 0}, {EC, rr * (size_t)E, 0}};
+    return melora__check_alias(b, MELORA__NBUF(b));
+}
+
 /* ---------------------------------------------------------------------------- LoRA -- */
 MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, const float *x,
                                              const float *A, const float *B, float s, int T,
@@ -1488,6 +1557,8 @@ MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, con
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, NULL, work, ws.total, x, A, NULL, 0,
+                                  B, T, n, m, r));
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     Ap = melora__region(work, &ws, MELORA__R_AP);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
@@ -1509,6 +1580,8 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, v
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_bwd(dx, dA, dB, NULL, NULL, work, ws.total, dz, u, NULL, x, A,
+                                  NULL, NULL, NULL, 1, B, T, n, m, r));
     if (!dx && !dA && !dB) return MELORA_OK;
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
@@ -1541,6 +1614,11 @@ MELORA_DEF melora_status melora_blob_sample(float *As, const float *MA, const fl
     MELORA__REQUIRE(As && MA && GA && EA, MELORA_ERR_NULL);
     MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    {
+        melora__buf b[] = {{As, MELORA__FB(r, n), 1}, {MA, MELORA__FB(r, n), 0},
+                           {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
     melora__sample(As, MA, GA, EA, cnt);
     return MELORA_OK;
 }
@@ -1556,6 +1634,14 @@ MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void
     /* every check of melora_lora_forward, before As is written */
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    {
+        melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1},
+                           {As, MELORA__FB(r, n), 1}, {work, ws.total, 1},
+                           {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0},
+                           {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0},
+                           {B, MELORA__FB(m, r), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
     melora__sample(As, MA, GA, EA, (size_t)r * (size_t)n);
     return melora_lora_forward(z, u, work, x, As, B, s, T, n, m, r);
 }
@@ -1572,6 +1658,15 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA,
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    {
+        melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1},
+                           {dGA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
+                           {work, ws.total, 1}, {dz, MELORA__FB(T, m), 0},
+                           {u, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
+                           {As, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
+                           {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     PA = (dMA || dGA) ? melora__region(work, &ws, MELORA__R_PA) : NULL;
@@ -1593,6 +1688,25 @@ static melora_status melora__check_flipout(const float *sa, const float *sb, int
     MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
     (void)T;
     return MELORA_OK;
+}
+
+/* The overlap tables of the Flipout passes, fast and naive (work NULL); dz, dx, dMA, dGA,
+   dB NULL in the forward, z NULL in the backward. sa is (ceil(T/G),n), sb (ceil(T/G),r). */
+static melora_status melora__alias_flipout(const float *z, const float *dx, const float *dMA,
+                                           const float *dGA, const float *dB,
+                                           const float *u, int u_written, const void *work,
+                                           size_t wbytes, const float *dz, const float *x,
+                                           const float *MA, const float *GA, const float *EA,
+                                           const float *sa, const float *sb, const float *B,
+                                           int G, int T, int n, int m, int r) {
+    size_t groups = (size_t)(T - 1) / (size_t)G + 1u, rn = MELORA__FB(r, n);
+    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {dx, MELORA__FB(T, n), 1}, {dMA, rn, 1},
+                       {dGA, rn, 1}, {dB, MELORA__FB(m, r), 1}, {work, wbytes, 1},
+                       {u, MELORA__FB(T, r), u_written}, {dz, MELORA__FB(T, m), 0},
+                       {x, MELORA__FB(T, n), 0}, {MA, rn, 0}, {GA, rn, 0}, {EA, rn, 0},
+                       {sa, MELORA__FB(groups, n), 0}, {sb, MELORA__FB(groups, r), 0},
+                       {B, MELORA__FB(m, r), 0}};
+    return melora__check_alias(b, MELORA__NBUF(b));
 }
 
 /* Rows of x times their group's signs: xa[t][j] = x[t0+t][j] * sa[(t0+t)/G][j]. */
@@ -1637,6 +1751,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_flipout(z, NULL, NULL, NULL, NULL, u, 1, work, ws.total, NULL, x,
+                                      MA, GA, EA, sa, sb, B, G, T, n, m, r));
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     dAn = melora__region(work, &ws, MELORA__R_DAN);
     Ap = melora__region(work, &ws, MELORA__R_AP);
@@ -1696,6 +1812,8 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, flo
     MELORA__TRY(melora__check_work(work));
     MELORA__TRY(melora__layout(&ws, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_flipout(NULL, dx, dMA, dGA, dB, u, 0, work, ws.total, dz, x, MA,
+                                      GA, EA, sa, sb, B, G, T, n, m, r));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     dAn = melora__region(work, &ws, MELORA__R_DAN);
@@ -1769,6 +1887,12 @@ static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, const fl
     size_t i;
     MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
     MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
+    {
+        melora__buf b[] = {{kl, sizeof(double), 1}, {dmu, count * sizeof(float), 1},
+                           {dg, count * sizeof(float), 1}, {mu, count * sizeof(float), 0},
+                           {g, count * sizeof(float), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
     for (i = 0; i < count; i++) {
         double om = (double)g[i] * (double)g[i], m = (double)mu[i];
         MELORA__REQUIRE(melora__finite(g[i]) && melora__finite(mu[i]), MELORA_ERR_VALUE);
@@ -1823,6 +1947,13 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
     MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
     MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
     MELORA__TRY(melora__elems(&rr, (size_t)r, (size_t)r, 1)); /* M, H are (r,r) */
+    {
+        melora__buf b[] = {{kl, sizeof(double), 1}, {dA, MELORA__FB(r, n), 1},
+                           {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1},
+                           {work, ws.total, 1}, {A, MELORA__FB(r, n), 0},
+                           {M, MELORA__FB(r, r), 0}, {H, MELORA__FB(r, r), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
     for (i = 0; i < rr; i++) {
         double om = (double)H[i] * (double)H[i];
         MELORA__REQUIRE(melora__finite(M[i]) && melora__finite(H[i]), MELORA_ERR_VALUE);
@@ -1951,6 +2082,11 @@ MELORA_DEF melora_status melora_melora_sample(float *C, const float *M, const fl
     MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__check_examples(E, E, r));
     rr = (size_t)r * (size_t)r;
+    {
+        melora__buf b[] = {{C, MELORA__FB(rr, E), 1}, {M, MELORA__FB(rr, 1), 0},
+                           {H, MELORA__FB(rr, 1), 0}, {EC, MELORA__FB(rr, E), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
     for (e = 0; e < E; e++) {
         size_t i;
         for (i = 0; i < rr; i++)
@@ -1971,6 +2107,8 @@ MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, voi
     MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_FORWARD, T, n, m, r));
     MELORA__TRY(melora__check_examples(E, T, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, v, work, ws.total, x, A, C,
+                                  MELORA__FB(E, r) * (size_t)r, B, T, n, m, r));
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     Ap = melora__region(work, &ws, MELORA__R_AP);
     melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
@@ -2001,6 +2139,8 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_BACKWARD, T, n, m, r));
     MELORA__TRY(melora__check_examples(E, T, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_bwd(dx, dA, dB, dM, dH, work, ws.total, dz, u, v, x, A, C, H, EC,
+                                  E, B, T, n, m, r));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
@@ -2065,6 +2205,8 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
     MELORA__TRY(melora__elems(&zk, (size_t)K, (size_t)T, (size_t)m));
     MELORA__TRY(melora__elems(&e, (size_t)K, (size_t)r, (size_t)r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_fwd(z, zk * sizeof(float), u, NULL, work, ws.total, x, A, C,
+                                  e * sizeof(float), B, T, n, m, r));
     zk = (size_t)T * (size_t)m;
     Bts = melora__region(work, &ws, MELORA__R_BTS);
     Ap = melora__region(work, &ws, MELORA__R_AP);
@@ -2155,6 +2297,8 @@ MELORA_DEF melora_status melora_lora_forward_naive(float *z, float *u, const flo
     MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_dims(T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, NULL, NULL, 0, x, A, NULL, 0, B, T, n,
+                                  m, r));
     melora__naive_fwd(z, u, NULL, x, A, NULL, NULL, NULL, 1, NULL, 1, B, s, T, n, m, r);
     return MELORA_OK;
 }
@@ -2168,6 +2312,8 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, float *u, float *
     MELORA__TRY(melora__check_dims(T, n, m, r));
     MELORA__TRY(melora__check_examples(E, T, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, v, NULL, 0, x, A, C,
+                                  MELORA__FB(E, r) * (size_t)r, B, T, n, m, r));
     melora__naive_fwd(z, u, v, x, A, NULL, NULL, NULL, 1, C, E, B, s, T, n, m, r);
     return MELORA_OK;
 }
@@ -2185,6 +2331,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z, float *u, c
     MELORA__TRY(melora__check_flipout(sa, sb, G, T));
     MELORA__TRY(melora__check_dims(T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_flipout(z, NULL, NULL, NULL, NULL, u, 1, NULL, 0, NULL, x, MA, GA,
+                                      EA, sa, sb, B, G, T, n, m, r));
     rn = (size_t)r * (size_t)n;
     dAn = (float *)MELORA_MALLOC(rn * sizeof(float));
     MELORA__REQUIRE(dAn != NULL, MELORA_ERR_ALLOC);
@@ -2297,6 +2445,8 @@ MELORA_DEF melora_status melora_lora_backward_naive(float *dx, float *dA, float 
     MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
     MELORA__TRY(melora__check_dims(T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_bwd(dx, dA, dB, NULL, NULL, NULL, 0, dz, u, NULL, x, A, NULL,
+                                  NULL, NULL, 1, B, T, n, m, r));
     return melora__naive_bwd(dx, dA, NULL, dB, NULL, NULL, dz, u, u, x, A, NULL, NULL, NULL,
                              NULL, NULL, 1, NULL, NULL, NULL, 1, B, s, T, n, m, r);
 }
@@ -2311,6 +2461,8 @@ MELORA_DEF melora_status melora_melora_backward_naive(
     MELORA__TRY(melora__check_dims(T, n, m, r));
     MELORA__TRY(melora__check_examples(E, T, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_bwd(dx, dA, dB, dM, dH, NULL, 0, dz, u, v, x, A, C, H, EC, E, B,
+                                  T, n, m, r));
     return melora__naive_bwd(dx, dA, NULL, dB, dM, dH, dz, u, v, x, A, NULL, NULL, NULL, NULL,
                              NULL, 1, C, H, EC, E, B, s, T, n, m, r);
 }
@@ -2327,6 +2479,8 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(
     MELORA__TRY(melora__check_flipout(sa, sb, G, T));
     MELORA__TRY(melora__check_dims(T, n, m, r));
     MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_flipout(NULL, dx, dMA, dGA, dB, u, 0, NULL, 0, dz, x, MA, GA, EA,
+                                      sa, sb, B, G, T, n, m, r));
     rn = (size_t)r * (size_t)n;
     dAn = (float *)MELORA_MALLOC(rn * sizeof(float));
     MELORA__REQUIRE(dAn != NULL, MELORA_ERR_ALLOC);

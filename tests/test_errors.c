@@ -164,10 +164,179 @@ Test(errors, large_sizes_accepted_when_addressable) {
 }
 
 Test(errors, status_strings) {
-    for (int s = 0; s >= -11; s--) {
+    for (int s = 0; s >= MELORA_ERR_ALIAS; s--) {
         const char *str = melora_status_string((melora_status)s);
         cr_assert(str && strncmp(str, "melora: ", 8) == 0);
         cr_assert(strstr(str, "unknown status") == NULL, "status %d has no message", s);
     }
     cr_assert(strstr(melora_status_string((melora_status)-99), "unknown") != NULL);
+}
+
+/* ---- overlapping buffers ------------------------------------------------------------
+   Every compute function at the valid sizes above, its buffers in an arena of separate
+   regions: each written buffer (output, accumulated z or gradient, workspace, *kl) made to
+   share bytes with every other buffer of the call (same start; its last element on the
+   other's first; its first on the other's last) must give MELORA_ERR_ALIAS and leave the
+   whole arena as it was; placed just before or just after the other (adjacent, disjoint)
+   it must be accepted. Roles: o float output, k the double *kl, w workspace, i input; the
+   lengths (floats) are the documented shapes at those sizes, written out by hand. */
+typedef struct {
+    const char *name;
+    const char *roles;
+    int len[16];
+    int op;      /* workspace op, -1 if none */
+    int wsd[4];  /* T, n, m, r of its size query */
+} alias_case;
+
+/* T=4 n=3 m=5 r=2 E=2 G=3 (2 groups) K=2: x 12, z/dz 20, u/v 8, A 6, B 10, C (E|K,r,r) 8,
+   M/H 4, sa 6, sb 4, mc z 40 */
+static const alias_case ALIAS_CASES[] = {
+    {"lora_forward", "oowiii", {20, 8, 0, 12, 6, 10}, MELORA_OP_LORA_FORWARD, {4, 3, 5, 2}},
+    {"lora_backward", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, MELORA_OP_LORA_BACKWARD, {4, 3, 5, 2}},
+    {"blob_sample", "oiii", {6, 6, 6, 6}, -1, {0}},
+    {"blob_forward", "ooowiiiii", {20, 8, 6, 0, 12, 6, 6, 6, 10}, MELORA_OP_LORA_FORWARD, {4, 3, 5, 2}},
+    {"blob_backward", "oooowiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 10}, MELORA_OP_LORA_BACKWARD, {4, 3, 5, 2}},
+    {"flipout_forward", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, MELORA_OP_FLIPOUT_FORWARD, {4, 3, 5, 2}},
+    {"flipout_backward", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, MELORA_OP_FLIPOUT_BACKWARD, {4, 3, 5, 2}},
+    {"blob_kl", "kooii", {0, 6, 6, 6, 6}, -1, {0}},
+    {"melora_sample", "oiii", {8, 4, 4, 8}, -1, {0}},
+    {"melora_forward", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, MELORA_OP_MELORA_FORWARD, {4, 3, 5, 2}},
+    {"melora_backward", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, MELORA_OP_MELORA_BACKWARD, {4, 3, 5, 2}},
+    {"melora_mc_forward", "oowiiii", {40, 8, 0, 12, 6, 8, 10}, MELORA_OP_MELORA_MC_FORWARD, {4, 3, 5, 2}},
+    {"melora_kl", "kooowiii", {0, 6, 4, 4, 0, 6, 4, 4}, MELORA_OP_MELORA_KL, {1, 3, 1, 2}},
+    {"melora_kl_prior_noise", "kooowiii", {0, 6, 4, 4, 0, 6, 4, 4}, MELORA_OP_MELORA_KL, {1, 3, 1, 2}},
+    {"melora_kl_exact", "kooii", {0, 4, 4, 4, 4}, -1, {0}},
+    {"lora_forward_naive", "ooiii", {20, 8, 12, 6, 10}, -1, {0}},
+    {"lora_backward_naive", "oooiiiii", {12, 6, 10, 20, 8, 12, 6, 10}, -1, {0}},
+    {"flipout_forward_naive", "ooiiiiiii", {20, 8, 12, 6, 6, 6, 6, 4, 10}, -1, {0}},
+    {"flipout_backward_naive", "ooooiiiiiiiii", {12, 6, 6, 10, 20, 8, 12, 6, 6, 6, 6, 4, 10}, -1, {0}},
+    {"melora_forward_naive", "oooiiii", {20, 8, 8, 12, 6, 8, 10}, -1, {0}},
+    {"melora_backward_naive", "oooooiiiiiiiii", {12, 6, 10, 4, 4, 20, 8, 8, 12, 6, 8, 10, 4, 8}, -1, {0}},
+};
+#define NALIAS (int)(sizeof ALIAS_CASES / sizeof ALIAS_CASES[0])
+
+#define REGION (64 * 1024) /* bytes per buffer region; a buffer starts REGION/4 in */
+static unsigned char *arena, *arena_snap;
+static void arena_setup(void) {
+    uint64_t st = 77;
+    arena = (unsigned char *)malloc((size_t)NP * REGION);
+    arena_snap = (unsigned char *)malloc((size_t)NP * REGION);
+    cr_assert(arena && arena_snap);
+    for (size_t i = 0; i < (size_t)NP * REGION / sizeof(float); i++)
+        ((float *)(void *)arena)[i] = 0.5f + 0.4f * (float)tu_rand(&st); /* > 0: std entries */
+    memcpy(arena_snap, arena, (size_t)NP * REGION);
+}
+static void arena_teardown(void) { free(arena); free(arena_snap); }
+static void *slot(int i) { return arena + (size_t)i * REGION + REGION / 4; }
+static void arena_untouched(const char *name, const char *what, int o, int j) {
+    size_t k;
+    for (k = 0; k < (size_t)NP * REGION; k++)
+        if (arena[k] != arena_snap[k]) break;
+    cr_assert(k == (size_t)NP * REGION, "%s (%s, buffer %d with %d): byte %zu written", name,
+              what, o, j, k);
+}
+static const api *api_named(const char *name) {
+    for (int i = 0; i < NAPI; i++)
+        if (strcmp(APIS[i].name, name) == 0) return &APIS[i];
+    cr_assert_fail("no api %s", name);
+    return NULL;
+}
+static size_t case_bytes(const alias_case *c, int i) {
+    size_t ws = 0;
+    if (c->roles[i] == 'k') return sizeof(double);
+    if (c->roles[i] != 'w') return (size_t)c->len[i] * sizeof(float);
+    cr_assert_eq(melora_workspace_size(&ws, (melora_op)c->op, c->wsd[0], c->wsd[1], c->wsd[2],
+                                       c->wsd[3]), MELORA_OK);
+    cr_assert(ws % 8 == 0 && ws + 64 < REGION / 4, "%s: workspace of %zu bytes", c->name, ws);
+    return ws;
+}
+
+Test(errors, every_function_rejects_overlaps, .init = arena_setup, .fini = arena_teardown) {
+    int rejected = 0, accepted = 0;
+    for (int ci = 0; ci < NALIAS; ci++) {
+        const alias_case *c = &ALIAS_CASES[ci];
+        const api *a = api_named(c->name);
+        int np = (int)strlen(c->roles);
+        size_t bytes[16];
+        void *p[NP];
+        cr_assert_eq(np, a->np, "%s: roles for %d pointers, the function has %d", c->name, np,
+                     a->np);
+        for (int i = 0; i < NP; i++) p[i] = slot(i);
+        for (int i = 0; i < np; i++) bytes[i] = case_bytes(c, i);
+        /* the disjoint layout is valid (so every rejection below is the overlap's) */
+        cr_assert_eq(a->call(p, a->valid, a->fvalid), MELORA_OK, "%s: disjoint call", c->name);
+        memcpy(arena_snap, arena, (size_t)NP * REGION);
+        for (int o = 0; o < np; o++) {
+            size_t unit = c->roles[o] == 'o' ? sizeof(float) : 8; /* keeps o aligned */
+            if (c->roles[o] == 'i') continue;
+            for (int j = 0; j < np; j++) {
+                unsigned char *pj = (unsigned char *)slot(j);
+                unsigned char *at[3];
+                const char *how[3] = {"same start", "last element on the other's first",
+                                      "first element on the other's last"};
+                if (j == o) continue;
+                at[0] = pj;
+                at[1] = pj + unit - bytes[o];
+                at[2] = pj + ((bytes[j] - 1) & ~(unit - 1));
+                for (int h = 0; h < 3; h++) {
+                    melora_status got;
+                    p[o] = at[h];
+                    got = a->call(p, a->valid, a->fvalid);
+                    cr_assert_eq(got, MELORA_ERR_ALIAS, "%s: buffer %d (%c) %s of buffer %d (%c): got %d (%s)",
+                                 c->name, o, c->roles[o], how[h], j, c->roles[j], got,
+                                 melora_status_string(got));
+                    arena_untouched(c->name, how[h], o, j);
+                    rejected++;
+                }
+                /* adjacent: just before the other, and just after it (rounded up to o's
+                   alignment); both disjoint, so accepted */
+                at[0] = pj - bytes[o];
+                at[1] = pj + ((bytes[j] + unit - 1) & ~(unit - 1));
+                for (int h = 0; h < 2; h++) {
+                    melora_status got;
+                    p[o] = at[h];
+                    got = a->call(p, a->valid, a->fvalid);
+                    cr_assert_eq(got, MELORA_OK, "%s: buffer %d adjacent %s buffer %d: got %d (%s)",
+                                 c->name, o, h ? "after" : "before", j, got,
+                                 melora_status_string(got));
+                    memcpy(arena_snap, arena, (size_t)NP * REGION);
+                    accepted++;
+                }
+                p[o] = slot(o);
+            }
+        }
+    }
+    cr_assert(rejected > 1000 && accepted > 600, "%d rejected, %d accepted", rejected, accepted);
+}
+
+/* The overlaps of issue 14, called directly: u == x at r == n (same shape, so only the
+   pointers tell), v == u, the workspace inside z and inside dx, dA == A in the naive
+   reference (where it used to change dx). */
+Test(errors, overlaps_of_the_issue, .init = arena_setup, .fini = arena_teardown) {
+    enum { T = 4, n = 3, m = 5, r = 3, E = 2 };
+    float *x = (float *)slot(0), *A = (float *)slot(1), *B = (float *)slot(2);
+    float *z = (float *)slot(3), *u = (float *)slot(4), *v = (float *)slot(5);
+    float *C = (float *)slot(6), *dz = (float *)slot(7), *dx = (float *)slot(8);
+    float *dA = (float *)slot(9), *dB = (float *)slot(10), *work = (float *)slot(11);
+    size_t ws = 0;
+    cr_assert_eq(melora_workspace_size(&ws, MELORA_OP_MELORA_BACKWARD, T, n, m, r), MELORA_OK);
+    cr_assert(ws < REGION / 2);
+    cr_assert_eq(melora_lora_forward(z, x, work, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_forward_naive(z, x, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward(z, x, v, work, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward_naive(z, x, v, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_mc_forward(z, x, work, x, A, C, B, 1, 2, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward(z, u, u, work, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward_naive(z, u, u, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
+    /* the workspace starting at z's last row, and inside dx */
+    cr_assert_eq(melora_lora_forward(z, u, z + (T - 1) * m - 1, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_backward(dx, dA, dB, dx + 2, dz, u, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_backward_naive(dx, A, dB, dz, u, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_backward(dx, A, dB, work, dz, u, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    arena_untouched("issue cases", "direct calls", -1, -1);
+    /* and the same calls without the overlaps run */
+    cr_assert_eq(melora_lora_forward(z, u, work, x, A, B, 1, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_melora_forward(z, u, v, work, x, A, C, B, 1, E, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_lora_backward(dx, dA, dB, work, dz, u, x, A, B, 1, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_lora_backward_naive(dx, dA, dB, dz, u, x, A, B, 1, T, n, m, r), MELORA_OK);
 }

@@ -41,11 +41,31 @@ DTYPE_BF16 = 1
 DTYPE_FP16 = 2
 
 
+# melora_status (melora.h): MeloraError.status is one of the negative ones
+OK = 0
+ERR_NULL = -1
+ERR_SIZE = -2
+ERR_OVERFLOW = -3
+ERR_DIVISIBILITY = -4
+ERR_VALUE = -5
+ERR_ENUM = -6
+ERR_CAPACITY = -7
+ERR_ALIGNMENT = -8
+ERR_ALLOC = -9
+ERR_CUDA = -10
+ERR_CUBLAS = -11
+ERR_ALIAS = -12  # an output or the workspace overlaps another buffer of the call
+STATUS_NAMES = {v: "MELORA_" + k for k, v in list(globals().items())
+                if (k == "OK" or k.startswith("ERR_")) and isinstance(v, int)}
+
+
 class MeloraError(RuntimeError):
-    """A melora function returned a negative status."""
+    """A melora function returned a negative status; .status is its code (ERR_*), .name
+    its melora.h name."""
 
     def __init__(self, status, func):
         self.status = status
+        self.name = STATUS_NAMES.get(status, "unknown status")
         self.func = func
         super().__init__("%s: %s (status %d)" % (func, _status_string(status), status))
 

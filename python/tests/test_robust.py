@@ -244,6 +244,21 @@ class TestBadArguments(unittest.TestCase):
             MF.melora_mc_add_(torch.zeros(2, self.T, self.m), x, A.requires_grad_(),
                               torch.randn(2, self.r, self.r), B, 1.0)
 
+    def test_library_rejects_overlaps(self):
+        # the C library's own check, below the bridge's ValueError: u over x (r == n)
+        from melora import _lib
+        T, n, m = 3, 4, 5
+        x, A, B, z = torch.randn(T, n), torch.randn(n, n), torch.randn(m, n), torch.zeros(T, m)
+        x0, z0 = x.clone(), z.clone()
+        work = _lib.workspace(_lib.OP_LORA_FORWARD, T, n, m, n)
+        with self.assertRaises(melora.MeloraError) as cm:
+            _lib.call("melora_lora_forward", _lib.ptr(z), _lib.ptr(x), work, _lib.ptr(x),
+                      _lib.ptr(A), _lib.ptr(B), 1.0, T, n, m, n)
+        self.assertEqual(cm.exception.status, _lib.ERR_ALIAS)
+        self.assertEqual(cm.exception.name, "MELORA_ERR_ALIAS")
+        self.assertIn("overlaps", str(cm.exception))
+        self.assertTrue(torch.equal(x, x0) and torch.equal(z, z0))
+
     def test_module_arguments(self):
         base = nn.Linear(6, 4)
         for bad in (2.5, 0, -1, True, "8"):

@@ -639,10 +639,10 @@ static int fuzz_counting(rd *in) {
         int s = (int)u32(in), c;
         const char *str = melora_status_string((melora_status)s);
         CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string");
-        for (c = 1; c >= -12; c--) {
+        for (c = 1; c >= MELORA_ERR_ALIAS - 1; c--) {
             str = melora_status_string((melora_status)c);
             CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string %d", c);
-            CHECK((strstr(str, "unknown status") == NULL) == (c <= 0 && c >= -11), "status %d message", c);
+            CHECK((strstr(str, "unknown status") == NULL) == (c <= 0 && c >= MELORA_ERR_ALIAS), "status %d message", c);
         }
     }
     return 0;
