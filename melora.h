@@ -11,7 +11,8 @@
    OPTIONS (define before including, in the implementation file)
        MELORA_STATIC           all functions static (private to one translation unit)
        MELORA_ASSERT(x)        internal invariant check (default: assert from <assert.h>)
-       MELORA_MALLOC(bytes)    allocator used by melora_alloc() only (default: malloc)
+       MELORA_MALLOC(bytes)    allocator used by melora_alloc() and four naive references
+                               (below) (default: malloc); define both or neither
        MELORA_FREE(p)          matching free (default: free)
        MELORA_CHUNKS           least number of row chunks of a pass (default 8; a batch of
                                more than 8192 * MELORA_CHUNKS rows gets one chunk per 8192
@@ -20,6 +21,10 @@
                                count.
    The compute functions never allocate: callers pass buffers and a workspace whose size
    melora_workspace_size() reports (they use up to 60 KiB of stack for packed panels).
+   Only melora_alloc() and the double-precision references melora_lora_backward_naive,
+   melora_melora_backward_naive, melora_blob_flipout_forward_naive and
+   melora_blob_flipout_backward_naive call MELORA_MALLOC; when it returns NULL they
+   return MELORA_ERR_ALLOC, with nothing written and nothing leaked.
 
    KERNELS
        Each pass walks its rows once, in blocks of 32, and runs every rank-r product of the
@@ -64,6 +69,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <math.h>
 
 #ifdef __cplusplus
@@ -72,7 +78,12 @@ extern "C" {
 
 #ifndef MELORA_DEF
 #ifdef MELORA_STATIC
+/* a translation unit calls a few of the functions: the rest must not warn as unused */
+#if defined(__GNUC__) || defined(__clang__)
+#define MELORA_DEF static __attribute__((unused))
+#else
 #define MELORA_DEF static
+#endif
 #else
 #define MELORA_DEF extern
 #endif
@@ -99,7 +110,7 @@ typedef enum {
     MELORA_ERR_ENUM = -6,       /* unknown method, op, dtype, model or module mask */
     MELORA_ERR_CAPACITY = -7,   /* an output list is too short */
     MELORA_ERR_ALIGNMENT = -8,  /* workspace pointer not 8-byte aligned */
-    MELORA_ERR_ALLOC = -9,      /* allocation failed (melora_alloc, CUDA) */
+    MELORA_ERR_ALLOC = -9,      /* allocation failed (melora_alloc, naive references, CUDA) */
     MELORA_ERR_CUDA = -10,      /* a CUDA runtime call failed */
     MELORA_ERR_CUBLAS = -11,    /* a cuBLAS call failed */
     MELORA_ERR_ALIAS = -12      /* a written buffer overlaps another buffer of the call */
@@ -195,6 +206,19 @@ static inline MELORA_HD float melora_sample_elem(float mean, float g, float eps)
 /* Gradient of the std parameter g from the sample's gradient: d * eps * 2g. */
 static inline MELORA_HD float melora_dstd_elem(float dsample, float g, float eps) {
     return dsample * eps * 2.0f * g;
+}
+/* Finiteness from the exponent bits: -ffast-math and -ffinite-math-only let compilers fold
+   v == v and v - v == 0 to true, and the argument checks must hold under any flags.
+   memcpy is the well-defined type pun in C, C++ and CUDA device code. */
+static inline MELORA_HD int melora__finite(float v) {
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7F800000u) != 0x7F800000u;
+}
+static inline MELORA_HD int melora__finite_d(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7FF0000000000000u) != 0x7FF0000000000000u;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -476,9 +500,12 @@ MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *ou
 #include <assert.h>
 #define MELORA_ASSERT(x) assert(x)
 #endif
-#ifndef MELORA_MALLOC
+#if defined(MELORA_MALLOC) && defined(MELORA_FREE)
+#elif !defined(MELORA_MALLOC) && !defined(MELORA_FREE)
 #define MELORA_MALLOC(bytes) malloc(bytes)
 #define MELORA_FREE(p) free(p)
+#else
+#error "define both MELORA_MALLOC and MELORA_FREE, or neither"
 #endif
 #ifndef MELORA_CHUNKS
 #define MELORA_CHUNKS 8
@@ -567,7 +594,6 @@ static melora_status melora__elems(size_t *out, size_t a, size_t b, size_t c) {
     if (!melora__mulz(&ab, a, b) || !melora__mulz(out, ab, c)) return MELORA_ERR_OVERFLOW;
     return MELORA_OK;
 }
-static int melora__finite(float v) { return v == v && v - v == 0.0f; }
 
 /* T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer addressable. */
 static melora_status melora__check_dims(int T, int n, int m, int r) {
@@ -1976,7 +2002,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
         double cnt = (double)r * (double)r * (double)r * (double)n;
         double bp = mmax * amax, bs = omax * amax;
         double bound = 2.0 * cnt * (bp * bp + bs * bs) / (2.0 * s2);
-        presum = !(bound - bound == 0.0);
+        presum = !melora__finite_d(bound);
     }
     if (presum) {
         for (i = 0; i < (size_t)r * (size_t)n; i++) {
@@ -1991,8 +2017,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
             sp += p * p;
             ss += q * q;
         }
-        MELORA__REQUIRE(((sp + ss) / (2.0 * s2)) - ((sp + ss) / (2.0 * s2)) == 0.0,
-                        MELORA_ERR_VALUE);
+        MELORA__REQUIRE(melora__finite_d((sp + ss) / (2.0 * s2)), MELORA_ERR_VALUE);
     }
     P = (double *)(void *)melora__region(work, &ws, MELORA__R_KLP);
     S = (double *)(void *)melora__region(work, &ws, MELORA__R_KLS);
@@ -2017,7 +2042,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
             ss += S[i] * S[i];
         }
     *kl = (sp + ss) / (2.0 * s2) - slog;
-    MELORA_ASSERT(*kl - *kl == 0.0); /* the bound above, or the pre-pass */
+    MELORA_ASSERT(melora__finite_d(*kl)); /* the bound above, or the pre-pass */
     if (dM || dH) {
         MELORA__PARALLEL_FOR
         for (ii = 0; ii < (int64_t)rr; ii++) {
