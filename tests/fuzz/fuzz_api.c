@@ -648,6 +648,127 @@ static int fuzz_counting(rd *in) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- overlaps ------ */
+/* One compute function of SPECS whose written buffer (output, workspace or *kl; the
+   written one) is moved onto another buffer of the call (input, output or workspace) by a
+   fuzzed offset, so that they share at least one byte: at the same start, one element in
+   from either end, or anywhere between. The buffers lie in one arena, each with a gap
+   larger than any buffer on both sides, so the moved one meets no third buffer. The call
+   with the buffers apart (on a copy of the arena) gives the baseline: when it is
+   MELORA_OK the overlapping call must give MELORA_ERR_ALIAS; otherwise an error of its own
+   (bad sizes, scalars or KL contents) may come first. Either way the arena, gaps
+   included, must be unchanged. Sizes are small (1..12, sometimes dsize's extremes, with
+   buffers of 64 floats when the sizes are invalid). */
+#define ALIAS_CAP ((uint64_t)1 << 14) /* floats per buffer of a valid call */
+static int fuzz_alias(rd *in) {
+    const spec *sp = &SPECS[u8(in) % NSPEC];
+    int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
+    int d[8], i, o, j, nw = 0, no = 0, bad = 0, writers[16], others[16];
+    float f[3] = {0, 0, 0};
+    size_t bytes[16], off[16], gap = 64, total, unit;
+    unsigned char *raw, *copy, *snap, *arena;
+    void *p[16];
+    melora_status st0, st;
+    int64_t lo, hi, delta;
+    uint64_t span, pick;
+    uint8_t how;
+
+    for (i = 0; i < nd; i++) d[i] = u8(in) < 24 ? dsize(in) : 1 + u8(in) % 12;
+    if (strchr(sp->dims, 'E') && strchr(sp->dims, 'T') && (u8(in) & 3)) { /* T a multiple of E */
+        int e = (int)(strchr(sp->dims, 'E') - sp->dims), t = (int)(strchr(sp->dims, 'T') - sp->dims);
+        if (d[e] > 0 && d[e] <= 12) d[t] = d[e] * (1 + u8(in) % 4);
+    }
+    for (i = 0; i < ns; i++) {
+        char c = sp->scal[i];
+        f[i] = u8(in) < 16 ? dscal(in) : c == 'e' ? 0.25f : c == 'w' ? 1.0f : 0.5f;
+    }
+    for (i = 0; i < nd; i++)
+        if (d[i] <= 0) bad = 1;
+    for (i = 0; i < np && !bad; i++) { /* the documented shapes, or bad */
+        char k = sp->kinds[i];
+        uint64_t e;
+        if (k == 'k') { bytes[i] = sizeof(double); continue; }
+        if (k == 'w') {
+            int kl_op = sp->op == MELORA_OP_MELORA_KL;
+            if (melora_workspace_size(&bytes[i], (melora_op)sp->op,
+                                      kl_op ? 1 : (int)dim_of('T', sp->dims, d),
+                                      (int)dim_of('n', sp->dims, d),
+                                      kl_op ? 1 : (int)dim_of('m', sp->dims, d),
+                                      (int)dim_of('r', sp->dims, d)) != MELORA_OK) bad = 1;
+            else if (bytes[i] > ALIAS_CAP * 16) return 0;
+            continue;
+        }
+        e = elems(sp->shape[i], sp->dims, d);
+        if (e == UINT64_MAX) bad = 1;
+        else if (e > ALIAS_CAP) return 0; /* valid but large: not this harness's job */
+        else bytes[i] = (size_t)e * sizeof(float);
+    }
+    if (bad) /* the call must fail before it reads any buffer */
+        for (i = 0; i < np; i++)
+            bytes[i] = sp->kinds[i] == 'k' ? sizeof(double) : SMALL * sizeof(float);
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        CHECK(bytes[i] % (k == 'w' || k == 'k' ? 8 : 4) == 0, "%s: buffer %d of %zu bytes", sp->name, i, bytes[i]);
+        if (bytes[i] + 64 > gap) gap = (bytes[i] + 127) & ~(size_t)63;
+    }
+    total = gap;
+    for (i = 0; i < np; i++) {
+        off[i] = total;
+        total += ((bytes[i] + 63) & ~(size_t)63) + gap;
+    }
+    raw = (unsigned char *)malloc(total + 64);
+    copy = (unsigned char *)malloc(total);
+    snap = (unsigned char *)malloc(total);
+    CHECK(raw && copy && snap, "alias: out of memory");
+    arena = raw + (64 - ((uintptr_t)raw & 63)) % 64;
+    fill(in, (float *)(void *)arena, total / sizeof(float));
+    /* optional gradients absent now and then; the written and the other buffer chosen
+       among those present */
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        p[i] = (k == 'O' && u8(in) < 48) ? NULL : arena + off[i];
+        if (p[i] && (k == 'o' || k == 'O' || k == 'w' || k == 'k')) writers[nw++] = i;
+    }
+    if (nw == 0) { free(raw); free(copy); free(snap); return 0; }
+    o = writers[u8(in) % nw];
+    for (i = 0; i < np; i++)
+        if (i != o && p[i]) others[no++] = i;
+    j = others[u8(in) % no];
+
+    /* the baseline: the same call, buffers apart, on a copy */
+    memcpy(copy, arena, total);
+    {
+        void *q[16];
+        for (i = 0; i < np; i++) q[i] = p[i] ? copy + ((unsigned char *)p[i] - arena) : NULL;
+        st0 = sp->call(q, d, f);
+    }
+    /* o's first byte at off[j] + delta, delta a multiple of o's alignment in
+       (-bytes[o], bytes[j]): at least one shared byte */
+    unit = sp->kinds[o] == 'w' || sp->kinds[o] == 'k' ? 8 : sizeof(float);
+    lo = -(int64_t)(bytes[o] - unit);
+    hi = (int64_t)((bytes[j] - 1) & ~(unit - 1));
+    span = (uint64_t)((hi - lo) / (int64_t)unit) + 1;
+    how = u8(in);
+    pick = how < 64 ? 0 : how < 128 ? span - 1 : how < 160 ? (uint64_t)(-lo / (int64_t)unit) : u32(in) % span;
+    delta = lo + (int64_t)(pick * unit);
+    p[o] = arena + off[j] + delta;
+    memcpy(snap, arena, total);
+    st = sp->call(p, d, f);
+    if (getenv("FUZZ_DEBUG"))
+        fprintf(stderr, "alias %s: buffer %d (%c) at %+lld bytes of buffer %d (%c): baseline %d, got %d\n",
+                sp->name, o, sp->kinds[o], (long long)delta, j, sp->kinds[j], st0, st);
+    if (st0 == MELORA_OK)
+        CHECK(st == MELORA_ERR_ALIAS, "%s: buffer %d at %+lld bytes of buffer %d: status %d, want MELORA_ERR_ALIAS",
+              sp->name, o, (long long)delta, j, st);
+    else
+        CHECK(st != MELORA_OK, "%s: overlap accepted (baseline status %d)", sp->name, st0);
+    CHECK(memcmp(snap, arena, total) == 0, "%s: overlapping call (status %d) wrote memory", sp->name, st);
+    free(raw);
+    free(copy);
+    free(snap);
+    return 0;
+}
+
 int FUZZ_ENTRY(const uint8_t *data, size_t size);
 int FUZZ_ENTRY(const uint8_t *data, size_t size) {
     rd in;
@@ -657,6 +778,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size) {
     in.i = 1; /* byte 0 chose the build (fuzz_main.c) */
     sel = u8(&in);
     if (sel < 200) return fuzz_compute(&in, &SPECS[sel % NSPEC]);
+    if (sel >= 240) return fuzz_alias(&in); /* 1 input in 16 */
     switch (sel % 5) {
     case 0: return fuzz_noise(&in);
     case 1: return fuzz_inline(&in);
