@@ -674,7 +674,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
     tr = (size_t)T * (size_t)r;
     for (i = 0; i < MELORA__R_N; i++) { cnt[i] = 0; esz[i] = sizeof(float); }
     esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = esz[MELORA__R_DCD] = sizeof(double);
-    if (op != MELORA_OP_MELORA_KL) cnt[MELORA__R_BTS] = rm, cnt[MELORA__R_AP] = rn;
+    if (op != MELORA_OP_MELORA_KL) { cnt[MELORA__R_BTS] = rm; cnt[MELORA__R_AP] = rn; }
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
     case MELORA_OP_MELORA_FORWARD:
@@ -1206,10 +1206,10 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
     if (jv == 0) { /* rows shorter than a vector (Me-LoRA's r x r mixing at small r) */
         for (a = 0; a < nt; a++)
             for (b = 0; b < r; b++) {
-                float acc = 0.0f;
+                float sum = 0.0f;
                 for (j = 0; j < len; j++)
-                    acc += X[(size_t)a * ldx + (size_t)j] * W[(size_t)b * ldw + (size_t)j];
-                out[(size_t)a * (size_t)r + (size_t)b] = acc;
+                    sum += X[(size_t)a * ldx + (size_t)j] * W[(size_t)b * ldw + (size_t)j];
+                out[(size_t)a * (size_t)r + (size_t)b] = sum;
             }
         return;
     }
@@ -2530,7 +2530,7 @@ static int melora__add64(int64_t *acc, int64_t v) {
 
 MELORA_DEF melora_status melora_count_params(int64_t *params, melora_method method,
                                              int64_t m, int64_t n, int64_t r) {
-    int64_t rn, rm, rr, total = 0;
+    int64_t rn = 0, rm = 0, rr = 0, total = 0; /* set by the && chain below before any use */
     MELORA__REQUIRE(params != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE((int)method >= 0 && method < MELORA_METHOD_COUNT_, MELORA_ERR_ENUM);
     MELORA__REQUIRE(m > 0 && n > 0 && r > 0, MELORA_ERR_SIZE);

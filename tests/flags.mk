@@ -10,6 +10,8 @@
 #   flags-static     MELORA_STATIC + MELORA_IMPLEMENTATION in two TUs of one program, gcc and
 #                    clang, C and C++, -Wall -Wextra -pedantic -Werror: no unused-function
 #                    warnings, no duplicate symbols
+#   flags-weverything  clang -Weverything -Werror on the implementation TU (OpenMP/vector
+#                    and portable builds), less the groups below that the header keeps
 FLAGS_DIR     = $(BUILD)/flags
 FLAGS_CLANG  := $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null)
 FLAGS_CLANGXX := $(shell command -v clang++ 2>/dev/null || command -v clang++-14 2>/dev/null)
@@ -30,7 +32,7 @@ FLAGS_CC_clang  = $(FLAGS_CLANG)
 FLAGS_OBJS_gcc   = $(patsubst tests/%.c,$(FLAGS_DIR)/gcc/%.o,$(FLAGS_TESTS))
 FLAGS_OBJS_clang = $(patsubst tests/%.c,$(FLAGS_DIR)/clang/%.o,$(FLAGS_TESTS))
 
-.PHONY: flags-check flags-fastmath flags-alloc-pair flags-static
+.PHONY: flags-check flags-fastmath flags-alloc-pair flags-static flags-weverything
 
 $(FLAGS_DIR):
 	@mkdir -p $(FLAGS_DIR)
@@ -79,4 +81,23 @@ flags-static: | $(FLAGS_DIR)
 	  ./$(FLAGS_DIR)/static; \
 	done
 
-flags-check: flags-alloc-pair flags-static flags-fastmath
+# Left on purpose: -Wsign-conversion (int loop indices and sizes, non-negative once the
+# argument checks pass, widened to size_t in index arithmetic), -Wdouble-promotion (the
+# KLs and naive references accumulate float inputs in double by design), -Wpadded,
+# -Wswitch-enum (switches on melora_op end in a default), -Wimplicit-fallthrough (the one
+# fall-through is commented; C has no portable attribute for it), and, for newer clang,
+# -Wdeclaration-after-statement and -Wunsafe-buffer-usage.
+FLAGS_WEV = -Weverything -Werror -Wno-sign-conversion -Wno-double-promotion -Wno-padded \
+            -Wno-switch-enum -Wno-implicit-fallthrough -Wno-declaration-after-statement \
+            -Wno-unknown-warning-option -Wno-unsafe-buffer-usage
+# clang's OpenMP header comes with libomp-dev, which a machine may lack
+FLAGS_CLANG_OMP := $(if $(FLAGS_CLANG),$(shell printf '\043include <omp.h>\n' | $(FLAGS_CLANG) -fopenmp -fsyntax-only -x c - 2>/dev/null && echo -fopenmp))
+flags-weverything:
+ifeq ($(FLAGS_CLANG),)
+	@echo "✗ clang not found: the -Weverything build is skipped"
+else
+	$(FLAGS_CLANG) $(STD) -O2 $(FLAGS_CLANG_OMP) $(FLAGS_WEV) -I. -fsyntax-only tests/melora_impl.c
+	$(FLAGS_CLANG) $(STD) -O2 -DMELORA_NO_VECTOR $(FLAGS_WEV) -I. -fsyntax-only tests/melora_impl.c
+endif
+
+flags-check: flags-alloc-pair flags-static flags-weverything flags-fastmath
