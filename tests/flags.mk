@@ -10,6 +10,9 @@
 #   flags-static     MELORA_STATIC + MELORA_IMPLEMENTATION in two TUs of one program, gcc and
 #                    clang, C and C++, -Wall -Wextra -pedantic -Werror: no unused-function
 #                    warnings, no duplicate symbols
+#   flags-cuda-fastmath  melora_cuda.cu built for the emulator (tests/cudacpu) with
+#                    -ffast-math, its kernels included, linked with the CUDA tests built
+#                    normally: the bad-argument tests must pass
 #   flags-weverything  clang -Weverything -Werror on the implementation TU (OpenMP/vector
 #                    and portable builds), less the groups below that the header keeps
 FLAGS_DIR     = $(BUILD)/flags
@@ -32,7 +35,7 @@ FLAGS_CC_clang  = $(FLAGS_CLANG)
 FLAGS_OBJS_gcc   = $(patsubst tests/%.c,$(FLAGS_DIR)/gcc/%.o,$(FLAGS_TESTS))
 FLAGS_OBJS_clang = $(patsubst tests/%.c,$(FLAGS_DIR)/clang/%.o,$(FLAGS_TESTS))
 
-.PHONY: flags-check flags-fastmath flags-alloc-pair flags-static flags-weverything
+.PHONY: flags-check flags-fastmath flags-alloc-pair flags-static flags-weverything flags-cuda-fastmath
 
 $(FLAGS_DIR):
 	@mkdir -p $(FLAGS_DIR)
@@ -100,4 +103,11 @@ else
 	$(FLAGS_CLANG) $(STD) -O2 -DMELORA_NO_VECTOR $(FLAGS_WEV) -I. -fsyntax-only tests/melora_impl.c
 endif
 
-flags-check: flags-alloc-pair flags-static flags-weverything flags-fastmath
+FLAGS_CUDA_FILTER = cuda/@(bad_arguments|eq7_bad_input_writes_nothing)
+$(FLAGS_DIR)/test_cuda_fast: $(CUEMU)/test_cuda | $(FLAGS_DIR)
+	$(CUDACPU_CC) -O2 -ffast-math -Wall -Wextra -Werror -iquote . -c melora_cuda.cu -o $(FLAGS_DIR)/melora_cuda_fast.o
+	$(CXX) -pthread $(FLAGS_DIR)/melora_cuda_fast.o $(CUEMU)/test_cuda.o $(CUEMU)/impl.o -lcriterion -lm -o $@
+flags-cuda-fastmath: $(FLAGS_DIR)/test_cuda_fast
+	./$< --filter '$(FLAGS_CUDA_FILTER)'
+
+flags-check: flags-alloc-pair flags-static flags-weverything flags-fastmath flags-cuda-fastmath
