@@ -173,13 +173,14 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	./$(BUILD)/melora_tests
 	./$(BUILD)/melora_tests_serial
 	./$(BUILD)/readme_example
+	@$(MAKE) --no-print-directory -f docs/docs.mk docs-check
 	@$(MAKE) --no-print-directory flags-check
 	@$(MAKE) --no-print-directory cudacpu-test
 	@$(MAKE) --no-print-directory cuda-emu-test
 	@$(MAKE) --no-print-directory cuda-nvcc-test
 	@$(MAKE) --no-print-directory python-test
 
--include $(wildcard bench/*.mk paper_repro/*.mk paper_repro/calibration/*.mk python/*.mk tests/*.mk)
+-include $(wildcard bench/*.mk docs/*.mk paper_repro/*.mk paper_repro/calibration/*.mk python/*.mk tests/*.mk)
 
 clean:
 	rm -rf $(BUILD)

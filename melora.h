@@ -236,7 +236,8 @@ typedef enum {
     MELORA_OP_COUNT_
 } melora_op;
 
-/* Bytes of workspace `op` needs for these sizes (T, E unused by some ops: pass 1). */
+/* Bytes of workspace `op` needs for these sizes. No size depends on E, K or G;
+   MELORA_OP_MELORA_KL uses only n and r (pass T = m = 1). */
 MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, int T, int n,
                                                int m, int r);
 /* 64-byte aligned allocation through MELORA_MALLOC (for workspaces and tests; the compute
@@ -334,7 +335,7 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
 /* Paper eq. 7 with P = M A and S = Om |A| (Om = H*H, matrix products, (r,n)):
    KL = (|P|_F^2 + |S|_F^2) / (2 sigma^2) - sum_ij log Om_ij
    dA, dM, dH (NULL to skip) get += weight * gradient; *kl the value. Om == 0 gives
-   MELORA_ERR_VALUE. Note: a regulariser, not the KL of q(C A) (see README). */
+   MELORA_ERR_VALUE. Note: a regulariser, not the KL of q(C A) (docs/DESIGN.md, section 9). */
 MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, float *dH,
                                           void *work, const float *A, const float *M,
                                           const float *H, float sigma, float weight, int r,

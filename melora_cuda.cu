@@ -9,9 +9,11 @@
 // melora.h's __host__ __device__ functions, so the GPU computes what the CPU computes.
 // Launch sizes: the element-wise kernels are grid-stride loops (any grid); k_shrink loops
 // over rows past its grid; k_dzpass and k_xpass tile (column slice, row tile) on a 2-D grid
-// and loop over row tiles past gridDim.y (65535), so any T runs; the reductions
-// (k_reduce, k_kl_final) have a fixed grid, so their sums have a fixed order. No entry
-// point synchronises: the KLs leave their value and status in device memory.
+// and loop over row tiles past gridDim.y (65535), so any T runs; k_dc_part and
+// k_eq7_mh_part give each block column a fixed slice of rows (columns) and loop over the
+// r x r outputs past gridDim.y; the reductions (k_reduce, k_kl_final) have a fixed grid.
+// Every sum has a fixed order. No entry point synchronises: the KLs leave their value and
+// status in device memory.
 //
 // The model: bytes and flops per kernel, and the time they imply at the paper's shape
 // T = 1200, n = m = 4096 on an H100 SXM (3.35 TB/s HBM, 67 TFLOP/s FP32 without tensor

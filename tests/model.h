@@ -1,7 +1,7 @@
 /* An independent double-precision model of each adapter's scalar loss
        L = sum(z * dz) + lambda * KL
-   written from the formulas of the README's math section (not from melora.h), and its central finite
-   differences: the expected gradients of every backward test. */
+   written from the formulas of docs/DESIGN.md section 2 (not from melora.h's code), and its
+   central finite differences: the expected gradients of every backward test. */
 #ifndef MELORA_TEST_MODEL_H
 #define MELORA_TEST_MODEL_H
 #include "util.h"

@@ -1,7 +1,7 @@
-"""Pure-PyTorch statements of the formulas of the README's math section, written from the spec and
-differentiated by autograd (no melora code), and a pure-Python Philox4x32-10 with the
-index -> number mapping of melora.h's header comment. The tests compare the C-backed
-modules with these; bench_torch.py times them."""
+"""Pure-PyTorch statements of the formulas of docs/DESIGN.md section 2, differentiated by
+autograd (no melora code), and a pure-Python Philox4x32-10 with the index -> number
+mapping of docs/DESIGN.md section 4.2 (melora.h's header comment). The tests compare the
+C-backed modules with these; bench_torch.py times them."""
 import math
 
 import torch
