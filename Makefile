@@ -175,6 +175,7 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	./$(BUILD)/readme_example
 	@$(MAKE) --no-print-directory -f docs/docs.mk docs-check
 	@$(MAKE) --no-print-directory flags-check
+	@$(MAKE) --no-print-directory bits
 	@$(MAKE) --no-print-directory cudacpu-test
 	@$(MAKE) --no-print-directory cuda-emu-test
 	@$(MAKE) --no-print-directory cuda-nvcc-test

@@ -32,8 +32,12 @@
        8x3 tiles of 16 lanes, AVX2 4x3 or 6x2 of 8, SSE/NEON of 4; portable loops under
        MELORA_NO_VECTOR or without GCC/Clang vectors). x A^T and dz (sB) run from a packed
        transposed copy once r >= 16 (compute-bound ranks), as lane-reduced dot products
-       below (memory-bound ranks). The same bits come out whatever -std=, -ffp-contract or
-       thread count the caller builds with; reductions over T are blocked (see
+       below (memory-bound ranks). The same bits come out whatever -std=, C or C++, compiler
+       (gcc, clang) or thread count the caller builds with, for one target and one of
+       vector/MELORA_NO_VECTOR: the FMAs are explicit and the implementation is compiled
+       with contraction off (make bits checks it; the exceptions are listed where the
+       pragmas are set: clang's explicit -ffp-contract=fast, -ffast-math, nvcc's device
+       code). Reductions over T are blocked (see
        MELORA_CHUNKS), so their float error does not grow with the batch length.
 
    SHAPES (float32, row-major, contiguous; weights laid out as in PyTorch, [out][in])
@@ -199,9 +203,11 @@ static inline MELORA_HD float melora_rng_sign(uint64_t seed, uint64_t k) {
 }
 
 /* Per-element math shared with the CUDA kernels. */
-/* Reparameterised sample: mean + (g*g) * eps  (BLoB's A, Me-LoRA's C). */
+/* Reparameterised sample: mean + (g*g) * eps  (BLoB's A, Me-LoRA's C), the add fused
+   explicitly (one rounding after g*g), so that it is the same in every build that may
+   inline it: C or C++, contracting or not, and CUDA device code. */
 static inline MELORA_HD float melora_sample_elem(float mean, float g, float eps) {
-    return mean + (g * g) * eps;
+    return fmaf(g * g, eps, mean);
 }
 /* Gradient of the std parameter g from the sample's gradient: d * eps * 2g. */
 static inline MELORA_HD float melora_dstd_elem(float dsample, float g, float eps) {
@@ -493,6 +499,24 @@ MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *ou
 #ifdef MELORA_IMPLEMENTATION
 #ifndef MELORA_IMPLEMENTATION_DONE
 #define MELORA_IMPLEMENTATION_DONE
+
+/* No a*b + c of the implementation is contracted into an FMA, whatever the caller's
+   -std= or -ffp-contract: gcc -std=c99 does not contract while -std=gnu* and g++ do (and
+   clang contracts within an expression), so C and C++ builds would otherwise differ in
+   the last bits. The kernels' FMAs are explicit intrinsics, unaffected. GCC honours this
+   even under -ffp-contract=fast; clang ignores it under an explicit -ffp-contract=fast
+   (use fast-honor-pragmas), and -ffast-math reassociates sums in either: such builds,
+   and nvcc's device code (--fmad=true), are not bitwise equal to the others. The
+   pragmas are popped at the end of the implementation. */
+#if defined(__clang__) && !defined(__CUDACC__) && __clang_major__ >= 11
+#pragma float_control(push)
+#pragma clang fp contract(off)
+#define MELORA__CONTRACT_POP 1
+#elif defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && !defined(__INTEL_COMPILER)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#define MELORA__CONTRACT_POP 2
+#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -2721,6 +2745,11 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                                            noise_regenerated);
 }
 
+#if defined(MELORA__CONTRACT_POP) && MELORA__CONTRACT_POP == 1
+#pragma float_control(pop)
+#elif defined(MELORA__CONTRACT_POP) && MELORA__CONTRACT_POP == 2
+#pragma GCC pop_options
+#endif
 #endif /* MELORA_IMPLEMENTATION_DONE */
 #endif /* MELORA_IMPLEMENTATION */
 
