@@ -66,6 +66,9 @@
        sizes and workspace alignment (the ranges need valid sizes), so MELORA_ERR_ALIAS
        comes after NULL, SIZE, OVERFLOW, DIVISIBILITY and ALIGNMENT errors.
 
+   DESIGN: docs/DESIGN.md states every formula above with its gradients, the conventions
+   in full and the reasons for them.
+
    LICENCE: MIT, see the end of this file.
 */
 #ifndef MELORA_H
