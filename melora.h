@@ -934,7 +934,11 @@ MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t o
    the same products. Rows past the end of a tile repeat the last valid one and are never
    stored. */
 #define MELORA__KC 128 /* K slice: a B panel of KC x NV vectors stays in L1 */
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(MELORA_NO_VECTOR)
+/* 32-bit x86 without SSE (gcc -m32's default i686 target) has no vector registers: GNU
+   vectors there are emulated on the x87 stack and change the ABI (-Wpsabi), so it takes
+   the portable loops. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(MELORA_NO_VECTOR) && \
+    !(defined(__i386__) && !defined(__SSE__))
 #define MELORA__GNUVEC 1
 /* The width follows the compiler's target flags (-march=native picks the widest), so a
    vector never crosses a function ABI it lacks. */

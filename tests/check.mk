@@ -62,7 +62,7 @@ check-valgrind: $(CHECK_DIR)/tests_vg $(CHECK_DIR)/tests_vg_serial
 	  echo "   $$(ls $$d | wc -l) processes, all with 0 errors"; \
 	done
 
-check: check-asan check-valgrind
+check: portable check-asan check-valgrind
 	@echo "make check: ASan+UBSan and valgrind clean"
 
 # ------------------------------------------------------------------------------ fuzz --

@@ -63,25 +63,27 @@ Test(calibration_metrics, ece_by_hand) {
 
 Test(calibration_metrics, ece_15_bins_and_edges) {
     /* bins are (b/bins, (b+1)/bins]: with 4 bins a confidence of exactly 0.75 falls in
-       bin 2 = (0.5, 0.75], 0.8 in bin 3; both correct -> ECE = (0.25 + 0.2)/2 */
+       bin 2 = (0.5, 0.75], 0.8 in bin 3; both correct -> ECE = (0.25 + 0.2)/2. The float
+       edges are written (float)0.7f: where FLT_EVAL_METHOD is 2 (x87, -m32) a bare 0.7f
+       keeps long double precision and only the cast rounds it to float. */
     const float p[4] = {0.75f, 0.25f, 0.8f, 0.2f};
     const int y[2] = {0, 0};
-    double want = ((1.0 - 0.75) + (1.0 - (double)0.8f)) / 2.0;
+    double want = ((1.0 - 0.75) + (1.0 - (double)(float)0.8f)) / 2.0;
     cr_assert(fabs(calib_ece(p, y, 2, 2, 4) - want) < 1e-6);
     cr_assert_eq(calib_bin(0.75, 4), 2);
     cr_assert_eq(calib_bin(0.8, 4), 3);
-    cr_assert_eq(calib_bin((double)0.7f, 15), 10);
+    cr_assert_eq(calib_bin((double)(float)0.7f, 15), 10);
     cr_assert_eq(calib_bin(1.0, 15), 14);
     cr_assert_eq(calib_bin(0.0, 15), 0);
     cr_assert_eq(calib_bin(0.5, 10), 4); /* (0.4, 0.5] */
-    cr_assert_eq(calib_bin((double)0.6f, 10), 5); /* 0.6f is the float edge of (0.5, 0.6] */
-    cr_assert_eq(calib_bin((double)0.7f, 10), 6);
-    cr_assert_eq(calib_bin((double)0.3f, 15), 4); /* 0.3f = 4.5/15: (4/15, 5/15] */
+    cr_assert_eq(calib_bin((double)(float)0.6f, 10), 5); /* 0.6f is the float edge of (0.5, 0.6] */
+    cr_assert_eq(calib_bin((double)(float)0.7f, 10), 6);
+    cr_assert_eq(calib_bin((double)(float)0.3f, 15), 4); /* 0.3f = 4.5/15: (4/15, 5/15] */
     /* perfectly calibrated: 0.8 confidence, 4 of 5 right -> 0 */
     {
         const float q[10] = {0.8f, 0.2f, 0.8f, 0.2f, 0.8f, 0.2f, 0.8f, 0.2f, 0.8f, 0.2f};
         const int yy[5] = {0, 0, 0, 0, 1};
-        cr_assert(fabs(calib_ece(q, yy, 5, 2, 15) - (0.8 - (double)0.8f)) < 1e-6);
+        cr_assert(fabs(calib_ece(q, yy, 5, 2, 15) - (0.8 - (double)(float)0.8f)) < 1e-6);
     }
 }
 

@@ -9,6 +9,9 @@ Test(edge_large, lora_forward_beyond_2_31_elements, .timeout = 300) {
     const int n = 1 << 15, T = (1 << 16) + 1, m = 3, r = 2;
     const size_t xn = (size_t)T * (size_t)n;
     cr_assert(xn > ((size_t)1 << 31));
+    if (xn > SIZE_MAX / sizeof(float))
+        cr_skip_test("x needs %.1f GiB, beyond a %u-bit address space: not run",
+                     (double)xn * sizeof(float) / (1 << 30), (unsigned)(8 * sizeof(void *)));
     float *x = (float *)mmap(NULL, xn * sizeof(float), PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (x == MAP_FAILED) cr_skip_test("cannot reserve %zu bytes for x: not run", xn * sizeof(float));
