@@ -1,8 +1,8 @@
 /* A minimal stand-in for Criterion's <criterion/criterion.h>, for builds Criterion has no
    package for (Debian has no libcriterion-dev:i386, so the -m32 suite links this).
    It implements exactly what tests/ uses: Test(suite, name, .init, .fini, .timeout,
-   .disabled), cr_assert, cr_assert_eq/neq/float_eq/str_eq (all fatal, with an optional
-   printf-style message) and cr_skip_test. Tests register themselves from constructors;
+   .disabled), cr_assert, cr_assert_eq/neq/float_eq/str_eq, cr_assert_fail (all fatal,
+   with an optional printf-style message) and cr_skip_test. Tests register themselves from constructors;
    tests/crit32/crit32.c holds main, which runs each test in a forked child as Criterion
    does (so a test sees a fresh process, e.g. an OpenMP runtime that has not started) and
    exits nonzero when any test fails. */
@@ -66,6 +66,7 @@ __attribute__((noreturn)) void cr32_skip(const char *fmt, ...);
 #define cr_assert_str_eq(...) CR32_SEQ_(__VA_ARGS__, "")
 #define CR32_SEQ_(a, b, ...) \
     do { if (strcmp((a), (b)) != 0) cr32_fail(__FILE__, __LINE__, #a " == " #b, __VA_ARGS__); } while (0)
+#define cr_assert_fail(...) cr32_fail(__FILE__, __LINE__, "cr_assert_fail", "" __VA_ARGS__)
 #define cr_skip_test(...) cr32_skip("" __VA_ARGS__)
 
 #ifdef __cplusplus
