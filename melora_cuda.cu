@@ -903,10 +903,11 @@ enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_X
        MC_DCP, MC_P, MC_S, MC_EQP, MC_PART, MC_RES, MC_BAD, MC_NREG };
 // k_dc_part's rows per chunk (at most 256 chunks) and k_eq7_mh_part's columns per chunk
 // (at most 64 chunks)
-static int melora__dc_rows(int T) { int c = (T + 255) / 256; return c > 32 ? c : 32; }
-static int melora__dc_nch(int T) { return (T + melora__dc_rows(T) - 1) / melora__dc_rows(T); }
-static int melora__eq_cols(int n) { int c = (n + 63) / 64; return c > 64 ? c : 64; }
-static int melora__eq_ncn(int n) { return (n + melora__eq_cols(n) - 1) / melora__eq_cols(n); }
+// (in 64 bits: T or n near INT_MAX must not overflow; every result fits an int)
+static int melora__dc_rows(int T) { int64_t c = ((int64_t)T + 255) / 256; return c > 32 ? (int)c : 32; }
+static int melora__dc_nch(int T) { return (int)(((int64_t)T + melora__dc_rows(T) - 1) / melora__dc_rows(T)); }
+static int melora__eq_cols(int n) { int64_t c = ((int64_t)n + 63) / 64; return c > 64 ? (int)c : 64; }
+static int melora__eq_ncn(int n) { return (int)(((int64_t)n + melora__eq_cols(n) - 1) / melora__eq_cols(n)); }
 static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
 static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
 // grid y for a count of row tiles: the kernels loop over the tiles past gridDim.y (65535)
@@ -1288,7 +1289,7 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     if (!naive) { // both products, dAn and the signs in one pass over x
         MELORA__TRY_(melora__shrink(st, u, nullptr, x, MA, GA, EA, sa, sb, G, nullptr, 1, T, n, r,
-                                    MELORA__F4(tn + (size_t)((T + G - 1) / G) * n + 3 * rn + 2 * tr)));
+                                    MELORA__F4(tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 3 * rn + 2 * tr)));
     } else {
         melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
         MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
@@ -1333,7 +1334,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
         melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
-        MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (size_t)((T + G - 1) / G) * n : 0) + 2 * (size_t)T * r + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
+        MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (((size_t)T + (size_t)G - 1) / (size_t)G) * n : 0) + 2 * (size_t)T * r + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
         // dMA += sum pa; dGA += (sum pb) EA 2 GA: one pass over the partials
         melora__k_xfinish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, pa, pb, GA,
                                                                             EA, nrt, rn);
@@ -1353,7 +1354,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     if (dx && !naive) { // dx += du MA + (du2 dAn) * sa in one read-modify-write of dx
         melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, dAn,
                                                                           sa, G, T, n, r);
-        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (size_t)((T + G - 1) / G) * n + 2 * rn + 2 * (size_t)T * r));
+        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 2 * rn + 2 * (size_t)T * r));
     } else if (dx) {
         // row-major dx (T,n) += du MA; tmp (T,n) = du2 dAn; dx += tmp*sa
         MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));

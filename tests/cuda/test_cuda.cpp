@@ -6,6 +6,7 @@
 // (a training step captured in a CUDA graph, real toolkit only). Built twice: through tests/cudacpu (runs everywhere) and with the
 // real toolkit (runs only where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <cmath>
 #include <stdint.h>
@@ -414,6 +415,42 @@ Test(cuda, bad_arguments) {
     size_t b;
     cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, T, n, m, r), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, T, n, m, r), MELORA_ERR_NULL);
+    cublasDestroy(h);
+}
+
+// Sizes near INT_MAX: the workspace's chunk counts (T or n + a chunk) and a Flipout sign
+// group of G = INT_MAX rows are computed without int overflow (caught by the ASan/UBSan
+// emulator build; the inputs the fuzzer found). The group case still matches the host.
+Test(cuda, sizes_near_int_max) {
+    NEED_DEVICE();
+    size_t b = 0;
+    melora_status ws = melora_cuda_workspace_size(&b, MELORA_OP_MELORA_BACKWARD, INT_MAX - 1, 1, 1, 1);
+    cr_assert(ws == MELORA_OK || ws == MELORA_ERR_OVERFLOW, "status %d", ws);
+    ws = melora_cuda_workspace_size(&b, MELORA_OP_MELORA_KL, 1, INT_MAX - 1, 1, 1);
+    cr_assert(ws == MELORA_OK || ws == MELORA_ERR_OVERFLOW, "status %d", ws);
+    const int T = 64, n = 14, m = 47, r = 5, G = INT_MAX;
+    vec hx = rnd(T * n, 1, 1), hMA = rnd(r * n, 2, 1), hGA = rnd(r * n, 3, 0.3), hEA = rnd(r * n, 4, 1);
+    vec hsa = signs(n, 5), hsb = signs(r, 6), hB = rnd(m * r, 7, 1), hz = rnd(T * m, 8, 1), hu(T * r, 0.0f);
+    dev x(hx), MA(hMA), GA(hGA), EA(hEA), sa(hsa), sb(hsb), B(hB), z(hz), u(hu), dz(rnd(T * m, 9, 1));
+    dev dx(vec(T * n, 0.0f)), dMA(vec(r * n, 0.0f)), dGA(vec(r * n, 0.0f)), dB(vec(m * r, 0.0f));
+    cublasHandle_t h = handle();
+    for (int naive = 0; naive < 2; naive++) {
+        dwork wf(cu_bytes(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r)), wb(cu_bytes(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r));
+        melora_status st = (naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(
+            z.p, u.p, wf.p, x.p, MA.p, GA.p, EA.p, sa.p, sb.p, B.p, 0.5f, G, T, n, m, r, h, 0);
+        cr_assert_eq(st, MELORA_OK, "forward, naive %d: %d", naive, st);
+        st = (naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(
+            dx.p, dMA.p, dGA.p, dB.p, wb.p, dz.p, u.p, x.p, MA.p, GA.p, EA.p, sa.p, sb.p, B.p, 0.5f, G, T,
+            n, m, r, h, 0);
+        cr_assert_eq(st, MELORA_OK, "backward, naive %d: %d", naive, st);
+    }
+    std::vector<char> keep;
+    vec cz = hz, cu(T * r, 0.0f);
+    cr_assert_eq(melora_blob_flipout_forward(cz.data(), cu.data(), cpu_work(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, keep),
+                                             hx.data(), hMA.data(), hGA.data(), hEA.data(), hsa.data(), hsb.data(),
+                                             hB.data(), 0.5f, G, T, n, m, r), MELORA_OK);
+    for (auto &v : cz) v = 2 * v - hz[&v - cz.data()]; // the device added the adapter twice
+    close("z, G = INT_MAX", z.get(), cz, 1e-4, 1e-4);
     cublasDestroy(h);
 }
 
