@@ -987,7 +987,11 @@ extern "C" melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op,
                                                     int n, int m, int r) {
     melora__cu_err[0] = '\0';
     melora__cws ws;
+    int opv; // a C caller may pass any int; in C++ loading an out-of-range enum is UB
+    static_assert(sizeof opv == sizeof op, "melora_op is an int");
+    memcpy(&opv, &op, sizeof opv);
     MELORA__NEED(bytes != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(opv >= 0 && opv < (int)MELORA_OP_COUNT_, MELORA_ERR_ENUM);
     MELORA__TRY_(melora__cuda_layout(&ws, op, T, n, m, r));
     *bytes = ws.total;
     return MELORA_OK;
