@@ -69,9 +69,9 @@ check: portable check-asan check-valgrind
 # fuzz_api.c is compiled twice (vector kernels / portable loops) into one fuzzer. The seed
 # corpus is tests/fuzz/seeds.txt, one input per line in base64, unpacked into
 # build/check/fuzz-seed; new inputs go to build/check/fuzz-corpus.
-$(CHECK_DIR)/fuzz_vec.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+$(CHECK_DIR)/fuzz_vec.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_vec -c $< -o $@
-$(CHECK_DIR)/fuzz_port.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+$(CHECK_DIR)/fuzz_port.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c $< -o $@
 $(CHECK_DIR)/fuzz_api: $(CHECK_DIR)/fuzz_vec.o $(CHECK_DIR)/fuzz_port.o tests/fuzz/fuzz_main.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -lm -o $@
@@ -88,25 +88,48 @@ fuzz-omp-deps: | $(CHECK_DIR)
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libomp-14-dev) >/dev/null || exit 1; \
 	  fi; \
 	fi
-$(CHECK_DIR)/fuzz_omp_vec.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+$(CHECK_DIR)/fuzz_omp_vec.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_vec -c $< -o $@
-$(CHECK_DIR)/fuzz_omp_port.o: tests/fuzz/fuzz_api.c melora.h | $(CHECK_DIR)
+$(CHECK_DIR)/fuzz_omp_port.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c $< -o $@
 $(CHECK_DIR)/fuzz_api_omp: $(CHECK_DIR)/fuzz_omp_vec.o $(CHECK_DIR)/fuzz_omp_port.o tests/fuzz/fuzz_main.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp $^ -lm -o $@
 
+# The harness over melora_cuda.h: melora_cuda.cu through the emulator (tests/cudacpu/cudacpu-cc
+# with clang++), with the emulator's tiny grid caps so the kernels' loops past gridDim run;
+# melora.h's implementation beside it. Its seeds are tests/fuzz/seeds_cuda.txt.
+FUZZ_CXX    ?= $(shell command -v clang++ 2>/dev/null || command -v clang++-14 2>/dev/null || echo clang++)
+FUZZ_CU_SAN  = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CU_DEPS = melora_cuda.cu melora_cuda.h melora.h tests/api_calls.h tests/fuzz/fuzz_input.h \
+               $(wildcard tests/cudacpu/include/*.h tests/cudacpu/include/cudacpu/*.h)
+$(CHECK_DIR)/fuzz_cuda_lib.o: $(FUZZ_CU_DEPS) | $(CHECK_DIR)
+	CXX="$(FUZZ_CXX)" tests/cudacpu/cudacpu-cc $(FUZZ_CU_SAN) -DMELORA__GRID_Y_MAX=3u -DMELORA__GRID_X_MAX=5u \
+	  -iquote . -c melora_cuda.cu -o $@
+$(CHECK_DIR)/fuzz_cuda_impl.o: tests/melora_impl.c melora.h | $(CHECK_DIR)
+	$(FUZZ_CC) $(STD) $(FUZZ_CU_SAN) -I. -c $< -o $@
+$(CHECK_DIR)/fuzz_cuda.o: tests/fuzz/fuzz_cuda.cpp $(FUZZ_CU_DEPS) | $(CHECK_DIR)
+	$(FUZZ_CXX) -std=c++17 $(FUZZ_CU_SAN) -Wall -Wextra -I. -Itests/cudacpu/include -c $< -o $@
+$(CHECK_DIR)/fuzz_cuda: $(CHECK_DIR)/fuzz_cuda.o $(CHECK_DIR)/fuzz_cuda_lib.o $(CHECK_DIR)/fuzz_cuda_impl.o
+	$(FUZZ_CXX) -pthread -fsanitize=fuzzer,address,undefined $^ -lm -o $@
+
 $(CHECK_DIR)/fuzz-seed: tests/fuzz/seeds.txt | $(CHECK_DIR)
+	@rm -rf $@ && mkdir -p $@ && i=0 && while read -r line; do \
+	  i=$$((i + 1)); printf '%s' "$$line" | base64 -d > $@/seed-$$i || exit 1; done < $<
+	@echo "unpacked $$(ls $@ | wc -l) seed inputs into $@"
+$(CHECK_DIR)/fuzz-cuda-seed: tests/fuzz/seeds_cuda.txt | $(CHECK_DIR)
 	@rm -rf $@ && mkdir -p $@ && i=0 && while read -r line; do \
 	  i=$$((i + 1)); printf '%s' "$$line" | base64 -d > $@/seed-$$i || exit 1; done < $<
 	@echo "unpacked $$(ls $@ | wc -l) seed inputs into $@"
 
 # FUZZ_SECONDS is shared: half to fuzz_api, a quarter each to the OpenMP build and the
 # CUDA harness (the OpenMP build's quarter goes to fuzz_api when libomp is missing).
+# UBSan aborts (rather than exits) so that libFuzzer saves the input that triggered it.
+FUZZ_ENV     = UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 FUZZ_RUN     = -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(CHECK_DIR)/
-FUZZ_T_OMP   = $$(( $(FUZZ_SECONDS) / 4 > 0 ? $(FUZZ_SECONDS) / 4 : 1 ))
-fuzz: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed fuzz-omp-deps
+FUZZ_T_Q     = $$(( $(FUZZ_SECONDS) / 4 > 0 ? $(FUZZ_SECONDS) / 4 : 1 ))
+fuzz: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed fuzz-omp-deps $(CHECK_DIR)/fuzz_cuda $(CHECK_DIR)/fuzz-cuda-seed
 	@mkdir -p $(CHECK_DIR)/fuzz-corpus
-	@t_omp=$(FUZZ_T_OMP); t_api=$$(( $(FUZZ_SECONDS) - 2 * t_omp > 0 ? $(FUZZ_SECONDS) - 2 * t_omp : 1 )); \
+	@t_q=$(FUZZ_T_Q); t_omp=$$t_q; t_api=$$(( $(FUZZ_SECONDS) - 2 * t_q > 0 ? $(FUZZ_SECONDS) - 2 * t_q : 1 )); \
 	if $(FUZZ_OMP_PROBE); then \
 	  $(MAKE) --no-print-directory $(CHECK_DIR)/fuzz_api_omp || exit 1; \
 	else \
@@ -114,24 +137,34 @@ fuzz: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed fuzz-omp-deps
 	  t_api=$$((t_api + t_omp)); t_omp=0; \
 	fi; \
 	echo "== fuzz_api (vector and portable builds) for $$t_api s"; \
-	./$(CHECK_DIR)/fuzz_api -max_total_time=$$t_api $(FUZZ_RUN) \
+	$(FUZZ_ENV) ./$(CHECK_DIR)/fuzz_api -max_total_time=$$t_api $(FUZZ_RUN) \
 	  $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed || exit 1; \
 	if [ $$t_omp -gt 0 ]; then \
 	  echo "== fuzz_api_omp (OpenMP, 2 threads) for $$t_omp s"; \
-	  OMP_NUM_THREADS=2 ./$(CHECK_DIR)/fuzz_api_omp -max_total_time=$$t_omp $(FUZZ_RUN) \
+	  $(FUZZ_ENV) OMP_NUM_THREADS=2 ./$(CHECK_DIR)/fuzz_api_omp -max_total_time=$$t_omp $(FUZZ_RUN) \
 	    $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed || exit 1; \
-	fi
+	fi; \
+	mkdir -p $(CHECK_DIR)/fuzz-cuda-corpus; \
+	echo "== fuzz_cuda (melora_cuda.h through the emulator) for $$t_q s"; \
+	$(FUZZ_ENV) ./$(CHECK_DIR)/fuzz_cuda -max_total_time=$$t_q $(FUZZ_RUN) \
+	  $(CHECK_DIR)/fuzz-cuda-corpus $(CHECK_DIR)/fuzz-cuda-seed
 
-# Refresh tests/fuzz/seeds.txt: the inputs of seed + fuzz-corpus that add edge coverage.
-fuzz-seeds: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed
+# Refresh tests/fuzz/seeds.txt and seeds_cuda.txt: the inputs of seed + corpus that add
+# edge coverage.
+fuzz-seeds: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed $(CHECK_DIR)/fuzz_cuda $(CHECK_DIR)/fuzz-cuda-seed
 	@rm -rf $(CHECK_DIR)/fuzz-merged && mkdir -p $(CHECK_DIR)/fuzz-merged $(CHECK_DIR)/fuzz-corpus
 	./$(CHECK_DIR)/fuzz_api -merge=1 -use_counters=0 -use_value_profile=0 $(CHECK_DIR)/fuzz-merged \
 	  $(CHECK_DIR)/fuzz-seed $(CHECK_DIR)/fuzz-corpus 2>&1 | tail -1
 	@for f in $(CHECK_DIR)/fuzz-merged/*; do base64 -w0 $$f; echo; done | LC_ALL=C sort > tests/fuzz/seeds.txt
 	@echo "tests/fuzz/seeds.txt: $$(wc -l < tests/fuzz/seeds.txt) inputs"
+	@rm -rf $(CHECK_DIR)/fuzz-merged && mkdir -p $(CHECK_DIR)/fuzz-merged $(CHECK_DIR)/fuzz-cuda-corpus
+	./$(CHECK_DIR)/fuzz_cuda -merge=1 -use_counters=0 -use_value_profile=0 $(CHECK_DIR)/fuzz-merged \
+	  $(CHECK_DIR)/fuzz-cuda-seed $(CHECK_DIR)/fuzz-cuda-corpus 2>&1 | tail -1
+	@for f in $(CHECK_DIR)/fuzz-merged/*; do base64 -w0 $$f; echo; done | LC_ALL=C sort > tests/fuzz/seeds_cuda.txt
+	@echo "tests/fuzz/seeds_cuda.txt: $$(wc -l < tests/fuzz/seeds_cuda.txt) inputs"
 
 # Coverage of melora.h by the seed corpus plus whatever make fuzz added.
-$(CHECK_DIR)/fuzz_cov: $(FUZZ_SRCS) melora.h | $(CHECK_DIR)
+$(CHECK_DIR)/fuzz_cov: $(FUZZ_SRCS) tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
 	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_vec -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_vec.o
 	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_port.o
 	$(FUZZ_CC) -g -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $(CHECK_DIR)/fuzz_cov_vec.o $(CHECK_DIR)/fuzz_cov_port.o tests/fuzz/fuzz_main.c -lm -o $@

@@ -56,71 +56,7 @@
 #define FAIL(...) do { fprintf(stderr, "fuzz_api: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
 #define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
 
-/* ------------------------------------------------------------------ input reader -- */
-typedef struct { const uint8_t *p; size_t n, i; } rd;
-static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
-static uint16_t u16(rd *r) { uint16_t a = u8(r); return (uint16_t)(a | (uint16_t)u8(r) << 8); }
-static uint32_t u32(rd *r) { uint32_t a = u16(r); return a | (uint32_t)u16(r) << 16; }
-static uint64_t u64(rd *r) { uint64_t a = u32(r); return a | (uint64_t)u32(r) << 32; }
-
-static const int SPECIAL_I[16] = {0, -1, -7, INT_MIN, INT_MAX, INT_MAX - 1, 1 << 29, 1 << 30,
-                                  1 << 16, 1 << 17, 46341, 65537, 3, 64, 1 << 21, 1 << 22};
-/* 1..48 for most bytes, else 0, negative or an extreme */
-static int dsize(rd *r) {
-    uint8_t b = u8(r);
-    if (b < 224) return 1 + b % 48;
-    return SPECIAL_I[b & 15];
-}
-static const int64_t SPECIAL_L[8] = {0, -1, INT64_MIN, INT64_MAX, (int64_t)1 << 62,
-                                     (int64_t)(PTRDIFF_MAX / 8), (int64_t)(PTRDIFF_MAX / 8) + 1,
-                                     (int64_t)1 << 40};
-static int64_t dsize64(rd *r) {
-    uint8_t b = u8(r);
-    if (b < 200) return 1 + b % 300;
-    if (b < 240) return SPECIAL_L[b & 7];
-    return (int64_t)u64(r);
-}
-#define NAN_F (0.0f / 0.0f)
-#define INF_F (1.0f / 0.0f)
-static const float SPECIAL_F[32] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 2.0f, 1e-3f, 1e3f,
-                                    1e30f, -1e30f, FLT_MAX, -FLT_MAX, 1e-40f, -1e-45f, FLT_MIN,
-                                    NAN_F, INF_F, -INF_F, 0.2f, 0.99999994f, 1e-20f, -1e3f,
-                                    1e-30f, 5.0f, 1e-15f, 3.0f, -2.0f, 0.1f, 1e-8f, 7.0f, 1e10f,
-                                    0.25f};
-static float bits_f(uint32_t w) { float f; memcpy(&f, &w, 4); return f; }
-static float dscal(rd *r) {
-    uint8_t b = u8(r);
-    if (b < 128) return (float)(b % 64) / 8.0f - 3.0f; /* -3 .. 4.875 in steps of 1/8 */
-    if (b < 224) return SPECIAL_F[b & 31];
-    return bits_f(u32(r));
-}
-
-/* Buffer contents: the mode byte picks a family; values come from a small LCG seeded by
-   the input, or straight from the input's bytes. */
-static float lcg(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(*s >> 11) / 4503599627370496.0 - 1.0); /* [-1,1) */
-}
-static void fill(rd *r, float *p, size_t cnt) {
-    uint8_t mode = u8(r);
-    uint64_t st = u16(r) + 1;
-    size_t i;
-    switch (mode % 8) {
-    case 0: case 1: for (i = 0; i < cnt; i++) p[i] = lcg(&st); break;
-    case 2: for (i = 0; i < cnt; i++) p[i] = 1e3f * lcg(&st); break;
-    case 3: for (i = 0; i < cnt; i++) p[i] = 0.0f; break;
-    case 4: for (i = 0; i < cnt; i++) p[i] = bits_f(u32(r)); break; /* any bit pattern */
-    default: { /* ordinary values with specials planted at chosen places */
-        int k, nk = 1 + u8(r) % 4;
-        for (i = 0; i < cnt; i++) p[i] = lcg(&st);
-        for (k = 0; k < nk; k++) {
-            size_t at = u16(r) % cnt;
-            p[at] = SPECIAL_F[u8(r) & 31];
-        }
-    }
-    }
-}
-static int is_fin(float v) { return v == v && v - v == 0.0f; }
+#include "fuzz_input.h"
 
 /* ------------------------------------------------------------------- API table ----- */
 /* Pointer kinds: o required output (read and written: adapters add into z, backward
@@ -165,57 +101,9 @@ static const spec SPECS[] = {
 };
 #define NSPEC (int)(sizeof SPECS / sizeof SPECS[0])
 
-#define MAX_ELEMS ((uint64_t)PTRDIFF_MAX / 8u) /* largest buffer, in elements */
 #define CAP_ELEMS ((uint64_t)1 << 18)          /* largest buffer a valid call gets */
 #define CAP_WORK ((size_t)1 << 24)
 #define SMALL 64                                /* buffers of calls expected to fail */
-#define BIT(st) (1u << (unsigned)(-(st)))
-
-/* The large mode (1 call in 16): the ordinary sizes of the dimensions a mask byte picks
-   grow, T by 12 (up to 576 rows, 2304 when made a multiple of E: several RB = 32-row
-   blocks in each of the 8 or more chunks; multiples of E stay multiples), n and m by 12
-   (past the JC = 512-column slice of the dot kernels), r by 11/4 (up to 132: the transposed kernels from r = 16 on and
-   ranks past any packing width). E, G and K stay as they are; 0, negative and extreme
-   sizes too. Calls whose buffers exceed CAP_ELEMS are still skipped. */
-#define LARGE_FIX 0xF0
-static void large(rd *in, const char *dims, int *d) {
-    unsigned mask = u8(in);
-    int i;
-    for (i = 0; dims[i]; i++) {
-        if (!((mask >> i) & 1u) || d[i] <= 0 || d[i] > 4 * 48) continue;
-        if (dims[i] == 'T' || dims[i] == 'n' || dims[i] == 'm') d[i] *= 12;
-        else if (dims[i] == 'r') d[i] = d[i] * 11 / 4;
-    }
-}
-
-static int64_t dim_of(char c, const char *dims, const int *d) {
-    const char *q;
-    if (c == '1') return 1;
-    if (c == 'g') { /* ceil(T/G) */
-        int64_t T = dim_of('T', dims, d), G = dim_of('G', dims, d);
-        return (T + G - 1) / G; /* T, G > 0 here */
-    }
-    q = strchr(dims, c);
-    return q ? d[q - dims] : 1;
-}
-/* every dimension of a shape is > 0 (g needs T and G) */
-static int positive(const char *shape, const char *dims, const int *d) {
-    for (; *shape; shape++) {
-        if (*shape == 'g') {
-            if (dim_of('T', dims, d) <= 0 || dim_of('G', dims, d) <= 0) return 0;
-        } else if (dim_of(*shape, dims, d) <= 0) return 0;
-    }
-    return 1;
-}
-/* elements of a shape; UINT64_MAX when above MAX_ELEMS (sizes are positive here) */
-static uint64_t elems(const char *shape, const char *dims, const int *d) {
-    unsigned __int128 e = 1;
-    for (; *shape; shape++) {
-        e *= (unsigned __int128)dim_of(*shape, dims, d);
-        if (e > MAX_ELEMS) return UINT64_MAX;
-    }
-    return (uint64_t)e;
-}
 
 static int fuzz_compute(rd *in, const spec *sp) {
     int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);

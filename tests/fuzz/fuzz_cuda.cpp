@@ -1,0 +1,411 @@
+/* libFuzzer harness over the entry points of melora_cuda.h, run through the CPU emulator
+   (tests/cudacpu): melora_cuda.cu is compiled by tests/cudacpu/cudacpu-cc with clang++ and
+   the sanitizers, melora.h's implementation (tests/melora_impl.c) is linked beside it.
+
+   An input decodes as in fuzz_api.c (fuzz_input.h: sizes, large mode, scalars, NULL
+   pointers, a workspace misaligned by 4 bytes, buffer contents), plus a NULL cuBLAS
+   handle now and then. The oracle is fuzz_api.c's, for device memory:
+     - the statuses a call may return follow from the documented contract (NULL, sizes,
+       overflow, T % E, bad scalars, alignment: work and kl 8-byte, status 4-byte aligned;
+       a NULL handle where cuBLAS is needed); the workspace is sized by
+       melora_cuda_workspace_size;
+     - an argument error returns one of them and writes nothing: every device buffer, the
+       workspace, *kl and *status are compared with their contents before the call;
+     - a valid call returns MELORA_OK with melora_cuda_last_error() empty, never modifies
+       a const input, and when the inputs are finite and moderate every output agrees
+       with melora.h's (the same call on host copies) within 1e-4 of the output's largest
+       magnitude; the KLs report on the device the status the host path returns, NaN and
+       no gradient on MELORA_ERR_VALUE, otherwise the host's value within 1e-3 relative;
+     - noise equals melora_rng_*(seed, offset + i) bit for bit;
+     - melora_cuda_workspace_size: the status of the contract, nothing written on error.
+   The emulator runs a CUDA thread as a fiber, so valid calls get smaller buffers than in
+   fuzz_api.c (2^15 floats). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "melora_cuda.h"
+#include "../api_calls.h"
+#include "fuzz_input.h"
+
+#define FAIL(...) do { fprintf(stderr, "fuzz_cuda: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
+#define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
+
+#define CAP_ELEMS ((uint64_t)1 << 15) /* largest buffer a valid call gets */
+#define CAP_WORK ((size_t)1 << 22)
+#define SMALL 64                      /* buffers of calls expected to fail */
+
+typedef melora_status (*cu_fn)(void **p, const int *d, const float *f, cublasHandle_t h);
+#define D(x) ((double *)(x))
+#define I(x) ((int *)(x))
+#define S0 cudaStream_t(0)
+
+/* the CUDA entry points in the calling convention of api_calls.h, plus the handle */
+static melora_status g_lora_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), f[0], d[0], d[1], d[2], d[3], h, S0); }
+static melora_status g_lora_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_backward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], h, S0); }
+static melora_status g_blob_s(void **p, const int *d, const float *, cublasHandle_t) { return melora_cuda_blob_sample(F(p[0]), CF(p[1]), CF(p[2]), CF(p[3]), d[0], d[1], S0); }
+static melora_status g_blob_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_forward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], h, S0); }
+static melora_status g_blob_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), f[0], d[0], d[1], d[2], d[3], h, S0); }
+static melora_status g_flip_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_flip_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_blob_kl(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_blob_kl(D(p[0]), I(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), f[0], f[1], d[0], d[1], S0); }
+static melora_status g_me_s(void **p, const int *d, const float *, cublasHandle_t) { return melora_cuda_melora_sample(F(p[0]), CF(p[1]), CF(p[2]), CF(p[3]), d[0], d[1], S0); }
+static melora_status g_me_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_forward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_me_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), CF(p[14]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_me_mc(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_mc_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_me_kl(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl(D(p[0]), I(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), f[0], f[1], d[0], d[1], S0); }
+static melora_status g_me_kl8(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl_prior_noise(D(p[0]), I(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), f[0], f[1], f[2], d[0], d[1], S0); }
+static melora_status g_me_klx(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl_exact(D(p[0]), I(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), f[0], f[1], d[0], S0); }
+static melora_status g_me_kln(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl_naive(D(p[0]), I(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), f[0], f[1], d[0], d[1], S0); }
+static melora_status g_lora_fn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_forward_naive(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), f[0], d[0], d[1], d[2], d[3], h, S0); }
+static melora_status g_lora_bn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_backward_naive(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], h, S0); }
+static melora_status g_flip_fn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_forward_naive(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_flip_bn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_backward_naive(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_me_fn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_forward_naive(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+static melora_status g_me_bn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_backward_naive(F(p[0]), F(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), CF(p[14]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+
+/* Kinds as in fuzz_api.c (o required output, O optional output, w workspace, i input,
+   g std input, h input required with dH, k double *kl) plus S, the KL's device status.
+   The host call takes the same pointers without S, and without w where cpu_op is -1. */
+struct cspec {
+    const char *name, *dims, *kinds;
+    const char *shape[16];
+    const char *scal;
+    int op;     /* CUDA workspace op (-1 none) */
+    int cpu_op; /* host workspace op (-1: the host call has no workspace) */
+    int kl;     /* 1 diagonal KL, 2 eq. 7/8 */
+    int dh;     /* index of dH, -1 */
+    int handle; /* 0 no handle, 1 required, 2 may be NULL (naive) */
+    cu_fn cu;
+    call_fn cpu;
+};
+#define LF MELORA_OP_LORA_FORWARD
+#define LB MELORA_OP_LORA_BACKWARD
+#define FF MELORA_OP_FLIPOUT_FORWARD
+#define FB MELORA_OP_FLIPOUT_BACKWARD
+#define MF MELORA_OP_MELORA_FORWARD
+#define MB MELORA_OP_MELORA_BACKWARD
+#define MC MELORA_OP_MELORA_MC_FORWARD
+#define KL MELORA_OP_MELORA_KL
+static const cspec SPECS[] = {
+    {"lora_forward", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", LF, LF, 0, -1, 1, g_lora_f, c_lora_f},
+    {"lora_backward", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", LB, LB, 0, -1, 1, g_lora_b, c_lora_b},
+    {"blob_sample", "rn", "oiii", {"rn", "rn", "rn", "rn"}, "", -1, -1, 0, -1, 0, g_blob_s, c_blob_s},
+    {"blob_forward", "Tnmr", "ooowiiiii", {"Tm", "Tr", "rn", "", "Tn", "rn", "rn", "rn", "mr"}, "s", LF, LF, 0, -1, 1, g_blob_f, c_blob_f},
+    {"blob_backward", "Tnmr", "OOOOwiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "mr"}, "s", LB, LB, 0, -1, 1, g_blob_b, c_blob_b},
+    {"flipout_forward", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FF, FF, 0, -1, 1, g_flip_f, c_flip_f},
+    {"flipout_backward", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FB, FB, 0, -1, 1, g_flip_b, c_flip_b},
+    {"blob_kl", "rn", "kSOOwig", {"1", "1", "rn", "rn", "", "rn", "rn"}, "pw", KL, -1, 1, -1, 0, g_blob_kl, c_blob_kl},
+    {"melora_sample", "Er", "oiii", {"Err", "rr", "rr", "Err"}, "", -1, -1, 0, -1, 0, g_me_s, c_me_s},
+    {"melora_forward", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MF, MF, 0, -1, 1, g_me_f, c_me_f},
+    {"melora_backward", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MB, MB, 0, 4, 1, g_me_b, c_me_b},
+    {"melora_mc_forward", "KTnmr", "oowiiii", {"KTm", "Tr", "", "Tn", "rn", "Krr", "mr"}, "s", MC, MC, 0, -1, 1, g_me_mc, c_me_mc},
+    {"melora_kl", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", KL, KL, 2, -1, 0, g_me_kl, c_me_kl},
+    {"melora_kl_prior_noise", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pew", KL, KL, 2, -1, 0, g_me_kl8, c_me_kl8},
+    {"melora_kl_exact", "r", "kSOOwig", {"1", "1", "rr", "rr", "", "rr", "rr"}, "pw", KL, -1, 1, -1, 0, g_me_klx, c_me_klx},
+    {"melora_kl_naive", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", KL, KL, 2, -1, 0, g_me_kln, c_me_kl},
+    {"lora_forward_naive", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", LF, -1, 0, -1, 2, g_lora_fn, c_lora_fn},
+    {"lora_backward_naive", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", LB, -1, 0, -1, 2, g_lora_bn, c_lora_bn},
+    {"flipout_forward_naive", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FF, -1, 0, -1, 2, g_flip_fn, c_flip_fn},
+    {"flipout_backward_naive", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FB, -1, 0, -1, 2, g_flip_bn, c_flip_bn},
+    {"melora_forward_naive", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MF, -1, 0, -1, 2, g_me_fn, c_me_fn},
+    {"melora_backward_naive", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MB, -1, 0, 4, 2, g_me_bn, c_me_bn},
+};
+#define NSPEC (int)(sizeof SPECS / sizeof SPECS[0])
+
+static cublasHandle_t the_handle;
+
+static void *dmalloc(size_t bytes) {
+    void *p = nullptr;
+    CHECK(cudaMalloc(&p, bytes) == cudaSuccess && p, "cudaMalloc(%zu)", bytes);
+    return p;
+}
+static void up(void *d, const void *h, size_t bytes) { CHECK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice) == cudaSuccess, "upload"); }
+static void down(void *h, const void *d, size_t bytes) { CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess, "download"); }
+
+/* the workspace of op for dimensions d (the KLs: T = m = 1, n = r when there is no n) */
+static melora_status ws_size(size_t *bytes, int op, const char *dims, const int *d, int cuda) {
+    int kl = op == KL, r = (int)dim_of('r', dims, d);
+    int n = strchr(dims, 'n') ? (int)dim_of('n', dims, d) : r;
+    int T = kl ? 1 : (int)dim_of('T', dims, d), m = kl ? 1 : (int)dim_of('m', dims, d);
+    return cuda ? melora_cuda_workspace_size(bytes, (melora_op)op, T, n, m, r)
+                : melora_workspace_size(bytes, (melora_op)op, T, n, m, r);
+}
+
+static int fuzz_compute(rd *in, const cspec *sp) {
+    int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
+    int d[8], i, valid_sizes = 1, work_i = -1, misalign, bounded = 1, fix, null_handle;
+    float f[3] = {0, 0, 0};
+    unsigned allowed = 0, nullmask;
+    uint64_t cnt[16];
+    size_t bytes[16], wbytes = 0;
+    void *dp[16], *dbase[16];
+    std::vector<std::vector<unsigned char>> host(np), after(np);
+    int content_err = 0;
+    melora_status st;
+    CHECK(np < 16 && sp->shape[np - 1] && !sp->shape[np], "%s: table has %d kinds", sp->name, np);
+
+    for (i = 0; i < nd; i++) d[i] = dsize(in);
+    fix = u8(in);
+    if ((fix & 1) && strchr(sp->dims, 'E') && strchr(sp->dims, 'T')) {
+        int e = (int)(strchr(sp->dims, 'E') - sp->dims), t = (int)(strchr(sp->dims, 'T') - sp->dims);
+        if (d[e] > 0 && d[e] <= 48) d[t] = d[e] * (1 + (fix >> 1) % 4);
+    }
+    if (fix >= LARGE_FIX) large(in, sp->dims, d);
+    for (i = 0; i < ns; i++) f[i] = dscal(in);
+    nullmask = u8(in) < 40 ? (1u << (u8(in) % np)) : 0u;
+    if (u8(in) < 20) nullmask |= 1u << (u8(in) % np);
+    misalign = u8(in) < 12;
+    null_handle = sp->handle && u8(in) < 12;
+
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        if (k == 'w') work_i = i;
+        if (!((nullmask >> i) & 1u)) continue;
+        if (k == 'o' || k == 'w' || k == 'i' || k == 'g' || k == 'k' || k == 'S') allowed |= BIT(MELORA_ERR_NULL);
+        if (k == 'h' && !((nullmask >> sp->dh) & 1u)) allowed |= BIT(MELORA_ERR_NULL);
+    }
+    if (null_handle && sp->handle == 1) allowed |= BIT(MELORA_ERR_NULL);
+    for (i = 0; i < nd; i++)
+        if (d[i] <= 0) valid_sizes = 0;
+    if (!valid_sizes) allowed |= BIT(MELORA_ERR_SIZE);
+    for (i = 0; i < np; i++) {
+        cnt[i] = 0;
+        if (sp->kinds[i] == 'w' || !positive(sp->shape[i], sp->dims, d)) continue;
+        cnt[i] = elems(sp->shape[i], sp->dims, d);
+        if (cnt[i] == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    }
+    if (strchr(sp->dims, 'E') && strchr(sp->dims, 'T') && positive("TE", sp->dims, d) &&
+        dim_of('T', sp->dims, d) % dim_of('E', sp->dims, d) != 0)
+        allowed |= BIT(MELORA_ERR_DIVISIBILITY);
+    /* Me-LoRA's sizes are checked against the host layout as well (melora_workspace_size) */
+    if (sp->op >= 0 && positive("r", sp->dims, d) && positive(strchr(sp->dims, 'n') ? "n" : "r", sp->dims, d) &&
+        (sp->op == KL || positive("Tm", sp->dims, d))) {
+        size_t hb;
+        melora_status ws = ws_size(&wbytes, sp->op, sp->dims, d, 1);
+        if (ws != MELORA_OK) {
+            CHECK(ws == MELORA_ERR_OVERFLOW, "%s: cuda workspace_size gave %d", sp->name, ws);
+            allowed |= BIT(ws);
+        }
+        ws = ws_size(&hb, sp->op, sp->dims, d, 0);
+        if (ws != MELORA_OK) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    }
+    if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    for (i = 0; i < ns; i++) {
+        float v = f[i];
+        int bad = 0;
+        switch (sp->scal[i]) {
+        case 's': case 'w': bad = !is_fin(v); bounded &= fabsf(v) <= 1e3f; break;
+        case 'p': bad = !is_fin(v) || v <= 0.0f; bounded &= v >= 1e-3f && v <= 1e3f; break;
+        case 'e': bad = !is_fin(v) || v < 0.0f || v >= 1.0f; break;
+        }
+        if (bad) allowed |= BIT(MELORA_ERR_VALUE);
+    }
+    if (!allowed) {
+        for (i = 0; i < np; i++)
+            if (cnt[i] > CAP_ELEMS) return 0;
+        if (wbytes > CAP_WORK) return 0;
+    }
+
+    /* host contents, then device copies (exact sizes for valid calls, SMALL otherwise) */
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        size_t n = allowed ? SMALL : (size_t)cnt[i];
+        if (k == 'w') {
+            bytes[i] = allowed ? SMALL * 4 : (wbytes ? wbytes : 64);
+            host[i].assign(bytes[i] + 8, 0xA5);
+        } else if (k == 'k') {
+            double v = 12345.0;
+            bytes[i] = sizeof v;
+            host[i].resize(bytes[i]);
+            memcpy(host[i].data(), &v, sizeof v);
+        } else if (k == 'S') {
+            int v = 77;
+            bytes[i] = sizeof v;
+            host[i].resize(bytes[i]);
+            memcpy(host[i].data(), &v, sizeof v);
+        } else {
+            bytes[i] = n * sizeof(float);
+            host[i].resize(bytes[i]);
+            float *h = (float *)host[i].data();
+            fill(in, h, n);
+            for (size_t j = 0; j < n; j++) {
+                float v = h[j];
+                if (!is_fin(v) || fabsf(v) > 1e3f) bounded = 0;
+                if (k == 'g' && v != 0.0f && fabsf(v) < 1e-15f) bounded = 0;
+                if (sp->kl && (k == 'g' || (k == 'i' && (sp->kl == 2 || i == np - 2))))
+                    if (!is_fin(v) || (k == 'g' && v == 0.0f)) content_err = 1;
+            }
+        }
+        size_t total = host[i].size();
+        dbase[i] = dmalloc(total);
+        up(dbase[i], host[i].data(), total);
+        dp[i] = (char *)dbase[i] + (k == 'w' && misalign ? 4 : 0);
+        if ((nullmask >> i) & 1u) dp[i] = nullptr;
+    }
+
+    if (getenv("FUZZ_DEBUG")) {
+        fprintf(stderr, "cuda %s(", sp->name);
+        for (i = 0; i < nd; i++) fprintf(stderr, "%c=%d ", sp->dims[i], d[i]);
+        for (i = 0; i < ns; i++) fprintf(stderr, "%c=%g ", sp->scal[i], f[i]);
+        fprintf(stderr, "null=0x%x handle=%d misalign=%d) allowed=0x%x bounded=%d\n", nullmask,
+                !null_handle, misalign, allowed, bounded);
+    }
+    st = sp->cu(dp, d, f, null_handle ? nullptr : the_handle);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess && cudaGetLastError() == cudaSuccess,
+          "%s: CUDA error after the call: %s", sp->name, melora_cuda_last_error());
+    if (allowed) CHECK(st != MELORA_OK && (allowed & BIT(st)), "%s: status %d, allowed mask 0x%x", sp->name, st, allowed);
+    else CHECK(st == MELORA_OK, "%s: status %d for a valid call (%s)", sp->name, st, melora_cuda_last_error());
+    CHECK(st == MELORA_ERR_CUDA || st == MELORA_ERR_CUBLAS || melora_cuda_last_error()[0] == '\0',
+          "%s: status %d with last_error \"%s\"", sp->name, st, melora_cuda_last_error());
+
+    for (i = 0; i < np; i++) {
+        after[i].resize(host[i].size());
+        down(after[i].data(), dbase[i], host[i].size());
+    }
+    int dev_status = MELORA_OK;
+    double dev_kl = 0.0;
+    for (i = 0; i < np; i++) {
+        if (sp->kinds[i] == 'S') memcpy(&dev_status, after[i].data(), sizeof dev_status);
+        if (sp->kinds[i] == 'k') memcpy(&dev_kl, after[i].data(), sizeof dev_kl);
+    }
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        int same = memcmp(after[i].data(), host[i].data(), host[i].size()) == 0;
+        if (st != MELORA_OK) CHECK(same, "%s: argument %d (%c) written on error %d", sp->name, i, k, st);
+        else if (k == 'i' || k == 'g' || k == 'h') CHECK(same, "%s: const argument %d written", sp->name, i);
+        else if (sp->kl && dev_status != MELORA_OK && (k == 'o' || k == 'O') && dp[i])
+            CHECK(same, "%s: gradient %d written with device status %d", sp->name, i, dev_status);
+    }
+
+    if (st == MELORA_OK) {
+        /* the same call on the host */
+        void *hp[16];
+        int nh = 0, kl_at = -1;
+        double hkl = 0.0;
+        void *hwork = nullptr;
+        std::vector<std::vector<float>> hout(np);
+        for (i = 0; i < np; i++) {
+            char k = sp->kinds[i];
+            if (k == 'S') continue;
+            if (k == 'w') {
+                if (sp->cpu_op < 0) continue;
+                size_t hb = 0;
+                CHECK(ws_size(&hb, sp->cpu_op, sp->dims, d, 0) == MELORA_OK, "%s: host workspace", sp->name);
+                CHECK(melora_alloc(&hwork, hb) == MELORA_OK, "host workspace alloc");
+                hp[nh++] = hwork;
+            } else if (k == 'k') {
+                kl_at = nh;
+                hp[nh++] = &hkl;
+            } else {
+                hout[i].resize(host[i].size() / sizeof(float));
+                memcpy(hout[i].data(), host[i].data(), host[i].size());
+                hp[nh++] = dp[i] ? hout[i].data() : nullptr;
+            }
+        }
+        (void)kl_at;
+        melora_status hs = sp->cpu(hp, d, f);
+        melora_free(hwork);
+        if (sp->kl) {
+            CHECK(dev_status == (int)hs || (!bounded && !content_err), "%s: device status %d, host %d", sp->name, dev_status, hs);
+            if (dev_status != MELORA_OK) CHECK(dev_kl != dev_kl, "%s: KL %g with device status %d", sp->name, dev_kl, dev_status);
+        } else {
+            CHECK(hs == MELORA_OK, "%s: host status %d for a valid call", sp->name, hs);
+        }
+        if (bounded && hs == MELORA_OK && dev_status == MELORA_OK) {
+            if (sp->kl)
+                CHECK(fabs(dev_kl - hkl) <= 1e-3 * fabs(hkl) + 1e-6, "%s: KL %.9g, host %.9g", sp->name, dev_kl, hkl);
+            for (i = 0; i < np; i++) {
+                char k = sp->kinds[i];
+                if ((k != 'o' && k != 'O') || !dp[i]) continue;
+                const float *g = (const float *)after[i].data(), *h = hout[i].data();
+                size_t j, n = hout[i].size();
+                double scale = 0.0;
+                for (j = 0; j < n; j++) scale = fmax(scale, fabs((double)h[j]));
+                if (getenv("FUZZ_DEBUG")) {
+                    double worst = 0.0;
+                    for (j = 0; j < n; j++) worst = fmax(worst, fabs((double)g[j] - (double)h[j]));
+                    fprintf(stderr, "worst %s %d: %g of the scale\n", sp->name, i, scale > 0 ? worst / scale : 0.0);
+                }
+                for (j = 0; j < n; j++)
+                    CHECK(fabs((double)g[j] - (double)h[j]) <= 1e-4 * scale + 1e-30,
+                          "%s: output %d[%zu] = %.9g on the device, %.9g on the host (scale %g)",
+                          sp->name, i, j, g[j], h[j], scale);
+            }
+        }
+    }
+    for (i = 0; i < np; i++) CHECK(cudaFree(dbase[i]) == cudaSuccess, "cudaFree");
+    return 0;
+}
+
+static int fuzz_noise(rd *in) {
+    int which = u8(in) % 3, nul = u8(in) < 10;
+    uint64_t seed = u64(in), offset = u8(in) < 128 ? u64(in) : UINT64_MAX - u8(in);
+    int64_t count = dsize64(in);
+    unsigned allowed = 0;
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    if (count <= 0) allowed |= BIT(MELORA_ERR_SIZE);
+    else if ((uint64_t)count > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (!allowed && (uint64_t)count > CAP_ELEMS) return 0;
+    size_t n = allowed ? SMALL : (size_t)count;
+    std::vector<float> h(n, -7.0f), back(n);
+    float *dv = (float *)dmalloc(n * sizeof(float));
+    up(dv, h.data(), n * sizeof(float));
+    melora_status st = which == 0 ? melora_cuda_noise_normal(nul ? nullptr : dv, seed, offset, count, S0)
+                     : which == 1 ? melora_cuda_noise_uniform(nul ? nullptr : dv, seed, offset, count, S0)
+                                  : melora_cuda_noise_sign(nul ? nullptr : dv, seed, offset, count, S0);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "noise: CUDA error");
+    down(back.data(), dv, n * sizeof(float));
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "noise: status %d, allowed 0x%x", st, allowed);
+        CHECK(memcmp(back.data(), h.data(), n * sizeof(float)) == 0, "noise: written on error");
+    } else {
+        CHECK(st == MELORA_OK && melora_cuda_last_error()[0] == '\0', "noise: status %d", st);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = offset + i;
+            float want = which == 0 ? melora_rng_normal(seed, k)
+                       : which == 1 ? melora_rng_uniform(seed, k) : melora_rng_sign(seed, k);
+            CHECK(memcmp(&back[i], &want, 4) == 0, "noise %d: element %zu differs from melora_rng", which, i);
+        }
+    }
+    CHECK(cudaFree(dv) == cudaSuccess, "cudaFree");
+    return 0;
+}
+
+static int fuzz_workspace(rd *in) {
+    int op = (int)(int8_t)u8(in) % 12, d[4], i, sizes_ok = 1, nul = u8(in) < 10;
+    size_t bytes = 77;
+    double big = 0.0;
+    for (i = 0; i < 4; i++) d[i] = dsize(in);
+    for (i = 0; i < 4; i++) sizes_ok &= d[i] > 0;
+    for (i = 0; i < 4; i++) big = fmax(big, (double)d[i]);
+    melora_status st = melora_cuda_workspace_size(nul ? nullptr : &bytes, (melora_op)op, d[0], d[1], d[2], d[3]);
+    if (nul) CHECK(st == MELORA_ERR_NULL, "cuda workspace_size NULL: %d", st);
+    else if (!sizes_ok) CHECK(st == MELORA_ERR_SIZE || (st == MELORA_ERR_ENUM && (op < 0 || op >= MELORA_OP_COUNT_)), "cuda workspace_size sizes: %d", st);
+    else if (op < 0 || op >= MELORA_OP_COUNT_) CHECK(st == MELORA_ERR_ENUM, "cuda workspace_size op %d: %d", op, st);
+    else if (big <= 48.0) CHECK(st == MELORA_OK, "cuda workspace_size: %d for sizes %d %d %d %d", st, d[0], d[1], d[2], d[3]);
+    else CHECK(st == MELORA_OK || st == MELORA_ERR_OVERFLOW, "cuda workspace_size: %d", st);
+    if (st != MELORA_OK) CHECK(bytes == 77, "cuda workspace_size: written on error");
+    else CHECK(bytes > 0 && bytes % 8 == 0, "cuda workspace_size: %zu bytes", bytes);
+    return 0;
+}
+
+extern "C" int LLVMFuzzerInitialize(int *argc, char ***argv);
+extern "C" int LLVMFuzzerInitialize(int *, char ***) {
+    setenv("CUDACPU_THREADS", "1", 0); /* blocks in order: reproducible runs */
+    CHECK(cublasCreate(&the_handle) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    rd in;
+    in.p = data;
+    in.n = size;
+    in.i = 0;
+    unsigned sel = u8(&in);
+    if (sel < 224) return fuzz_compute(&in, &SPECS[sel % NSPEC]);
+    return sel & 1 ? fuzz_noise(&in) : fuzz_workspace(&in);
+}
