@@ -125,6 +125,36 @@ typedef enum {
 
 MELORA_DEF const char *melora_status_string(melora_status status);
 
+/* The overlap check of every compute function, here rather than in the implementation
+   because melora_cuda.cu applies it to device pointers (host code; they share one address
+   space). One entry per buffer of a call: its first byte, its length from the shapes, and
+   whether the call writes it (outputs, accumulated z and gradients, the workspace, *kl).
+   MELORA_ERR_ALIAS when a written buffer shares a byte with any other; NULL entries are
+   absent optional gradients. Called after the size checks, so every length fits in
+   ptrdiff_t; the distance form never computes p + bytes, which may wrap for a buffer at
+   the top of a 32-bit address space. O(nb^2) compares for nb <= 16 pointers. */
+typedef struct {
+    const void *p;
+    size_t bytes;
+    int written;
+} melora__buf;
+#define MELORA__NBUF(tab) ((int)(sizeof(tab) / sizeof((tab)[0])))
+#define MELORA__FB(a, b) ((size_t)(a) * (size_t)(b) * sizeof(float))
+static inline melora_status melora__check_alias(const melora__buf *b, int nb) {
+    int i, j;
+    for (i = 0; i < nb; i++) {
+        uintptr_t pi = (uintptr_t)b[i].p;
+        if (!b[i].p) continue;
+        for (j = i + 1; j < nb; j++) {
+            uintptr_t pj = (uintptr_t)b[j].p;
+            if (!b[j].p || !(b[i].written || b[j].written)) continue;
+            if (pi <= pj ? pj - pi < b[i].bytes : pi - pj < b[j].bytes)
+                return MELORA_ERR_ALIAS;
+        }
+    }
+    return MELORA_OK;
+}
+
 /* ------------------------------------------------------------------------------------
    Random numbers: Philox4x32-10 (Salmon et al. 2011) and the index -> number mapping.
 
@@ -787,36 +817,6 @@ static float *melora__region(void *work, const melora__ws *ws, int region) {
 static melora_status melora__check_work(const void *work) {
     MELORA__REQUIRE(work != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
-    return MELORA_OK;
-}
-
-/* One buffer of a call for the overlap check: its first byte, its length from the shapes,
-   and whether the call writes it (outputs, accumulated z and gradients, the workspace). */
-typedef struct {
-    const void *p;
-    size_t bytes;
-    int written;
-} melora__buf;
-#define MELORA__NBUF(tab) ((int)(sizeof(tab) / sizeof((tab)[0])))
-#define MELORA__FB(a, b) ((size_t)(a) * (size_t)(b) * sizeof(float))
-
-/* MELORA_ERR_ALIAS when a written buffer shares a byte with any other (NULL entries are
-   absent optional gradients). Called after the size checks, so every length fits in
-   ptrdiff_t; the distance form never computes p + bytes, which may wrap for a buffer at
-   the top of a 32-bit address space. O(nb^2) compares for nb <= 16 pointers. Host code:
-   melora_cuda.cu applies it to device pointers, which share one address space. */
-static melora_status melora__check_alias(const melora__buf *b, int nb) {
-    int i, j;
-    for (i = 0; i < nb; i++) {
-        uintptr_t pi = (uintptr_t)b[i].p;
-        if (!b[i].p) continue;
-        for (j = i + 1; j < nb; j++) {
-            uintptr_t pj = (uintptr_t)b[j].p;
-            if (!b[j].p || !(b[i].written || b[j].written)) continue;
-            if (pi <= pj ? pj - pi < b[i].bytes : pi - pj < b[j].bytes)
-                return MELORA_ERR_ALIAS;
-        }
-    }
     return MELORA_OK;
 }
 

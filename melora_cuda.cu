@@ -1001,15 +1001,19 @@ template <typename P> static P *melora__reg(void *work, const melora__cws *ws, i
     return (P *)((char *)work + ws->off[region]);
 }
 
+// buf: the entry point's buffers for melora.h's overlap check, the workspace last (its
+// length is filled in here, from the layout).
 static melora_status melora__setup(melora__cws *ws, melora__cctx *c, void *work, melora_op op,
                                    int T, int n, int m, int r, float s, cublasHandle_t h,
-                                   cudaStream_t st, int naive) {
+                                   cudaStream_t st, int naive, melora__buf *buf, int nbuf) {
     // the last of an entry point's checks: then melora__entry
     MELORA__NEED(work != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(naive || h != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
     MELORA__TRY_(melora__cuda_layout(ws, op, T, n, m, r));
     MELORA__NEED(melora__finite(s), MELORA_ERR_VALUE);
+    buf[nbuf - 1].bytes = ws->total;
+    MELORA__TRY_(melora__check_alias(buf, nbuf));
     c->h = h;
     c->st = st;
     c->naive = naive;
@@ -1166,7 +1170,10 @@ static melora_status melora__lora_forward(float *z, float *u, void *work, const 
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && x && A && B, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, naive));
+    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
+                       {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, naive,
+                               b, MELORA__NBUF(b)));
     return c.done(melora__fwd(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r));
 }
 static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void *work,
@@ -1178,7 +1185,11 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(dz && u && x && A && B, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, naive));
+    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
+                       {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
+                       {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, naive,
+                               b, MELORA__NBUF(b)));
     if (!dx && !dA && !dB) return MELORA_OK;
     return c.done(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU),
                        nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r));
@@ -1227,6 +1238,9 @@ extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, con
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (size_t)n,
                  MELORA_ERR_OVERFLOW);
+    melora__buf b[] = {{As, MELORA__FB(r, n), 1}, {MA, MELORA__FB(r, n), 0},
+                       {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0}};
+    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
     MELORA__TRY_(melora__entry());
     size_t cnt = (size_t)r * n;
     melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt, 0);
@@ -1244,7 +1258,11 @@ extern "C" melora_status melora_cuda_blob_forward(float *z, float *u, float *As,
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, 0));
+    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {As, MELORA__FB(r, n), 1},
+                       {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
+                       {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, 0, b,
+                               MELORA__NBUF(b)));
     MELORA__TRY_(melora_cuda_blob_sample(As, MA, GA, EA, r, n, st));
     return c.done(melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
 }
@@ -1261,7 +1279,12 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, 0));
+    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1}, {dGA, MELORA__FB(r, n), 1},
+                       {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
+                       {x, MELORA__FB(T, n), 0}, {As, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
+                       {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, 0, b,
+                               MELORA__NBUF(b)));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MC_DAS) : nullptr;
     MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MC_DU),
@@ -1287,7 +1310,13 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     melora__cctx c;
     MELORA__NEED(z && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
     MELORA__NEED(G > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, s, h, st, naive));
+    size_t ng = T > 0 ? ((size_t)T - 1u) / (size_t)G + 1u : 0; // rows of sa, sb
+    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
+                       {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0},
+                       {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0}, {B, MELORA__FB(m, r), 0},
+                       {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, s, h, st, naive,
+                               b, MELORA__NBUF(b)));
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *xa = melora__reg<float>(work, &ws, MC_XA);
     float *u2 = melora__reg<float>(work, &ws, MC_DU);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
@@ -1320,7 +1349,14 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     melora__cctx c;
     MELORA__NEED(dz && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
     MELORA__NEED(G > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r, s, h, st, naive));
+    size_t ng = T > 0 ? ((size_t)T - 1u) / (size_t)G + 1u : 0; // rows of sa, sb
+    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1}, {dGA, MELORA__FB(r, n), 1},
+                       {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
+                       {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
+                       {EA, MELORA__FB(r, n), 0}, {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0},
+                       {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r, s, h, st, naive,
+                               b, MELORA__NBUF(b)));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *dDn = melora__reg<float>(work, &ws, MC_DDN);
     float *xa = melora__reg<float>(work, &ws, MC_XA), *tmp = melora__reg<float>(work, &ws, MC_TMP);
@@ -1441,6 +1477,10 @@ static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float 
     MELORA__TRY_(melora__kl_args(kl, status, work));
     MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
     MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
+    melora__buf b[] = {{kl, sizeof(double), 1}, {status, sizeof(int), 1}, {dmu, MELORA__FB(r, n), 1},
+                       {dg, MELORA__FB(r, n), 1}, {work, ws.total, 1}, {mu, MELORA__FB(r, n), 0},
+                       {g, MELORA__FB(r, n), 0}};
+    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
     MELORA__TRY_(melora__entry());
     size_t cnt = (size_t)r * n;
     int *bad = melora__reg<int>(work, &ws, MC_BAD);
@@ -1487,6 +1527,10 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
     MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
+    melora__buf b[] = {{kl, sizeof(double), 1}, {status, sizeof(int), 1}, {dA, MELORA__FB(r, n), 1},
+                       {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1}, {work, ws.total, 1},
+                       {A, MELORA__FB(r, n), 0}, {M, MELORA__FB(r, r), 0}, {H, MELORA__FB(r, r), 0}};
+    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
     MELORA__TRY_(melora__entry());
     double *P = melora__reg<double>(work, &ws, MC_P), *S = melora__reg<double>(work, &ws, MC_S);
     size_t rn = (size_t)r * n, rr = (size_t)r * r;
@@ -1565,6 +1609,9 @@ extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, con
     MELORA__NEED(C && M && H && EC, MELORA_ERR_NULL);
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
     MELORA__TRY_(melora__check_e(E, E, r));
+    melora__buf b[] = {{C, MELORA__FB(E, r) * (size_t)r, 1}, {M, MELORA__FB(r, r), 0},
+                       {H, MELORA__FB(r, r), 0}, {EC, MELORA__FB(E, r) * (size_t)r, 0}};
+    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
     MELORA__TRY_(melora__entry());
     size_t rr = (size_t)r * r, cnt = (size_t)E * rr; // all E samples in one launch
     melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(C, M, H, EC, cnt, rr);
@@ -1583,7 +1630,11 @@ static melora_status melora__me_forward(float *z, float *u, float *v, void *work
     size_t chk; // sizes first: melora__check_e divides by r * r
     MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, T, n, m, r));
     MELORA__TRY_(melora__check_e(E, T, r));
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_FORWARD, T, n, m, r, s, h, st, naive));
+    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {v, MELORA__FB(T, r), 1},
+                       {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
+                       {C, MELORA__FB(E, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_FORWARD, T, n, m, r, s, h, st, naive,
+                               b, MELORA__NBUF(b)));
     return c.done(melora__fwd(&c, z, u, v, x, A, C, E, B, s, T, n, m, r));
 }
 static melora_status melora__me_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
@@ -1600,7 +1651,14 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     size_t chk; // sizes first: melora__check_e divides by r * r
     MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, T, n, m, r));
     MELORA__TRY_(melora__check_e(E, T, r));
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_BACKWARD, T, n, m, r, s, h, st, naive));
+    size_t err = MELORA__FB(E, r) * (size_t)r;
+    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
+                       {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1}, {dz, MELORA__FB(T, m), 0},
+                       {u, MELORA__FB(T, r), 0}, {v, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
+                       {A, MELORA__FB(r, n), 0}, {C, err, 0}, {B, MELORA__FB(m, r), 0},
+                       {H, MELORA__FB(r, r), 0}, {EC, err, 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_BACKWARD, T, n, m, r, s, h, st, naive,
+                               b, MELORA__NBUF(b)));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
     MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
@@ -1674,7 +1732,11 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
     MELORA__TRY_(melora__check_e(K, K, r));
     MELORA__NEED((size_t)K <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)T * m),
                  MELORA_ERR_OVERFLOW);
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0));
+    melora__buf b[] = {{z, MELORA__FB(K, T) * (size_t)m, 1}, {u, MELORA__FB(T, r), 1},
+                       {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
+                       {C, MELORA__FB(K, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
+    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0,
+                               b, MELORA__NBUF(b)));
     float *v = melora__reg<float>(work, &ws, MC_DV);
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))

@@ -23,7 +23,9 @@
        M and H in a first kernel that gates the others, so a non-finite entry or zero std
        writes nothing else, not even the workspace; only a KL that overflows double from
        finite inputs is found after the sums (scratch written, still no gradient). Errors
-       the host can see (NULL, sizes, sigma, weight, alignment) are returned at once.
+       the host can see (NULL, sizes, sigma, weight, alignment, and MELORA_ERR_ALIAS for a
+       written buffer -- kl and status included -- that overlaps another buffer of the
+       call, compared as device addresses by melora.h's check) are returned at once.
        No hidden allocation: melora_cuda_workspace_size() says how many bytes of device
        workspace an op needs. Every CUDA and cuBLAS status is checked: MELORA_ERR_CUDA /
        MELORA_ERR_CUBLAS on failure, and melora_cuda_last_error() names the call. An

@@ -341,7 +341,7 @@ Test(cuda, bad_arguments) {
     const int T = 4, n = 3, m = 5, r = 2;
     dev x(rnd(T * n, 1, 1)), A(rnd(r * n, 2, 1)), B(rnd(m * r, 3, 1)), z(rnd(T * m, 4, 1)), u(rnd(T * r, 5, 1)), v(rnd(T * r, 6, 1));
     dev H(rnd(r * r, 7, 1)), M(rnd(r * r, 8, 1)), g(rnd(r * n, 9, 1)), C(rnd(2 * r * r, 10, 1));
-    vec z0 = z.get(), g0 = g.get();
+    vec z0 = z.get(), g0 = g.get(), v0 = v.get();
     dwork w(1 << 16);
     cublasHandle_t h = handle();
     dkl kl;
@@ -400,18 +400,19 @@ Test(cuda, bad_arguments) {
     for (int which = 0; which < 6; which++) {
         dkl k;
         melora_status st =
-            which == 0 ? melora_cuda_melora_kl_exact(k.v, k.st, M.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0)
+            which == 0 ? melora_cuda_melora_kl_exact(k.v, k.st, z.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0)
             : which == 1 ? melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, A.p, GAz.p, .2f, 1, r, n, 0)
-            : which == 2 ? melora_cuda_melora_kl(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
-            : which == 3 ? melora_cuda_melora_kl_naive(k.v, k.st, g.p, M.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
-            : which == 4 ? melora_cuda_melora_kl(k.v, k.st, g.p, M.p, z.p, w.p, Ainf.p, M.p, H.p, .2f, 1, r, n, 0) // sums not finite
-                         : melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, Ainf.p, g.p, .2f, 1, r, n, 0); // a mean not finite
+            : which == 2 ? melora_cuda_melora_kl(k.v, k.st, g.p, v.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
+            : which == 3 ? melora_cuda_melora_kl_naive(k.v, k.st, g.p, v.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
+            : which == 4 ? melora_cuda_melora_kl(k.v, k.st, g.p, v.p, z.p, w.p, Ainf.p, M.p, H.p, .2f, 1, r, n, 0) // sums not finite
+                         : melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, Ainf.p, C.p, .2f, 1, r, n, 0); // a mean not finite
         cr_assert_eq(st, MELORA_OK, "case %d", which);
         cr_assert_eq(k.status(), MELORA_ERR_VALUE, "case %d", which);
         cr_assert(std::isnan(k.value()), "case %d", which);
     }
     close("z untouched", z.get(), z0, 0, 0);
     close("g untouched", g.get(), g0, 0, 0);
+    close("v untouched", v.get(), v0, 0, 0);
     size_t b;
     cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, T, n, m, r), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, T, n, m, r), MELORA_ERR_NULL);
@@ -742,4 +743,120 @@ Test(cuda, every_pointer_checked) {
     cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
     cublasDestroy(h);
     for (auto *b : bufs) delete b;
+}
+
+// Overlapping buffers, for every entry point at T=4 n=3 m=5 r=2 E=K=G=2: each written
+// buffer (output, workspace, the KLs' value and status) at the start of every other buffer
+// of the call, its last element on the other's first and its first on the other's last
+// give MELORA_ERR_ALIAS with the whole device arena unchanged; just before or just after
+// the other (disjoint) it is accepted. Roles: o float output, k the double kl, s the int
+// status, w workspace, i input; lengths (floats) are the documented shapes, by hand.
+Test(cuda, every_entry_point_rejects_overlaps) {
+    NEED_DEVICE();
+    const int T = 4, n = 3, m = 5, r = 2, E = 2, G = 2, K = 2;
+    const int NP = 16;
+    const size_t REGION = 32 * 1024; // per buffer; a buffer starts REGION/4 in
+    cublasHandle_t h = handle();
+    vec init(NP * REGION / sizeof(float));
+    uint64_t seed = 5;
+    for (auto &f : init) { // positive: standard deviations too
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        f = 0.5f + 0.4f * (float)((double)(seed >> 11) / 9007199254740992.0);
+    }
+    dev arena(init);
+    vec snap = arena.get();
+    unsigned char *base = (unsigned char *)arena.p;
+    auto slot = [&](int i) { return base + (size_t)i * REGION + REGION / 4; };
+#define F_(i) ((float *)p[i])
+#define W_(i) ((void *)p[i])
+    struct Case {
+        const char *name, *roles;
+        std::vector<int> len;
+        size_t ws;
+        std::function<melora_status(void **)> f;
+    };
+    const size_t wlf = cu_bytes(MELORA_OP_LORA_FORWARD, T, n, m, r), wlb = cu_bytes(MELORA_OP_LORA_BACKWARD, T, n, m, r);
+    const size_t wff = cu_bytes(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r), wfb = cu_bytes(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r);
+    const size_t wmf = cu_bytes(MELORA_OP_MELORA_FORWARD, T, n, m, r), wmb = cu_bytes(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
+    const size_t wmc = cu_bytes(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r), wkl = cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    const size_t wkx = cu_bytes(MELORA_OP_MELORA_KL, 1, r, 1, r);
+    std::vector<Case> cases = {
+        {"lora_forward", "oowiii", {20, 8, 0, 12, 6, 10}, wlf, [&](void **p) { return melora_cuda_lora_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), .5f, T, n, m, r, h, 0); }},
+        {"lora_forward_naive", "oowiii", {20, 8, 0, 12, 6, 10}, wlf, [&](void **p) { return melora_cuda_lora_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), .5f, T, n, m, r, nullptr, 0); }},
+        {"lora_backward", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, wlb, [&](void **p) { return melora_cuda_lora_backward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), .5f, T, n, m, r, h, 0); }},
+        {"lora_backward_naive", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, wlb, [&](void **p) { return melora_cuda_lora_backward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), .5f, T, n, m, r, nullptr, 0); }},
+        {"blob_sample", "oiii", {6, 6, 6, 6}, 0, [&](void **p) { return melora_cuda_blob_sample(F_(0), F_(1), F_(2), F_(3), r, n, 0); }},
+        {"blob_forward", "ooowiiiii", {20, 8, 6, 0, 12, 6, 6, 6, 10}, wlf, [&](void **p) { return melora_cuda_blob_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), .5f, T, n, m, r, h, 0); }},
+        {"blob_backward", "oooowiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 10}, wlb, [&](void **p) { return melora_cuda_blob_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), .5f, T, n, m, r, h, 0); }},
+        {"flipout_forward", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, wff, [&](void **p) { return melora_cuda_blob_flipout_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), .5f, G, T, n, m, r, h, 0); }},
+        {"flipout_forward_naive", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, wff, [&](void **p) { return melora_cuda_blob_flipout_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), .5f, G, T, n, m, r, nullptr, 0); }},
+        {"flipout_backward", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, wfb, [&](void **p) { return melora_cuda_blob_flipout_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), .5f, G, T, n, m, r, h, 0); }},
+        {"flipout_backward_naive", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, wfb, [&](void **p) { return melora_cuda_blob_flipout_backward_naive(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), .5f, G, T, n, m, r, nullptr, 0); }},
+        {"blob_kl", "ksoowii", {0, 0, 6, 6, 0, 6, 6}, wkl, [&](void **p) { return melora_cuda_blob_kl((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, n, 0); }},
+        {"melora_sample", "oiii", {8, 4, 4, 8}, 0, [&](void **p) { return melora_cuda_melora_sample(F_(0), F_(1), F_(2), F_(3), E, r, 0); }},
+        {"melora_forward", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, wmf, [&](void **p) { return melora_cuda_melora_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), .5f, E, T, n, m, r, h, 0); }},
+        {"melora_forward_naive", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, wmf, [&](void **p) { return melora_cuda_melora_forward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), .5f, E, T, n, m, r, nullptr, 0); }},
+        {"melora_backward", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, wmb, [&](void **p) { return melora_cuda_melora_backward(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), .5f, E, T, n, m, r, h, 0); }},
+        {"melora_backward_naive", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, wmb, [&](void **p) { return melora_cuda_melora_backward_naive(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), .5f, E, T, n, m, r, nullptr, 0); }},
+        {"melora_mc_forward", "oowiiii", {40, 8, 0, 12, 6, 8, 10}, wmc, [&](void **p) { return melora_cuda_melora_mc_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), .5f, K, T, n, m, r, h, 0); }},
+        {"melora_kl", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, [&](void **p) { return melora_cuda_melora_kl((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
+        {"melora_kl_naive", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, [&](void **p) { return melora_cuda_melora_kl_naive((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
+        {"melora_kl_prior_noise", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, [&](void **p) { return melora_cuda_melora_kl_prior_noise((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, .1f, 1, r, n, 0); }},
+        {"melora_kl_exact", "ksoowii", {0, 0, 4, 4, 0, 4, 4}, wkx, [&](void **p) { return melora_cuda_melora_kl_exact((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, 0); }},
+    };
+#undef F_
+#undef W_
+    int rejected = 0, accepted = 0;
+    auto unchanged = [&](const Case &c, const char *how, int o, int j) {
+        vec now = arena.get();
+        cr_assert(memcmp(now.data(), snap.data(), now.size() * sizeof(float)) == 0,
+                  "%s (%s, buffer %d with %d): device memory written", c.name, how, o, j);
+    };
+    for (auto &c : cases) {
+        const int np = (int)strlen(c.roles);
+        size_t bytes[NP];
+        void *p[NP];
+        cr_assert_eq((size_t)np, c.len.size(), "%s: table", c.name);
+        for (int i = 0; i < np; i++) {
+            char k = c.roles[i];
+            bytes[i] = k == 'k' ? sizeof(double) : k == 's' ? sizeof(int) : k == 'w' ? c.ws : (size_t)c.len[i] * sizeof(float);
+        }
+        for (int i = 0; i < NP; i++) p[i] = slot(i);
+        cr_assert(c.ws + 64 < REGION / 4, "%s: workspace of %zu bytes", c.name, c.ws);
+        cr_assert_eq(c.f(p), MELORA_OK, "%s: disjoint call", c.name);
+        cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+        snap = arena.get();
+        for (int o = 0; o < np; o++) {
+            if (c.roles[o] == 'i') continue;
+            const size_t unit = c.roles[o] == 'o' || c.roles[o] == 's' ? 4 : 8; // keeps o aligned
+            for (int j = 0; j < np; j++) {
+                if (j == o) continue;
+                unsigned char *pj = slot(j);
+                unsigned char *at[3] = {pj, pj + unit - bytes[o], pj + ((bytes[j] - 1) & ~(unit - 1))};
+                const char *how[3] = {"same start", "last element on the other's first", "first element on the other's last"};
+                for (int v = 0; v < 3; v++) {
+                    p[o] = at[v];
+                    melora_status st = c.f(p);
+                    cr_assert_eq(st, MELORA_ERR_ALIAS, "%s: buffer %d (%c) %s of buffer %d (%c): %s", c.name, o,
+                                 c.roles[o], how[v], j, c.roles[j], melora_status_string(st));
+                    rejected++;
+                }
+                cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+                unchanged(c, "overlaps", o, j);
+                unsigned char *adj[2] = {pj - bytes[o], pj + ((bytes[j] + unit - 1) & ~(unit - 1))};
+                for (int v = 0; v < 2; v++) {
+                    p[o] = adj[v];
+                    melora_status st = c.f(p);
+                    cr_assert_eq(st, MELORA_OK, "%s: buffer %d adjacent %s buffer %d: %s", c.name, o, v ? "after" : "before", j,
+                                 melora_status_string(st));
+                    accepted++;
+                }
+                cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+                snap = arena.get();
+                p[o] = slot(o);
+            }
+        }
+    }
+    cr_assert(rejected > 1000 && accepted > 700, "%d rejected, %d accepted", rejected, accepted);
+    cublasDestroy(h);
 }
