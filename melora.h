@@ -373,8 +373,10 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work
                                                   int K, int T, int n, int m, int r);
 /* Paper eq. 7 with P = M A and S = Om |A| (Om = H*H, matrix products, (r,n)):
    KL = (|P|_F^2 + |S|_F^2) / (2 sigma^2) - sum_ij log Om_ij
-   dA, dM, dH (NULL to skip) get += weight * gradient; *kl the value. Om == 0 gives
-   MELORA_ERR_VALUE. Note: a regulariser, not the KL of q(C A) (docs/DESIGN.md, section 9). */
+   dA, dM, dH (NULL to skip) get += weight * gradient; *kl the value. Om == 0, a
+   non-finite entry of A, M or H, or a KL past double's range gives MELORA_ERR_VALUE,
+   found before anything (workspace included) is written. Note: a regulariser, not the
+   KL of q(C A) (docs/DESIGN.md, section 9). */
 MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, float *dH,
                                           void *work, const float *A, const float *M,
                                           const float *H, float sigma, float weight, int r,
