@@ -24,6 +24,9 @@
        is finite and moderate (|v| <= 1e3, std entries 0 or >= 1e-15, 1e-3 <= sigma) all
        outputs are finite; with arbitrary contents (NaN, Inf, FLT_MAX) only the status and
        the absence of sanitizer reports are asserted (products may overflow legitimately);
+     - with finite moderate inputs, the outputs of a function that has a naive reference
+       (LoRA, Flipout, Me-LoRA forward and backward) agree with the reference's, run on
+       the same inputs, within 1e-4 of each output's largest magnitude;
      - the noise functions equal melora_rng_*(seed, offset + i) element by element;
      - the counting functions equal the closed forms computed in 128-bit arithmetic, or
        report MELORA_ERR_OVERFLOW exactly when an intermediate leaves int64.
@@ -104,6 +107,52 @@ static const spec SPECS[] = {
 #define CAP_ELEMS ((uint64_t)1 << 18)          /* largest buffer a valid call gets */
 #define CAP_WORK ((size_t)1 << 24)
 #define SMALL 64                                /* buffers of calls expected to fail */
+#define CAP_MADDS 4.0e7                         /* see too_slow */
+
+/* The reference of a fast function: same name plus _naive, the same pointers but the
+   workspace. It runs on copies of the outputs as they were before the fast call. */
+static void compare_naive(const spec *sp, void **p, float **snap, const size_t *bytes,
+                          const int *d, const float *f) {
+    char want[64];
+    const spec *nv = NULL;
+    void *q[16];
+    float *out[16];
+    int np = (int)strlen(sp->kinds), i, nq = 0;
+    melora_status st;
+    snprintf(want, sizeof want, "%s_naive", sp->name);
+    for (i = 0; i < NSPEC; i++)
+        if (strcmp(SPECS[i].name, want) == 0) nv = &SPECS[i];
+    if (!nv) return;
+    for (i = 0; i < np; i++) {
+        char k = sp->kinds[i];
+        out[i] = NULL;
+        if (k == 'w') continue;
+        if ((k == 'o' || k == 'O') && p[i]) {
+            out[i] = (float *)malloc(bytes[i]);
+            memcpy(out[i], snap[i], bytes[i]);
+            q[nq++] = out[i];
+        } else {
+            q[nq++] = p[i];
+        }
+    }
+    CHECK(nq == (int)strlen(nv->kinds), "%s: %d pointers for %s", sp->name, nq, nv->name);
+    st = nv->call(q, d, f);
+    CHECK(st == MELORA_OK, "%s: status %d where the fast path gave MELORA_OK", nv->name, st);
+    for (i = 0; i < np; i++) {
+        const float *a = (const float *)p[i], *b = out[i];
+        size_t j, n = bytes[i] / sizeof(float);
+        double scale = 0.0, worst = 0.0;
+        if (!b) continue;
+        for (j = 0; j < n; j++) scale = fmax(scale, fabs((double)b[j]));
+        for (j = 0; j < n; j++) worst = fmax(worst, fabs((double)a[j] - (double)b[j]));
+        if (getenv("FUZZ_DEBUG")) fprintf(stderr, "worst %s %d: %g of the scale\n", sp->name, i, scale > 0 ? worst / scale : worst);
+        for (j = 0; j < n; j++)
+            CHECK(fabs((double)a[j] - (double)b[j]) <= 1e-4 * scale + 1e-30,
+                  "%s: output %d[%zu] = %.9g, the naive reference %.9g (scale %g)", sp->name, i, j,
+                  a[j], b[j], scale);
+        free(out[i]);
+    }
+}
 
 static int fuzz_compute(rd *in, const spec *sp) {
     int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
@@ -182,6 +231,7 @@ static int fuzz_compute(rd *in, const spec *sp) {
         for (i = 0; i < np; i++)
             if (cnt[i] > CAP_ELEMS) return 0;
         if (wbytes > CAP_WORK) return 0;
+        if (too_slow(sp->dims, d, CAP_MADDS)) return 0;
     }
 
     /* buffers: exact sizes for valid calls (ASan sees any overrun), SMALL otherwise */
@@ -257,6 +307,7 @@ static int fuzz_compute(rd *in, const spec *sp) {
     }
     if (st != MELORA_OK) CHECK(memcmp(&kl, &kl0, sizeof kl) == 0, "%s: *kl written on error", sp->name);
     else if (sp->kl) CHECK(kl == kl && kl - kl == 0.0, "%s: KL value %g not finite", sp->name, kl);
+    if (st == MELORA_OK && bounded) compare_naive(sp, p, snap, bytes, d, f);
     for (i = 0; i < np; i++) {
         if (sp->kinds[i] != 'k') free(base[i]);
         free(snap[i]);

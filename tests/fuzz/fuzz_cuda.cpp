@@ -36,6 +36,7 @@
 #define CAP_ELEMS ((uint64_t)1 << 15) /* largest buffer a valid call gets */
 #define CAP_WORK ((size_t)1 << 22)
 #define SMALL 64                      /* buffers of calls expected to fail */
+#define CAP_MADDS 4.0e6               /* see too_slow */
 
 typedef melora_status (*cu_fn)(void **p, const int *d, const float *f, cublasHandle_t h);
 #define D(x) ((double *)(x))
@@ -207,6 +208,7 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         for (i = 0; i < np; i++)
             if (cnt[i] > CAP_ELEMS) return 0;
         if (wbytes > CAP_WORK) return 0;
+        if (too_slow(sp->dims, d, CAP_MADDS)) return 0;
     }
 
     /* host contents, then device copies (exact sizes for valid calls, SMALL otherwise) */
