@@ -4,6 +4,7 @@
 #   make fuzz    libFuzzer over the public API for FUZZ_SECONDS (default 60), shared by the
 #                plain, OpenMP and CUDA-emulator harnesses
 #   make fuzz-cov  line/function coverage of melora.h reached by the fuzz corpus
+#   make fuzz-cov-cuda  the same for melora_cuda.cu and the CUDA harness's corpus
 # Everything is built under build/check/.
 CHECK_DIR    = $(BUILD)/check
 SAN_CC      ?= $(CC)
@@ -27,7 +28,7 @@ FUZZ_SRCS    = tests/fuzz/fuzz_api.c tests/fuzz/fuzz_main.c
 LLVM_PROFDATA ?= $(shell command -v llvm-profdata-14 2>/dev/null || command -v llvm-profdata 2>/dev/null)
 LLVM_COV     ?= $(shell command -v llvm-cov-14 2>/dev/null || command -v llvm-cov 2>/dev/null)
 
-.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-seeds fuzz-omp-deps
+.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-cov-cuda fuzz-seeds fuzz-omp-deps
 
 $(CHECK_DIR):
 	@mkdir -p $(CHECK_DIR)
@@ -173,3 +174,22 @@ fuzz-cov: $(CHECK_DIR)/fuzz_cov $(CHECK_DIR)/fuzz-seed
 	LLVM_PROFILE_FILE=$(CHECK_DIR)/fuzz.profraw ./$(CHECK_DIR)/fuzz_cov -runs=0 $(CHECK_DIR)/fuzz-corpus $(CHECK_DIR)/fuzz-seed >/dev/null 2>&1
 	$(LLVM_PROFDATA) merge -sparse $(CHECK_DIR)/fuzz.profraw -o $(CHECK_DIR)/fuzz.profdata
 	$(LLVM_COV) report $(CHECK_DIR)/fuzz_cov -instr-profile=$(CHECK_DIR)/fuzz.profdata melora.h
+
+# Coverage of melora_cuda.cu by the CUDA harness's seeds plus its corpus, built as the
+# harness is (tiny grid caps). cudacpu-cc compiles a filtered copy (same line numbers)
+# under a temporary name: the report's melora_cuda.cpp row is melora_cuda.cu.
+COV_CU = $(CHECK_DIR)/cov-cuda
+$(CHECK_DIR)/fuzz_cuda_cov: tests/fuzz/fuzz_cuda.cpp $(FUZZ_CU_DEPS) tests/melora_impl.c | $(CHECK_DIR)
+	@mkdir -p $(COV_CU)
+	CXX="$(FUZZ_CXX)" tests/cudacpu/cudacpu-cc -g -O0 -fprofile-instr-generate -fcoverage-mapping -iquote . \
+	  -DMELORA__GRID_Y_MAX=3u -DMELORA__GRID_X_MAX=5u -c melora_cuda.cu -o $(COV_CU)/melora_cuda.o
+	$(FUZZ_CXX) -std=c++17 -g -O0 -I. -Itests/cudacpu/include -c tests/fuzz/fuzz_cuda.cpp -o $(COV_CU)/fuzz_cuda.o
+	$(FUZZ_CC) $(STD) -g -O0 -I. -c tests/melora_impl.c -o $(COV_CU)/impl.o
+	$(FUZZ_CXX) -pthread -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $(COV_CU)/melora_cuda.o \
+	  $(COV_CU)/fuzz_cuda.o $(COV_CU)/impl.o -lm -o $@
+fuzz-cov-cuda: $(CHECK_DIR)/fuzz_cuda_cov $(CHECK_DIR)/fuzz-cuda-seed
+	@mkdir -p $(CHECK_DIR)/fuzz-cuda-corpus
+	LLVM_PROFILE_FILE=$(COV_CU)/fuzz.profraw ./$(CHECK_DIR)/fuzz_cuda_cov -runs=0 $(CHECK_DIR)/fuzz-cuda-corpus $(CHECK_DIR)/fuzz-cuda-seed >/dev/null 2>&1
+	$(LLVM_PROFDATA) merge -sparse $(COV_CU)/fuzz.profraw -o $(COV_CU)/fuzz.profdata
+	@$(LLVM_COV) report $(CHECK_DIR)/fuzz_cuda_cov -instr-profile=$(COV_CU)/fuzz.profdata | \
+	  grep -E '^Filename|melora_cuda\.cpp' | sed 's|^[^ ]*melora_cuda\.cpp|melora_cuda.cu|'

@@ -31,7 +31,7 @@
      - the counting functions equal the closed forms computed in 128-bit arithmetic, or
        report MELORA_ERR_OVERFLOW exactly when an intermediate leaves int64.
    Sizes of valid calls are mostly small (dimensions <= 48 unless an extreme value is
-   chosen); one call in 16 is in the large mode (T, n, m up to 576, r up to 132: several
+   chosen); one call in 16 is in the large mode (T up to 576, n, m up to 768, r up to 132: several
    row blocks per chunk, the column slices and the transposed kernels). Buffers stay
    <= 2^18 floats (larger valid calls are skipped) so executions are fast.
    Short buffers whose size says otherwise are undetectable by design and not fuzzed.
@@ -107,7 +107,7 @@ static const spec SPECS[] = {
 #define CAP_ELEMS ((uint64_t)1 << 18)          /* largest buffer a valid call gets */
 #define CAP_WORK ((size_t)1 << 24)
 #define SMALL 64                                /* buffers of calls expected to fail */
-#define CAP_MADDS 4.0e7                         /* see too_slow */
+#define CAP_MADDS 1.2e7                         /* see too_slow */
 
 /* The reference of a fast function: same name plus _naive, the same pointers but the
    workspace. It runs on copies of the outputs as they were before the fast call. */

@@ -79,8 +79,8 @@ static int is_fin(float v) { return v == v && v - v == 0.0f; }
 
 /* The large mode (1 call in 16): the ordinary sizes of the dimensions a mask byte picks
    grow, T by 12 (up to 576 rows, 2304 when made a multiple of E: several RB = 32-row
-   blocks in each of the 8 or more chunks; multiples of E stay multiples), n and m by 12
-   (past the JC = 512-column slice of the dot kernels), r by 11/4 (up to 132: the transposed kernels from r = 16 on and
+   blocks in each of the 8 or more chunks; multiples of E stay multiples), n and m by 16
+   (up to 768, a third of them past the JC = 512-column slice of the dot kernels), r by 11/4 (up to 132: the transposed kernels from r = 16 on and
    ranks past any packing width). E, G and K stay as they are; 0, negative and extreme
    sizes too. Calls whose buffers exceed CAP_ELEMS are still skipped. */
 #define LARGE_FIX 0xF0
@@ -89,7 +89,8 @@ static void large(rd *in, const char *dims, int *d) {
     int i;
     for (i = 0; dims[i]; i++) {
         if (!((mask >> i) & 1u) || d[i] <= 0 || d[i] > 4 * 48) continue;
-        if (dims[i] == 'T' || dims[i] == 'n' || dims[i] == 'm') d[i] *= 12;
+        if (dims[i] == 'T') d[i] *= 12;
+        else if (dims[i] == 'n' || dims[i] == 'm') d[i] *= 16;
         else if (dims[i] == 'r') d[i] = d[i] * 11 / 4;
     }
 }
