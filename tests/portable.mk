@@ -16,9 +16,6 @@ PORT_GXX   ?= g++
 PORT_CLANG ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null)
 PORT_CLANGXX ?= $(shell command -v clang++ 2>/dev/null || command -v clang++-14 2>/dev/null)
 PORT_WARN   = -Wall -Wextra -Werror
-# The README example reads kl uninitialised when a call fails (clang's
-# -Wsometimes-uninitialized): a warning, not an error, until the example initialises it.
-PORT_README = -Wno-error=sometimes-uninitialized
 PORT_C_STDS = -std=c99 -std=c11 -std=gnu17
 PORT_CXX_STDS = -std=c++11 -std=c++20
 PORT32_SRCS = $(TEST_SRCS) tests/crit32/crit32.c
@@ -35,17 +32,15 @@ portable-matrix: $(BUILD)/readme_example.c | $(PORT_DIR)
 	@set -e; o=$(PORT_DIR)/matrix.o; \
 	run() { echo "  $$*"; "$$@" -o $$o; }; \
 	for cc in $(PORT_GCC) $(PORT_CLANG); do \
-	  case $$cc in *clang*) readme="$(PORT_README)";; *) readme=;; esac; \
 	  for std in $(PORT_C_STDS); do \
 	    run $$cc $$std -pedantic -O2 -march=native $(OMP) $(PORT_WARN) -I. -c tests/melora_impl.c; \
-	    run $$cc $$std -pedantic -O2 $(PORT_WARN) $$readme -I. -c $(BUILD)/readme_example.c; \
+	    run $$cc $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example.c; \
 	  done; \
 	done; \
 	for cxx in $(PORT_GXX) $(PORT_CLANGXX); do \
-	  case $$cxx in *clang*) readme="$(PORT_README)";; *) readme=;; esac; \
 	  for std in $(PORT_CXX_STDS); do \
 	    run $$cxx -x c++ $$std -pedantic -O2 -march=native $(OMP) $(PORT_WARN) -I. -c tests/melora_impl.c; \
-	    run $$cxx -x c++ $$std -pedantic -O2 $(PORT_WARN) $$readme -I. -c $(BUILD)/readme_example.c; \
+	    run $$cxx -x c++ $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example.c; \
 	  done; \
 	done; \
 	rm -f $$o
