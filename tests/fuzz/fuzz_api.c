@@ -156,7 +156,7 @@ static void compare_naive(const spec *sp, void **p, float **snap, const size_t *
 
 static int fuzz_compute(rd *in, const spec *sp) {
     int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
-    int d[8], i, valid_sizes = 1, work_i = -1, misalign, bounded = 1, fix;
+    int d[8], i, work_i = -1, misalign, bounded = 1, fix;
     float f[3] = {0, 0, 0};
     unsigned allowed = 0, nullmask;
     uint64_t cnt[16];
@@ -189,21 +189,7 @@ static int fuzz_compute(rd *in, const spec *sp) {
         if (k == 'o' || k == 'w' || k == 'i' || k == 'g' || k == 'k') allowed |= BIT(MELORA_ERR_NULL);
         if (k == 'h' && !((nullmask >> sp->dh) & 1u)) allowed |= BIT(MELORA_ERR_NULL);
     }
-    for (i = 0; i < nd; i++)
-        if (d[i] <= 0) valid_sizes = 0;
-    if (!valid_sizes) allowed |= BIT(MELORA_ERR_SIZE);
-    /* the checks may run in any order: an overflow among the positive sizes is allowed
-       even when another size is <= 0 */
-    for (i = 0; i < np; i++) {
-        cnt[i] = 0;
-        if (sp->kinds[i] == 'w' || !positive(sp->shape[i], sp->dims, d)) continue;
-        cnt[i] = elems(sp->shape[i], sp->dims, d);
-        if (cnt[i] == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
-    }
-    if (strchr(sp->dims, 'E') && strchr(sp->dims, 'T') && positive("TE", sp->dims, d)) {
-        if (dim_of('T', sp->dims, d) % dim_of('E', sp->dims, d) != 0)
-            allowed |= BIT(MELORA_ERR_DIVISIBILITY);
-    }
+    allowed |= size_statuses(cnt, sp->shape, sp->kinds, np, sp->dims, d, nd);
     if (sp->op >= 0 && positive("nr", sp->dims, d) &&
         (sp->op == MELORA_OP_MELORA_KL || positive("Tm", sp->dims, d))) {
         int kl_op = sp->op == MELORA_OP_MELORA_KL;
@@ -217,22 +203,9 @@ static int fuzz_compute(rd *in, const spec *sp) {
         }
     }
     if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
-    for (i = 0; i < ns; i++) {
-        float v = f[i];
-        int bad = 0;
-        switch (sp->scal[i]) {
-        case 's': case 'w': bad = !is_fin(v); bounded &= fabsf(v) <= 1e3f; break;
-        case 'p': bad = !is_fin(v) || v <= 0.0f; bounded &= v >= 1e-3f && v <= 1e3f; break;
-        case 'e': bad = !is_fin(v) || v < 0.0f || v >= 1.0f; break;
-        }
-        if (bad) allowed |= BIT(MELORA_ERR_VALUE);
-    }
-    if (!allowed) { /* a valid call: skip it when its buffers are too large to allocate */
-        for (i = 0; i < np; i++)
-            if (cnt[i] > CAP_ELEMS) return 0;
-        if (wbytes > CAP_WORK) return 0;
-        if (too_slow(sp->dims, d, CAP_MADDS)) return 0;
-    }
+    allowed |= scalar_statuses(&bounded, sp->scal, f, ns);
+    if (!allowed && too_large(cnt, np, CAP_ELEMS, wbytes, CAP_WORK, sp->dims, d, CAP_MADDS))
+        return 0;
 
     /* buffers: exact sizes for valid calls (ASan sees any overrun), SMALL otherwise */
     for (i = 0; i < np; i++) {

@@ -134,4 +134,55 @@ static int too_slow(const char *dims, const int *d, double cap) {
     return T * r * (n + m + E * K * r) > cap;
 }
 
+/* The statuses a call's sizes allow, the same for the CPU and the CUDA entry points: SIZE
+   for a size <= 0; OVERFLOW for a buffer past MAX_ELEMS among the positive sizes (the
+   checks may run in any order, so it is allowed even when another size is <= 0);
+   DIVISIBILITY for T % E != 0. cnt[i] gets each buffer's element count (0 for the
+   workspace, 'w', and for shapes with a size <= 0). */
+static unsigned size_statuses(uint64_t *cnt, const char *const *shape, const char *kinds,
+                              int np, const char *dims, const int *d, int nd) {
+    unsigned allowed = 0;
+    int i;
+    for (i = 0; i < nd; i++)
+        if (d[i] <= 0) allowed |= BIT(MELORA_ERR_SIZE);
+    for (i = 0; i < np; i++) {
+        cnt[i] = 0;
+        if (kinds[i] == 'w' || !positive(shape[i], dims, d)) continue;
+        cnt[i] = elems(shape[i], dims, d);
+        if (cnt[i] == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    }
+    if (strchr(dims, 'E') && strchr(dims, 'T') && positive("TE", dims, d) &&
+        dim_of('T', dims, d) % dim_of('E', dims, d) != 0)
+        allowed |= BIT(MELORA_ERR_DIVISIBILITY);
+    return allowed;
+}
+
+/* VALUE when a scalar is out of its domain ('s' scale and 'w' weight: finite; 'p' sigma:
+   finite and > 0; 'e' epsilon: in [0, 1)); *bounded is cleared when a scalar is outside
+   the range where finite outputs are promised. */
+static unsigned scalar_statuses(int *bounded, const char *kinds, const float *f, int ns) {
+    unsigned allowed = 0;
+    int i;
+    for (i = 0; i < ns; i++) {
+        float v = f[i];
+        int bad = 0;
+        switch (kinds[i]) {
+        case 's': case 'w': bad = !is_fin(v); *bounded &= fabsf(v) <= 1e3f; break;
+        case 'p': bad = !is_fin(v) || v <= 0.0f; *bounded &= v >= 1e-3f && v <= 1e3f; break;
+        case 'e': bad = !is_fin(v) || v < 0.0f || v >= 1.0f; break;
+        }
+        if (bad) allowed |= BIT(MELORA_ERR_VALUE);
+    }
+    return allowed;
+}
+
+/* A valid call is skipped when its buffers are too large to allocate or it is too slow. */
+static int too_large(const uint64_t *cnt, int np, uint64_t cap_elems, size_t wbytes,
+                     size_t cap_work, const char *dims, const int *d, double cap_madds) {
+    int i;
+    for (i = 0; i < np; i++)
+        if (cnt[i] > cap_elems) return 1;
+    return wbytes > cap_work || too_slow(dims, d, cap_madds);
+}
+
 #endif
