@@ -1,4 +1,4 @@
-/* melora.h - v0.1.0 - adapter math for Bayesian low-rank adaptation: LoRA, BLoB, Me-LoRA
+/* melora.h - v0.2.0 - adapter math for Bayesian low-rank adaptation: LoRA, BLoB, Me-LoRA
 
    Single-header C99 library (also valid C++). Do this:
        #define MELORA_IMPLEMENTATION
@@ -104,7 +104,7 @@ extern "C" {
 #endif
 
 #define MELORA_VERSION_MAJOR 0
-#define MELORA_VERSION_MINOR 1
+#define MELORA_VERSION_MINOR 2
 #define MELORA_VERSION_PATCH 0
 
 typedef enum {
@@ -120,7 +120,8 @@ typedef enum {
     MELORA_ERR_ALLOC = -9,      /* allocation failed (melora_alloc, naive references, CUDA) */
     MELORA_ERR_CUDA = -10,      /* a CUDA runtime call failed */
     MELORA_ERR_CUBLAS = -11,    /* a cuBLAS call failed */
-    MELORA_ERR_ALIAS = -12      /* a written buffer overlaps another buffer of the call */
+    MELORA_ERR_ALIAS = -12,     /* a written buffer overlaps another buffer of the call */
+    MELORA_ERR_WORKSPACE = -13  /* the workspace is smaller than melora_workspace_size() */
 } melora_status;
 
 MELORA_DEF const char *melora_status_string(melora_status status);
@@ -261,6 +262,85 @@ static inline MELORA_HD int melora__finite_d(double v) {
 }
 
 /* ------------------------------------------------------------------------------------
+   The shape of a call (v0.2). Tensors travel in small structs named after their role, so
+   that a call reads like its equation and two swapped tensors do not compile or stand out:
+       melora_dims d = {T, n, m, r};
+       melora_lora_params p = {.A = A, .B = B, .s = alpha / r};
+       melora_lora_saved sv = {.x = x, .u = u};
+       melora_lora_forward(z, &sv, work, &p, d);
+   Every field is a row-major float32 tensor of the shape in its comment. A struct pointer
+   marked "g" may be NULL (no parameter gradient); inside it, each gradient may be NULL.
+   ------------------------------------------------------------------------------------ */
+typedef struct {
+    int T, n, m, r; /* tokens, in-features, out-features, rank */
+} melora_dims;
+
+/* Workspace: `base` 8-byte aligned (melora_alloc gives 64), `bytes` its size. A call
+   whose workspace is smaller than melora_workspace_size() says returns
+   MELORA_ERR_WORKSPACE with nothing written. */
+typedef struct {
+    void *base;
+    size_t bytes;
+} melora_work;
+
+/* What a forward keeps for its backward: written (u, v) by the forward, read by the
+   backward. LoRA, BLoB, Flipout and the Monte-Carlo forward keep x and u. */
+typedef struct {
+    const float *x; /* (T,n) the layer's input */
+    float *u;       /* (T,r) x A^T */
+} melora_lora_saved;
+typedef struct {
+    const float *x; /* (T,n) */
+    float *u;       /* (T,r) x A^T */
+    float *v;       /* (T,r) u C_e^T */
+} melora_melora_saved;
+
+typedef struct {
+    const float *A; /* (r,n) */
+    const float *B; /* (m,r) */
+    float s;        /* alpha / r */
+} melora_lora_params;
+typedef struct {
+    float *dA, *dB; /* (r,n), (m,r): += */
+} melora_lora_grads;
+
+typedef struct {
+    const float *MA; /* (r,n) mean of A */
+    const float *GA; /* (r,n) std of A is GA*GA */
+    const float *B;  /* (m,r) */
+    float s;
+} melora_blob_params;
+typedef struct {
+    float *dMA, *dGA, *dB; /* (r,n), (r,n), (m,r): += */
+} melora_blob_grads;
+/* One draw of A: As = MA + (GA*GA) * EA, both (r,n). */
+typedef struct {
+    const float *As, *EA;
+} melora_blob_draw;
+/* Flipout's noise: EA (r,n) and per-group signs sa (ceil(T/G), n), sb (ceil(T/G), r). */
+typedef struct {
+    const float *EA, *sa, *sb;
+    int G; /* tokens per sign group */
+} melora_flipout_noise;
+
+typedef struct {
+    const float *A; /* (r,n) */
+    const float *B; /* (m,r) */
+    const float *M; /* (r,r) mean of C */
+    const float *H; /* (r,r) std of C is H*H */
+    float s;
+} melora_melora_params;
+typedef struct {
+    float *dA, *dB, *dM, *dH; /* (r,n), (m,r), (r,r), (r,r): += */
+} melora_melora_grads;
+/* One draw of C: C_e = M + (H*H) * EC_e for the E examples of a batch, (E,r,r) each. The
+   forward reads C (mean mode: C = M, E = 1; EC is not read); the backward reads C and EC. */
+typedef struct {
+    const float *C, *EC;
+    int E;
+} melora_melora_draw;
+
+/* ------------------------------------------------------------------------------------
    Workspace
    ------------------------------------------------------------------------------------ */
 typedef enum {
@@ -275,10 +355,9 @@ typedef enum {
     MELORA_OP_COUNT_
 } melora_op;
 
-/* Bytes of workspace `op` needs for these sizes. No size depends on E, K or G;
-   MELORA_OP_MELORA_KL uses only n and r (pass T = m = 1). */
-MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, int T, int n,
-                                               int m, int r);
+/* Bytes of workspace `op` needs for these sizes (an upper bound over which gradients are
+   requested). No size depends on E, K or G; MELORA_OP_MELORA_KL reads only d.n and d.r. */
+MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, melora_dims d);
 /* 64-byte aligned allocation through MELORA_MALLOC (for workspaces and tests; the compute
    functions never call it). *out is NULL on failure. */
 MELORA_DEF melora_status melora_alloc(void **out, size_t bytes);
@@ -293,136 +372,153 @@ MELORA_DEF melora_status melora_noise_uniform(float *out, uint64_t seed, uint64_
                                               int64_t count);
 MELORA_DEF melora_status melora_noise_sign(float *out, uint64_t seed, uint64_t offset,
                                            int64_t count);
+/* The one owner of the noise-offset convention. Draw `draw` of a seed owns the indices
+   [draw << 40, (draw + 1) << 40) of each stream (MELORA_DRAW_BITS = 40; draw < 2^24, else
+   MELORA_ERR_VALUE), so two draws never share a number. Within a draw: BLoB's EA and
+   Me-LoRA's EC start at the draw's first index of the normal stream; Flipout's sa starts
+   at its first index of the sign stream and sb right after it, at + ceil(T/G) * n.
+   Monte-Carlo sample k of draw d is draw d + k. */
+#define MELORA_DRAW_BITS 40
+MELORA_DEF melora_status melora_draw_offset(uint64_t *offset, uint64_t draw);
+/* EA (r,n) of BLoB's draw `draw`. */
+MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
+                                           int n);
+/* Flipout's EA (r,n), sa (ceil(T/G), n) and sb (ceil(T/G), r) of draw `draw`. */
+MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *sb,
+                                                   uint64_t seed, uint64_t draw, int G,
+                                                   melora_dims d);
+/* EC (E,r,r) of Me-LoRA's draw `draw`. */
+MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
+                                             int r);
 
 /* ------------------------------------------------------------------------------------
    LoRA:  u = x A^T (saved);  z += s u B^T
    ------------------------------------------------------------------------------------ */
-MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, const float *x,
-                                             const float *A, const float *B, float s, int T,
-                                             int n, int m, int r);
+MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
+                                             melora_work work, const melora_lora_params *p,
+                                             melora_dims d);
 /* dB += s dz^T u;  du = s dz B;  dA += du^T x;  dx += du A */
-MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, void *work,
-                                              const float *dz, const float *u, const float *x,
-                                              const float *A, const float *B, float s, int T,
-                                              int n, int m, int r);
+MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_lora_params *p,
+                                              melora_dims d);
 
 /* ------------------------------------------------------------------------------------
    BLoB:  As = MA + (GA*GA) * EA;  then LoRA with A = As
    ------------------------------------------------------------------------------------ */
-MELORA_DEF melora_status melora_blob_sample(float *As, const float *MA, const float *GA,
+MELORA_DEF melora_status melora_blob_sample(float *As, const melora_blob_params *p,
                                             const float *EA, int r, int n);
-/* Samples As (kept for backward) and runs the LoRA forward with it. */
-MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void *work,
-                                             const float *x, const float *MA, const float *GA,
-                                             const float *EA, const float *B, float s, int T,
-                                             int n, int m, int r);
-/* LoRA backward with A = As, then dMA += dAs;  dGA += dAs * EA * 2 GA */
-MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA, float *dB,
-                                              void *work, const float *dz, const float *u,
-                                              const float *x, const float *As, const float *GA,
-                                              const float *EA, const float *B, float s, int T,
-                                              int n, int m, int r);
-/* Flipout: token t is in group g = t/G; sa is (ceil(T/G), n), sb is (ceil(T/G), r) of +-1.
-   With dA = (GA*GA) * EA:   u_t = x_t MA^T + ((x_t * sa_g) dA^T) * sb_g;  z += s u B^T */
-MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *work,
-                                                     const float *x, const float *MA,
-                                                     const float *GA, const float *EA,
-                                                     const float *sa, const float *sb,
-                                                     const float *B, float s, int G, int T,
-                                                     int n, int m, int r);
-MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, float *dGA,
-                                                      float *dB, void *work, const float *dz,
-                                                      const float *u, const float *x,
-                                                      const float *MA, const float *GA,
-                                                      const float *EA, const float *sa,
-                                                      const float *sb, const float *B,
-                                                      float s, int G, int T, int n, int m,
-                                                      int r);
+/* Samples As (r,n, kept for backward) and runs the LoRA forward with it. */
+MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+                                             melora_work work, const melora_blob_params *p,
+                                             const float *EA, melora_dims d);
+/* LoRA backward with A = dr->As, then dMA += dAs;  dGA += dAs * EA * 2 GA (p->MA unread) */
+MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_blob_params *p,
+                                              const melora_blob_draw *dr, melora_dims d);
+/* Flipout: token t is in group g = t/G. With N = (GA*GA) * EA, the noise of A:
+   u_t = x_t MA^T + ((x_t * sa_g) N^T) * sb_g;  z += s u B^T */
+MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+                                                     melora_work work,
+                                                     const melora_blob_params *p,
+                                                     const melora_flipout_noise *nz,
+                                                     melora_dims d);
+MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+                                                      const melora_lora_saved *sv,
+                                                      melora_work work, const float *dz,
+                                                      const melora_blob_params *p,
+                                                      const melora_flipout_noise *nz,
+                                                      melora_dims d);
 /* KL of N(MA, (GA*GA)^2) against N(0, sigma_p^2), entrywise over (r,n):
    sum log sigma_p - log Om + (Om^2 + MA^2)/(2 sigma_p^2) - 1/2, Om = GA*GA.
-   *kl gets the value (double); dMA, dGA (NULL to skip) get += weight * gradient.
-   Any Om == 0 (or non-finite input) gives MELORA_ERR_VALUE: the KL is infinite. */
-MELORA_DEF melora_status melora_blob_kl(double *kl, float *dMA, float *dGA, const float *MA,
-                                        const float *GA, float sigma_p, float weight, int r,
-                                        int n);
+   *kl gets the value (double); g->dMA, g->dGA get += weight * gradient (the KL does not
+   depend on B: g->dB is not touched). Any Om == 0 (or non-finite input) gives
+   MELORA_ERR_VALUE: the KL is infinite. */
+MELORA_DEF melora_status melora_blob_kl(double *kl, const melora_blob_grads *g,
+                                        const melora_blob_params *p, float sigma_p,
+                                        float weight, int r, int n);
 
 /* ------------------------------------------------------------------------------------
    Me-LoRA:  C_e = M + (H*H) * EC_e;  u = x A^T;  v_t = C_e u_t  (v = u C^T);  z += s v B^T
    E = 1: one C per batch.  E > 1: example e (tokens e*T/E ..) uses C_e.
-   Mean mode (inference): melora_melora_forward with C = M and E = 1.
+   Mean mode (inference): melora_melora_forward with the draw {.C = M, .E = 1}.
    ------------------------------------------------------------------------------------ */
-MELORA_DEF melora_status melora_melora_sample(float *C, const float *M, const float *H,
+MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_params *p,
                                               const float *EC, int E, int r);
-MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, void *work,
-                                               const float *x, const float *A, const float *C,
-                                               const float *B, float s, int E, int T, int n,
-                                               int m, int r);
+MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_saved *sv,
+                                               melora_work work,
+                                               const melora_melora_params *p,
+                                               const melora_melora_draw *dr, melora_dims d);
 /* dB += s dz^T v; dv = s dz B; dC_e = dv_e^T u_e; du = dv C; dA += du^T x; dx += du A;
    dM += sum_e dC_e;  dH += sum_e dC_e * EC_e * 2H */
-MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB, float *dM,
-                                                float *dH, void *work, const float *dz,
-                                                const float *u, const float *v, const float *x,
-                                                const float *A, const float *C, const float *B,
-                                                const float *H, const float *EC, float s,
-                                                int E, int T, int n, int m, int r);
+MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
+                                                const melora_melora_saved *sv,
+                                                melora_work work, const float *dz,
+                                                const melora_melora_params *p,
+                                                const melora_melora_draw *dr, melora_dims d);
 /* Monte-Carlo inference: u = x A^T once, then for k < K: z_k += s (u C_k^T) B^T.
    z is (K,T,m), C is (K,r,r). Average the class probabilities over k, not the logits. */
-MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work,
-                                                  const float *x, const float *A,
-                                                  const float *C, const float *B, float s,
-                                                  int K, int T, int n, int m, int r);
+MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
+                                                  melora_work work,
+                                                  const melora_melora_params *p,
+                                                  const float *C, int K, melora_dims d);
 /* Paper eq. 7 with P = M A and S = Om |A| (Om = H*H, matrix products, (r,n)):
    KL = (|P|_F^2 + |S|_F^2) / (2 sigma^2) - sum_ij log Om_ij
-   dA, dM, dH (NULL to skip) get += weight * gradient; *kl the value. Om == 0, a
-   non-finite entry of A, M or H, or a KL past double's range gives MELORA_ERR_VALUE,
-   found before anything (workspace included) is written. Note: a regulariser, not the
-   KL of q(C A) (docs/DESIGN.md, section 9). */
-MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, float *dH,
-                                          void *work, const float *A, const float *M,
-                                          const float *H, float sigma, float weight, int r,
-                                          int n);
+   g->dA, g->dM, g->dH get += weight * gradient (g->dB is not touched); *kl the value.
+   Om == 0, a non-finite entry of A, M or H, or a KL past double's range gives
+   MELORA_ERR_VALUE, found before anything (workspace included) is written. Note: a
+   regulariser, not the KL of q(C A) (docs/DESIGN.md, section 9). */
+MELORA_DEF melora_status melora_melora_kl(double *kl, const melora_melora_grads *g,
+                                          melora_work work, const melora_melora_params *p,
+                                          float sigma, float weight, int r, int n);
 /* Paper eq. 8: eq. 7 with sigma = sigma_p + eps, eps in [0,1) drawn by the caller, e.g.
    eps = melora_rng_uniform(seed, step). */
-MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, float *dA, float *dM,
-                                                      float *dH, void *work, const float *A,
-                                                      const float *M, const float *H,
+MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, const melora_melora_grads *g,
+                                                      melora_work work,
+                                                      const melora_melora_params *p,
                                                       float sigma_p, float eps, float weight,
                                                       int r, int n);
-/* Exact KL of q(C) = N(M, Om^2) against N(0, sigma^2), entrywise over (r,r). */
-MELORA_DEF melora_status melora_melora_kl_exact(double *kl, float *dM, float *dH,
-                                                const float *M, const float *H, float sigma,
+/* Exact KL of q(C) = N(M, Om^2) against N(0, sigma^2), entrywise over (r,r); reads p->M
+   and p->H only, writes g->dM and g->dH only. */
+MELORA_DEF melora_status melora_melora_kl_exact(double *kl, const melora_melora_grads *g,
+                                                const melora_melora_params *p, float sigma,
                                                 float weight, int r);
 
 /* ------------------------------------------------------------------------------------
    Naive references: plain loops, double accumulation, one thread, no workspace.
-   Same semantics as the fast paths above; the tests compare the two.
+   The same calls without `work`; the tests compare them with the fast paths.
    ------------------------------------------------------------------------------------ */
-MELORA_DEF melora_status melora_lora_forward_naive(float *z, float *u, const float *x,
-                                                   const float *A, const float *B, float s,
-                                                   int T, int n, int m, int r);
-MELORA_DEF melora_status melora_lora_backward_naive(float *dx, float *dA, float *dB,
-                                                    const float *dz, const float *u,
-                                                    const float *x, const float *A,
-                                                    const float *B, float s, int T, int n,
-                                                    int m, int r);
-MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z, float *u, const float *x,
-                                                           const float *MA, const float *GA,
-                                                           const float *EA, const float *sa,
-                                                           const float *sb, const float *B,
-                                                           float s, int G, int T, int n, int m,
-                                                           int r);
-MELORA_DEF melora_status melora_blob_flipout_backward_naive(
-    float *dx, float *dMA, float *dGA, float *dB, const float *dz, const float *u,
-    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
-    const float *sb, const float *B, float s, int G, int T, int n, int m, int r);
-MELORA_DEF melora_status melora_melora_forward_naive(float *z, float *u, float *v,
-                                                     const float *x, const float *A,
-                                                     const float *C, const float *B, float s,
-                                                     int E, int T, int n, int m, int r);
-MELORA_DEF melora_status melora_melora_backward_naive(
-    float *dx, float *dA, float *dB, float *dM, float *dH, const float *dz, const float *u,
-    const float *v, const float *x, const float *A, const float *C, const float *B,
-    const float *H, const float *EC, float s, int E, int T, int n, int m, int r);
+MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_saved *sv,
+                                                   const melora_lora_params *p,
+                                                   melora_dims d);
+MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora_grads *g,
+                                                    const melora_lora_saved *sv,
+                                                    const float *dz,
+                                                    const melora_lora_params *p,
+                                                    melora_dims d);
+MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
+                                                           const melora_lora_saved *sv,
+                                                           const melora_blob_params *p,
+                                                           const melora_flipout_noise *nz,
+                                                           melora_dims d);
+MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
+                                                            const melora_blob_grads *g,
+                                                            const melora_lora_saved *sv,
+                                                            const float *dz,
+                                                            const melora_blob_params *p,
+                                                            const melora_flipout_noise *nz,
+                                                            melora_dims d);
+MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melora_saved *sv,
+                                                     const melora_melora_params *p,
+                                                     const melora_melora_draw *dr,
+                                                     melora_dims d);
+MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_melora_grads *g,
+                                                      const melora_melora_saved *sv,
+                                                      const float *dz,
+                                                      const melora_melora_params *p,
+                                                      const melora_melora_draw *dr,
+                                                      melora_dims d);
 
 /* ------------------------------------------------------------------------------------
    Counting: the single source of the parameter and memory numbers in README/paper_repro.
@@ -632,6 +728,7 @@ MELORA_DEF const char *melora_status_string(melora_status status) {
     case MELORA_ERR_CUDA: return "melora: CUDA runtime error";
     case MELORA_ERR_CUBLAS: return "melora: cuBLAS error";
     case MELORA_ERR_ALIAS: return "melora: an output or the workspace overlaps another buffer of the call";
+    case MELORA_ERR_WORKSPACE: return "melora: the workspace is smaller than melora_workspace_size() says";
     }
     return "melora: unknown status";
 }
@@ -801,15 +898,6 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         MELORA__REQUIRE(bytes <= (size_t)PTRDIFF_MAX - ws->total, MELORA_ERR_OVERFLOW);
         ws->total += bytes;
     }
-    return MELORA_OK;
-}
-
-MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, int T, int n,
-                                               int m, int r) {
-    melora__ws ws;
-    MELORA__REQUIRE(bytes != NULL, MELORA_ERR_NULL);
-    MELORA__TRY(melora__layout(&ws, op, T, n, m, r));
-    *bytes = ws.total;
     return MELORA_OK;
 }
 
@@ -1607,7 +1695,7 @@ static melora_status melora__alias_bwd(const float *dx, const float *dA, const f
 }
 
 /* ---------------------------------------------------------------------------- LoRA -- */
-MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, const float *x,
+static melora_status melora__lora_forward(float *z, float *u, void *work, const float *x,
                                              const float *A, const float *B, float s, int T,
                                              int n, int m, int r) {
     /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
@@ -1629,7 +1717,7 @@ MELORA_DEF melora_status melora_lora_forward(float *z, float *u, void *work, con
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_lora_backward(float *dx, float *dA, float *dB, void *work,
+static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void *work,
                                               const float *dz, const float *u, const float *x,
                                               const float *A, const float *B, float s, int T,
                                               int n, int m, int r) {
@@ -1667,7 +1755,7 @@ static void melora__sample(float *out, const float *mean, const float *g, const 
         out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
 }
 
-MELORA_DEF melora_status melora_blob_sample(float *As, const float *MA, const float *GA,
+static melora_status melora__blob_sample(float *As, const float *MA, const float *GA,
                                             const float *EA, int r, int n) {
     /* MA, GA, EA, As are (r,n) */
     size_t cnt;
@@ -1683,7 +1771,7 @@ MELORA_DEF melora_status melora_blob_sample(float *As, const float *MA, const fl
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void *work,
+static melora_status melora__blob_forward(float *z, float *u, float *As, void *work,
                                              const float *x, const float *MA, const float *GA,
                                              const float *EA, const float *B, float s, int T,
                                              int n, int m, int r) {
@@ -1703,10 +1791,10 @@ MELORA_DEF melora_status melora_blob_forward(float *z, float *u, float *As, void
         MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
     }
     melora__sample(As, MA, GA, EA, (size_t)r * (size_t)n);
-    return melora_lora_forward(z, u, work, x, As, B, s, T, n, m, r);
+    return melora__lora_forward(z, u, work, x, As, B, s, T, n, m, r);
 }
 
-MELORA_DEF melora_status melora_blob_backward(float *dx, float *dMA, float *dGA, float *dB,
+static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, float *dB,
                                               void *work, const float *dz, const float *u,
                                               const float *x, const float *As, const float *GA,
                                               const float *EA, const float *B, float s, int T,
@@ -1793,7 +1881,7 @@ static void melora__noise_rows(float *dAn, size_t ld, const float *GA, const flo
     }
 }
 
-MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *work,
+static melora_status melora__blob_flipout_forward(float *z, float *u, void *work,
                                                      const float *x, const float *MA,
                                                      const float *GA, const float *EA,
                                                      const float *sa, const float *sb,
@@ -1851,7 +1939,7 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, float *u, void *w
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, float *dMA, float *dGA,
+static melora_status melora__blob_flipout_backward(float *dx, float *dMA, float *dGA,
                                                       float *dB, void *work, const float *dz,
                                                       const float *u, const float *x,
                                                       const float *MA, const float *GA,
@@ -1968,7 +2056,7 @@ static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, const fl
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_blob_kl(double *kl, float *dMA, float *dGA, const float *MA,
+static melora_status melora__blob_kl(double *kl, float *dMA, float *dGA, const float *MA,
                                         const float *GA, float sigma_p, float weight, int r,
                                         int n) {
     /* MA, GA, dMA, dGA are (r,n) */
@@ -1979,7 +2067,7 @@ MELORA_DEF melora_status melora_blob_kl(double *kl, float *dMA, float *dGA, cons
     return melora__diag_kl(kl, dMA, dGA, MA, GA, sigma_p, weight, cnt);
 }
 
-MELORA_DEF melora_status melora_melora_kl_exact(double *kl, float *dM, float *dH,
+static melora_status melora__melora_kl_exact(double *kl, float *dM, float *dH,
                                                 const float *M, const float *H, float sigma,
                                                 float weight, int r) {
     /* M, H, dM, dH are (r,r) */
@@ -1990,7 +2078,7 @@ MELORA_DEF melora_status melora_melora_kl_exact(double *kl, float *dM, float *dH
     return melora__diag_kl(kl, dM, dH, M, H, sigma, weight, cnt);
 }
 
-MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, float *dH,
+static melora_status melora__melora_kl(double *kl, float *dA, float *dM, float *dH,
                                           void *work, const float *A, const float *M,
                                           const float *H, float sigma, float weight, int r,
                                           int n) {
@@ -2112,7 +2200,7 @@ MELORA_DEF melora_status melora_melora_kl(double *kl, float *dA, float *dM, floa
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, float *dA, float *dM,
+static melora_status melora__melora_kl_prior_noise(double *kl, float *dA, float *dM,
                                                       float *dH, void *work, const float *A,
                                                       const float *M, const float *H,
                                                       float sigma_p, float eps, float weight,
@@ -2120,7 +2208,7 @@ MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, float *dA, flo
     /* as melora_melora_kl with sigma = sigma_p + eps */
     MELORA__REQUIRE(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
     MELORA__REQUIRE(melora__finite(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
-    return melora_melora_kl(kl, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n);
+    return melora__melora_kl(kl, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n);
 }
 
 /* ------------------------------------------------------------------------- Me-LoRA -- */
@@ -2132,7 +2220,7 @@ static melora_status melora__check_examples(int E, int T, int r) {
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_melora_sample(float *C, const float *M, const float *H,
+static melora_status melora__melora_sample(float *C, const float *M, const float *H,
                                               const float *EC, int E, int r) {
     /* M, H are (r,r); EC, C are (E,r,r) */
     size_t rr;
@@ -2154,7 +2242,7 @@ MELORA_DEF melora_status melora_melora_sample(float *C, const float *M, const fl
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, void *work,
+static melora_status melora__melora_forward(float *z, float *u, float *v, void *work,
                                                const float *x, const float *A, const float *C,
                                                const float *B, float s, int E, int T, int n,
                                                int m, int r) {
@@ -2178,7 +2266,7 @@ MELORA_DEF melora_status melora_melora_forward(float *z, float *u, float *v, voi
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB, float *dM,
+static melora_status melora__melora_backward(float *dx, float *dA, float *dB, float *dM,
                                                 float *dH, void *work, const float *dz,
                                                 const float *u, const float *v, const float *x,
                                                 const float *A, const float *C, const float *B,
@@ -2247,7 +2335,7 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, float *dA, float *dB,
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_melora_mc_forward(float *z, float *u, void *work,
+static melora_status melora__melora_mc_forward(float *z, float *u, void *work,
                                                   const float *x, const float *A,
                                                   const float *C, const float *B, float s,
                                                   int K, int T, int n, int m, int r) {
@@ -2349,7 +2437,7 @@ static void melora__naive_fwd(float *z, float *u, float *v, const float *x, cons
     }
 }
 
-MELORA_DEF melora_status melora_lora_forward_naive(float *z, float *u, const float *x,
+static melora_status melora__lora_forward_naive(float *z, float *u, const float *x,
                                                    const float *A, const float *B, float s,
                                                    int T, int n, int m, int r) {
     /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
@@ -2362,7 +2450,7 @@ MELORA_DEF melora_status melora_lora_forward_naive(float *z, float *u, const flo
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_melora_forward_naive(float *z, float *u, float *v,
+static melora_status melora__melora_forward_naive(float *z, float *u, float *v,
                                                      const float *x, const float *A,
                                                      const float *C, const float *B, float s,
                                                      int E, int T, int n, int m, int r) {
@@ -2377,7 +2465,7 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, float *u, float *
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z, float *u, const float *x,
+static melora_status melora__blob_flipout_forward_naive(float *z, float *u, const float *x,
                                                            const float *MA, const float *GA,
                                                            const float *EA, const float *sa,
                                                            const float *sb, const float *B,
@@ -2495,7 +2583,7 @@ static melora_status melora__naive_bwd(float *dx, float *dWa, float *dGA, float 
     return MELORA_OK;
 }
 
-MELORA_DEF melora_status melora_lora_backward_naive(float *dx, float *dA, float *dB,
+static melora_status melora__lora_backward_naive(float *dx, float *dA, float *dB,
                                                     const float *dz, const float *u,
                                                     const float *x, const float *A,
                                                     const float *B, float s, int T, int n,
@@ -2510,7 +2598,7 @@ MELORA_DEF melora_status melora_lora_backward_naive(float *dx, float *dA, float 
                              NULL, NULL, 1, NULL, NULL, NULL, 1, B, s, T, n, m, r);
 }
 
-MELORA_DEF melora_status melora_melora_backward_naive(
+static melora_status melora__melora_backward_naive(
     float *dx, float *dA, float *dB, float *dM, float *dH, const float *dz, const float *u,
     const float *v, const float *x, const float *A, const float *C, const float *B,
     const float *H, const float *EC, float s, int E, int T, int n, int m, int r) {
@@ -2526,7 +2614,7 @@ MELORA_DEF melora_status melora_melora_backward_naive(
                              NULL, 1, C, H, EC, E, B, s, T, n, m, r);
 }
 
-MELORA_DEF melora_status melora_blob_flipout_backward_naive(
+static melora_status melora__blob_flipout_backward_naive(
     float *dx, float *dMA, float *dGA, float *dB, const float *dz, const float *u,
     const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
     const float *sb, const float *B, float s, int G, int T, int n, int m, int r) {
@@ -2548,6 +2636,286 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(
                            G, NULL, NULL, NULL, 1, B, s, T, n, m, r);
     MELORA_FREE(dAn);
     return st;
+}
+
+/* ------------------------------------------------------------------ entry points -- */
+/* The v0.2 calls: each unpacks its structs and runs the pass above. One preamble for
+   every call that takes a workspace: a NULL or misaligned base, sizes the layout
+   rejects, and a workspace shorter than the layout are errors before anything else. */
+static melora_status melora__work_fits(melora_work work, melora_op op, melora_dims d) {
+    melora__ws ws;
+    MELORA__TRY(melora__check_work(work.base));
+    MELORA__TRY(melora__layout(&ws, op, d.T, d.n, d.m, d.r));
+    MELORA__REQUIRE(work.bytes >= ws.total, MELORA_ERR_WORKSPACE);
+    return MELORA_OK;
+}
+/* An absent gradient struct is a struct of NULL gradients. */
+#define MELORA__G(g, f) ((g) ? (g)->f : NULL)
+
+MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, melora_dims d) {
+    melora__ws ws;
+    MELORA__REQUIRE(bytes != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__layout(&ws, op, d.T, d.n, d.m, d.r));
+    *bytes = ws.total;
+    return MELORA_OK;
+}
+
+MELORA_DEF melora_status melora_draw_offset(uint64_t *offset, uint64_t draw) {
+    MELORA__REQUIRE(offset != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(draw < ((uint64_t)1 << (64 - MELORA_DRAW_BITS)), MELORA_ERR_VALUE);
+    *offset = draw << MELORA_DRAW_BITS;
+    return MELORA_OK;
+}
+/* A draw's tensors must fit its window, or they would reuse the next draw's numbers. */
+#define MELORA__WINDOW ((uint64_t)1 << MELORA_DRAW_BITS)
+
+MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
+                                           int n) {
+    /* EA is (r,n) */
+    uint64_t off;
+    size_t cnt;
+    MELORA__REQUIRE(EA != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    return melora_noise_normal(EA, seed, off, (int64_t)cnt);
+}
+
+MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *sb,
+                                                   uint64_t seed, uint64_t draw, int G,
+                                                   melora_dims d) {
+    /* EA is (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r) */
+    uint64_t off;
+    size_t cnt, na, nb, groups;
+    MELORA__REQUIRE(EA && sa && sb, MELORA_ERR_NULL);
+    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__check_dims(d.T, d.n, d.m, d.r));
+    groups = (size_t)(d.T - 1) / (size_t)G + 1u;
+    MELORA__TRY(melora__elems(&cnt, (size_t)d.r, (size_t)d.n, 1));
+    MELORA__TRY(melora__elems(&na, groups, (size_t)d.n, 1));
+    MELORA__TRY(melora__elems(&nb, groups, (size_t)d.r, 1));
+    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW && (uint64_t)na + nb <= MELORA__WINDOW,
+                    MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    {
+        melora__buf b[] = {{EA, cnt * sizeof(float), 1}, {sa, na * sizeof(float), 1},
+                           {sb, nb * sizeof(float), 1}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
+    MELORA__TRY(melora_noise_normal(EA, seed, off, (int64_t)cnt));
+    MELORA__TRY(melora_noise_sign(sa, seed, off, (int64_t)na));
+    return melora_noise_sign(sb, seed, off + na, (int64_t)nb);
+}
+
+MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
+                                             int r) {
+    /* EC is (E,r,r) */
+    uint64_t off;
+    size_t cnt;
+    MELORA__REQUIRE(EC != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)E, (size_t)r, (size_t)r));
+    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    return melora_noise_normal(EC, seed, off, (int64_t)cnt);
+}
+
+MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
+                                             melora_work work, const melora_lora_params *p,
+                                             melora_dims d) {
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_FORWARD, d));
+    return melora__lora_forward(z, sv->u, work.base, sv->x, p->A, p->B, p->s, d.T, d.n, d.m,
+                                d.r);
+}
+MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_lora_params *p,
+                                              melora_dims d) {
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_BACKWARD, d));
+    return melora__lora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), work.base, dz, sv->u,
+                                 sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r);
+}
+
+MELORA_DEF melora_status melora_blob_sample(float *As, const melora_blob_params *p,
+                                            const float *EA, int r, int n) {
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    return melora__blob_sample(As, p->MA, p->GA, EA, r, n);
+}
+MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+                                             melora_work work, const melora_blob_params *p,
+                                             const float *EA, melora_dims d) {
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_FORWARD, d));
+    return melora__blob_forward(z, sv->u, As, work.base, sv->x, p->MA, p->GA, EA, p->B, p->s,
+                                d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_blob_params *p,
+                                              const melora_blob_draw *dr, melora_dims d) {
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_BACKWARD, d));
+    return melora__blob_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB),
+                                 work.base, dz, sv->u, sv->x, dr->As, p->GA, dr->EA, p->B,
+                                 p->s, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+                                                     melora_work work,
+                                                     const melora_blob_params *p,
+                                                     const melora_flipout_noise *nz,
+                                                     melora_dims d) {
+    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_FLIPOUT_FORWARD, d));
+    return melora__blob_flipout_forward(z, sv->u, work.base, sv->x, p->MA, p->GA, nz->EA,
+                                        nz->sa, nz->sb, p->B, p->s, nz->G, d.T, d.n, d.m,
+                                        d.r);
+}
+MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+                                                      const melora_lora_saved *sv,
+                                                      melora_work work, const float *dz,
+                                                      const melora_blob_params *p,
+                                                      const melora_flipout_noise *nz,
+                                                      melora_dims d) {
+    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_FLIPOUT_BACKWARD, d));
+    return melora__blob_flipout_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA),
+                                         MELORA__G(g, dB), work.base, dz, sv->u, sv->x, p->MA,
+                                         p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s, nz->G, d.T,
+                                         d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_blob_kl(double *kl, const melora_blob_grads *g,
+                                        const melora_blob_params *p, float sigma_p,
+                                        float weight, int r, int n) {
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    return melora__blob_kl(kl, MELORA__G(g, dMA), MELORA__G(g, dGA), p->MA, p->GA, sigma_p,
+                           weight, r, n);
+}
+
+MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_params *p,
+                                              const float *EC, int E, int r) {
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    return melora__melora_sample(C, p->M, p->H, EC, E, r);
+}
+MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_saved *sv,
+                                               melora_work work,
+                                               const melora_melora_params *p,
+                                               const melora_melora_draw *dr, melora_dims d) {
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_FORWARD, d));
+    return melora__melora_forward(z, sv->u, sv->v, work.base, sv->x, p->A, dr->C, p->B, p->s,
+                                  dr->E, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
+                                                const melora_melora_saved *sv,
+                                                melora_work work, const float *dz,
+                                                const melora_melora_params *p,
+                                                const melora_melora_draw *dr, melora_dims d) {
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_BACKWARD, d));
+    return melora__melora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), MELORA__G(g, dM),
+                                   MELORA__G(g, dH), work.base, dz, sv->u, sv->v, sv->x,
+                                   p->A, dr->C, p->B, p->H, dr->EC, p->s, dr->E, d.T, d.n,
+                                   d.m, d.r);
+}
+MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
+                                                  melora_work work,
+                                                  const melora_melora_params *p,
+                                                  const float *C, int K, melora_dims d) {
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_MC_FORWARD, d));
+    return melora__melora_mc_forward(z, sv->u, work.base, sv->x, p->A, C, p->B, p->s, K, d.T,
+                                     d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_melora_kl(double *kl, const melora_melora_grads *g,
+                                          melora_work work, const melora_melora_params *p,
+                                          float sigma, float weight, int r, int n) {
+    melora_dims d;
+    d.T = 1; d.n = n; d.m = 1; d.r = r;
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_KL, d));
+    return melora__melora_kl(kl, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH),
+                             work.base, p->A, p->M, p->H, sigma, weight, r, n);
+}
+MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, const melora_melora_grads *g,
+                                                      melora_work work,
+                                                      const melora_melora_params *p,
+                                                      float sigma_p, float eps, float weight,
+                                                      int r, int n) {
+    melora_dims d;
+    d.T = 1; d.n = n; d.m = 1; d.r = r;
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_KL, d));
+    return melora__melora_kl_prior_noise(kl, MELORA__G(g, dA), MELORA__G(g, dM),
+                                         MELORA__G(g, dH), work.base, p->A, p->M, p->H,
+                                         sigma_p, eps, weight, r, n);
+}
+MELORA_DEF melora_status melora_melora_kl_exact(double *kl, const melora_melora_grads *g,
+                                                const melora_melora_params *p, float sigma,
+                                                float weight, int r) {
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    return melora__melora_kl_exact(kl, MELORA__G(g, dM), MELORA__G(g, dH), p->M, p->H, sigma,
+                                   weight, r);
+}
+
+MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_saved *sv,
+                                                   const melora_lora_params *p,
+                                                   melora_dims d) {
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    return melora__lora_forward_naive(z, sv->u, sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora_grads *g,
+                                                    const melora_lora_saved *sv,
+                                                    const float *dz,
+                                                    const melora_lora_params *p,
+                                                    melora_dims d) {
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    return melora__lora_backward_naive(dx, MELORA__G(g, dA), MELORA__G(g, dB), dz, sv->u,
+                                       sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
+                                                           const melora_lora_saved *sv,
+                                                           const melora_blob_params *p,
+                                                           const melora_flipout_noise *nz,
+                                                           melora_dims d) {
+    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
+    return melora__blob_flipout_forward_naive(z, sv->u, sv->x, p->MA, p->GA, nz->EA, nz->sa,
+                                              nz->sb, p->B, p->s, nz->G, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
+                                                            const melora_blob_grads *g,
+                                                            const melora_lora_saved *sv,
+                                                            const float *dz,
+                                                            const melora_blob_params *p,
+                                                            const melora_flipout_noise *nz,
+                                                            melora_dims d) {
+    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
+    return melora__blob_flipout_backward_naive(dx, MELORA__G(g, dMA), MELORA__G(g, dGA),
+                                               MELORA__G(g, dB), dz, sv->u, sv->x, p->MA,
+                                               p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s,
+                                               nz->G, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melora_saved *sv,
+                                                     const melora_melora_params *p,
+                                                     const melora_melora_draw *dr,
+                                                     melora_dims d) {
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    return melora__melora_forward_naive(z, sv->u, sv->v, sv->x, p->A, dr->C, p->B, p->s,
+                                        dr->E, d.T, d.n, d.m, d.r);
+}
+MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_melora_grads *g,
+                                                      const melora_melora_saved *sv,
+                                                      const float *dz,
+                                                      const melora_melora_params *p,
+                                                      const melora_melora_draw *dr,
+                                                      melora_dims d) {
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    return melora__melora_backward_naive(dx, MELORA__G(g, dA), MELORA__G(g, dB),
+                                         MELORA__G(g, dM), MELORA__G(g, dH), dz, sv->u, sv->v,
+                                         sv->x, p->A, dr->C, p->B, p->H, dr->EC, p->s, dr->E,
+                                         d.T, d.n, d.m, d.r);
 }
 
 /* ------------------------------------------------------------------------ counting -- */
