@@ -26,11 +26,6 @@ typedef struct {
     call_fn call;
 } api;
 
-static melora_status c_noise_n(void **p, const int *d, const float *f) { (void)f; return melora_noise_normal(F(p[0]), 1, 0, d[0]); }
-static melora_status c_noise_u(void **p, const int *d, const float *f) { (void)f; return melora_noise_uniform(F(p[0]), 1, 0, d[0]); }
-static melora_status c_noise_s(void **p, const int *d, const float *f) { (void)f; return melora_noise_sign(F(p[0]), 1, 0, d[0]); }
-static melora_status c_ws(void **p, const int *d, const float *f) { (void)f; return melora_workspace_size((size_t *)p[0], MELORA_OP_FLIPOUT_BACKWARD, d[0], d[1], d[2], d[3]); }
-
 #define IM INT_MAX
 #define NAN_ (0.0f / 0.0f)
 /* valid sizes: T=4 n=3 m=5 r=2 (E=2, G=3, K=2) */
@@ -60,6 +55,10 @@ static const api APIS[] = {
     {"noise_uniform", 1, 1, 1, {7}, {0}, -1, 0, 0, {0}, {{0}}, 0, -1, c_noise_u},
     {"noise_sign", 1, 1, 1, {7}, {0}, -1, 0, 0, {0}, {{0}}, 0, -1, c_noise_s},
     {"workspace_size", 1, 1, 4, {4, 3, 5, 2}, {IM, IM, 5, 2}, -1, 0, 0, {0}, {{0}}, 0, -1, c_ws},
+    {"draw_offset", 1, 1, 0, {0}, {0}, -1, 0, 0, {0}, {{0}}, 0, -1, c_draw_off},
+    {"blob_noise", 1, 1, 2, {2, 3}, {IM, IM}, -1, 0, 0, {0}, {{0}}, 0, -1, c_blob_nz},
+    {"flipout_noise", 3, 7, 5, {3, 4, 3, 5, 2}, {3, IM, IM, 5, 2}, -1, 1, 0, {0}, {{0}}, 0, -1, c_flip_nz},
+    {"melora_noise", 1, 1, 2, {2, 2}, {2, IM}, -1, 0, 0, {0}, {{0}}, 0, -1, c_me_nz},
 };
 #define NAPI (int)(sizeof APIS / sizeof APIS[0])
 
@@ -83,12 +82,23 @@ static void untouched(const char *name, const char *what) {
         cr_assert(memcmp(bufs[i], snap[i], BUF * sizeof(float)) == 0,
                   "%s (%s): buffer %d was written", name, what, i);
 }
-static void expect(const api *a, void **p, const int *d, const float *f, melora_status want,
-                   const char *what) {
-    melora_status got = a->call(p, d, f);
+/* The call with its workspace sized wbytes and the struct pointers of `nulls` NULL. */
+static melora_status run(const api *a, void **p, const int *d, const float *f, size_t wbytes,
+                         unsigned nulls) {
+    api_args x = {p, d, f, NULL, wbytes, nulls};
+    return a->call(&x);
+}
+#define WB (BUF * sizeof(float)) /* a whole buffer as the workspace */
+static void expect_w(const api *a, void **p, const int *d, const float *f, size_t wbytes,
+                     unsigned nulls, melora_status want, const char *what) {
+    melora_status got = run(a, p, d, f, wbytes, nulls);
     cr_assert_eq(got, want, "%s (%s): got %d (%s), want %d", a->name, what, got,
                  melora_status_string(got), want);
     untouched(a->name, what);
+}
+static void expect(const api *a, void **p, const int *d, const float *f, melora_status want,
+                   const char *what) {
+    expect_w(a, p, d, f, WB, 0, want, what);
 }
 
 Test(errors, every_function_rejects_bad_input, .init = setup, .fini = teardown) {
@@ -136,13 +146,91 @@ Test(errors, every_function_rejects_bad_input, .init = setup, .fini = teardown) 
         for (int b = 0; b < a->nbad; b++) expect(a, p, d, a->fbad[b], MELORA_ERR_VALUE, "scalar");
         if (a->work >= 0) {
             p[a->work] = (char *)bufs[a->work] + 4;
-            expect(a, p, d, f, MELORA_ERR_ALIGNMENT, "misaligned workspace");
+            expect_w(a, p, d, f, WB - 8, 0, MELORA_ERR_ALIGNMENT, "misaligned workspace");
             p[a->work] = bufs[a->work];
         }
         /* and the valid call succeeds (so the cases above failed for their stated reason) */
-        cr_assert_eq(a->call(p, d, f), MELORA_OK, "%s: valid call failed", a->name);
+        cr_assert_eq(run(a, p, d, f, WB, 0), MELORA_OK, "%s: valid call failed", a->name);
         for (int i = 0; i < NP; i++) memcpy(snap[i], bufs[i], BUF * sizeof(float));
     }
+}
+
+/* A sized workspace: every call that takes one rejects one byte less than
+   melora_workspace_size() says (and none, and half), with every buffer, the workspace
+   included, bytewise unchanged; exactly the size it says runs. */
+Test(errors, short_workspace_is_rejected, .init = setup, .fini = teardown) {
+    int checked = 0;
+    for (int ai = 0; ai < NAPI; ai++) {
+        const api *a = &APIS[ai];
+        const api_call *c = api_of(a->call);
+        void *p[NP];
+        size_t need = 0;
+        cr_assert(c, "%s: not in api_table()", a->name);
+        cr_assert_eq(a->work >= 0, c->op >= 0, "%s: workspace slot and op disagree", a->name);
+        if (a->work < 0) continue;
+        cr_assert_eq(c->slots[a->work], 'w', "%s: slot %d is not the workspace", a->name, a->work);
+        for (int i = 0; i < NP; i++) p[i] = bufs[i];
+        cr_assert_eq(api_work_bytes(&need, c, a->valid), MELORA_OK);
+        cr_assert(need > 0 && need <= WB, "%s: %zu bytes of workspace", a->name, need);
+        expect_w(a, p, a->valid, a->fvalid, need - 1, 0, MELORA_ERR_WORKSPACE, "one byte short");
+        expect_w(a, p, a->valid, a->fvalid, need / 2, 0, MELORA_ERR_WORKSPACE, "half");
+        expect_w(a, p, a->valid, a->fvalid, 0, 0, MELORA_ERR_WORKSPACE, "none");
+        cr_assert_eq(run(a, p, a->valid, a->fvalid, need, 0), MELORA_OK, "%s: the size it says", a->name);
+        for (int i = 0; i < NP; i++) memcpy(snap[i], bufs[i], BUF * sizeof(float));
+        checked++;
+    }
+    cr_assert_eq(checked, 11, "%d calls take a workspace", checked);
+}
+
+/* Struct pointers: a required one (params, saved, draw, noise) NULL is MELORA_ERR_NULL
+   with nothing written; the gradients' NULL is a struct of NULL gradients: the call
+   leaves every buffer bitwise as the same call with each gradient field NULL does. */
+static unsigned char *state_of(void) {
+    unsigned char *s = (unsigned char *)malloc((size_t)NP * BUF * sizeof(float));
+    cr_assert(s);
+    for (int i = 0; i < NP; i++) memcpy(s + (size_t)i * BUF * sizeof(float), bufs[i], BUF * sizeof(float));
+    return s;
+}
+static void state_set(const unsigned char *s) {
+    for (int i = 0; i < NP; i++) memcpy(bufs[i], s + (size_t)i * BUF * sizeof(float), BUF * sizeof(float));
+}
+Test(errors, null_struct_pointers, .init = setup, .fini = teardown) {
+    int required = 0, grads = 0;
+    for (int ai = 0; ai < NAPI; ai++) {
+        const api *a = &APIS[ai];
+        const api_call *c = api_of(a->call);
+        void *p[NP];
+        char what[64];
+        cr_assert(c, "%s: not in api_table()", a->name);
+        cr_assert_eq((int)strlen(c->slots), a->np, "%s: %zu slots for %d pointers", a->name, strlen(c->slots), a->np);
+        for (int i = 0; i < NP; i++) p[i] = bufs[i];
+        for (int k = 0; c->structs[k]; k++) {
+            if (c->structs[k] == 'r') {
+                snprintf(what, sizeof what, "struct pointer %d NULL", k);
+                expect_w(a, p, a->valid, a->fvalid, WB, 1u << k, MELORA_ERR_NULL, what);
+                required++;
+                continue;
+            }
+            unsigned char *start = state_of(), *with_null;
+            int fields = 0;
+            cr_assert_eq(run(a, p, a->valid, a->fvalid, WB, 1u << k), MELORA_OK, "%s: gradients NULL", a->name);
+            with_null = state_of();
+            state_set(start);
+            for (int i = 0; i < a->np; i++)
+                if (c->slots[i] == '0' + k) { p[i] = NULL; fields++; }
+            cr_assert(fields >= 2, "%s: %d gradient fields", a->name, fields);
+            cr_assert_eq(run(a, p, a->valid, a->fvalid, WB, 0), MELORA_OK, "%s: each gradient NULL", a->name);
+            for (int i = 0; i < NP; i++)
+                cr_assert(memcmp(bufs[i], with_null + (size_t)i * BUF * sizeof(float), BUF * sizeof(float)) == 0,
+                          "%s: buffer %d differs between NULL gradients and gradients of NULLs", a->name, i);
+            for (int i = 0; i < NP; i++) p[i] = bufs[i];
+            free(start);
+            free(with_null);
+            for (int i = 0; i < NP; i++) memcpy(snap[i], bufs[i], BUF * sizeof(float));
+            grads++;
+        }
+    }
+    cr_assert(required == 45 && grads == 11, "%d required struct pointers, %d gradient structs", required, grads);
 }
 
 /* The noise functions: counts too large to address are an overflow. */
@@ -158,20 +246,20 @@ Test(errors, noise_counts, .init = setup, .fini = teardown) {
 Test(errors, large_sizes_accepted_when_addressable) {
     size_t bytes = 0;
     if (sizeof(size_t) < 8) {
-        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, 1 << 20, 1 << 14, 64, 8), MELORA_ERR_OVERFLOW);
-        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, INT_MAX, 4096, 4096, 8), MELORA_ERR_OVERFLOW);
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1 << 20, 1 << 14, 64, 8}), MELORA_ERR_OVERFLOW);
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 4096, 4096, 8}), MELORA_ERR_OVERFLOW);
         cr_assert_eq(bytes, 0);
         return;
     }
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, 1 << 20, 1 << 14, 64, 8), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1 << 20, 1 << 14, 64, 8}), MELORA_OK);
     cr_assert(bytes > 0);
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, INT_MAX, 4096, 4096, 8), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 4096, 4096, 8}), MELORA_OK);
     cr_assert(bytes >= (size_t)INT_MAX * 8 * sizeof(float)); /* dv is (T,r) */
-    cr_assert_eq(melora_workspace_size(&bytes, (melora_op)99, 4, 4, 4, 4), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_workspace_size(&bytes, (melora_op)99, (melora_dims){4, 4, 4, 4}), MELORA_ERR_ENUM);
 }
 
 Test(errors, status_strings) {
-    for (int s = 0; s >= MELORA_ERR_ALIAS; s--) {
+    for (int s = 0; s >= MELORA_ERR_WORKSPACE; s--) {
         const char *str = melora_status_string((melora_status)s);
         cr_assert(str && strncmp(str, "melora: ", 8) == 0);
         cr_assert(strstr(str, "unknown status") == NULL, "status %d has no message", s);
@@ -196,7 +284,8 @@ typedef struct {
 } alias_case;
 
 /* T=4 n=3 m=5 r=2 E=2 G=3 (2 groups) K=2: x 12, z/dz 20, u/v 8, A 6, B 10, C (E|K,r,r) 8,
-   M/H 4, sa 6, sb 4, mc z 40 */
+   M/H 4, sa 6, sb 4, mc z 40; the noise functions at r=2 n=3 (EA 6), G=3 T=4 (sa 6, sb 4),
+   E=2 r=2 (EC 8); draw_offset's *offset as 'k' (8 bytes) */
 static const alias_case ALIAS_CASES[] = {
     {"lora_forward", "oowiii", {20, 8, 0, 12, 6, 10}, MELORA_OP_LORA_FORWARD, {4, 3, 5, 2}},
     {"lora_backward", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, MELORA_OP_LORA_BACKWARD, {4, 3, 5, 2}},
@@ -219,6 +308,10 @@ static const alias_case ALIAS_CASES[] = {
     {"flipout_backward_naive", "ooooiiiiiiiii", {12, 6, 6, 10, 20, 8, 12, 6, 6, 6, 6, 4, 10}, -1, {0}},
     {"melora_forward_naive", "oooiiii", {20, 8, 8, 12, 6, 8, 10}, -1, {0}},
     {"melora_backward_naive", "oooooiiiiiiiii", {12, 6, 10, 4, 4, 20, 8, 8, 12, 6, 8, 10, 4, 8}, -1, {0}},
+    {"draw_offset", "k", {0}, -1, {0}},
+    {"blob_noise", "o", {6}, -1, {0}},
+    {"flipout_noise", "ooo", {6, 6, 4}, -1, {0}},
+    {"melora_noise", "o", {8}, -1, {0}},
 };
 #define NALIAS (int)(sizeof ALIAS_CASES / sizeof ALIAS_CASES[0])
 
@@ -259,8 +352,7 @@ static size_t case_bytes(const alias_case *c, int i) {
     size_t ws = 0;
     if (c->roles[i] == 'k') return sizeof(double);
     if (c->roles[i] != 'w') return (size_t)c->len[i] * sizeof(float);
-    cr_assert_eq(melora_workspace_size(&ws, (melora_op)c->op, c->wsd[0], c->wsd[1], c->wsd[2],
-                                       c->wsd[3]), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&ws, (melora_op)c->op, (melora_dims){c->wsd[0], c->wsd[1], c->wsd[2], c->wsd[3]}), MELORA_OK);
     cr_assert(ws % 8 == 0 && ws + 64 < REGION / 4, "%s: workspace of %zu bytes", c->name, ws);
     return ws;
 }
@@ -271,15 +363,18 @@ Test(errors, every_function_rejects_overlaps, .init = arena_setup, .fini = arena
         const alias_case *c = &ALIAS_CASES[ci];
         const api *a = api_named(c->name);
         int np = (int)strlen(c->roles);
-        size_t bytes[16];
+        size_t bytes[16], wb = 0;
         void *p[NP];
         cr_assert_eq(np, a->np, "%s: roles for %d pointers, the function has %d", c->name, np,
                      a->np);
         for (int i = 0; i < NP; i++) p[i] = slot(i);
-        for (int i = 0; i < np; i++) bytes[i] = case_bytes(c, i);
+        for (int i = 0; i < np; i++) {
+            bytes[i] = case_bytes(c, i);
+            if (c->roles[i] == 'w') wb = bytes[i];
+        }
         arena_fill();
         /* the disjoint layout is valid (so every rejection below is the overlap's) */
-        cr_assert_eq(a->call(p, a->valid, a->fvalid), MELORA_OK, "%s: disjoint call", c->name);
+        cr_assert_eq(run(a, p, a->valid, a->fvalid, wb, 0), MELORA_OK, "%s: disjoint call", c->name);
         memcpy(arena_snap, arena, (size_t)NP * REGION);
         for (int o = 0; o < np; o++) {
             size_t unit = c->roles[o] == 'o' ? sizeof(float) : 8; /* keeps o aligned */
@@ -296,7 +391,7 @@ Test(errors, every_function_rejects_overlaps, .init = arena_setup, .fini = arena
                 for (int h = 0; h < 3; h++) {
                     melora_status got;
                     p[o] = at[h];
-                    got = a->call(p, a->valid, a->fvalid);
+                    got = run(a, p, a->valid, a->fvalid, wb, 0);
                     cr_assert_eq(got, MELORA_ERR_ALIAS, "%s: buffer %d (%c) %s of buffer %d (%c): got %d (%s)",
                                  c->name, o, c->roles[o], how[h], j, c->roles[j], got,
                                  melora_status_string(got));
@@ -310,7 +405,7 @@ Test(errors, every_function_rejects_overlaps, .init = arena_setup, .fini = arena
                 for (int h = 0; h < 2; h++) {
                     melora_status got;
                     p[o] = at[h];
-                    got = a->call(p, a->valid, a->fvalid);
+                    got = run(a, p, a->valid, a->fvalid, wb, 0);
                     cr_assert_eq(got, MELORA_OK, "%s: buffer %d adjacent %s buffer %d: got %d (%s)",
                                  c->name, o, h ? "after" : "before", j, got,
                                  melora_status_string(got));
@@ -334,24 +429,32 @@ Test(errors, overlaps_of_the_issue, .init = arena_setup, .fini = arena_teardown)
     float *C = (float *)slot(6), *dz = (float *)slot(7), *dx = (float *)slot(8);
     float *dA = (float *)slot(9), *dB = (float *)slot(10), *work = (float *)slot(11);
     size_t ws = 0;
-    cr_assert_eq(melora_workspace_size(&ws, MELORA_OP_MELORA_BACKWARD, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&ws, MELORA_OP_MELORA_BACKWARD, (melora_dims){T, n, m, r}), MELORA_OK);
     cr_assert(ws < REGION / 2);
-    cr_assert_eq(melora_lora_forward(z, x, work, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_lora_forward_naive(z, x, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_melora_forward(z, x, v, work, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_melora_forward_naive(z, x, v, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_melora_mc_forward(z, x, work, x, A, C, B, 1, 2, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_melora_forward(z, u, u, work, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_melora_forward_naive(z, u, u, x, A, C, B, 1, E, T, n, m, r), MELORA_ERR_ALIAS);
+    const melora_dims d = {T, n, m, r};
+    const melora_work w = {work, ws};
+    const melora_lora_params lp = {A, B, 1};
+    const melora_melora_params mp = {A, B, NULL, NULL, 1};
+    const melora_melora_draw dr = {C, NULL, E};
+    const melora_lora_grads g = {dA, dB}, gA = {A, dB}; /* gA: dA on A */
+    cr_assert_eq(melora_lora_forward(z, &(melora_lora_saved){x, x}, w, &lp, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_forward_naive(z, &(melora_lora_saved){x, x}, &lp, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward(z, &(melora_melora_saved){x, x, v}, w, &mp, &dr, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward_naive(z, &(melora_melora_saved){x, x, v}, &mp, &dr, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_mc_forward(z, &(melora_lora_saved){x, x}, w, &mp, C, 2, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward(z, &(melora_melora_saved){x, u, u}, w, &mp, &dr, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_melora_forward_naive(z, &(melora_melora_saved){x, u, u}, &mp, &dr, d), MELORA_ERR_ALIAS);
     /* the workspace starting at z's last row, and inside dx */
-    cr_assert_eq(melora_lora_forward(z, u, z + (T - 1) * m - 1, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_lora_backward(dx, dA, dB, dx + 2, dz, u, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_lora_backward_naive(dx, A, dB, dz, u, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
-    cr_assert_eq(melora_lora_backward(dx, A, dB, work, dz, u, x, A, B, 1, T, n, m, r), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_forward(z, &(melora_lora_saved){x, u}, (melora_work){z + (T - 1) * m - 1, ws}, &lp, d),
+                 MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_backward(dx, &g, &(melora_lora_saved){x, u}, (melora_work){dx + 2, ws}, dz, &lp, d),
+                 MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_backward_naive(dx, &gA, &(melora_lora_saved){x, u}, dz, &lp, d), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_lora_backward(dx, &gA, &(melora_lora_saved){x, u}, w, dz, &lp, d), MELORA_ERR_ALIAS);
     arena_untouched("issue cases", "direct calls", -1, -1);
     /* and the same calls without the overlaps run */
-    cr_assert_eq(melora_lora_forward(z, u, work, x, A, B, 1, T, n, m, r), MELORA_OK);
-    cr_assert_eq(melora_melora_forward(z, u, v, work, x, A, C, B, 1, E, T, n, m, r), MELORA_OK);
-    cr_assert_eq(melora_lora_backward(dx, dA, dB, work, dz, u, x, A, B, 1, T, n, m, r), MELORA_OK);
-    cr_assert_eq(melora_lora_backward_naive(dx, dA, dB, dz, u, x, A, B, 1, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_lora_forward(z, &(melora_lora_saved){x, u}, w, &lp, d), MELORA_OK);
+    cr_assert_eq(melora_melora_forward(z, &(melora_melora_saved){x, u, v}, w, &mp, &dr, d), MELORA_OK);
+    cr_assert_eq(melora_lora_backward(dx, &g, &(melora_lora_saved){x, u}, w, dz, &lp, d), MELORA_OK);
+    cr_assert_eq(melora_lora_backward_naive(dx, &g, &(melora_lora_saved){x, u}, dz, &lp, d), MELORA_OK);
 }

@@ -39,12 +39,11 @@ static inline float *tu_signs(size_t cnt, uint64_t seed) {
     for (size_t i = 0; i < cnt; i++) p[i] = p[i] < 0 ? -1.0f : 1.0f;
     return p;
 }
-static inline void *tu_work(melora_op op, int T, int n, int m, int r) {
-    size_t bytes = 0;
-    void *w = NULL;
-    cr_assert_eq(melora_workspace_size(&bytes, op, T, n, m, r), MELORA_OK);
-    cr_assert_eq(melora_alloc(&w, bytes), MELORA_OK);
-    memset(w, 0xA5, bytes); /* stale contents must not matter */
+static inline melora_work tu_work(melora_op op, melora_dims d) {
+    melora_work w = {NULL, 0};
+    cr_assert_eq(melora_workspace_size(&w.bytes, op, d), MELORA_OK);
+    cr_assert_eq(melora_alloc(&w.base, w.bytes), MELORA_OK);
+    memset(w.base, 0xA5, w.bytes); /* stale contents must not matter */
     return w;
 }
 
