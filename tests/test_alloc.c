@@ -63,6 +63,9 @@ static const call NON_ALLOCATING[] = {
     {"melora_kl_exact", c_me_klx, {2}, {0.2f, 1}},
     {"lora_forward_naive", c_lora_fn, {4, 3, 5, 2}, {1}},
     {"melora_forward_naive", c_me_fn, {2, 4, 3, 5, 2}, {1}},
+    {"blob_noise", c_blob_nz, {2, 3}, {0}},
+    {"blob_flipout_noise", c_flip_nz, {3, 4, 3, 5, 2}, {0}},
+    {"melora_noise", c_me_nz, {2, 2}, {0}},
 };
 
 static float *bufs[NP], *snap[NP];
@@ -91,7 +94,10 @@ static melora_status run(const call *c, long fail_at) {
     for (int i = 0; i < NP; i++) p[i] = bufs[i];
     ta_calls = ta_live = 0;
     ta_fail_at = fail_at;
-    return c->call(p, c->d, c->f);
+    {
+        api_args a = {p, c->d, c->f, NULL, BUF * sizeof(float), 0};
+        return c->call(&a);
+    }
 }
 
 Test(alloc, naive_references_report_each_failed_allocation, .init = setup, .fini = teardown) {
