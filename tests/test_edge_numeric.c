@@ -244,13 +244,13 @@ Test(edge, size_products_at_the_limits) {
     memcpy(keep, storage, sizeof storage);
     /* accepted: T*n = 2^32 + 2^20 and 3*2^31 (beyond a 32-bit address space: rejected) */
     const melora_status big = sizeof(size_t) >= 8 ? MELORA_OK : MELORA_ERR_OVERFLOW;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (1 << 20) + 1, 1 << 12, 8, 8), big);
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_FLIPOUT_BACKWARD, 3, INT_MAX, 4, 2), big);
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, INT_MAX, 8, 8, 64), big);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){(1 << 20) + 1, 1 << 12, 8, 8}), big);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_FLIPOUT_BACKWARD, (melora_dims){3, INT_MAX, 4, 2}), big);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 8, 8, 64}), big);
     if (big == MELORA_OK)
         cr_assert(bytes >= (size_t)INT_MAX * 64 * sizeof(float), "dv (T,r) must fit: %zu", bytes);
     /* rejected: T*n = 2^62 > PTRDIFF_MAX/8 */
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, INT_MAX, INT_MAX, 8, 8), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){INT_MAX, INT_MAX, 8, 8}), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_lora_forward(buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], 1, INT_MAX, INT_MAX, 1, 1), MELORA_ERR_OVERFLOW);
     /* E*r*r = 2^64 wraps size_t to 0 */
     cr_assert_eq(melora_melora_sample(buf[0], buf[1], buf[2], buf[3], 1 << 30, 1 << 17), MELORA_ERR_OVERFLOW);

@@ -9,8 +9,11 @@ Test(edge_regressions, blob_forward_checks_layout_before_sampling) {
     static double st[8][8];
     float (*b)[16] = (float (*)[16])st;
     size_t bytes;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, 1, INT_MAX, 1, 1 << 29), MELORA_ERR_OVERFLOW);
-    cr_assert_eq(melora_blob_forward(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[0], 1, 1, INT_MAX, 1, 1 << 29),
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){1, INT_MAX, 1, 1 << 29}), MELORA_ERR_OVERFLOW);
+    /* the workspace claims any size, so that the layout's check is the one that answers */
+    const melora_blob_params bp = {b[5], b[6], b[0], 1};
+    cr_assert_eq(melora_blob_forward(b[0], &(melora_lora_saved){b[4], b[1]}, b[2], (melora_work){b[3], SIZE_MAX}, &bp, b[7],
+                                     (melora_dims){1, INT_MAX, 1, 1 << 29}),
                  MELORA_ERR_OVERFLOW);
 }
 
@@ -22,8 +25,10 @@ Test(edge_regressions, melora_kl_checks_r_times_r) {
     float (*b)[16] = (float (*)[16])st;
     double kl = 0;
     for (int i = 0; i < 16; i++) b[6][i] = b[7][i] = 1.0f;
-    cr_assert_eq(melora_melora_kl_exact(&kl, NULL, NULL, b[6], b[7], 0.2f, 1, 1 << 30), MELORA_ERR_OVERFLOW);
-    cr_assert_eq(melora_melora_kl(&kl, NULL, NULL, NULL, b[0], b[5], b[6], b[7], 0.2f, 1, 1 << 30, 1), MELORA_ERR_OVERFLOW);
+    const melora_melora_params mp = {b[5], NULL, b[6], b[7], 0};
+    cr_assert_eq(melora_melora_kl_exact(&kl, NULL, &mp, 0.2f, 1, 1 << 30), MELORA_ERR_OVERFLOW);
+    /* the workspace claims any size: (r,n) fits, so the (r,r) check must answer */
+    cr_assert_eq(melora_melora_kl(&kl, NULL, (melora_work){b[0], SIZE_MAX}, &mp, 0.2f, 1, 1 << 30, 1), MELORA_ERR_OVERFLOW);
 }
 
 /* 3. melora_count_train_memory computes (T + G - 1) / G in int64: signed overflow (UB,
