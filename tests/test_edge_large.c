@@ -17,7 +17,8 @@ Test(edge_large, lora_forward_beyond_2_31_elements, .timeout = 300) {
     if (x == MAP_FAILED) cr_skip_test("cannot reserve %zu bytes for x: not run", xn * sizeof(float));
     float *A = tu_const((size_t)r * n, 0), *B = tu_const((size_t)m * r, 0);
     float *z = tu_const((size_t)T * m, 0), *u = tu_const((size_t)T * r, -1);
-    void *w = tu_work(MELORA_OP_LORA_FORWARD, T, n, m, r);
+    const melora_dims d = {T, n, m, r};
+    melora_work w = tu_work(MELORA_OP_LORA_FORWARD, d);
     A[0] = 1.0f;                 /* u[t][0] = x[t][0] */
     A[(size_t)n + n - 1] = 2.0f; /* u[t][1] = 2 x[t][n-1] */
     B[0] = 1.0f; B[1] = 10.0f; B[2] = -1.0f; B[5] = 3.0f;
@@ -26,7 +27,7 @@ Test(edge_large, lora_forward_beyond_2_31_elements, .timeout = 300) {
         x[(size_t)rows[i] * n] = (float)(i + 1);
         x[(size_t)rows[i] * n + n - 1] = 0.5f * (float)(i + 1);
     }
-    cr_assert_eq(melora_lora_forward(z, u, w, x, A, B, 2.0f, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_lora_forward(z, &(melora_lora_saved){x, u}, w, &(melora_lora_params){A, B, 2.0f}, d), MELORA_OK);
     for (int i = 0; i < 3; i++) {
         const size_t t = (size_t)rows[i];
         float a = (float)(i + 1), b = 2.0f * 0.5f * (float)(i + 1);
@@ -36,7 +37,7 @@ Test(edge_large, lora_forward_beyond_2_31_elements, .timeout = 300) {
     }
     for (size_t t = 0; t < (size_t)T - 9; t++) cr_assert(z[t * m] == 0 && u[t * r] == 0, "row %zu", t);
     munmap(x, xn * sizeof(float));
-    free(A); free(B); free(z); free(u); melora_free(w);
+    free(A); free(B); free(z); free(u); melora_free(w.base);
 }
 
 /* Reductions over long batches: every gradient that sums over T (LoRA's dA and dB,
@@ -80,11 +81,13 @@ Test(edge_large, long_batch_reductions_stay_accurate, .timeout = 300) {
             for (int j = 0; j < n; j++) rA[(size_t)k * n + j] += du[t * r + k] * x[t * n + j];
             for (int i = 0; i < m; i++) rB[(size_t)i * r + k] += s * (double)dz[t * m + i] * u[t * r + k];
         }
-    void *w = tu_work(MELORA_OP_LORA_BACKWARD, T, n, m, r);
-    cr_assert_eq(melora_lora_backward(dx, dA, dB, w, dz, u, x, A, B, s, T, n, m, r), MELORA_OK);
+    const melora_dims d = {T, n, m, r};
+    melora_work w = tu_work(MELORA_OP_LORA_BACKWARD, d);
+    cr_assert_eq(melora_lora_backward(dx, &(melora_lora_grads){dA, dB}, &(melora_lora_saved){x, u}, w, dz,
+                                      &(melora_lora_params){A, B, s}, d), MELORA_OK);
     double eA = tl_rel(dA, rA, (size_t)r * n), eB = tl_rel(dB, rB, (size_t)m * r);
     cr_assert(eA < 1e-6 && eB < 1e-6, "LoRA at T = %d: dA %.3g dB %.3g relative", T, eA, eB);
-    melora_free(w);
+    melora_free(w.base);
     for (int E = 1; E <= 4; E *= 4) {
         const int per = T / E;
         float *C = tu_const((size_t)E * r * r, 0), *EC = tu_fill((size_t)E * r * r, 77, 1.0);
@@ -104,13 +107,15 @@ Test(edge_large, long_batch_reductions_stay_accurate, .timeout = 300) {
         }
         memset(dM, 0, (size_t)r * r * sizeof(float));
         memset(dH, 0, (size_t)r * r * sizeof(float));
-        w = tu_work(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
-        cr_assert_eq(melora_melora_backward(dx, NULL, NULL, dM, dH, w, dz, u, u, x, A, C, B, H,
-                                            EC, s, E, T, n, m, r), MELORA_OK);
+        w = tu_work(MELORA_OP_MELORA_BACKWARD, d);
+        cr_assert_eq(melora_melora_backward(dx, &(melora_melora_grads){NULL, NULL, dM, dH},
+                                            &(melora_melora_saved){x, u, u}, w, dz,
+                                            &(melora_melora_params){A, B, NULL, H, s},
+                                            &(melora_melora_draw){C, EC, E}, d), MELORA_OK);
         double eM = tl_rel(dM, rM, (size_t)r * r), eH = tl_rel(dH, rH, (size_t)r * r);
         cr_assert(eM < 1e-6 && eH < 1e-6, "Me-LoRA E = %d at T = %d: dM %.3g dH %.3g relative",
                   E, T, eM, eH);
-        melora_free(w);
+        melora_free(w.base);
         free(C); free(EC);
     }
     free(x); free(dz); free(A); free(B); free(u); free(H); free(dx); free(dA); free(dB);
