@@ -110,9 +110,10 @@ static const spec SPECS[] = {
 #define CAP_MADDS 1.2e7                         /* see too_slow */
 
 /* The reference of a fast function: same name plus _naive, the same pointers but the
-   workspace. It runs on copies of the outputs as they were before the fast call. */
+   workspace, the same struct pointers NULL. It runs on copies of the outputs as they were
+   before the fast call. */
 static void compare_naive(const spec *sp, void **p, float **snap, const size_t *bytes,
-                          const int *d, const float *f) {
+                          const int *d, const float *f, unsigned snull) {
     char want[64];
     const spec *nv = NULL;
     void *q[16];
@@ -136,7 +137,10 @@ static void compare_naive(const spec *sp, void **p, float **snap, const size_t *
         }
     }
     CHECK(nq == (int)strlen(nv->kinds), "%s: %d pointers for %s", sp->name, nq, nv->name);
-    st = nv->call(q, d, f);
+    {
+        api_args a = {q, d, f, NULL, 0, snull};
+        st = nv->call(&a);
+    }
     CHECK(st == MELORA_OK, "%s: status %d where the fast path gave MELORA_OK", nv->name, st);
     for (i = 0; i < np; i++) {
         const float *a = (const float *)p[i], *b = out[i];
@@ -154,143 +158,353 @@ static void compare_naive(const spec *sp, void **p, float **snap, const size_t *
     }
 }
 
-static int fuzz_compute(rd *in, const spec *sp) {
-    int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
-    int d[8], i, work_i = -1, misalign, bounded = 1, fix;
-    float f[3] = {0, 0, 0};
-    unsigned allowed = 0, nullmask;
+/* One decoded call of fuzz_compute: its arguments, its buffers and the oracle's verdict. */
+typedef struct {
+    const spec *sp;
+    const api_call *ac;  /* where api_calls.h puts each pointer */
+    int np, nd, ns, d[8], work_i, misalign, bounded, content_err;
+    float f[3];
+    unsigned nullmask;   /* pointers passed as NULL */
+    unsigned snull;      /* struct pointers passed as NULL */
+    unsigned allowed;    /* statuses the arguments allow; 0: a valid call */
     uint64_t cnt[16];
     void *p[16], *base[16];
     float *snap[16];
     size_t bytes[16];
-    double kl = 12345.0, kl0;
-    size_t wbytes = 0;
-    int content_err = 0;
-    melora_status st;
-    CHECK(np < 16 && sp->shape[np - 1] && !sp->shape[np], "%s: table has %d kinds", sp->name, np);
+    size_t wbytes;       /* what melora_workspace_size says; 0 when it cannot say */
+    size_t wclaim;       /* the size the call is told its workspace has */
+    double kl, kl0;
+} fcall;
 
-    for (i = 0; i < nd; i++) d[i] = dsize(in);
+/* Sizes (often T a multiple of E; 1 call in 16 large), scalars, NULL pointers and the
+   workspace's alignment, in the order the seeds were written for. */
+static void decode_head(rd *in, fcall *c) {
+    const spec *sp = c->sp;
+    int i, fix;
+    for (i = 0; i < c->nd; i++) c->d[i] = dsize(in);
     fix = u8(in);
-    if ((fix & 1) && strchr(sp->dims, 'E') && strchr(sp->dims, 'T')) { /* often make T a multiple of E */
+    if ((fix & 1) && strchr(sp->dims, 'E') && strchr(sp->dims, 'T')) {
         int e = (int)(strchr(sp->dims, 'E') - sp->dims), t = (int)(strchr(sp->dims, 'T') - sp->dims);
-        if (d[e] > 0 && d[e] <= 48) d[t] = d[e] * (1 + (fix >> 1) % 4);
+        if (c->d[e] > 0 && c->d[e] <= 48) c->d[t] = c->d[e] * (1 + (fix >> 1) % 4);
     }
-    if (fix >= LARGE_FIX) large(in, sp->dims, d);
-    for (i = 0; i < ns; i++) f[i] = dscal(in);
-    nullmask = u8(in) < 40 ? (1u << (u8(in) % np)) : 0u;
-    if (u8(in) < 20) nullmask |= 1u << (u8(in) % np);
-    misalign = u8(in) < 12;
+    if (fix >= LARGE_FIX) large(in, sp->dims, c->d);
+    for (i = 0; i < c->ns; i++) c->f[i] = dscal(in);
+    c->nullmask = u8(in) < 40 ? (1u << (u8(in) % c->np)) : 0u;
+    if (u8(in) < 20) c->nullmask |= 1u << (u8(in) % c->np);
+    c->misalign = u8(in) < 12;
+}
 
-    /* the oracle: which statuses are allowed */
-    for (i = 0; i < np; i++) {
-        char k = sp->kinds[i];
-        if (k == 'w') work_i = i;
-        if (!((nullmask >> i) & 1u)) continue;
-        if (k == 'o' || k == 'w' || k == 'i' || k == 'g' || k == 'k') allowed |= BIT(MELORA_ERR_NULL);
-        if (k == 'h' && !((nullmask >> sp->dh) & 1u)) allowed |= BIT(MELORA_ERR_NULL);
+/* The pointers the call sees as NULL: those passed NULL, and the fields of a NULL
+   gradients struct (a NULL 'g' struct is a struct of NULL gradients). */
+static unsigned seen_null(const fcall *c) {
+    unsigned m = c->nullmask;
+    int i;
+    for (i = 0; i < c->np; i++) {
+        char s = c->ac->slots[i];
+        if (s >= '0' && s <= '9' && c->ac->structs[s - '0'] == 'g' && ((c->snull >> (s - '0')) & 1u))
+            m |= 1u << i;
     }
-    allowed |= size_statuses(cnt, sp->shape, sp->kinds, np, sp->dims, d, nd);
-    if (sp->op >= 0 && positive("nr", sp->dims, d) &&
-        (sp->op == MELORA_OP_MELORA_KL || positive("Tm", sp->dims, d))) {
-        int kl_op = sp->op == MELORA_OP_MELORA_KL;
-        int T = kl_op ? 1 : (int)dim_of('T', sp->dims, d), m = kl_op ? 1 : (int)dim_of('m', sp->dims, d);
-        melora_status ws = melora_workspace_size(&wbytes, (melora_op)sp->op, T,
-                                                 (int)dim_of('n', sp->dims, d), m,
-                                                 (int)dim_of('r', sp->dims, d));
+    return m;
+}
+
+/* The statuses the arguments allow: NULL pointers (a required one, 'h' when dH is given,
+   a required struct pointer), sizes, the workspace (a size it cannot give, a misaligned
+   one, a short one), scalars. */
+static unsigned arg_statuses(fcall *c) {
+    const spec *sp = c->sp;
+    unsigned allowed = 0, seen = seen_null(c);
+    int i;
+    for (i = 0; i < c->np; i++) {
+        char k = sp->kinds[i];
+        if (!((seen >> i) & 1u)) continue;
+        if (k == 'o' || k == 'w' || k == 'i' || k == 'g' || k == 'k') allowed |= BIT(MELORA_ERR_NULL);
+        if (k == 'h' && !((seen >> sp->dh) & 1u)) allowed |= BIT(MELORA_ERR_NULL);
+    }
+    for (i = 0; c->ac->structs[i]; i++)
+        if (c->ac->structs[i] == 'r' && ((c->snull >> i) & 1u)) allowed |= BIT(MELORA_ERR_NULL);
+    allowed |= size_statuses(c->cnt, sp->shape, sp->kinds, c->np, sp->dims, c->d, c->nd);
+    c->wbytes = 0;
+    if (sp->op >= 0 && positive("nr", sp->dims, c->d) &&
+        (sp->op == MELORA_OP_MELORA_KL || positive("Tm", sp->dims, c->d))) {
+        melora_status ws = api_work_bytes(&c->wbytes, c->ac, c->d);
         if (ws != MELORA_OK) {
             CHECK(ws == MELORA_ERR_OVERFLOW, "%s: workspace_size gave %d", sp->name, ws);
             allowed |= BIT(ws);
+            c->wbytes = 0;
         }
     }
-    if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
-    allowed |= scalar_statuses(&bounded, sp->scal, f, ns);
-    if (!allowed && too_large(cnt, np, CAP_ELEMS, wbytes, CAP_WORK, sp->dims, d, CAP_MADDS))
-        return 0;
+    if (c->work_i >= 0 && !((seen >> c->work_i) & 1u)) {
+        if (c->misalign) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+        else if (c->wbytes && c->wclaim < c->wbytes) allowed |= BIT(MELORA_ERR_WORKSPACE);
+    }
+    allowed |= scalar_statuses(&c->bounded, sp->scal, c->f, c->ns);
+    return allowed;
+}
 
-    /* buffers: exact sizes for valid calls (ASan sees any overrun), SMALL otherwise */
-    for (i = 0; i < np; i++) {
+/* Every buffer but the workspace: exact sizes for valid calls (ASan sees any overrun),
+   SMALL otherwise, filled from the input; marks contents outside the bounded range and,
+   for a KL, contents that make it undefined. */
+static void fill_buffers(rd *in, fcall *c) {
+    const spec *sp = c->sp;
+    int i;
+    for (i = 0; i < c->np; i++) {
         char k = sp->kinds[i];
-        size_t n = allowed ? SMALL : (size_t)cnt[i];
-        if (k == 'w') {
-            bytes[i] = allowed ? SMALL * 4 : (wbytes ? wbytes : 64);
-            base[i] = malloc(bytes[i] + 8);
-            memset(base[i], 0xA5, bytes[i] + 8);
-            p[i] = (char *)base[i] + (misalign ? 4 : 0);
-            snap[i] = NULL;
-        } else if (k == 'k') {
-            bytes[i] = sizeof(double);
-            base[i] = p[i] = &kl;
-            snap[i] = NULL;
-        } else {
-            bytes[i] = n * sizeof(float);
-            base[i] = p[i] = malloc(bytes[i]);
-            fill(in, (float *)p[i], n);
-            snap[i] = (float *)malloc(bytes[i]);
-            memcpy(snap[i], p[i], bytes[i]);
-            for (size_t j = 0; j < n; j++) {
-                float v = ((float *)p[i])[j];
-                if (!is_fin(v) || fabsf(v) > 1e3f) bounded = 0;
-                if (k == 'g' && v != 0.0f && fabsf(v) < 1e-15f) bounded = 0;
-                if (sp->kl && (k == 'g' || (k == 'i' && (sp->kl == 2 || i == np - 2)))) {
-                    /* KL inputs: non-finite entries or a zero std make the KL undefined */
-                    if (!is_fin(v) || (k == 'g' && v == 0.0f)) content_err = 1;
-                }
+        size_t n = c->allowed ? SMALL : (size_t)c->cnt[i], j;
+        c->snap[i] = NULL;
+        c->base[i] = c->p[i] = NULL;
+        if (k == 'w') continue;
+        if (k == 'k') {
+            c->bytes[i] = sizeof(double);
+            c->base[i] = c->p[i] = &c->kl;
+            continue;
+        }
+        c->bytes[i] = n * sizeof(float);
+        c->base[i] = c->p[i] = malloc(c->bytes[i]);
+        fill(in, (float *)c->p[i], n);
+        c->snap[i] = (float *)malloc(c->bytes[i]);
+        memcpy(c->snap[i], c->p[i], c->bytes[i]);
+        for (j = 0; j < n; j++) {
+            float v = ((float *)c->p[i])[j];
+            if (!is_fin(v) || fabsf(v) > 1e3f) c->bounded = 0;
+            if (k == 'g' && v != 0.0f && fabsf(v) < 1e-15f) c->bounded = 0;
+            if (sp->kl && (k == 'g' || (k == 'i' && (sp->kl == 2 || i == c->np - 2)))) {
+                /* KL inputs: non-finite entries or a zero std make the KL undefined */
+                if (!is_fin(v) || (k == 'g' && v == 0.0f)) c->content_err = 1;
             }
         }
-        if ((nullmask >> i) & 1u) p[i] = NULL;
     }
-    kl0 = kl;
-    if (work_i >= 0 && p[work_i]) { /* the whole workspace region, for the no-write check */
-        snap[work_i] = (float *)malloc(bytes[work_i] + 8);
-        memcpy(snap[work_i], base[work_i], bytes[work_i] + 8);
-    }
+}
 
-    if (getenv("FUZZ_DEBUG")) {
-        fprintf(stderr, "%s(", sp->name);
-        for (i = 0; i < nd; i++) fprintf(stderr, "%c=%d ", sp->dims[i], d[i]);
-        for (i = 0; i < ns; i++) fprintf(stderr, "%c=%g ", sp->scal[i], f[i]);
-        fprintf(stderr, "null=0x%x misalign=%d) allowed=0x%x bounded=%d\n", nullmask, misalign, allowed, bounded);
+/* Bytes read after the buffers' contents, so that the seeds written before the sized
+   workspace decode as they did (past the end of an input every byte is 0: the size
+   melora_workspace_size says, every struct pointer given). The workspace: its exact size,
+   more, or less (one byte less, none, half, any); a struct pointer NULL. */
+static void decode_tail(rd *in, fcall *c) {
+    uint8_t b = u8(in);
+    int ns = (int)strlen(c->ac->structs);
+    c->wclaim = c->wbytes ? c->wbytes : SMALL * 4;
+    if (c->wbytes && b >= 216 && b < 232) c->wclaim = c->wbytes + 8 * (1 + (size_t)u8(in));
+    if (c->wbytes && b >= 232) {
+        switch (b % 4) {
+        case 0: c->wclaim = c->wbytes - 1; break;
+        case 1: c->wclaim = 0; break;
+        case 2: c->wclaim = c->wbytes / 2; break;
+        default: c->wclaim = u32(in) % c->wbytes; break;
+        }
     }
-    st = sp->call(p, d, f);
+    b = u8(in);
+    c->snull = b >= 240 && ns > 0 ? 1u << (b % ns) : 0u;
+}
 
-    if (allowed) {
-        CHECK(st != MELORA_OK && (allowed & BIT(st)), "%s: status %d, allowed mask 0x%x", sp->name, st, allowed);
-    } else if (content_err) {
+/* The workspace region: a valid call's holds what it is told (at least what it needs),
+   a failing call's SMALL floats; stale contents, sometimes misaligned by 4 bytes. */
+static void alloc_workspace(fcall *c, unsigned allowed_head) {
+    int i = c->work_i;
+    size_t need = c->wbytes ? c->wbytes : 64;
+    if (i < 0) return;
+    c->bytes[i] = allowed_head ? SMALL * 4 : (c->wclaim > need ? c->wclaim : need);
+    c->base[i] = malloc(c->bytes[i] + 8);
+    memset(c->base[i], 0xA5, c->bytes[i] + 8);
+    c->p[i] = (char *)c->base[i] + (c->misalign ? 4 : 0);
+    c->snap[i] = (float *)malloc(c->bytes[i] + 8);
+    memcpy(c->snap[i], c->base[i], c->bytes[i] + 8);
+}
+
+/* An argument error returns an allowed status and writes nothing; a valid call returns
+   MELORA_OK (MELORA_ERR_VALUE for undefined KL contents), leaves its inputs and the
+   gradients it was not given alone, and from bounded inputs gives finite outputs. */
+static void check_outcome(const fcall *c, melora_status st) {
+    const spec *sp = c->sp;
+    unsigned seen = seen_null(c);
+    int i;
+    if (c->allowed) {
+        CHECK(st != MELORA_OK && (c->allowed & BIT(st)), "%s: status %d, allowed mask 0x%x", sp->name, st, c->allowed);
+    } else if (c->content_err) {
         CHECK(st == MELORA_ERR_VALUE, "%s: status %d for a non-finite or zero-std KL input", sp->name, st);
     } else {
         CHECK(st == MELORA_OK, "%s: status %d for a valid call", sp->name, st);
     }
-    for (i = 0; i < np; i++) {
+    for (i = 0; i < c->np; i++) {
         char k = sp->kinds[i];
-        if (!snap[i]) continue;
+        if (!c->snap[i]) continue;
         if (k == 'w') {
             if (st != MELORA_OK)
-                CHECK(memcmp(snap[i], base[i], bytes[i] + 8) == 0, "%s: workspace written on error", sp->name);
+                CHECK(memcmp(c->snap[i], c->base[i], c->bytes[i] + 8) == 0, "%s: workspace written on error", sp->name);
             continue;
         }
-        if (st != MELORA_OK || k == 'i' || k == 'g' || k == 'h')
-            CHECK(memcmp(snap[i], base[i], bytes[i]) == 0, "%s: %s argument %d written (status %d)",
-                  sp->name, st != MELORA_OK ? "on error," : "const", i, st);
-        else if (bounded && p[i]) {
-            size_t j, n = bytes[i] / sizeof(float);
+        if (st != MELORA_OK || k == 'i' || k == 'g' || k == 'h' || ((seen >> i) & 1u))
+            CHECK(memcmp(c->snap[i], c->base[i], c->bytes[i]) == 0, "%s: %s argument %d written (status %d)",
+                  sp->name, st != MELORA_OK ? "on error," : "const or absent", i, st);
+        else if (c->bounded && c->p[i]) {
+            size_t j, n = c->bytes[i] / sizeof(float);
             for (j = 0; j < n; j++)
-                CHECK(is_fin(((float *)p[i])[j]), "%s: output %d[%zu] = %g from finite moderate inputs",
-                      sp->name, i, j, ((float *)p[i])[j]);
+                CHECK(is_fin(((float *)c->p[i])[j]), "%s: output %d[%zu] = %g from finite moderate inputs",
+                      sp->name, i, j, ((float *)c->p[i])[j]);
         }
     }
-    if (st != MELORA_OK) CHECK(memcmp(&kl, &kl0, sizeof kl) == 0, "%s: *kl written on error", sp->name);
-    else if (sp->kl) CHECK(kl == kl && kl - kl == 0.0, "%s: KL value %g not finite", sp->name, kl);
-    if (st == MELORA_OK && bounded) compare_naive(sp, p, snap, bytes, d, f);
-    for (i = 0; i < np; i++) {
-        if (sp->kinds[i] != 'k') free(base[i]);
-        free(snap[i]);
+    if (st != MELORA_OK) CHECK(memcmp(&c->kl, &c->kl0, sizeof c->kl) == 0, "%s: *kl written on error", sp->name);
+    else if (sp->kl) CHECK(c->kl == c->kl && c->kl - c->kl == 0.0, "%s: KL value %g not finite", sp->name, c->kl);
+}
+
+static void free_call(fcall *c) {
+    int i;
+    for (i = 0; i < c->np; i++) {
+        if (c->sp->kinds[i] != 'k') free(c->base[i]);
+        free(c->snap[i]);
     }
+}
+
+static int fuzz_compute(rd *in, const spec *sp) {
+    fcall c;
+    unsigned allowed_head;
+    melora_status st;
+    int i;
+    memset(&c, 0, sizeof c);
+    c.sp = sp;
+    c.ac = api_of(sp->call);
+    c.np = (int)strlen(sp->kinds);
+    c.nd = (int)strlen(sp->dims);
+    c.ns = (int)strlen(sp->scal);
+    c.work_i = strchr(sp->kinds, 'w') ? (int)(strchr(sp->kinds, 'w') - sp->kinds) : -1;
+    c.bounded = 1;
+    c.kl = 12345.0;
+    CHECK(c.np < 16 && sp->shape[c.np - 1] && !sp->shape[c.np], "%s: table has %d kinds", sp->name, c.np);
+    CHECK(c.ac && (int)strlen(c.ac->slots) == c.np, "%s: not in api_table() with %d slots", sp->name, c.np);
+
+    decode_head(in, &c);
+    /* the head's verdict sizes the buffers (no struct NULL, the workspace it needs) */
+    c.wclaim = SIZE_MAX;
+    c.allowed = allowed_head = arg_statuses(&c);
+    if (!allowed_head && too_large(c.cnt, c.np, CAP_ELEMS, c.wbytes, CAP_WORK, sp->dims, c.d, CAP_MADDS))
+        return 0;
+    fill_buffers(in, &c);
+    decode_tail(in, &c);
+    c.allowed = arg_statuses(&c);
+    if (allowed_head && !c.allowed) { /* a NULL gradients struct made a call on SMALL buffers valid */
+        free_call(&c);
+        return 0;
+    }
+    alloc_workspace(&c, allowed_head);
+    for (i = 0; i < c.np; i++)
+        if ((c.nullmask >> i) & 1u) c.p[i] = NULL;
+    c.kl0 = c.kl;
+
+    if (getenv("FUZZ_DEBUG")) {
+        fprintf(stderr, "%s(", sp->name);
+        for (i = 0; i < c.nd; i++) fprintf(stderr, "%c=%d ", sp->dims[i], c.d[i]);
+        for (i = 0; i < c.ns; i++) fprintf(stderr, "%c=%g ", sp->scal[i], c.f[i]);
+        fprintf(stderr, "null=0x%x structs=0x%x misalign=%d work=%zu of %zu) allowed=0x%x bounded=%d\n", c.nullmask,
+                c.snull, c.misalign, c.wclaim, c.wbytes, c.allowed, c.bounded);
+    }
+    {
+        api_args a = {c.p, c.d, c.f, NULL, c.wclaim, c.snull};
+        st = sp->call(&a);
+    }
+    check_outcome(&c, st);
+    if (st == MELORA_OK && c.bounded) compare_naive(sp, c.p, c.snap, c.bytes, c.d, c.f, c.snull);
+    free_call(&c);
     return 0;
 }
 
 /* -------------------------------------------------------- noise, rng, workspace ---- */
-static int fuzz_noise(rd *in) {
-    int which = u8(in) % 3, nul = u8(in) < 10;
+/* The owners of the noise-offset convention, against the oracle's own statement of it:
+   draw d owns the indices [d 2^40, (d+1) 2^40) of each stream, d < 2^24; EA and EC are
+   the draw's first normals; sa its first signs and sb the signs right after sa. Errors:
+   NULL outputs, sizes <= 0, a buffer past MAX_ELEMS or a draw's tensors past its 2^40
+   indices (OVERFLOW), a draw past 2^24 (VALUE), Flipout's outputs sharing bytes (ALIAS,
+   checked last); nothing is written, the memory around the outputs included. */
+#define WINDOW ((uint64_t)1 << 40)
+static uint64_t ddraw(rd *in) {
+    uint8_t b = u8(in);
+    if (b < 128) return b % 8;
+    if (b < 192) return ((uint64_t)1 << 24) - 1 - b % 2; /* the last draws */
+    if (b < 232) return ((uint64_t)1 << 24) + b % 3;     /* just past them */
+    return u64(in);
+}
+
+static int fuzz_draw_offset(rd *in) {
+    int nul = u8(in) < 10;
+    uint64_t draw = ddraw(in), off = 77;
+    melora_status st = melora_draw_offset(nul ? NULL : &off, draw);
+    if (nul) CHECK(st == MELORA_ERR_NULL, "draw_offset NULL: %d", st);
+    else if (draw >= ((uint64_t)1 << 24)) CHECK(st == MELORA_ERR_VALUE, "draw_offset %llu: %d", (unsigned long long)draw, st);
+    else CHECK(st == MELORA_OK && off == draw * WINDOW, "draw_offset %llu: %d, %llu", (unsigned long long)draw, st,
+               (unsigned long long)off);
+    if (st != MELORA_OK) CHECK(off == 77, "draw_offset: written on error");
+    return 0;
+}
+
+/* kind 0 BLoB's EA (r,n), 1 Flipout's EA, sa, sb, 2 Me-LoRA's EC (E,r,r) */
+static int fuzz_draw_noise(rd *in, int kind) {
+    static const char *const dims[3] = {"rn", "GTnmr", "Er"};
+    /* the outputs, then (Flipout) the shapes its size check reads */
+    static const char *const shapes[3][8] = {{"rn"}, {"rn", "gn", "gr", "Tn", "Tm", "Tr", "mr"}, {"Err"}};
+    static const char kinds[] = "ooooooo";
+    const int nout = kind == 1 ? 3 : 1, nsh = kind == 1 ? 7 : 1, nd = (int)strlen(dims[kind]);
+    int d[5], i, nul = u8(in) < 10 ? 1 + u8(in) % nout : 0, overlap = 0;
+    uint64_t seed = u64(in), draw = ddraw(in), cnt[8], sum = 0;
+    unsigned allowed = 0;
+    size_t pos[3], arena_n, j;
+    float *arena, *snap, *out[3];
+    melora_status st;
+    for (i = 0; i < nd; i++) d[i] = dsize(in);
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    allowed |= size_statuses(cnt, shapes[kind], kinds, nsh, dims[kind], d, nd);
+    if (!(allowed & BIT(MELORA_ERR_SIZE)) && !(allowed & BIT(MELORA_ERR_OVERFLOW)) &&
+        (cnt[0] > WINDOW || (kind == 1 && cnt[1] + cnt[2] > WINDOW)))
+        allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (draw >= ((uint64_t)1 << 24)) allowed |= BIT(MELORA_ERR_VALUE);
+    for (i = 0; i < nout; i++) {
+        if (allowed) cnt[i] = SMALL;
+        if (cnt[i] > CAP_ELEMS) return 0;
+        sum += cnt[i];
+    }
+    /* the outputs side by side (adjacent: no overlap) in an arena twice their size */
+    arena_n = 2 * (size_t)sum + SMALL;
+    arena = (float *)malloc(arena_n * sizeof(float));
+    snap = (float *)malloc(arena_n * sizeof(float));
+    for (j = 0; j < arena_n; j++) arena[j] = -7.0f;
+    memcpy(snap, arena, arena_n * sizeof(float));
+    for (i = 0, j = 0; i < nout; i++) { pos[i] = j; j += (size_t)cnt[i]; }
+    if (kind == 1 && u8(in) < 24) { /* one output moved onto another */
+        int o = u8(in) % 3, t = (o + 1 + u8(in) % 2) % 3;
+        pos[o] = pos[t] + u16(in) % cnt[t];
+        overlap = 1;
+    }
+    for (i = 0; i < nout; i++) out[i] = nul == i + 1 ? NULL : arena + pos[i];
+    if (kind == 0) st = melora_blob_noise(out[0], seed, draw, d[0], d[1]);
+    else if (kind == 2) st = melora_melora_noise(out[0], seed, draw, d[0], d[1]);
+    else {
+        melora_dims dm;
+        dm.T = d[1]; dm.n = d[2]; dm.m = d[3]; dm.r = d[4];
+        st = melora_blob_flipout_noise(out[0], out[1], out[2], seed, draw, d[0], dm);
+    }
+    if (allowed || overlap) {
+        if (allowed) CHECK(st != MELORA_OK && (allowed & BIT(st)), "draw noise %d: status %d, allowed 0x%x", kind, st, allowed);
+        else CHECK(st == MELORA_ERR_ALIAS, "draw noise: overlapping outputs gave %d", st);
+        CHECK(memcmp(arena, snap, arena_n * sizeof(float)) == 0, "draw noise %d: written on error", kind);
+    } else {
+        uint64_t first = draw * WINDOW;
+        CHECK(st == MELORA_OK, "draw noise %d: status %d", kind, st);
+        for (j = 0; j < cnt[0]; j++) {
+            float want = melora_rng_normal(seed, first + j);
+            CHECK(memcmp(&out[0][j], &want, 4) == 0, "draw noise %d: normal %zu differs from melora_rng", kind, j);
+        }
+        for (i = 1; i < nout; i++)
+            for (j = 0; j < cnt[i]; j++) {
+                float want = melora_rng_sign(seed, first + (i == 2 ? cnt[1] : 0) + j);
+                CHECK(memcmp(&out[i][j], &want, 4) == 0, "flipout noise: sign %d[%zu] differs from melora_rng", i, j);
+            }
+        for (j = (size_t)sum; j < arena_n; j++) CHECK(arena[j] == -7.0f, "draw noise %d: wrote past its outputs", kind);
+    }
+    free(arena);
+    free(snap);
+    return 0;
+}
+
+/* melora_noise_normal, _uniform, _sign (which 0, 1, 2) */
+static int fuzz_streams(rd *in, int which) {
+    int nul = u8(in) < 10;
     uint64_t seed = u64(in), offset = u8(in) < 128 ? u64(in) : UINT64_MAX - u8(in);
     int64_t count = dsize64(in);
     unsigned allowed = 0;
@@ -327,6 +541,12 @@ static int fuzz_noise(rd *in) {
     free(out);
     free(snap);
     return 0;
+}
+
+static int fuzz_noise(rd *in) {
+    uint8_t w = u8(in);
+    if (w >= 192) return w % 4 == 3 ? fuzz_draw_offset(in) : fuzz_draw_noise(in, w % 4);
+    return fuzz_streams(in, w % 3);
 }
 
 static int fuzz_inline(rd *in) {
@@ -384,7 +604,11 @@ static int fuzz_workspace(rd *in) {
             big = MAX_ELEMS;
     }
     if (op < 0 || op >= MELORA_OP_COUNT_) allowed |= BIT(MELORA_ERR_ENUM);
-    st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, d[0], d[1], d[2], d[3]);
+    {
+        melora_dims dm;
+        dm.T = d[0]; dm.n = d[1]; dm.m = d[2]; dm.r = d[3];
+        st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, dm);
+    }
     if (allowed || big > MAX_ELEMS / 64) {
         if (st == MELORA_OK) CHECK(!allowed, "workspace_size: ok, allowed 0x%x", allowed);
         else CHECK((allowed | BIT(MELORA_ERR_OVERFLOW)) & BIT(st), "workspace_size: status %d", st);
@@ -551,10 +775,10 @@ static int fuzz_counting(rd *in) {
         int s = (int)u32(in), c;
         const char *str = melora_status_string((melora_status)s);
         CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string");
-        for (c = 1; c >= MELORA_ERR_ALIAS - 1; c--) {
+        for (c = 1; c >= MELORA_ERR_WORKSPACE - 1; c--) {
             str = melora_status_string((melora_status)c);
             CHECK(str && strncmp(str, "melora: ", 8) == 0, "status string %d", c);
-            CHECK((strstr(str, "unknown status") == NULL) == (c <= 0 && c >= MELORA_ERR_ALIAS), "status %d message", c);
+            CHECK((strstr(str, "unknown status") == NULL) == (c <= 0 && c >= MELORA_ERR_WORKSPACE), "status %d message", c);
         }
     }
     return 0;
@@ -577,7 +801,7 @@ static int fuzz_alias(rd *in) {
     int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
     int d[8], i, o, j, nw = 0, no = 0, bad = 0, writers[16], others[16];
     float f[3] = {0, 0, 0};
-    size_t bytes[16], off[16], gap = 64, total, unit;
+    size_t bytes[16], off[16], gap = 64, total, unit, wb = SMALL * 4;
     unsigned char *raw, *copy, *snap, *arena;
     void *p[16];
     melora_status st0, st;
@@ -601,13 +825,9 @@ static int fuzz_alias(rd *in) {
         uint64_t e;
         if (k == 'k') { bytes[i] = sizeof(double); continue; }
         if (k == 'w') {
-            int kl_op = sp->op == MELORA_OP_MELORA_KL;
-            if (melora_workspace_size(&bytes[i], (melora_op)sp->op,
-                                      kl_op ? 1 : (int)dim_of('T', sp->dims, d),
-                                      (int)dim_of('n', sp->dims, d),
-                                      kl_op ? 1 : (int)dim_of('m', sp->dims, d),
-                                      (int)dim_of('r', sp->dims, d)) != MELORA_OK) bad = 1;
+            if (api_work_bytes(&bytes[i], api_of(sp->call), d) != MELORA_OK) bad = 1;
             else if (bytes[i] > ALIAS_CAP * 16) return 0;
+            else wb = bytes[i];
             continue;
         }
         e = elems(sp->shape[i], sp->dims, d);
@@ -652,7 +872,8 @@ static int fuzz_alias(rd *in) {
     {
         void *q[16];
         for (i = 0; i < np; i++) q[i] = p[i] ? copy + ((unsigned char *)p[i] - arena) : NULL;
-        st0 = sp->call(q, d, f);
+        api_args a = {q, d, f, NULL, wb, 0};
+        st0 = sp->call(&a);
     }
     /* o's first byte at off[j] + delta, delta a multiple of o's alignment in
        (-bytes[o], bytes[j]): at least one shared byte */
@@ -665,7 +886,10 @@ static int fuzz_alias(rd *in) {
     delta = lo + (int64_t)(pick * unit);
     p[o] = arena + off[j] + delta;
     memcpy(snap, arena, total);
-    st = sp->call(p, d, f);
+    {
+        api_args a = {p, d, f, NULL, wb, 0};
+        st = sp->call(&a);
+    }
     if (getenv("FUZZ_DEBUG"))
         fprintf(stderr, "alias %s: buffer %d (%c) at %+lld bytes of buffer %d (%c): baseline %d, got %d\n",
                 sp->name, o, sp->kinds[o], (long long)delta, j, sp->kinds[j], st0, st);
