@@ -280,7 +280,9 @@ static void fill_buffers(rd *in, fcall *c) {
    melora_workspace_size says, every struct pointer given). The workspace: its exact size,
    more, or less (one byte less, none, half, any); a struct pointer NULL. */
 static void decode_tail(rd *in, fcall *c) {
-    uint8_t b = u8(in);
+    uint8_t b;
+    if (getenv("FUZZ_DEBUG")) fprintf(stderr, "tail at byte %zu\n", in->i);
+    b = u8(in);
     int ns = (int)strlen(c->ac->structs);
     c->wclaim = c->wbytes ? c->wbytes : SMALL * 4;
     if (c->wbytes && b >= 216 && b < 232) c->wclaim = c->wbytes + 8 * (1 + (size_t)u8(in));
