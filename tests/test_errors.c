@@ -1,6 +1,9 @@
 /* Bad input for every compute function: each required pointer NULL, each size 0 and
-   negative, sizes whose buffers overflow, T % E != 0, bad scalars, a misaligned workspace.
-   Each must return its documented code and leave every buffer untouched. */
+   negative, sizes whose buffers overflow, T % E != 0, bad scalars, a misaligned workspace,
+   a workspace smaller than melora_workspace_size() says, each required struct pointer
+   NULL. Each must return its documented code and leave every buffer untouched. The calls
+   go through tests/api_calls.h: p[] in the order of the tensors, d[] the sizes, f[] the
+   scalars; it puts them in each call's structs. */
 #include "util.h"
 #include "api_calls.h"
 #include <limits.h>

@@ -3,12 +3,16 @@
    Each input is decoded into one call: a function (byte 0), its sizes (small, 0, negative,
    or extremes such as INT_MAX, 2^29, 2^30 whose products overflow), its scalars (ordinary,
    0, huge, denormal, NaN, +-Inf), which pointers are NULL, whether the workspace is
-   misaligned, and the contents of every buffer (small, large, zero, raw bit patterns, or
-   ordinary values with NaN/Inf/0/denormal entries planted in them).
+   misaligned, the contents of every buffer (small, large, zero, raw bit patterns, or
+   ordinary values with NaN/Inf/0/denormal entries planted in them), then the size the
+   workspace is said to have (what melora_workspace_size says, more, or less: one byte
+   less, none, half, any) and which struct pointer is NULL. The calls go through
+   tests/api_calls.h, which builds each call's structs from the decoded pointers.
 
    An independent oracle derives from the documented contract which statuses the call may
    return:
-     - a required pointer NULL                   -> MELORA_ERR_NULL
+     - a required pointer or struct pointer NULL -> MELORA_ERR_NULL (a NULL gradients
+       struct is a struct of NULL gradients: the call is the one without them)
      - a size <= 0                               -> MELORA_ERR_SIZE
      - a buffer of more than PTRDIFF_MAX/8 elements, or a workspace that
        melora_workspace_size() cannot size      -> MELORA_ERR_OVERFLOW
@@ -16,6 +20,7 @@
      - a bad scalar (non-finite s or weight, sigma <= 0, eps outside [0,1)),
        or for a KL a zero/non-finite std or non-finite entry -> MELORA_ERR_VALUE
      - a misaligned workspace                    -> MELORA_ERR_ALIGNMENT
+     - a workspace smaller than melora_workspace_size() says -> MELORA_ERR_WORKSPACE
    and asserts:
      - an argument error returns one of the predicted codes and writes nothing (every
        buffer, the workspace and *kl compared bitwise with a snapshot); such calls get
@@ -27,7 +32,11 @@
      - with finite moderate inputs, the outputs of a function that has a naive reference
        (LoRA, Flipout, Me-LoRA forward and backward) agree with the reference's, run on
        the same inputs, within 1e-4 of each output's largest magnitude;
-     - the noise functions equal melora_rng_*(seed, offset + i) element by element;
+     - the noise functions equal melora_rng_*(seed, offset + i) element by element, and
+       those of a draw (melora_draw_offset, melora_blob_noise, melora_blob_flipout_noise,
+       melora_melora_noise) the normals and signs at the offsets the header states,
+       restated here: draw d at d 2^40, sb after sa; a draw past 2^24, a tensor past the
+       draw's 2^40 indices and Flipout's outputs overlapping are errors, nothing written;
      - the counting functions equal the closed forms computed in 128-bit arithmetic, or
        report MELORA_ERR_OVERFLOW exactly when an intermediate leaves int64.
    Sizes of valid calls are mostly small (dimensions <= 48 unless an extreme value is
