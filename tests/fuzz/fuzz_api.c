@@ -284,27 +284,11 @@ static void fill_buffers(rd *in, fcall *c) {
     }
 }
 
-/* Bytes read after the buffers' contents, so that the seeds written before the sized
-   workspace decode as they did (past the end of an input every byte is 0: the size
-   melora_workspace_size says, every struct pointer given). The workspace: its exact size,
-   more, or less (one byte less, none, half, any); a struct pointer NULL. */
+/* The workspace's claimed size and the NULL struct pointer (fuzz_input.h). */
 static void decode_tail(rd *in, fcall *c) {
-    uint8_t b;
     if (getenv("FUZZ_DEBUG")) fprintf(stderr, "tail at byte %zu\n", in->i);
-    b = u8(in);
-    int ns = (int)strlen(c->ac->structs);
-    c->wclaim = c->wbytes ? c->wbytes : SMALL * 4;
-    if (c->wbytes && b >= 216 && b < 232) c->wclaim = c->wbytes + 8 * (1 + (size_t)u8(in));
-    if (c->wbytes && b >= 232) {
-        switch (b % 4) {
-        case 0: c->wclaim = c->wbytes - 1; break;
-        case 1: c->wclaim = 0; break;
-        case 2: c->wclaim = c->wbytes / 2; break;
-        default: c->wclaim = u32(in) % c->wbytes; break;
-        }
-    }
-    b = u8(in);
-    c->snull = b >= 240 && ns > 0 ? 1u << (b % ns) : 0u;
+    c->wclaim = work_claim(in, c->wbytes, SMALL * 4);
+    c->snull = struct_nulls(in, (int)strlen(c->ac->structs));
 }
 
 /* The workspace region: a valid call's holds what it is told (at least what it needs),

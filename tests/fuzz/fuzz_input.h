@@ -176,6 +176,29 @@ static unsigned scalar_statuses(int *bounded, const char *kinds, const float *f,
     return allowed;
 }
 
+/* The bytes after a call's buffer contents (read last, so that inputs written before the
+   sized workspace decode as they did: past an input's end every byte is 0, which means
+   the workspace melora_workspace_size says and every struct pointer given).
+   work_claim: the size the call is told its workspace has, from what the size query says
+   (need; 0 when it cannot say): that, more, or less (one byte less, none, half, any).
+   struct_nulls: the struct pointers passed as NULL (bit i: the call's i-th), of ns. */
+static inline size_t work_claim(rd *r, size_t need, size_t fallback) {
+    uint8_t b = u8(r);
+    if (!need) return fallback;
+    if (b >= 216 && b < 232) return need + 8 * (1 + (size_t)u8(r));
+    if (b < 232) return need;
+    switch (b % 4) {
+    case 0: return need - 1;
+    case 1: return 0;
+    case 2: return need / 2;
+    default: return u32(r) % need;
+    }
+}
+static inline unsigned struct_nulls(rd *r, int ns) {
+    uint8_t b = u8(r);
+    return b >= 240 && ns > 0 ? 1u << (b % ns) : 0u;
+}
+
 /* A valid call is skipped when its buffers are too large to allocate or it is too slow. */
 static int too_large(const uint64_t *cnt, int np, uint64_t cap_elems, size_t wbytes,
                      size_t cap_work, const char *dims, const int *d, double cap_madds) {
