@@ -429,6 +429,25 @@ static int fuzz_draw_offset(rd *in) {
     return 0;
 }
 
+/* The outputs of a valid call: the draw's first normals (EA, EC), its first signs (sa)
+   and the signs right after them (sb). */
+static void check_draws(int kind, float *const *out, const uint64_t *cnt, int nout, uint64_t seed,
+                        uint64_t draw) {
+    uint64_t first = draw * WINDOW, j;
+    int i;
+    for (j = 0; j < cnt[0]; j++) {
+        float want = melora_rng_normal(seed, first + j);
+        CHECK(memcmp(&out[0][j], &want, 4) == 0, "draw noise %d: normal %llu differs from melora_rng", kind,
+              (unsigned long long)j);
+    }
+    for (i = 1; i < nout; i++)
+        for (j = 0; j < cnt[i]; j++) {
+            float want = melora_rng_sign(seed, first + (i == 2 ? cnt[1] : 0) + j);
+            CHECK(memcmp(&out[i][j], &want, 4) == 0, "flipout noise: sign %d[%llu] differs from melora_rng", i,
+                  (unsigned long long)j);
+        }
+}
+
 /* kind 0 BLoB's EA (r,n), 1 Flipout's EA, sa, sb, 2 Me-LoRA's EC (E,r,r) */
 static int fuzz_draw_noise(rd *in, int kind) {
     static const char *const dims[3] = {"rn", "GTnmr", "Er"};
@@ -479,17 +498,8 @@ static int fuzz_draw_noise(rd *in, int kind) {
         else CHECK(st == MELORA_ERR_ALIAS, "draw noise: overlapping outputs gave %d", st);
         CHECK(memcmp(arena, snap, arena_n * sizeof(float)) == 0, "draw noise %d: written on error", kind);
     } else {
-        uint64_t first = draw * WINDOW;
         CHECK(st == MELORA_OK, "draw noise %d: status %d", kind, st);
-        for (j = 0; j < cnt[0]; j++) {
-            float want = melora_rng_normal(seed, first + j);
-            CHECK(memcmp(&out[0][j], &want, 4) == 0, "draw noise %d: normal %zu differs from melora_rng", kind, j);
-        }
-        for (i = 1; i < nout; i++)
-            for (j = 0; j < cnt[i]; j++) {
-                float want = melora_rng_sign(seed, first + (i == 2 ? cnt[1] : 0) + j);
-                CHECK(memcmp(&out[i][j], &want, 4) == 0, "flipout noise: sign %d[%zu] differs from melora_rng", i, j);
-            }
+        check_draws(kind, out, cnt, nout, seed, draw);
         for (j = (size_t)sum; j < arena_n; j++) CHECK(arena[j] == -7.0f, "draw noise %d: wrote past its outputs", kind);
     }
     free(arena);
