@@ -234,6 +234,8 @@ def melora_noise(seed, draw, E, r, out=None):
     """melora_melora_noise: Me-LoRA's EC (E, r, r) of draw `draw`."""
     if out is None:
         out = torch.empty(E, r, r, dtype=torch.float32)
+    if out.numel() == 0:  # E = 0: an empty batch draws nothing
+        return out
     call("melora_melora_noise", ptr(out), seed & _MASK64, _draw(draw, "melora_melora_noise"),
          E, r)
     return out

@@ -19,18 +19,18 @@ Parameters (names, shapes and initialisation as in PEFT and the official BLoB co
 
 Noise: every sampling forward uses one "draw" d of the module's counter RNG (seed S),
 placed in the streams by the library (melora.h states where):
-    BLoB      EA (r, n)                 = melora_blob_noise(S, d)
-    Flipout   EA, sa, sb for T tokens   = melora_blob_flipout_noise(S, d, G, {T, n, m, r})
-    Me-LoRA   EC (E, r, r)              = melora_melora_noise(S, d, E, r)
-    eq. 8     eps                       = melora_rng_uniform(S, d) (d of the latest sampling
-                                          forward)
-Monte-Carlo sample k of a K-sample pass that starts at draw d uses draw d + k.
-So a C program with the same seed and draw index uses the same samples. After a sampling
-forward the counter advances (auto_resample=True) so the next forward draws new noise;
-resample() advances it by hand and reseed(seed, draw) sets it. seed and draw are int64
-buffers (melora_seed, melora_draw; the seed is stored as its two's-complement int64), so
-they travel with the state_dict and DistributedDataParallel (broadcast_buffers=True, its
-default) keeps every rank's counter equal to rank 0's.
+    BLoB      melora_blob_noise(EA, S, d, r, n)
+    Flipout   melora_blob_flipout_noise(EA, sa, sb, S, d, G, {T, n, m, r}) (the signs are
+              not stored: backward draws them again)
+    Me-LoRA   melora_melora_noise(EC, S, d, E, r)
+    eq. 8     eps = melora_rng_uniform(S, d), d the draw of the latest sampling forward
+and sample k of a Monte-Carlo pass (eval_mode "mc", forward_mc) that starts at draw d uses
+draw d + k. So a C program with the same seed and draw index uses the same samples.
+After a sampling forward the counter advances (auto_resample=True) so the next forward
+draws new noise; resample() advances it by hand and reseed(seed, draw) sets it. seed and
+draw are int64 buffers (melora_seed, melora_draw; the seed is stored as its two's-
+complement int64), so they travel with the state_dict and DistributedDataParallel
+(broadcast_buffers=True, its default) keeps every rank's counter equal to rank 0's.
 
 Ranks: when torch.distributed is initialised and rank_noise=True (the default), rank k
 draws with the seed S + k * 0xD1B54A32D192ED03 (mod 2^64) in place of S, so the ranks'
