@@ -5,6 +5,7 @@
     tools/api.py readme   print the README's API table (signatures from melora.h)
     tools/api.py check    exit 1 unless _api.py, melora_cuda.h, the README table and
                           tests/api_calls.h all agree with melora.h
+    tools/api.py selftest plant one mistake at a time in copies of the tree: each must fail
     tools/api.py dump     print what the parser read (for debugging the parser)
 
 Standard library only: the headers are plain enough (no function pointers, no nested
@@ -456,7 +457,9 @@ def check_cuda(api, cuda, label):
     return errs
 
 
-def check_param_counts(api, cuda):
+def check_param_counts(api, cuda, flagged=()):
+    """Errors for calls past MAX_PARAMS (CUDA: before handle and stream; not repeated for
+    twins already reported), and the largest count as (count, function)."""
     errs, most = [], []
     for f in api.functions:
         most.append((len(f[2]), f[0]))
@@ -466,7 +469,7 @@ def check_param_counts(api, cuda):
         for f in cuda.functions:
             k = len(cuda_core(f[2]))
             most.append((k, f[0]))
-            if k > MAX_PARAMS:
+            if k > MAX_PARAMS and f[0] not in flagged:
                 errs.append("melora_cuda.h: %s takes %d parameters before handle and stream (at most %d)"
                             % (f[0], k, MAX_PARAMS))
     return errs, max(most)
@@ -524,53 +527,192 @@ def calls_missing(api, text):
     return [f[0] for f in compute_functions(api) if not re.search(r"\b%s\s*\(" % f[0], text)]
 
 
-def cmd_check(api, *args):
-    """check [--cuda FILE]: FILE in place of melora_cuda.h (e.g. from another branch)."""
-    cuda_path = args[1] if len(args) > 1 and args[0] == "--cuda" else os.path.join(ROOT, CUDA_HEADER)
+def check_tree(root, cuda_path):
+    """Every disagreement of the files under root (and cuda_path) with root/melora.h, and
+    the largest parameter count as (count, function)."""
+    api = Api(os.path.join(root, HEADER), "MELORA_H", True)
     errs = []
     try:
-        have = open(os.path.join(ROOT, API_PY)).read()
+        have = open(os.path.join(root, API_PY)).read()
     except OSError:
         have = ""
     if have != gen_text(api):
         errs.append("%s is not what `tools/api.py gen` writes from melora.h: run it" % API_PY)
-    cuda = load_cuda(cuda_path)
-    label = os.path.relpath(cuda_path, ROOT)
-    errs += check_cuda(api, cuda, cuda_path if label.startswith("..") else label)
-    block = readme_block(open(os.path.join(ROOT, README)).read())
+    label = os.path.relpath(cuda_path, root)
+    label = cuda_path if label.startswith("..") else label
+    try:
+        cuda = load_cuda(cuda_path)
+    except (OSError, ValueError, SystemExit) as e:
+        cuda = None
+        errs.append("%s: cannot read it (%s)" % (label, e))
+    if cuda:
+        errs += check_cuda(api, cuda, label)
+    try:
+        block = readme_block(open(os.path.join(root, README)).read())
+    except OSError:
+        block = None
     if block is None:
         errs.append("README.md has no API table between the api-table markers")
     elif block != readme_text(api):
         errs.append("README.md's API table is not what `tools/api.py readme` prints: paste its output")
     try:
-        missing = calls_missing(api, open(os.path.join(ROOT, CALLS)).read())
+        missing = calls_missing(api, strip_comments(open(os.path.join(root, CALLS)).read()))
     except OSError:
         missing = ["(no %s)" % CALLS]
     if missing:
         errs.append("%s calls no %s" % (CALLS, ", ".join(missing)))
-    perrs, (k, who) = check_param_counts(api, cuda)
-    errs += perrs
+    flagged = set(re.findall(r"\b(melora_cuda_\w+)\(", "\n".join(errs)))
+    perrs, most = check_param_counts(api, cuda, flagged)
+    return errs + perrs, most, len(api.functions)
+
+
+def cmd_check(*args):
+    """check [--cuda FILE]: FILE in place of melora_cuda.h (e.g. `git show cuda:melora_cuda.h`)."""
+    cuda_path = args[1] if len(args) > 1 and args[0] == "--cuda" else os.path.join(ROOT, CUDA_HEADER)
+    errs, (k, who), nfn = check_tree(ROOT, cuda_path)
     for e in errs:
         print("api-check: ✗ " + e)
+    print("api-check: most parameters: %d (%s; at most %d allowed)" % (k, who, MAX_PARAMS))
     if errs:
         return 1
-    print("api-check: ✓ _api.py, melora_cuda.h, the README table and tests/api_calls.h agree "
-          "with melora.h (%d functions; most parameters: %d, %s)" % (len(api.functions), k, who))
+    print("api-check: ✓ _api.py, melora_cuda.h, the README tables and tests/api_calls.h agree "
+          "with melora.h (%d functions)" % nfn)
+    return 0
+
+
+# ---- the check's own test ------------------------------------------------------------------
+
+def mirror_header(api):
+    """A melora_cuda.h that mirrors melora.h as the rules say, written from melora.h's text
+    (not from cuda_expected): each prototype renamed with `, cudaStream_t stream` appended,
+    the KLs' and _naive references' differences spelt out by hand."""
+    text = strip_comments(public_part(open(api.path).read(), "MELORA_H"))
+    protos = dict((m.group(2), " ".join(m.group(0).split()))
+                  for m in re.finditer(r"^MELORA_DEF ([^;(]*?\b)(melora_\w+)\(([^;]*)\);", text, re.M | re.S))
+    by_hand = {
+        "melora_blob_kl": "double *kl, int *status, const melora_blob_grads *g, melora_work work, "
+                          "const melora_blob_params *p, float sigma_p, float weight, int r, int n",
+        "melora_melora_kl": "double *kl, int *status, const melora_melora_grads *g, melora_work work, "
+                            "const melora_melora_params *p, float sigma, float weight, int r, int n",
+        "melora_melora_kl_prior_noise": "double *kl, int *status, const melora_melora_grads *g, "
+                                        "melora_work work, const melora_melora_params *p, "
+                                        "float sigma_p, float eps, float weight, int r, int n",
+        "melora_melora_kl_exact": "double *kl, int *status, const melora_melora_grads *g, "
+                                  "melora_work work, const melora_melora_params *p, float sigma, "
+                                  "float weight, int r",
+    }
+    out = ["#define MELORA_CUDA_H", "const char *melora_cuda_last_error(void);",
+           "melora_status melora_cuda_profile_start(cudaStream_t stream);",
+           "int melora_cuda_profile_stop(const char **name, double *bytes, float *ms, int cap);",
+           "melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op, melora_dims d);",
+           "melora_status melora_cuda_melora_kl_naive(%s, cudaStream_t stream);" % by_hand["melora_melora_kl"]]
+    for name, proto in protos.items():
+        if name in NOT_COMPUTE or name in NO_CUDA_TWIN:
+            continue
+        cname = "melora_cuda_" + name[len("melora_"):]
+        args = by_hand.get(name) or re.search(r"\((.*)\)", proto).group(1)
+        ret = proto[len("MELORA_DEF "):proto.index(name)].strip()
+        out.append("%s %s(%s, cudaStream_t stream);" % (ret, cname, args))
+    out.append("#endif /* MELORA_CUDA_H */")
+    return "\n".join(out) + "\n"
+
+
+def cmd_selftest(*args):
+    """Runs the check on copies of the tree, each with one planted mistake, and fails
+    unless every mistake adds an error that names it. The base copy has a melora_cuda.h
+    written by mirror_header and a tests/api_calls.h that calls everything, so the only
+    errors it may have are those of melora.h itself (the parameter count)."""
+    import shutil
+    import tempfile
+    api = load()
+    tmp = tempfile.mkdtemp(prefix="api-selftest.")
+    fails = []
+
+    def tree(name, edit=None):
+        root = os.path.join(tmp, name)
+        for rel in (HEADER, README, API_PY, CALLS):
+            os.makedirs(os.path.dirname(os.path.join(root, rel)) or root, exist_ok=True)
+        shutil.copy(os.path.join(ROOT, HEADER), os.path.join(root, HEADER))
+        readme = open(os.path.join(ROOT, README)).read()
+        b = readme_block(readme)
+        with open(os.path.join(root, README), "w") as f:
+            f.write(readme.replace(b, readme_text(api)) if b else readme_text(api))
+        with open(os.path.join(root, API_PY), "w") as f:
+            f.write(gen_text(api))
+        with open(os.path.join(root, CALLS), "w") as f:
+            f.write("".join("    (void)%s(0);\n" % fn[0] for fn in compute_functions(api)))
+        with open(os.path.join(root, CUDA_HEADER), "w") as f:
+            f.write(mirror_header(api))
+        if edit:
+            path, old, new = edit
+            full = os.path.join(root, path)
+            text = open(full).read()
+            if old not in text:
+                fails.append("%s: the text to plant the mistake in is gone: %r" % (name, old))
+            with open(full, "w") as f:
+                f.write(text.replace(old, new, 1))
+        return check_tree(root, os.path.join(root, CUDA_HEADER))[0]
+
+    base = tree("base")
+    for e in base:
+        if "parameters (at most" not in e or "melora.h:" not in e:
+            fails.append("base: the correct copy fails: " + e)
+    cases = [
+        ("stale-binding", (API_PY, "ERR_WORKSPACE = -13", "ERR_WORKSPACE = -14"), "_api.py is not"),
+        ("swapped", (CUDA_HEADER, "const melora_lora_saved *sv, melora_work work, const melora_lora_params *p",
+                     "melora_work work, const melora_lora_saved *sv, const melora_lora_params *p"),
+         "melora_cuda_lora_forward("),
+        ("no-status", (CUDA_HEADER, "melora_cuda_blob_kl(double *kl, int *status,",
+                       "melora_cuda_blob_kl(double *kl,"), "melora_cuda_blob_kl("),
+        ("missing-twin", (CUDA_HEADER, "melora_cuda_melora_noise(", "melora_cuda_melora_noise_x("),
+         "no melora_cuda_melora_noise "),
+        ("stream-first", (CUDA_HEADER, "melora_cuda_noise_sign(float *out,",
+                          "melora_cuda_noise_sign(cudaStream_t stream, float *out,"), "melora_cuda_noise_sign("),
+        ("type", (CUDA_HEADER, "melora_cuda_melora_sample(float *C, const melora_melora_params *p",
+                  "melora_cuda_melora_sample(float *C, melora_melora_params *p"), "melora_cuda_melora_sample("),
+        ("readme", (README, "| `melora_dims` | `int T; int n; int m; int r` |",
+                    "| `melora_dims` | `int T; int n; int r; int m` |"), "README.md's API table"),
+        ("calls", (CALLS, "(void)melora_blob_kl(0);", ""), "calls no melora_blob_kl"),
+        ("eleven", (HEADER, "float weight, int r);",
+                    "float weight, int r, int a, int b, int c, int e, int f);"),
+         "melora_melora_kl_exact takes 11 parameters"),
+    ]
+    cases.append(("extra", (CUDA_HEADER, "#endif /* MELORA_CUDA_H */",
+                            "melora_status melora_cuda_lora_step(float *z);\n#endif /* MELORA_CUDA_H */"),
+                  "melora_cuda_lora_step has no CPU twin"))
+    for name, edit, want in cases:
+        extra = [e for e in tree(name, edit) if e not in base]
+        if not any(want in e for e in extra):
+            fails.append("%s: the check did not report %r (new errors: %s)" % (name, want, extra or "none"))
+    # allowed differences must pass: a _naive twin with the tuned call's work and a handle
+    ok = ("naive-work", (CUDA_HEADER, "melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g, "
+                         "const melora_lora_saved *sv, const float *dz, const melora_lora_params *p, "
+                         "melora_dims d, cudaStream_t stream)",
+                         "melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g, "
+                         "const melora_lora_saved *sv, melora_work work, const float *dz, "
+                         "const melora_lora_params *p, melora_dims d, cublasHandle_t handle, "
+                         "cudaStream_t stream)"))
+    extra = [e for e in tree(ok[0], ok[1]) if e not in base]
+    if extra:
+        fails.append("%s: an allowed difference is reported: %s" % (ok[0], extra))
+    shutil.rmtree(tmp)
+    for f in fails:
+        print("api-check-selftest: ✗ " + f)
+    if fails:
+        return 1
+    print("api-check-selftest: ✓ a correct copy and an allowed difference pass; each of %d "
+          "planted mistakes is reported" % len(cases))
     return 0
 
 
 def main(argv):
-    cmds = {"gen": cmd_gen, "dump": cmd_dump}
-    extra = globals().get("EXTRA_COMMANDS", {})
-    cmds.update(extra)
+    cmds = {"gen": lambda: cmd_gen(load()), "dump": lambda: cmd_dump(load()),
+            "readme": lambda: cmd_readme(load()), "check": cmd_check, "selftest": cmd_selftest}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    api = load()
-    return cmds[argv[1]](api, *argv[2:])
+    return cmds[argv[1]](*argv[2:])
 
-
-EXTRA_COMMANDS = {"readme": cmd_readme, "check": cmd_check}
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
