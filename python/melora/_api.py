@@ -58,118 +58,165 @@ MOD_DOWN = 64
 MOD_QV = 5
 MOD_ALL = 127
 
-STATUS_NAMES = {0: "MELORA_OK", -1: "MELORA_ERR_NULL", -2: "MELORA_ERR_SIZE", -3: "MELORA_ERR_OVERFLOW", -4: "MELORA_ERR_DIVISIBILITY", -5: "MELORA_ERR_VALUE", -6: "MELORA_ERR_ENUM", -7: "MELORA_ERR_CAPACITY", -8: "MELORA_ERR_ALIGNMENT", -9: "MELORA_ERR_ALLOC", -10: "MELORA_ERR_CUDA", -11: "MELORA_ERR_CUBLAS", -12: "MELORA_ERR_ALIAS", -13: "MELORA_ERR_WORKSPACE"}
+STATUS_NAMES = {
+    0: "MELORA_OK",
+    -1: "MELORA_ERR_NULL",
+    -2: "MELORA_ERR_SIZE",
+    -3: "MELORA_ERR_OVERFLOW",
+    -4: "MELORA_ERR_DIVISIBILITY",
+    -5: "MELORA_ERR_VALUE",
+    -6: "MELORA_ERR_ENUM",
+    -7: "MELORA_ERR_CAPACITY",
+    -8: "MELORA_ERR_ALIGNMENT",
+    -9: "MELORA_ERR_ALLOC",
+    -10: "MELORA_ERR_CUDA",
+    -11: "MELORA_ERR_CUBLAS",
+    -12: "MELORA_ERR_ALIAS",
+    -13: "MELORA_ERR_WORKSPACE",
+}
 
 
 class melora_dims(ctypes.Structure):
-    _fields_ = [("T", ctypes.c_int),
-                ("n", ctypes.c_int),
-                ("m", ctypes.c_int),
-                ("r", ctypes.c_int)]
+    _fields_ = [
+        ("T", ctypes.c_int),
+        ("n", ctypes.c_int),
+        ("m", ctypes.c_int),
+        ("r", ctypes.c_int),
+    ]
 
 
 class melora_work(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p),
-                ("bytes", ctypes.c_size_t)]
+    _fields_ = [
+        ("base", ctypes.c_void_p),
+        ("bytes", ctypes.c_size_t),
+    ]
 
 
 class melora_lora_saved(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_void_p),
-                ("u", ctypes.c_void_p)]
+    _fields_ = [
+        ("x", ctypes.c_void_p),
+        ("u", ctypes.c_void_p),
+    ]
 
 
 class melora_melora_saved(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_void_p),
-                ("u", ctypes.c_void_p),
-                ("v", ctypes.c_void_p)]
+    _fields_ = [
+        ("x", ctypes.c_void_p),
+        ("u", ctypes.c_void_p),
+        ("v", ctypes.c_void_p),
+    ]
 
 
 class melora_lora_params(ctypes.Structure):
-    _fields_ = [("A", ctypes.c_void_p),
-                ("B", ctypes.c_void_p),
-                ("s", ctypes.c_float)]
+    _fields_ = [
+        ("A", ctypes.c_void_p),
+        ("B", ctypes.c_void_p),
+        ("s", ctypes.c_float),
+    ]
 
 
 class melora_lora_grads(ctypes.Structure):
-    _fields_ = [("dA", ctypes.c_void_p),
-                ("dB", ctypes.c_void_p)]
+    _fields_ = [
+        ("dA", ctypes.c_void_p),
+        ("dB", ctypes.c_void_p),
+    ]
 
 
 class melora_blob_params(ctypes.Structure):
-    _fields_ = [("MA", ctypes.c_void_p),
-                ("GA", ctypes.c_void_p),
-                ("B", ctypes.c_void_p),
-                ("s", ctypes.c_float)]
+    _fields_ = [
+        ("MA", ctypes.c_void_p),
+        ("GA", ctypes.c_void_p),
+        ("B", ctypes.c_void_p),
+        ("s", ctypes.c_float),
+    ]
 
 
 class melora_blob_grads(ctypes.Structure):
-    _fields_ = [("dMA", ctypes.c_void_p),
-                ("dGA", ctypes.c_void_p),
-                ("dB", ctypes.c_void_p)]
+    _fields_ = [
+        ("dMA", ctypes.c_void_p),
+        ("dGA", ctypes.c_void_p),
+        ("dB", ctypes.c_void_p),
+    ]
 
 
 class melora_blob_draw(ctypes.Structure):
-    _fields_ = [("As", ctypes.c_void_p),
-                ("EA", ctypes.c_void_p)]
+    _fields_ = [
+        ("As", ctypes.c_void_p),
+        ("EA", ctypes.c_void_p),
+    ]
 
 
 class melora_flipout_noise(ctypes.Structure):
-    _fields_ = [("EA", ctypes.c_void_p),
-                ("sa", ctypes.c_void_p),
-                ("sb", ctypes.c_void_p),
-                ("G", ctypes.c_int)]
+    _fields_ = [
+        ("EA", ctypes.c_void_p),
+        ("sa", ctypes.c_void_p),
+        ("sb", ctypes.c_void_p),
+        ("G", ctypes.c_int),
+    ]
 
 
 class melora_melora_params(ctypes.Structure):
-    _fields_ = [("A", ctypes.c_void_p),
-                ("B", ctypes.c_void_p),
-                ("M", ctypes.c_void_p),
-                ("H", ctypes.c_void_p),
-                ("s", ctypes.c_float)]
+    _fields_ = [
+        ("A", ctypes.c_void_p),
+        ("B", ctypes.c_void_p),
+        ("M", ctypes.c_void_p),
+        ("H", ctypes.c_void_p),
+        ("s", ctypes.c_float),
+    ]
 
 
 class melora_melora_grads(ctypes.Structure):
-    _fields_ = [("dA", ctypes.c_void_p),
-                ("dB", ctypes.c_void_p),
-                ("dM", ctypes.c_void_p),
-                ("dH", ctypes.c_void_p)]
+    _fields_ = [
+        ("dA", ctypes.c_void_p),
+        ("dB", ctypes.c_void_p),
+        ("dM", ctypes.c_void_p),
+        ("dH", ctypes.c_void_p),
+    ]
 
 
 class melora_melora_draw(ctypes.Structure):
-    _fields_ = [("C", ctypes.c_void_p),
-                ("EC", ctypes.c_void_p),
-                ("E", ctypes.c_int)]
+    _fields_ = [
+        ("C", ctypes.c_void_p),
+        ("EC", ctypes.c_void_p),
+        ("E", ctypes.c_int),
+    ]
 
 
 class melora_module(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p),
-                ("m", ctypes.c_int64),
-                ("n", ctypes.c_int64),
-                ("count", ctypes.c_int64)]
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("m", ctypes.c_int64),
+        ("n", ctypes.c_int64),
+        ("count", ctypes.c_int64),
+    ]
 
 
 class melora_model_info(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p),
-                ("hidden", ctypes.c_int64),
-                ("layers", ctypes.c_int64),
-                ("heads", ctypes.c_int64),
-                ("kv_heads", ctypes.c_int64),
-                ("head_dim", ctypes.c_int64),
-                ("intermediate", ctypes.c_int64),
-                ("vocab", ctypes.c_int64),
-                ("positions", ctypes.c_int64),
-                ("gated_mlp", ctypes.c_int),
-                ("biases", ctypes.c_int),
-                ("tied_embeddings", ctypes.c_int)]
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("hidden", ctypes.c_int64),
+        ("layers", ctypes.c_int64),
+        ("heads", ctypes.c_int64),
+        ("kv_heads", ctypes.c_int64),
+        ("head_dim", ctypes.c_int64),
+        ("intermediate", ctypes.c_int64),
+        ("vocab", ctypes.c_int64),
+        ("positions", ctypes.c_int64),
+        ("gated_mlp", ctypes.c_int),
+        ("biases", ctypes.c_int),
+        ("tied_embeddings", ctypes.c_int),
+    ]
 
 
 class melora_train_memory(ctypes.Structure):
-    _fields_ = [("params", ctypes.c_int64),
-                ("grads", ctypes.c_int64),
-                ("adam", ctypes.c_int64),
-                ("activations", ctypes.c_int64),
-                ("noise", ctypes.c_int64),
-                ("total", ctypes.c_int64)]
+    _fields_ = [
+        ("params", ctypes.c_int64),
+        ("grads", ctypes.c_int64),
+        ("adam", ctypes.c_int64),
+        ("activations", ctypes.c_int64),
+        ("noise", ctypes.c_int64),
+        ("total", ctypes.c_int64),
+    ]
 
 
 SIGNATURES = {
@@ -260,7 +307,8 @@ ARGNAMES = {
 
 
 def declare(lib):
+    """Set restype and argtypes of every function of melora.h on the CDLL lib."""
     for name, (restype, argtypes) in SIGNATURES.items():
-        f = getattr(lib, name)
-        f.restype = restype
-        f.argtypes = argtypes
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
