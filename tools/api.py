@@ -2,8 +2,8 @@
 """One description of melora's API, read from the headers themselves.
 
     tools/api.py gen      write python/melora/_api.py (the ctypes binding) from melora.h
-    tools/api.py readme   print the README's API table (signatures from melora.h)
-    tools/api.py check    exit 1 unless _api.py, melora_cuda.h, the README table and
+    tools/api.py readme   print the README's API tables (structs and signatures, from melora.h)
+    tools/api.py check    exit 1 unless _api.py, melora_cuda.h, the README tables and
                           tests/api_calls.h all agree with melora.h
     tools/api.py selftest plant one mistake at a time in copies of the tree: each must fail
     tools/api.py dump     print what the parser read (for debugging the parser)
