@@ -46,13 +46,22 @@
        K Monte-Carlo samples, G tokens per Flipout sign group.
        x (T,n)  z (T,m)  dz (T,m)  dx (T,n)  u,v (T,r)
        A, MA, GA, EA, As (r,n)   B (m,r)   M, H (r,r)   C, EC (E,r,r)
+   CALLS (v0.2)
+       Tensors are grouped by role in small structs: a method's parameters (_params), its
+       gradients (_grads), what the forward saves for the backward (_saved), one draw of
+       its noise (_draw, _noise); sizes in melora_dims, the workspace with its size in
+       melora_work. No call has more than ten arguments:
+           melora_melora_backward(dx, &g, &sv, work, dz, &p, &draw, d);
+       v0.1 took the same call as 21 positional arguments, 13 of them float pointers.
    CONVENTIONS
        Outputs first, then saved activations and workspace, then const inputs, then sizes.
        Adapters ADD into z (z += delta) and backward passes ADD into gradients, so a base
-       layer and several adapters compose; pass NULL for a gradient you do not want.
+       layer and several adapters compose; pass NULL for a gradient you do not want (or
+       NULL for the whole _grads struct).
        Noise is an explicit input. The melora_rng_* functions map (seed, index) to numbers
        through Philox4x32-10, so any element can be regenerated on its own, on the CPU or
-       (same functions, __host__ __device__) on the GPU.
+       (same functions, __host__ __device__) on the GPU. melora_draw_offset and the
+       melora_*_noise functions own the convention of which indices a draw uses.
        No buffer a call writes (outputs, accumulated z and gradients, the workspace, *kl)
        may share a byte with any other buffer of the call, input or output, including
        partial overlaps; inputs may share memory with each other. No in-place use is
@@ -63,8 +72,9 @@
        Every public function returns a melora_status: MELORA_OK (0) or a negative code,
        explained by melora_status_string(). Arguments are checked before any memory is
        touched; on error nothing is written. Overlaps are checked after the pointers,
-       sizes and workspace alignment (the ranges need valid sizes), so MELORA_ERR_ALIAS
-       comes after NULL, SIZE, OVERFLOW, DIVISIBILITY and ALIGNMENT errors.
+       sizes and workspace alignment and size (the ranges need valid sizes), so
+       MELORA_ERR_ALIAS comes after NULL, SIZE, OVERFLOW, DIVISIBILITY, ALIGNMENT and
+       WORKSPACE errors.
 
    DESIGN: docs/DESIGN.md states every formula above with its gradients, the conventions
    in full and the reasons for them.

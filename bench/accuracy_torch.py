@@ -14,18 +14,25 @@ import sys
 import numpy as np
 import torch
 
-LIB = ctypes.CDLL(os.environ.get("MELORA_LIB", "build/libmelora.so"))
-OP_LORA_FORWARD, OP_LORA_BACKWARD, OP_MELORA_BACKWARD = 0, 1, 5
+# the declarations generated from melora.h (python/melora/_api.py); the library is found as
+# the PyTorch bridge finds it ($MELORA_LIB, else build/libmelora.so)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from melora import _api, _lib  # noqa: E402
+
+LIB = _lib.lib
+byref = ctypes.byref
 
 
 def ptr(a):
-    return None if a is None else a.ctypes.data_as(ctypes.c_void_p)
+    return None if a is None else a.ctypes.data
 
 
-def work(op, T, n, m, r):
+def work(op, d):
+    """A melora_work of the size melora_workspace_size reports; the array travels with it."""
     b = ctypes.c_size_t(0)
-    assert LIB.melora_workspace_size(ctypes.byref(b), op, T, n, m, r) == 0
-    return np.zeros(b.value // 4 + 16, np.float32)
+    assert LIB.melora_workspace_size(byref(b), op, d) == 0
+    buf = np.zeros(b.value // 4 + 16, np.float32)
+    return _api.melora_work(ptr(buf), buf.nbytes), buf
 
 
 def rel(a, ref):
@@ -43,23 +50,30 @@ def step(T, n, m, r, seed):
     fs = float(s)
     z = np.zeros((T, m), np.float32)
     u = np.zeros((T, r), np.float32)
-    assert LIB.melora_lora_forward(ptr(z), ptr(u), ptr(work(OP_LORA_FORWARD, T, n, m, r)), ptr(x),
-                                   ptr(A), ptr(B), ctypes.c_float(s), T, n, m, r) == 0
+    d = _api.melora_dims(T, n, m, r)
+    sv = _api.melora_lora_saved(ptr(x), ptr(u))
+    p = _api.melora_lora_params(ptr(A), ptr(B), s)
+    w, wbuf = work(_api.OP_LORA_FORWARD, d)
+    assert LIB.melora_lora_forward(ptr(z), byref(sv), w, byref(p), d) == 0
     dx = np.zeros((T, n), np.float32)
     dA = np.zeros((r, n), np.float32)
     dB = np.zeros((m, r), np.float32)
-    assert LIB.melora_lora_backward(ptr(dx), ptr(dA), ptr(dB), ptr(work(OP_LORA_BACKWARD, T, n, m, r)),
-                                    ptr(dz), ptr(u), ptr(x), ptr(A), ptr(B), ctypes.c_float(s),
-                                    T, n, m, r) == 0
+    w, wbuf = work(_api.OP_LORA_BACKWARD, d)
+    assert LIB.melora_lora_backward(ptr(dx), byref(_api.melora_lora_grads(ptr(dA), ptr(dB))),
+                                    byref(sv), w, ptr(dz), byref(p), d) == 0
+    # Me-LoRA's dM with C = I, whose v equals u
     C = np.eye(r, dtype=np.float32)
     H = np.full((r, r), 0.1, np.float32)
     EC = np.zeros((1, r, r), np.float32)
     dM = np.zeros((r, r), np.float32)
     dx2 = np.zeros((T, n), np.float32)
-    assert LIB.melora_melora_backward(ptr(dx2), None, None, ptr(dM), None,
-                                      ptr(work(OP_MELORA_BACKWARD, T, n, m, r)), ptr(dz), ptr(u),
-                                      ptr(u), ptr(x), ptr(A), ptr(C), ptr(B), ptr(H), ptr(EC),
-                                      ctypes.c_float(s), 1, T, n, m, r) == 0
+    w, wbuf = work(_api.OP_MELORA_BACKWARD, d)
+    assert LIB.melora_melora_backward(
+        ptr(dx2), byref(_api.melora_melora_grads(dM=ptr(dM))),
+        byref(_api.melora_melora_saved(ptr(x), ptr(u), ptr(u))), w, ptr(dz),
+        byref(_api.melora_melora_params(ptr(A), ptr(B), None, ptr(H), s)),
+        byref(_api.melora_melora_draw(ptr(C), ptr(EC), 1)), d) == 0
+    del wbuf
     tx, tdz, tA, tB, tu0 = (torch.from_numpy(a) for a in (x, dz, A, B, u))
     tu = tx @ tA.T
     tz = fs * (tu @ tB.T)

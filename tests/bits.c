@@ -47,11 +47,12 @@ static void bits_ok(melora_status st, const char *what) {
 #define BITS_F(name, p, cnt) bits_hash(sh, name, p, (size_t)(cnt) * sizeof(float))
 #define BITS_D(name, v) bits_hash(sh, name, &(v), sizeof(double))
 
-static void *bits_work(melora_op op, int T, int n, int m, int r) {
-    size_t b = 0;
-    void *w = NULL;
-    bits_ok(melora_workspace_size(&b, op, T, n, m, r), "workspace_size");
-    bits_ok(melora_alloc(&w, b), "alloc");
+/* C++ builds too (no compound literals, no designated initialisers before C++20): every
+   struct of a call is named and initialised in field order. */
+static melora_work bits_work(melora_op op, melora_dims d) {
+    melora_work w = {NULL, 0};
+    bits_ok(melora_workspace_size(&w.bytes, op, d), "workspace_size");
+    bits_ok(melora_alloc(&w.base, w.bytes), "alloc");
     return w;
 }
 
@@ -67,85 +68,106 @@ static void bits_shape(int T, int n, int m, int r, int E, int G) {
     float *z = bits_zero((size_t)K * Tm), *u = bits_zero(Tr), *v = bits_zero(Tr);
     float *dx = bits_zero(Tn), *dA = bits_zero(rn), *dB = bits_zero(mr), *dG = bits_zero(rn);
     float *dM = bits_zero(rr), *dH = bits_zero(rr), *As = bits_zero(rn), *C = bits_zero((size_t)E * rr);
-    void *w = bits_work(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r);
-    void *w2 = bits_work(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
-    void *w3 = bits_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r);
-    void *wk = bits_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
-    double kl;
     const float s = 0.75f;
+    const melora_dims d = {T, n, m, r}, dk = {1, n, 1, r};
+    melora_work w = bits_work(MELORA_OP_FLIPOUT_BACKWARD, d);
+    melora_work w2 = bits_work(MELORA_OP_MELORA_BACKWARD, d);
+    melora_work w3 = bits_work(MELORA_OP_MELORA_MC_FORWARD, d);
+    melora_work wk = bits_work(MELORA_OP_MELORA_KL, dk);
+    const melora_lora_saved sv = {x, u};
+    const melora_melora_saved ms = {x, u, v};
+    const melora_lora_params lp = {A, B, s};
+    const melora_lora_grads lg = {dA, dB};
+    const melora_blob_params bp = {A, GA, B, s};
+    const melora_blob_grads bg = {dA, dG, dB};
+    const melora_blob_draw bd = {As, EA};
+    const melora_flipout_noise nz = {EA, sa, sb, G};
+    const melora_melora_params mp = {A, B, M, H, s};
+    const melora_melora_grads mg = {dA, dB, dM, dH};
+    const melora_melora_draw md = {C, EC, E};
+    double kl;
     sprintf(sh, "T%d/n%d/m%d/r%d/E%d/G%d", T, n, m, r, E, G);
 #define BITS_CLEAR() do { memset(z, 0, (size_t)K * Tm * sizeof(float)); memset(dx, 0, Tn * sizeof(float)); \
         memset(dA, 0, rn * sizeof(float)); memset(dB, 0, mr * sizeof(float)); memset(dG, 0, rn * sizeof(float)); \
         memset(dM, 0, rr * sizeof(float)); memset(dH, 0, rr * sizeof(float)); } while (0)
     BITS_CLEAR();
-    bits_ok(melora_lora_forward(z, u, w, x, A, B, s, T, n, m, r), "lora_forward");
+    bits_ok(melora_lora_forward(z, &sv, w, &lp, d), "lora_forward");
     BITS_F("lora_fwd.z", z, Tm); BITS_F("lora_fwd.u", u, Tr);
-    bits_ok(melora_lora_backward(dx, dA, dB, w, dz, u, x, A, B, s, T, n, m, r), "lora_backward");
+    bits_ok(melora_lora_backward(dx, &lg, &sv, w, dz, &lp, d), "lora_backward");
     BITS_F("lora_bwd.dx", dx, Tn); BITS_F("lora_bwd.dA", dA, rn); BITS_F("lora_bwd.dB", dB, mr);
     BITS_CLEAR();
-    bits_ok(melora_lora_forward_naive(z, u, x, A, B, s, T, n, m, r), "lora_forward_naive");
+    bits_ok(melora_lora_forward_naive(z, &sv, &lp, d), "lora_forward_naive");
     BITS_F("lora_fwd_naive.z", z, Tm); BITS_F("lora_fwd_naive.u", u, Tr);
-    bits_ok(melora_lora_backward_naive(dx, dA, dB, dz, u, x, A, B, s, T, n, m, r), "lora_backward_naive");
+    bits_ok(melora_lora_backward_naive(dx, &lg, &sv, dz, &lp, d), "lora_backward_naive");
     BITS_F("lora_bwd_naive.dx", dx, Tn); BITS_F("lora_bwd_naive.dA", dA, rn); BITS_F("lora_bwd_naive.dB", dB, mr);
 
     BITS_CLEAR();
-    bits_ok(melora_blob_sample(As, A, GA, EA, r, n), "blob_sample");
+    bits_ok(melora_blob_sample(As, &bp, EA, r, n), "blob_sample");
     BITS_F("blob_sample.As", As, rn);
-    bits_ok(melora_blob_forward(z, u, As, w, x, A, GA, EA, B, s, T, n, m, r), "blob_forward");
+    bits_ok(melora_blob_forward(z, &sv, As, w, &bp, EA, d), "blob_forward");
     BITS_F("blob_fwd.z", z, Tm); BITS_F("blob_fwd.u", u, Tr); BITS_F("blob_fwd.As", As, rn);
-    bits_ok(melora_blob_backward(dx, dA, dG, dB, w, dz, u, x, As, GA, EA, B, s, T, n, m, r), "blob_backward");
+    bits_ok(melora_blob_backward(dx, &bg, &sv, w, dz, &bp, &bd, d), "blob_backward");
     BITS_F("blob_bwd.dx", dx, Tn); BITS_F("blob_bwd.dMA", dA, rn); BITS_F("blob_bwd.dGA", dG, rn);
     BITS_F("blob_bwd.dB", dB, mr);
 
     BITS_CLEAR();
-    bits_ok(melora_blob_flipout_forward(z, u, w, x, A, GA, EA, sa, sb, B, s, G, T, n, m, r), "flipout_forward");
+    bits_ok(melora_blob_flipout_forward(z, &sv, w, &bp, &nz, d), "flipout_forward");
     BITS_F("flip_fwd.z", z, Tm); BITS_F("flip_fwd.u", u, Tr);
-    bits_ok(melora_blob_flipout_backward(dx, dA, dG, dB, w, dz, u, x, A, GA, EA, sa, sb, B, s, G, T, n, m, r), "flipout_backward");
+    bits_ok(melora_blob_flipout_backward(dx, &bg, &sv, w, dz, &bp, &nz, d), "flipout_backward");
     BITS_F("flip_bwd.dx", dx, Tn); BITS_F("flip_bwd.dMA", dA, rn); BITS_F("flip_bwd.dGA", dG, rn);
     BITS_F("flip_bwd.dB", dB, mr);
     BITS_CLEAR();
-    bits_ok(melora_blob_flipout_forward_naive(z, u, x, A, GA, EA, sa, sb, B, s, G, T, n, m, r), "flipout_forward_naive");
+    bits_ok(melora_blob_flipout_forward_naive(z, &sv, &bp, &nz, d), "flipout_forward_naive");
     BITS_F("flip_fwd_naive.z", z, Tm); BITS_F("flip_fwd_naive.u", u, Tr);
-    bits_ok(melora_blob_flipout_backward_naive(dx, dA, dG, dB, dz, u, x, A, GA, EA, sa, sb, B, s, G, T, n, m, r), "flipout_backward_naive");
+    bits_ok(melora_blob_flipout_backward_naive(dx, &bg, &sv, dz, &bp, &nz, d), "flipout_backward_naive");
     BITS_F("flip_bwd_naive.dx", dx, Tn); BITS_F("flip_bwd_naive.dMA", dA, rn);
     BITS_F("flip_bwd_naive.dGA", dG, rn); BITS_F("flip_bwd_naive.dB", dB, mr);
 
     BITS_CLEAR();
-    bits_ok(melora_melora_sample(C, M, H, EC, E, r), "melora_sample");
+    bits_ok(melora_melora_sample(C, &mp, EC, E, r), "melora_sample");
     BITS_F("me_sample.C", C, (size_t)E * rr);
-    bits_ok(melora_melora_forward(z, u, v, w2, x, A, C, B, s, E, T, n, m, r), "melora_forward");
+    bits_ok(melora_melora_forward(z, &ms, w2, &mp, &md, d), "melora_forward");
     BITS_F("me_fwd.z", z, Tm); BITS_F("me_fwd.u", u, Tr); BITS_F("me_fwd.v", v, Tr);
-    bits_ok(melora_melora_backward(dx, dA, dB, dM, dH, w2, dz, u, v, x, A, C, B, H, EC, s, E, T, n, m, r), "melora_backward");
+    bits_ok(melora_melora_backward(dx, &mg, &ms, w2, dz, &mp, &md, d), "melora_backward");
     BITS_F("me_bwd.dx", dx, Tn); BITS_F("me_bwd.dA", dA, rn); BITS_F("me_bwd.dB", dB, mr);
     BITS_F("me_bwd.dM", dM, rr); BITS_F("me_bwd.dH", dH, rr);
     BITS_CLEAR();
-    bits_ok(melora_melora_forward_naive(z, u, v, x, A, C, B, s, E, T, n, m, r), "melora_forward_naive");
+    bits_ok(melora_melora_forward_naive(z, &ms, &mp, &md, d), "melora_forward_naive");
     BITS_F("me_fwd_naive.z", z, Tm); BITS_F("me_fwd_naive.u", u, Tr); BITS_F("me_fwd_naive.v", v, Tr);
-    bits_ok(melora_melora_backward_naive(dx, dA, dB, dM, dH, dz, u, v, x, A, C, B, H, EC, s, E, T, n, m, r), "melora_backward_naive");
+    bits_ok(melora_melora_backward_naive(dx, &mg, &ms, dz, &mp, &md, d), "melora_backward_naive");
     BITS_F("me_bwd_naive.dx", dx, Tn); BITS_F("me_bwd_naive.dA", dA, rn); BITS_F("me_bwd_naive.dB", dB, mr);
     BITS_F("me_bwd_naive.dM", dM, rr); BITS_F("me_bwd_naive.dH", dH, rr);
     BITS_CLEAR();
-    bits_ok(melora_melora_mc_forward(z, u, w3, x, A, CK, B, s, K, T, n, m, r), "melora_mc_forward");
+    bits_ok(melora_melora_mc_forward(z, &sv, w3, &mp, CK, K, d), "melora_mc_forward");
     BITS_F("me_mc_fwd.z", z, (size_t)K * Tm); BITS_F("me_mc_fwd.u", u, Tr);
 
     BITS_CLEAR();
-    bits_ok(melora_blob_kl(&kl, dA, dG, A, GA, 0.3f, 0.5f, r, n), "blob_kl");
+    bits_ok(melora_blob_kl(&kl, &bg, &bp, 0.3f, 0.5f, r, n), "blob_kl");
     BITS_D("blob_kl.kl", kl); BITS_F("blob_kl.dMA", dA, rn); BITS_F("blob_kl.dGA", dG, rn);
     BITS_CLEAR();
-    bits_ok(melora_melora_kl(&kl, dA, dM, dH, wk, A, M, H, 0.3f, 0.5f, r, n), "melora_kl");
+    bits_ok(melora_melora_kl(&kl, &mg, wk, &mp, 0.3f, 0.5f, r, n), "melora_kl");
     BITS_D("me_kl.kl", kl); BITS_F("me_kl.dA", dA, rn); BITS_F("me_kl.dM", dM, rr); BITS_F("me_kl.dH", dH, rr);
     BITS_CLEAR();
-    bits_ok(melora_melora_kl_prior_noise(&kl, dA, dM, dH, wk, A, M, H, 0.2f, 0.375f, 0.5f, r, n), "melora_kl_prior_noise");
+    bits_ok(melora_melora_kl_prior_noise(&kl, &mg, wk, &mp, 0.2f, 0.375f, 0.5f, r, n), "melora_kl_prior_noise");
     BITS_D("me_kl8.kl", kl); BITS_F("me_kl8.dA", dA, rn); BITS_F("me_kl8.dM", dM, rr); BITS_F("me_kl8.dH", dH, rr);
     BITS_CLEAR();
-    bits_ok(melora_melora_kl_exact(&kl, dM, dH, M, H, 0.3f, 0.5f, r), "melora_kl_exact");
+    bits_ok(melora_melora_kl_exact(&kl, &mg, &mp, 0.3f, 0.5f, r), "melora_kl_exact");
     BITS_D("me_klx.kl", kl); BITS_F("me_klx.dM", dM, rr); BITS_F("me_klx.dH", dH, rr);
+
+    /* the noise of draw 3 of seed 9 in this shape */
+    bits_ok(melora_blob_noise(EA, 9, 3, r, n), "blob_noise");
+    BITS_F("blob_noise.EA", EA, rn);
+    bits_ok(melora_blob_flipout_noise(EA, sa, sb, 9, 3, G, d), "blob_flipout_noise");
+    BITS_F("flip_noise.EA", EA, rn); BITS_F("flip_noise.sa", sa, (size_t)ng * n);
+    BITS_F("flip_noise.sb", sb, (size_t)ng * r);
+    bits_ok(melora_melora_noise(EC, 9, 3, E, r), "melora_noise");
+    BITS_F("me_noise.EC", EC, (size_t)E * rr);
     {
         float *pp[] = {x, A, B, dz, GA, EA, sa, sb, M, H, EC, CK, z, u, v, dx, dA, dB, dG, dM, dH, As, C};
         size_t i;
         for (i = 0; i < sizeof pp / sizeof pp[0]; i++) free(pp[i]);
     }
-    melora_free(w); melora_free(w2); melora_free(w3); melora_free(wk);
+    melora_free(w.base); melora_free(w2.base); melora_free(w3.base); melora_free(wk.base);
 }
 
 int main(void) {

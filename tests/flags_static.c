@@ -11,7 +11,11 @@ static float forward_here(void) {
     /* z += s B (A x): x = (1, 2), A = (3, 4), B = (5), s = 0.5 -> z = 0.5 * 5 * 11 = 27.5 */
     const float x[2] = {1.0f, 2.0f}, A[2] = {3.0f, 4.0f}, B[1] = {5.0f};
     float z[1] = {0.0f}, u[1];
-    if (melora_lora_forward_naive(z, u, x, A, B, 0.5f, 1, 2, 1, 1) != MELORA_OK) return -1.0f;
+    /* built as C++11 too: named structs in field order, no compound literals */
+    const melora_lora_saved sv = {x, u};
+    const melora_lora_params p = {A, B, 0.5f};
+    const melora_dims d = {1, 2, 1, 1}; /* T n m r */
+    if (melora_lora_forward_naive(z, &sv, &p, d) != MELORA_OK) return -1.0f;
     return z[0];
 }
 

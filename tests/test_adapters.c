@@ -69,82 +69,81 @@ static const float SCALE = 1.75f, SIGMA = 0.7f, LAMBDA = 0.3f;
 /* Runs forward (fast or naive) then backward (fast or naive); returns z and u. */
 static void run(int method, const shape *S, inputs *in, int naive, float *z, float *u,
                 float *v, grads *g) {
-    int T = S->T, n = S->n, m = S->m, r = S->r, E = S->E, G = S->G;
-    void *wf = NULL, *wb = NULL;
+    const melora_dims d = {S->T, S->n, S->m, S->r};
+    melora_work wf = {NULL, 0}, wb = {NULL, 0};
+    const melora_lora_saved sv = {.x = in->x, .u = u};
+    const melora_blob_params bp = {.MA = in->A, .GA = in->GA, .B = in->B, .s = SCALE};
+    const melora_blob_grads bg = {.dMA = g->dA, .dGA = g->dGA, .dB = g->dB};
     if (!naive) {
         melora_op of = method == TM_FLIPOUT ? MELORA_OP_FLIPOUT_FORWARD
                      : method == TM_MELORA ? MELORA_OP_MELORA_FORWARD : MELORA_OP_LORA_FORWARD;
         melora_op ob = method == TM_FLIPOUT ? MELORA_OP_FLIPOUT_BACKWARD
                      : method == TM_MELORA ? MELORA_OP_MELORA_BACKWARD : MELORA_OP_LORA_BACKWARD;
-        wf = tu_work(of, T, n, m, r);
-        wb = tu_work(ob, T, n, m, r);
+        wf = tu_work(of, d);
+        wb = tu_work(ob, d);
     }
     switch (method) {
-    case TM_LORA:
+    case TM_LORA: {
+        const melora_lora_params p = {.A = in->A, .B = in->B, .s = SCALE};
+        const melora_lora_grads lg = {.dA = g->dA, .dB = g->dB};
         if (naive) {
-            cr_assert_eq(melora_lora_forward_naive(z, u, in->x, in->A, in->B, SCALE, T, n, m, r), 0);
-            cr_assert_eq(melora_lora_backward_naive(g->dx, g->dA, g->dB, in->dz, u, in->x, in->A,
-                                                    in->B, SCALE, T, n, m, r), 0);
+            cr_assert_eq(melora_lora_forward_naive(z, &sv, &p, d), 0);
+            cr_assert_eq(melora_lora_backward_naive(g->dx, &lg, &sv, in->dz, &p, d), 0);
         } else {
-            cr_assert_eq(melora_lora_forward(z, u, wf, in->x, in->A, in->B, SCALE, T, n, m, r), 0);
-            cr_assert_eq(melora_lora_backward(g->dx, g->dA, g->dB, wb, in->dz, u, in->x, in->A,
-                                              in->B, SCALE, T, n, m, r), 0);
+            cr_assert_eq(melora_lora_forward(z, &sv, wf, &p, d), 0);
+            cr_assert_eq(melora_lora_backward(g->dx, &lg, &sv, wb, in->dz, &p, d), 0);
         }
         break;
+    }
     case TM_BLOB:
         if (naive) { /* reference: As sampled, LoRA naive, chain rule by hand */
-            size_t rn = (size_t)r * n;
+            size_t rn = (size_t)S->r * S->n;
             float *dAs = tu_const(rn, 0.0f);
-            cr_assert_eq(melora_blob_sample(in->As, in->A, in->GA, in->EA, r, n), 0);
-            cr_assert_eq(melora_lora_forward_naive(z, u, in->x, in->As, in->B, SCALE, T, n, m, r), 0);
-            cr_assert_eq(melora_lora_backward_naive(g->dx, dAs, g->dB, in->dz, u, in->x, in->As,
-                                                    in->B, SCALE, T, n, m, r), 0);
+            const melora_lora_params p = {.A = in->As, .B = in->B, .s = SCALE};
+            const melora_lora_grads lg = {.dA = dAs, .dB = g->dB};
+            cr_assert_eq(melora_blob_sample(in->As, &bp, in->EA, S->r, S->n), 0);
+            cr_assert_eq(melora_lora_forward_naive(z, &sv, &p, d), 0);
+            cr_assert_eq(melora_lora_backward_naive(g->dx, &lg, &sv, in->dz, &p, d), 0);
             for (size_t i = 0; i < rn; i++) {
                 g->dA[i] += dAs[i];
                 g->dGA[i] += dAs[i] * in->EA[i] * 2.0f * in->GA[i];
             }
             free(dAs);
         } else {
-            cr_assert_eq(melora_blob_forward(z, u, in->As, wf, in->x, in->A, in->GA, in->EA, in->B,
-                                             SCALE, T, n, m, r), 0);
-            cr_assert_eq(melora_blob_backward(g->dx, g->dA, g->dGA, g->dB, wb, in->dz, u, in->x,
-                                              in->As, in->GA, in->EA, in->B, SCALE, T, n, m, r), 0);
+            const melora_blob_draw dr = {.As = in->As, .EA = in->EA};
+            cr_assert_eq(melora_blob_forward(z, &sv, in->As, wf, &bp, in->EA, d), 0);
+            cr_assert_eq(melora_blob_backward(g->dx, &bg, &sv, wb, in->dz, &bp, &dr, d), 0);
         }
         break;
-    case TM_FLIPOUT:
+    case TM_FLIPOUT: {
+        const melora_flipout_noise nz = {.EA = in->EA, .sa = in->sa, .sb = in->sb, .G = S->G};
         if (naive) {
-            cr_assert_eq(melora_blob_flipout_forward_naive(z, u, in->x, in->A, in->GA, in->EA,
-                                                           in->sa, in->sb, in->B, SCALE, G, T, n, m, r), 0);
-            cr_assert_eq(melora_blob_flipout_backward_naive(g->dx, g->dA, g->dGA, g->dB, in->dz, u,
-                                                            in->x, in->A, in->GA, in->EA, in->sa,
-                                                            in->sb, in->B, SCALE, G, T, n, m, r), 0);
+            cr_assert_eq(melora_blob_flipout_forward_naive(z, &sv, &bp, &nz, d), 0);
+            cr_assert_eq(melora_blob_flipout_backward_naive(g->dx, &bg, &sv, in->dz, &bp, &nz, d), 0);
         } else {
-            cr_assert_eq(melora_blob_flipout_forward(z, u, wf, in->x, in->A, in->GA, in->EA, in->sa,
-                                                     in->sb, in->B, SCALE, G, T, n, m, r), 0);
-            cr_assert_eq(melora_blob_flipout_backward(g->dx, g->dA, g->dGA, g->dB, wb, in->dz, u,
-                                                      in->x, in->A, in->GA, in->EA, in->sa, in->sb,
-                                                      in->B, SCALE, G, T, n, m, r), 0);
-        }
-        break;
-    case TM_MELORA:
-        cr_assert_eq(melora_melora_sample(in->C, in->M, in->H, in->EC, E, r), 0);
-        if (naive) {
-            cr_assert_eq(melora_melora_forward_naive(z, u, v, in->x, in->A, in->C, in->B, SCALE, E,
-                                                     T, n, m, r), 0);
-            cr_assert_eq(melora_melora_backward_naive(g->dx, g->dA, g->dB, g->dM, g->dH, in->dz, u,
-                                                      v, in->x, in->A, in->C, in->B, in->H, in->EC,
-                                                      SCALE, E, T, n, m, r), 0);
-        } else {
-            cr_assert_eq(melora_melora_forward(z, u, v, wf, in->x, in->A, in->C, in->B, SCALE, E,
-                                               T, n, m, r), 0);
-            cr_assert_eq(melora_melora_backward(g->dx, g->dA, g->dB, g->dM, g->dH, wb, in->dz, u,
-                                                v, in->x, in->A, in->C, in->B, in->H, in->EC,
-                                                SCALE, E, T, n, m, r), 0);
+            cr_assert_eq(melora_blob_flipout_forward(z, &sv, wf, &bp, &nz, d), 0);
+            cr_assert_eq(melora_blob_flipout_backward(g->dx, &bg, &sv, wb, in->dz, &bp, &nz, d), 0);
         }
         break;
     }
-    melora_free(wf);
-    melora_free(wb);
+    case TM_MELORA: {
+        const melora_melora_params p = {.A = in->A, .B = in->B, .M = in->M, .H = in->H, .s = SCALE};
+        const melora_melora_saved ms = {.x = in->x, .u = u, .v = v};
+        const melora_melora_grads mg = {.dA = g->dA, .dB = g->dB, .dM = g->dM, .dH = g->dH};
+        const melora_melora_draw dr = {.C = in->C, .EC = in->EC, .E = S->E};
+        cr_assert_eq(melora_melora_sample(in->C, &p, in->EC, S->E, S->r), 0);
+        if (naive) {
+            cr_assert_eq(melora_melora_forward_naive(z, &ms, &p, &dr, d), 0);
+            cr_assert_eq(melora_melora_backward_naive(g->dx, &mg, &ms, in->dz, &p, &dr, d), 0);
+        } else {
+            cr_assert_eq(melora_melora_forward(z, &ms, wf, &p, &dr, d), 0);
+            cr_assert_eq(melora_melora_backward(g->dx, &mg, &ms, wb, in->dz, &p, &dr, d), 0);
+        }
+        break;
+    }
+    }
+    melora_free(wf.base);
+    melora_free(wb.base);
 }
 
 static void check_method(int method, int kl_kind) {
@@ -193,16 +192,23 @@ static void check_method(int method, int kl_kind) {
         /* KL with weight lambda accumulates into the same gradients */
         p.kl = kl_kind; p.lambda = LAMBDA; p.sigma = SIGMA;
         if (kl_kind != TM_KL_NONE) {
+            /* the whole gradient set of the step: a KL must leave dB (and, exact, dA) as
+               the backward left them, which the finite differences below would catch */
             double kl = 0;
-            void *wk = tu_work(MELORA_OP_MELORA_KL, 1, S.n, 1, S.r);
-            if (kl_kind == TM_KL_BLOB)
-                cr_assert_eq(melora_blob_kl(&kl, g.dA, g.dGA, in.A, in.GA, SIGMA, LAMBDA, S.r, S.n), 0);
-            else if (kl_kind == TM_KL_EQ7)
-                cr_assert_eq(melora_melora_kl(&kl, g.dA, g.dM, g.dH, wk, in.A, in.M, in.H, SIGMA,
-                                              LAMBDA, S.r, S.n), 0);
-            else
-                cr_assert_eq(melora_melora_kl_exact(&kl, g.dM, g.dH, in.M, in.H, SIGMA, LAMBDA, S.r), 0);
-            melora_free(wk);
+            melora_work wk = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, S.n, 1, S.r});
+            if (kl_kind == TM_KL_BLOB) {
+                const melora_blob_params bp = {.MA = in.A, .GA = in.GA, .B = in.B, .s = SCALE};
+                const melora_blob_grads bg = {.dMA = g.dA, .dGA = g.dGA, .dB = g.dB};
+                cr_assert_eq(melora_blob_kl(&kl, &bg, &bp, SIGMA, LAMBDA, S.r, S.n), 0);
+            } else {
+                const melora_melora_params mp = {.A = in.A, .B = in.B, .M = in.M, .H = in.H, .s = SCALE};
+                const melora_melora_grads mg = {.dA = g.dA, .dB = g.dB, .dM = g.dM, .dH = g.dH};
+                if (kl_kind == TM_KL_EQ7)
+                    cr_assert_eq(melora_melora_kl(&kl, &mg, wk, &mp, SIGMA, LAMBDA, S.r, S.n), 0);
+                else
+                    cr_assert_eq(melora_melora_kl_exact(&kl, &mg, &mp, SIGMA, LAMBDA, S.r), 0);
+            }
+            melora_free(wk.base);
         }
         tm_check_grad("dx vs FD", &p, p.x, g.dx, T * n);
         tm_check_grad("dA vs FD", &p, p.A, g.dA, r * n);

@@ -43,52 +43,64 @@ static void run_all(digest *dg, int fillbyte, int shift) {
         else cr_assert_eq(melora_noise_normal(in[i], 11, off, (int64_t)sizes[i]), 0);
         off += sizes[i];
     }
+    const melora_dims d = {T, N, M, R};
     size_t bytes = 0, b;
     for (int op = 0; op < MELORA_OP_COUNT_; op++) {
-        cr_assert_eq(melora_workspace_size(&b, (melora_op)op, T, N, M, R), 0);
+        cr_assert_eq(melora_workspace_size(&b, (melora_op)op, d), 0);
         if (b > bytes) bytes = b;
     }
-    void *w = NULL;
-    cr_assert_eq(melora_alloc(&w, bytes), 0);
-    memset(w, fillbyte, bytes);
+    melora_work w = {NULL, bytes};
+    cr_assert_eq(melora_alloc(&w.base, bytes), 0);
+    memset(w.base, fillbyte, bytes);
     float *z = tu_const((size_t)K * T * M, 0.25f), *u = tu_const((size_t)T * R, 0), *v = tu_const((size_t)T * R, 0);
     float *dx = tu_const((size_t)T * N, 0), *dA = tu_const((size_t)R * N, 0), *dB = tu_const((size_t)M * R, 0);
     float *dGA = tu_const((size_t)R * N, 0), *dM = tu_const((size_t)R * R, 0), *dH = tu_const((size_t)R * R, 0);
     float *As = tu_const((size_t)R * N, 0), *C = tu_const((size_t)E * R * R, 0);
+    const melora_lora_saved sv = {.x = in[X], .u = u};
+    const melora_melora_saved ms = {.x = in[X], .u = u, .v = v};
+    const melora_lora_params lp = {.A = in[A], .B = in[B], .s = 2};
+    const melora_blob_params bp = {.MA = in[A], .GA = in[GA], .B = in[B], .s = 2};
+    const melora_melora_params mp = {.A = in[A], .B = in[B], .M = in[MM], .H = in[HH], .s = 2};
+    const melora_lora_grads lg = {.dA = dA, .dB = dB};
+    const melora_blob_grads bg = {.dMA = dA, .dGA = dGA, .dB = dB};
+    const melora_melora_grads mg = {.dA = dA, .dB = dB, .dM = dM, .dH = dH};
+    const melora_blob_draw bd = {.As = As, .EA = in[EA]};
+    const melora_flipout_noise nz = {.EA = in[EA], .sa = in[SA], .sb = in[SB], .G = G};
+    const melora_melora_draw md = {.C = C, .EC = in[EC], .E = E};
     double kl = 0;
     int o = 0;
 #define HASH(p, cnt) (dg->h[o++] = fnv(H0, (p), (cnt) * sizeof(float)))
 #define ZERO(p, cnt) memset((p), 0, (cnt) * sizeof(float))
-    cr_assert_eq(melora_lora_forward(z, u, w, in[X], in[A], in[B], 2, T, N, M, R), 0);
+    cr_assert_eq(melora_lora_forward(z, &sv, w, &lp, d), 0);
     HASH(z, T * M); HASH(u, T * R);
-    cr_assert_eq(melora_lora_backward(dx, dA, dB, w, in[DZ], u, in[X], in[A], in[B], 2, T, N, M, R), 0);
+    cr_assert_eq(melora_lora_backward(dx, &lg, &sv, w, in[DZ], &lp, d), 0);
     HASH(dx, T * N); HASH(dA, R * N); HASH(dB, M * R);
-    cr_assert_eq(melora_blob_forward(z, u, As, w, in[X], in[A], in[GA], in[EA], in[B], 2, T, N, M, R), 0);
+    cr_assert_eq(melora_blob_forward(z, &sv, As, w, &bp, in[EA], d), 0);
     HASH(z, T * M); HASH(As, R * N);
     ZERO(dA, R * N);
-    cr_assert_eq(melora_blob_backward(dx, dA, dGA, dB, w, in[DZ], u, in[X], As, in[GA], in[EA], in[B], 2, T, N, M, R), 0);
+    cr_assert_eq(melora_blob_backward(dx, &bg, &sv, w, in[DZ], &bp, &bd, d), 0);
     HASH(dx, T * N); HASH(dGA, R * N);
-    cr_assert_eq(melora_blob_flipout_forward(z, u, w, in[X], in[A], in[GA], in[EA], in[SA], in[SB], in[B], 2, G, T, N, M, R), 0);
+    cr_assert_eq(melora_blob_flipout_forward(z, &sv, w, &bp, &nz, d), 0);
     HASH(z, T * M);
-    cr_assert_eq(melora_blob_flipout_backward(dx, dA, dGA, dB, w, in[DZ], u, in[X], in[A], in[GA], in[EA], in[SA], in[SB], in[B], 2, G, T, N, M, R), 0);
+    cr_assert_eq(melora_blob_flipout_backward(dx, &bg, &sv, w, in[DZ], &bp, &nz, d), 0);
     HASH(dx, T * N); HASH(dA, R * N); HASH(dGA, R * N);
-    cr_assert_eq(melora_blob_kl(&kl, dA, dGA, in[A], in[GA], 0.2f, 0.5f, R, N), 0);
+    cr_assert_eq(melora_blob_kl(&kl, &bg, &bp, 0.2f, 0.5f, R, N), 0);
     dg->h[o++] = fnv(H0, &kl, sizeof kl);
-    cr_assert_eq(melora_melora_sample(C, in[MM], in[HH], in[EC], E, R), 0);
+    cr_assert_eq(melora_melora_sample(C, &mp, in[EC], E, R), 0);
     HASH(C, E * R * R);
-    cr_assert_eq(melora_melora_forward(z, u, v, w, in[X], in[A], C, in[B], 2, E, T, N, M, R), 0);
+    cr_assert_eq(melora_melora_forward(z, &ms, w, &mp, &md, d), 0);
     HASH(z, T * M); HASH(v, T * R);
-    cr_assert_eq(melora_melora_backward(dx, dA, dB, dM, dH, w, in[DZ], u, v, in[X], in[A], C, in[B], in[HH], in[EC], 2, E, T, N, M, R), 0);
+    cr_assert_eq(melora_melora_backward(dx, &mg, &ms, w, in[DZ], &mp, &md, d), 0);
     HASH(dx, T * N); HASH(dM, R * R); HASH(dH, R * R);
-    cr_assert_eq(melora_melora_mc_forward(z, u, w, in[X], in[A], C, in[B], 2, K, T, N, M, R), 0);
+    cr_assert_eq(melora_melora_mc_forward(z, &sv, w, &mp, C, K, d), 0);
     HASH(z, K * T * M);
-    cr_assert_eq(melora_melora_kl_prior_noise(&kl, dA, dM, dH, w, in[A], in[MM], in[HH], 0.2f, melora_rng_uniform(11, 3), 0.5f, R, N), 0);
+    cr_assert_eq(melora_melora_kl_prior_noise(&kl, &mg, w, &mp, 0.2f, melora_rng_uniform(11, 3), 0.5f, R, N), 0);
     dg->h[o++] = fnv(fnv(H0, &kl, sizeof kl), dA, R * N * sizeof(float));
     cr_assert_eq(o, NOUT);
     for (int i = 0; i < NIN; i++) free(base[i]);
     float *outs[] = {z, u, v, dx, dA, dB, dGA, dM, dH, As, C};
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) free(outs[i]);
-    melora_free(w);
+    melora_free(w.base);
 }
 
 static void same(const digest *a, const digest *b, const char *what) {

@@ -28,8 +28,9 @@ static int fork_calls(float *out, double *kl) {
         float *M = tu_fill((size_t)r * r, 5 + s, 1), *H = tu_fill((size_t)r * r, 6 + s, 1);
         float *EC = tu_fill((size_t)E * r * r, 7 + s, 1), *C = tu_const((size_t)E * r * r, 0);
         float *u = tu_const((size_t)T * r, 0), *v = tu_const((size_t)T * r, 0);
-        void *w = tu_work(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
-        void *wk = tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+        const melora_dims d = {T, n, m, r};
+        melora_work w = tu_work(MELORA_OP_MELORA_BACKWARD, d);
+        melora_work wk = tu_work(MELORA_OP_MELORA_KL, d);
         float *z = out + off, *dx, *dA, *dB, *dM, *dH;
         off += (size_t)T * m;
         dx = out + off; off += (size_t)T * n;
@@ -37,16 +38,22 @@ static int fork_calls(float *out, double *kl) {
         dB = out + off; off += (size_t)m * r;
         dM = out + off; off += (size_t)r * r;
         dH = out + off; off += (size_t)r * r;
-        bad += melora_lora_forward(z, u, w, x, A, B, 2, T, n, m, r) != MELORA_OK;
-        bad += melora_lora_backward(dx, dA, dB, w, dz, u, x, A, B, 2, T, n, m, r) != MELORA_OK;
-        bad += melora_melora_sample(C, M, H, EC, E, r) != MELORA_OK;
-        bad += melora_melora_forward(z, u, v, w, x, A, C, B, 2, E, T, n, m, r) != MELORA_OK;
-        bad += melora_melora_backward(dx, dA, dB, dM, dH, w, dz, u, v, x, A, C, B, H, EC, 2, E,
-                                      T, n, m, r) != MELORA_OK;
-        bad += melora_melora_kl(&kl[s], dA, dM, dH, wk, A, M, H, 0.3f, 1, r, n) != MELORA_OK;
+        const melora_lora_saved sv = {.x = x, .u = u};
+        const melora_melora_saved ms = {.x = x, .u = u, .v = v};
+        const melora_lora_params lp = {.A = A, .B = B, .s = 2};
+        const melora_melora_params mp = {.A = A, .B = B, .M = M, .H = H, .s = 2};
+        const melora_lora_grads lg = {.dA = dA, .dB = dB};
+        const melora_melora_grads mg = {.dA = dA, .dB = dB, .dM = dM, .dH = dH};
+        const melora_melora_draw dr = {.C = C, .EC = EC, .E = E};
+        bad += melora_lora_forward(z, &sv, w, &lp, d) != MELORA_OK;
+        bad += melora_lora_backward(dx, &lg, &sv, w, dz, &lp, d) != MELORA_OK;
+        bad += melora_melora_sample(C, &mp, EC, E, r) != MELORA_OK;
+        bad += melora_melora_forward(z, &ms, w, &mp, &dr, d) != MELORA_OK;
+        bad += melora_melora_backward(dx, &mg, &ms, w, dz, &mp, &dr, d) != MELORA_OK;
+        bad += melora_melora_kl(&kl[s], &mg, wk, &mp, 0.3f, 1, r, n) != MELORA_OK;
         float *ps[] = {x, A, B, dz, M, H, EC, C, u, v};
         for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
-        melora_free(w); melora_free(wk);
+        melora_free(w.base); melora_free(wk.base);
     }
     bad += melora_noise_normal(out + off, 9, 4, 5000) != MELORA_OK;
     off += 5000;

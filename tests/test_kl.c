@@ -17,6 +17,8 @@ static tm_problem kl_problem(int r, int n, double *A, double *M, double *H, doub
     return p;
 }
 static void free_kl_problem(tm_problem *p) { free(p->x); free(p->B); free(p->EC); free(p->dz); }
+/* eq. 7's workspace depends on r and n alone */
+static melora_dims kl_dims(int r, int n) { melora_dims d = {1, n, 1, r}; return d; }
 
 Test(kl, eq7_value_and_gradients) {
     const int shapes[][2] = {{1, 1}, {3, 7}, {5, 33}, {8, 20}};
@@ -29,10 +31,12 @@ Test(kl, eq7_value_and_gradients) {
         float *dH = tu_fill((size_t)r * r, 36, 1.0);
         float *dA0 = tu_copy(dA, (size_t)r * n), *dM0 = tu_copy(dM, (size_t)r * r),
               *dH0 = tu_copy(dH, (size_t)r * r);
-        void *w = tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+        melora_work w = tu_work(MELORA_OP_MELORA_KL, kl_dims(r, n));
         double kl = 0;
         const float sigma = 0.45f, weight = 1.5f;
-        cr_assert_eq(melora_melora_kl(&kl, dA, dM, dH, w, A, M, H, sigma, weight, r, n), MELORA_OK);
+        const melora_melora_params p7 = {.A = A, .M = M, .H = H};
+        const melora_melora_grads g7 = {.dA = dA, .dM = dM, .dH = dH};
+        cr_assert_eq(melora_melora_kl(&kl, &g7, w, &p7, sigma, weight, r, n), MELORA_OK);
         double *Ad = tm_dup(A, (size_t)r * n), *Md = tm_dup(M, (size_t)r * r), *Hd = tm_dup(H, (size_t)r * r);
         tm_problem p = kl_problem(r, n, Ad, Md, Hd, sigma, TM_KL_EQ7);
         double want = tm_loss(&p);
@@ -45,7 +49,7 @@ Test(kl, eq7_value_and_gradients) {
         free_kl_problem(&p);
         free(Ad); free(Md); free(Hd); free(A); free(M); free(H);
         free(dA); free(dM); free(dH); free(dA0); free(dM0); free(dH0);
-        melora_free(w);
+        melora_free(w.base);
     }
 }
 
@@ -53,14 +57,17 @@ Test(kl, eq8_is_eq7_with_shifted_sigma) {
     const int r = 4, n = 9;
     float *A = tu_fill(r * n, 1, 1.0), *M = tu_fill(r * r, 2, 1.0), *H = tu_fill(r * r, 3, 1.0);
     float *g7[3], *g8[3];
-    void *w = tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    melora_work w = tu_work(MELORA_OP_MELORA_KL, kl_dims(r, n));
+    const melora_melora_params p = {.A = A, .M = M, .H = H};
     const float eps_list[] = {0.0f, 0.37f, melora_rng_uniform(2024, 5)};
     for (int e = 0; e < 3; e++) {
         double k7, k8;
         g7[0] = tu_const(r * n, 0); g7[1] = tu_const(r * r, 0); g7[2] = tu_const(r * r, 0);
         g8[0] = tu_const(r * n, 0); g8[1] = tu_const(r * r, 0); g8[2] = tu_const(r * r, 0);
-        cr_assert_eq(melora_melora_kl(&k7, g7[0], g7[1], g7[2], w, A, M, H, 0.2f + eps_list[e], 1, r, n), 0);
-        cr_assert_eq(melora_melora_kl_prior_noise(&k8, g8[0], g8[1], g8[2], w, A, M, H, 0.2f, eps_list[e], 1, r, n), 0);
+        const melora_melora_grads d7 = {.dA = g7[0], .dM = g7[1], .dH = g7[2]};
+        const melora_melora_grads d8 = {.dA = g8[0], .dM = g8[1], .dH = g8[2]};
+        cr_assert_eq(melora_melora_kl(&k7, &d7, w, &p, 0.2f + eps_list[e], 1, r, n), 0);
+        cr_assert_eq(melora_melora_kl_prior_noise(&k8, &d8, w, &p, 0.2f, eps_list[e], 1, r, n), 0);
         cr_assert_eq(k7, k8);
         cr_assert(memcmp(g7[0], g8[0], r * n * sizeof(float)) == 0);
         cr_assert(memcmp(g7[1], g8[1], r * r * sizeof(float)) == 0);
@@ -69,10 +76,10 @@ Test(kl, eq8_is_eq7_with_shifted_sigma) {
     }
     /* a larger sigma weakens the data terms: the value must change with eps */
     double a, b;
-    cr_assert_eq(melora_melora_kl_prior_noise(&a, NULL, NULL, NULL, w, A, M, H, 0.2f, 0.0f, 1, r, n), 0);
-    cr_assert_eq(melora_melora_kl_prior_noise(&b, NULL, NULL, NULL, w, A, M, H, 0.2f, 0.5f, 1, r, n), 0);
+    cr_assert_eq(melora_melora_kl_prior_noise(&a, NULL, w, &p, 0.2f, 0.0f, 1, r, n), 0);
+    cr_assert_eq(melora_melora_kl_prior_noise(&b, NULL, w, &p, 0.2f, 0.5f, 1, r, n), 0);
     cr_assert(b < a);
-    free(A); free(M); free(H); melora_free(w);
+    free(A); free(M); free(H); melora_free(w.base);
 }
 
 /* KL_C = E_q[log q(C) - log p(C)]: a Monte-Carlo mean over N draws, within 5 standard
@@ -83,10 +90,11 @@ Test(kl, exact_kl_matches_monte_carlo) {
     for (int i = 0; i < r * r; i++) H[i] += H[i] < 0 ? -0.4f : 0.4f;
     const float sigma = 0.8f;
     double kl;
-    cr_assert_eq(melora_melora_kl_exact(&kl, NULL, NULL, M, H, sigma, 1, r), 0);
+    const melora_melora_params p = {.M = M, .H = H};
+    cr_assert_eq(melora_melora_kl_exact(&kl, NULL, &p, sigma, 1, r), 0);
     float *eps = tu_const((size_t)N * r * r, 0), *C = tu_const((size_t)N * r * r, 0);
     cr_assert_eq(melora_noise_normal(eps, 77, 0, (int64_t)N * r * r), 0);
-    cr_assert_eq(melora_melora_sample(C, M, H, eps, N, r), 0);
+    cr_assert_eq(melora_melora_sample(C, &p, eps, N, r), 0);
     double s1 = 0, s2 = 0;
     for (int d = 0; d < N; d++) {
         double l = 0;
@@ -115,19 +123,24 @@ Test(kl, zero_std_is_an_error) {
     const int r = 2, n = 3;
     float *A = tu_fill(r * n, 1, 1), *M = tu_fill(r * r, 2, 1), *H = tu_fill(r * r, 3, 1);
     float *g = tu_const(r * n, 5.0f), *gm = tu_const(r * r, 5.0f), *gh = tu_const(r * r, 5.0f);
-    void *w = tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    melora_work w = tu_work(MELORA_OP_MELORA_KL, kl_dims(r, n));
     double kl = 123.0;
     H[3] = 0.0f;
-    cr_assert_eq(melora_melora_kl(&kl, g, gm, gh, w, A, M, H, 0.2f, 1, r, n), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_melora_kl_exact(&kl, gm, gh, M, H, 0.2f, 1, r), MELORA_ERR_VALUE);
+    const melora_melora_params mp = {.A = A, .M = M, .H = H};
+    const melora_melora_grads mg = {.dA = g, .dM = gm, .dH = gh};
+    const melora_melora_grads mgx = {.dM = gm, .dH = gh};
+    cr_assert_eq(melora_melora_kl(&kl, &mg, w, &mp, 0.2f, 1, r, n), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_melora_kl_exact(&kl, &mgx, &mp, 0.2f, 1, r), MELORA_ERR_VALUE);
     float *GA = tu_fill(r * n, 4, 1);
     GA[5] = 0.0f;
     float *g2 = tu_const(r * n, 5.0f); /* dMA, dGA apart: an overlap is MELORA_ERR_ALIAS */
-    cr_assert_eq(melora_blob_kl(&kl, g, g2, A, GA, 0.2f, 1, r, n), MELORA_ERR_VALUE);
+    const melora_blob_params bp = {.MA = A, .GA = GA};
+    const melora_blob_grads bg = {.dMA = g, .dGA = g2};
+    cr_assert_eq(melora_blob_kl(&kl, &bg, &bp, 0.2f, 1, r, n), MELORA_ERR_VALUE);
     cr_assert_eq(kl, 123.0);
     for (int i = 0; i < r * n; i++) cr_assert(g[i] == 5.0f && g2[i] == 5.0f);
     for (int i = 0; i < r * r; i++) cr_assert(gm[i] == 5.0f && gh[i] == 5.0f);
-    free(A); free(M); free(H); free(g); free(g2); free(gm); free(gh); free(GA); melora_free(w);
+    free(A); free(M); free(H); free(g); free(g2); free(gm); free(gh); free(GA); melora_free(w.base);
 }
 
 /* Many draws of C (Me-LoRA) and As (BLoB): entrywise mean and variance within 5 sigma. */
@@ -136,7 +149,8 @@ Test(sampling, moments_of_c_and_as) {
     float *M = tu_fill(r * r, 8, 1.0), *H = tu_fill(r * r, 9, 0.8);
     float *eps = tu_const((size_t)N * r * r, 0), *C = tu_const((size_t)N * r * r, 0);
     cr_assert_eq(melora_noise_normal(eps, 1234, 999, (int64_t)N * r * r), 0);
-    cr_assert_eq(melora_melora_sample(C, M, H, eps, N, r), 0);
+    const melora_melora_params mp = {.M = M, .H = H};
+    cr_assert_eq(melora_melora_sample(C, &mp, eps, N, r), 0);
     for (int i = 0; i < r * r; i++) {
         double s1 = 0, s2 = 0, om = (double)H[i] * H[i];
         for (int d = 0; d < N; d++) s1 += C[(size_t)d * r * r + i];
@@ -152,11 +166,12 @@ Test(sampling, moments_of_c_and_as) {
     /* BLoB: As over N draws of EA, all of shape (2,3) */
     const int rn = 6;
     float *MA = tu_fill(rn, 10, 1.0), *GA = tu_fill(rn, 11, 0.7), *As = tu_const(rn, 0);
+    const melora_blob_params bp = {.MA = MA, .GA = GA};
     double s1[6] = {0}, s2[6] = {0};
     for (int d = 0; d < N; d++) {
         float ea[6];
         cr_assert_eq(melora_noise_normal(ea, 55, (uint64_t)d * rn, rn), 0);
-        cr_assert_eq(melora_blob_sample(As, MA, GA, ea, 2, 3), 0);
+        cr_assert_eq(melora_blob_sample(As, &bp, ea, 2, 3), 0);
         for (int i = 0; i < rn; i++) {
             s1[i] += As[i];
             s2[i] += ((double)As[i] - MA[i]) * ((double)As[i] - MA[i]);
@@ -176,22 +191,24 @@ Test(sampling, moments_of_c_and_as) {
 static void eq7_rejects_untouched(float *A, float *M, float *H, float sigma, int r, int n,
                                   const char *what) {
     size_t bytes = 0;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, 1, n, 1, r), MELORA_OK);
-    unsigned char *w = (unsigned char *)tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, kl_dims(r, n)), MELORA_OK);
+    melora_work work = tu_work(MELORA_OP_MELORA_KL, kl_dims(r, n));
+    unsigned char *w = (unsigned char *)work.base;
     unsigned char *w0 = (unsigned char *)malloc(bytes);
     float *dA = tu_fill((size_t)r * n, 41, 1.0), *dM = tu_fill((size_t)r * r, 42, 1.0);
     float *dH = tu_fill((size_t)r * r, 43, 1.0);
     float *dA0 = tu_copy(dA, (size_t)r * n), *dM0 = tu_copy(dM, (size_t)r * r),
           *dH0 = tu_copy(dH, (size_t)r * r);
+    const melora_melora_params p = {.A = A, .M = M, .H = H};
+    const melora_melora_grads g = {.dA = dA, .dM = dM, .dH = dH};
     cr_assert(w0);
     for (int f = 0; f < 2; f++) {
         double kl = -3.25;
         for (size_t i = 0; i < bytes; i++) w[i] = (unsigned char)(i * 131u + 7u);
         memcpy(w0, w, bytes);
         melora_status st =
-            f == 0 ? melora_melora_kl(&kl, dA, dM, dH, w, A, M, H, sigma, 0.5f, r, n)
-                   : melora_melora_kl_prior_noise(&kl, dA, dM, dH, w, A, M, H, sigma, 0.0f,
-                                                  0.5f, r, n);
+            f == 0 ? melora_melora_kl(&kl, &g, work, &p, sigma, 0.5f, r, n)
+                   : melora_melora_kl_prior_noise(&kl, &g, work, &p, sigma, 0.0f, 0.5f, r, n);
         cr_assert_eq(st, MELORA_ERR_VALUE, "%s (%s)", what, f ? "eq. 8" : "eq. 7");
         cr_assert_eq(kl, -3.25, "%s: *kl written", what);
         cr_assert(memcmp(w, w0, bytes) == 0, "%s: workspace written on error", what);
@@ -199,7 +216,7 @@ static void eq7_rejects_untouched(float *A, float *M, float *H, float sigma, int
         cr_assert(memcmp(dM, dM0, (size_t)r * r * sizeof(float)) == 0, "%s: dM written", what);
         cr_assert(memcmp(dH, dH0, (size_t)r * r * sizeof(float)) == 0, "%s: dH written", what);
     }
-    melora_free(w); free(w0); free(dA); free(dM); free(dH); free(dA0); free(dM0); free(dH0);
+    melora_free(work.base); free(w0); free(dA); free(dM); free(dH); free(dA0); free(dM0); free(dH0);
 }
 
 Test(kl, eq7_bad_entry_writes_nothing) {
@@ -261,9 +278,10 @@ Test(kl, eq7_out_of_range_value) {
     for (int i = 0; i < r * r; i++) slog += log((double)H[i] * H[i]);
     double want = (sp + ss) / (2.0 * (double)sigma * sigma) - slog;
     cr_assert(isfinite(want) && want > 1e150, "the case must be finite and large: %g", want);
-    void *w = tu_work(MELORA_OP_MELORA_KL, 1, n, 1, r);
+    melora_work w = tu_work(MELORA_OP_MELORA_KL, kl_dims(r, n));
     double kl = 0;
-    cr_assert_eq(melora_melora_kl(&kl, NULL, NULL, NULL, w, A, M, H, sigma, 1, r, n), MELORA_OK);
+    const melora_melora_params p = {.A = A, .M = M, .H = H};
+    cr_assert_eq(melora_melora_kl(&kl, NULL, w, &p, sigma, 1, r, n), MELORA_OK);
     cr_assert(fabs(kl - want) <= 1e-12 * fabs(want), "kl %.17g want %.17g", kl, want);
-    melora_free(w); free(A); free(M); free(H);
+    melora_free(w.base); free(A); free(M); free(H);
 }

@@ -25,24 +25,37 @@ static void run_all(outs *O, int threads) {
     size_t sz[NOUT] = {(size_t)T * m, (size_t)T * n, (size_t)r * n, (size_t)m * r, (size_t)r * r, (size_t)r * r,
                        (size_t)T * m, (size_t)T * n, (size_t)r * n, (size_t)r * n, (size_t)K * T * m, 1 << 16};
     for (int i = 0; i < NOUT; i++) { O->n[i] = sz[i]; O->o[i] = tu_const(sz[i], 0); }
-    void *w = tu_work(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r), *w2 = tu_work(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
-    void *w3 = tu_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r);
-    cr_assert_eq(melora_melora_sample(C, M, H, EC, E, r), 0);
-    cr_assert_eq(melora_melora_forward(O->o[0], u, v, w2, x, A, C, B, 2, E, T, n, m, r), 0);
-    cr_assert_eq(melora_melora_backward(O->o[1], O->o[2], O->o[3], O->o[4], O->o[5], w2, dz, u, v, x, A, C, B, H, EC, 2, E, T, n, m, r), 0);
-    cr_assert_eq(melora_blob_flipout_forward(O->o[6], u, w, x, A, GA, EA, sa, sb, B, 2, G, T, n, m, r), 0);
-    cr_assert_eq(melora_blob_flipout_backward(O->o[7], O->o[8], O->o[9], O->o[3], w, dz, u, x, A, GA, EA, sa, sb, B, 2, G, T, n, m, r), 0);
-    cr_assert_eq(melora_blob_forward(O->o[6], u, As, w, x, A, GA, EA, B, 2, T, n, m, r), 0);
-    cr_assert_eq(melora_blob_backward(O->o[7], O->o[8], O->o[9], O->o[3], w, dz, u, x, As, GA, EA, B, 2, T, n, m, r), 0);
-    cr_assert_eq(melora_lora_forward(O->o[6], u, w, x, A, B, 2, T, n, m, r), 0);
-    cr_assert_eq(melora_lora_backward(O->o[7], O->o[8], O->o[3], w, dz, u, x, A, B, 2, T, n, m, r), 0);
-    cr_assert_eq(melora_melora_mc_forward(O->o[10], u, w3, x, A, C, B, 2, K, T, n, m, r), 0);
+    const melora_dims d = {T, n, m, r};
+    melora_work w = tu_work(MELORA_OP_FLIPOUT_BACKWARD, d), w2 = tu_work(MELORA_OP_MELORA_BACKWARD, d);
+    melora_work w3 = tu_work(MELORA_OP_MELORA_MC_FORWARD, d);
+    const melora_lora_saved sv = {.x = x, .u = u};
+    const melora_melora_saved ms = {.x = x, .u = u, .v = v};
+    const melora_lora_params lp = {.A = A, .B = B, .s = 2};
+    const melora_blob_params bp = {.MA = A, .GA = GA, .B = B, .s = 2};
+    const melora_melora_params mp = {.A = A, .B = B, .M = M, .H = H, .s = 2};
+    const melora_melora_draw md = {.C = C, .EC = EC, .E = E};
+    const melora_blob_draw bd = {.As = As, .EA = EA};
+    const melora_flipout_noise nz = {.EA = EA, .sa = sa, .sb = sb, .G = G};
+    const melora_melora_grads mg = {.dA = O->o[2], .dB = O->o[3], .dM = O->o[4], .dH = O->o[5]};
+    const melora_blob_grads bg = {.dMA = O->o[8], .dGA = O->o[9], .dB = O->o[3]};
+    const melora_lora_grads lg = {.dA = O->o[8], .dB = O->o[3]};
+    const melora_melora_grads kg = {.dA = O->o[2], .dM = O->o[4], .dH = O->o[5]};
+    cr_assert_eq(melora_melora_sample(C, &mp, EC, E, r), 0);
+    cr_assert_eq(melora_melora_forward(O->o[0], &ms, w2, &mp, &md, d), 0);
+    cr_assert_eq(melora_melora_backward(O->o[1], &mg, &ms, w2, dz, &mp, &md, d), 0);
+    cr_assert_eq(melora_blob_flipout_forward(O->o[6], &sv, w, &bp, &nz, d), 0);
+    cr_assert_eq(melora_blob_flipout_backward(O->o[7], &bg, &sv, w, dz, &bp, &nz, d), 0);
+    cr_assert_eq(melora_blob_forward(O->o[6], &sv, As, w, &bp, EA, d), 0);
+    cr_assert_eq(melora_blob_backward(O->o[7], &bg, &sv, w, dz, &bp, &bd, d), 0);
+    cr_assert_eq(melora_lora_forward(O->o[6], &sv, w, &lp, d), 0);
+    cr_assert_eq(melora_lora_backward(O->o[7], &lg, &sv, w, dz, &lp, d), 0);
+    cr_assert_eq(melora_melora_mc_forward(O->o[10], &sv, w3, &mp, C, K, d), 0);
     cr_assert_eq(melora_noise_normal(O->o[11], 5, 3, 1 << 16), 0);
     double kl;
-    cr_assert_eq(melora_melora_kl(&kl, O->o[2], O->o[4], O->o[5], w, A, M, H, 0.3f, 1, r, n), 0);
+    cr_assert_eq(melora_melora_kl(&kl, &kg, w, &mp, 0.3f, 1, r, n), 0);
     float *ps[] = {x, A, B, GA, EA, dz, M, H, EC, sa, sb, C, As, u, v};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
-    melora_free(w); melora_free(w2); melora_free(w3);
+    melora_free(w.base); melora_free(w2.base); melora_free(w3.base);
 }
 
 #endif

@@ -12,101 +12,22 @@ import threading
 
 import torch
 
-_VP = ctypes.c_void_p
-_F = ctypes.c_float
-_D = ctypes.c_double
-_I = ctypes.c_int
-_I64 = ctypes.c_int64
-_U64 = ctypes.c_uint64
+from . import _api
+from ._api import STATUS_NAMES
 
-# melora_op
-OP_LORA_FORWARD = 0
-OP_LORA_BACKWARD = 1
-OP_FLIPOUT_FORWARD = 2
-OP_FLIPOUT_BACKWARD = 3
-OP_MELORA_FORWARD = 4
-OP_MELORA_BACKWARD = 5
-OP_MELORA_MC_FORWARD = 6
-OP_MELORA_KL = 7
-
-# melora_method
-METHOD_LORA = 0
-METHOD_BLOB = 1
-METHOD_BLOB_FLIPOUT = 2
-METHOD_MELORA = 3
-
-# melora_dtype
-DTYPE_FP32 = 0
-DTYPE_BF16 = 1
-DTYPE_FP16 = 2
-
-
-# melora_status (melora.h): MeloraError.status is one of the negative ones
-OK = 0
-ERR_NULL = -1
-ERR_SIZE = -2
-ERR_OVERFLOW = -3
-ERR_DIVISIBILITY = -4
-ERR_VALUE = -5
-ERR_ENUM = -6
-ERR_CAPACITY = -7
-ERR_ALIGNMENT = -8
-ERR_ALLOC = -9
-ERR_CUDA = -10
-ERR_CUBLAS = -11
-ERR_ALIAS = -12  # an output or the workspace overlaps another buffer of the call
-STATUS_NAMES = {v: "MELORA_" + k for k, v in list(globals().items())
-                if (k == "OK" or k.startswith("ERR_")) and isinstance(v, int)}
+# Every signature, struct, constant and status name comes from _api.py, which
+# tools/api.py generates from melora.h: the binding cannot drift from the header.
 
 
 class MeloraError(RuntimeError):
-    """A melora function returned a negative status; .status is its code (ERR_*), .name
-    its melora.h name."""
+    """A melora function returned a negative status; .status is its code (_api.ERR_*),
+    .name its melora.h name."""
 
     def __init__(self, status, func):
         self.status = status
         self.name = STATUS_NAMES.get(status, "unknown status")
         self.func = func
         super().__init__("%s: %s (status %d)" % (func, _status_string(status), status))
-
-
-class Module(ctypes.Structure):
-    """melora_module: `count` weights of shape m x n."""
-    _fields_ = [("name", ctypes.c_char_p), ("m", _I64), ("n", _I64), ("count", _I64)]
-
-
-class TrainMemory(ctypes.Structure):
-    """melora_train_memory, bytes per part."""
-    _fields_ = [(f, _I64) for f in
-                ("params", "grads", "adam", "activations", "noise", "total")]
-
-
-# name: (argument types) -- every function returns melora_status (int)
-_SIGS = {
-    "melora_workspace_size": [ctypes.POINTER(ctypes.c_size_t), _I, _I, _I, _I, _I],
-    "melora_noise_normal": [_VP, _U64, _U64, _I64],
-    "melora_noise_uniform": [_VP, _U64, _U64, _I64],
-    "melora_noise_sign": [_VP, _U64, _U64, _I64],
-    "melora_lora_forward": [_VP] * 6 + [_F, _I, _I, _I, _I],
-    "melora_lora_backward": [_VP] * 9 + [_F, _I, _I, _I, _I],
-    "melora_blob_sample": [_VP] * 4 + [_I, _I],
-    "melora_blob_forward": [_VP] * 9 + [_F, _I, _I, _I, _I],
-    "melora_blob_backward": [_VP] * 12 + [_F, _I, _I, _I, _I],
-    "melora_blob_flipout_forward": [_VP] * 10 + [_F, _I, _I, _I, _I, _I],
-    "melora_blob_flipout_backward": [_VP] * 14 + [_F, _I, _I, _I, _I, _I],
-    "melora_blob_kl": [_VP] * 5 + [_F, _F, _I, _I],
-    "melora_melora_sample": [_VP] * 4 + [_I, _I],
-    "melora_melora_forward": [_VP] * 8 + [_F, _I, _I, _I, _I, _I],
-    "melora_melora_backward": [_VP] * 15 + [_F, _I, _I, _I, _I, _I],
-    "melora_melora_mc_forward": [_VP] * 7 + [_F, _I, _I, _I, _I, _I],
-    "melora_melora_kl": [_VP] * 8 + [_F, _F, _I, _I],
-    "melora_melora_kl_prior_noise": [_VP] * 8 + [_F, _F, _F, _I, _I],
-    "melora_melora_kl_exact": [_VP] * 5 + [_F, _F, _I],
-    "melora_count_params": [ctypes.POINTER(_I64), _I, _I64, _I64, _I64],
-    "melora_count_model_params": [ctypes.POINTER(_I64), _I, ctypes.POINTER(Module), _I, _I64],
-    "melora_count_train_memory": [ctypes.POINTER(TrainMemory), _I, ctypes.POINTER(Module), _I,
-                                  _I64, _I64, _I64, _I64, _I, _I],
-}
 
 
 def _candidates():
@@ -136,12 +57,7 @@ def _load():
 
 
 lib, path = _load()
-lib.melora_status_string.restype = ctypes.c_char_p
-lib.melora_status_string.argtypes = [_I]
-for _name, _args in _SIGS.items():
-    _f = getattr(lib, _name)
-    _f.restype = _I
-    _f.argtypes = _args
+_api.declare(lib)
 
 
 # Fork safety. GNU OpenMP's thread pool does not survive fork(): a child whose parent has
@@ -162,7 +78,7 @@ def _omp_set_num_threads():
         except AttributeError:
             return None
     f.restype = None
-    f.argtypes = [_I]
+    f.argtypes = [ctypes.c_int]
     return f
 
 
@@ -228,23 +144,37 @@ def f32(t, name="tensor"):
     return t.contiguous()
 
 
+def dims(T, n, m, r):
+    """melora_dims {T, n, m, r}: the sizes every compute call takes by value."""
+    return _api.melora_dims(T, n, m, r)
+
+
+def grads(cls, *tensors):
+    """A pointer to the grads struct `cls` of these gradients (None for each one not
+    wanted), or None, the NULL that asks for no parameter gradient, when none is wanted."""
+    if all(t is None for t in tensors):
+        return None
+    return ctypes.byref(cls(*[ptr(t) for t in tensors]))
+
+
 _tls = threading.local()
 
 
-def workspace(op, T, n, m, r):
-    """Scratch for `op` (melora_workspace_size bytes): one growing buffer per thread.
-    The compute functions use it only during a call, so consecutive calls share it."""
+def workspace(op, d):
+    """melora_work for `op` at dims `d` (at least melora_workspace_size bytes): one growing
+    buffer per thread. The compute functions use it only during a call, so consecutive
+    calls share it."""
     size = ctypes.c_size_t(0)
-    call("melora_workspace_size", ctypes.byref(size), op, T, n, m, r)
+    call("melora_workspace_size", ctypes.byref(size), op, d)
     buf = getattr(_tls, "buf", None)
     if buf is None or buf.numel() < size.value:
         buf = torch.empty(max(size.value, 64), dtype=torch.uint8)
         assert buf.data_ptr() % 8 == 0
         _tls.buf = buf
-    return buf.data_ptr()
+    return _api.melora_work(buf.data_ptr(), buf.numel())
 
 
-WINDOW_BITS = 40  # draw d of a module uses stream indices [d << 40, (d + 1) << 40)
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
 def noise(kind, seed, offset, shape, out=None):
@@ -254,6 +184,58 @@ def noise(kind, seed, offset, shape, out=None):
     count = out.numel()
     if count == 0:
         return out
-    call("melora_noise_" + kind, ptr(out), seed & 0xFFFFFFFFFFFFFFFF,
-         offset & 0xFFFFFFFFFFFFFFFF, count)
+    call("melora_noise_" + kind, ptr(out), seed & _MASK64, offset & _MASK64, count)
+    return out
+
+
+# A draw's noise, placed in the streams by the library (melora.h states where): these
+# wrappers only allocate. A draw outside the seed's range raises MeloraError ERR_VALUE.
+def _draw(draw, func):
+    """draw as a uint64 argument: ctypes would wrap a negative or too wide int into one
+    the library accepts, so those get the library's answer for any draw out of range."""
+    draw = int(draw)
+    if not 0 <= draw <= _MASK64:
+        raise MeloraError(_api.ERR_VALUE, func)
+    return draw
+
+
+def draw_offset(draw):
+    """melora_draw_offset: the first stream index of draw `draw`."""
+    off = ctypes.c_uint64(0)
+    call("melora_draw_offset", ctypes.byref(off), _draw(draw, "melora_draw_offset"))
+    return off.value
+
+
+def blob_noise(seed, draw, r, n, out=None):
+    """melora_blob_noise: BLoB's EA (r, n) of draw `draw`."""
+    if out is None:
+        out = torch.empty(r, n, dtype=torch.float32)
+    call("melora_blob_noise", ptr(out), seed & _MASK64, _draw(draw, "melora_blob_noise"), r, n)
+    return out
+
+
+def flipout_noise(seed, draw, G, d):
+    """melora_blob_flipout_noise at dims d: EA (r, n), sa (ceil(T/G), n), sb (ceil(T/G), r)
+    of draw `draw`. For T = 0 the signs are empty and EA is the one a one-token batch
+    draws (the library's EA does not depend on T)."""
+    groups = -(-d.T // G)
+    EA = torch.empty(d.r, d.n, dtype=torch.float32)
+    sa = torch.empty(groups, d.n, dtype=torch.float32)
+    sb = torch.empty(groups, d.r, dtype=torch.float32)
+    if d.T == 0:
+        e = flipout_noise(seed, draw, G, dims(1, d.n, d.m, d.r))[0]
+        return e, sa, sb
+    call("melora_blob_flipout_noise", ptr(EA), ptr(sa), ptr(sb), seed & _MASK64,
+         _draw(draw, "melora_blob_flipout_noise"), G, d)
+    return EA, sa, sb
+
+
+def melora_noise(seed, draw, E, r, out=None):
+    """melora_melora_noise: Me-LoRA's EC (E, r, r) of draw `draw`."""
+    if out is None:
+        out = torch.empty(E, r, r, dtype=torch.float32)
+    if out.numel() == 0:  # E = 0: an empty batch draws nothing
+        return out
+    call("melora_melora_noise", ptr(out), seed & _MASK64, _draw(draw, "melora_melora_noise"),
+         E, r)
     return out

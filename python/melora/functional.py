@@ -26,8 +26,10 @@ import numbers
 
 import torch
 
-from . import _lib
-from ._lib import call, ptr, workspace
+from . import _api, _lib
+from ._lib import call, grads, ptr, workspace
+
+_byref = ctypes.byref
 
 
 def once_differentiable(backward):
@@ -155,8 +157,10 @@ class LoRAFunction(torch.autograd.Function):
         _no_alias("z", z, x=x, A=A, B=B)
         u = torch.empty(T, r)
         if T:
-            call("melora_lora_forward", ptr(z), ptr(u), workspace(_lib.OP_LORA_FORWARD, T, n, m, r),
-                 ptr(x), ptr(A), ptr(B), s, T, n, m, r)
+            d = _lib.dims(T, n, m, r)
+            call("melora_lora_forward", ptr(z), _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+                 workspace(_api.OP_LORA_FORWARD, d),
+                 _byref(_api.melora_lora_params(ptr(A), ptr(B), s)), d)
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, A, B, u)
         ctx.s = s
@@ -172,9 +176,11 @@ class LoRAFunction(torch.autograd.Function):
         nz, nx, nA, nB = ctx.needs_input_grad[:4]
         dx, dA, dB = _zeros_if(nx, x), _zeros_if(nA, A), _zeros_if(nB, B)
         if T and (nx or nA or nB):
-            call("melora_lora_backward", ptr(dx), ptr(dA), ptr(dB),
-                 workspace(_lib.OP_LORA_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(x),
-                 ptr(A), ptr(B), ctx.s, T, n, m, r)
+            d = _lib.dims(T, n, m, r)
+            call("melora_lora_backward", ptr(dx), grads(_api.melora_lora_grads, dA, dB),
+                 _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+                 workspace(_api.OP_LORA_BACKWARD, d), ptr(dz),
+                 _byref(_api.melora_lora_params(ptr(A), ptr(B), ctx.s)), d)
         return (dz if nz else None), dx, dA, dB, None
 
 
@@ -195,9 +201,10 @@ class BLoBFunction(torch.autograd.Function):
         u = torch.empty(T, r)
         As = torch.empty(r, n)
         if T:
-            call("melora_blob_forward", ptr(z), ptr(u), ptr(As),
-                 workspace(_lib.OP_LORA_FORWARD, T, n, m, r), ptr(x), ptr(MA), ptr(GA),
-                 ptr(EA), ptr(B), s, T, n, m, r)
+            d = _lib.dims(T, n, m, r)
+            call("melora_blob_forward", ptr(z), _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+                 ptr(As), workspace(_api.OP_LORA_FORWARD, d),
+                 _byref(_api.melora_blob_params(ptr(MA), ptr(GA), ptr(B), s)), ptr(EA), d)
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, As, GA, EA, B, u)
         ctx.s = s
@@ -216,9 +223,13 @@ class BLoBFunction(torch.autograd.Function):
         dx, dMA, dGA, dB = (_zeros_if(nx, x), _zeros_if(nMA, As), _zeros_if(nGA, GA),
                             _zeros_if(nB, B))
         if T and (nx or nMA or nGA or nB):
-            call("melora_blob_backward", ptr(dx), ptr(dMA), ptr(dGA), ptr(dB),
-                 workspace(_lib.OP_LORA_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(x),
-                 ptr(As), ptr(GA), ptr(EA), ptr(B), ctx.s, T, n, m, r)
+            d = _lib.dims(T, n, m, r)
+            # the backward reads the drawn As, not MA (not saved)
+            call("melora_blob_backward", ptr(dx), grads(_api.melora_blob_grads, dMA, dGA, dB),
+                 _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+                 workspace(_api.OP_LORA_BACKWARD, d), ptr(dz),
+                 _byref(_api.melora_blob_params(None, ptr(GA), ptr(B), ctx.s)),
+                 _byref(_api.melora_blob_draw(ptr(As), ptr(EA))), d)
         return (dz if nz else None), dx, dMA, dGA, dB, None, None, None
 
 
@@ -227,46 +238,46 @@ def blob_add_(z, x, MA, GA, B, EA, s, on_backward=None):
     return BLoBFunction.apply(z, x, MA, GA, B, EA, _scalar("s", s), on_backward)
 
 
-def flipout_signs(seed, offset, T, G, n, r):
-    """Flipout's sign tensors for T tokens in groups of G: sa (ceil(T/G), n) from the sign
-    stream at `offset`, sb (ceil(T/G), r) right after it."""
-    T, G, n, r = _int("T", T, 0), _int("G", G), _int("n", n), _int("r", r)
-    ng = (T + G - 1) // G
-    sa = _lib.noise("sign", seed, offset, (ng, n))
-    sb = _lib.noise("sign", seed, offset + ng * n, (ng, r))
-    return sa, sb
+def flipout_noise(seed, draw, T, G, n, m, r):
+    """Flipout's noise of draw `draw` for T tokens in groups of G (melora_blob_flipout_noise):
+    EA (r, n), sa (ceil(T/G), n), sb (ceil(T/G), r)."""
+    T, G = _int("T", T, 0), _int("G", G)
+    d = _lib.dims(T, _int("n", n), _int("m", m), _int("r", r))
+    return _lib.flipout_noise(seed, draw, G, d)
 
 
 class FlipoutFunction(torch.autograd.Function):
-    """BLoB with Flipout. The (ceil(T/G), n) signs are not stored: backward regenerates
-    them from (seed, offset)."""
+    """BLoB with Flipout. Its noise (EA and the (ceil(T/G), n) signs) is not stored:
+    forward draws it and backward regenerates it from (seed, draw)."""
 
     @staticmethod
-    def forward(ctx, z, x, MA, GA, B, EA, s, G, seed, offset, on_backward):
+    def forward(ctx, z, x, MA, GA, B, s, G, seed, draw, on_backward):
         T, n, m, r = _sizes(z, x, MA, "MA")
         _tensor("GA", GA, (r, n))
         _tensor("B", B, (m, r))
-        _tensor("EA", EA, (r, n))
-        _no_alias("z", z, x=x, MA=MA, GA=GA, B=B, EA=EA)
+        _no_alias("z", z, x=x, MA=MA, GA=GA, B=B)
         u = torch.empty(T, r)
         if T:
-            sa, sb = flipout_signs(seed, offset, T, G, n, r)
-            call("melora_blob_flipout_forward", ptr(z), ptr(u),
-                 workspace(_lib.OP_FLIPOUT_FORWARD, T, n, m, r), ptr(x), ptr(MA), ptr(GA),
-                 ptr(EA), ptr(sa), ptr(sb), ptr(B), s, G, T, n, m, r)
-            del sa, sb
+            d = _lib.dims(T, n, m, r)
+            EA, sa, sb = _lib.flipout_noise(seed, draw, G, d)
+            call("melora_blob_flipout_forward", ptr(z),
+                 _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+                 workspace(_api.OP_FLIPOUT_FORWARD, d),
+                 _byref(_api.melora_blob_params(ptr(MA), ptr(GA), ptr(B), s)),
+                 _byref(_api.melora_flipout_noise(ptr(EA), ptr(sa), ptr(sb), G)), d)
+            del EA, sa, sb
         ctx.mark_dirty(z)
-        ctx.save_for_backward(x, MA, GA, EA, B, u)
-        ctx.args = (s, G, seed, offset)
+        ctx.save_for_backward(x, MA, GA, B, u)
+        ctx.args = (s, G, seed, draw)
         ctx.on_backward = on_backward
         return z
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dz):
-        x, MA, GA, EA, B, u = ctx.saved_tensors
+        x, MA, GA, B, u = ctx.saved_tensors
         _call_backward(ctx)
-        s, G, seed, offset = ctx.args
+        s, G, seed, draw = ctx.args
         dz = dz.float().contiguous()
         T, n = x.shape
         m, r = B.shape
@@ -274,18 +285,22 @@ class FlipoutFunction(torch.autograd.Function):
         dx, dMA, dGA, dB = (_zeros_if(nx, x), _zeros_if(nMA, MA), _zeros_if(nGA, GA),
                             _zeros_if(nB, B))
         if T and (nx or nMA or nGA or nB):
-            sa, sb = flipout_signs(seed, offset, T, G, n, r)
-            call("melora_blob_flipout_backward", ptr(dx), ptr(dMA), ptr(dGA), ptr(dB),
-                 workspace(_lib.OP_FLIPOUT_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(x),
-                 ptr(MA), ptr(GA), ptr(EA), ptr(sa), ptr(sb), ptr(B), s, G, T, n, m, r)
-        return (dz if nz else None), dx, dMA, dGA, dB, None, None, None, None, None, None
+            d = _lib.dims(T, n, m, r)
+            EA, sa, sb = _lib.flipout_noise(seed, draw, G, d)
+            call("melora_blob_flipout_backward", ptr(dx),
+                 grads(_api.melora_blob_grads, dMA, dGA, dB),
+                 _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+                 workspace(_api.OP_FLIPOUT_BACKWARD, d), ptr(dz),
+                 _byref(_api.melora_blob_params(ptr(MA), ptr(GA), ptr(B), s)),
+                 _byref(_api.melora_flipout_noise(ptr(EA), ptr(sa), ptr(sb), G)), d)
+        return (dz if nz else None), dx, dMA, dGA, dB, None, None, None, None, None
 
 
-def blob_flipout_add_(z, x, MA, GA, B, EA, s, G, seed, offset, on_backward=None):
+def blob_flipout_add_(z, x, MA, GA, B, s, G, seed, draw, on_backward=None):
     """u_t = x_t MA^T + ((x_t * sa_g) ((GA*GA)*EA)^T) * sb_g;  z += s u B^T, in place.
-    Signs: flipout_signs(seed, offset, T, G, n, r); G >= 1 tokens per sign group."""
-    return FlipoutFunction.apply(z, x, MA, GA, B, EA, _scalar("s", s), _int("G", G),
-                                 _int("seed", seed, 0), _int("offset", offset, 0), on_backward)
+    EA, sa, sb: flipout_noise(seed, draw, T, G, n, m, r); G >= 1 tokens per sign group."""
+    return FlipoutFunction.apply(z, x, MA, GA, B, _scalar("s", s), _int("G", G),
+                                 _int("seed", seed, 0), _int("draw", draw, 0), on_backward)
 
 
 # -------------------------------------------------------------------------- Me-LoRA --
@@ -305,7 +320,8 @@ def melora_sample(M, H, EC):
                          "under torch.no_grad())")
     C = torch.empty(E, r, r)
     if E:
-        call("melora_melora_sample", ptr(C), ptr(M), ptr(H), ptr(EC), E, r)
+        call("melora_melora_sample", ptr(C),
+             _byref(_api.melora_melora_params(None, None, ptr(M), ptr(H), 0.0)), ptr(EC), E, r)
     return C
 
 
@@ -325,9 +341,12 @@ class MeLoRAFunction(torch.autograd.Function):
         u = torch.empty(T, r)
         v = torch.empty(T, r)
         if T:
-            call("melora_melora_forward", ptr(z), ptr(u), ptr(v),
-                 workspace(_lib.OP_MELORA_FORWARD, T, n, m, r), ptr(x), ptr(A), ptr(C),
-                 ptr(B), s, E, T, n, m, r)
+            d = _lib.dims(T, n, m, r)
+            call("melora_melora_forward", ptr(z),
+                 _byref(_api.melora_melora_saved(ptr(x), ptr(u), ptr(v))),
+                 workspace(_api.OP_MELORA_FORWARD, d),
+                 _byref(_api.melora_melora_params(ptr(A), ptr(B), ptr(M), ptr(H), s)),
+                 _byref(_api.melora_melora_draw(ptr(C), ptr(EC), E)), d)
         ctx.mark_dirty(z)
         ctx.save_for_backward(x, A, C, H, B, EC, u, v)
         ctx.args = (s, E)
@@ -347,9 +366,14 @@ class MeLoRAFunction(torch.autograd.Function):
         dx, dA, dM, dH, dB = (_zeros_if(nx, x), _zeros_if(nA, A), _zeros_if(nM, H),
                               _zeros_if(nH, H), _zeros_if(nB, B))
         if T and (nx or nA or nM or nH or nB):
-            call("melora_melora_backward", ptr(dx), ptr(dA), ptr(dB), ptr(dM), ptr(dH),
-                 workspace(_lib.OP_MELORA_BACKWARD, T, n, m, r), ptr(dz), ptr(u), ptr(v),
-                 ptr(x), ptr(A), ptr(C), ptr(B), ptr(H), ptr(EC), s, E, T, n, m, r)
+            d = _lib.dims(T, n, m, r)
+            # the backward reads the drawn C, not M (not saved)
+            call("melora_melora_backward", ptr(dx),
+                 grads(_api.melora_melora_grads, dA, dB, dM, dH),
+                 _byref(_api.melora_melora_saved(ptr(x), ptr(u), ptr(v))),
+                 workspace(_api.OP_MELORA_BACKWARD, d), ptr(dz),
+                 _byref(_api.melora_melora_params(ptr(A), ptr(B), None, ptr(H), s)),
+                 _byref(_api.melora_melora_draw(ptr(C), ptr(EC), E)), d)
         return (dz if nz else None), dx, dA, dM, dH, dB, None, None, None, None
 
 
@@ -384,9 +408,10 @@ def melora_mc_add_(z, x, A, C, B, s):
         raise ValueError("melora_mc_add_ has no gradient: call it under torch.no_grad()")
     if T:
         u = torch.empty(T, r)
-        call("melora_melora_mc_forward", ptr(z), ptr(u),
-             workspace(_lib.OP_MELORA_MC_FORWARD, T, n, m, r), ptr(x), ptr(A), ptr(C),
-             ptr(B), s, K, T, n, m, r)
+        d = _lib.dims(T, n, m, r)
+        call("melora_melora_mc_forward", ptr(z), _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
+             workspace(_api.OP_MELORA_MC_FORWARD, d),
+             _byref(_api.melora_melora_params(ptr(A), ptr(B), None, None, s)), ptr(C), K, d)
     return z
 
 
@@ -398,30 +423,32 @@ class _KLFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kind, sigma, eps, *params):
         want = [ctx.needs_input_grad[3 + i] for i in range(len(params))]
-        grads = [torch.zeros_like(p) if w else None for p, w in zip(params, want)]
+        g = [torch.zeros_like(p) if w else None for p, w in zip(params, want)]
         kl = ctypes.c_double(0.0)
         if kind == "blob":
             MA, GA = params
             r, n = MA.shape
-            call("melora_blob_kl", ctypes.byref(kl), ptr(grads[0]), ptr(grads[1]), ptr(MA),
-                 ptr(GA), sigma, 1.0, r, n)
+            call("melora_blob_kl", _byref(kl), grads(_api.melora_blob_grads, g[0], g[1], None),
+                 _byref(_api.melora_blob_params(ptr(MA), ptr(GA), None, 0.0)), sigma, 1.0, r, n)
         elif kind == "exact":
             M, H = params
             r = M.shape[0]
-            call("melora_melora_kl_exact", ctypes.byref(kl), ptr(grads[0]), ptr(grads[1]),
-                 ptr(M), ptr(H), sigma, 1.0, r)
+            call("melora_melora_kl_exact", _byref(kl),
+                 grads(_api.melora_melora_grads, None, None, g[0], g[1]),
+                 _byref(_api.melora_melora_params(None, None, ptr(M), ptr(H), 0.0)), sigma, 1.0,
+                 r)
         else:
             A, M, H = params
             r, n = A.shape
-            work = workspace(_lib.OP_MELORA_KL, 1, n, 1, r)
+            gr = grads(_api.melora_melora_grads, g[0], None, g[1], g[2])
+            p = _byref(_api.melora_melora_params(ptr(A), None, ptr(M), ptr(H), 0.0))
+            work = workspace(_api.OP_MELORA_KL, _lib.dims(1, n, 1, r))
             if kind == "eq7":
-                call("melora_melora_kl", ctypes.byref(kl), ptr(grads[0]), ptr(grads[1]),
-                     ptr(grads[2]), work, ptr(A), ptr(M), ptr(H), sigma, 1.0, r, n)
+                call("melora_melora_kl", _byref(kl), gr, work, p, sigma, 1.0, r, n)
             else:
-                call("melora_melora_kl_prior_noise", ctypes.byref(kl), ptr(grads[0]),
-                     ptr(grads[1]), ptr(grads[2]), work, ptr(A), ptr(M), ptr(H), sigma, eps,
-                     1.0, r, n)
-        ctx.grads = grads
+                call("melora_melora_kl_prior_noise", _byref(kl), gr, work, p, sigma, eps, 1.0,
+                     r, n)
+        ctx.grads = g
         return torch.tensor(kl.value, dtype=torch.float32)
 
     @staticmethod

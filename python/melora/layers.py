@@ -17,18 +17,20 @@ Parameters (names, shapes and initialisation as in PEFT and the official BLoB co
                           [0.00125, 0.0025] (eps0 = 0.05)
     scaling = lora_alpha / r
 
-Noise: every sampling forward uses one "draw" d of the module's counter RNG (seed S):
-    BLoB      EA (r, n)        = melora_noise_normal(S, d << 40, r*n)
-    Flipout   sa (ceil(T/G), n) = melora_noise_sign(S, d << 40, ceil(T/G)*n),
-              sb (ceil(T/G), r) = melora_noise_sign(S, (d << 40) + ceil(T/G)*n, ...)
-    Me-LoRA   EC (E, r, r)     = melora_noise_normal(S, d << 40, E*r*r)
-    eq. 8     eps              = melora_rng_uniform(S, d) (d of the latest sampling forward)
-so a C program with the same seed and draw index uses the same samples. After a sampling
-forward the counter advances (auto_resample=True) so the next forward draws new noise;
-resample() advances it by hand and reseed(seed, draw) sets it. seed and draw are int64
-buffers (melora_seed, melora_draw; the seed is stored as its two's-complement int64), so
-they travel with the state_dict and DistributedDataParallel (broadcast_buffers=True, its
-default) keeps every rank's counter equal to rank 0's.
+Noise: every sampling forward uses one "draw" d of the module's counter RNG (seed S),
+placed in the streams by the library (melora.h states where):
+    BLoB      melora_blob_noise(EA, S, d, r, n)
+    Flipout   melora_blob_flipout_noise(EA, sa, sb, S, d, G, {T, n, m, r}) (the signs are
+              not stored: backward draws them again)
+    Me-LoRA   melora_melora_noise(EC, S, d, E, r)
+    eq. 8     eps = melora_rng_uniform(S, d), d the draw of the latest sampling forward
+and sample k of a Monte-Carlo pass (eval_mode "mc", forward_mc) that starts at draw d uses
+draw d + k. So a C program with the same seed and draw index uses the same samples.
+After a sampling forward the counter advances (auto_resample=True) so the next forward
+draws new noise; resample() advances it by hand and reseed(seed, draw) sets it. seed and
+draw are int64 buffers (melora_seed, melora_draw; the seed is stored as its two's-
+complement int64), so they travel with the state_dict and DistributedDataParallel
+(broadcast_buffers=True, its default) keeps every rank's counter equal to rank 0's.
 
 Ranks: when torch.distributed is initialised and rank_noise=True (the default), rank k
 draws with the seed S + k * 0xD1B54A32D192ED03 (mod 2^64) in place of S, so the ranks'
@@ -45,8 +47,8 @@ forward that runs inside a backward pass looks its number up, so forwards outsid
 (e.g. after the same torch.manual_seed) always take new draws; a recomputation that finds
 no number (preserve_rng_state=False) raises a RuntimeError rather than drawing new noise.
 (On a PyTorch whose engine cannot say whether a backward pass is running, every
-sampling forward looks its number up.) A module has 2^24 draws per seed; past them a
-sampling forward raises rather than repeat the noise.
+sampling forward looks its number up.) A module has the draws melora_draw_offset accepts
+per seed; past them a sampling forward raises rather than repeat the noise.
 
 Checkpoints: the state_dict holds tensors only. Besides the parameters and the two
 buffers it has melora_config, a uint8 tensor holding the module's configuration as JSON
@@ -79,7 +81,7 @@ import threading
 import torch
 import torch.nn as nn
 
-from . import _lib
+from . import _api, _lib
 from . import functional as MF
 
 EVAL_MODES = ("mean", "sample", "mc")
@@ -87,7 +89,6 @@ KL_MODES = ("eq7", "eq8", "exact")
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 RANK_MIX = 0xD1B54A32D192ED03  # rank k draws with seed + k * RANK_MIX
 _REPLAY_KEEP = 4096
-MAX_DRAWS = 1 << (64 - _lib.WINDOW_BITS)  # draw d uses the indices [d << 40, (d + 1) << 40)
 _LOCK = threading.Lock()  # the draw counters (one module may be called from threads)
 
 
@@ -97,11 +98,22 @@ def _check_seed(seed):
     return int(seed)
 
 
+def _valid_draw(d):
+    """Whether the library has draw d (melora_draw_offset accepts it)."""
+    try:
+        _lib.draw_offset(d)
+    except _lib.MeloraError as e:
+        if e.status != _api.ERR_VALUE:
+            raise
+        return False
+    return True
+
+
 def _check_draw(draw):
     if isinstance(draw, bool) or not isinstance(draw, numbers.Integral) \
-            or not 0 <= draw < MAX_DRAWS:
-        raise ValueError("draw must be an integer in [0, 2^%d) (got %r)"
-                         % (64 - _lib.WINDOW_BITS, draw))
+            or not _valid_draw(int(draw)):
+        raise ValueError("draw must be an integer in the range of melora_draw_offset "
+                         "(got %r)" % (draw,))
     return int(draw)
 
 
@@ -253,10 +265,10 @@ class _Adapter(nn.Module):
                         % _REPLAY_KEEP)
             buf = self._buffers["melora_draw"]
             d = int(buf)
-            if not 0 <= d <= MAX_DRAWS - k:
-                raise RuntimeError("melora: the draw counter (%d) has left [0, 2^%d): the "
-                                   "noise would repeat; reseed() the module"
-                                   % (d, 64 - _lib.WINDOW_BITS))
+            if not (_valid_draw(d) and _valid_draw(d + k - 1)):
+                raise RuntimeError("melora: the draw counter (%d) has left the seed's draws "
+                                   "(melora_draw_offset): the noise would repeat; reseed() "
+                                   "the module" % d)
             self.last_draw = d + k - 1
             if self.auto_resample:
                 buf.fill_(d + k)
@@ -270,10 +282,6 @@ class _Adapter(nn.Module):
     def _retire(self, tok):
         with _LOCK:
             self._replay.pop(tok, None)
-
-    @staticmethod
-    def _offset(d):
-        return (int(d) << _lib.WINDOW_BITS) & _MASK64
 
     def _sampling(self):
         return self.training or self.eval_mode != "mean"
@@ -423,7 +431,7 @@ class _Adapter(nn.Module):
 class LoRALinear(_Adapter):
     """Plain LoRA: y = base(x) + (alpha/r) dropout(x) A^T B^T (melora_lora_forward/backward)."""
 
-    method = _lib.METHOD_LORA
+    method = _api.METHOD_LORA
     method_name = "lora"
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0, **kw):
@@ -442,7 +450,7 @@ class BLoBLinear(_Adapter):
     flipout=True uses Flipout with sign groups of flipout_group tokens (the official code:
     one per token). kl() is BLoB's KL against N(0, prior_std^2)."""
 
-    method = _lib.METHOD_BLOB
+    method = _api.METHOD_BLOB
     method_name = "blob"
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0,
@@ -461,7 +469,7 @@ class BLoBLinear(_Adapter):
         self.flipout_group = int(flipout_group)
         self.prior_std = float(prior_std)
         if flipout:
-            self.method = _lib.METHOD_BLOB_FLIPOUT
+            self.method = _api.METHOD_BLOB_FLIPOUT
 
     def config(self):
         c = super().config()
@@ -474,12 +482,11 @@ class BLoBLinear(_Adapter):
         tokens the signs sa, sb."""
         d = self.draw if draw is None else draw
         S = self.noise_seed()
-        out = {"EA": _lib.noise("normal", S, self._offset(d), (self.r, self.in_features))}
-        if self.flipout and T is not None:
-            out["sa"], out["sb"] = MF.flipout_signs(S, self._offset(d), T,
-                                                    self.flipout_group, self.in_features,
-                                                    self.r)
-        return out
+        if not self.flipout:
+            return {"EA": _lib.blob_noise(S, d, self.r, self.in_features)}
+        EA, sa, sb = MF.flipout_noise(S, d, 0 if T is None else T, self.flipout_group,
+                                      self.in_features, self.out_features, self.r)
+        return {"EA": EA} if T is None else {"EA": EA, "sa": sa, "sb": sb}
 
     def _add(self, y, xa, E):
         A, B = self._p(self.lora_A), self._p(self.lora_B)
@@ -487,11 +494,11 @@ class BLoBLinear(_Adapter):
             return MF.lora_add_(y, xa, A, B, self.scaling)
         d, retire = self._take_draw()
         S = self.noise_seed()
-        EA = _lib.noise("normal", S, self._offset(d), (self.r, self.in_features))
         GA = self._p(self.lora_A_rho)
         if self.flipout:
-            return MF.blob_flipout_add_(y, xa, A, GA, B, EA, self.scaling, self.flipout_group,
-                                        S, self._offset(d), on_backward=retire)
+            return MF.blob_flipout_add_(y, xa, A, GA, B, self.scaling, self.flipout_group, S, d,
+                                        on_backward=retire)
+        EA = _lib.blob_noise(S, d, self.r, self.in_features)
         return MF.blob_add_(y, xa, A, GA, B, EA, self.scaling, on_backward=retire)
 
     def _mc(self, x2, K):
@@ -501,13 +508,12 @@ class BLoBLinear(_Adapter):
         S = self.noise_seed()
         d, _ = self._take_draw(K)
         out = []
-        for k in range(K):
-            o = self._offset(d + k)
-            EA = _lib.noise("normal", S, o, (self.r, self.in_features))
+        for k in range(K):  # sample k: draw d + k
             if self.flipout:
-                out.append(MF.blob_flipout_add_(y.clone(), xa, A, GA, B, EA, self.scaling,
-                                                self.flipout_group, S, o))
+                out.append(MF.blob_flipout_add_(y.clone(), xa, A, GA, B, self.scaling,
+                                                self.flipout_group, S, d + k))
             else:
+                EA = _lib.blob_noise(S, d + k, self.r, self.in_features)
                 out.append(MF.blob_add_(y.clone(), xa, A, GA, B, EA, self.scaling))
         return torch.stack(out)
 
@@ -523,7 +529,7 @@ class MeLoRALinear(_Adapter):
     sigma = prior_std + eps, eps ~ U(0,1) drawn per step from the module's seed), or
     "exact" (the exact KL of q(C) against N(0, prior_std^2))."""
 
-    method = _lib.METHOD_MELORA
+    method = _api.METHOD_MELORA
     method_name = "melora"
 
     def __init__(self, base_layer, r=8, lora_alpha=16, lora_dropout=0.0, seed=0,
@@ -549,8 +555,7 @@ class MeLoRALinear(_Adapter):
     def noise(self, E=1, draw=None):
         """EC (E, r, r) of draw `draw` (default: the next one)."""
         d = self.draw if draw is None else draw
-        return {"EC": _lib.noise("normal", self.noise_seed(), self._offset(d),
-                                 (E, self.r, self.r))}
+        return {"EC": _lib.melora_noise(self.noise_seed(), d, E, self.r)}
 
     def _examples(self, x):
         return x.shape[0] if (self.per_example and x.dim() >= 2) else 1
@@ -561,7 +566,7 @@ class MeLoRALinear(_Adapter):
             EC = torch.zeros(1, self.r, self.r)
             return MF.melora_add_(y, xa, A, M, H, B, EC, self.scaling, 1)
         d, retire = self._take_draw()
-        EC = _lib.noise("normal", self.noise_seed(), self._offset(d), (E, self.r, self.r))
+        EC = _lib.melora_noise(self.noise_seed(), d, E, self.r)
         return MF.melora_add_(y, xa, A, M, H, B, EC, self.scaling, E, on_backward=retire)
 
     def _mc(self, x2, K):
@@ -570,7 +575,7 @@ class MeLoRALinear(_Adapter):
         S = self.noise_seed()
         EC = torch.empty(K, self.r, self.r)
         for k in range(K):
-            _lib.noise("normal", S, self._offset(d + k), (self.r, self.r), out=EC[k])
+            _lib.melora_noise(S, d + k, 1, self.r, out=EC[k])
         M, H = _lib.f32(self.lora_M.detach()), _lib.f32(self.lora_H.detach())
         C = MF.melora_sample(M, H, EC)
         y = self._base(x2)

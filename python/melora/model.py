@@ -10,7 +10,7 @@ import re
 import torch
 import torch.nn as nn
 
-from . import _lib
+from . import _api, _lib
 from .layers import BLoBLinear, LoRALinear, MeLoRALinear, _Adapter, _check_seed, _is_conv1d
 
 METHODS = {"lora": LoRALinear, "blob": BLoBLinear, "melora": MeLoRALinear}
@@ -153,12 +153,12 @@ def _groups(model):
 
 
 def _modules_array(mods):
-    arr = (_lib.Module * len(mods))()
+    arr = (_api.melora_module * len(mods))()
     keep = []
     for i, ((name, m, n), count) in enumerate(sorted(mods.items())):
         b = name.encode()
         keep.append(b)
-        arr[i] = _lib.Module(b, m, n, count)
+        arr[i] = _api.melora_module(b, m, n, count)
     return arr, keep
 
 
@@ -186,16 +186,16 @@ def print_trainable_parameters(model):
     return c
 
 
-_DTYPES = {"fp32": _lib.DTYPE_FP32, "bf16": _lib.DTYPE_BF16, "fp16": _lib.DTYPE_FP16}
+_DTYPES = {"fp32": _api.FP32, "bf16": _api.BF16, "fp16": _api.FP16}
 
 
 def train_memory(model, T, E=1, G=1, dtype="fp32", noise_regenerated=True):
     """melora_count_train_memory summed over the adapters: bytes of trainable params, their
     grads, AdamW moments, saved activations and stored noise for T tokens."""
-    total = {f: 0 for f, _ in _lib.TrainMemory._fields_}
+    total = {f: 0 for f, _ in _api.melora_train_memory._fields_}
     for (method, r), mods in _groups(model).items():
         arr, keep = _modules_array(mods)
-        out = _lib.TrainMemory()
+        out = _api.melora_train_memory()
         _lib.call("melora_count_train_memory", ctypes.byref(out), method, arr, len(mods), r,
                   T, E, G, _DTYPES[dtype], 1 if noise_regenerated else 0)
         for f in total:

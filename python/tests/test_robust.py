@@ -211,7 +211,7 @@ class TestBadArguments(unittest.TestCase):
         self.expect(MF.lora_add_, "z", torch.zeros(self.T + 1, self.m), x, A, B, 1.0)
         self.expect(MF.blob_add_, "GA", z.clone(), x, A, GA[:, :3], B, EA, 1.0)
         self.expect(MF.blob_add_, "EA", z.clone(), x, A, GA, B, EA.t().contiguous(), 1.0)
-        self.expect(MF.blob_flipout_add_, "G", z.clone(), x, A, GA, B, EA, 1.0, 0, 1, 0)
+        self.expect(MF.blob_flipout_add_, "G", z.clone(), x, A, GA, B, 1.0, 0, 1, 0)
         self.expect(MF.melora_add_, "H", z.clone(), x, A, M, torch.ones(2, 2), B, EC, 1.0)
         self.expect(MF.melora_add_, "M", z.clone(), x, A, M[:, :2], H, B, EC, 1.0)
         self.expect(MF.melora_add_, "EC", z.clone(), x, A, M, H, B, torch.randn(2, r, r), 1.0)
@@ -246,15 +246,18 @@ class TestBadArguments(unittest.TestCase):
 
     def test_library_rejects_overlaps(self):
         # the C library's own check, below the bridge's ValueError: u over x (r == n)
-        from melora import _lib
+        from melora import _api, _lib
         T, n, m = 3, 4, 5
         x, A, B, z = torch.randn(T, n), torch.randn(n, n), torch.randn(m, n), torch.zeros(T, m)
         x0, z0 = x.clone(), z.clone()
-        work = _lib.workspace(_lib.OP_LORA_FORWARD, T, n, m, n)
+        d = _api.melora_dims(T, n, m, n)
+        work = _lib.workspace(_api.OP_LORA_FORWARD, d)
+        sv = _api.melora_lora_saved(x=_lib.ptr(x), u=_lib.ptr(x))
+        p = _api.melora_lora_params(A=_lib.ptr(A), B=_lib.ptr(B), s=1.0)
         with self.assertRaises(melora.MeloraError) as cm:
-            _lib.call("melora_lora_forward", _lib.ptr(z), _lib.ptr(x), work, _lib.ptr(x),
-                      _lib.ptr(A), _lib.ptr(B), 1.0, T, n, m, n)
-        self.assertEqual(cm.exception.status, _lib.ERR_ALIAS)
+            _lib.call("melora_lora_forward", _lib.ptr(z), ctypes.byref(sv), work,
+                      ctypes.byref(p), d)
+        self.assertEqual(cm.exception.status, _api.ERR_ALIAS)
         self.assertEqual(cm.exception.name, "MELORA_ERR_ALIAS")
         self.assertIn("overlaps", str(cm.exception))
         self.assertTrue(torch.equal(x, x0) and torch.equal(z, z0))
