@@ -50,9 +50,10 @@ $(FLAGS_DIR)/$(1)/%.o: tests/%.c | $(FLAGS_DIR) criterion
 	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE -O2 $(WARN) -I. $$(DEPS_C) -c $$< -o $$@
 endef
 define FLAGS_FASTMATH_RULE
-$(FLAGS_DIR)/tests_$(1)_$(2): $(FLAGS_OBJS_$(1)) tests/melora_impl.c
-	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE $(FLAGS_$(1)_LIB) $(FLAGS_$(2)) $(WARN) -I. $$(DEPS_C) -c tests/melora_impl.c -o $(FLAGS_DIR)/impl_$(1)_$(2).o
-	$(FLAGS_CC_$(1)) $(if $(filter gcc,$(1)),$(OMP)) $(FLAGS_OBJS_$(1)) $(FLAGS_DIR)/impl_$(1)_$(2).o -lcriterion -lm -o $$@
+$(FLAGS_DIR)/impl_$(1)_$(2).o: tests/melora_impl.c | $(FLAGS_DIR)
+	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE $(FLAGS_$(1)_LIB) $(FLAGS_$(2)) $(WARN) -I. $$(DEPS_C) -c $$< -o $$@
+$(FLAGS_DIR)/tests_$(1)_$(2): $(FLAGS_OBJS_$(1)) $(FLAGS_DIR)/impl_$(1)_$(2).o
+	$(FLAGS_CC_$(1)) $(if $(filter gcc,$(1)),$(OMP)) $$^ -lcriterion -lm -o $$@
 endef
 $(foreach c,$(FLAGS_COMPILERS),$(eval $(call FLAGS_TESTS_RULE,$(c))))
 $(foreach c,$(FLAGS_COMPILERS),$(foreach m,$(FLAGS_MODES),$(eval $(call FLAGS_FASTMATH_RULE,$(c),$(m)))))
