@@ -86,8 +86,9 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 
 # Root: two of these may run at once under make -j; the lock keeps apt-get to one, and
-# the probes run again behind it (the other one may have installed the package).
-exec 9>"${TMPDIR:-/tmp}/melora-provision.lock"
+# the probes run again behind it (the other one may have installed the package). The lock
+# is on this script itself (read-only), so no lock file is written anywhere.
+exec 9<"$0"
 flock 9 2>/dev/null || true
 still=
 for need in $missing; do present "$need" || still="$still $need"; done
@@ -96,6 +97,7 @@ if [ -n "$still" ]; then
   for need in $still; do pkgs="$pkgs $(packages "$need")"; done
   pkgs=${pkgs# }
   echo "installing $pkgs"
+  # shellcheck disable=SC2086 # one word per package
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs; } >"$tmp/apt.log" 2>&1 ||
     { tail -5 "$tmp/apt.log"; echo "✗ apt-get install -y $pkgs failed (above)"; }
 fi
