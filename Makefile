@@ -31,6 +31,9 @@ CUDACPU_DEPFIX = sed -i 's|[^ ]*/cudacpu-cc\.[^/ ]*/[0-9]*/[^/ ]*\.cpp||'
 
 TEST_SRCS = tests/melora_impl.c $(wildcard tests/test_*.c)
 
+# A recipe that fails leaves no half-made target behind to look up to date next time.
+.DELETE_ON_ERROR:
+
 .PHONY: all test clean criterion cxx-check toolchain cudacpu-test cuda-emu-test cuda-nvcc-test cuda-coverage
 
 all: toolchain $(BUILD)/melora_tests
@@ -96,8 +99,8 @@ cudacpu_o = $(CUDACPU_CC) $(1) -iquote . $(DEPS_C) -c $< -o $@ && $(CUDACPU_DEPF
 
 $(CUEMU)/melora_cuda.o: melora_cuda.cu | $(BUILD)
 	@mkdir -p $(@D)
-	$(call cudacpu_o,-O2 -g -Wall -Wextra -Werror)
 	$(CUDACPU_CC) -O0 -Wall -Wextra -Werror -DMELORA_CUDA_PROFILE -iquote . -fsyntax-only melora_cuda.cu
+	$(call cudacpu_o,-O2 -g -Wall -Wextra -Werror)
 $(CUEMU)/test_cuda.o: tests/cuda/test_cuda.cpp | $(BUILD) criterion
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -I. -Itests/cudacpu/include $(DEPS_C) -c $< -o $@
