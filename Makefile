@@ -233,11 +233,12 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	@$(MAKE) --no-print-directory python-test
 
 # Every rule file of the repository, by name: a missing one is an error. tools/*.mk hold
-# the rules of the repository's tools; none of them is needed by make test unless named here.
+# the rules of the repository's tools; a target of make test must come from a file named in
+# MK_FILES, never from one the wildcard happens to find.
 MK_FILES = bench/bench.mk docs/docs.mk paper_repro/repro.mk paper_repro/calibration/calibration.mk \
            python/python.mk tests/bits.mk tests/check.mk tests/flags.mk tests/portable.mk
 include $(MK_FILES)
-include $(wildcard tools/*.mk)
+include $(filter-out $(MK_FILES),$(wildcard tools/*.mk))
 
 # The compiler's header lists (build/venv, pip's tree, is not searched).
 -include $(shell find $(BUILD) -name venv -prune -o -name '*.d' -print 2>/dev/null)
