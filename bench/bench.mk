@@ -1,8 +1,8 @@
 # make bench: time and memory of LoRA vs BLoB vs Me-LoRA (included by the top-level Makefile)
 #   make bench          full run (< 10 min on 2 cores): tables, CSV and PNG in bench/results/
 #   make bench-quick    the 7B q/v shape only, no scaling sweeps, no plots
-# gnuplot (Debian gnuplot-nox) is installed when missing and we are root; otherwise the
-# plots are skipped with a message. The CUDA table needs nvcc and a GPU (make bench-cuda-emu
+# gnuplot (need "gnuplot" of tools/provision.sh) is installed when missing and we are root;
+# otherwise the plots are skipped with a message. The CUDA table needs nvcc and a GPU (make bench-cuda-emu
 # runs its program through the CPU emulator at a small shape).
 BENCH_OUT  ?= bench/results
 # OpenBLAS 0.3.21 picks its slow Prescott kernels on CPUs it does not know (recent
@@ -13,21 +13,15 @@ BENCH_ARGS ?=
 
 .PHONY: bench-accuracy bench-openblas bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
 
-# The peer (six cblas_sgemm, bench/peer.h) needs OpenBLAS: Debian's libopenblas-dev and its
-# OpenMP build libopenblas0-openmp, installed when missing and we are root; without them
-# the bench runs and says the peer was not timed.
+# The peer (six cblas_sgemm, bench/peer.h) needs OpenBLAS and its OpenMP build (need
+# "openblas"), installed when missing and we are root; without them the bench runs and
+# says the peer was not timed.
 bench-openblas:
-	@if [ -z "$$(CC=$(CC) bench/openblas-flags.sh)" ] || [ ! -d /usr/lib/$$($(CC) -print-multiarch)/openblas-openmp ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing libopenblas-dev libopenblas0-openmp"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev libopenblas0-openmp) >/dev/null 2>&1 \
-	      || echo "OpenBLAS could not be installed: the peer is skipped"; \
-	  fi; \
-	fi
+	@$(PROVISION) openblas || true
 	@f="$$(CC=$(CC) bench/openblas-flags.sh)"; if [ -n "$$f" ]; then echo "✓ OpenBLAS: $$f"; else echo "✗ OpenBLAS not found: the six-sgemm peer is skipped"; fi
 
-$(BUILD)/bench_adapters: bench/bench_adapters.c bench/harness.h bench/peer.h bench/openblas-flags.sh melora.h | $(BUILD) bench-openblas
-	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $< $$(CC=$(CC) bench/openblas-flags.sh) -lm -o $@
+$(BUILD)/bench_adapters: bench/bench_adapters.c bench/openblas-flags.sh | $(BUILD) bench-openblas
+	$(CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) -I. $(DEPS_LINK) $< $$(CC=$(CC) bench/openblas-flags.sh) -lm -o $@
 
 bench: toolchain $(BUILD)/bench_adapters
 	@mkdir -p $(BENCH_OUT)
@@ -40,11 +34,7 @@ bench-quick: $(BUILD)/bench_adapters
 	$(BENCH_ENV) ./$(BUILD)/bench_adapters --quick --out $(BUILD)/bench-quick
 
 bench-gnuplot:
-	@if ! command -v gnuplot >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing gnuplot-nox"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox) >/dev/null 2>&1 \
-	    || echo "gnuplot-nox could not be installed"; \
-	fi
+	@$(PROVISION) gnuplot || true
 
 bench-plots: bench-gnuplot
 	@if [ ! -f $(BENCH_OUT)/scaling_r.csv ]; then \
@@ -57,13 +47,16 @@ bench-plots: bench-gnuplot
 
 # The CUDA table: bench/bench_cuda.cpp against melora_cuda.cu (cuBLAS), timed with CUDA
 # events after checking every method against the CPU. Needs nvcc and a GPU; otherwise one line.
-CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# (CUDA_HOME and CUDA_ARCHS come from the Makefile.)
 BENCH_CU   = $(BUILD)/bench-cuda
-$(BENCH_CU)/bench_cuda: bench/bench_cuda.cpp melora_cuda.cu melora_cuda.h melora.h | $(BUILD)
-	@mkdir -p $(BENCH_CU)
-	$(NVCC) -std=c++17 -O3 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -c melora_cuda.cu -o $(BENCH_CU)/melora_cuda.o
-	$(CXX) -std=c++17 $(OPT) $(OMP) -Wall -Wextra -I. -I$(CUDA_HOME)/include -c bench/bench_cuda.cpp -o $(BENCH_CU)/bench_cuda.o
-	$(CXX) $(OMP) $(BENCH_CU)/bench_cuda.o $(BENCH_CU)/melora_cuda.o -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lm -o $@
+$(BENCH_CU)/melora_cuda.o: melora_cuda.cu | $(BUILD)
+	@mkdir -p $(@D)
+	$(NVCC) -std=c++17 -O3 -I. $(CUDA_ARCHS) $(DEPS_C) -c $< -o $@
+$(BENCH_CU)/bench_cuda.o: bench/bench_cuda.cpp | $(BUILD)
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 $(OPT) $(OMP) -Wall -Wextra -I. -I$(CUDA_HOME)/include $(DEPS_C) -c $< -o $@
+$(BENCH_CU)/bench_cuda: $(BENCH_CU)/bench_cuda.o $(BENCH_CU)/melora_cuda.o
+	$(CXX) $(OMP) $^ -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lm -o $@
 
 bench-cuda:
 	@if [ -n "$(NVCC)" ] && nvidia-smi -L 2>/dev/null | grep -q GPU; then \
@@ -75,11 +68,14 @@ bench-cuda:
 
 # The same program through the CPU emulator (tests/cudacpu), one small shape: checks the
 # program and the CPU/GPU agreement anywhere; its timings mean nothing.
-$(BENCH_CU)/bench_cuda_emu: bench/bench_cuda.cpp melora_cuda.cu melora_cuda.h melora.h | $(BUILD)
-	@mkdir -p $(BENCH_CU)
-	CXX="$(CXX)" tests/cudacpu/cudacpu-cc -O2 -iquote . -c melora_cuda.cu -o $(BENCH_CU)/melora_cuda_emu.o
-	$(CXX) -std=c++17 -O2 -Wall -Wextra -I. -Itests/cudacpu/include -c bench/bench_cuda.cpp -o $(BENCH_CU)/bench_cuda_emu.o
-	$(CXX) -pthread $(BENCH_CU)/melora_cuda_emu.o $(BENCH_CU)/bench_cuda_emu.o -lm -o $@
+$(BENCH_CU)/melora_cuda_emu.o: melora_cuda.cu | $(BUILD)
+	@mkdir -p $(@D)
+	$(call cudacpu_o,-O2)
+$(BENCH_CU)/bench_cuda_emu.o: bench/bench_cuda.cpp | $(BUILD)
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -I. -Itests/cudacpu/include $(DEPS_C) -c $< -o $@
+$(BENCH_CU)/bench_cuda_emu: $(BENCH_CU)/melora_cuda_emu.o $(BENCH_CU)/bench_cuda_emu.o
+	$(CXX) -pthread $^ -lm -o $@
 
 bench-cuda-emu: $(BENCH_CU)/bench_cuda_emu
 	@mkdir -p $(BENCH_CU)/out
@@ -88,11 +84,11 @@ bench-cuda-emu: $(BENCH_CU)/bench_cuda_emu
 # make bench-profile: instruction counts per function of one training step of each method
 # (valgrind --tool=callgrind; built for x86-64-v3 since valgrind 3.19 lacks AVX-512).
 PROFILE_SHAPE ?= 1200 4096 4096 64
-$(BUILD)/profile_step: bench/profile_step.c bench/harness.h melora.h | $(BUILD)
-	$(CC) $(STD) -D_DEFAULT_SOURCE -O3 -march=x86-64-v3 -g $(OMP) $(WARN) -I. $< -lm -o $@
+$(BUILD)/profile_step: bench/profile_step.c | $(BUILD)
+	$(CC) $(STD) -D_DEFAULT_SOURCE -O3 -march=x86-64-v3 -g $(OMP) $(WARN) -I. $(DEPS_LINK) $< -lm -o $@
 
 bench-profile: $(BUILD)/profile_step
-	@command -v valgrind >/dev/null 2>&1 || { echo "valgrind not found: apt-get install valgrind"; exit 1; }
+	@$(PROVISION) valgrind
 	@for m in lora blob flipout melora_batch melora_example melora_folded; do \
 	  OMP_NUM_THREADS=1 valgrind --tool=callgrind --callgrind-out-file=$(BUILD)/callgrind.$$m \
 	    ./$(BUILD)/profile_step $$m $(PROFILE_SHAPE) 1 >/dev/null 2>&1 || exit 1; \

@@ -15,7 +15,7 @@ HF_PINS   = peft==0.10.0 transformers==4.38.2 accelerate==0.28.0 safetensors==0.
             fsspec==2024.2.0 tqdm==4.66.2 regex==2023.12.25 \
             Jinja2==3.1.3 MarkupSafe==2.1.5
 
-.PHONY: lib python-test python-bench python-torch python-hf
+.PHONY: lib python-test python-bench python-torch python-venv python-hf
 
 ifeq ($(NVCC),)
 lib: $(BUILD)/libmelora.so
@@ -23,40 +23,31 @@ else
 lib: $(BUILD)/libmelora.so $(BUILD)/libmelora_cuda.so
 endif
 
-$(BUILD)/libmelora.so: python/melora_lib.c melora.h | $(BUILD)
-	$(CC) $(STD) $(OPT) $(OMP) $(WARN) -fPIC -shared $< -lm -o $@
+$(BUILD)/libmelora.so: python/melora_lib.c | $(BUILD)
+	$(CC) $(STD) $(OPT) $(OMP) $(WARN) -fPIC -shared $(DEPS_LINK) $< -lm -o $@
 
-$(BUILD)/libmelora_cuda.so: melora_cuda.cu melora_cuda.h melora.h $(BUILD)/libmelora.so
-	$(NVCC) -std=c++17 -I. -Xcompiler -fPIC,-Wall,-Wextra -shared melora_cuda.cu \
+$(BUILD)/libmelora_cuda.so: melora_cuda.cu $(BUILD)/libmelora.so
+	$(NVCC) -std=c++17 -I. -Xcompiler -fPIC,-Wall,-Wextra -shared $(DEPS_LINK) melora_cuda.cu \
 	  -L$(BUILD) -lmelora -Xlinker -rpath,'$$ORIGIN' -lcublas -lcudart -o $@
 	@nm -D --defined-only $@ | grep -q ' melora_cuda_melora_backward$$' \
 	  || { echo "libmelora_cuda.so lacks its entry points"; exit 1; }
 
-# Debian's python3-torch (for /usr/bin/python3), installed when missing and we are root.
+# Debian's python3-torch and python3-numpy for /usr/bin/python3 (need "torch"), and
+# python3-venv (need "venv"), installed when missing and we are root.
 python-torch:
-	@if ! $(PY_TORCH) -c 'import torch, numpy' >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing python3-torch python3-numpy"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-numpy python3-venv) >/dev/null 2>&1 \
-	      || echo "apt-get install python3-torch failed"; \
-	  fi; \
-	fi
+	@PYTHON="$(PY_TORCH)" $(PROVISION) torch || true
+python-venv:
+	@PYTHON="$(PY_TORCH)" $(PROVISION) venv || true
 
 # The pinned Hugging Face packages in build/venv (once; the stamp records the pins).
-python-hf: python-torch
+python-hf: python-torch python-venv | $(BUILD)
 	@if ! $(PY_TORCH) -c 'import torch' >/dev/null 2>&1; then \
 	  echo "SKIP the Hugging Face packages: PyTorch cannot be imported by $(PY_TORCH)"; \
 	elif [ "$$(cat $(PY_VENV)/.pins 2>/dev/null)" != "$(strip $(HF_PINS))" ]; then \
 	  echo "installing into $(PY_VENV): $(strip $(HF_PINS))"; \
 	  rm -rf $(PY_VENV); \
-	  if ! $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >$(BUILD)/venv.log 2>&1 \
-	     && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    rm -rf $(PY_VENV); \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) \
-	      >>$(BUILD)/venv.log 2>&1; \
-	    $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >>$(BUILD)/venv.log 2>&1; \
-	  fi; \
-	  if test -x $(PY_VENV)/bin/python && $(PY_VENV)/bin/python -m pip install -q \
+	  if $(PY_TORCH) -m venv --system-site-packages $(PY_VENV) >$(BUILD)/venv.log 2>&1 \
+	     && $(PY_VENV)/bin/python -m pip install -q \
 	       --disable-pip-version-check --no-deps $(HF_PINS) >>$(BUILD)/venv.log 2>&1; then \
 	    echo "$(strip $(HF_PINS))" > $(PY_VENV)/.pins; \
 	  else \

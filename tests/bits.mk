@@ -9,35 +9,35 @@
 BITS_DIR     = $(BUILD)/bits
 BITS_CLANG  := $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null)
 BITS_CLANGXX := $(shell command -v clang++ 2>/dev/null || command -v clang++-14 2>/dev/null)
-BITS_DEPS    = tests/bits.c melora.h | $(BUILD)
+BITS_DEPS    = tests/bits.c | $(BUILD)
 BITS_VEC     = gcc-c99 gcc-gnu11-omp gxx-cxx17 $(if $(BITS_CLANG),clang-c99) $(if $(BITS_CLANGXX),clangxx-cxx17)
 BITS_PORT    = gcc-c99-port gxx-cxx11-port $(if $(BITS_CLANG),clang-c99-port)
 
 .PHONY: bits
 $(BITS_DIR)/gcc-c99: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(CC) -std=c99 $(OPT) $(WARN) -I. $< -lm -o $@
+	$(CC) -std=c99 $(OPT) $(WARN) -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/gcc-gnu11-omp: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(CC) -std=gnu11 $(OPT) $(OMP) $(WARN) -I. $< -lm -o $@
+	$(CC) -std=gnu11 $(OPT) $(OMP) $(WARN) -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/gxx-cxx17: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(CXX) -x c++ -std=c++17 $(OPT) -Wall -Wextra -I. $< -lm -o $@
+	$(CXX) -x c++ -std=c++17 $(OPT) -Wall -Wextra -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/clang-c99: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(BITS_CLANG) -std=c99 $(OPT) $(WARN) -I. $< -lm -o $@
+	$(BITS_CLANG) -std=c99 $(OPT) $(WARN) -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/clangxx-cxx17: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(BITS_CLANGXX) -x c++ -std=c++17 $(OPT) -Wall -Wextra -I. $< -lm -o $@
+	$(BITS_CLANGXX) -x c++ -std=c++17 $(OPT) -Wall -Wextra -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/gcc-c99-port: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(CC) -std=c99 -DMELORA_NO_VECTOR $(OPT) $(WARN) -I. $< -lm -o $@
+	$(CC) -std=c99 -DMELORA_NO_VECTOR $(OPT) $(WARN) -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/gxx-cxx11-port: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(CXX) -x c++ -std=c++11 -DMELORA_NO_VECTOR $(OPT) -Wall -Wextra -I. $< -lm -o $@
+	$(CXX) -x c++ -std=c++11 -DMELORA_NO_VECTOR $(OPT) -Wall -Wextra -I. $(DEPS_LINK) $< -lm -o $@
 $(BITS_DIR)/clang-c99-port: $(BITS_DEPS)
 	@mkdir -p $(BITS_DIR)
-	$(BITS_CLANG) -std=c99 -DMELORA_NO_VECTOR $(OPT) $(WARN) -I. $< -lm -o $@
+	$(BITS_CLANG) -std=c99 -DMELORA_NO_VECTOR $(OPT) $(WARN) -I. $(DEPS_LINK) $< -lm -o $@
 
 bits: $(addprefix $(BITS_DIR)/,$(BITS_VEC) $(BITS_PORT))
 	@$(if $(BITS_CLANG),,echo "✗ clang not found: the C/C++ bit comparison runs without clang";) \

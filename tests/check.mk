@@ -28,19 +28,16 @@ FUZZ_SRCS    = tests/fuzz/fuzz_api.c tests/fuzz/fuzz_main.c
 LLVM_PROFDATA ?= $(shell command -v llvm-profdata-14 2>/dev/null || command -v llvm-profdata 2>/dev/null)
 LLVM_COV     ?= $(shell command -v llvm-cov-14 2>/dev/null || command -v llvm-cov 2>/dev/null)
 
-.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-cov-cuda fuzz-seeds fuzz-omp-deps
+.PHONY: check check-asan check-valgrind fuzz fuzz-cov fuzz-cov-cuda fuzz-seeds fuzz-omp-deps fuzz-tools
 
 $(CHECK_DIR):
 	@mkdir -p $(CHECK_DIR)
 
-$(CHECK_DIR)/tests_asan: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
-	$(SAN_CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) $(SAN_FLAGS) -I. $(TEST_SRCS) -lcriterion -lm -o $@
-$(CHECK_DIR)/tests_asan_serial: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
-	$(SAN_CC) $(STD) -D_DEFAULT_SOURCE -DMELORA_NO_VECTOR $(OPT) $(WARN) $(SAN_FLAGS) -I. $(TEST_SRCS) -lcriterion -lm -o $@
-$(CHECK_DIR)/tests_vg: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
-	$(CC) $(STD) -D_DEFAULT_SOURCE $(VG_OPT) $(OMP) $(WARN) -I. $(TEST_SRCS) -lcriterion -lm -o $@
-$(CHECK_DIR)/tests_vg_serial: $(TEST_SRCS) $(TEST_HDRS) | $(CHECK_DIR) criterion
-	$(CC) $(STD) -D_DEFAULT_SOURCE -DMELORA_NO_VECTOR $(VG_OPT) $(WARN) -I. $(TEST_SRCS) -lcriterion -lm -o $@
+# The test suite four times (TEST_SUITE in the Makefile), objects under build/check/obj/.
+$(eval $(call TEST_SUITE,$(CHECK_DIR)/tests_asan,$(CHECK_DIR)/obj/asan,$(SAN_CC) $(STD) -D_DEFAULT_SOURCE $(OPT) $(OMP) $(WARN) $(SAN_FLAGS) -I.,,-lcriterion -lm,criterion))
+$(eval $(call TEST_SUITE,$(CHECK_DIR)/tests_asan_serial,$(CHECK_DIR)/obj/asan_serial,$(SAN_CC) $(STD) -D_DEFAULT_SOURCE -DMELORA_NO_VECTOR $(OPT) $(WARN) $(SAN_FLAGS) -I.,,-lcriterion -lm,criterion))
+$(eval $(call TEST_SUITE,$(CHECK_DIR)/tests_vg,$(CHECK_DIR)/obj/vg,$(CC) $(STD) -D_DEFAULT_SOURCE $(VG_OPT) $(OMP) $(WARN) -I.,,-lcriterion -lm,criterion))
+$(eval $(call TEST_SUITE,$(CHECK_DIR)/tests_vg_serial,$(CHECK_DIR)/obj/vg_serial,$(CC) $(STD) -D_DEFAULT_SOURCE -DMELORA_NO_VECTOR $(VG_OPT) $(WARN) -I.,,-lcriterion -lm,criterion))
 
 check-asan: $(CHECK_DIR)/tests_asan $(CHECK_DIR)/tests_asan_serial
 	@echo "== ASan+UBSan: OpenMP + vector kernels (2 threads)"
@@ -52,7 +49,7 @@ check-asan: $(CHECK_DIR)/tests_asan $(CHECK_DIR)/tests_asan_serial
 # and the run fails when any log reports an error (a child's exit status alone does not
 # reach the runner's verdict).
 check-valgrind: $(CHECK_DIR)/tests_vg $(CHECK_DIR)/tests_vg_serial
-	@command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install valgrind)"; exit 1; }
+	@$(PROVISION) valgrind
 	@for b in tests_vg tests_vg_serial; do \
 	  d=$(CHECK_DIR)/vg-$$b; rm -rf $$d; mkdir -p $$d; \
 	  echo "== valgrind memcheck: $$b --filter '$(VG_FILTER)'"; \
@@ -70,29 +67,27 @@ check: portable check-asan check-valgrind
 # fuzz_api.c is compiled twice (vector kernels / portable loops) into one fuzzer. The seed
 # corpus is tests/fuzz/seeds.txt, one input per line in base64, unpacked into
 # build/check/fuzz-seed; new inputs go to build/check/fuzz-corpus.
-$(CHECK_DIR)/fuzz_vec.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_vec -c $< -o $@
-$(CHECK_DIR)/fuzz_port.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c $< -o $@
+# libFuzzer is clang's and its runtime's (need "fuzzer"): installed when missing and root.
+fuzz-tools:
+	@CLANG="$(FUZZ_CC)" $(PROVISION) fuzzer
+$(CHECK_DIR)/fuzz_vec.o: tests/fuzz/fuzz_api.c | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_vec $(DEPS_C) -c $< -o $@
+$(CHECK_DIR)/fuzz_port.o: tests/fuzz/fuzz_api.c | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR $(DEPS_C) -c $< -o $@
 $(CHECK_DIR)/fuzz_api: $(CHECK_DIR)/fuzz_vec.o $(CHECK_DIR)/fuzz_port.o tests/fuzz/fuzz_main.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -lm -o $@
 
 # The same harness with OpenMP (the threaded loops, vector and portable builds), run with
-# two threads. clang's OpenMP runtime is libomp (libomp-14-dev on Debian 12): installed
-# here when missing and we are root, otherwise this build is skipped with a message.
+# two threads. clang's OpenMP runtime is libomp (need "libomp"): installed when missing
+# and we are root, otherwise this build is skipped with a message.
 FUZZ_OMP_PROBE = printf '\043include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n' | \
                  $(FUZZ_CC) -fopenmp -x c - -o $(CHECK_DIR)/omp-probe >/dev/null 2>&1
 fuzz-omp-deps: | $(CHECK_DIR)
-	@if ! $(FUZZ_OMP_PROBE); then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing libomp-14-dev"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libomp-14-dev) >/dev/null || exit 1; \
-	  fi; \
-	fi
-$(CHECK_DIR)/fuzz_omp_vec.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_vec -c $< -o $@
-$(CHECK_DIR)/fuzz_omp_port.o: tests/fuzz/fuzz_api.c tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c $< -o $@
+	@CLANG="$(FUZZ_CC)" $(PROVISION) libomp || true
+$(CHECK_DIR)/fuzz_omp_vec.o: tests/fuzz/fuzz_api.c | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_vec $(DEPS_C) -c $< -o $@
+$(CHECK_DIR)/fuzz_omp_port.o: tests/fuzz/fuzz_api.c | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR $(DEPS_C) -c $< -o $@
 $(CHECK_DIR)/fuzz_api_omp: $(CHECK_DIR)/fuzz_omp_vec.o $(CHECK_DIR)/fuzz_omp_port.o tests/fuzz/fuzz_main.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp $^ -lm -o $@
 
@@ -101,15 +96,14 @@ $(CHECK_DIR)/fuzz_api_omp: $(CHECK_DIR)/fuzz_omp_vec.o $(CHECK_DIR)/fuzz_omp_por
 # melora.h's implementation beside it. Its seeds are tests/fuzz/seeds_cuda.txt.
 FUZZ_CXX    ?= $(shell command -v clang++ 2>/dev/null || command -v clang++-14 2>/dev/null || echo clang++)
 FUZZ_CU_SAN  = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CU_DEPS = melora_cuda.cu melora_cuda.h melora.h tests/api_calls.h tests/fuzz/fuzz_input.h \
-               $(wildcard tests/cudacpu/include/*.h tests/cudacpu/include/cudacpu/*.h)
-$(CHECK_DIR)/fuzz_cuda_lib.o: $(FUZZ_CU_DEPS) | $(CHECK_DIR)
-	CXX="$(FUZZ_CXX)" tests/cudacpu/cudacpu-cc $(FUZZ_CU_SAN) -DMELORA__GRID_Y_MAX=3u -DMELORA__GRID_X_MAX=5u \
-	  -iquote . -c melora_cuda.cu -o $@
-$(CHECK_DIR)/fuzz_cuda_impl.o: tests/melora_impl.c melora.h | $(CHECK_DIR)
-	$(FUZZ_CC) $(STD) $(FUZZ_CU_SAN) -I. -c $< -o $@
-$(CHECK_DIR)/fuzz_cuda.o: tests/fuzz/fuzz_cuda.cpp $(FUZZ_CU_DEPS) | $(CHECK_DIR)
-	$(FUZZ_CXX) -std=c++17 $(FUZZ_CU_SAN) -Wall -Wextra -I. -Itests/cudacpu/include -c $< -o $@
+FUZZ_CUDACPU = CXX="$(FUZZ_CXX)" tests/cudacpu/cudacpu-cc
+$(CHECK_DIR)/fuzz_cuda_lib.o: melora_cuda.cu | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CUDACPU) $(FUZZ_CU_SAN) -DMELORA__GRID_Y_MAX=3u -DMELORA__GRID_X_MAX=5u \
+	  -iquote . $(DEPS_C) -c $< -o $@ && $(CUDACPU_DEPFIX) $(@:.o=.d)
+$(CHECK_DIR)/fuzz_cuda_impl.o: tests/melora_impl.c | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CC) $(STD) $(FUZZ_CU_SAN) -I. $(DEPS_C) -c $< -o $@
+$(CHECK_DIR)/fuzz_cuda.o: tests/fuzz/fuzz_cuda.cpp | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CXX) -std=c++17 $(FUZZ_CU_SAN) -Wall -Wextra -I. -Itests/cudacpu/include $(DEPS_C) -c $< -o $@
 $(CHECK_DIR)/fuzz_cuda: $(CHECK_DIR)/fuzz_cuda.o $(CHECK_DIR)/fuzz_cuda_lib.o $(CHECK_DIR)/fuzz_cuda_impl.o
 	$(FUZZ_CXX) -pthread -fsanitize=fuzzer,address,undefined $^ -lm -o $@
 
@@ -165,9 +159,9 @@ fuzz-seeds: $(CHECK_DIR)/fuzz_api $(CHECK_DIR)/fuzz-seed $(CHECK_DIR)/fuzz_cuda 
 	@echo "tests/fuzz/seeds_cuda.txt: $$(wc -l < tests/fuzz/seeds_cuda.txt) inputs"
 
 # Coverage of melora.h by the seed corpus plus whatever make fuzz added.
-$(CHECK_DIR)/fuzz_cov: $(FUZZ_SRCS) tests/fuzz/fuzz_input.h melora.h | $(CHECK_DIR)
-	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_vec -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_vec.o
-	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_port.o
+$(CHECK_DIR)/fuzz_cov: $(FUZZ_SRCS) | $(CHECK_DIR) fuzz-tools
+	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_vec $(DEPS_C) -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_vec.o
+	$(FUZZ_CC) -g -O0 -std=gnu99 -fprofile-instr-generate -fcoverage-mapping -I. -DFUZZ_ENTRY=fuzz_port -DMELORA_NO_VECTOR $(DEPS_C) -c tests/fuzz/fuzz_api.c -o $(CHECK_DIR)/fuzz_cov_port.o
 	$(FUZZ_CC) -g -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $(CHECK_DIR)/fuzz_cov_vec.o $(CHECK_DIR)/fuzz_cov_port.o tests/fuzz/fuzz_main.c -lm -o $@
 fuzz-cov: $(CHECK_DIR)/fuzz_cov $(CHECK_DIR)/fuzz-seed
 	@mkdir -p $(CHECK_DIR)/fuzz-corpus
@@ -179,12 +173,13 @@ fuzz-cov: $(CHECK_DIR)/fuzz_cov $(CHECK_DIR)/fuzz-seed
 # harness is (tiny grid caps). cudacpu-cc compiles a filtered copy (same line numbers)
 # under a temporary name: the report's melora_cuda.cpp row is melora_cuda.cu.
 COV_CU = $(CHECK_DIR)/cov-cuda
-$(CHECK_DIR)/fuzz_cuda_cov: tests/fuzz/fuzz_cuda.cpp $(FUZZ_CU_DEPS) tests/melora_impl.c | $(CHECK_DIR)
+$(CHECK_DIR)/fuzz_cuda_cov: tests/fuzz/fuzz_cuda.cpp melora_cuda.cu tests/melora_impl.c | $(CHECK_DIR) fuzz-tools
 	@mkdir -p $(COV_CU)
-	CXX="$(FUZZ_CXX)" tests/cudacpu/cudacpu-cc -g -O0 -fprofile-instr-generate -fcoverage-mapping -iquote . \
+	$(FUZZ_CUDACPU) -g -O0 -fprofile-instr-generate -fcoverage-mapping -iquote . $(DEPS_C) \
 	  -DMELORA__GRID_Y_MAX=3u -DMELORA__GRID_X_MAX=5u -c melora_cuda.cu -o $(COV_CU)/melora_cuda.o
-	$(FUZZ_CXX) -std=c++17 -g -O0 -I. -Itests/cudacpu/include -c tests/fuzz/fuzz_cuda.cpp -o $(COV_CU)/fuzz_cuda.o
-	$(FUZZ_CC) $(STD) -g -O0 -I. -c tests/melora_impl.c -o $(COV_CU)/impl.o
+	$(CUDACPU_DEPFIX) $(COV_CU)/melora_cuda.d
+	$(FUZZ_CXX) -std=c++17 -g -O0 -I. -Itests/cudacpu/include $(DEPS_C) -c tests/fuzz/fuzz_cuda.cpp -o $(COV_CU)/fuzz_cuda.o
+	$(FUZZ_CC) $(STD) -g -O0 -I. $(DEPS_C) -c tests/melora_impl.c -o $(COV_CU)/impl.o
 	$(FUZZ_CXX) -pthread -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $(COV_CU)/melora_cuda.o \
 	  $(COV_CU)/fuzz_cuda.o $(COV_CU)/impl.o -lm -o $@
 fuzz-cov-cuda: $(CHECK_DIR)/fuzz_cuda_cov $(CHECK_DIR)/fuzz-cuda-seed

@@ -45,14 +45,15 @@ $(FLAGS_DIR):
 # link time adds crtfastmath's flush-to-zero, and the tests' denormal sigmas (a KL past
 # double's range) would become zeros. $(1) compiler tag, $(2) mode.
 define FLAGS_TESTS_RULE
-$(FLAGS_DIR)/$(1)/%.o: tests/%.c $(TEST_HDRS) tests/api_calls.h | $(FLAGS_DIR) criterion
+$(FLAGS_DIR)/$(1)/%.o: tests/%.c | $(FLAGS_DIR) criterion
 	@mkdir -p $(FLAGS_DIR)/$(1)
-	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE -O2 $(WARN) -I. -c $$< -o $$@
+	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE -O2 $(WARN) -I. $$(DEPS_C) -c $$< -o $$@
 endef
 define FLAGS_FASTMATH_RULE
-$(FLAGS_DIR)/tests_$(1)_$(2): $(FLAGS_OBJS_$(1)) tests/melora_impl.c melora.h
-	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE $(FLAGS_$(1)_LIB) $(FLAGS_$(2)) $(WARN) -I. -c tests/melora_impl.c -o $(FLAGS_DIR)/impl_$(1)_$(2).o
-	$(FLAGS_CC_$(1)) $(if $(filter gcc,$(1)),$(OMP)) $(FLAGS_OBJS_$(1)) $(FLAGS_DIR)/impl_$(1)_$(2).o -lcriterion -lm -o $$@
+$(FLAGS_DIR)/impl_$(1)_$(2).o: tests/melora_impl.c | $(FLAGS_DIR)
+	$(FLAGS_CC_$(1)) $(STD) -D_DEFAULT_SOURCE $(FLAGS_$(1)_LIB) $(FLAGS_$(2)) $(WARN) -I. $$(DEPS_C) -c $$< -o $$@
+$(FLAGS_DIR)/tests_$(1)_$(2): $(FLAGS_OBJS_$(1)) $(FLAGS_DIR)/impl_$(1)_$(2).o
+	$(FLAGS_CC_$(1)) $(if $(filter gcc,$(1)),$(OMP)) $$^ -lcriterion -lm -o $$@
 endef
 $(foreach c,$(FLAGS_COMPILERS),$(eval $(call FLAGS_TESTS_RULE,$(c))))
 $(foreach c,$(FLAGS_COMPILERS),$(foreach m,$(FLAGS_MODES),$(eval $(call FLAGS_FASTMATH_RULE,$(c),$(m)))))
@@ -104,9 +105,10 @@ else
 endif
 
 FLAGS_CUDA_FILTER = cuda/@(bad_arguments|eq7_bad_input_writes_nothing)
-$(FLAGS_DIR)/test_cuda_fast: $(CUEMU)/test_cuda | $(FLAGS_DIR)
-	$(CUDACPU_CC) -O2 -ffast-math -Wall -Wextra -Werror -iquote . -c melora_cuda.cu -o $(FLAGS_DIR)/melora_cuda_fast.o
-	$(CXX) -pthread $(FLAGS_DIR)/melora_cuda_fast.o $(CUEMU)/test_cuda.o $(CUEMU)/impl.o -lcriterion -lm -o $@
+$(FLAGS_DIR)/melora_cuda_fast.o: melora_cuda.cu | $(FLAGS_DIR)
+	$(call cudacpu_o,-O2 -ffast-math -Wall -Wextra -Werror)
+$(FLAGS_DIR)/test_cuda_fast: $(FLAGS_DIR)/melora_cuda_fast.o $(CUEMU)/test_cuda.o $(CUEMU)/impl.o
+	$(CXX) -pthread $^ -lcriterion -lm -o $@
 flags-cuda-fastmath: $(FLAGS_DIR)/test_cuda_fast
 	./$< --filter '$(FLAGS_CUDA_FILTER)'
 

@@ -8,8 +8,8 @@
 #                      -O2: OpenMP + vector kernels (-march=native), and -DMELORA_NO_VECTOR
 #                      on x87. Debian has no libcriterion-dev:i386, so the 32-bit suite links
 #                      tests/crit32, a minimal Criterion-compatible runner.
-# Needs gcc-multilib for step 2: installed when missing and root, otherwise step 2 is
-# skipped with a ✗. Everything is built under build/port/.
+# Needs gcc-multilib for step 2 (need "multilib" of tools/provision.sh): installed when
+# missing and root, otherwise step 2 is skipped with a ✗. Everything is built under build/port/.
 PORT_DIR    = $(BUILD)/port
 PORT_GCC   ?= gcc
 PORT_GXX   ?= g++
@@ -18,8 +18,6 @@ PORT_CLANGXX ?= $(shell command -v clang++ 2>/dev/null || command -v clang++-14 
 PORT_WARN   = -Wall -Wextra -Werror
 PORT_C_STDS = -std=c99 -std=c11 -std=gnu17
 PORT_CXX_STDS = -std=c++11 -std=c++20
-PORT32_SRCS = $(TEST_SRCS) tests/crit32/crit32.c
-PORT32_HDRS = $(TEST_HDRS) tests/crit32/criterion/criterion.h
 PORT32_FLAGS = -m32 $(STD) -D_DEFAULT_SOURCE -O2 $(WARN) -Werror -I. -Itests/crit32
 
 .PHONY: portable portable-matrix portable-m32 multilib
@@ -50,18 +48,13 @@ portable-matrix: $(BUILD)/readme_example.c | $(PORT_DIR)
 
 # gcc-multilib: 32-bit libc, libgcc and libgomp for gcc -m32 (clang -m32 uses them too).
 multilib:
-	@if ! printf 'int main(void) { return 0; }\n' | $(PORT_GCC) -m32 -x c - -o /dev/null >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing gcc-multilib"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib) >/dev/null || exit 1; \
-	  fi; \
-	fi
+	@CC="$(PORT_GCC)" tools/provision.sh multilib || true
 
-$(PORT_DIR)/tests32: $(PORT32_SRCS) $(PORT32_HDRS) | $(PORT_DIR)
-	$(PORT_GCC) $(PORT32_FLAGS) -march=native $(OMP) $(PORT32_SRCS) -lm -o $@
-$(PORT_DIR)/tests32_serial: $(PORT32_SRCS) $(PORT32_HDRS) | $(PORT_DIR)
-	$(PORT_GCC) $(PORT32_FLAGS) -DMELORA_NO_VECTOR $(PORT32_SRCS) -lm -o $@
+# The test suite twice (TEST_SUITE in the Makefile) with tests/crit32 for Criterion.
+$(eval $(call TEST_SUITE,$(PORT_DIR)/tests32,$(PORT_DIR)/obj/m32,$(PORT_GCC) $(PORT32_FLAGS) -march=native $(OMP),tests/crit32/crit32.c,-lm,))
+$(eval $(call TEST_SUITE,$(PORT_DIR)/tests32_serial,$(PORT_DIR)/obj/m32_serial,$(PORT_GCC) $(PORT32_FLAGS) -DMELORA_NO_VECTOR,tests/crit32/crit32.c,-lm,))
 # The runner itself: a suite with one test of each outcome must report each and fail.
+# (Two sources in one compile, one header between them: listed by hand.)
 $(PORT_DIR)/crit32_self: tests/crit32/selftest.c tests/crit32/crit32.c tests/crit32/criterion/criterion.h | $(PORT_DIR)
 	$(PORT_GCC) -m32 $(STD) -O2 $(WARN) -Werror -Itests/crit32 tests/crit32/selftest.c tests/crit32/crit32.c -o $@
 
