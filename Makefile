@@ -225,6 +225,7 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 	./$(BUILD)/melora_tests_serial
 	./$(BUILD)/readme_example
 	@$(MAKE) --no-print-directory -f docs/docs.mk docs-check
+	@$(MAKE) --no-print-directory api-check
 	@$(MAKE) --no-print-directory flags-check
 	@$(MAKE) --no-print-directory bits
 	@$(MAKE) --no-print-directory cudacpu-test
@@ -236,7 +237,8 @@ test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/read
 # the rules of the repository's tools; a target of make test must come from a file named in
 # MK_FILES, never from one the wildcard happens to find.
 MK_FILES = bench/bench.mk docs/docs.mk paper_repro/repro.mk paper_repro/calibration/calibration.mk \
-           python/python.mk tests/bits.mk tests/check.mk tests/flags.mk tests/portable.mk
+           python/python.mk tests/bits.mk tests/check.mk tests/flags.mk tests/portable.mk \
+           tools/api.mk
 include $(MK_FILES)
 include $(filter-out $(MK_FILES),$(wildcard tools/*.mk))
 
