@@ -1002,9 +1002,9 @@ static void melora__diag_layout(melora__cws *ws) {
     ws->off[MC_BAD] = ((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u;
     ws->total = ws->off[MC_BAD] + 256;
 }
-static_assert((((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u) + 256 <=
+static_assert((((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u) + 256 ==
                   MELORA_CUDA_DIAG_KL_BYTES,
-              "MELORA_CUDA_DIAG_KL_BYTES holds the diagonal KLs' scratch");
+              "MELORA_CUDA_DIAG_KL_BYTES is the diagonal KLs' scratch");
 
 static melora_status melora__ws_query(size_t *bytes, melora_op op, melora_dims d, int naive) {
     melora__cu_err[0] = '\0';

@@ -79,7 +79,7 @@ const char *melora_cuda_last_error(void);
 melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, melora_dims d);
 melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op, melora_dims d);
 /* The diagonal KLs (blob_kl, melora_kl_exact) use a fixed scratch, whatever r and n. */
-#define MELORA_CUDA_DIAG_KL_BYTES 1024
+#define MELORA_CUDA_DIAG_KL_BYTES 768
 
 melora_status melora_cuda_noise_normal(float *out, uint64_t seed, uint64_t offset,
                                        int64_t count, cudaStream_t stream);
