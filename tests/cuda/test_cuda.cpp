@@ -217,8 +217,9 @@ static void check(int method, const shape &S0, bool patterns) {
         dev gx_(gx0), gA_(gA0), gG_(gG0), gB_(gB0), gM_(gM0), gH_(gH0);
         float *px = want_g & G_DX ? gx_.p : nullptr, *pA = want_g & G_DA ? gA_.p : nullptr, *pB = want_g & G_DB ? gB_.p : nullptr;
         float *pG = want_g & G_DGA ? gG_.p : nullptr, *pM = want_g & G_DM ? gM_.p : nullptr, *pH = want_g & G_DH ? gH_.p : nullptr;
-        // each path's own workspace, exactly as its size query says
-        dwork w(std::max(cu_bytes(of, T, n, m, r, naive), cu_bytes(ob, T, n, m, r, naive)));
+        // each path's own workspace, exactly as its size query says (BLoB: always tuned)
+        const int wn = method == BLOB ? 0 : naive;
+        dwork w(std::max(cu_bytes(of, T, n, m, r, wn), cu_bytes(ob, T, n, m, r, wn)));
         const melora_dims D = dims(T, n, m, r);
         const melora_work W = w.w();
         // no gradient at all: the grads struct itself absent (NULL), else its NULL fields
