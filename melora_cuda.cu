@@ -1006,25 +1006,30 @@ static_assert((((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u) 
                   MELORA_CUDA_DIAG_KL_BYTES,
               "MELORA_CUDA_DIAG_KL_BYTES is the diagonal KLs' scratch");
 
-static melora_status melora__ws_query(size_t *bytes, melora_op op, melora_dims d, int naive) {
+// opv: the op as the int a C caller may have passed (any value; in C++ loading an
+// out-of-range enum is UB, so the entry points copy its bytes before anything reads it)
+static melora_status melora__ws_query(size_t *bytes, int opv, melora_dims d, int naive) {
     melora__cu_err[0] = '\0';
     melora__cws ws;
-    int opv; // a C caller may pass any int; in C++ loading an out-of-range enum is UB
-    static_assert(sizeof opv == sizeof op, "melora_op is an int");
-    memcpy(&opv, &op, sizeof opv);
     MELORA__NEED(bytes != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(opv >= 0 && opv < (int)MELORA_OP_COUNT_, MELORA_ERR_ENUM);
-    MELORA__TRY_(melora__cuda_layout(&ws, op, d, naive));
+    MELORA__TRY_(melora__cuda_layout(&ws, (melora_op)opv, d, naive));
     *bytes = ws.total;
     return MELORA_OK;
 }
+static int melora__op_int(const melora_op *op) {
+    int opv;
+    static_assert(sizeof opv == sizeof *op, "melora_op is an int");
+    memcpy(&opv, op, sizeof opv);
+    return opv;
+}
 extern "C" melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op,
                                                     melora_dims d) {
-    return melora__ws_query(bytes, op, d, 0);
+    return melora__ws_query(bytes, melora__op_int(&op), d, 0);
 }
 extern "C" melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op,
                                                           melora_dims d) {
-    return melora__ws_query(bytes, op, d, 1);
+    return melora__ws_query(bytes, melora__op_int(&op), d, 1);
 }
 
 template <typename P> static P *melora__reg(void *work, const melora__cws *ws, int region) {
