@@ -1146,6 +1146,7 @@ extern "C" melora_status melora_cuda_blob_flipout_noise(float *EA, float *sa, fl
     // every buffer of the dims addressable, as melora.h asks of them
     MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.n, 1));
     MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.m, 1));
+    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.r, 1));
     MELORA__TRY_(melora__count(&e, (size_t)d.m, (size_t)d.r, 1));
     size_t groups = (size_t)(d.T - 1) / (size_t)G + 1u;
     MELORA__TRY_(melora__count(&cnt, (size_t)d.r, (size_t)d.n, 1));

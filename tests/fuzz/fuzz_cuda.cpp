@@ -20,7 +20,8 @@
        with melora.h's (the same call on host copies) within 1e-4 of the output's largest
        magnitude; the KLs report on the device the status the host path returns, NaN and
        no gradient on MELORA_ERR_VALUE, otherwise the host's value within 1e-3 relative;
-     - noise equals melora_rng_*(seed, offset + i) bit for bit;
+     - noise equals melora_rng_*(seed, offset + i) bit for bit, and a draw's noise
+       (blob, Flipout, Me-LoRA) melora_rng_* at melora_draw_offset's offsets;
      - melora_cuda_workspace_size and _naive: the status of the contract, nothing
        written on error.
    The emulator runs a CUDA thread as a fiber, so valid calls get smaller buffers than in
@@ -491,8 +492,82 @@ static int fuzz_compute(rd *in, const cspec *sp) {
     return 0;
 }
 
+/* A draw's noise (melora_cuda_blob_noise, _blob_flipout_noise, _melora_noise): the
+   statuses of the contract (NULL, sizes, a buffer or a draw's tensors past 2^40 numbers,
+   a draw past 2^24) with nothing written; otherwise melora_rng_normal / _sign at the
+   offsets melora_draw_offset gives, sb right after sa, bit for bit. */
+static int fuzz_draw_noise(rd *in, int kind) {
+    static const char *const DIMS[3] = {"rn", "GTnmr", "Er"};
+    static const char *const OUT[3][3] = {{"rn"}, {"rn", "gn", "gr"}, {"Err"}};
+    /* the buffers melora.h asks to be addressable besides the outputs */
+    static const char *const CHK[5] = {"Tn", "Tm", "Tr", "mr", nullptr};
+    const char *dims = DIMS[kind];
+    const int nd = (int)strlen(dims), no = kind == 1 ? 3 : 1;
+    int d[5], i, nul = u8(in) < 10;
+    for (i = 0; i < nd; i++) d[i] = dsize(in);
+    uint64_t seed = u64(in), draw;
+    {
+        uint8_t b = u8(in);
+        draw = b < 200 ? b : b < 240 ? ((uint64_t)1 << 24) - 1 + (b & 1) : u64(in);
+    }
+    unsigned allowed = 0;
+    uint64_t cnt[3] = {0, 0, 0};
+    const uint64_t window = (uint64_t)1 << MELORA_DRAW_BITS;
+    for (i = 0; i < nd; i++)
+        if (d[i] <= 0) allowed |= BIT(MELORA_ERR_SIZE);
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    for (i = 0; i < no; i++)
+        if (positive(OUT[kind][i], dims, d)) {
+            cnt[i] = elems(OUT[kind][i], dims, d);
+            if (cnt[i] == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+        }
+    if (kind == 1)
+        for (i = 0; CHK[i]; i++)
+            if (positive(CHK[i], dims, d) && elems(CHK[i], dims, d) == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (cnt[0] != UINT64_MAX && cnt[0] > window) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (kind == 1 && cnt[1] != UINT64_MAX && cnt[2] != UINT64_MAX && cnt[1] + cnt[2] > window)
+        allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (draw >= ((uint64_t)1 << (64 - MELORA_DRAW_BITS))) allowed |= BIT(MELORA_ERR_VALUE);
+    if (!allowed && cnt[0] + cnt[1] + cnt[2] > CAP_ELEMS) return 0;
+    float *dv[3] = {nullptr, nullptr, nullptr};
+    std::vector<float> h[3], back[3];
+    for (i = 0; i < no; i++) {
+        size_t n = allowed ? SMALL : (size_t)cnt[i];
+        h[i].assign(n, -7.0f);
+        back[i].resize(n);
+        dv[i] = (float *)dmalloc(n * sizeof(float));
+        up(dv[i], h[i].data(), n * sizeof(float));
+    }
+    float *o0 = nul ? nullptr : dv[0];
+    melora_status st = kind == 0 ? melora_cuda_blob_noise(o0, seed, draw, d[0], d[1], S0)
+                     : kind == 1 ? melora_cuda_blob_flipout_noise(o0, dv[1], dv[2], seed, draw, d[0], mkdims(d[1], d[2], d[3], d[4]), S0)
+                                 : melora_cuda_melora_noise(o0, seed, draw, d[0], d[1], S0);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "draw noise %d: CUDA error", kind);
+    for (i = 0; i < no; i++) down(back[i].data(), dv[i], back[i].size() * sizeof(float));
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "draw noise %d: status %d, allowed 0x%x", kind, st, allowed);
+        for (i = 0; i < no; i++)
+            CHECK(memcmp(back[i].data(), h[i].data(), h[i].size() * sizeof(float)) == 0, "draw noise %d: written on error", kind);
+    } else {
+        uint64_t off = 0;
+        CHECK(st == MELORA_OK && melora_cuda_last_error()[0] == '\0', "draw noise %d: status %d", kind, st);
+        CHECK(melora_draw_offset(&off, draw) == MELORA_OK, "melora_draw_offset");
+        for (i = 0; i < no; i++) {
+            uint64_t start = off + (i == 2 ? cnt[1] : 0); /* sb right after sa */
+            for (size_t j = 0; j < back[i].size(); j++) {
+                float want = i == 0 ? melora_rng_normal(seed, start + j) : melora_rng_sign(seed, start + j);
+                CHECK(memcmp(&back[i][j], &want, 4) == 0, "draw noise %d: tensor %d element %zu differs from melora_rng", kind, i, j);
+            }
+        }
+    }
+    for (i = 0; i < no; i++) CHECK(cudaFree(dv[i]) == cudaSuccess, "cudaFree");
+    return 0;
+}
+
 static int fuzz_noise(rd *in) {
-    int which = u8(in) % 3, nul = u8(in) < 10;
+    int pick = u8(in), which = pick % 3, nul;
+    if (pick % 6 >= 3) return fuzz_draw_noise(in, which);
+    nul = u8(in) < 10;
     uint64_t seed = u64(in), offset = u8(in) < 128 ? u64(in) : UINT64_MAX - u8(in);
     int64_t count = dsize64(in);
     unsigned allowed = 0;
