@@ -1302,8 +1302,7 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, melo
 
 // ----------------------------------------------------------------------------- BLoB --
 static melora_status melora__blob_sample(float *As, const float *MA, const float *GA,
-                                                 const float *EA, int r, int n,
-                                                 cudaStream_t st) {
+                                         const float *EA, int r, int n, cudaStream_t st) {
     // MA, GA, EA, As are (r,n)
     MELORA__NEED(As && MA && GA && EA, MELORA_ERR_NULL);
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
@@ -1320,10 +1319,9 @@ static melora_status melora__blob_sample(float *As, const float *MA, const float
 }
 
 static melora_status melora__blob_forward(float *z, float *u, float *As, melora_work w,
-                                                  const float *x, const float *MA,
-                                                  const float *GA, const float *EA,
-                                                  const float *B, float s, int T, int n, int m,
-                                                  int r, cublasHandle_t h, cudaStream_t st) {
+                                          const float *x, const float *MA, const float *GA,
+                                          const float *EA, const float *B, float s, int T,
+                                          int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
     // x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m)
@@ -1339,13 +1337,12 @@ static melora_status melora__blob_forward(float *z, float *u, float *As, melora_
     return c.done(melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
 }
 
-static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA,
-                                                   float *dB, melora_work w, const float *dz,
-                                                   const float *u, const float *x,
-                                                   const float *As, const float *GA,
-                                                   const float *EA, const float *B, float s,
-                                                   int T, int n, int m, int r,
-                                                   cublasHandle_t h, cudaStream_t st) {
+static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, float *dB,
+                                           melora_work w, const float *dz, const float *u,
+                                           const float *x, const float *As, const float *GA,
+                                           const float *EA, const float *B, float s, int T,
+                                           int n, int m, int r, cublasHandle_t h,
+                                           cudaStream_t st) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
     // dz (T,m), u (T,r), x (T,n), As GA EA (r,n), B (m,r); du (T,r) and dAs (r,n) in work
@@ -1412,12 +1409,12 @@ static melora_status melora__flip_fwd(float *z, float *u, melora_work w, const f
     return c.done(melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m));
 }
 
-static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB, melora_work w,
-                                      const float *dz, const float *u, const float *x,
-                                      const float *MA, const float *GA, const float *EA,
-                                      const float *sa, const float *sb, const float *B,
-                                      float s, int G, int T, int n, int m, int r,
-                                      cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB,
+                                      melora_work w, const float *dz, const float *u,
+                                      const float *x, const float *MA, const float *GA,
+                                      const float *EA, const float *sa, const float *sb,
+                                      const float *B, float s, int G, int T, int n, int m,
+                                      int r, cublasHandle_t h, cudaStream_t st, int naive) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
     // du = s dz B; du2 = du*sb; dMA += du^T x; d(dAn) = du2^T (x*sa) -> dGA;
@@ -1635,8 +1632,7 @@ static melora_status melora__melora_kl_prior_noise(double *kl, int *status, floa
 
 // -------------------------------------------------------------------------- Me-LoRA --
 static melora_status melora__melora_sample(float *C, const float *M, const float *H,
-                                                   const float *EC, int E, int r,
-                                                   cudaStream_t st) {
+                                           const float *EC, int E, int r, cudaStream_t st) {
     // M H (r,r); EC C (E,r,r): C_e = M + (H*H)*EC_e
     MELORA__NEED(C && M && H && EC, MELORA_ERR_NULL);
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
@@ -1719,10 +1715,9 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
 }
 
 static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w,
-                                                       const float *x, const float *A,
-                                                       const float *C, const float *B, float s,
-                                                       int K, int T, int n, int m, int r,
-                                                       cublasHandle_t h, cudaStream_t st) {
+                                               const float *x, const float *A, const float *C,
+                                               const float *B, float s, int K, int T, int n,
+                                               int m, int r, cublasHandle_t h, cudaStream_t st) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
     // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m); v (T,r) in work
