@@ -1,10 +1,12 @@
 // The CUDA path against an independent double-precision model (ref.h) with float32
 // tolerances scaled by the reduction length: every entry point, tuned and naive, on odd
 // shapes (r = 1, n != m, E > 1, G > 1), long reductions (T > 4096, T n > 1M, r = 64) and
-// every subset of NULL gradients; noise equal to the host's; KLs against the CPU path;
-// bad arguments rejected; the caller's handle left as it was; no host synchronisation
-// (a training step captured in a CUDA graph, real toolkit only). Built twice: through tests/cudacpu (runs everywhere) and with the
-// real toolkit (runs only where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
+// every subset of NULL gradients; noise equal to the host's (a draw's at the offsets of
+// melora_draw_offset); KLs against the CPU path; bad arguments, NULL structs and short
+// workspaces rejected with nothing written; the caller's handle left as it was; no host
+// synchronisation (a training step captured in a CUDA graph, real toolkit only). Built
+// twice: through tests/cudacpu (runs everywhere) and with the real toolkit (runs only
+// where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>
