@@ -971,6 +971,7 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
         }
         break;
     case MELORA_OP_MELORA_KL:
+        MELORA__NEED((size_t)r <= lim / (size_t)r, MELORA_ERR_OVERFLOW); // M, H (r,r)
         cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_BAD] = 1;
         if (naive) break; // k_eq7_mh sums in registers
         MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (128 * (size_t)r),
