@@ -452,6 +452,9 @@ Test(cuda, bad_arguments) {
     cr_assert_eq(melora_cuda_melora_mc_forward(z.p, &lsv, W, &mp, C.p, 2, dims(T, n, -1, r), h, 0), MELORA_ERR_SIZE);
     cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, &bg, W, &bp, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
+    // (r,r) past the address space with (r,n) within it: both eq. 7 paths (the fuzzer's find)
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, 1, 1 << 30, 576, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_melora_kl_naive(kl.v, kl.st, &mg, W, &mp, .2f, 1, 1 << 30, 576, 0), MELORA_ERR_OVERFLOW);
     cr_assert_eq(kl.status(), 0x7f7f7f7f); // host-side rejections write nothing
     // a zero std (or a value that is not finite): the call is enqueued (MELORA_OK), the
     // device status says MELORA_ERR_VALUE, the KL is NaN and no gradient is written
