@@ -7,11 +7,16 @@
 // per-element work (noise, sampling, the chain rule through a sample, Me-LoRA's r x r
 // mixing, the KL terms). Per-element math comes from
 // melora.h's __host__ __device__ functions, so the GPU computes what the CPU computes.
-// Launch sizes: the element-wise kernels are grid-stride loops (any grid); k_shrink loops
-// over rows past its grid; k_dzpass and k_xpass tile (column slice, row tile) on a 2-D grid
-// and loop over row tiles past gridDim.y (65535), so any T runs; k_dc_part and
-// k_eq7_mh_part give each block column a fixed slice of rows (columns) and loop over the
-// r x r outputs past gridDim.y; the reductions (k_reduce, k_kl_final) have a fixed grid.
+// Launch sizes, so that any size melora.h accepts runs: the element-wise kernels (k_noise,
+// k_sample, k_chain, k_signs, k_rowmix, k_expand, k_finish, k_xfinish, the KL terms and
+// gradients, k_gemm_naive) are grid-stride loops on at most MELORA__CU_MAXBLOCKS blocks;
+// k_shrink strides over its 4-row tiles past MELORA__GRID_X_MAX blocks. The others are
+// not grid-stride in x: k_dzpass and k_xpass put one block column on each 256-column
+// slice (gridDim.x = ceil(cols/256), within the 2^31-1 limit for any int size) and loop
+// over row tiles past gridDim.y (65535); k_dc_part and k_eq7_mh_part put one block column
+// on each of at most 256 (64) row (column) chunks and loop over the r x r outputs past
+// gridDim.y; k_reduce has a fixed grid of MELORA__CU_NB blocks that stride over the
+// terms; k_kl_final and k_reduce_naive are one thread.
 // Every sum has a fixed order. No entry point synchronises: the KLs leave their value and
 // status in device memory.
 //
@@ -900,7 +905,7 @@ static melora_status melora__gemm(melora__cctx *c, int ta, int tb, int M, int N,
 
 // Device workspace: regions of 256-byte-aligned floats (or doubles) per op.
 enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_XPA, MC_XPB,
-       MC_DCP, MC_P, MC_S, MC_EQP, MC_PART, MC_RES, MC_BAD, MC_NREG };
+       MC_DCP, MC_P, MC_S, MC_EQP, MC_PART, MC_BAD, MC_NREG };
 // k_dc_part's rows per chunk (at most 256 chunks) and k_eq7_mh_part's columns per chunk
 // (at most 64 chunks)
 // (in 64 bits: T or n near INT_MAX must not overflow; every result fits an int)
@@ -927,51 +932,61 @@ typedef struct {
     size_t total;
 } melora__cws;
 
-static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, int n, int m,
-                                         int r) {
+// The regions of `op` on one path (naive: the _naive references' GEMMs and temporaries;
+// otherwise the tuned kernels), each present only where that path uses it.
+static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_dims d,
+                                         int naive) {
     size_t cpu_bytes, cnt[MC_NREG], esz[MC_NREG];
+    if (op == MELORA_OP_MELORA_KL) d.T = d.m = 1; // eq. 7 has no T or m
+    const int T = d.T, n = d.n, m = d.m, r = d.r;
     // the CPU query validates sizes and overflow of every (T,n) (r,n) ... buffer
-    MELORA__TRY_(melora_workspace_size(&cpu_bytes, op, T, n, m, r));
+    MELORA__TRY_(melora_workspace_size(&cpu_bytes, op, d));
     size_t tr = (size_t)T * r, rn = (size_t)r * n, tn = (size_t)T * n;
+    const size_t lim = (size_t)PTRDIFF_MAX / sizeof(double);
     for (int i = 0; i < MC_NREG; i++) cnt[i] = 0, esz[i] = sizeof(float);
-    esz[MC_P] = esz[MC_S] = esz[MC_EQP] = esz[MC_PART] = esz[MC_RES] = sizeof(double);
+    esz[MC_P] = esz[MC_S] = esz[MC_EQP] = esz[MC_PART] = sizeof(double);
     esz[MC_BAD] = sizeof(int);
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
     case MELORA_OP_MELORA_FORWARD: break;
-    case MELORA_OP_LORA_BACKWARD: cnt[MC_DU] = tr; cnt[MC_DAS] = rn; break;
+    case MELORA_OP_LORA_BACKWARD: cnt[MC_DU] = tr; cnt[MC_DAS] = rn; break; // dAs: BLoB's
     case MELORA_OP_MELORA_BACKWARD:
         cnt[MC_DU] = cnt[MC_DV] = tr;
+        if (naive) break; // k_dc sums in registers
         MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (512 * (size_t)r),
                      MELORA_ERR_OVERFLOW);
         cnt[MC_DCP] = 2 * (size_t)melora__dc_nch(T) * r * r; // k_dc_part's pm, ph
         break;
     case MELORA_OP_MELORA_MC_FORWARD: cnt[MC_DV] = tr; break;
-    case MELORA_OP_FLIPOUT_FORWARD:
-        cnt[MC_DAN] = rn; cnt[MC_XA] = tn; cnt[MC_DU] = tr; break;
+    case MELORA_OP_FLIPOUT_FORWARD: // the tuned k_shrink forms dAn and x*sa in registers
+        if (naive) cnt[MC_DAN] = rn, cnt[MC_XA] = tn, cnt[MC_DU] = tr;
+        break;
     case MELORA_OP_FLIPOUT_BACKWARD:
-        cnt[MC_DAN] = cnt[MC_DDN] = rn; cnt[MC_XA] = cnt[MC_TMP] = tn;
-        cnt[MC_DU] = cnt[MC_DV] = tr; break;
+        cnt[MC_DAN] = rn; cnt[MC_DU] = cnt[MC_DV] = tr;
+        if (naive) { // d(dAn), x*sa and (du2 dAn) as GEMM operands
+            cnt[MC_DDN] = rn; cnt[MC_XA] = cnt[MC_TMP] = tn;
+        } else { // melora__k_xpass's partials
+            MELORA__NEED(melora__nrt(T) <= lim / rn, MELORA_ERR_OVERFLOW);
+            cnt[MC_XPA] = cnt[MC_XPB] = melora__nrt(T) * rn;
+        }
+        break;
     case MELORA_OP_MELORA_KL:
-        cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_RES] = 3;
-        cnt[MC_BAD] = 1;
+        MELORA__NEED((size_t)r <= lim / (size_t)r, MELORA_ERR_OVERFLOW); // M, H (r,r)
+        cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_BAD] = 1;
+        if (naive) break; // k_eq7_mh sums in registers
         MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (128 * (size_t)r),
                      MELORA_ERR_OVERFLOW);
         cnt[MC_EQP] = 2 * (size_t)melora__eq_ncn(n) * r * r; // k_eq7_mh_part's partials
         break;
     default: return MELORA_ERR_ENUM;
     }
-    if (op == MELORA_OP_LORA_BACKWARD || op == MELORA_OP_MELORA_BACKWARD ||
-        op == MELORA_OP_FLIPOUT_BACKWARD) { // the dz pass's partials
-        const size_t lim = (size_t)PTRDIFF_MAX / sizeof(double);
+    if ((op == MELORA_OP_LORA_BACKWARD || op == MELORA_OP_MELORA_BACKWARD ||
+         op == MELORA_OP_FLIPOUT_BACKWARD) && !naive && r <= MELORA__FUSE_MAXR) {
+        // the fused dz pass's partials (above MELORA__FUSE_MAXR two GEMMs need none)
         size_t mr = (size_t)m * r;
         MELORA__NEED(melora__ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
         cnt[MC_DVP] = melora__ncs(m) * tr;
         cnt[MC_DBP] = melora__nrt(T) * mr;
-        if (op == MELORA_OP_FLIPOUT_BACKWARD) { // melora__k_xpass's partials
-            MELORA__NEED(melora__nrt(T) <= lim / rn, MELORA_ERR_OVERFLOW);
-            cnt[MC_XPA] = cnt[MC_XPB] = melora__nrt(T) * rn;
-        }
     }
     ws->total = 0;
     for (int i = 0; i < MC_NREG; i++) {
@@ -982,19 +997,40 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, int T, i
     if (ws->total == 0) ws->total = 256; // every op takes a (possibly unused) workspace
     return MELORA_OK;
 }
+// The diagonal KLs: one slot of partials and the flag, for any r and n.
+static void melora__diag_layout(melora__cws *ws) {
+    for (int i = 0; i < MC_NREG; i++) ws->off[i] = 0;
+    ws->off[MC_BAD] = ((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u;
+    ws->total = ws->off[MC_BAD] + 256;
+}
+static_assert((((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u) + 256 ==
+                  MELORA_CUDA_DIAG_KL_BYTES,
+              "MELORA_CUDA_DIAG_KL_BYTES is the diagonal KLs' scratch");
 
-extern "C" melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, int T,
-                                                    int n, int m, int r) {
+// opv: the op as the int a C caller may have passed (any value; in C++ loading an
+// out-of-range enum is UB, so the entry points copy its bytes before anything reads it)
+static melora_status melora__ws_query(size_t *bytes, int opv, melora_dims d, int naive) {
     melora__cu_err[0] = '\0';
     melora__cws ws;
-    int opv; // a C caller may pass any int; in C++ loading an out-of-range enum is UB
-    static_assert(sizeof opv == sizeof op, "melora_op is an int");
-    memcpy(&opv, &op, sizeof opv);
     MELORA__NEED(bytes != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(opv >= 0 && opv < (int)MELORA_OP_COUNT_, MELORA_ERR_ENUM);
-    MELORA__TRY_(melora__cuda_layout(&ws, op, T, n, m, r));
+    MELORA__TRY_(melora__cuda_layout(&ws, (melora_op)opv, d, naive));
     *bytes = ws.total;
     return MELORA_OK;
+}
+static int melora__op_int(const melora_op *op) {
+    int opv;
+    static_assert(sizeof opv == sizeof *op, "melora_op is an int");
+    memcpy(&opv, op, sizeof opv);
+    return opv;
+}
+extern "C" melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op,
+                                                    melora_dims d) {
+    return melora__ws_query(bytes, melora__op_int(&op), d, 0);
+}
+extern "C" melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op,
+                                                          melora_dims d) {
+    return melora__ws_query(bytes, melora__op_int(&op), d, 1);
 }
 
 template <typename P> static P *melora__reg(void *work, const melora__cws *ws, int region) {
@@ -1003,14 +1039,15 @@ template <typename P> static P *melora__reg(void *work, const melora__cws *ws, i
 
 // buf: the entry point's buffers for melora.h's overlap check, the workspace last (its
 // length is filled in here, from the layout).
-static melora_status melora__setup(melora__cws *ws, melora__cctx *c, void *work, melora_op op,
-                                   int T, int n, int m, int r, float s, cublasHandle_t h,
+static melora_status melora__setup(melora__cws *ws, melora__cctx *c, melora_work work,
+                                   melora_op op, melora_dims d, float s, cublasHandle_t h,
                                    cudaStream_t st, int naive, melora__buf *buf, int nbuf) {
     // the last of an entry point's checks: then melora__entry
-    MELORA__NEED(work != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(work.base != nullptr, MELORA_ERR_NULL);
     MELORA__NEED(naive || h != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
-    MELORA__TRY_(melora__cuda_layout(ws, op, T, n, m, r));
+    MELORA__NEED(((uintptr_t)work.base & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__TRY_(melora__cuda_layout(ws, op, d, naive));
+    MELORA__NEED(work.bytes >= ws->total, MELORA_ERR_WORKSPACE);
     MELORA__NEED(melora__finite(s), MELORA_ERR_VALUE);
     buf[nbuf - 1].bytes = ws->total;
     MELORA__TRY_(melora__check_alias(buf, nbuf));
@@ -1073,6 +1110,71 @@ extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint6
                                                 int64_t count, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
     return melora__noise(out, seed, offset, count, 2, stream);
+}
+
+// A draw's tensors at melora.h's offsets: melora_draw_offset places the draw, and a tensor
+// past the draw's window of 2^MELORA_DRAW_BITS indices would reuse the next draw's numbers.
+#define MELORA__WINDOW ((uint64_t)1 << MELORA_DRAW_BITS)
+static melora_status melora__count(size_t *out, size_t a, size_t b, size_t c) {
+    const size_t lim = (size_t)PTRDIFF_MAX / sizeof(double);
+    MELORA__NEED(b <= lim / a && c <= lim / (a * b), MELORA_ERR_OVERFLOW);
+    *out = a * b * c;
+    return MELORA_OK;
+}
+extern "C" melora_status melora_cuda_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
+                                                int n, cudaStream_t stream) {
+    melora__cu_err[0] = '\0';
+    // EA is (r,n)
+    uint64_t off;
+    size_t cnt;
+    MELORA__NEED(EA != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY_(melora__count(&cnt, (size_t)r, (size_t)n, 1));
+    MELORA__NEED((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora_draw_offset(&off, draw));
+    return melora__noise(EA, seed, off, (int64_t)cnt, 0, stream);
+}
+extern "C" melora_status melora_cuda_blob_flipout_noise(float *EA, float *sa, float *sb,
+                                                        uint64_t seed, uint64_t draw, int G,
+                                                        melora_dims d, cudaStream_t stream) {
+    melora__cu_err[0] = '\0';
+    // EA is (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r)
+    uint64_t off;
+    size_t cnt, na, nb, e;
+    MELORA__NEED(EA && sa && sb, MELORA_ERR_NULL);
+    MELORA__NEED(G > 0, MELORA_ERR_SIZE);
+    MELORA__NEED(d.T > 0 && d.n > 0 && d.m > 0 && d.r > 0, MELORA_ERR_SIZE);
+    // every buffer of the dims addressable, as melora.h asks of them
+    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.n, 1));
+    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.m, 1));
+    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.r, 1));
+    MELORA__TRY_(melora__count(&e, (size_t)d.m, (size_t)d.r, 1));
+    size_t groups = (size_t)(d.T - 1) / (size_t)G + 1u;
+    MELORA__TRY_(melora__count(&cnt, (size_t)d.r, (size_t)d.n, 1));
+    MELORA__TRY_(melora__count(&na, groups, (size_t)d.n, 1));
+    MELORA__TRY_(melora__count(&nb, groups, (size_t)d.r, 1));
+    MELORA__NEED((uint64_t)cnt <= MELORA__WINDOW && (uint64_t)na + nb <= MELORA__WINDOW,
+                 MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora_draw_offset(&off, draw));
+    melora__buf b[] = {{EA, cnt * sizeof(float), 1}, {sa, na * sizeof(float), 1},
+                       {sb, nb * sizeof(float), 1}};
+    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY_(melora__noise(EA, seed, off, (int64_t)cnt, 0, stream));
+    MELORA__TRY_(melora__noise(sa, seed, off, (int64_t)na, 2, stream));
+    return melora__noise(sb, seed, off + na, (int64_t)nb, 2, stream);
+}
+extern "C" melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
+                                                  int r, cudaStream_t stream) {
+    melora__cu_err[0] = '\0';
+    // EC is (E,r,r)
+    uint64_t off;
+    size_t cnt;
+    MELORA__NEED(EC != nullptr, MELORA_ERR_NULL);
+    MELORA__NEED(E > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY_(melora__count(&cnt, (size_t)E, (size_t)r, (size_t)r));
+    MELORA__NEED((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora_draw_offset(&off, draw));
+    return melora__noise(EC, seed, off, (int64_t)cnt, 0, stream);
 }
 
 // ----------------------------------------------------------------------------- LoRA --
@@ -1162,25 +1264,29 @@ static melora_status melora__bwd(melora__cctx *c, const melora__cws *ws, void *w
     return MELORA_OK;
 }
 
-static melora_status melora__lora_forward(float *z, float *u, void *work, const float *x,
+static melora_status melora__lora_forward(float *z, float *u, melora_work w, const float *x,
                                           const float *A, const float *B, float s, int T,
                                           int n, int m, int r, cublasHandle_t h,
                                           cudaStream_t st, int naive) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m)
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && x && A && B, MELORA_ERR_NULL);
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
                        {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, naive,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     return c.done(melora__fwd(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r));
 }
-static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void *work,
+static melora_status melora__lora_backward(float *dx, float *dA, float *dB, melora_work w,
                                            const float *dz, const float *u, const float *x,
                                            const float *A, const float *B, float s, int T,
                                            int n, int m, int r, cublasHandle_t h,
                                            cudaStream_t st, int naive) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); du (T,r) in work
     melora__cws ws;
     melora__cctx c;
@@ -1188,51 +1294,16 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void
     melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
                        {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
                        {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, naive,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     if (!dx && !dA && !dB) return MELORA_OK;
     return c.done(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU),
                        nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r));
 }
-extern "C" melora_status melora_cuda_lora_forward(float *z, float *u, void *work,
-                                                  const float *x, const float *A,
-                                                  const float *B, float s, int T, int n, int m,
-                                                  int r, cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__lora_forward(z, u, work, x, A, B, s, T, n, m, r, h, st, 0);
-}
-extern "C" melora_status melora_cuda_lora_forward_naive(float *z, float *u, void *work,
-                                                        const float *x, const float *A,
-                                                        const float *B, float s, int T, int n,
-                                                        int m, int r, cublasHandle_t h,
-                                                        cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__lora_forward(z, u, work, x, A, B, s, T, n, m, r, h, st, 1);
-}
-extern "C" melora_status melora_cuda_lora_backward(float *dx, float *dA, float *dB, void *work,
-                                                   const float *dz, const float *u,
-                                                   const float *x, const float *A,
-                                                   const float *B, float s, int T, int n,
-                                                   int m, int r, cublasHandle_t h,
-                                                   cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__lora_backward(dx, dA, dB, work, dz, u, x, A, B, s, T, n, m, r, h, st, 0);
-}
-extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, float *dB,
-                                                         void *work, const float *dz,
-                                                         const float *u, const float *x,
-                                                         const float *A, const float *B,
-                                                         float s, int T, int n, int m, int r,
-                                                         cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__lora_backward(dx, dA, dB, work, dz, u, x, A, B, s, T, n, m, r, h, st, 1);
-}
 
 // ----------------------------------------------------------------------------- BLoB --
-extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, const float *GA,
-                                                 const float *EA, int r, int n,
-                                                 cudaStream_t st) {
-    melora__cu_err[0] = '\0';
+static melora_status melora__blob_sample(float *As, const float *MA, const float *GA,
+                                         const float *EA, int r, int n, cudaStream_t st) {
     // MA, GA, EA, As are (r,n)
     MELORA__NEED(As && MA && GA && EA, MELORA_ERR_NULL);
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
@@ -1248,12 +1319,12 @@ extern "C" melora_status melora_cuda_blob_sample(float *As, const float *MA, con
     return MELORA_OK;
 }
 
-extern "C" melora_status melora_cuda_blob_forward(float *z, float *u, float *As, void *work,
-                                                  const float *x, const float *MA,
-                                                  const float *GA, const float *EA,
-                                                  const float *B, float s, int T, int n, int m,
-                                                  int r, cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
+static melora_status melora__blob_forward(float *z, float *u, float *As, melora_work w,
+                                          const float *x, const float *MA, const float *GA,
+                                          const float *EA, const float *B, float s, int T,
+                                          int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m)
     melora__cws ws;
     melora__cctx c;
@@ -1261,20 +1332,20 @@ extern "C" melora_status melora_cuda_blob_forward(float *z, float *u, float *As,
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {As, MELORA__FB(r, n), 1},
                        {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
                        {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_FORWARD, T, n, m, r, s, h, st, 0, b,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, 0, b,
                                MELORA__NBUF(b)));
-    MELORA__TRY_(melora_cuda_blob_sample(As, MA, GA, EA, r, n, st));
+    MELORA__TRY_(melora__blob_sample(As, MA, GA, EA, r, n, st));
     return c.done(melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
 }
 
-extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float *dGA,
-                                                   float *dB, void *work, const float *dz,
-                                                   const float *u, const float *x,
-                                                   const float *As, const float *GA,
-                                                   const float *EA, const float *B, float s,
-                                                   int T, int n, int m, int r,
-                                                   cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
+static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, float *dB,
+                                           melora_work w, const float *dz, const float *u,
+                                           const float *x, const float *As, const float *GA,
+                                           const float *EA, const float *B, float s, int T,
+                                           int n, int m, int r, cublasHandle_t h,
+                                           cudaStream_t st) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // dz (T,m), u (T,r), x (T,n), As GA EA (r,n), B (m,r); du (T,r) and dAs (r,n) in work
     melora__cws ws;
     melora__cctx c;
@@ -1283,7 +1354,7 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
                        {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
                        {x, MELORA__FB(T, n), 0}, {As, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
                        {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_LORA_BACKWARD, T, n, m, r, s, h, st, 0, b,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, 0, b,
                                MELORA__NBUF(b)));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MC_DAS) : nullptr;
@@ -1299,11 +1370,13 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, float *dMA, float 
 }
 
 // Flipout: u = x MA^T + ((x*sa) dAn^T)*sb with dAn = (GA*GA)*EA.
-static melora_status melora__flip_fwd(float *z, float *u, void *work, const float *x,
+static melora_status melora__flip_fwd(float *z, float *u, melora_work w, const float *x,
                                       const float *MA, const float *GA, const float *EA,
                                       const float *sa, const float *sb, const float *B,
                                       float s, int G, int T, int n, int m, int r,
                                       cublasHandle_t h, cudaStream_t st, int naive) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // x (T,n), MA GA EA (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r); dAn (r,n),
     // xa (T,n) and u2 (T,r) in work
     melora__cws ws;
@@ -1315,7 +1388,7 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
                        {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0},
                        {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0}, {B, MELORA__FB(m, r), 0},
                        {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, s, h, st, naive,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_FORWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *xa = melora__reg<float>(work, &ws, MC_XA);
     float *u2 = melora__reg<float>(work, &ws, MC_DU);
@@ -1337,12 +1410,14 @@ static melora_status melora__flip_fwd(float *z, float *u, void *work, const floa
     return c.done(melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m));
 }
 
-static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB, void *work,
-                                      const float *dz, const float *u, const float *x,
-                                      const float *MA, const float *GA, const float *EA,
-                                      const float *sa, const float *sb, const float *B,
-                                      float s, int G, int T, int n, int m, int r,
-                                      cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB,
+                                      melora_work w, const float *dz, const float *u,
+                                      const float *x, const float *MA, const float *GA,
+                                      const float *EA, const float *sa, const float *sb,
+                                      const float *B, float s, int G, int T, int n, int m,
+                                      int r, cublasHandle_t h, cudaStream_t st, int naive) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // du = s dz B; du2 = du*sb; dMA += du^T x; d(dAn) = du2^T (x*sa) -> dGA;
     // dx += du MA + (du2 dAn)*sa. dAn, d(dAn) (r,n), xa, tmp (T,n), du, du2 (T,r) in work
     melora__cws ws;
@@ -1355,7 +1430,7 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
                        {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
                        {EA, MELORA__FB(r, n), 0}, {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0},
                        {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r, s, h, st, naive,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_BACKWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     float *dAn = melora__reg<float>(work, &ws, MC_DAN), *dDn = melora__reg<float>(work, &ws, MC_DDN);
@@ -1404,38 +1479,6 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
     }
     return c.done(MELORA_OK);
 }
-extern "C" melora_status melora_cuda_blob_flipout_forward(
-    float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
-    const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
-    int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__flip_fwd(z, u, work, x, MA, GA, EA, sa, sb, B, s, G, T, n, m, r, h, st, 0);
-}
-extern "C" melora_status melora_cuda_blob_flipout_forward_naive(
-    float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
-    const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
-    int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__flip_fwd(z, u, work, x, MA, GA, EA, sa, sb, B, s, G, T, n, m, r, h, st, 1);
-}
-extern "C" melora_status melora_cuda_blob_flipout_backward(
-    float *dx, float *dMA, float *dGA, float *dB, void *work, const float *dz, const float *u,
-    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
-    const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
-    cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__flip_bwd(dx, dMA, dGA, dB, work, dz, u, x, MA, GA, EA, sa, sb, B, s, G, T,
-                            n, m, r, h, st, 0);
-}
-extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
-    float *dx, float *dMA, float *dGA, float *dB, void *work, const float *dz, const float *u,
-    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
-    const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
-    cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__flip_bwd(dx, dMA, dGA, dB, work, dz, u, x, MA, GA, EA, sa, sb, B, s, G, T,
-                            n, m, r, h, st, 1);
-}
 
 // ------------------------------------------------------------------------------- KLs --
 // No host synchronisation: the value and its status are written to the caller's device
@@ -1469,20 +1512,23 @@ static melora_status melora__kl_args(double *kl, int *status, void *work) {
     return MELORA_OK;
 }
 
-static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float *dg, void *work,
-                                     const float *mu, const float *g, float sigma, float weight,
-                                     int r, int n, cudaStream_t st) {
+static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float *dg,
+                                     melora_work w, const float *mu, const float *g,
+                                     float sigma, float weight, int r, int n, cudaStream_t st) {
     melora__cws ws;
+    size_t cnt;
+    void *work = w.base;
     MELORA__NEED(mu && g, MELORA_ERR_NULL);
     MELORA__TRY_(melora__kl_args(kl, status, work));
-    MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
+    MELORA__TRY_(melora__count(&cnt, (size_t)r, (size_t)n, 1));
+    melora__diag_layout(&ws);
+    MELORA__NEED(w.bytes >= MELORA_CUDA_DIAG_KL_BYTES, MELORA_ERR_WORKSPACE);
     MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
     melora__buf b[] = {{kl, sizeof(double), 1}, {status, sizeof(int), 1}, {dmu, MELORA__FB(r, n), 1},
                        {dg, MELORA__FB(r, n), 1}, {work, ws.total, 1}, {mu, MELORA__FB(r, n), 0},
                        {g, MELORA__FB(r, n), 0}};
     MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
     MELORA__TRY_(melora__entry());
-    size_t cnt = (size_t)r * n;
     int *bad = melora__reg<int>(work, &ws, MC_BAD);
     MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
     MELORA__TRY_(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0, nullptr));
@@ -1497,35 +1543,36 @@ static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float 
     }
     return MELORA_OK;
 }
-extern "C" melora_status melora_cuda_blob_kl(double *kl, int *status, float *dMA, float *dGA,
-                                             void *work, const float *MA, const float *GA,
-                                             float sigma_p, float weight, int r, int n,
-                                             cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    // MA GA dMA dGA are (r,n); work as melora_cuda_workspace_size(MELORA_OP_MELORA_KL, 1, n, 1, r)
+static melora_status melora__blob_kl(double *kl, int *status, float *dMA, float *dGA,
+                                     melora_work work, const float *MA, const float *GA,
+                                     float sigma_p, float weight, int r, int n,
+                                     cudaStream_t st) {
+    // MA GA dMA dGA are (r,n)
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
     return melora__diag_kl(kl, status, dMA, dGA, work, MA, GA, sigma_p, weight, r, n, st);
 }
-extern "C" melora_status melora_cuda_melora_kl_exact(double *kl, int *status, float *dM,
-                                                     float *dH, void *work, const float *M,
-                                                     const float *H, float sigma, float weight,
-                                                     int r, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    // M H dM dH are (r,r); work as melora_cuda_workspace_size(MELORA_OP_MELORA_KL, 1, r, 1, r)
+static melora_status melora__melora_kl_exact(double *kl, int *status, float *dM, float *dH,
+                                             melora_work work, const float *M, const float *H,
+                                             float sigma, float weight, int r,
+                                             cudaStream_t st) {
+    // M H dM dH are (r,r)
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
     return melora__diag_kl(kl, status, dM, dH, work, M, H, sigma, weight, r, r, st);
 }
 
 static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, float *dH,
-                                 void *work, const float *A, const float *M, const float *H,
+                                 melora_work w, const float *A, const float *M, const float *H,
                                  float sigma, float weight, int r, int n, cudaStream_t st,
                                  int naive) {
     // A (r,n), M H (r,r); P = M A and S = Om|A| (r,n) doubles in work
     melora__cws ws;
+    void *work = w.base;
+    const melora_dims dd = {1, n, 1, r};
     MELORA__NEED(A && M && H, MELORA_ERR_NULL);
     MELORA__TRY_(melora__kl_args(kl, status, work));
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
+    MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, dd, naive));
+    MELORA__NEED(w.bytes >= ws.total, MELORA_ERR_WORKSPACE);
     MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
     melora__buf b[] = {{kl, sizeof(double), 1}, {status, sizeof(int), 1}, {dA, MELORA__FB(r, n), 1},
                        {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1}, {work, ws.total, 1},
@@ -1573,38 +1620,20 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     }
     return MELORA_OK;
 }
-extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status, float *dA, float *dM,
-                                               float *dH, void *work, const float *A,
-                                               const float *M, const float *H, float sigma,
-                                               float weight, int r, int n, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 0);
-}
-extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA,
-                                                     float *dM, float *dH, void *work,
-                                                     const float *A, const float *M,
-                                                     const float *H, float sigma, float weight,
-                                                     int r, int n, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma, weight, r, n, st, 1);
-}
-extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status, float *dA,
-                                                           float *dM, float *dH, void *work,
-                                                           const float *A, const float *M,
-                                                           const float *H, float sigma_p,
-                                                           float eps, float weight, int r,
-                                                           int n, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
+static melora_status melora__melora_kl_prior_noise(double *kl, int *status, float *dA,
+                                                   float *dM, float *dH, melora_work work,
+                                                   const float *A, const float *M,
+                                                   const float *H, float sigma_p, float eps,
+                                                   float weight, int r, int n,
+                                                   cudaStream_t st) {
     MELORA__NEED(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
     MELORA__NEED(melora__finite(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
     return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n, st, 0);
 }
 
 // -------------------------------------------------------------------------- Me-LoRA --
-extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, const float *H,
-                                                   const float *EC, int E, int r,
-                                                   cudaStream_t st) {
-    melora__cu_err[0] = '\0';
+static melora_status melora__melora_sample(float *C, const float *M, const float *H,
+                                           const float *EC, int E, int r, cudaStream_t st) {
     // M H (r,r); EC C (E,r,r): C_e = M + (H*H)*EC_e
     MELORA__NEED(C && M && H && EC, MELORA_ERR_NULL);
     MELORA__NEED(r > 0, MELORA_ERR_SIZE);
@@ -1619,37 +1648,41 @@ extern "C" melora_status melora_cuda_melora_sample(float *C, const float *M, con
     return MELORA_OK;
 }
 
-static melora_status melora__me_forward(float *z, float *u, float *v, void *work,
+static melora_status melora__me_forward(float *z, float *u, float *v, melora_work w,
                                         const float *x, const float *A, const float *C,
                                         const float *B, float s, int E, int T, int n, int m,
                                         int r, cublasHandle_t h, cudaStream_t st, int naive) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // x (T,n), A (r,n), C (E,r,r), B (m,r); u v (T,r), z (T,m)
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && v && x && A && C && B, MELORA_ERR_NULL);
     size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, T, n, m, r));
+    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, dd));
     MELORA__TRY_(melora__check_e(E, T, r));
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {v, MELORA__FB(T, r), 1},
                        {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
                        {C, MELORA__FB(E, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_FORWARD, T, n, m, r, s, h, st, naive,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_FORWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     return c.done(melora__fwd(&c, z, u, v, x, A, C, E, B, s, T, n, m, r));
 }
 static melora_status melora__me_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
-                                         void *work, const float *dz, const float *u,
+                                         melora_work w, const float *dz, const float *u,
                                          const float *v, const float *x, const float *A,
                                          const float *C, const float *B, const float *H,
                                          const float *EC, float s, int E, int T, int n, int m,
                                          int r, cublasHandle_t h, cudaStream_t st, int naive) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // dz (T,m), u v (T,r), x (T,n), A (r,n), C EC (E,r,r), B (m,r), H (r,r); dv du in work
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
     MELORA__NEED(!dH || (H && EC), MELORA_ERR_NULL);
     size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, T, n, m, r));
+    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, dd));
     MELORA__TRY_(melora__check_e(E, T, r));
     size_t err = MELORA__FB(E, r) * (size_t)r;
     melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
@@ -1657,7 +1690,7 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
                        {u, MELORA__FB(T, r), 0}, {v, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
                        {A, MELORA__FB(r, n), 0}, {C, err, 0}, {B, MELORA__FB(m, r), 0},
                        {H, MELORA__FB(r, r), 0}, {EC, err, 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_BACKWARD, T, n, m, r, s, h, st, naive,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_BACKWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
@@ -1681,61 +1714,26 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     }
     return c.done(MELORA_OK);
 }
-extern "C" melora_status melora_cuda_melora_forward(float *z, float *u, float *v, void *work,
-                                                    const float *x, const float *A,
-                                                    const float *C, const float *B, float s,
-                                                    int E, int T, int n, int m, int r,
-                                                    cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__me_forward(z, u, v, work, x, A, C, B, s, E, T, n, m, r, h, st, 0);
-}
-extern "C" melora_status melora_cuda_melora_forward_naive(float *z, float *u, float *v,
-                                                          void *work, const float *x,
-                                                          const float *A, const float *C,
-                                                          const float *B, float s, int E, int T,
-                                                          int n, int m, int r,
-                                                          cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__me_forward(z, u, v, work, x, A, C, B, s, E, T, n, m, r, h, st, 1);
-}
-extern "C" melora_status melora_cuda_melora_backward(
-    float *dx, float *dA, float *dB, float *dM, float *dH, void *work, const float *dz,
-    const float *u, const float *v, const float *x, const float *A, const float *C,
-    const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
-    int r, cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__me_backward(dx, dA, dB, dM, dH, work, dz, u, v, x, A, C, B, H, EC, s, E, T,
-                               n, m, r, h, st, 0);
-}
-extern "C" melora_status melora_cuda_melora_backward_naive(
-    float *dx, float *dA, float *dB, float *dM, float *dH, void *work, const float *dz,
-    const float *u, const float *v, const float *x, const float *A, const float *C,
-    const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
-    int r, cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
-    return melora__me_backward(dx, dA, dB, dM, dH, work, dz, u, v, x, A, C, B, H, EC, s, E, T,
-                               n, m, r, h, st, 1);
-}
 
-extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void *work,
-                                                       const float *x, const float *A,
-                                                       const float *C, const float *B, float s,
-                                                       int K, int T, int n, int m, int r,
-                                                       cublasHandle_t h, cudaStream_t st) {
-    melora__cu_err[0] = '\0';
+static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w,
+                                               const float *x, const float *A, const float *C,
+                                               const float *B, float s, int K, int T, int n,
+                                               int m, int r, cublasHandle_t h, cudaStream_t st) {
+    void *work = w.base;
+    const melora_dims dd = {T, n, m, r};
     // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m); v (T,r) in work
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && x && A && C && B, MELORA_ERR_NULL);
     size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
+    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, dd));
     MELORA__TRY_(melora__check_e(K, K, r));
     MELORA__NEED((size_t)K <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)T * m),
                  MELORA_ERR_OVERFLOW);
     melora__buf b[] = {{z, MELORA__FB(K, T) * (size_t)m, 1}, {u, MELORA__FB(T, r), 1},
                        {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
                        {C, MELORA__FB(K, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, work, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, s, h, st, 0,
+    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_MC_FORWARD, dd, s, h, st, 0,
                                b, MELORA__NBUF(b)));
     float *v = melora__reg<float>(work, &ws, MC_DV);
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
@@ -1753,4 +1751,231 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, float *u, void 
                                   z + (size_t)k * T * m, m));
     }
     return c.done(MELORA_OK);
+}
+
+// ------------------------------------------------------------------- entry points --
+// The v0.2 calls: each unpacks its structs (host memory holding device pointers) and runs
+// the pass above; an absent grads struct is a struct of NULL gradients, as in melora.h.
+#define MELORA__G(g, f) ((g) ? (g)->f : nullptr)
+#define MELORA__ENTER(cond)                                                                 \
+    do {                                                                                    \
+        melora__cu_err[0] = '\0';                                                           \
+        MELORA__NEED(cond, MELORA_ERR_NULL);                                                \
+    } while (0)
+
+extern "C" melora_status melora_cuda_lora_forward(float *z, const melora_lora_saved *sv,
+                                                  melora_work work, const melora_lora_params *p,
+                                                  melora_dims d, cublasHandle_t h,
+                                                  cudaStream_t st) {
+    MELORA__ENTER(sv && p);
+    return melora__lora_forward(z, sv->u, work, sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r, h,
+                                st, 0);
+}
+extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_lora_saved *sv,
+                                                        melora_work work,
+                                                        const melora_lora_params *p,
+                                                        melora_dims d, cublasHandle_t h,
+                                                        cudaStream_t st) {
+    MELORA__ENTER(sv && p);
+    return melora__lora_forward(z, sv->u, work, sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r, h,
+                                st, 1);
+}
+extern "C" melora_status melora_cuda_lora_backward(float *dx, const melora_lora_grads *g,
+                                                   const melora_lora_saved *sv,
+                                                   melora_work work, const float *dz,
+                                                   const melora_lora_params *p, melora_dims d,
+                                                   cublasHandle_t h, cudaStream_t st) {
+    MELORA__ENTER(sv && p);
+    return melora__lora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), work, dz, sv->u, sv->x,
+                                 p->A, p->B, p->s, d.T, d.n, d.m, d.r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g,
+                                                         const melora_lora_saved *sv,
+                                                         melora_work work, const float *dz,
+                                                         const melora_lora_params *p,
+                                                         melora_dims d, cublasHandle_t h,
+                                                         cudaStream_t st) {
+    MELORA__ENTER(sv && p);
+    return melora__lora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), work, dz, sv->u, sv->x,
+                                 p->A, p->B, p->s, d.T, d.n, d.m, d.r, h, st, 1);
+}
+
+extern "C" melora_status melora_cuda_blob_sample(float *As, const melora_blob_params *p,
+                                                 const float *EA, int r, int n,
+                                                 cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__blob_sample(As, p->MA, p->GA, EA, r, n, st);
+}
+extern "C" melora_status melora_cuda_blob_forward(float *z, const melora_lora_saved *sv,
+                                                  float *As, melora_work work,
+                                                  const melora_blob_params *p, const float *EA,
+                                                  melora_dims d, cublasHandle_t h,
+                                                  cudaStream_t st) {
+    MELORA__ENTER(sv && p);
+    return melora__blob_forward(z, sv->u, As, work, sv->x, p->MA, p->GA, EA, p->B, p->s, d.T,
+                                d.n, d.m, d.r, h, st);
+}
+extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_grads *g,
+                                                   const melora_lora_saved *sv,
+                                                   melora_work work, const float *dz,
+                                                   const melora_blob_params *p,
+                                                   const melora_blob_draw *dr, melora_dims d,
+                                                   cublasHandle_t h, cudaStream_t st) {
+    MELORA__ENTER(sv && p && dr);
+    return melora__blob_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB),
+                                 work, dz, sv->u, sv->x, dr->As, p->GA, dr->EA, p->B, p->s,
+                                 d.T, d.n, d.m, d.r, h, st);
+}
+static melora_status melora__flipout_forward(float *z, const melora_lora_saved *sv,
+                                             melora_work work, const melora_blob_params *p,
+                                             const melora_flipout_noise *nz, melora_dims d,
+                                             cublasHandle_t h, cudaStream_t st, int naive) {
+    MELORA__ENTER(sv && p && nz);
+    return melora__flip_fwd(z, sv->u, work, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B,
+                            p->s, nz->G, d.T, d.n, d.m, d.r, h, st, naive);
+}
+static melora_status melora__flipout_backward(float *dx, const melora_blob_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_blob_params *p,
+                                              const melora_flipout_noise *nz, melora_dims d,
+                                              cublasHandle_t h, cudaStream_t st, int naive) {
+    MELORA__ENTER(sv && p && nz);
+    return melora__flip_bwd(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB), work,
+                            dz, sv->u, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s,
+                            nz->G, d.T, d.n, d.m, d.r, h, st, naive);
+}
+extern "C" melora_status melora_cuda_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+                                                          melora_work work,
+                                                          const melora_blob_params *p,
+                                                          const melora_flipout_noise *nz,
+                                                          melora_dims d, cublasHandle_t h,
+                                                          cudaStream_t st) {
+    return melora__flipout_forward(z, sv, work, p, nz, d, h, st, 0);
+}
+extern "C" melora_status melora_cuda_blob_flipout_forward_naive(
+    float *z, const melora_lora_saved *sv, melora_work work, const melora_blob_params *p,
+    const melora_flipout_noise *nz, melora_dims d, cublasHandle_t h, cudaStream_t st) {
+    return melora__flipout_forward(z, sv, work, p, nz, d, h, st, 1);
+}
+extern "C" melora_status melora_cuda_blob_flipout_backward(
+    float *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
+    const float *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
+    melora_dims d, cublasHandle_t h, cudaStream_t st) {
+    return melora__flipout_backward(dx, g, sv, work, dz, p, nz, d, h, st, 0);
+}
+extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
+    float *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
+    const float *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
+    melora_dims d, cublasHandle_t h, cudaStream_t st) {
+    return melora__flipout_backward(dx, g, sv, work, dz, p, nz, d, h, st, 1);
+}
+extern "C" melora_status melora_cuda_blob_kl(double *kl, int *status, const melora_blob_grads *g,
+                                             melora_work work, const melora_blob_params *p,
+                                             float sigma_p, float weight, int r, int n,
+                                             cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__blob_kl(kl, status, MELORA__G(g, dMA), MELORA__G(g, dGA), work, p->MA, p->GA,
+                           sigma_p, weight, r, n, st);
+}
+
+extern "C" melora_status melora_cuda_melora_sample(float *C, const melora_melora_params *p,
+                                                   const float *EC, int E, int r,
+                                                   cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__melora_sample(C, p->M, p->H, EC, E, r, st);
+}
+extern "C" melora_status melora_cuda_melora_forward(float *z, const melora_melora_saved *sv,
+                                                    melora_work work,
+                                                    const melora_melora_params *p,
+                                                    const melora_melora_draw *dr, melora_dims d,
+                                                    cublasHandle_t h, cudaStream_t st) {
+    MELORA__ENTER(sv && p && dr);
+    return melora__me_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
+                              d.n, d.m, d.r, h, st, 0);
+}
+extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
+                                                          const melora_melora_saved *sv,
+                                                          melora_work work,
+                                                          const melora_melora_params *p,
+                                                          const melora_melora_draw *dr,
+                                                          melora_dims d, cublasHandle_t h,
+                                                          cudaStream_t st) {
+    MELORA__ENTER(sv && p && dr);
+    return melora__me_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
+                              d.n, d.m, d.r, h, st, 1);
+}
+static melora_status melora__melora_bwd(float *dx, const melora_melora_grads *g,
+                                        const melora_melora_saved *sv, melora_work work,
+                                        const float *dz, const melora_melora_params *p,
+                                        const melora_melora_draw *dr, melora_dims d,
+                                        cublasHandle_t h, cudaStream_t st, int naive) {
+    MELORA__ENTER(sv && p && dr);
+    return melora__me_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), MELORA__G(g, dM),
+                               MELORA__G(g, dH), work, dz, sv->u, sv->v, sv->x, p->A, dr->C,
+                               p->B, p->H, dr->EC, p->s, dr->E, d.T, d.n, d.m, d.r, h, st,
+                               naive);
+}
+extern "C" melora_status melora_cuda_melora_backward(float *dx, const melora_melora_grads *g,
+                                                     const melora_melora_saved *sv,
+                                                     melora_work work, const float *dz,
+                                                     const melora_melora_params *p,
+                                                     const melora_melora_draw *dr,
+                                                     melora_dims d, cublasHandle_t h,
+                                                     cudaStream_t st) {
+    return melora__melora_bwd(dx, g, sv, work, dz, p, dr, d, h, st, 0);
+}
+extern "C" melora_status melora_cuda_melora_backward_naive(
+    float *dx, const melora_melora_grads *g, const melora_melora_saved *sv, melora_work work,
+    const float *dz, const melora_melora_params *p, const melora_melora_draw *dr,
+    melora_dims d, cublasHandle_t h, cudaStream_t st) {
+    return melora__melora_bwd(dx, g, sv, work, dz, p, dr, d, h, st, 1);
+}
+extern "C" melora_status melora_cuda_melora_mc_forward(float *z, const melora_lora_saved *sv,
+                                                       melora_work work,
+                                                       const melora_melora_params *p,
+                                                       const float *C, int K, melora_dims d,
+                                                       cublasHandle_t h, cudaStream_t st) {
+    MELORA__ENTER(sv && p);
+    return melora__melora_mc_forward(z, sv->u, work, sv->x, p->A, C, p->B, p->s, K, d.T, d.n,
+                                     d.m, d.r, h, st);
+}
+extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status,
+                                               const melora_melora_grads *g, melora_work work,
+                                               const melora_melora_params *p, float sigma,
+                                               float weight, int r, int n, cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__eq7(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
+                       p->A, p->M, p->H, sigma, weight, r, n, st, 0);
+}
+extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status,
+                                                     const melora_melora_grads *g,
+                                                     melora_work work,
+                                                     const melora_melora_params *p,
+                                                     float sigma, float weight, int r, int n,
+                                                     cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__eq7(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
+                       p->A, p->M, p->H, sigma, weight, r, n, st, 1);
+}
+extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status,
+                                                           const melora_melora_grads *g,
+                                                           melora_work work,
+                                                           const melora_melora_params *p,
+                                                           float sigma_p, float eps,
+                                                           float weight, int r, int n,
+                                                           cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__melora_kl_prior_noise(kl, status, MELORA__G(g, dA), MELORA__G(g, dM),
+                                         MELORA__G(g, dH), work, p->A, p->M, p->H, sigma_p, eps,
+                                         weight, r, n, st);
+}
+extern "C" melora_status melora_cuda_melora_kl_exact(double *kl, int *status,
+                                                     const melora_melora_grads *g,
+                                                     melora_work work,
+                                                     const melora_melora_params *p,
+                                                     float sigma, float weight, int r,
+                                                     cudaStream_t st) {
+    MELORA__ENTER(p);
+    return melora__melora_kl_exact(kl, status, MELORA__G(g, dM), MELORA__G(g, dH), work, p->M,
+                                   p->H, sigma, weight, r, st);
 }

@@ -1,16 +1,33 @@
-/* melora_cuda.h - v0.1.0 - the CUDA path of melora.h (C ABI)
+/* melora_cuda.h - v0.2.0 - the CUDA path of melora.h (C ABI)
 
    Declarations of melora_cuda.cu: every operation of melora.h on device pointers.
    Link melora_cuda.cu (nvcc) with one C or C++ file that defines MELORA_IMPLEMENTATION
    before including melora.h (the CUDA entry points use its argument checks), and with
    -lcublas -lcudart.
 
+   THE CALLS (v0.2)
+       melora_cuda_<name> takes exactly the arguments of melora_<name>, in the same order
+       and in the same structs (melora_dims, melora_work, the params / grads / saved /
+       draw / noise structs), then `cublasHandle_t handle` where the call runs cuBLAS and
+       `cudaStream_t stream` last. The structs are host structs whose tensor fields are
+       device pointers; melora_work's base is device memory and its bytes its size. The
+       differences from melora.h:
+         - the KLs take `int *status` (device) right after `double *kl`;
+         - melora_cuda_blob_kl and melora_cuda_melora_kl_exact take a melora_work after
+           the grads pointer (device scratch for the reductions), of at least
+           MELORA_CUDA_DIAG_KL_BYTES;
+         - the workspace of an op comes from melora_cuda_workspace_size (the _naive
+           references: melora_cuda_workspace_size_naive), not melora_workspace_size;
+         - the _naive references take the arguments of the tuned calls, work and handle
+           included (the handle may be NULL), where melora.h's take no workspace.
+       A workspace smaller than its size query says gives MELORA_ERR_WORKSPACE with
+       nothing enqueued; grads pointers may be NULL, the other struct pointers may not.
+
    CONVENTIONS (as melora.h, plus)
-       All tensors, gradients, workspaces and the KL outputs are device pointers. The
-       cublasHandle_t and cudaStream_t come last. Work is enqueued on `stream` and every
-       function returns without waiting: none synchronises the stream, the device or the
-       host, so a whole training step (noise, sampling, forward, backward, KL) can be
-       captured in a CUDA graph.
+       All tensors, gradients, workspaces and the KL outputs are device pointers. Work is
+       enqueued on `stream` and every function returns without waiting: none synchronises
+       the stream, the device or the host, so a whole training step (noise, sampling,
+       forward, backward, KL) can be captured in a CUDA graph.
        The handle: cuBLAS runs on `stream` in host pointer mode for the call, and the
        handle's own stream and pointer mode are put back before the function returns.
        (cuBLAS resets a handle's workspace whenever its stream is set; a caller who set
@@ -23,17 +40,18 @@
        M and H in a first kernel that gates the others, so a non-finite entry or zero std
        writes nothing else, not even the workspace; only a KL that overflows double from
        finite inputs is found after the sums (scratch written, still no gradient). Errors
-       the host can see (NULL, sizes, sigma, weight, alignment, and MELORA_ERR_ALIAS for a
-       written buffer -- kl and status included -- that overlaps another buffer of the
-       call, compared as device addresses by melora.h's check) are returned at once.
-       No hidden allocation: melora_cuda_workspace_size() says how many bytes of device
-       workspace an op needs. Every CUDA and cuBLAS status is checked: MELORA_ERR_CUDA /
+       the host can see (NULL, sizes, sigma, weight, alignment, a short workspace, and
+       MELORA_ERR_ALIAS for a written buffer -- kl and status included -- that overlaps
+       another buffer of the call, compared as device addresses by melora.h's check) are
+       returned at once.
+       No hidden allocation. Every CUDA and cuBLAS status is checked: MELORA_ERR_CUDA /
        MELORA_ERR_CUBLAS on failure, and melora_cuda_last_error() names the call. An
        error left pending by an earlier CUDA call of the caller's is returned as
        MELORA_ERR_CUDA by the next entry point and named as such, not blamed on it.
        Sizes: any T, n, m, r that melora.h accepts (kernels loop past the grid limits).
        Noise: melora_cuda_noise_* write melora_rng_*(seed, offset + i), the very same
-       Philox functions as the CPU path, so samples agree with the host's.
+       Philox functions as the CPU path, so samples agree with the host's; the per-method
+       noise functions take a draw and place it with melora_draw_offset, as melora.h does.
        `_naive` entry points run the same math with one-thread-per-output kernels in place
        of cuBLAS and the block reductions: references for the tests.
 */
@@ -53,8 +71,15 @@ extern "C" {
    (each entry point clears it). */
 const char *melora_cuda_last_error(void);
 
-melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, int T, int n, int m,
-                                         int r);
+/* Bytes of device workspace the entry points of `op` need (an upper bound over which
+   gradients are requested): melora_cuda_workspace_size for the tuned calls,
+   melora_cuda_workspace_size_naive for the _naive references (their GEMM-and-temporary
+   path reserves different buffers). Each layout holds only what its path uses.
+   MELORA_OP_MELORA_KL is eq. 7/8 and reads only d.n and d.r. */
+melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, melora_dims d);
+melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op, melora_dims d);
+/* The diagonal KLs (blob_kl, melora_kl_exact) use a fixed scratch, whatever r and n. */
+#define MELORA_CUDA_DIAG_KL_BYTES 768
 
 melora_status melora_cuda_noise_normal(float *out, uint64_t seed, uint64_t offset,
                                        int64_t count, cudaStream_t stream);
@@ -62,118 +87,121 @@ melora_status melora_cuda_noise_uniform(float *out, uint64_t seed, uint64_t offs
                                         int64_t count, cudaStream_t stream);
 melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint64_t offset,
                                      int64_t count, cudaStream_t stream);
+/* A draw's noise at melora.h's offsets (melora_draw_offset): the same numbers as
+   melora_blob_noise, melora_blob_flipout_noise and melora_melora_noise. */
+melora_status melora_cuda_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r, int n,
+                                     cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_noise(float *EA, float *sa, float *sb, uint64_t seed,
+                                             uint64_t draw, int G, melora_dims d,
+                                             cudaStream_t stream);
+melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E, int r,
+                                       cudaStream_t stream);
 
 /* LoRA */
-melora_status melora_cuda_lora_forward(float *z, float *u, void *work, const float *x,
-                                       const float *A, const float *B, float s, int T, int n,
-                                       int m, int r, cublasHandle_t handle,
-                                       cudaStream_t stream);
-melora_status melora_cuda_lora_backward(float *dx, float *dA, float *dB, void *work,
-                                        const float *dz, const float *u, const float *x,
-                                        const float *A, const float *B, float s, int T, int n,
-                                        int m, int r, cublasHandle_t handle,
+melora_status melora_cuda_lora_forward(float *z, const melora_lora_saved *sv, melora_work work,
+                                       const melora_lora_params *p, melora_dims d,
+                                       cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_lora_backward(float *dx, const melora_lora_grads *g,
+                                        const melora_lora_saved *sv, melora_work work,
+                                        const float *dz, const melora_lora_params *p,
+                                        melora_dims d, cublasHandle_t handle,
                                         cudaStream_t stream);
 
 /* BLoB */
-melora_status melora_cuda_blob_sample(float *As, const float *MA, const float *GA,
-                                      const float *EA, int r, int n, cudaStream_t stream);
-melora_status melora_cuda_blob_forward(float *z, float *u, float *As, void *work,
-                                       const float *x, const float *MA, const float *GA,
-                                       const float *EA, const float *B, float s, int T, int n,
-                                       int m, int r, cublasHandle_t handle,
+melora_status melora_cuda_blob_sample(float *As, const melora_blob_params *p, const float *EA,
+                                      int r, int n, cudaStream_t stream);
+melora_status melora_cuda_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+                                       melora_work work, const melora_blob_params *p,
+                                       const float *EA, melora_dims d, cublasHandle_t handle,
                                        cudaStream_t stream);
-melora_status melora_cuda_blob_backward(float *dx, float *dMA, float *dGA, float *dB,
-                                        void *work, const float *dz, const float *u,
-                                        const float *x, const float *As, const float *GA,
-                                        const float *EA, const float *B, float s, int T,
-                                        int n, int m, int r, cublasHandle_t handle,
-                                        cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_forward(float *z, float *u, void *work,
-                                               const float *x, const float *MA,
-                                               const float *GA, const float *EA,
-                                               const float *sa, const float *sb,
-                                               const float *B, float s, int G, int T, int n,
-                                               int m, int r, cublasHandle_t handle,
-                                               cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_backward(float *dx, float *dMA, float *dGA, float *dB,
-                                                void *work, const float *dz, const float *u,
-                                                const float *x, const float *MA,
-                                                const float *GA, const float *EA,
-                                                const float *sa, const float *sb,
-                                                const float *B, float s, int G, int T, int n,
-                                                int m, int r, cublasHandle_t handle,
-                                                cudaStream_t stream);
+melora_status melora_cuda_blob_backward(float *dx, const melora_blob_grads *g,
+                                        const melora_lora_saved *sv, melora_work work,
+                                        const float *dz, const melora_blob_params *p,
+                                        const melora_blob_draw *dr, melora_dims d,
+                                        cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+                                               melora_work work, const melora_blob_params *p,
+                                               const melora_flipout_noise *nz, melora_dims d,
+                                               cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+                                                const melora_lora_saved *sv, melora_work work,
+                                                const float *dz, const melora_blob_params *p,
+                                                const melora_flipout_noise *nz, melora_dims d,
+                                                cublasHandle_t handle, cudaStream_t stream);
 /* The KLs: value in *kl and status in *status, both device memory (see CONVENTIONS). */
-melora_status melora_cuda_blob_kl(double *kl, int *status, float *dMA, float *dGA,
-                                  void *work, const float *MA, const float *GA,
-                                  float sigma_p, float weight, int r, int n,
-                                  cudaStream_t stream);
+melora_status melora_cuda_blob_kl(double *kl, int *status, const melora_blob_grads *g,
+                                  melora_work work, const melora_blob_params *p, float sigma_p,
+                                  float weight, int r, int n, cudaStream_t stream);
 
 /* Me-LoRA */
-melora_status melora_cuda_melora_sample(float *C, const float *M, const float *H,
+melora_status melora_cuda_melora_sample(float *C, const melora_melora_params *p,
                                         const float *EC, int E, int r, cudaStream_t stream);
-melora_status melora_cuda_melora_forward(float *z, float *u, float *v, void *work,
-                                         const float *x, const float *A, const float *C,
-                                         const float *B, float s, int E, int T, int n, int m,
-                                         int r, cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_backward(float *dx, float *dA, float *dB, float *dM,
-                                          float *dH, void *work, const float *dz,
-                                          const float *u, const float *v, const float *x,
-                                          const float *A, const float *C, const float *B,
-                                          const float *H, const float *EC, float s, int E,
-                                          int T, int n, int m, int r, cublasHandle_t handle,
-                                          cudaStream_t stream);
-melora_status melora_cuda_melora_mc_forward(float *z, float *u, void *work, const float *x,
-                                            const float *A, const float *C, const float *B,
-                                            float s, int K, int T, int n, int m, int r,
+melora_status melora_cuda_melora_forward(float *z, const melora_melora_saved *sv,
+                                         melora_work work, const melora_melora_params *p,
+                                         const melora_melora_draw *dr, melora_dims d,
+                                         cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_backward(float *dx, const melora_melora_grads *g,
+                                          const melora_melora_saved *sv, melora_work work,
+                                          const float *dz, const melora_melora_params *p,
+                                          const melora_melora_draw *dr, melora_dims d,
+                                          cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_mc_forward(float *z, const melora_lora_saved *sv,
+                                            melora_work work, const melora_melora_params *p,
+                                            const float *C, int K, melora_dims d,
                                             cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_kl(double *kl, int *status, float *dA, float *dM,
-                                    float *dH, void *work, const float *A, const float *M,
-                                    const float *H, float sigma, float weight, int r, int n,
+melora_status melora_cuda_melora_kl(double *kl, int *status, const melora_melora_grads *g,
+                                    melora_work work, const melora_melora_params *p,
+                                    float sigma, float weight, int r, int n,
                                     cudaStream_t stream);
-melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status, float *dA,
-                                                float *dM, float *dH, void *work,
-                                                const float *A, const float *M,
-                                                const float *H, float sigma_p, float eps,
-                                                float weight, int r, int n,
+melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status,
+                                                const melora_melora_grads *g,
+                                                melora_work work,
+                                                const melora_melora_params *p, float sigma_p,
+                                                float eps, float weight, int r, int n,
                                                 cudaStream_t stream);
-melora_status melora_cuda_melora_kl_exact(double *kl, int *status, float *dM, float *dH,
-                                          void *work, const float *M, const float *H,
-                                          float sigma, float weight, int r,
-                                          cudaStream_t stream);
+melora_status melora_cuda_melora_kl_exact(double *kl, int *status,
+                                          const melora_melora_grads *g, melora_work work,
+                                          const melora_melora_params *p, float sigma,
+                                          float weight, int r, cudaStream_t stream);
 
-/* References: the same operations without cuBLAS (handle may be NULL). */
-melora_status melora_cuda_lora_forward_naive(float *z, float *u, void *work, const float *x,
-                                             const float *A, const float *B, float s, int T,
-                                             int n, int m, int r, cublasHandle_t handle,
+/* References: the same calls as the tuned ones, without cuBLAS or the fused kernels
+   (handle may be NULL); work sized by melora_cuda_workspace_size_naive. */
+melora_status melora_cuda_lora_forward_naive(float *z, const melora_lora_saved *sv,
+                                             melora_work work, const melora_lora_params *p,
+                                             melora_dims d, cublasHandle_t handle,
                                              cudaStream_t stream);
-melora_status melora_cuda_lora_backward_naive(float *dx, float *dA, float *dB, void *work,
-                                              const float *dz, const float *u, const float *x,
-                                              const float *A, const float *B, float s, int T,
-                                              int n, int m, int r, cublasHandle_t handle,
+melora_status melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_lora_params *p,
+                                              melora_dims d, cublasHandle_t handle,
                                               cudaStream_t stream);
-melora_status melora_cuda_melora_forward_naive(float *z, float *u, float *v, void *work,
-                                               const float *x, const float *A, const float *C,
-                                               const float *B, float s, int E, int T, int n,
-                                               int m, int r, cublasHandle_t handle,
-                                               cudaStream_t stream);
-melora_status melora_cuda_melora_backward_naive(
-    float *dx, float *dA, float *dB, float *dM, float *dH, void *work, const float *dz,
-    const float *u, const float *v, const float *x, const float *A, const float *C,
-    const float *B, const float *H, const float *EC, float s, int E, int T, int n, int m,
-    int r, cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_forward_naive(
-    float *z, float *u, void *work, const float *x, const float *MA, const float *GA,
-    const float *EA, const float *sa, const float *sb, const float *B, float s, int G, int T,
-    int n, int m, int r, cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_backward_naive(
-    float *dx, float *dMA, float *dGA, float *dB, void *work, const float *dz, const float *u,
-    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
-    const float *sb, const float *B, float s, int G, int T, int n, int m, int r,
-    cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_kl_naive(double *kl, int *status, float *dA, float *dM,
-                                          float *dH, void *work, const float *A,
-                                          const float *M, const float *H, float sigma,
+melora_status melora_cuda_blob_flipout_forward_naive(float *z, const melora_lora_saved *sv,
+                                                     melora_work work,
+                                                     const melora_blob_params *p,
+                                                     const melora_flipout_noise *nz,
+                                                     melora_dims d, cublasHandle_t handle,
+                                                     cudaStream_t stream);
+melora_status melora_cuda_blob_flipout_backward_naive(float *dx, const melora_blob_grads *g,
+                                                      const melora_lora_saved *sv,
+                                                      melora_work work, const float *dz,
+                                                      const melora_blob_params *p,
+                                                      const melora_flipout_noise *nz,
+                                                      melora_dims d, cublasHandle_t handle,
+                                                      cudaStream_t stream);
+melora_status melora_cuda_melora_forward_naive(float *z, const melora_melora_saved *sv,
+                                               melora_work work,
+                                               const melora_melora_params *p,
+                                               const melora_melora_draw *dr, melora_dims d,
+                                               cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_backward_naive(float *dx, const melora_melora_grads *g,
+                                                const melora_melora_saved *sv,
+                                                melora_work work, const float *dz,
+                                                const melora_melora_params *p,
+                                                const melora_melora_draw *dr, melora_dims d,
+                                                cublasHandle_t handle, cudaStream_t stream);
+melora_status melora_cuda_melora_kl_naive(double *kl, int *status,
+                                          const melora_melora_grads *g, melora_work work,
+                                          const melora_melora_params *p, float sigma,
                                           float weight, int r, int n, cudaStream_t stream);
 
 #ifdef MELORA_CUDA_PROFILE

@@ -4,9 +4,9 @@
    For each shape and method: one step on the CPU (melora.h) and one on the GPU with the
    same inputs and the same noise, z, dx and every gradient compared (max |gpu - cpu| /
    max |cpu| <= 1e-3, fp32 with different summation orders); then 2 warm-up rounds and
-   REPS rounds, each round running every method once (interleaved): noise drawn on the
-   device (melora_cuda_noise_*) and the forward between two events, the backward between
-   the next two. Median, min, max and the ratio to LoRA of the same run.
+   REPS rounds, each round running every method once (interleaved): a fresh draw of noise
+   on the device (melora_cuda_blob_noise, _blob_flipout_noise, _melora_noise) and the
+   forward between two events, the backward between the next two. Median, min, max and the ratio to LoRA of the same run.
 
    The peer: LoRA as six plain cublasSgemm calls (no fusion), in the same rounds. Each op's
    achieved bandwidth = the bytes it must move / its median time, against the device's
@@ -52,6 +52,7 @@ struct Bufs {
     float *x, *z, *dz, *dx, *u, *v, *A, *B, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb;
     float *dA, *dGA, *dB, *dM, *dH;
     void *work;
+    size_t wbytes;
 };
 struct Sizes { size_t x, z, u, rn, mr, rr, err, sa, sb, work; };
 
@@ -68,41 +69,46 @@ static size_t count_of(const Sizes &s, int i) {
 }
 
 /* One step of method k with the noise already in EA / EC / sa, sb (check) or drawn on the
-   device (timing, draw != 0). ev: 3 events (GPU) or NULL (CPU). */
-static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t off,
+   device (timing, draw != 0: the draw's noise at melora_draw_offset's place). ev: 3
+   events. */
+static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t dnum,
                      cublasHandle_t h, cudaStream_t st, cudaEvent_t *ev) {
     const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
     const float s = 16.0f / (float)r;
     const uint64_t seed = 2024;
+    const melora_dims D = {T, n, m, r};
+    const melora_work W = {d.work, d.wbytes};
+    const melora_lora_saved sv = {d.x, d.u};
     CU(cudaEventRecord(ev[0], st));
     switch (k) {
-    case LORA:
-        CK(melora_cuda_lora_forward(d.z, d.u, d.work, d.x, d.A, d.B, s, T, n, m, r, h, st));
+    case LORA: {
+        const melora_lora_params p = {d.A, d.B, s};
+        const melora_lora_grads g = {d.dA, d.dB};
+        CK(melora_cuda_lora_forward(d.z, &sv, W, &p, D, h, st));
         CU(cudaEventRecord(ev[1], st));
-        CK(melora_cuda_lora_backward(d.dx, d.dA, d.dB, d.work, d.dz, d.u, d.x, d.A, d.B, s, T,
-                                     n, m, r, h, st));
+        CK(melora_cuda_lora_backward(d.dx, &g, &sv, W, d.dz, &p, D, h, st));
         break;
-    case BLOB:
-        if (draw) CK(melora_cuda_noise_normal(d.EA, seed, off, (int64_t)r * n, st));
-        CK(melora_cuda_blob_forward(d.z, d.u, d.As, d.work, d.x, d.A, d.GA, d.EA, d.B, s, T, n,
-                                    m, r, h, st));
+    }
+    case BLOB: {
+        const melora_blob_params p = {d.A, d.GA, d.B, s};
+        const melora_blob_grads g = {d.dA, d.dGA, d.dB};
+        const melora_blob_draw dr = {d.As, d.EA};
+        if (draw) CK(melora_cuda_blob_noise(d.EA, seed, dnum, r, n, st));
+        CK(melora_cuda_blob_forward(d.z, &sv, d.As, W, &p, d.EA, D, h, st));
         CU(cudaEventRecord(ev[1], st));
-        CK(melora_cuda_blob_backward(d.dx, d.dA, d.dGA, d.dB, d.work, d.dz, d.u, d.x, d.As,
-                                     d.GA, d.EA, d.B, s, T, n, m, r, h, st));
+        CK(melora_cuda_blob_backward(d.dx, &g, &sv, W, d.dz, &p, &dr, D, h, st));
         break;
-    case FLIPOUT:
-        if (draw) {
-            CK(melora_cuda_noise_normal(d.EA, seed, off, (int64_t)r * n, st));
-            CK(melora_cuda_noise_sign(d.sa, seed, off, (int64_t)T * n, st));
-            CK(melora_cuda_noise_sign(d.sb, seed, off + (uint64_t)T * n, (int64_t)T * r, st));
-        }
-        CK(melora_cuda_blob_flipout_forward(d.z, d.u, d.work, d.x, d.A, d.GA, d.EA, d.sa, d.sb,
-                                            d.B, s, 1, T, n, m, r, h, st));
+    }
+    case FLIPOUT: {
+        const melora_blob_params p = {d.A, d.GA, d.B, s};
+        const melora_blob_grads g = {d.dA, d.dGA, d.dB};
+        const melora_flipout_noise nz = {d.EA, d.sa, d.sb, 1};
+        if (draw) CK(melora_cuda_blob_flipout_noise(d.EA, d.sa, d.sb, seed, dnum, 1, D, st));
+        CK(melora_cuda_blob_flipout_forward(d.z, &sv, W, &p, &nz, D, h, st));
         CU(cudaEventRecord(ev[1], st));
-        CK(melora_cuda_blob_flipout_backward(d.dx, d.dA, d.dGA, d.dB, d.work, d.dz, d.u, d.x,
-                                             d.A, d.GA, d.EA, d.sa, d.sb, d.B, s, 1, T, n, m,
-                                             r, h, st));
+        CK(melora_cuda_blob_flipout_backward(d.dx, &g, &sv, W, d.dz, &p, &nz, D, h, st));
         break;
+    }
     case LORA_BLAS: {
         /* The peer: LoRA composed of six plain cublasSgemm calls, no fusion. Row-major
            (R,C) data is column-major (C,R) with leading dimension C, so each row-major
@@ -124,15 +130,16 @@ static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t 
         break;
     }
     default: {
-        int e = k == MEL_E ? E : 1;
-        if (draw) CK(melora_cuda_noise_normal(d.EC, seed, off, (int64_t)e * r * r, st));
-        CK(melora_cuda_melora_sample(d.C, d.M, d.H, d.EC, e, r, st));
-        CK(melora_cuda_melora_forward(d.z, d.u, d.v, d.work, d.x, d.A, d.C, d.B, s, e, T, n,
-                                      m, r, h, st));
+        const int e = k == MEL_E ? E : 1;
+        const melora_melora_params p = {d.A, d.B, d.M, d.H, s};
+        const melora_melora_grads g = {d.dA, d.dB, d.dM, d.dH};
+        const melora_melora_saved ms = {d.x, d.u, d.v};
+        const melora_melora_draw dr = {d.C, d.EC, e};
+        if (draw) CK(melora_cuda_melora_noise(d.EC, seed, dnum, e, r, st));
+        CK(melora_cuda_melora_sample(d.C, &p, d.EC, e, r, st));
+        CK(melora_cuda_melora_forward(d.z, &ms, W, &p, &dr, D, h, st));
         CU(cudaEventRecord(ev[1], st));
-        CK(melora_cuda_melora_backward(d.dx, d.dA, d.dB, d.dM, d.dH, d.work, d.dz, d.u, d.v,
-                                       d.x, d.A, d.C, d.B, d.H, d.EC, s, e, T, n, m, r, h,
-                                       st));
+        CK(melora_cuda_melora_backward(d.dx, &g, &ms, W, d.dz, &p, &dr, D, h, st));
     }
     }
     CU(cudaEventRecord(ev[2], st));
@@ -141,29 +148,43 @@ static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t 
 static void step_cpu(Bufs &c, const Shape &sh, int k, int E) {
     const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
     const float s = 16.0f / (float)r;
+    const melora_dims D = {T, n, m, r};
+    const melora_work W = {c.work, c.wbytes};
+    const melora_lora_saved sv = {c.x, c.u};
     switch (k) {
     case LORA:
-    case LORA_BLAS:
-        CK(melora_lora_forward(c.z, c.u, c.work, c.x, c.A, c.B, s, T, n, m, r));
-        CK(melora_lora_backward(c.dx, c.dA, c.dB, c.work, c.dz, c.u, c.x, c.A, c.B, s, T, n, m, r));
+    case LORA_BLAS: {
+        const melora_lora_params p = {c.A, c.B, s};
+        const melora_lora_grads g = {c.dA, c.dB};
+        CK(melora_lora_forward(c.z, &sv, W, &p, D));
+        CK(melora_lora_backward(c.dx, &g, &sv, W, c.dz, &p, D));
         break;
-    case BLOB:
-        CK(melora_blob_forward(c.z, c.u, c.As, c.work, c.x, c.A, c.GA, c.EA, c.B, s, T, n, m, r));
-        CK(melora_blob_backward(c.dx, c.dA, c.dGA, c.dB, c.work, c.dz, c.u, c.x, c.As, c.GA,
-                                c.EA, c.B, s, T, n, m, r));
+    }
+    case BLOB: {
+        const melora_blob_params p = {c.A, c.GA, c.B, s};
+        const melora_blob_grads g = {c.dA, c.dGA, c.dB};
+        const melora_blob_draw dr = {c.As, c.EA};
+        CK(melora_blob_forward(c.z, &sv, c.As, W, &p, c.EA, D));
+        CK(melora_blob_backward(c.dx, &g, &sv, W, c.dz, &p, &dr, D));
         break;
-    case FLIPOUT:
-        CK(melora_blob_flipout_forward(c.z, c.u, c.work, c.x, c.A, c.GA, c.EA, c.sa, c.sb, c.B,
-                                       s, 1, T, n, m, r));
-        CK(melora_blob_flipout_backward(c.dx, c.dA, c.dGA, c.dB, c.work, c.dz, c.u, c.x, c.A,
-                                        c.GA, c.EA, c.sa, c.sb, c.B, s, 1, T, n, m, r));
+    }
+    case FLIPOUT: {
+        const melora_blob_params p = {c.A, c.GA, c.B, s};
+        const melora_blob_grads g = {c.dA, c.dGA, c.dB};
+        const melora_flipout_noise nz = {c.EA, c.sa, c.sb, 1};
+        CK(melora_blob_flipout_forward(c.z, &sv, W, &p, &nz, D));
+        CK(melora_blob_flipout_backward(c.dx, &g, &sv, W, c.dz, &p, &nz, D));
         break;
+    }
     default: {
-        int e = k == MEL_E ? E : 1;
-        CK(melora_melora_sample(c.C, c.M, c.H, c.EC, e, r));
-        CK(melora_melora_forward(c.z, c.u, c.v, c.work, c.x, c.A, c.C, c.B, s, e, T, n, m, r));
-        CK(melora_melora_backward(c.dx, c.dA, c.dB, c.dM, c.dH, c.work, c.dz, c.u, c.v, c.x,
-                                  c.A, c.C, c.B, c.H, c.EC, s, e, T, n, m, r));
+        const int e = k == MEL_E ? E : 1;
+        const melora_melora_params p = {c.A, c.B, c.M, c.H, s};
+        const melora_melora_grads g = {c.dA, c.dB, c.dM, c.dH};
+        const melora_melora_saved ms = {c.x, c.u, c.v};
+        const melora_melora_draw dr = {c.C, c.EC, e};
+        CK(melora_melora_sample(c.C, &p, c.EC, e, r));
+        CK(melora_melora_forward(c.z, &ms, W, &p, &dr, D));
+        CK(melora_melora_backward(c.dx, &g, &ms, W, c.dz, &p, &dr, D));
     }
     }
 }
@@ -208,54 +229,78 @@ static void pct(char *buf, size_t len, double bytes, double ms, double peak) {
     else std::snprintf(buf, len, "%.0f GB/s", bw / 1e9);
 }
 
-int main(int argc, char **argv) {
+struct Opts {
     const char *dir = "bench/results", *name = "cuda";
-    int reps = 15, small = 0, paper = 0, failed = 0;
+    int reps = 15, small = 0, paper = 0;
+};
+static bool parse_args(int argc, char **argv, Opts &o) {
     for (int i = 1; i < argc; i++) {
-        if (!std::strcmp(argv[i], "--small")) small = 1;
-        else if (!std::strcmp(argv[i], "--paper")) paper = 1;
-        else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
-        else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) dir = argv[++i];
-        else if (!std::strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
-        else { std::fprintf(stderr, "usage: %s [--small | --paper] [--reps N] [--out DIR] [--name NAME]\n", argv[0]); return 2; }
+        if (!std::strcmp(argv[i], "--small")) o.small = 1;
+        else if (!std::strcmp(argv[i], "--paper")) o.paper = 1;
+        else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) o.reps = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) o.dir = argv[++i];
+        else if (!std::strcmp(argv[i], "--name") && i + 1 < argc) o.name = argv[++i];
+        else return false;
     }
-    if (reps < 7) reps = 7;
-    std::vector<Shape> shapes;
-    if (small) shapes.push_back(Shape{48, 40, 36, 4, "small"});
-    else if (paper) {
-        shapes.push_back(Shape{1200, 4096, 4096, 8, "7B q/v"});
-        shapes.push_back(Shape{1200, 4096, 4096, 64, "7B q/v"});
-    } else {
-        const Shape s6[] = {{1200, 4096, 4096, 8, "7B q/v"},     {1200, 4096, 4096, 64, "7B q/v"},
-                            {1200, 5120, 5120, 8, "13B q/v"},    {1200, 5120, 5120, 64, "13B q/v"},
-                            {1200, 4096, 11008, 8, "7B MLP up"}, {1200, 4096, 11008, 64, "7B MLP up"}};
-        shapes.assign(s6, s6 + 6);
-    }
-    const int E = 4;
+    if (o.reps < 7) o.reps = 7;
+    return true;
+}
+static std::vector<Shape> shapes_of(const Opts &o) {
+    if (o.small) return {Shape{48, 40, 36, 4, "small"}};
+    if (o.paper) return {Shape{1200, 4096, 4096, 8, "7B q/v"}, Shape{1200, 4096, 4096, 64, "7B q/v"}};
+    return {{1200, 4096, 4096, 8, "7B q/v"},     {1200, 4096, 4096, 64, "7B q/v"},
+            {1200, 5120, 5120, 8, "13B q/v"},    {1200, 5120, 5120, 64, "13B q/v"},
+            {1200, 4096, 11008, 8, "7B MLP up"}, {1200, 4096, 11008, 64, "7B MLP up"}};
+}
+
+/* What every part of a run shares: the device, the stream and handle, the events, the
+   output files, the per-kernel table and whether a check failed. */
+struct Run {
+    Opts o;
+    int E = 4;
+    double peak = 0;
+    cublasHandle_t h = nullptr;
+    cudaStream_t st = nullptr;
+    cudaEvent_t ev[3];
+    FILE *md = nullptr, *csv = nullptr;
+    std::string ktable;
+    int failed = 0;
+    uint64_t draw = 0; /* the next noise draw of the timed steps */
+};
+
+static int open_run(Run &R) {
+    if (cublasCreate(&R.h) != CUBLAS_STATUS_SUCCESS) { std::fprintf(stderr, "cublasCreate failed\n"); return 2; }
+    CU(cudaStreamCreate(&R.st));
+    CB(cublasSetStream(R.h, R.st)); /* the library then leaves the handle's stream alone */
+    for (int i = 0; i < 3; i++) CU(cudaEventCreate(&R.ev[i]));
+    char path[1024];
+    std::snprintf(path, sizeof path, "%s/%s.md", R.o.dir, R.o.name);
+    R.md = std::fopen(path, "w");
+    std::snprintf(path, sizeof path, "%s/%s.csv", R.o.dir, R.o.name);
+    R.csv = std::fopen(path, "w");
+    if (!R.md || !R.csv) { std::fprintf(stderr, "cannot write to %s\n", R.o.dir); return 2; }
+    return 0;
+}
+static void close_run(Run &R) {
+    std::fclose(R.md);
+    std::fclose(R.csv);
+    for (int i = 0; i < 3; i++) cudaEventDestroy(R.ev[i]);
+    cudaStreamDestroy(R.st);
+    cublasDestroy(R.h);
+}
+
+static void write_header(Run &R) {
     cudaDeviceProp prop;
     int dev = 0, rt = 0, drv = 0;
     CU(cudaGetDevice(&dev));
     CU(cudaGetDeviceProperties(&prop, dev));
     CU(cudaRuntimeGetVersion(&rt));
     CU(cudaDriverGetVersion(&drv));
-    const double peak = peak_bw(dev);
-    cublasHandle_t h;
-    cudaStream_t st;
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) { std::fprintf(stderr, "cublasCreate failed\n"); return 2; }
-    CU(cudaStreamCreate(&st));
-    CB(cublasSetStream(h, st)); /* the library then leaves the handle's stream alone */
-    cudaEvent_t ev[3];
-    for (int i = 0; i < 3; i++) CU(cudaEventCreate(&ev[i]));
-    char path[1024];
-    std::snprintf(path, sizeof path, "%s/%s.md", dir, name);
-    FILE *md = std::fopen(path, "w");
-    std::snprintf(path, sizeof path, "%s/%s.csv", dir, name);
-    FILE *csv = std::fopen(path, "w");
-    if (!md || !csv) { std::fprintf(stderr, "cannot write to %s\n", dir); return 2; }
-    std::fprintf(csv, "shape,T,n,m,r,method,fwd_ms,bwd_ms,total_ms,total_min_ms,total_max_ms,"
-                      "ratio_to_lora,fwd_GBps,bwd_GBps,max_rel_diff_vs_cpu\n");
+    R.peak = peak_bw(dev);
+    std::fprintf(R.csv, "shape,T,n,m,r,method,fwd_ms,bwd_ms,total_ms,total_min_ms,total_max_ms,"
+                        "ratio_to_lora,fwd_GBps,bwd_GBps,max_rel_diff_vs_cpu\n");
     char head[2048], peaks[64];
-    if (peak > 0) std::snprintf(peaks, sizeof peaks, "%.0f GB/s", peak / 1e9);
+    if (R.peak > 0) std::snprintf(peaks, sizeof peaks, "%.0f GB/s", R.peak / 1e9);
     else std::snprintf(peaks, sizeof peaks, "unknown");
     std::snprintf(head, sizeof head,
                   "\n## CUDA path: forward + backward of the adapter alone (%s)\n\n"
@@ -268,135 +313,162 @@ int main(int argc, char **argv) {
                   "The peer is LoRA composed of six cublasSgemm calls.\n\n"
                   "| shape (T, n->m, r) | method | fwd | bwd | fwd+bwd [min-max] | ratio | fwd bandwidth | bwd bandwidth | check |\n"
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
-                  prop.name, prop.name, prop.multiProcessorCount, peaks, rt, drv, reps);
+                  prop.name, prop.name, prop.multiProcessorCount, peaks, rt, drv, R.o.reps);
     std::fputs(head, stdout);
-    std::fputs(head, md);
-    std::string ktable;
-    for (const Shape &sh : shapes) {
-        Sizes sz;
-        sz.x = (size_t)sh.T * sh.n; sz.z = (size_t)sh.T * sh.m; sz.u = (size_t)sh.T * sh.r;
-        sz.rn = (size_t)sh.r * sh.n; sz.mr = (size_t)sh.m * sh.r; sz.rr = (size_t)sh.r * sh.r;
-        sz.err = (size_t)E * sh.r * sh.r; sz.sa = sz.x; sz.sb = sz.u;
-        size_t wc = 0, wg = 0, w1;
-        for (int op = 0; op < (int)MELORA_OP_MELORA_MC_FORWARD; op++) {
-            CK(melora_workspace_size(&w1, (melora_op)op, sh.T, sh.n, sh.m, sh.r));
-            wc = std::max(wc, w1);
-            CK(melora_cuda_workspace_size(&w1, (melora_op)op, sh.T, sh.n, sh.m, sh.r));
-            wg = std::max(wg, w1);
-        }
-        Bufs hb, cb, db; /* inputs on the host, the CPU step's outputs, the device */
-        std::vector<std::vector<float>> hv(NFIELD), cv(NFIELD);
-        for (int i = 0; i < NFIELD; i++) {
-            hv[i].assign(count_of(sz, i), 0.0f);
-            cv[i].assign(count_of(sz, i), 0.0f);
-            *field(hb, i) = hv[i].data();
-            *field(cb, i) = cv[i].data();
-            CU(cudaMalloc((void **)field(db, i), count_of(sz, i) * sizeof(float)));
-        }
-        CK(melora_alloc(&cb.work, wc));
-        CU(cudaMalloc(&db.work, wg > 0 ? wg : 64));
-        /* inputs: small random values; GA > 0 */
-        uint64_t o = 0;
-        const int in[] = {0, 2, 6, 7, 8, 11, 12};
-        for (int i : in) {
-            CK(melora_noise_normal(*field(hb, i), 7, o, (int64_t)count_of(sz, i)));
-            o += count_of(sz, i);
-            for (float &f : hv[i]) f *= (i == 8 || i == 12) ? 0.05f : 0.1f;
-        }
-        CK(melora_noise_normal(hb.EA, 9, 0, (int64_t)sz.rn));
-        CK(melora_noise_normal(hb.EC, 9, 1u << 30, (int64_t)sz.err));
-        CK(melora_noise_sign(hb.sa, 9, 1u << 31, (int64_t)sz.sa));
-        CK(melora_noise_sign(hb.sb, 9, 3u << 30, (int64_t)sz.sb));
-        double maxrel[NMETH];
-        for (int k = 0; k < NMETH; k++) {
-            /* same inputs and zeroed outputs on both sides */
-            for (int i = 0; i < NFIELD; i++) {
-                cv[i] = hv[i];
-                CU(cudaMemcpy(*field(db, i), hv[i].data(), count_of(sz, i) * sizeof(float),
-                              cudaMemcpyHostToDevice));
-            }
-            step_cpu(cb, sh, k, E);
-            step_gpu(db, sh, k, E, 0, 0, h, st, ev);
-            CU(cudaStreamSynchronize(st));
-            const int outs[] = {1, 3, 17, 18, 19, 20, 21}; /* z dx dA dGA dB dM dH */
-            double worst = 0;
-            for (int i : outs) {
-                bool used = (i == 18) ? (k == BLOB || k == FLIPOUT) : (i >= 20) ? (k == MEL_B || k == MEL_E) : true;
-                if (!used) continue;
-                std::vector<float> g(count_of(sz, i));
-                CU(cudaMemcpy(g.data(), *field(db, i), g.size() * sizeof(float), cudaMemcpyDeviceToHost));
-                double amax = 0, dmax = 0;
-                for (size_t j = 0; j < g.size(); j++) {
-                    amax = std::max(amax, (double)std::fabs(cv[i][j]));
-                    dmax = std::max(dmax, (double)std::fabs(g[j] - cv[i][j]));
-                }
-                worst = std::max(worst, dmax / (amax + 1e-30));
-            }
-            maxrel[k] = worst;
-            if (!(worst <= 1e-3)) failed = 1;
-        }
-        /* timing, interleaved */
-        std::vector<double> tf[NMETH], tb[NMETH], tt[NMETH];
-        uint64_t off = 0;
-        for (int rep = -2; rep < reps; rep++)
-            for (int k = 0; k < NMETH; k++) {
-                step_gpu(db, sh, k, E, 1, (off++) << 40, h, st, ev);
-                CU(cudaEventSynchronize(ev[2]));
-                float f = 0, b = 0;
-                CU(cudaEventElapsedTime(&f, ev[0], ev[1]));
-                CU(cudaEventElapsedTime(&b, ev[1], ev[2]));
-                if (rep >= 0) { tf[k].push_back(f); tb[k].push_back(b); tt[k].push_back(f + b); }
-            }
-        double base = stats(tt[LORA]).med;
-        for (int k = 0; k < NMETH; k++) {
-            Stat F = stats(tf[k]), Bk = stats(tb[k]), Tt = stats(tt[k]);
-            char line[768], bwf[64], bwb[64];
-            pct(bwf, sizeof bwf, op_bytes(sh, k, 0), F.med, peak);
-            pct(bwb, sizeof bwb, op_bytes(sh, k, 1), Bk.med, peak);
-            std::snprintf(line, sizeof line,
-                          "| %d, %d->%d, %d (%s) | %s | %.4f | %.4f | **%.4f** [%.4f-%.4f] | "
-                          "%.3f | %s | %s | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, NAMES[k], F.med,
-                          Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, bwf, bwb, maxrel[k],
-                          maxrel[k] <= 1e-3 ? "" : " FAILED");
-            std::fputs(line, stdout);
-            std::fputs(line, md);
-            std::fprintf(csv, "%s,%d,%d,%d,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.1f,%.1f,%.3e\n", sh.what,
-                         sh.T, sh.n, sh.m, sh.r, KEYS[k], F.med, Bk.med, Tt.med, Tt.min, Tt.max,
-                         Tt.med / base, op_bytes(sh, k, 0) / (F.med * 1e6), op_bytes(sh, k, 1) / (Bk.med * 1e6), maxrel[k]);
-        }
-#ifdef MELORA_CUDA_PROFILE
-        /* per kernel: every launch of one step of each library method, timed between events
-           recorded after each launch (the median of 5 steps per launch) */
-        for (int k = 0; k < LORA_BLAS; k++) {
-            const int P = 5, CAP = 256;
-            std::vector<std::vector<double>> ms(CAP);
-            const char *names[CAP];
-            double bytes[CAP];
-            float t[CAP];
-            int cnt = 0;
-            for (int p = 0; p < P; p++) {
-                CK(melora_cuda_profile_start(st));
-                step_gpu(db, sh, k, E, 1, (off++) << 40, h, st, ev);
-                cnt = melora_cuda_profile_stop(names, bytes, t, CAP);
-                if (cnt < 0) { std::fprintf(stderr, "profile: CUDA error\n"); return 2; }
-                for (int i = 0; i < cnt; i++) ms[i].push_back(t[i]);
-            }
-            for (int i = 0; i < cnt; i++) {
-                double med = stats(ms[i]).med;
-                char row[512], bw[64] = "-";
-                if (bytes[i] > 0) pct(bw, sizeof bw, bytes[i], med, peak);
-                std::snprintf(row, sizeof row, "| %d, %d->%d, %d | %s | %d | %s | %.1f | %.2f | %s |\n",
-                              sh.T, sh.n, sh.m, sh.r, NAMES[k], i + 1, names[i], med * 1e3,
-                              bytes[i] / 1e6, bw);
-                ktable += row;
-            }
-        }
-#endif
-        for (int i = 0; i < NFIELD; i++) CU(cudaFree(*field(db, i)));
-        CU(cudaFree(db.work));
-        melora_free(cb.work);
+    std::fputs(head, R.md);
+}
+
+/* One shape's buffers: the inputs on the host (hb), the CPU step's outputs (cb), the
+   device's (db); each workspace is the largest any method's ops need. */
+struct ShapeBufs {
+    Sizes sz;
+    Bufs hb, cb, db;
+    std::vector<std::vector<float>> hv, cv;
+};
+static void alloc_shape(ShapeBufs &S, const Shape &sh, int E) {
+    Sizes &sz = S.sz;
+    sz.x = (size_t)sh.T * sh.n; sz.z = (size_t)sh.T * sh.m; sz.u = (size_t)sh.T * sh.r;
+    sz.rn = (size_t)sh.r * sh.n; sz.mr = (size_t)sh.m * sh.r; sz.rr = (size_t)sh.r * sh.r;
+    sz.err = (size_t)E * sh.r * sh.r; sz.sa = sz.x; sz.sb = sz.u;
+    const melora_dims D = {sh.T, sh.n, sh.m, sh.r};
+    size_t wc = 0, wg = 0, w1;
+    for (int op = 0; op < (int)MELORA_OP_MELORA_MC_FORWARD; op++) {
+        CK(melora_workspace_size(&w1, (melora_op)op, D));
+        wc = std::max(wc, w1);
+        CK(melora_cuda_workspace_size(&w1, (melora_op)op, D));
+        wg = std::max(wg, w1);
     }
-    if (!ktable.empty()) {
+    S.hv.assign(NFIELD, {});
+    S.cv.assign(NFIELD, {});
+    for (int i = 0; i < NFIELD; i++) {
+        S.hv[i].assign(count_of(sz, i), 0.0f);
+        S.cv[i].assign(count_of(sz, i), 0.0f);
+        *field(S.hb, i) = S.hv[i].data();
+        *field(S.cb, i) = S.cv[i].data();
+        CU(cudaMalloc((void **)field(S.db, i), count_of(sz, i) * sizeof(float)));
+    }
+    CK(melora_alloc(&S.cb.work, wc));
+    S.cb.wbytes = wc;
+    CU(cudaMalloc(&S.db.work, wg));
+    S.db.wbytes = wg;
+    /* inputs: small random values; GA > 0 */
+    uint64_t o = 0;
+    const int in[] = {0, 2, 6, 7, 8, 11, 12};
+    for (int i : in) {
+        CK(melora_noise_normal(*field(S.hb, i), 7, o, (int64_t)count_of(sz, i)));
+        o += count_of(sz, i);
+        for (float &f : S.hv[i]) f *= (i == 8 || i == 12) ? 0.05f : 0.1f;
+    }
+    CK(melora_noise_normal(S.hb.EA, 9, 0, (int64_t)sz.rn));
+    CK(melora_noise_normal(S.hb.EC, 9, 1u << 30, (int64_t)sz.err));
+    CK(melora_noise_sign(S.hb.sa, 9, 1u << 31, (int64_t)sz.sa));
+    CK(melora_noise_sign(S.hb.sb, 9, 3u << 30, (int64_t)sz.sb));
+}
+static void free_shape(ShapeBufs &S) {
+    for (int i = 0; i < NFIELD; i++) CU(cudaFree(*field(S.db, i)));
+    CU(cudaFree(S.db.work));
+    melora_free(S.cb.work);
+}
+
+/* Each method once on both sides with the same inputs and zeroed outputs: max |GPU - CPU|
+   / max |CPU| over z, dx and the gradients it has. */
+static void check_methods(Run &R, ShapeBufs &S, const Shape &sh, double *maxrel) {
+    for (int k = 0; k < NMETH; k++) {
+        for (int i = 0; i < NFIELD; i++) {
+            S.cv[i] = S.hv[i];
+            CU(cudaMemcpy(*field(S.db, i), S.hv[i].data(), count_of(S.sz, i) * sizeof(float),
+                          cudaMemcpyHostToDevice));
+        }
+        step_cpu(S.cb, sh, k, R.E);
+        step_gpu(S.db, sh, k, R.E, 0, 0, R.h, R.st, R.ev);
+        CU(cudaStreamSynchronize(R.st));
+        const int outs[] = {1, 3, 17, 18, 19, 20, 21}; /* z dx dA dGA dB dM dH */
+        double worst = 0;
+        for (int i : outs) {
+            bool used = (i == 18) ? (k == BLOB || k == FLIPOUT) : (i >= 20) ? (k == MEL_B || k == MEL_E) : true;
+            if (!used) continue;
+            std::vector<float> g(count_of(S.sz, i));
+            CU(cudaMemcpy(g.data(), *field(S.db, i), g.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            double amax = 0, dmax = 0;
+            for (size_t j = 0; j < g.size(); j++) {
+                amax = std::max(amax, (double)std::fabs(S.cv[i][j]));
+                dmax = std::max(dmax, (double)std::fabs(g[j] - S.cv[i][j]));
+            }
+            worst = std::max(worst, dmax / (amax + 1e-30));
+        }
+        maxrel[k] = worst;
+        if (!(worst <= 1e-3)) R.failed = 1;
+    }
+}
+
+/* 2 warm-up and reps timed rounds, every method once per round (interleaved), each step
+   with its own noise draw; one table row and one CSV line per method. */
+static void time_methods(Run &R, ShapeBufs &S, const Shape &sh, const double *maxrel) {
+    std::vector<double> tf[NMETH], tb[NMETH], tt[NMETH];
+    for (int rep = -2; rep < R.o.reps; rep++)
+        for (int k = 0; k < NMETH; k++) {
+            step_gpu(S.db, sh, k, R.E, 1, R.draw++, R.h, R.st, R.ev);
+            CU(cudaEventSynchronize(R.ev[2]));
+            float f = 0, b = 0;
+            CU(cudaEventElapsedTime(&f, R.ev[0], R.ev[1]));
+            CU(cudaEventElapsedTime(&b, R.ev[1], R.ev[2]));
+            if (rep >= 0) { tf[k].push_back(f); tb[k].push_back(b); tt[k].push_back(f + b); }
+        }
+    double base = stats(tt[LORA]).med;
+    for (int k = 0; k < NMETH; k++) {
+        Stat F = stats(tf[k]), Bk = stats(tb[k]), Tt = stats(tt[k]);
+        char line[768], bwf[64], bwb[64];
+        pct(bwf, sizeof bwf, op_bytes(sh, k, 0), F.med, R.peak);
+        pct(bwb, sizeof bwb, op_bytes(sh, k, 1), Bk.med, R.peak);
+        std::snprintf(line, sizeof line,
+                      "| %d, %d->%d, %d (%s) | %s | %.4f | %.4f | **%.4f** [%.4f-%.4f] | "
+                      "%.3f | %s | %s | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, NAMES[k], F.med,
+                      Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, bwf, bwb, maxrel[k],
+                      maxrel[k] <= 1e-3 ? "" : " FAILED");
+        std::fputs(line, stdout);
+        std::fputs(line, R.md);
+        std::fprintf(R.csv, "%s,%d,%d,%d,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.1f,%.1f,%.3e\n", sh.what,
+                     sh.T, sh.n, sh.m, sh.r, KEYS[k], F.med, Bk.med, Tt.med, Tt.min, Tt.max,
+                     Tt.med / base, op_bytes(sh, k, 0) / (F.med * 1e6), op_bytes(sh, k, 1) / (Bk.med * 1e6), maxrel[k]);
+    }
+}
+
+/* Profile builds: every launch of one step of each library method, timed between events
+   recorded after each launch (the median of 5 steps per launch), into R.ktable. */
+static int profile_kernels(Run &R, ShapeBufs &S, const Shape &sh) {
+#ifdef MELORA_CUDA_PROFILE
+    for (int k = 0; k < LORA_BLAS; k++) {
+        const int P = 5, CAP = 256;
+        std::vector<std::vector<double>> ms(CAP);
+        const char *names[CAP];
+        double bytes[CAP];
+        float t[CAP];
+        int cnt = 0;
+        for (int p = 0; p < P; p++) {
+            CK(melora_cuda_profile_start(R.st));
+            step_gpu(S.db, sh, k, R.E, 1, R.draw++, R.h, R.st, R.ev);
+            cnt = melora_cuda_profile_stop(names, bytes, t, CAP);
+            if (cnt < 0) { std::fprintf(stderr, "profile: CUDA error\n"); return 2; }
+            for (int i = 0; i < cnt; i++) ms[i].push_back(t[i]);
+        }
+        for (int i = 0; i < cnt; i++) {
+            double med = stats(ms[i]).med;
+            char row[512], bw[64] = "-";
+            if (bytes[i] > 0) pct(bw, sizeof bw, bytes[i], med, R.peak);
+            std::snprintf(row, sizeof row, "| %d, %d->%d, %d | %s | %d | %s | %.1f | %.2f | %s |\n",
+                          sh.T, sh.n, sh.m, sh.r, NAMES[k], i + 1, names[i], med * 1e3,
+                          bytes[i] / 1e6, bw);
+            R.ktable += row;
+        }
+    }
+#else
+    (void)R, (void)S, (void)sh;
+#endif
+    return 0;
+}
+
+static void write_footer(Run &R) {
+    if (!R.ktable.empty()) {
         const char *kh = "\n## Per kernel\n\nEvery launch of one step (noise, sampling, forward, "
                          "backward) of each method, in order: the time between the event recorded "
                          "after it and the one after the launch before (so a gap between launches "
@@ -406,18 +478,34 @@ int main(int argc, char **argv) {
                          "| shape | method | # | kernel | us | MB | bandwidth |\n"
                          "|---|---|---:|---|---:|---:|---:|\n";
         std::fputs(kh, stdout);
-        std::fputs(ktable.c_str(), stdout);
-        std::fputs(kh, md);
-        std::fputs(ktable.c_str(), md);
+        std::fputs(R.ktable.c_str(), stdout);
+        std::fputs(kh, R.md);
+        std::fputs(R.ktable.c_str(), R.md);
     }
-    std::fprintf(md, "\n%s\n", failed ? "A CUDA result differs from the CPU's: see 'check'."
-                                      : "Every CUDA result agrees with the CPU's.");
-    std::printf("\n%s\n", failed ? "CUDA check FAILED: a result differs from the CPU's."
-                                 : "CUDA check: every result agrees with the CPU's.");
-    std::fclose(md);
-    std::fclose(csv);
-    for (int i = 0; i < 3; i++) cudaEventDestroy(ev[i]);
-    cudaStreamDestroy(st);
-    cublasDestroy(h);
-    return failed;
+    std::fprintf(R.md, "\n%s\n", R.failed ? "A CUDA result differs from the CPU's: see 'check'."
+                                          : "Every CUDA result agrees with the CPU's.");
+    std::printf("\n%s\n", R.failed ? "CUDA check FAILED: a result differs from the CPU's."
+                                   : "CUDA check: every result agrees with the CPU's.");
+}
+
+int main(int argc, char **argv) {
+    Run R;
+    if (!parse_args(argc, argv, R.o)) {
+        std::fprintf(stderr, "usage: %s [--small | --paper] [--reps N] [--out DIR] [--name NAME]\n", argv[0]);
+        return 2;
+    }
+    if (int rc = open_run(R)) return rc;
+    write_header(R);
+    for (const Shape &sh : shapes_of(R.o)) {
+        ShapeBufs S;
+        double maxrel[NMETH];
+        alloc_shape(S, sh, R.E);
+        check_methods(R, S, sh, maxrel);
+        time_methods(R, S, sh, maxrel);
+        if (int rc = profile_kernels(R, S, sh)) return rc;
+        free_shape(S);
+    }
+    write_footer(R);
+    close_run(R);
+    return R.failed;
 }

@@ -1,10 +1,12 @@
 // The CUDA path against an independent double-precision model (ref.h) with float32
 // tolerances scaled by the reduction length: every entry point, tuned and naive, on odd
 // shapes (r = 1, n != m, E > 1, G > 1), long reductions (T > 4096, T n > 1M, r = 64) and
-// every subset of NULL gradients; noise equal to the host's; KLs against the CPU path;
-// bad arguments rejected; the caller's handle left as it was; no host synchronisation
-// (a training step captured in a CUDA graph, real toolkit only). Built twice: through tests/cudacpu (runs everywhere) and with the
-// real toolkit (runs only where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
+// every subset of NULL gradients; noise equal to the host's (a draw's at the offsets of
+// melora_draw_offset); KLs against the CPU path; bad arguments, NULL structs and short
+// workspaces rejected with nothing written; the caller's handle left as it was; no host
+// synchronisation (a training step captured in a CUDA graph, real toolkit only). Built
+// twice: through tests/cudacpu (runs everywhere) and with the real toolkit (runs only
+// where cudaGetDeviceCount finds a GPU, otherwise skips visibly).
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>
@@ -69,9 +71,21 @@ struct dev {
 };
 struct dwork {
     void *p = nullptr;
-    explicit dwork(size_t bytes) { cr_assert_eq(cudaMalloc(&p, bytes), cudaSuccess); cudaMemset(p, 0xA5, bytes); }
+    size_t bytes = 0;
+    explicit dwork(size_t b) : bytes(b) { cr_assert_eq(cudaMalloc(&p, b), cudaSuccess); cudaMemset(p, 0xA5, b); }
+    dwork(const dwork &) = delete;
+    dwork &operator=(const dwork &) = delete;
     ~dwork() { cudaFree(p); }
+    melora_work w() const { melora_work k = {p, bytes}; return k; }
 };
+static melora_dims dims(int T, int n, int m, int r) {
+    melora_dims d = {T, n, m, r};
+    return d;
+}
+static melora_work wk(void *p, size_t bytes) {
+    melora_work w = {p, bytes};
+    return w;
+}
 // A KL's device outputs: the value and its status, read back after the stream's work.
 struct dkl {
     double *v = nullptr;
@@ -102,15 +116,16 @@ static void close(const char *what, const vec &a, const vec &b, double atol = 2e
         cr_assert(d <= atol + rtol * fabs((double)b[i]), "%s[%zu]: %.9g vs %.9g", what, i, a[i], b[i]);
     }
 }
-static void *cpu_work(melora_op op, int T, int n, int m, int r, std::vector<char> &keep) {
+static melora_work cpu_work(melora_op op, int T, int n, int m, int r, std::vector<char> &keep) {
     size_t b = 0;
-    cr_assert_eq(melora_workspace_size(&b, op, T, n, m, r), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&b, op, dims(T, n, m, r)), MELORA_OK);
     keep.assign(b + 64, 0);
-    return (void *)(((uintptr_t)keep.data() + 63) & ~(uintptr_t)63);
+    return wk((void *)(((uintptr_t)keep.data() + 63) & ~(uintptr_t)63), b);
 }
-static size_t cu_bytes(melora_op op, int T, int n, int m, int r) {
+// The device workspace of op: the tuned calls' (naive 0) or the references' (naive 1).
+static size_t cu_bytes(melora_op op, int T, int n, int m, int r, int naive = 0) {
     size_t b = 0;
-    cr_assert_eq(melora_cuda_workspace_size(&b, op, T, n, m, r), MELORA_OK);
+    cr_assert_eq((naive ? melora_cuda_workspace_size_naive : melora_cuda_workspace_size)(&b, op, dims(T, n, m, r)), MELORA_OK);
     return b;
 }
 
@@ -204,28 +219,51 @@ static void check(int method, const shape &S0, bool patterns) {
         dev gx_(gx0), gA_(gA0), gG_(gG0), gB_(gB0), gM_(gM0), gH_(gH0);
         float *px = want_g & G_DX ? gx_.p : nullptr, *pA = want_g & G_DA ? gA_.p : nullptr, *pB = want_g & G_DB ? gB_.p : nullptr;
         float *pG = want_g & G_DGA ? gG_.p : nullptr, *pM = want_g & G_DM ? gM_.p : nullptr, *pH = want_g & G_DH ? gH_.p : nullptr;
-        dwork w(std::max(cu_bytes(of, T, n, m, r), cu_bytes(ob, T, n, m, r)));
+        // each path's own workspace, exactly as its size query says (BLoB: always tuned)
+        const int wn = method == BLOB ? 0 : naive;
+        dwork w(std::max(cu_bytes(of, T, n, m, r, wn), cu_bytes(ob, T, n, m, r, wn)));
+        const melora_dims D = dims(T, n, m, r);
+        const melora_work W = w.w();
+        // no gradient at all: the grads struct itself absent (NULL), else its NULL fields
+        const bool nog = want_g == 0;
+        const melora_lora_saved sv = {dx_.p, du.p};
         switch (method) {
-        case LORA:
-            cr_assert_eq((naive ? melora_cuda_lora_forward_naive : melora_cuda_lora_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
-            cr_assert_eq((naive ? melora_cuda_lora_backward_naive : melora_cuda_lora_backward)(px, pA, pB, w.p, ddz.p, du.p, dx_.p, dA_.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
+        case LORA: {
+            const melora_lora_params pa = {dA_.p, dB_.p, s};
+            const melora_lora_grads g = {pA, pB};
+            cr_assert_eq((naive ? melora_cuda_lora_forward_naive : melora_cuda_lora_forward)(dz_.p, &sv, W, &pa, D, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_lora_backward_naive : melora_cuda_lora_backward)(px, nog ? nullptr : &g, &sv, W, ddz.p, &pa, D, h, 0), 0, "%s", ctx);
             break;
-        case BLOB: // no naive BLoB entry: its GEMMs are LoRA's
-            cr_assert_eq(melora_cuda_blob_forward(dz_.p, du.p, dAs.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
-            cr_assert_eq(melora_cuda_blob_backward(px, pA, pG, pB, w.p, ddz.p, du.p, dx_.p, dAs.p, dGA.p, dEA.p, dB_.p, s, T, n, m, r, h, 0), 0, "%s", ctx);
+        }
+        case BLOB: { // no naive BLoB entry: its GEMMs are LoRA's
+            const melora_blob_params bp = {dA_.p, dGA.p, dB_.p, s};
+            const melora_blob_grads g = {pA, pG, pB};
+            const melora_blob_draw dr = {dAs.p, dEA.p};
+            cr_assert_eq(melora_cuda_blob_forward(dz_.p, &sv, dAs.p, W, &bp, dEA.p, D, h, 0), 0, "%s", ctx);
+            cr_assert_eq(melora_cuda_blob_backward(px, nog ? nullptr : &g, &sv, W, ddz.p, &bp, &dr, D, h, 0), 0, "%s", ctx);
             near("As", dAs.get(), want.As, mag.As, 2, ctx);
             break;
-        case FLIP:
-            cr_assert_eq((naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(dz_.p, du.p, w.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0, "%s", ctx);
-            cr_assert_eq((naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(px, pA, pG, pB, w.p, ddz.p, du.p, dx_.p, dA_.p, dGA.p, dEA.p, dsa.p, dsb.p, dB_.p, s, G, T, n, m, r, h, 0), 0, "%s", ctx);
+        }
+        case FLIP: {
+            const melora_blob_params bp = {dA_.p, dGA.p, dB_.p, s};
+            const melora_blob_grads g = {pA, pG, pB};
+            const melora_flipout_noise nz = {dEA.p, dsa.p, dsb.p, G};
+            cr_assert_eq((naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(dz_.p, &sv, W, &bp, &nz, D, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(px, nog ? nullptr : &g, &sv, W, ddz.p, &bp, &nz, D, h, 0), 0, "%s", ctx);
             break;
-        case MELORA:
-            cr_assert_eq(melora_cuda_melora_sample(dC.p, dM_.p, dH_.p, dEC.p, E, r, 0), 0, "%s", ctx);
+        }
+        case MELORA: {
+            const melora_melora_params mp = {dA_.p, dB_.p, dM_.p, dH_.p, s};
+            const melora_melora_saved ms = {dx_.p, du.p, dv.p};
+            const melora_melora_draw md = {dC.p, dEC.p, E};
+            const melora_melora_grads g = {pA, pB, pM, pH};
+            cr_assert_eq(melora_cuda_melora_sample(dC.p, &mp, dEC.p, E, r, 0), 0, "%s", ctx);
             near("C", dC.get(), want.C, mag.C, 2, ctx);
-            cr_assert_eq((naive ? melora_cuda_melora_forward_naive : melora_cuda_melora_forward)(dz_.p, du.p, dv.p, w.p, dx_.p, dA_.p, dC.p, dB_.p, s, E, T, n, m, r, h, 0), 0, "%s", ctx);
-            cr_assert_eq((naive ? melora_cuda_melora_backward_naive : melora_cuda_melora_backward)(px, pA, pB, pM, pH, w.p, ddz.p, du.p, dv.p, dx_.p, dA_.p, dC.p, dB_.p, dH_.p, dEC.p, s, E, T, n, m, r, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_melora_forward_naive : melora_cuda_melora_forward)(dz_.p, &ms, W, &mp, &md, D, h, 0), 0, "%s", ctx);
+            cr_assert_eq((naive ? melora_cuda_melora_backward_naive : melora_cuda_melora_backward)(px, nog ? nullptr : &g, &ms, W, ddz.p, &mp, &md, D, h, 0), 0, "%s", ctx);
             near("v", dv.get(), want.v, mag.v, K, ctx);
             break;
+        }
         }
         cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
         near("z", dz_.get(), want.z, mag.z, K, ctx);
@@ -270,11 +308,15 @@ static void mc_forward(int r) {
     vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, 1), B = rnd(m * r, 3, 1), C = rnd(K * r * r, 4, 1), z0 = rnd(K * T * m, 5, 1);
     vec z = z0, u(T * r);
     std::vector<char> keep;
-    cr_assert_eq(melora_melora_mc_forward(z.data(), u.data(), cpu_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, keep), x.data(), A.data(), C.data(), B.data(), .5f, K, T, n, m, r), 0);
+    const melora_lora_saved hs = {x.data(), u.data()};
+    const melora_melora_params hp = {A.data(), B.data(), nullptr, nullptr, .5f}; // M, H unread
+    cr_assert_eq(melora_melora_mc_forward(z.data(), &hs, cpu_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, keep), &hp, C.data(), K, dims(T, n, m, r)), 0);
     dev dx(x), dA(A), dB(B), dC(C), dz(z0), du(vec(T * r, 0));
     dwork w(cu_bytes(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
     cublasHandle_t h = handle();
-    cr_assert_eq(melora_cuda_melora_mc_forward(dz.p, du.p, w.p, dx.p, dA.p, dC.p, dB.p, .5f, K, T, n, m, r, h, 0), 0);
+    const melora_lora_saved ds = {dx.p, du.p};
+    const melora_melora_params dp = {dA.p, dB.p, nullptr, nullptr, .5f};
+    cr_assert_eq(melora_cuda_melora_mc_forward(dz.p, &ds, w.w(), &dp, dC.p, K, dims(T, n, m, r), h, 0), 0);
     close("mc z", dz.get(), z);
     close("mc u", du.get(), u);
     cublasDestroy(h);
@@ -290,19 +332,23 @@ static void kls(int r, int n) {
     vec A = rnd(r * n, 1, 1), M = rnd(r * r, 2, 1), H = rnd(r * r, 3, 1), MA = rnd(r * n, 4, 1), GA = rnd(r * n, 5, 1);
     vec gA0 = rnd(r * n, 6, 1), gM0 = rnd(r * r, 7, 1), gH0 = rnd(r * r, 8, 1), gG0 = rnd(r * n, 9, 1);
     std::vector<char> keep;
-    void *cw = cpu_work(MELORA_OP_MELORA_KL, 1, n, 1, r, keep);
-    dwork w(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
+    melora_work cw = cpu_work(MELORA_OP_MELORA_KL, 1, n, 1, r, keep);
     for (int naive = 0; naive < 3; naive++) { // tuned eq. 7, naive eq. 7, eq. 8
         vec gA = gA0, gM = gM0, gH = gH0;
         double kc = 0;
         dkl kg;
         dev dA(A), dM(M), dH(H), ga(gA0), gm(gM0), gh(gH0);
+        dwork w(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r, naive == 1));
+        const melora_melora_grads hg = {gA.data(), nullptr, gM.data(), gH.data()};
+        const melora_melora_params hp = {A.data(), nullptr, M.data(), H.data(), 0.0f};
+        const melora_melora_grads dg = {ga.p, nullptr, gm.p, gh.p};
+        const melora_melora_params dp = {dA.p, nullptr, dM.p, dH.p, 0.0f};
         if (naive == 2) {
-            cr_assert_eq(melora_melora_kl_prior_noise(&kc, gA.data(), gM.data(), gH.data(), cw, A.data(), M.data(), H.data(), .2f, .3f, 1.5f, r, n), 0);
-            cr_assert_eq(melora_cuda_melora_kl_prior_noise(kg.v, kg.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .2f, .3f, 1.5f, r, n, 0), 0);
+            cr_assert_eq(melora_melora_kl_prior_noise(&kc, &hg, cw, &hp, .2f, .3f, 1.5f, r, n), 0);
+            cr_assert_eq(melora_cuda_melora_kl_prior_noise(kg.v, kg.st, &dg, w.w(), &dp, .2f, .3f, 1.5f, r, n, 0), 0);
         } else {
-            cr_assert_eq(melora_melora_kl(&kc, gA.data(), gM.data(), gH.data(), cw, A.data(), M.data(), H.data(), .4f, 1.5f, r, n), 0);
-            cr_assert_eq((naive ? melora_cuda_melora_kl_naive : melora_cuda_melora_kl)(kg.v, kg.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .4f, 1.5f, r, n, 0), 0);
+            cr_assert_eq(melora_melora_kl(&kc, &hg, cw, &hp, .4f, 1.5f, r, n), 0);
+            cr_assert_eq((naive ? melora_cuda_melora_kl_naive : melora_cuda_melora_kl)(kg.v, kg.st, &dg, w.w(), &dp, .4f, 1.5f, r, n, 0), 0);
         }
         cr_assert_eq(kg.status(), MELORA_OK);
         cr_assert(fabs(kc - kg.value()) <= 1e-9 * (1 + fabs(kc)), "eq7 %.12g vs %.12g", kg.value(), kc);
@@ -315,14 +361,23 @@ static void kls(int r, int n) {
         double kc = 0;
         dkl kg, kx;
         dev dMA(MA), dGA(GA), ga(gA0), gg(gG0), dM(M), dH(H), gm(gM0), gh(gH0);
-        cr_assert_eq(melora_blob_kl(&kc, gA.data(), gG.data(), MA.data(), GA.data(), .2f, .7f, r, n), 0);
-        cr_assert_eq(melora_cuda_blob_kl(kg.v, kg.st, ga.p, gg.p, w.p, dMA.p, dGA.p, .2f, .7f, r, n, 0), 0);
+        dwork w(MELORA_CUDA_DIAG_KL_BYTES); // the documented size, whatever r and n
+        const melora_blob_grads hbg = {gA.data(), gG.data(), nullptr};
+        const melora_blob_params hbp = {MA.data(), GA.data(), nullptr, 0.0f};
+        const melora_blob_grads dbg = {ga.p, gg.p, nullptr};
+        const melora_blob_params dbp = {dMA.p, dGA.p, nullptr, 0.0f};
+        cr_assert_eq(melora_blob_kl(&kc, &hbg, &hbp, .2f, .7f, r, n), 0);
+        cr_assert_eq(melora_cuda_blob_kl(kg.v, kg.st, &dbg, w.w(), &dbp, .2f, .7f, r, n, 0), 0);
         cr_assert_eq(kg.status(), MELORA_OK);
         cr_assert(fabs(kc - kg.value()) <= 1e-9 * (1 + fabs(kc)));
         close("blob dMA", ga.get(), gA);
         close("blob dGA", gg.get(), gG);
-        cr_assert_eq(melora_melora_kl_exact(&kc, gM.data(), gH.data(), M.data(), H.data(), .3f, .7f, r), 0);
-        cr_assert_eq(melora_cuda_melora_kl_exact(kx.v, kx.st, gm.p, gh.p, w.p, dM.p, dH.p, .3f, .7f, r, 0), 0);
+        const melora_melora_grads hxg = {nullptr, nullptr, gM.data(), gH.data()};
+        const melora_melora_params hxp = {nullptr, nullptr, M.data(), H.data(), 0.0f};
+        const melora_melora_grads dxg = {nullptr, nullptr, gm.p, gh.p};
+        const melora_melora_params dxp = {nullptr, nullptr, dM.p, dH.p, 0.0f};
+        cr_assert_eq(melora_melora_kl_exact(&kc, &hxg, &hxp, .3f, .7f, r), 0);
+        cr_assert_eq(melora_cuda_melora_kl_exact(kx.v, kx.st, &dxg, w.w(), &dxp, .3f, .7f, r, 0), 0);
         cr_assert_eq(kx.status(), MELORA_OK);
         cr_assert(fabs(kc - kx.value()) <= 1e-9 * (1 + fabs(kc)));
         close("exact dM", gm.get(), gM);
@@ -345,46 +400,61 @@ Test(cuda, bad_arguments) {
     dwork w(1 << 16);
     cublasHandle_t h = handle();
     dkl kl;
-    cr_assert_eq(melora_cuda_lora_forward(nullptr, u.p, w.p, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, nullptr, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, T, n, m, r, nullptr, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, 0, n, m, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, T, -1, m, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, 1, INT32_MAX, INT32_MAX, m, r, h, 0), MELORA_ERR_OVERFLOW);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, w.p, x.p, A.p, B.p, NAN, T, n, m, r, h, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_lora_forward(z.p, u.p, (char *)w.p + 4, x.p, A.p, B.p, 1, T, n, m, r, h, 0), MELORA_ERR_ALIGNMENT);
-    cr_assert_eq(melora_cuda_melora_forward(z.p, u.p, v.p, w.p, x.p, A.p, C.p, B.p, 1, 3, T, n, m, r, h, 0), MELORA_ERR_DIVISIBILITY);
-    cr_assert_eq(melora_cuda_blob_flipout_forward(z.p, u.p, w.p, x.p, A.p, g.p, g.p, x.p, u.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
+    const melora_work W = w.w(), Wmis = wk((char *)w.p + 4, w.bytes - 4);
+    const melora_dims D = dims(T, n, m, r);
+    const melora_lora_saved lsv = {x.p, u.p};
+    const melora_lora_params lp = {A.p, B.p, 1}, lpn = {A.p, B.p, NAN};
+    const melora_melora_saved msv = {x.p, u.p, v.p};
+    const melora_melora_params mp = {A.p, B.p, M.p, H.p, 1};
+    const melora_melora_draw md3 = {C.p, C.p, 3}, md2 = {C.p, C.p, 2};
+    const melora_melora_grads mg = {A.p, nullptr, M.p, H.p}, mgb = {A.p, B.p, M.p, H.p};
+    const melora_blob_params bp = {A.p, g.p, B.p, 1};
+    const melora_blob_grads bg = {z.p, g.p, nullptr}, fg = {A.p, g.p, B.p};
+    const melora_flipout_noise nz0 = {g.p, x.p, u.p, 0};
+    const melora_melora_grads xg = {nullptr, nullptr, M.p, g.p};
+    cr_assert_eq(melora_cuda_lora_forward(nullptr, &lsv, W, &lp, D, h, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, wk(nullptr, w.bytes), &lp, D, h, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, W, &lp, D, nullptr, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, W, &lp, dims(0, n, m, r), h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, W, &lp, dims(T, -1, m, r), h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, W, &lp, dims(INT32_MAX, INT32_MAX, m, r), h, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, W, &lpn, D, h, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_lora_forward(z.p, &lsv, Wmis, &lp, D, h, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_melora_forward(z.p, &msv, W, &mp, &md3, D, h, 0), MELORA_ERR_DIVISIBILITY);
+    cr_assert_eq(melora_cuda_blob_flipout_forward(z.p, &lsv, W, &bp, &nz0, D, h, 0), MELORA_ERR_SIZE);
     cr_assert_eq(melora_cuda_noise_normal(nullptr, 1, 0, 5, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_noise_sign(z.p, 1, 0, 0, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1.0f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl(nullptr, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, n, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, nullptr, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, n, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_cuda_blob_kl((double *)((char *)kl.v + 4), kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, r, n, 0), MELORA_ERR_ALIGNMENT);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, NAN, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, 0, n, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, r, -2, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, -.2f, .1f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, NAN, .1f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, -.1f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, .2f, INFINITY, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
-    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, r, 0, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_kl_exact(kl.v, kl.st, M.p, g.p, w.p, M.p, H.p, .2f, 1, 0, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_blob_sample(z.p, A.p, g.p, g.p, 0, n, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_blob_sample(z.p, A.p, g.p, g.p, r, 0, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_sample(C.p, M.p, H.p, C.p, 2, 0, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_mc_forward(z.p, u.p, w.p, x.p, A.p, C.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_backward(z.p, A.p, B.p, M.p, H.p, w.p, z.p, u.p, v.p, x.p, A.p, C.p, B.p, H.p, C.p, 1, 3, T, n, m, r, h, 0), MELORA_ERR_DIVISIBILITY);
-    cr_assert_eq(melora_cuda_blob_flipout_backward(z.p, A.p, g.p, B.p, w.p, z.p, u.p, x.p, A.p, g.p, g.p, x.p, u.p, B.p, 1, 0, T, n, m, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_forward(z.p, u.p, v.p, w.p, x.p, A.p, C.p, B.p, 1, 2, 0, n, m, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_backward(z.p, A.p, B.p, M.p, H.p, w.p, z.p, u.p, v.p, x.p, A.p, C.p, B.p, H.p, C.p, 1, 2, T, 0, m, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_mc_forward(z.p, u.p, w.p, x.p, A.p, C.p, B.p, 1, 2, T, n, -1, r, h, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, A.p, M.p, H.p, w.p, A.p, M.p, H.p, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
-    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, z.p, g.p, w.p, A.p, g.p, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, &mg, W, &mp, .2f, 1.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl(nullptr, kl.st, &mg, W, &mp, .2f, 1, r, n, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, nullptr, &mg, W, &mp, .2f, 1, r, n, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_blob_kl((double *)((char *)kl.v + 4), kl.st, &bg, W, &bp, .2f, 1, r, n, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, NAN, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, 1, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, 1, r, -2, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, &mg, W, &mp, -.2f, .1f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, &mg, W, &mp, NAN, .1f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, &mg, W, &mp, .2f, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_kl_prior_noise(kl.v, kl.st, &mg, W, &mp, .2f, -.1f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, &bg, W, &bp, .2f, INFINITY, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, &bg, W, &bp, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, &bg, W, &bp, .2f, 1, r, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl_exact(kl.v, kl.st, &xg, W, &mp, .2f, 1, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_sample(z.p, &bp, g.p, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_sample(z.p, &bp, g.p, r, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_sample(C.p, &mp, C.p, 2, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_mc_forward(z.p, &lsv, W, &mp, C.p, 0, D, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_backward(z.p, &mgb, &msv, W, z.p, &mp, &md3, D, h, 0), MELORA_ERR_DIVISIBILITY);
+    cr_assert_eq(melora_cuda_blob_flipout_backward(z.p, &fg, &lsv, W, z.p, &bp, &nz0, D, h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_forward(z.p, &msv, W, &mp, &md2, dims(0, n, m, r), h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_backward(z.p, &mgb, &msv, W, z.p, &mp, &md2, dims(T, 0, m, r), h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_mc_forward(z.p, &lsv, W, &mp, C.p, 2, dims(T, n, -1, r), h, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, &bg, W, &bp, .2f, 1, INT32_MAX, INT32_MAX, 0), MELORA_ERR_OVERFLOW);
+    // (r,r) past the address space with (r,n) within it: both eq. 7 paths (the fuzzer's find)
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, &mg, W, &mp, .2f, 1, 1 << 30, 576, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_melora_kl_naive(kl.v, kl.st, &mg, W, &mp, .2f, 1, 1 << 30, 576, 0), MELORA_ERR_OVERFLOW);
     cr_assert_eq(kl.status(), 0x7f7f7f7f); // host-side rejections write nothing
     // a zero std (or a value that is not finite): the call is enqueued (MELORA_OK), the
     // device status says MELORA_ERR_VALUE, the KL is NaN and no gradient is written
@@ -397,15 +467,18 @@ Test(cuda, bad_arguments) {
     vec ainf = A.get();
     ainf[3] = INFINITY;
     dev Ainf(ainf);
+    const melora_melora_grads kg = {g.p, nullptr, v.p, z.p}, eg = {nullptr, nullptr, z.p, g.p};
+    const melora_melora_params mpz = {A.p, nullptr, M.p, Hz.p, 0}, mpinf = {Ainf.p, nullptr, M.p, H.p, 0};
+    const melora_blob_params bpz = {A.p, GAz.p, nullptr, 0}, bpinf = {Ainf.p, C.p, nullptr, 0};
     for (int which = 0; which < 6; which++) {
         dkl k;
         melora_status st =
-            which == 0 ? melora_cuda_melora_kl_exact(k.v, k.st, z.p, g.p, w.p, M.p, Hz.p, .2f, 1, r, 0)
-            : which == 1 ? melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, A.p, GAz.p, .2f, 1, r, n, 0)
-            : which == 2 ? melora_cuda_melora_kl(k.v, k.st, g.p, v.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
-            : which == 3 ? melora_cuda_melora_kl_naive(k.v, k.st, g.p, v.p, z.p, w.p, A.p, M.p, Hz.p, .2f, 1, r, n, 0)
-            : which == 4 ? melora_cuda_melora_kl(k.v, k.st, g.p, v.p, z.p, w.p, Ainf.p, M.p, H.p, .2f, 1, r, n, 0) // sums not finite
-                         : melora_cuda_blob_kl(k.v, k.st, z.p, g.p, w.p, Ainf.p, C.p, .2f, 1, r, n, 0); // a mean not finite
+            which == 0 ? melora_cuda_melora_kl_exact(k.v, k.st, &eg, W, &mpz, .2f, 1, r, 0)
+            : which == 1 ? melora_cuda_blob_kl(k.v, k.st, &bg, W, &bpz, .2f, 1, r, n, 0)
+            : which == 2 ? melora_cuda_melora_kl(k.v, k.st, &kg, W, &mpz, .2f, 1, r, n, 0)
+            : which == 3 ? melora_cuda_melora_kl_naive(k.v, k.st, &kg, W, &mpz, .2f, 1, r, n, 0)
+            : which == 4 ? melora_cuda_melora_kl(k.v, k.st, &kg, W, &mpinf, .2f, 1, r, n, 0) // sums not finite
+                         : melora_cuda_blob_kl(k.v, k.st, &bg, W, &bpinf, .2f, 1, r, n, 0); // a mean not finite
         cr_assert_eq(st, MELORA_OK, "case %d", which);
         cr_assert_eq(k.status(), MELORA_ERR_VALUE, "case %d", which);
         cr_assert(std::isnan(k.value()), "case %d", which);
@@ -414,8 +487,10 @@ Test(cuda, bad_arguments) {
     close("g untouched", g.get(), g0, 0, 0);
     close("v untouched", v.get(), v0, 0, 0);
     size_t b;
-    cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, T, n, m, r), MELORA_ERR_ENUM);
-    cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, T, n, m, r), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, D), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_workspace_size_naive(&b, (melora_op)77, D), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size_naive(nullptr, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_NULL);
     cublasDestroy(h);
 }
 
@@ -425,9 +500,9 @@ Test(cuda, bad_arguments) {
 Test(cuda, sizes_near_int_max) {
     NEED_DEVICE();
     size_t b = 0;
-    melora_status ws = melora_cuda_workspace_size(&b, MELORA_OP_MELORA_BACKWARD, INT_MAX - 1, 1, 1, 1);
+    melora_status ws = melora_cuda_workspace_size(&b, MELORA_OP_MELORA_BACKWARD, dims(INT_MAX - 1, 1, 1, 1));
     cr_assert(ws == MELORA_OK || ws == MELORA_ERR_OVERFLOW, "status %d", ws);
-    ws = melora_cuda_workspace_size(&b, MELORA_OP_MELORA_KL, 1, INT_MAX - 1, 1, 1);
+    ws = melora_cuda_workspace_size(&b, MELORA_OP_MELORA_KL, dims(1, INT_MAX - 1, 1, 1));
     cr_assert(ws == MELORA_OK || ws == MELORA_ERR_OVERFLOW, "status %d", ws);
     const int T = 64, n = 14, m = 47, r = 5, G = INT_MAX;
     vec hx = rnd(T * n, 1, 1), hMA = rnd(r * n, 2, 1), hGA = rnd(r * n, 3, 0.3), hEA = rnd(r * n, 4, 1);
@@ -435,21 +510,27 @@ Test(cuda, sizes_near_int_max) {
     dev x(hx), MA(hMA), GA(hGA), EA(hEA), sa(hsa), sb(hsb), B(hB), z(hz), u(hu), dz(rnd(T * m, 9, 1));
     dev dx(vec(T * n, 0.0f)), dMA(vec(r * n, 0.0f)), dGA(vec(r * n, 0.0f)), dB(vec(m * r, 0.0f));
     cublasHandle_t h = handle();
+    const melora_dims D = dims(T, n, m, r);
+    const melora_lora_saved sv = {x.p, u.p};
+    const melora_blob_params bp = {MA.p, GA.p, B.p, 0.5f};
+    const melora_blob_grads bg = {dMA.p, dGA.p, dB.p};
+    const melora_flipout_noise nz = {EA.p, sa.p, sb.p, G};
     for (int naive = 0; naive < 2; naive++) {
-        dwork wf(cu_bytes(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r)), wb(cu_bytes(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r));
+        dwork wf(cu_bytes(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, naive)), wb(cu_bytes(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r, naive));
         melora_status st = (naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(
-            z.p, u.p, wf.p, x.p, MA.p, GA.p, EA.p, sa.p, sb.p, B.p, 0.5f, G, T, n, m, r, h, 0);
+            z.p, &sv, wf.w(), &bp, &nz, D, h, 0);
         cr_assert_eq(st, MELORA_OK, "forward, naive %d: %d", naive, st);
         st = (naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(
-            dx.p, dMA.p, dGA.p, dB.p, wb.p, dz.p, u.p, x.p, MA.p, GA.p, EA.p, sa.p, sb.p, B.p, 0.5f, G, T,
-            n, m, r, h, 0);
+            dx.p, &bg, &sv, wb.w(), dz.p, &bp, &nz, D, h, 0);
         cr_assert_eq(st, MELORA_OK, "backward, naive %d: %d", naive, st);
     }
     std::vector<char> keep;
     vec cz = hz, cu(T * r, 0.0f);
-    cr_assert_eq(melora_blob_flipout_forward(cz.data(), cu.data(), cpu_work(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, keep),
-                                             hx.data(), hMA.data(), hGA.data(), hEA.data(), hsa.data(), hsb.data(),
-                                             hB.data(), 0.5f, G, T, n, m, r), MELORA_OK);
+    const melora_lora_saved hsv = {hx.data(), cu.data()};
+    const melora_blob_params hbp = {hMA.data(), hGA.data(), hB.data(), 0.5f};
+    const melora_flipout_noise hnz = {hEA.data(), hsa.data(), hsb.data(), G};
+    cr_assert_eq(melora_blob_flipout_forward(cz.data(), &hsv, cpu_work(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r, keep),
+                                             &hbp, &hnz, D), MELORA_OK);
     for (auto &v : cz) v = 2 * v - hz[&v - cz.data()]; // the device added the adapter twice
     close("z, G = INT_MAX", z.get(), cz, 1e-4, 1e-4);
     cublasDestroy(h);
@@ -464,7 +545,7 @@ Test(cuda, eq7_bad_input_writes_nothing) {
     const float bad[] = {NAN, INFINITY, 0.0f};
     for (const auto &sh : shapes) {
         int r = sh[0], n = sh[1];
-        size_t bytes = cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r);
+        size_t bytes = std::max(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r), cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r, 1));
         vec A = rnd(r * n, 11, 1), M = rnd(r * r, 12, 1), H = rnd(r * r, 13, 1);
         vec gA0 = rnd(r * n, 14, 1), gM0 = rnd(r * r, 15, 1), gH0 = rnd(r * r, 16, 1);
         for (auto &h : H) h += h < 0 ? -0.2f : 0.2f;
@@ -479,10 +560,12 @@ Test(cuda, eq7_bad_input_writes_nothing) {
                     std::vector<unsigned char> w0(bytes), w1(bytes);
                     cr_assert_eq(cudaMemcpy(w0.data(), w.p, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
                     dkl k;
+                    const melora_melora_grads g = {ga.p, nullptr, gm.p, gh.p};
+                    const melora_melora_params p = {dA.p, nullptr, dM.p, dH.p, 0};
                     melora_status st =
-                        f == 0 ? melora_cuda_melora_kl(k.v, k.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .3f, .5f, r, n, 0)
-                        : f == 1 ? melora_cuda_melora_kl_naive(k.v, k.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .3f, .5f, r, n, 0)
-                                 : melora_cuda_melora_kl_prior_noise(k.v, k.st, ga.p, gm.p, gh.p, w.p, dA.p, dM.p, dH.p, .2f, .1f, .5f, r, n, 0);
+                        f == 0 ? melora_cuda_melora_kl(k.v, k.st, &g, w.w(), &p, .3f, .5f, r, n, 0)
+                        : f == 1 ? melora_cuda_melora_kl_naive(k.v, k.st, &g, w.w(), &p, .3f, .5f, r, n, 0)
+                                 : melora_cuda_melora_kl_prior_noise(k.v, k.st, &g, w.w(), &p, .2f, .1f, .5f, r, n, 0);
                     cr_assert_eq(st, MELORA_OK, "enqueued: input %d bad %d fn %d", which, b, f);
                     cr_assert_eq(k.status(), MELORA_ERR_VALUE, "input %d bad %d fn %d", which, b, f);
                     cr_assert(std::isnan(k.value()));
@@ -510,7 +593,9 @@ Test(cuda, handle_state_restored) {
         cr_assert_eq(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), CUBLAS_STATUS_SUCCESS);
         dev dx(x), dA(A), dB(B), dz(z0), du(vec(T * r, 0));
         dwork w(cu_bytes(MELORA_OP_LORA_FORWARD, T, n, m, r));
-        cr_assert_eq(melora_cuda_lora_forward(dz.p, du.p, w.p, dx.p, dA.p, dB.p, .5f, T, n, m, r, h, s2), MELORA_OK);
+        const melora_lora_saved sv = {dx.p, du.p};
+        const melora_lora_params lp = {dA.p, dB.p, .5f};
+        cr_assert_eq(melora_cuda_lora_forward(dz.p, &sv, w.w(), &lp, dims(T, n, m, r), h, s2), MELORA_OK);
         cr_assert_eq(cudaStreamSynchronize(s2), cudaSuccess);
         cudaStream_t got = nullptr;
         cublasPointerMode_t mode = CUBLAS_POINTER_MODE_HOST;
@@ -571,6 +656,8 @@ Test(cuda, training_step_in_a_cuda_graph) {
     size_t wb = cu_bytes(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
     wb = std::max(wb, cu_bytes(MELORA_OP_LORA_BACKWARD, T, n, m, r));
     wb = std::max(wb, cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
+    wb = std::max(wb, (size_t)MELORA_CUDA_DIAG_KL_BYTES);
+    const melora_dims D = dims(T, n, m, r);
     vec out[2][6];
     double klv[2][2];
     for (int graph = 0; graph < 2; graph++) {
@@ -580,16 +667,24 @@ Test(cuda, training_step_in_a_cuda_graph) {
         dev gG(vec(r * n, 0)), gB(vec(m * r, 0)), gM(vec(r * r, 0)), gH(vec(r * r, 0));
         dwork w(wb);
         dkl k1, k2;
+        const melora_lora_saved lsv = {dx.p, u.p};
+        const melora_blob_params bp = {dA.p, dGA.p, dB.p, 1.5f};
+        const melora_blob_grads bg = {gA.p, gG.p, gB.p};
+        const melora_blob_draw bd = {As.p, EA.p};
+        const melora_melora_saved msv = {dx.p, u.p, v.p};
+        const melora_melora_params mp = {dA.p, dB.p, dM.p, dH.p, 1.5f};
+        const melora_melora_grads mg = {gA.p, gB.p, gM.p, gH.p};
+        const melora_melora_draw md = {C.p, EC.p, E};
         auto step = [&]() {
-            cr_assert_eq(melora_cuda_noise_normal(EA.p, 5, 0, r * n, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_blob_forward(z.p, u.p, As.p, w.p, dx.p, dA.p, dGA.p, EA.p, dB.p, 1.5f, T, n, m, r, h, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_blob_backward(gx.p, gA.p, gG.p, gB.p, w.p, ddz.p, u.p, dx.p, As.p, dGA.p, EA.p, dB.p, 1.5f, T, n, m, r, h, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_blob_kl(k1.v, k1.st, gA.p, gG.p, w.p, dA.p, dGA.p, .2f, .5f, r, n, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_noise_normal(EC.p, 6, 0, E * r * r, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_melora_sample(C.p, dM.p, dH.p, EC.p, E, r, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_melora_forward(z.p, u.p, v.p, w.p, dx.p, dA.p, C.p, dB.p, 1.5f, E, T, n, m, r, h, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_melora_backward(gx.p, gA.p, gB.p, gM.p, gH.p, w.p, ddz.p, u.p, v.p, dx.p, dA.p, C.p, dB.p, dH.p, EC.p, 1.5f, E, T, n, m, r, h, st), MELORA_OK);
-            cr_assert_eq(melora_cuda_melora_kl(k2.v, k2.st, gA.p, gM.p, gH.p, w.p, dA.p, dM.p, dH.p, .3f, .5f, r, n, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_noise(EA.p, 5, 0, r, n, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_forward(z.p, &lsv, As.p, w.w(), &bp, EA.p, D, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_backward(gx.p, &bg, &lsv, w.w(), ddz.p, &bp, &bd, D, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_blob_kl(k1.v, k1.st, &bg, w.w(), &bp, .2f, .5f, r, n, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_noise(EC.p, 6, 0, E, r, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_sample(C.p, &mp, EC.p, E, r, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_forward(z.p, &msv, w.w(), &mp, &md, D, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_backward(gx.p, &mg, &msv, w.w(), ddz.p, &mp, &md, D, h, st), MELORA_OK);
+            cr_assert_eq(melora_cuda_melora_kl(k2.v, k2.st, &mg, w.w(), &mp, .3f, .5f, r, n, st), MELORA_OK);
         };
         if (graph) {
             cudaGraph_t g;
@@ -621,14 +716,162 @@ Test(cuda, training_step_in_a_cuda_graph) {
 }
 #endif
 
+// Every entry point that takes tensors, in one calling convention for the table-driven
+// tests below: its pointers in p[] (outputs, workspace, inputs, in the order of the
+// function's arguments with each struct's fields in place), packed into the v0.2 structs
+// here. Sizes T=4 n=3 m=5 r=2 E=K=G=2. Roles: o float output (optional gradients too),
+// k the double kl, s the int status, w workspace, i input; lengths (floats) are the
+// documented shapes, by hand; ws the bytes the workspace is given (its size query) less
+// env.cut; optional: bit i, pointer i may be NULL; gemm: takes a handle and a scale,
+// env.hh and env.ss (the references get NULL and s).
+struct Env {
+    int T = 4, n = 3, m = 5, r = 2, E = 2, G = 2, K = 2;
+    float s = .5f, ss = .5f;
+    cublasHandle_t h = nullptr, hh = nullptr;
+    size_t cut = 0;
+};
+struct Entry {
+    const char *name, *roles;
+    std::vector<int> len;
+    size_t ws;
+    unsigned optional;
+    bool gemm;
+    std::function<melora_status(void **)> f;
+};
+static std::vector<Entry> entries(Env &e) {
+    const int T = e.T, n = e.n, m = e.m, r = e.r;
+    const melora_dims D = dims(T, n, m, r);
+    auto by = [&](melora_op op, int naive) { return cu_bytes(op, T, n, m, r, naive); };
+    const size_t wlf = by(MELORA_OP_LORA_FORWARD, 0), wlb = by(MELORA_OP_LORA_BACKWARD, 0);
+    const size_t wff = by(MELORA_OP_FLIPOUT_FORWARD, 0), wfb = by(MELORA_OP_FLIPOUT_BACKWARD, 0);
+    const size_t wmf = by(MELORA_OP_MELORA_FORWARD, 0), wmb = by(MELORA_OP_MELORA_BACKWARD, 0);
+    const size_t wlfn = by(MELORA_OP_LORA_FORWARD, 1), wlbn = by(MELORA_OP_LORA_BACKWARD, 1);
+    const size_t wffn = by(MELORA_OP_FLIPOUT_FORWARD, 1), wfbn = by(MELORA_OP_FLIPOUT_BACKWARD, 1);
+    const size_t wmfn = by(MELORA_OP_MELORA_FORWARD, 1), wmbn = by(MELORA_OP_MELORA_BACKWARD, 1);
+    const size_t wmc = by(MELORA_OP_MELORA_MC_FORWARD, 0), wdiag = MELORA_CUDA_DIAG_KL_BYTES;
+    const size_t wkl = cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r), wkln = cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r, 1);
+    Env *v = &e;
+#define F_(i) ((float *)p[i])
+#define W_(i, b) wk(p[i], (b) - v->cut)
+    return {
+        {"lora_forward", "oowiii", {20, 8, 0, 12, 6, 10}, wlf, 0, true, [=](void **p) {
+            const melora_lora_saved sv = {F_(3), F_(1)};
+            const melora_lora_params lp = {F_(4), F_(5), v->ss};
+            return melora_cuda_lora_forward(F_(0), &sv, W_(2, wlf), &lp, D, v->hh, 0); }},
+        {"lora_forward_naive", "oowiii", {20, 8, 0, 12, 6, 10}, wlfn, 0, false, [=](void **p) {
+            const melora_lora_saved sv = {F_(3), F_(1)};
+            const melora_lora_params lp = {F_(4), F_(5), v->s};
+            return melora_cuda_lora_forward_naive(F_(0), &sv, W_(2, wlfn), &lp, D, nullptr, 0); }},
+        {"lora_backward", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, wlb, 7, true, [=](void **p) {
+            const melora_lora_grads g = {F_(1), F_(2)};
+            const melora_lora_saved sv = {F_(6), F_(5)};
+            const melora_lora_params lp = {F_(7), F_(8), v->ss};
+            return melora_cuda_lora_backward(F_(0), &g, &sv, W_(3, wlb), F_(4), &lp, D, v->hh, 0); }},
+        {"lora_backward_naive", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, wlbn, 7, false, [=](void **p) {
+            const melora_lora_grads g = {F_(1), F_(2)};
+            const melora_lora_saved sv = {F_(6), F_(5)};
+            const melora_lora_params lp = {F_(7), F_(8), v->s};
+            return melora_cuda_lora_backward_naive(F_(0), &g, &sv, W_(3, wlbn), F_(4), &lp, D, nullptr, 0); }},
+        {"blob_sample", "oiii", {6, 6, 6, 6}, 0, 0, false, [=](void **p) {
+            const melora_blob_params bp = {F_(1), F_(2), nullptr, 0};
+            return melora_cuda_blob_sample(F_(0), &bp, F_(3), r, n, 0); }},
+        {"blob_forward", "ooowiiiii", {20, 8, 6, 0, 12, 6, 6, 6, 10}, wlf, 0, true, [=](void **p) {
+            const melora_lora_saved sv = {F_(4), F_(1)};
+            const melora_blob_params bp = {F_(5), F_(6), F_(8), v->ss};
+            return melora_cuda_blob_forward(F_(0), &sv, F_(2), W_(3, wlf), &bp, F_(7), D, v->hh, 0); }},
+        {"blob_backward", "oooowiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 10}, wlb, 15, true, [=](void **p) {
+            const melora_blob_grads g = {F_(1), F_(2), F_(3)};
+            const melora_lora_saved sv = {F_(7), F_(6)};
+            const melora_blob_params bp = {nullptr, F_(9), F_(11), v->ss}; // MA is not read
+            const melora_blob_draw dr = {F_(8), F_(10)};
+            return melora_cuda_blob_backward(F_(0), &g, &sv, W_(4, wlb), F_(5), &bp, &dr, D, v->hh, 0); }},
+        {"flipout_forward", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, wff, 0, true, [=](void **p) {
+            const melora_lora_saved sv = {F_(3), F_(1)};
+            const melora_blob_params bp = {F_(4), F_(5), F_(9), v->ss};
+            const melora_flipout_noise nz = {F_(6), F_(7), F_(8), v->G};
+            return melora_cuda_blob_flipout_forward(F_(0), &sv, W_(2, wff), &bp, &nz, D, v->hh, 0); }},
+        {"flipout_forward_naive", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, wffn, 0, false, [=](void **p) {
+            const melora_lora_saved sv = {F_(3), F_(1)};
+            const melora_blob_params bp = {F_(4), F_(5), F_(9), v->s};
+            const melora_flipout_noise nz = {F_(6), F_(7), F_(8), v->G};
+            return melora_cuda_blob_flipout_forward_naive(F_(0), &sv, W_(2, wffn), &bp, &nz, D, nullptr, 0); }},
+        {"flipout_backward", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, wfb, 15, true, [=](void **p) {
+            const melora_blob_grads g = {F_(1), F_(2), F_(3)};
+            const melora_lora_saved sv = {F_(7), F_(6)};
+            const melora_blob_params bp = {F_(8), F_(9), F_(13), v->ss};
+            const melora_flipout_noise nz = {F_(10), F_(11), F_(12), v->G};
+            return melora_cuda_blob_flipout_backward(F_(0), &g, &sv, W_(4, wfb), F_(5), &bp, &nz, D, v->hh, 0); }},
+        {"flipout_backward_naive", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, wfbn, 15, false, [=](void **p) {
+            const melora_blob_grads g = {F_(1), F_(2), F_(3)};
+            const melora_lora_saved sv = {F_(7), F_(6)};
+            const melora_blob_params bp = {F_(8), F_(9), F_(13), v->s};
+            const melora_flipout_noise nz = {F_(10), F_(11), F_(12), v->G};
+            return melora_cuda_blob_flipout_backward_naive(F_(0), &g, &sv, W_(4, wfbn), F_(5), &bp, &nz, D, nullptr, 0); }},
+        {"blob_kl", "ksoowii", {0, 0, 6, 6, 0, 6, 6}, wdiag, 12, false, [=](void **p) {
+            const melora_blob_grads g = {F_(2), F_(3), nullptr};
+            const melora_blob_params bp = {F_(5), F_(6), nullptr, 0};
+            return melora_cuda_blob_kl((double *)p[0], (int *)p[1], &g, W_(4, wdiag), &bp, .2f, 1, r, n, 0); }},
+        {"melora_sample", "oiii", {8, 4, 4, 8}, 0, 0, false, [=](void **p) {
+            const melora_melora_params mp = {nullptr, nullptr, F_(1), F_(2), 0};
+            return melora_cuda_melora_sample(F_(0), &mp, F_(3), v->E, r, 0); }},
+        {"melora_forward", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, wmf, 0, true, [=](void **p) {
+            const melora_melora_saved sv = {F_(4), F_(1), F_(2)};
+            const melora_melora_params mp = {F_(5), F_(7), nullptr, nullptr, v->ss};
+            const melora_melora_draw dr = {F_(6), nullptr, v->E};
+            return melora_cuda_melora_forward(F_(0), &sv, W_(3, wmf), &mp, &dr, D, v->hh, 0); }},
+        {"melora_forward_naive", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, wmfn, 0, false, [=](void **p) {
+            const melora_melora_saved sv = {F_(4), F_(1), F_(2)};
+            const melora_melora_params mp = {F_(5), F_(7), nullptr, nullptr, v->s};
+            const melora_melora_draw dr = {F_(6), nullptr, v->E};
+            return melora_cuda_melora_forward_naive(F_(0), &sv, W_(3, wmfn), &mp, &dr, D, nullptr, 0); }},
+        {"melora_backward", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, wmb, 31, true, [=](void **p) {
+            const melora_melora_grads g = {F_(1), F_(2), F_(3), F_(4)};
+            const melora_melora_saved sv = {F_(9), F_(7), F_(8)};
+            const melora_melora_params mp = {F_(10), F_(12), nullptr, F_(13), v->ss}; // M is not read
+            const melora_melora_draw dr = {F_(11), F_(14), v->E};
+            return melora_cuda_melora_backward(F_(0), &g, &sv, W_(5, wmb), F_(6), &mp, &dr, D, v->hh, 0); }},
+        {"melora_backward_naive", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, wmbn, 31, false, [=](void **p) {
+            const melora_melora_grads g = {F_(1), F_(2), F_(3), F_(4)};
+            const melora_melora_saved sv = {F_(9), F_(7), F_(8)};
+            const melora_melora_params mp = {F_(10), F_(12), nullptr, F_(13), v->s};
+            const melora_melora_draw dr = {F_(11), F_(14), v->E};
+            return melora_cuda_melora_backward_naive(F_(0), &g, &sv, W_(5, wmbn), F_(6), &mp, &dr, D, nullptr, 0); }},
+        {"melora_mc_forward", "oowiiii", {40, 8, 0, 12, 6, 8, 10}, wmc, 0, true, [=](void **p) {
+            const melora_lora_saved sv = {F_(3), F_(1)};
+            const melora_melora_params mp = {F_(4), F_(6), nullptr, nullptr, v->ss};
+            return melora_cuda_melora_mc_forward(F_(0), &sv, W_(2, wmc), &mp, F_(5), v->K, D, v->hh, 0); }},
+        {"melora_kl", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, 28, false, [=](void **p) {
+            const melora_melora_grads g = {F_(2), nullptr, F_(3), F_(4)};
+            const melora_melora_params mp = {F_(6), nullptr, F_(7), F_(8), 0};
+            return melora_cuda_melora_kl((double *)p[0], (int *)p[1], &g, W_(5, wkl), &mp, .2f, 1, r, n, 0); }},
+        {"melora_kl_naive", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkln, 28, false, [=](void **p) {
+            const melora_melora_grads g = {F_(2), nullptr, F_(3), F_(4)};
+            const melora_melora_params mp = {F_(6), nullptr, F_(7), F_(8), 0};
+            return melora_cuda_melora_kl_naive((double *)p[0], (int *)p[1], &g, W_(5, wkln), &mp, .2f, 1, r, n, 0); }},
+        {"melora_kl_prior_noise", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, 28, false, [=](void **p) {
+            const melora_melora_grads g = {F_(2), nullptr, F_(3), F_(4)};
+            const melora_melora_params mp = {F_(6), nullptr, F_(7), F_(8), 0};
+            return melora_cuda_melora_kl_prior_noise((double *)p[0], (int *)p[1], &g, W_(5, wkl), &mp, .2f, .1f, 1, r, n, 0); }},
+        {"melora_kl_exact", "ksoowii", {0, 0, 4, 4, 0, 4, 4}, wdiag, 12, false, [=](void **p) {
+            const melora_melora_grads g = {nullptr, nullptr, F_(2), F_(3)};
+            const melora_melora_params mp = {nullptr, nullptr, F_(5), F_(6), 0};
+            return melora_cuda_melora_kl_exact((double *)p[0], (int *)p[1], &g, W_(4, wdiag), &mp, .2f, 1, r, 0); }},
+    };
+#undef F_
+#undef W_
+}
+// The index of an entry's workspace pointer, -1: none.
+static int work_index(const Entry &c) {
+    const char *w = strchr(c.roles, 'w');
+    return w ? (int)(w - c.roles) : -1;
+}
+
 // Every pointer argument of every entry point, NULL in turn: MELORA_ERR_NULL where it is
 // required, MELORA_OK where it is an optional gradient; then, with every pointer valid,
 // the other host-side rejections reach every entry point: an error left pending (taken
 // over as MELORA_ERR_CUDA), a misaligned workspace, a NULL handle, a non-finite scale.
 Test(cuda, every_pointer_checked) {
     NEED_DEVICE();
-    const int T = 4, n = 3, m = 5, r = 2, E = 2, G = 2, K = 2;
-    const float s = .5f;
     const int NP = 16;
     std::vector<dev *> bufs;
     void *base[NP];
@@ -639,48 +882,18 @@ Test(cuda, every_pointer_checked) {
         base[i] = bufs.back()->p;
     }
     cublasHandle_t h = handle();
-    cublasHandle_t hh = h; // the handle the calls use (set to NULL for the handle check)
-    float ss = s;          // the scale the calls use
-#define F_(i) ((float *)p[i])
-#define W_(i) ((void *)p[i])
-    struct Call {
-        const char *name;
-        int np;
-        unsigned optional; // bit i: pointer i may be NULL
-        bool gemm;         // takes a handle and a scale
-        std::function<melora_status(void **)> f;
-    };
-    std::vector<Call> calls = {
-        {"lora_forward", 6, 0, true, [&](void **p) { return melora_cuda_lora_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), ss, T, n, m, r, hh, 0); }},
-        {"lora_forward_naive", 6, 0, false, [&](void **p) { return melora_cuda_lora_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), s, T, n, m, r, nullptr, 0); }},
-        {"lora_backward", 9, 7, true, [&](void **p) { return melora_cuda_lora_backward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), ss, T, n, m, r, hh, 0); }},
-        {"lora_backward_naive", 9, 7, false, [&](void **p) { return melora_cuda_lora_backward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), s, T, n, m, r, nullptr, 0); }},
-        {"blob_sample", 4, 0, false, [&](void **p) { return melora_cuda_blob_sample(F_(0), F_(1), F_(2), F_(3), r, n, 0); }},
-        {"blob_forward", 9, 0, true, [&](void **p) { return melora_cuda_blob_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), ss, T, n, m, r, hh, 0); }},
-        {"blob_backward", 12, 15, true, [&](void **p) { return melora_cuda_blob_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), ss, T, n, m, r, hh, 0); }},
-        {"flipout_forward", 10, 0, true, [&](void **p) { return melora_cuda_blob_flipout_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), ss, G, T, n, m, r, hh, 0); }},
-        {"flipout_forward_naive", 10, 0, false, [&](void **p) { return melora_cuda_blob_flipout_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), s, G, T, n, m, r, nullptr, 0); }},
-        {"flipout_backward", 14, 15, true, [&](void **p) { return melora_cuda_blob_flipout_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), ss, G, T, n, m, r, hh, 0); }},
-        {"flipout_backward_naive", 14, 15, false, [&](void **p) { return melora_cuda_blob_flipout_backward_naive(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), s, G, T, n, m, r, nullptr, 0); }},
-        {"blob_kl", 7, 12, false, [&](void **p) { return melora_cuda_blob_kl((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, n, 0); }},
-        {"melora_sample", 4, 0, false, [&](void **p) { return melora_cuda_melora_sample(F_(0), F_(1), F_(2), F_(3), E, r, 0); }},
-        {"melora_forward", 8, 0, true, [&](void **p) { return melora_cuda_melora_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), ss, E, T, n, m, r, hh, 0); }},
-        {"melora_forward_naive", 8, 0, false, [&](void **p) { return melora_cuda_melora_forward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), s, E, T, n, m, r, nullptr, 0); }},
-        {"melora_backward", 15, 31, true, [&](void **p) { return melora_cuda_melora_backward(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), ss, E, T, n, m, r, hh, 0); }},
-        {"melora_backward_naive", 15, 31, false, [&](void **p) { return melora_cuda_melora_backward_naive(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), s, E, T, n, m, r, nullptr, 0); }},
-        {"melora_mc_forward", 7, 0, true, [&](void **p) { return melora_cuda_melora_mc_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), ss, K, T, n, m, r, hh, 0); }},
-        {"melora_kl", 9, 28, false, [&](void **p) { return melora_cuda_melora_kl((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
-        {"melora_kl_naive", 9, 28, false, [&](void **p) { return melora_cuda_melora_kl_naive((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
-        {"melora_kl_prior_noise", 9, 28, false, [&](void **p) { return melora_cuda_melora_kl_prior_noise((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, .1f, 1, r, n, 0); }},
-        {"melora_kl_exact", 7, 12, false, [&](void **p) { return melora_cuda_melora_kl_exact((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, 0); }},
-    };
-#undef F_
-#undef W_
+    Env env;
+    env.h = env.hh = h; // hh: the handle the calls use (set to NULL for the handle check)
+    const float s = env.s;
+    std::vector<Entry> calls = entries(env);
+    cr_assert_eq(calls.size(), 22u);
     for (auto &c : calls) {
+        const int np = (int)strlen(c.roles);
         void *p[NP];
         for (int i = 0; i < NP; i++) p[i] = base[i];
+        cr_assert(c.ws <= 4096 * sizeof(float), "%s: workspace of %zu bytes", c.name, c.ws);
         cr_assert_eq(c.f(p), MELORA_OK, "%s: all pointers valid", c.name);
-        for (int i = 0; i < c.np; i++) {
+        for (int i = 0; i < np; i++) {
             for (int j = 0; j < NP; j++) p[j] = base[j];
             p[i] = nullptr;
             melora_status st = c.f(p);
@@ -693,17 +906,14 @@ Test(cuda, every_pointer_checked) {
         cr_assert(strstr(melora_cuda_last_error(), "before this call") != nullptr, "%s: %s", c.name, melora_cuda_last_error());
         cr_assert_eq(c.f(p), MELORA_OK, "%s: the pending error was taken over", c.name);
         if (c.gemm) {
-            hh = nullptr;
+            env.hh = nullptr;
             cr_assert_eq(c.f(p), MELORA_ERR_NULL, "%s: NULL handle", c.name);
-            hh = h;
-            ss = NAN;
+            env.hh = h;
+            env.ss = NAN;
             cr_assert_eq(c.f(p), MELORA_ERR_VALUE, "%s: NaN scale", c.name);
-            ss = s;
+            env.ss = s;
         }
     }
-    // each call's workspace pointer (its index), -1: none
-    const int wi[] = {2, 2, 3, 3, -1, 3, 4, 2, 2, 4, 4, 4, -1, 3, 3, 5, 5, 2, 5, 5, 5, 4};
-    cr_assert_eq(sizeof wi / sizeof wi[0], calls.size());
 #ifdef CUDACPU
     // Failures past the argument checks, through the emulator, which rejects a host pointer
     // passed to a kernel or to cuBLAS (on a GPU that would be a fault): with each pointer
@@ -716,13 +926,13 @@ Test(cuda, every_pointer_checked) {
     cr_assert_eq(cudaStreamCreate(&mine), cudaSuccess);
     cr_assert_eq(cublasSetStream(h, mine), CUBLAS_STATUS_SUCCESS);
     for (size_t k = 0; k < calls.size(); k++)
-        for (int i = 0; i < calls[k].np; i++) {
-            const Call &c = calls[k];
+        for (int i = 0; i < (int)strlen(calls[k].roles); i++) {
+            const Entry &c = calls[k];
             void *p[NP];
             for (int j = 0; j < NP; j++) p[j] = base[j];
             p[i] = host.data();
             melora_status st = c.f(p);
-            if (st == MELORA_OK && i == wi[k]) continue;
+            if (st == MELORA_OK && i == work_index(c)) continue;
             cr_assert(st == MELORA_ERR_CUDA || st == MELORA_ERR_CUBLAS, "%s: pointer %d on the host: %s", c.name, i, melora_status_string(st));
             cr_assert(melora_cuda_last_error()[0] != '\0', "%s: pointer %d: no call named", c.name, i);
             cudaStream_t got = nullptr;
@@ -732,28 +942,30 @@ Test(cuda, every_pointer_checked) {
     cr_assert_eq(cublasSetStream(h, 0), CUBLAS_STATUS_SUCCESS);
     cudaStreamDestroy(mine);
 #endif
-    // a misaligned workspace, for each entry point that takes one (its index in the table)
+    // a misaligned workspace, for each entry point that takes one
+    int takes = 0;
     for (size_t k = 0; k < calls.size(); k++) {
-        if (wi[k] < 0) continue;
+        const int wi = work_index(calls[k]);
+        if (wi < 0) continue;
         void *p[NP];
         for (int j = 0; j < NP; j++) p[j] = base[j];
-        p[wi[k]] = (char *)base[wi[k]] + 4;
+        p[wi] = (char *)base[wi] + 4;
         cr_assert_eq(calls[k].f(p), MELORA_ERR_ALIGNMENT, "%s: misaligned workspace", calls[k].name);
+        takes++;
     }
+    cr_assert_eq(takes, 20);
     cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
     cublasDestroy(h);
     for (auto *b : bufs) delete b;
 }
 
-// Overlapping buffers, for every entry point at T=4 n=3 m=5 r=2 E=K=G=2: each written
-// buffer (output, workspace, the KLs' value and status) at the start of every other buffer
-// of the call, its last element on the other's first and its first on the other's last
-// give MELORA_ERR_ALIAS with the whole device arena unchanged; just before or just after
-// the other (disjoint) it is accepted. Roles: o float output, k the double kl, s the int
-// status, w workspace, i input; lengths (floats) are the documented shapes, by hand.
+// Overlapping buffers, for every entry point: each written buffer (output, workspace, the
+// KLs' value and status) at the start of every other buffer of the call, its last element
+// on the other's first and its first on the other's last give MELORA_ERR_ALIAS with the
+// whole device arena unchanged; just before or just after the other (disjoint) it is
+// accepted.
 Test(cuda, every_entry_point_rejects_overlaps) {
     NEED_DEVICE();
-    const int T = 4, n = 3, m = 5, r = 2, E = 2, G = 2, K = 2;
     const int NP = 16;
     const size_t REGION = 32 * 1024; // per buffer; a buffer starts REGION/4 in
     cublasHandle_t h = handle();
@@ -767,47 +979,11 @@ Test(cuda, every_entry_point_rejects_overlaps) {
     vec snap = arena.get();
     unsigned char *base = (unsigned char *)arena.p;
     auto slot = [&](int i) { return base + (size_t)i * REGION + REGION / 4; };
-#define F_(i) ((float *)p[i])
-#define W_(i) ((void *)p[i])
-    struct Case {
-        const char *name, *roles;
-        std::vector<int> len;
-        size_t ws;
-        std::function<melora_status(void **)> f;
-    };
-    const size_t wlf = cu_bytes(MELORA_OP_LORA_FORWARD, T, n, m, r), wlb = cu_bytes(MELORA_OP_LORA_BACKWARD, T, n, m, r);
-    const size_t wff = cu_bytes(MELORA_OP_FLIPOUT_FORWARD, T, n, m, r), wfb = cu_bytes(MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r);
-    const size_t wmf = cu_bytes(MELORA_OP_MELORA_FORWARD, T, n, m, r), wmb = cu_bytes(MELORA_OP_MELORA_BACKWARD, T, n, m, r);
-    const size_t wmc = cu_bytes(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r), wkl = cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r);
-    const size_t wkx = cu_bytes(MELORA_OP_MELORA_KL, 1, r, 1, r);
-    std::vector<Case> cases = {
-        {"lora_forward", "oowiii", {20, 8, 0, 12, 6, 10}, wlf, [&](void **p) { return melora_cuda_lora_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), .5f, T, n, m, r, h, 0); }},
-        {"lora_forward_naive", "oowiii", {20, 8, 0, 12, 6, 10}, wlf, [&](void **p) { return melora_cuda_lora_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), .5f, T, n, m, r, nullptr, 0); }},
-        {"lora_backward", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, wlb, [&](void **p) { return melora_cuda_lora_backward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), .5f, T, n, m, r, h, 0); }},
-        {"lora_backward_naive", "ooowiiiii", {12, 6, 10, 0, 20, 8, 12, 6, 10}, wlb, [&](void **p) { return melora_cuda_lora_backward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), .5f, T, n, m, r, nullptr, 0); }},
-        {"blob_sample", "oiii", {6, 6, 6, 6}, 0, [&](void **p) { return melora_cuda_blob_sample(F_(0), F_(1), F_(2), F_(3), r, n, 0); }},
-        {"blob_forward", "ooowiiiii", {20, 8, 6, 0, 12, 6, 6, 6, 10}, wlf, [&](void **p) { return melora_cuda_blob_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), F_(8), .5f, T, n, m, r, h, 0); }},
-        {"blob_backward", "oooowiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 10}, wlb, [&](void **p) { return melora_cuda_blob_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), .5f, T, n, m, r, h, 0); }},
-        {"flipout_forward", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, wff, [&](void **p) { return melora_cuda_blob_flipout_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), .5f, G, T, n, m, r, h, 0); }},
-        {"flipout_forward_naive", "oowiiiiiii", {20, 8, 0, 12, 6, 6, 6, 6, 4, 10}, wff, [&](void **p) { return melora_cuda_blob_flipout_forward_naive(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), F_(7), F_(8), F_(9), .5f, G, T, n, m, r, nullptr, 0); }},
-        {"flipout_backward", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, wfb, [&](void **p) { return melora_cuda_blob_flipout_backward(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), .5f, G, T, n, m, r, h, 0); }},
-        {"flipout_backward_naive", "oooowiiiiiiiii", {12, 6, 6, 10, 0, 20, 8, 12, 6, 6, 6, 6, 4, 10}, wfb, [&](void **p) { return melora_cuda_blob_flipout_backward_naive(F_(0), F_(1), F_(2), F_(3), W_(4), F_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), .5f, G, T, n, m, r, nullptr, 0); }},
-        {"blob_kl", "ksoowii", {0, 0, 6, 6, 0, 6, 6}, wkl, [&](void **p) { return melora_cuda_blob_kl((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, n, 0); }},
-        {"melora_sample", "oiii", {8, 4, 4, 8}, 0, [&](void **p) { return melora_cuda_melora_sample(F_(0), F_(1), F_(2), F_(3), E, r, 0); }},
-        {"melora_forward", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, wmf, [&](void **p) { return melora_cuda_melora_forward(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), .5f, E, T, n, m, r, h, 0); }},
-        {"melora_forward_naive", "ooowiiii", {20, 8, 8, 0, 12, 6, 8, 10}, wmf, [&](void **p) { return melora_cuda_melora_forward_naive(F_(0), F_(1), F_(2), W_(3), F_(4), F_(5), F_(6), F_(7), .5f, E, T, n, m, r, nullptr, 0); }},
-        {"melora_backward", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, wmb, [&](void **p) { return melora_cuda_melora_backward(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), .5f, E, T, n, m, r, h, 0); }},
-        {"melora_backward_naive", "ooooowiiiiiiiii", {12, 6, 10, 4, 4, 0, 20, 8, 8, 12, 6, 8, 10, 4, 8}, wmb, [&](void **p) { return melora_cuda_melora_backward_naive(F_(0), F_(1), F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), F_(9), F_(10), F_(11), F_(12), F_(13), F_(14), .5f, E, T, n, m, r, nullptr, 0); }},
-        {"melora_mc_forward", "oowiiii", {40, 8, 0, 12, 6, 8, 10}, wmc, [&](void **p) { return melora_cuda_melora_mc_forward(F_(0), F_(1), W_(2), F_(3), F_(4), F_(5), F_(6), .5f, K, T, n, m, r, h, 0); }},
-        {"melora_kl", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, [&](void **p) { return melora_cuda_melora_kl((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
-        {"melora_kl_naive", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, [&](void **p) { return melora_cuda_melora_kl_naive((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, 1, r, n, 0); }},
-        {"melora_kl_prior_noise", "ksooowiii", {0, 0, 6, 4, 4, 0, 6, 4, 4}, wkl, [&](void **p) { return melora_cuda_melora_kl_prior_noise((double *)p[0], (int *)p[1], F_(2), F_(3), F_(4), W_(5), F_(6), F_(7), F_(8), .2f, .1f, 1, r, n, 0); }},
-        {"melora_kl_exact", "ksoowii", {0, 0, 4, 4, 0, 4, 4}, wkx, [&](void **p) { return melora_cuda_melora_kl_exact((double *)p[0], (int *)p[1], F_(2), F_(3), W_(4), F_(5), F_(6), .2f, 1, r, 0); }},
-    };
-#undef F_
-#undef W_
+    Env env;
+    env.h = env.hh = h;
+    std::vector<Entry> cases = entries(env);
     int rejected = 0, accepted = 0;
-    auto unchanged = [&](const Case &c, const char *how, int o, int j) {
+    auto unchanged = [&](const Entry &c, const char *how, int o, int j) {
         vec now = arena.get();
         cr_assert(memcmp(now.data(), snap.data(), now.size() * sizeof(float)) == 0,
                   "%s (%s, buffer %d with %d): device memory written", c.name, how, o, j);
@@ -859,4 +1035,196 @@ Test(cuda, every_entry_point_rejects_overlaps) {
     }
     cr_assert(rejected > 1000 && accepted > 700, "%d rejected, %d accepted", rejected, accepted);
     cublasDestroy(h);
+}
+
+// A workspace one byte short of its size query (and an empty one), for every entry point
+// that takes one: MELORA_ERR_WORKSPACE with the whole device arena unchanged; the size
+// the query says is enough (the calls before and after).
+Test(cuda, short_workspace_writes_nothing) {
+    NEED_DEVICE();
+    const int NP = 16;
+    const size_t REGION = 16 * 1024;
+    cublasHandle_t h = handle();
+    dev arena(rnd(NP * REGION / sizeof(float), 77, .5));
+    {   // positive entries: standard deviations too
+        vec v = arena.get();
+        for (auto &f : v) f = f < 0 ? .1f - f : f + .1f;
+        cr_assert_eq(cudaMemcpy(arena.p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    void *p[NP];
+    for (int i = 0; i < NP; i++) p[i] = (unsigned char *)arena.p + (size_t)i * REGION;
+    Env env;
+    env.h = env.hh = h;
+    int checked = 0;
+    for (auto &c : entries(env)) {
+        if (work_index(c) < 0) continue;
+        cr_assert(c.ws > 0 && c.ws <= REGION, "%s: workspace of %zu bytes", c.name, c.ws);
+        env.cut = 0;
+        cr_assert_eq(c.f(p), MELORA_OK, "%s: the queried size", c.name);
+        cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+        vec snap = arena.get();
+        for (size_t cut : {(size_t)1, c.ws}) {
+            env.cut = cut;
+            melora_status st = c.f(p);
+            cr_assert_eq(st, MELORA_ERR_WORKSPACE, "%s: %zu of %zu bytes: %s", c.name, c.ws - cut, c.ws, melora_status_string(st));
+            cr_assert_str_eq(melora_cuda_last_error(), "");
+            cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+            vec now = arena.get();
+            cr_assert(memcmp(now.data(), snap.data(), now.size() * sizeof(float)) == 0, "%s: written with %zu bytes short", c.name, cut);
+            checked++;
+        }
+        env.cut = 0;
+        cr_assert_eq(c.f(p), MELORA_OK, "%s: the queried size, after", c.name);
+    }
+    cr_assert_eq(checked, 40);
+    cublasDestroy(h);
+}
+
+// The struct pointers: each params, saved, draw and noise pointer NULL in turn gives
+// MELORA_ERR_NULL and writes nothing; an absent grads struct is no gradient (MELORA_OK).
+Test(cuda, struct_pointers_checked) {
+    NEED_DEVICE();
+    const int T = 4, n = 3, m = 5, r = 2, E = 2, K = 2;
+    dev x(rnd(T * n, 1, 1)), A(rnd(r * n, 2, 1)), B(rnd(m * r, 3, 1)), z(rnd(T * m, 4, 1)), u(rnd(T * r, 5, 1));
+    dev v(rnd(T * r, 6, 1)), H(rnd(r * r, 7, 1)), M(rnd(r * r, 8, 1)), g(rnd(r * n, 9, 1)), C(rnd(E * r * r, 10, 1));
+    dev G(vec(r * n, .7f)), sa(signs(T * n, 11)), sb(signs(T * r, 12)), dz(rnd(T * m, 13, 1)), zk(rnd(K * T * m, 14, 1));
+    dev out(vec(4096, 3.0f));
+    dwork w(1 << 16);
+    dkl kl;
+    cublasHandle_t h = handle();
+    const melora_dims D = dims(T, n, m, r);
+    const melora_work W = w.w();
+    const melora_lora_saved ls = {x.p, u.p};
+    const melora_lora_params lp = {A.p, B.p, .5f};
+    const melora_blob_params bp = {A.p, G.p, B.p, .5f};
+    const melora_blob_draw bd = {A.p, g.p};
+    const melora_flipout_noise nz = {g.p, sa.p, sb.p, 1};
+    const melora_melora_saved ms = {x.p, u.p, v.p};
+    const melora_melora_params mp = {A.p, B.p, M.p, H.p, .5f};
+    const melora_melora_draw md = {C.p, C.p, E};
+    const vec z0 = z.get(), u0 = u.get(), v0 = v.get(), o0 = out.get();
+    struct { const char *what; std::function<melora_status()> f; } nulls[] = {
+        {"lora_forward sv", [&] { return melora_cuda_lora_forward(z.p, nullptr, W, &lp, D, h, 0); }},
+        {"lora_forward p", [&] { return melora_cuda_lora_forward(z.p, &ls, W, nullptr, D, h, 0); }},
+        {"lora_forward_naive sv", [&] { return melora_cuda_lora_forward_naive(z.p, nullptr, W, &lp, D, nullptr, 0); }},
+        {"lora_forward_naive p", [&] { return melora_cuda_lora_forward_naive(z.p, &ls, W, nullptr, D, nullptr, 0); }},
+        {"lora_backward sv", [&] { return melora_cuda_lora_backward(out.p, nullptr, nullptr, W, dz.p, &lp, D, h, 0); }},
+        {"lora_backward p", [&] { return melora_cuda_lora_backward(out.p, nullptr, &ls, W, dz.p, nullptr, D, h, 0); }},
+        {"lora_backward_naive sv", [&] { return melora_cuda_lora_backward_naive(out.p, nullptr, nullptr, W, dz.p, &lp, D, nullptr, 0); }},
+        {"lora_backward_naive p", [&] { return melora_cuda_lora_backward_naive(out.p, nullptr, &ls, W, dz.p, nullptr, D, nullptr, 0); }},
+        {"blob_sample p", [&] { return melora_cuda_blob_sample(out.p, nullptr, g.p, r, n, 0); }},
+        {"blob_forward sv", [&] { return melora_cuda_blob_forward(z.p, nullptr, out.p, W, &bp, g.p, D, h, 0); }},
+        {"blob_forward p", [&] { return melora_cuda_blob_forward(z.p, &ls, out.p, W, nullptr, g.p, D, h, 0); }},
+        {"blob_backward sv", [&] { return melora_cuda_blob_backward(out.p, nullptr, nullptr, W, dz.p, &bp, &bd, D, h, 0); }},
+        {"blob_backward p", [&] { return melora_cuda_blob_backward(out.p, nullptr, &ls, W, dz.p, nullptr, &bd, D, h, 0); }},
+        {"blob_backward dr", [&] { return melora_cuda_blob_backward(out.p, nullptr, &ls, W, dz.p, &bp, nullptr, D, h, 0); }},
+        {"flipout_forward sv", [&] { return melora_cuda_blob_flipout_forward(z.p, nullptr, W, &bp, &nz, D, h, 0); }},
+        {"flipout_forward p", [&] { return melora_cuda_blob_flipout_forward(z.p, &ls, W, nullptr, &nz, D, h, 0); }},
+        {"flipout_forward nz", [&] { return melora_cuda_blob_flipout_forward(z.p, &ls, W, &bp, nullptr, D, h, 0); }},
+        {"flipout_forward_naive nz", [&] { return melora_cuda_blob_flipout_forward_naive(z.p, &ls, W, &bp, nullptr, D, nullptr, 0); }},
+        {"flipout_backward sv", [&] { return melora_cuda_blob_flipout_backward(out.p, nullptr, nullptr, W, dz.p, &bp, &nz, D, h, 0); }},
+        {"flipout_backward p", [&] { return melora_cuda_blob_flipout_backward(out.p, nullptr, &ls, W, dz.p, nullptr, &nz, D, h, 0); }},
+        {"flipout_backward nz", [&] { return melora_cuda_blob_flipout_backward(out.p, nullptr, &ls, W, dz.p, &bp, nullptr, D, h, 0); }},
+        {"flipout_backward_naive nz", [&] { return melora_cuda_blob_flipout_backward_naive(out.p, nullptr, &ls, W, dz.p, &bp, nullptr, D, nullptr, 0); }},
+        {"blob_kl p", [&] { return melora_cuda_blob_kl(kl.v, kl.st, nullptr, W, nullptr, .2f, 1, r, n, 0); }},
+        {"melora_sample p", [&] { return melora_cuda_melora_sample(out.p, nullptr, C.p, E, r, 0); }},
+        {"melora_forward sv", [&] { return melora_cuda_melora_forward(z.p, nullptr, W, &mp, &md, D, h, 0); }},
+        {"melora_forward p", [&] { return melora_cuda_melora_forward(z.p, &ms, W, nullptr, &md, D, h, 0); }},
+        {"melora_forward dr", [&] { return melora_cuda_melora_forward(z.p, &ms, W, &mp, nullptr, D, h, 0); }},
+        {"melora_forward_naive dr", [&] { return melora_cuda_melora_forward_naive(z.p, &ms, W, &mp, nullptr, D, nullptr, 0); }},
+        {"melora_backward sv", [&] { return melora_cuda_melora_backward(out.p, nullptr, nullptr, W, dz.p, &mp, &md, D, h, 0); }},
+        {"melora_backward p", [&] { return melora_cuda_melora_backward(out.p, nullptr, &ms, W, dz.p, nullptr, &md, D, h, 0); }},
+        {"melora_backward dr", [&] { return melora_cuda_melora_backward(out.p, nullptr, &ms, W, dz.p, &mp, nullptr, D, h, 0); }},
+        {"melora_backward_naive dr", [&] { return melora_cuda_melora_backward_naive(out.p, nullptr, &ms, W, dz.p, &mp, nullptr, D, nullptr, 0); }},
+        {"melora_mc_forward sv", [&] { return melora_cuda_melora_mc_forward(zk.p, nullptr, W, &mp, C.p, K, D, h, 0); }},
+        {"melora_mc_forward p", [&] { return melora_cuda_melora_mc_forward(zk.p, &ls, W, nullptr, C.p, K, D, h, 0); }},
+        {"melora_kl p", [&] { return melora_cuda_melora_kl(kl.v, kl.st, nullptr, W, nullptr, .2f, 1, r, n, 0); }},
+        {"melora_kl_naive p", [&] { return melora_cuda_melora_kl_naive(kl.v, kl.st, nullptr, W, nullptr, .2f, 1, r, n, 0); }},
+        {"melora_kl_prior_noise p", [&] { return melora_cuda_melora_kl_prior_noise(kl.v, kl.st, nullptr, W, nullptr, .2f, .1f, 1, r, n, 0); }},
+        {"melora_kl_exact p", [&] { return melora_cuda_melora_kl_exact(kl.v, kl.st, nullptr, W, nullptr, .2f, 1, r, 0); }},
+    };
+    for (auto &c : nulls) cr_assert_eq(c.f(), MELORA_ERR_NULL, "%s NULL", c.what);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("z untouched", z.get(), z0, 0, 0);
+    close("u untouched", u.get(), u0, 0, 0);
+    close("v untouched", v.get(), v0, 0, 0);
+    close("out untouched", out.get(), o0, 0, 0);
+    cr_assert_eq(kl.status(), 0x7f7f7f7f);
+    // no grads struct: dx alone for the backwards; the value alone for the KLs
+    cr_assert_eq(melora_cuda_blob_flipout_backward(out.p, nullptr, &ls, W, dz.p, &bp, &nz, D, h, 0), MELORA_OK);
+    cr_assert_eq(melora_cuda_blob_kl(kl.v, kl.st, nullptr, W, &bp, .2f, 1, r, n, 0), MELORA_OK);
+    cr_assert_eq(kl.status(), MELORA_OK);
+    cr_assert_eq(melora_cuda_melora_kl(kl.v, kl.st, nullptr, W, &mp, .2f, 1, r, n, 0), MELORA_OK);
+    cr_assert_eq(kl.status(), MELORA_OK);
+    cr_assert_eq(melora_cuda_melora_kl_exact(kl.v, kl.st, nullptr, W, &mp, .2f, 1, r, 0), MELORA_OK);
+    cr_assert_eq(kl.status(), MELORA_OK);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    cublasDestroy(h);
+}
+
+// The per-method noise of a draw: equal to melora.h's (melora_blob_noise,
+// melora_blob_flipout_noise, melora_melora_noise) and to melora_rng_normal / _sign at the
+// offsets melora_draw_offset gives (sb right after sa's ceil(T/G) n signs); bad arguments
+// rejected with nothing written.
+static void same_numbers(const char *what, const vec &got, const vec &want, int normal) {
+#ifdef CUDACPU
+    (void)normal;
+    cr_assert(memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0, "%s", what);
+#else
+    close(what, got, want, normal ? 2e-6 : 0.0, normal ? 2e-6 : 0.0);
+#endif
+}
+Test(cuda, draw_noise_equals_host) {
+    NEED_DEVICE();
+    const uint64_t seed = 99;
+    const int T = 7, n = 5, m = 3, r = 4, E = 3, G = 3, ng = (T + G - 1) / G;
+    const melora_dims D = dims(T, n, m, r);
+    for (uint64_t draw : {0ull, 1ull, 7ull, (1ull << 24) - 1}) {
+        uint64_t off = 0;
+        cr_assert_eq(melora_draw_offset(&off, draw), MELORA_OK);
+        dev EA(vec(r * n, 0)), sa(vec(ng * n, 0)), sb(vec(ng * r, 0)), EC(vec(E * r * r, 0));
+        vec hEA(r * n), hsa(ng * n), hsb(ng * r), hEC(E * r * r);
+        vec lEA(r * n), lsa(ng * n), lsb(ng * r), lEC(E * r * r);
+        for (int i = 0; i < r * n; i++) lEA[i] = melora_rng_normal(seed, off + i);
+        for (int i = 0; i < ng * n; i++) lsa[i] = melora_rng_sign(seed, off + i);
+        for (int i = 0; i < ng * r; i++) lsb[i] = melora_rng_sign(seed, off + (uint64_t)ng * n + i);
+        for (int i = 0; i < E * r * r; i++) lEC[i] = melora_rng_normal(seed, off + i);
+        cr_assert_eq(melora_cuda_blob_noise(EA.p, seed, draw, r, n, 0), MELORA_OK);
+        cr_assert_eq(melora_blob_noise(hEA.data(), seed, draw, r, n), MELORA_OK);
+        same_numbers("blob EA vs host", EA.get(), hEA, 1);
+        same_numbers("blob EA vs melora_rng", EA.get(), lEA, 1);
+        cr_assert_eq(melora_cuda_blob_flipout_noise(EA.p, sa.p, sb.p, seed, draw, G, D, 0), MELORA_OK);
+        cr_assert_eq(melora_blob_flipout_noise(hEA.data(), hsa.data(), hsb.data(), seed, draw, G, D), MELORA_OK);
+        same_numbers("flipout EA vs host", EA.get(), hEA, 1);
+        same_numbers("flipout sa vs host", sa.get(), hsa, 0);
+        same_numbers("flipout sb vs host", sb.get(), hsb, 0);
+        same_numbers("flipout EA vs melora_rng", EA.get(), lEA, 1);
+        same_numbers("flipout sa vs melora_rng", sa.get(), lsa, 0);
+        same_numbers("flipout sb vs melora_rng", sb.get(), lsb, 0);
+        cr_assert_eq(melora_cuda_melora_noise(EC.p, seed, draw, E, r, 0), MELORA_OK);
+        cr_assert_eq(melora_melora_noise(hEC.data(), seed, draw, E, r), MELORA_OK);
+        same_numbers("melora EC vs host", EC.get(), hEC, 1);
+        same_numbers("melora EC vs melora_rng", EC.get(), lEC, 1);
+    }
+    // rejected, nothing written: a draw past 2^24, NULL, sizes, a tensor past its draw's
+    // window (2^21 x 2^21 = 2^42 numbers), overlapping Flipout tensors
+    dev buf(vec(64, 5.0f));
+    const vec b0 = buf.get();
+    float *o = buf.p;
+    cr_assert_eq(melora_cuda_blob_noise(o, seed, 1ull << 24, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_melora_noise(o, seed, 1ull << 24, E, r, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_flipout_noise(o, o + 20, o + 40, seed, 1ull << 24, G, D, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_noise(nullptr, seed, 0, r, n, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_noise(nullptr, seed, 0, E, r, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_blob_flipout_noise(o, nullptr, o + 40, seed, 0, G, D, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_blob_noise(o, seed, 0, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_melora_noise(o, seed, 0, 0, r, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_flipout_noise(o, o + 20, o + 40, seed, 0, 0, D, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_flipout_noise(o, o + 20, o + 40, seed, 0, G, dims(T, n, 0, r), 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_noise(o, seed, 0, 1 << 21, 1 << 21, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_melora_noise(o, seed, 0, 1 << 20, 1 << 11, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_blob_flipout_noise(o, o + 20, o + 40, seed, 0, 1, dims(1 << 21, 1 << 21, 1, 1), 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_blob_flipout_noise(o, o + 10, o + 40, seed, 0, G, D, 0), MELORA_ERR_ALIAS);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("nothing written", buf.get(), b0, 0, 0);
 }

@@ -4,11 +4,15 @@
 
    An input decodes as in fuzz_api.c (fuzz_input.h: sizes, large mode, scalars, NULL
    pointers, a workspace misaligned by 4 bytes, buffer contents), plus a NULL cuBLAS
-   handle now and then. The oracle is fuzz_api.c's, for device memory:
+   handle now and then and, from the misalignment byte, a workspace one byte short of
+   its size query. The calls take their pointers in one flat convention, packed into
+   the v0.2 structs by the wrappers below (the host's too: melora.h's calls on host
+   copies). The oracle is fuzz_api.c's, for device memory:
      - the statuses a call may return follow from the documented contract (NULL, sizes,
        overflow, T % E, bad scalars, alignment: work and kl 8-byte, status 4-byte aligned;
-       a NULL handle where cuBLAS is needed); the workspace is sized by
-       melora_cuda_workspace_size;
+       a NULL handle where cuBLAS is needed; MELORA_ERR_WORKSPACE for a short workspace);
+       the workspace is sized by melora_cuda_workspace_size (the references:
+       melora_cuda_workspace_size_naive; the diagonal KLs: MELORA_CUDA_DIAG_KL_BYTES);
      - an argument error returns one of them and writes nothing: every device buffer, the
        workspace, *kl and *status are compared with their contents before the call;
      - a valid call returns MELORA_OK with melora_cuda_last_error() empty, never modifies
@@ -16,8 +20,10 @@
        with melora.h's (the same call on host copies) within 1e-4 of the output's largest
        magnitude; the KLs report on the device the status the host path returns, NaN and
        no gradient on MELORA_ERR_VALUE, otherwise the host's value within 1e-3 relative;
-     - noise equals melora_rng_*(seed, offset + i) bit for bit;
-     - melora_cuda_workspace_size: the status of the contract, nothing written on error.
+     - noise equals melora_rng_*(seed, offset + i) bit for bit, and a draw's noise
+       (blob, Flipout, Me-LoRA) melora_rng_* at melora_draw_offset's offsets;
+     - melora_cuda_workspace_size and _naive: the status of the contract, nothing
+       written on error.
    The emulator runs a CUDA thread as a fiber, so valid calls get smaller buffers than in
    fuzz_api.c (2^15 floats). */
 #include <math.h>
@@ -27,7 +33,6 @@
 #include <vector>
 
 #include "melora_cuda.h"
-#include "../api_calls.h"
 #include "fuzz_input.h"
 
 #define FAIL(...) do { fprintf(stderr, "fuzz_cuda: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
@@ -38,34 +43,185 @@
 #define SMALL 64                      /* buffers of calls expected to fail */
 #define CAP_MADDS 4.0e6               /* see too_slow */
 
-typedef melora_status (*cu_fn)(void **p, const int *d, const float *f, cublasHandle_t h);
+/* Every call in one convention: its pointers in p[] (the order of the kinds below), int
+   sizes in d[], float scalars in f[], and wb, the bytes the workspace is given. The CUDA
+   calls (g_) take the handle as well; the host calls (h_) are melora.h's, without the
+   device status and, for the _naive references, without the workspace. Both pack p[]
+   into the v0.2 structs here. */
+typedef melora_status (*cu_fn)(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h);
+typedef melora_status (*host_fn)(void **p, const int *d, const float *f, size_t wb);
+#define F(x) ((float *)(x))
 #define D(x) ((double *)(x))
 #define I(x) ((int *)(x))
 #define S0 cudaStream_t(0)
+#define DIMS4(o) mkdims(d[o], d[o + 1], d[o + 2], d[o + 3])
+static melora_dims mkdims(int T, int n, int m, int r) { melora_dims x = {T, n, m, r}; return x; }
+static melora_work wk(void *p, size_t b) { melora_work w = {p, b}; return w; }
 
-/* the CUDA entry points in the calling convention of api_calls.h, plus the handle */
-static melora_status g_lora_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), f[0], d[0], d[1], d[2], d[3], h, S0); }
-static melora_status g_lora_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_backward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], h, S0); }
-static melora_status g_blob_s(void **p, const int *d, const float *, cublasHandle_t) { return melora_cuda_blob_sample(F(p[0]), CF(p[1]), CF(p[2]), CF(p[3]), d[0], d[1], S0); }
-static melora_status g_blob_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_forward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], h, S0); }
-static melora_status g_blob_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), f[0], d[0], d[1], d[2], d[3], h, S0); }
-static melora_status g_flip_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_flip_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_blob_kl(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_blob_kl(D(p[0]), I(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), f[0], f[1], d[0], d[1], S0); }
-static melora_status g_me_s(void **p, const int *d, const float *, cublasHandle_t) { return melora_cuda_melora_sample(F(p[0]), CF(p[1]), CF(p[2]), CF(p[3]), d[0], d[1], S0); }
-static melora_status g_me_f(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_forward(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_me_b(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_backward(F(p[0]), F(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), CF(p[14]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_me_mc(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_mc_forward(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_me_kl(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl(D(p[0]), I(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), f[0], f[1], d[0], d[1], S0); }
-static melora_status g_me_kl8(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl_prior_noise(D(p[0]), I(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), f[0], f[1], f[2], d[0], d[1], S0); }
-static melora_status g_me_klx(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl_exact(D(p[0]), I(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), f[0], f[1], d[0], S0); }
-static melora_status g_me_kln(void **p, const int *d, const float *f, cublasHandle_t) { return melora_cuda_melora_kl_naive(D(p[0]), I(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), f[0], f[1], d[0], d[1], S0); }
-static melora_status g_lora_fn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_forward_naive(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), f[0], d[0], d[1], d[2], d[3], h, S0); }
-static melora_status g_lora_bn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_lora_backward_naive(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), f[0], d[0], d[1], d[2], d[3], h, S0); }
-static melora_status g_flip_fn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_forward_naive(F(p[0]), F(p[1]), p[2], CF(p[3]), CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_flip_bn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_blob_flipout_backward_naive(F(p[0]), F(p[1]), F(p[2]), F(p[3]), p[4], CF(p[5]), CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_me_fn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_forward_naive(F(p[0]), F(p[1]), F(p[2]), p[3], CF(p[4]), CF(p[5]), CF(p[6]), CF(p[7]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
-static melora_status g_me_bn(void **p, const int *d, const float *f, cublasHandle_t h) { return melora_cuda_melora_backward_naive(F(p[0]), F(p[1]), F(p[2]), F(p[3]), F(p[4]), p[5], CF(p[6]), CF(p[7]), CF(p[8]), CF(p[9]), CF(p[10]), CF(p[11]), CF(p[12]), CF(p[13]), CF(p[14]), f[0], d[0], d[1], d[2], d[3], d[4], h, S0); }
+/* LoRA: z u w x A B | dx dA dB w dz u x A B */
+static melora_status g_lora_f(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_lora_params lp = {F(p[4]), F(p[5]), f[0]};
+    return melora_cuda_lora_forward(F(p[0]), &sv, wk(p[2], wb), &lp, DIMS4(0), h, S0); }
+static melora_status g_lora_fn(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_lora_params lp = {F(p[4]), F(p[5]), f[0]};
+    return melora_cuda_lora_forward_naive(F(p[0]), &sv, wk(p[2], wb), &lp, DIMS4(0), h, S0); }
+static melora_status h_lora_f(void **p, const int *d, const float *f, size_t wb) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_lora_params lp = {F(p[4]), F(p[5]), f[0]};
+    return melora_lora_forward(F(p[0]), &sv, wk(p[2], wb), &lp, DIMS4(0)); }
+static melora_status h_lora_fn(void **p, const int *d, const float *f, size_t) { /* z u x A B */
+    melora_lora_saved sv = {F(p[2]), F(p[1])}; melora_lora_params lp = {F(p[3]), F(p[4]), f[0]};
+    return melora_lora_forward_naive(F(p[0]), &sv, &lp, DIMS4(0)); }
+static melora_status g_lora_b(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_grads g = {F(p[1]), F(p[2])}; melora_lora_saved sv = {F(p[6]), F(p[5])};
+    melora_lora_params lp = {F(p[7]), F(p[8]), f[0]};
+    return melora_cuda_lora_backward(F(p[0]), &g, &sv, wk(p[3], wb), F(p[4]), &lp, DIMS4(0), h, S0); }
+static melora_status g_lora_bn(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_grads g = {F(p[1]), F(p[2])}; melora_lora_saved sv = {F(p[6]), F(p[5])};
+    melora_lora_params lp = {F(p[7]), F(p[8]), f[0]};
+    return melora_cuda_lora_backward_naive(F(p[0]), &g, &sv, wk(p[3], wb), F(p[4]), &lp, DIMS4(0), h, S0); }
+static melora_status h_lora_b(void **p, const int *d, const float *f, size_t wb) {
+    melora_lora_grads g = {F(p[1]), F(p[2])}; melora_lora_saved sv = {F(p[6]), F(p[5])};
+    melora_lora_params lp = {F(p[7]), F(p[8]), f[0]};
+    return melora_lora_backward(F(p[0]), &g, &sv, wk(p[3], wb), F(p[4]), &lp, DIMS4(0)); }
+static melora_status h_lora_bn(void **p, const int *d, const float *f, size_t) { /* dx dA dB dz u x A B */
+    melora_lora_grads g = {F(p[1]), F(p[2])}; melora_lora_saved sv = {F(p[5]), F(p[4])};
+    melora_lora_params lp = {F(p[6]), F(p[7]), f[0]};
+    return melora_lora_backward_naive(F(p[0]), &g, &sv, F(p[3]), &lp, DIMS4(0)); }
+
+/* BLoB: As MA GA EA | z u As w x MA GA EA B | dx dMA dGA dB w dz u x As GA EA B */
+static melora_status g_blob_s(void **p, const int *d, const float *, size_t, cublasHandle_t) {
+    melora_blob_params bp = {F(p[1]), F(p[2]), nullptr, 0};
+    return melora_cuda_blob_sample(F(p[0]), &bp, F(p[3]), d[0], d[1], S0); }
+static melora_status h_blob_s(void **p, const int *d, const float *, size_t) {
+    melora_blob_params bp = {F(p[1]), F(p[2]), nullptr, 0};
+    return melora_blob_sample(F(p[0]), &bp, F(p[3]), d[0], d[1]); }
+static melora_status g_blob_f(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_saved sv = {F(p[4]), F(p[1])}; melora_blob_params bp = {F(p[5]), F(p[6]), F(p[8]), f[0]};
+    return melora_cuda_blob_forward(F(p[0]), &sv, F(p[2]), wk(p[3], wb), &bp, F(p[7]), DIMS4(0), h, S0); }
+static melora_status h_blob_f(void **p, const int *d, const float *f, size_t wb) {
+    melora_lora_saved sv = {F(p[4]), F(p[1])}; melora_blob_params bp = {F(p[5]), F(p[6]), F(p[8]), f[0]};
+    return melora_blob_forward(F(p[0]), &sv, F(p[2]), wk(p[3], wb), &bp, F(p[7]), DIMS4(0)); }
+static melora_status g_blob_b(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_blob_grads g = {F(p[1]), F(p[2]), F(p[3])}; melora_lora_saved sv = {F(p[7]), F(p[6])};
+    melora_blob_params bp = {nullptr, F(p[9]), F(p[11]), f[0]}; melora_blob_draw dr = {F(p[8]), F(p[10])};
+    return melora_cuda_blob_backward(F(p[0]), &g, &sv, wk(p[4], wb), F(p[5]), &bp, &dr, DIMS4(0), h, S0); }
+static melora_status h_blob_b(void **p, const int *d, const float *f, size_t wb) {
+    melora_blob_grads g = {F(p[1]), F(p[2]), F(p[3])}; melora_lora_saved sv = {F(p[7]), F(p[6])};
+    melora_blob_params bp = {nullptr, F(p[9]), F(p[11]), f[0]}; melora_blob_draw dr = {F(p[8]), F(p[10])};
+    return melora_blob_backward(F(p[0]), &g, &sv, wk(p[4], wb), F(p[5]), &bp, &dr, DIMS4(0)); }
+
+/* Flipout (d: G T n m r): z u w x MA GA EA sa sb B | dx dMA dGA dB w dz u x MA GA EA sa sb B */
+static melora_status g_flip_f(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_blob_params bp = {F(p[4]), F(p[5]), F(p[9]), f[0]};
+    melora_flipout_noise nz = {F(p[6]), F(p[7]), F(p[8]), d[0]};
+    return melora_cuda_blob_flipout_forward(F(p[0]), &sv, wk(p[2], wb), &bp, &nz, DIMS4(1), h, S0); }
+static melora_status g_flip_fn(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_blob_params bp = {F(p[4]), F(p[5]), F(p[9]), f[0]};
+    melora_flipout_noise nz = {F(p[6]), F(p[7]), F(p[8]), d[0]};
+    return melora_cuda_blob_flipout_forward_naive(F(p[0]), &sv, wk(p[2], wb), &bp, &nz, DIMS4(1), h, S0); }
+static melora_status h_flip_f(void **p, const int *d, const float *f, size_t wb) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_blob_params bp = {F(p[4]), F(p[5]), F(p[9]), f[0]};
+    melora_flipout_noise nz = {F(p[6]), F(p[7]), F(p[8]), d[0]};
+    return melora_blob_flipout_forward(F(p[0]), &sv, wk(p[2], wb), &bp, &nz, DIMS4(1)); }
+static melora_status h_flip_fn(void **p, const int *d, const float *f, size_t) { /* z u x MA GA EA sa sb B */
+    melora_lora_saved sv = {F(p[2]), F(p[1])}; melora_blob_params bp = {F(p[3]), F(p[4]), F(p[8]), f[0]};
+    melora_flipout_noise nz = {F(p[5]), F(p[6]), F(p[7]), d[0]};
+    return melora_blob_flipout_forward_naive(F(p[0]), &sv, &bp, &nz, DIMS4(1)); }
+static melora_status g_flip_b(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_blob_grads g = {F(p[1]), F(p[2]), F(p[3])}; melora_lora_saved sv = {F(p[7]), F(p[6])};
+    melora_blob_params bp = {F(p[8]), F(p[9]), F(p[13]), f[0]}; melora_flipout_noise nz = {F(p[10]), F(p[11]), F(p[12]), d[0]};
+    return melora_cuda_blob_flipout_backward(F(p[0]), &g, &sv, wk(p[4], wb), F(p[5]), &bp, &nz, DIMS4(1), h, S0); }
+static melora_status g_flip_bn(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_blob_grads g = {F(p[1]), F(p[2]), F(p[3])}; melora_lora_saved sv = {F(p[7]), F(p[6])};
+    melora_blob_params bp = {F(p[8]), F(p[9]), F(p[13]), f[0]}; melora_flipout_noise nz = {F(p[10]), F(p[11]), F(p[12]), d[0]};
+    return melora_cuda_blob_flipout_backward_naive(F(p[0]), &g, &sv, wk(p[4], wb), F(p[5]), &bp, &nz, DIMS4(1), h, S0); }
+static melora_status h_flip_b(void **p, const int *d, const float *f, size_t wb) {
+    melora_blob_grads g = {F(p[1]), F(p[2]), F(p[3])}; melora_lora_saved sv = {F(p[7]), F(p[6])};
+    melora_blob_params bp = {F(p[8]), F(p[9]), F(p[13]), f[0]}; melora_flipout_noise nz = {F(p[10]), F(p[11]), F(p[12]), d[0]};
+    return melora_blob_flipout_backward(F(p[0]), &g, &sv, wk(p[4], wb), F(p[5]), &bp, &nz, DIMS4(1)); }
+static melora_status h_flip_bn(void **p, const int *d, const float *f, size_t) { /* dx dMA dGA dB dz u x MA GA EA sa sb B */
+    melora_blob_grads g = {F(p[1]), F(p[2]), F(p[3])}; melora_lora_saved sv = {F(p[6]), F(p[5])};
+    melora_blob_params bp = {F(p[7]), F(p[8]), F(p[12]), f[0]}; melora_flipout_noise nz = {F(p[9]), F(p[10]), F(p[11]), d[0]};
+    return melora_blob_flipout_backward_naive(F(p[0]), &g, &sv, F(p[4]), &bp, &nz, DIMS4(1)); }
+
+/* The diagonal KLs (d: r n | r): kl S dMA dGA w MA GA | kl S dM dH w M H; the host's
+   without S and w */
+static melora_status g_blob_kl(void **p, const int *d, const float *f, size_t wb, cublasHandle_t) {
+    melora_blob_grads g = {F(p[2]), F(p[3]), nullptr}; melora_blob_params bp = {F(p[5]), F(p[6]), nullptr, 0};
+    return melora_cuda_blob_kl(D(p[0]), I(p[1]), &g, wk(p[4], wb), &bp, f[0], f[1], d[0], d[1], S0); }
+static melora_status h_blob_kl(void **p, const int *d, const float *f, size_t) {
+    melora_blob_grads g = {F(p[1]), F(p[2]), nullptr}; melora_blob_params bp = {F(p[3]), F(p[4]), nullptr, 0};
+    return melora_blob_kl(D(p[0]), &g, &bp, f[0], f[1], d[0], d[1]); }
+static melora_status g_me_klx(void **p, const int *d, const float *f, size_t wb, cublasHandle_t) {
+    melora_melora_grads g = {nullptr, nullptr, F(p[2]), F(p[3])}; melora_melora_params mp = {nullptr, nullptr, F(p[5]), F(p[6]), 0};
+    return melora_cuda_melora_kl_exact(D(p[0]), I(p[1]), &g, wk(p[4], wb), &mp, f[0], f[1], d[0], S0); }
+static melora_status h_me_klx(void **p, const int *d, const float *f, size_t) {
+    melora_melora_grads g = {nullptr, nullptr, F(p[1]), F(p[2])}; melora_melora_params mp = {nullptr, nullptr, F(p[3]), F(p[4]), 0};
+    return melora_melora_kl_exact(D(p[0]), &g, &mp, f[0], f[1], d[0]); }
+
+/* Me-LoRA (d: E T n m r, K T n m r): C M H EC | z u v w x A C B |
+   dx dA dB dM dH w dz u v x A C B H EC | z u w x A C B */
+static melora_status g_me_s(void **p, const int *d, const float *, size_t, cublasHandle_t) {
+    melora_melora_params mp = {nullptr, nullptr, F(p[1]), F(p[2]), 0};
+    return melora_cuda_melora_sample(F(p[0]), &mp, F(p[3]), d[0], d[1], S0); }
+static melora_status h_me_s(void **p, const int *d, const float *, size_t) {
+    melora_melora_params mp = {nullptr, nullptr, F(p[1]), F(p[2]), 0};
+    return melora_melora_sample(F(p[0]), &mp, F(p[3]), d[0], d[1]); }
+static melora_status g_me_f(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_melora_saved sv = {F(p[4]), F(p[1]), F(p[2])}; melora_melora_params mp = {F(p[5]), F(p[7]), nullptr, nullptr, f[0]};
+    melora_melora_draw dr = {F(p[6]), nullptr, d[0]};
+    return melora_cuda_melora_forward(F(p[0]), &sv, wk(p[3], wb), &mp, &dr, DIMS4(1), h, S0); }
+static melora_status g_me_fn(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_melora_saved sv = {F(p[4]), F(p[1]), F(p[2])}; melora_melora_params mp = {F(p[5]), F(p[7]), nullptr, nullptr, f[0]};
+    melora_melora_draw dr = {F(p[6]), nullptr, d[0]};
+    return melora_cuda_melora_forward_naive(F(p[0]), &sv, wk(p[3], wb), &mp, &dr, DIMS4(1), h, S0); }
+static melora_status h_me_f(void **p, const int *d, const float *f, size_t wb) {
+    melora_melora_saved sv = {F(p[4]), F(p[1]), F(p[2])}; melora_melora_params mp = {F(p[5]), F(p[7]), nullptr, nullptr, f[0]};
+    melora_melora_draw dr = {F(p[6]), nullptr, d[0]};
+    return melora_melora_forward(F(p[0]), &sv, wk(p[3], wb), &mp, &dr, DIMS4(1)); }
+static melora_status h_me_fn(void **p, const int *d, const float *f, size_t) { /* z u v x A C B */
+    melora_melora_saved sv = {F(p[3]), F(p[1]), F(p[2])}; melora_melora_params mp = {F(p[4]), F(p[6]), nullptr, nullptr, f[0]};
+    melora_melora_draw dr = {F(p[5]), nullptr, d[0]};
+    return melora_melora_forward_naive(F(p[0]), &sv, &mp, &dr, DIMS4(1)); }
+static melora_status g_me_b(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_melora_grads g = {F(p[1]), F(p[2]), F(p[3]), F(p[4])}; melora_melora_saved sv = {F(p[9]), F(p[7]), F(p[8])};
+    melora_melora_params mp = {F(p[10]), F(p[12]), nullptr, F(p[13]), f[0]}; melora_melora_draw dr = {F(p[11]), F(p[14]), d[0]};
+    return melora_cuda_melora_backward(F(p[0]), &g, &sv, wk(p[5], wb), F(p[6]), &mp, &dr, DIMS4(1), h, S0); }
+static melora_status g_me_bn(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_melora_grads g = {F(p[1]), F(p[2]), F(p[3]), F(p[4])}; melora_melora_saved sv = {F(p[9]), F(p[7]), F(p[8])};
+    melora_melora_params mp = {F(p[10]), F(p[12]), nullptr, F(p[13]), f[0]}; melora_melora_draw dr = {F(p[11]), F(p[14]), d[0]};
+    return melora_cuda_melora_backward_naive(F(p[0]), &g, &sv, wk(p[5], wb), F(p[6]), &mp, &dr, DIMS4(1), h, S0); }
+static melora_status h_me_b(void **p, const int *d, const float *f, size_t wb) {
+    melora_melora_grads g = {F(p[1]), F(p[2]), F(p[3]), F(p[4])}; melora_melora_saved sv = {F(p[9]), F(p[7]), F(p[8])};
+    melora_melora_params mp = {F(p[10]), F(p[12]), nullptr, F(p[13]), f[0]}; melora_melora_draw dr = {F(p[11]), F(p[14]), d[0]};
+    return melora_melora_backward(F(p[0]), &g, &sv, wk(p[5], wb), F(p[6]), &mp, &dr, DIMS4(1)); }
+static melora_status h_me_bn(void **p, const int *d, const float *f, size_t) { /* dx dA dB dM dH dz u v x A C B H EC */
+    melora_melora_grads g = {F(p[1]), F(p[2]), F(p[3]), F(p[4])}; melora_melora_saved sv = {F(p[8]), F(p[6]), F(p[7])};
+    melora_melora_params mp = {F(p[9]), F(p[11]), nullptr, F(p[12]), f[0]}; melora_melora_draw dr = {F(p[10]), F(p[13]), d[0]};
+    return melora_melora_backward_naive(F(p[0]), &g, &sv, F(p[5]), &mp, &dr, DIMS4(1)); }
+static melora_status g_me_mc(void **p, const int *d, const float *f, size_t wb, cublasHandle_t h) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_melora_params mp = {F(p[4]), F(p[6]), nullptr, nullptr, f[0]};
+    return melora_cuda_melora_mc_forward(F(p[0]), &sv, wk(p[2], wb), &mp, F(p[5]), d[0], DIMS4(1), h, S0); }
+static melora_status h_me_mc(void **p, const int *d, const float *f, size_t wb) {
+    melora_lora_saved sv = {F(p[3]), F(p[1])}; melora_melora_params mp = {F(p[4]), F(p[6]), nullptr, nullptr, f[0]};
+    return melora_melora_mc_forward(F(p[0]), &sv, wk(p[2], wb), &mp, F(p[5]), d[0], DIMS4(1)); }
+
+/* eq. 7/8 (d: r n): kl S dA dM dH w A M H; the host's without S */
+static melora_status g_me_kl(void **p, const int *d, const float *f, size_t wb, cublasHandle_t) {
+    melora_melora_grads g = {F(p[2]), nullptr, F(p[3]), F(p[4])}; melora_melora_params mp = {F(p[6]), nullptr, F(p[7]), F(p[8]), 0};
+    return melora_cuda_melora_kl(D(p[0]), I(p[1]), &g, wk(p[5], wb), &mp, f[0], f[1], d[0], d[1], S0); }
+static melora_status g_me_kln(void **p, const int *d, const float *f, size_t wb, cublasHandle_t) {
+    melora_melora_grads g = {F(p[2]), nullptr, F(p[3]), F(p[4])}; melora_melora_params mp = {F(p[6]), nullptr, F(p[7]), F(p[8]), 0};
+    return melora_cuda_melora_kl_naive(D(p[0]), I(p[1]), &g, wk(p[5], wb), &mp, f[0], f[1], d[0], d[1], S0); }
+static melora_status g_me_kl8(void **p, const int *d, const float *f, size_t wb, cublasHandle_t) {
+    melora_melora_grads g = {F(p[2]), nullptr, F(p[3]), F(p[4])}; melora_melora_params mp = {F(p[6]), nullptr, F(p[7]), F(p[8]), 0};
+    return melora_cuda_melora_kl_prior_noise(D(p[0]), I(p[1]), &g, wk(p[5], wb), &mp, f[0], f[1], f[2], d[0], d[1], S0); }
+static melora_status h_me_kl(void **p, const int *d, const float *f, size_t wb) {
+    melora_melora_grads g = {F(p[1]), nullptr, F(p[2]), F(p[3])}; melora_melora_params mp = {F(p[5]), nullptr, F(p[6]), F(p[7]), 0};
+    return melora_melora_kl(D(p[0]), &g, wk(p[4], wb), &mp, f[0], f[1], d[0], d[1]); }
+static melora_status h_me_kl8(void **p, const int *d, const float *f, size_t wb) {
+    melora_melora_grads g = {F(p[1]), nullptr, F(p[2]), F(p[3])}; melora_melora_params mp = {F(p[5]), nullptr, F(p[6]), F(p[7]), 0};
+    return melora_melora_kl_prior_noise(D(p[0]), &g, wk(p[4], wb), &mp, f[0], f[1], f[2], d[0], d[1]); }
 
 /* Kinds as in fuzz_api.c (o required output, O optional output, w workspace, i input,
    g std input, h input required with dH, k double *kl) plus S, the KL's device status.
@@ -80,7 +236,7 @@ struct cspec {
     int dh;     /* index of dH, -1 */
     int handle; /* 0 no handle, 1 required, 2 may be NULL (naive) */
     cu_fn cu;
-    call_fn cpu;
+    host_fn cpu;
 };
 #define LF MELORA_OP_LORA_FORWARD
 #define LB MELORA_OP_LORA_BACKWARD
@@ -91,28 +247,28 @@ struct cspec {
 #define MC MELORA_OP_MELORA_MC_FORWARD
 #define KL MELORA_OP_MELORA_KL
 static const cspec SPECS[] = {
-    {"lora_forward", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", LF, LF, 0, -1, 1, g_lora_f, c_lora_f},
-    {"lora_backward", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", LB, LB, 0, -1, 1, g_lora_b, c_lora_b},
-    {"blob_sample", "rn", "oiii", {"rn", "rn", "rn", "rn"}, "", -1, -1, 0, -1, 0, g_blob_s, c_blob_s},
-    {"blob_forward", "Tnmr", "ooowiiiii", {"Tm", "Tr", "rn", "", "Tn", "rn", "rn", "rn", "mr"}, "s", LF, LF, 0, -1, 1, g_blob_f, c_blob_f},
-    {"blob_backward", "Tnmr", "OOOOwiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "mr"}, "s", LB, LB, 0, -1, 1, g_blob_b, c_blob_b},
-    {"flipout_forward", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FF, FF, 0, -1, 1, g_flip_f, c_flip_f},
-    {"flipout_backward", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FB, FB, 0, -1, 1, g_flip_b, c_flip_b},
-    {"blob_kl", "rn", "kSOOwig", {"1", "1", "rn", "rn", "", "rn", "rn"}, "pw", KL, -1, 1, -1, 0, g_blob_kl, c_blob_kl},
-    {"melora_sample", "Er", "oiii", {"Err", "rr", "rr", "Err"}, "", -1, -1, 0, -1, 0, g_me_s, c_me_s},
-    {"melora_forward", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MF, MF, 0, -1, 1, g_me_f, c_me_f},
-    {"melora_backward", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MB, MB, 0, 4, 1, g_me_b, c_me_b},
-    {"melora_mc_forward", "KTnmr", "oowiiii", {"KTm", "Tr", "", "Tn", "rn", "Krr", "mr"}, "s", MC, MC, 0, -1, 1, g_me_mc, c_me_mc},
-    {"melora_kl", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", KL, KL, 2, -1, 0, g_me_kl, c_me_kl},
-    {"melora_kl_prior_noise", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pew", KL, KL, 2, -1, 0, g_me_kl8, c_me_kl8},
-    {"melora_kl_exact", "r", "kSOOwig", {"1", "1", "rr", "rr", "", "rr", "rr"}, "pw", KL, -1, 1, -1, 0, g_me_klx, c_me_klx},
-    {"melora_kl_naive", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", KL, KL, 2, -1, 0, g_me_kln, c_me_kl},
-    {"lora_forward_naive", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", LF, -1, 0, -1, 2, g_lora_fn, c_lora_fn},
-    {"lora_backward_naive", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", LB, -1, 0, -1, 2, g_lora_bn, c_lora_bn},
-    {"flipout_forward_naive", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FF, -1, 0, -1, 2, g_flip_fn, c_flip_fn},
-    {"flipout_backward_naive", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FB, -1, 0, -1, 2, g_flip_bn, c_flip_bn},
-    {"melora_forward_naive", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MF, -1, 0, -1, 2, g_me_fn, c_me_fn},
-    {"melora_backward_naive", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MB, -1, 0, 4, 2, g_me_bn, c_me_bn},
+    {"lora_forward", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", LF, LF, 0, -1, 1, g_lora_f, h_lora_f},
+    {"lora_backward", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", LB, LB, 0, -1, 1, g_lora_b, h_lora_b},
+    {"blob_sample", "rn", "oiii", {"rn", "rn", "rn", "rn"}, "", -1, -1, 0, -1, 0, g_blob_s, h_blob_s},
+    {"blob_forward", "Tnmr", "ooowiiiii", {"Tm", "Tr", "rn", "", "Tn", "rn", "rn", "rn", "mr"}, "s", LF, LF, 0, -1, 1, g_blob_f, h_blob_f},
+    {"blob_backward", "Tnmr", "OOOOwiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "mr"}, "s", LB, LB, 0, -1, 1, g_blob_b, h_blob_b},
+    {"flipout_forward", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FF, FF, 0, -1, 1, g_flip_f, h_flip_f},
+    {"flipout_backward", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FB, FB, 0, -1, 1, g_flip_b, h_flip_b},
+    {"blob_kl", "rn", "kSOOwig", {"1", "1", "rn", "rn", "", "rn", "rn"}, "pw", KL, -1, 1, -1, 0, g_blob_kl, h_blob_kl},
+    {"melora_sample", "Er", "oiii", {"Err", "rr", "rr", "Err"}, "", -1, -1, 0, -1, 0, g_me_s, h_me_s},
+    {"melora_forward", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MF, MF, 0, -1, 1, g_me_f, h_me_f},
+    {"melora_backward", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MB, MB, 0, 4, 1, g_me_b, h_me_b},
+    {"melora_mc_forward", "KTnmr", "oowiiii", {"KTm", "Tr", "", "Tn", "rn", "Krr", "mr"}, "s", MC, MC, 0, -1, 1, g_me_mc, h_me_mc},
+    {"melora_kl", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", KL, KL, 2, -1, 0, g_me_kl, h_me_kl},
+    {"melora_kl_prior_noise", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pew", KL, KL, 2, -1, 0, g_me_kl8, h_me_kl8},
+    {"melora_kl_exact", "r", "kSOOwig", {"1", "1", "rr", "rr", "", "rr", "rr"}, "pw", KL, -1, 1, -1, 0, g_me_klx, h_me_klx},
+    {"melora_kl_naive", "rn", "kSOOOwiig", {"1", "1", "rn", "rr", "rr", "", "rn", "rr", "rr"}, "pw", KL, KL, 2, -1, 0, g_me_kln, h_me_kl},
+    {"lora_forward_naive", "Tnmr", "oowiii", {"Tm", "Tr", "", "Tn", "rn", "mr"}, "s", LF, -1, 0, -1, 2, g_lora_fn, h_lora_fn},
+    {"lora_backward_naive", "Tnmr", "OOOwiiiii", {"Tn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "mr"}, "s", LB, -1, 0, -1, 2, g_lora_bn, h_lora_bn},
+    {"flipout_forward_naive", "GTnmr", "oowiiiiiii", {"Tm", "Tr", "", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FF, -1, 0, -1, 2, g_flip_fn, h_flip_fn},
+    {"flipout_backward_naive", "GTnmr", "OOOOwiiiiiiiii", {"Tn", "rn", "rn", "mr", "", "Tm", "Tr", "Tn", "rn", "rn", "rn", "gn", "gr", "mr"}, "s", FB, -1, 0, -1, 2, g_flip_bn, h_flip_bn},
+    {"melora_forward_naive", "ETnmr", "ooowiiii", {"Tm", "Tr", "Tr", "", "Tn", "rn", "Err", "mr"}, "s", MF, -1, 0, -1, 2, g_me_fn, h_me_fn},
+    {"melora_backward_naive", "ETnmr", "OOOOOwiiiiiiihh", {"Tn", "rn", "mr", "rr", "rr", "", "Tm", "Tr", "Tr", "Tn", "rn", "Err", "mr", "rr", "Err"}, "s", MB, -1, 0, 4, 2, g_me_bn, h_me_bn},
 };
 #define NSPEC (int)(sizeof SPECS / sizeof SPECS[0])
 
@@ -126,18 +282,22 @@ static void *dmalloc(size_t bytes) {
 static void up(void *d, const void *h, size_t bytes) { CHECK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice) == cudaSuccess, "upload"); }
 static void down(void *h, const void *d, size_t bytes) { CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess, "download"); }
 
-/* the workspace of op for dimensions d (the KLs: T = m = 1, n = r when there is no n) */
+/* the workspace of op for dimensions d (the KLs: T = m = 1, n = r when there is no n);
+   cuda: 0 the host's, 1 the tuned CUDA calls', 2 the CUDA references' */
 static melora_status ws_size(size_t *bytes, int op, const char *dims, const int *d, int cuda) {
     int kl = op == KL, r = (int)dim_of('r', dims, d);
     int n = strchr(dims, 'n') ? (int)dim_of('n', dims, d) : r;
     int T = kl ? 1 : (int)dim_of('T', dims, d), m = kl ? 1 : (int)dim_of('m', dims, d);
-    return cuda ? melora_cuda_workspace_size(bytes, (melora_op)op, T, n, m, r)
-                : melora_workspace_size(bytes, (melora_op)op, T, n, m, r);
+    melora_dims dd = mkdims(T, n, m, r);
+    return cuda == 2 ? melora_cuda_workspace_size_naive(bytes, (melora_op)op, dd)
+         : cuda ? melora_cuda_workspace_size(bytes, (melora_op)op, dd)
+                : melora_workspace_size(bytes, (melora_op)op, dd);
 }
 
 static int fuzz_compute(rd *in, const cspec *sp) {
     int np = (int)strlen(sp->kinds), nd = (int)strlen(sp->dims), ns = (int)strlen(sp->scal);
-    int d[8], i, work_i = -1, misalign, bounded = 1, fix, null_handle;
+    int d[8], i, work_i = -1, misalign, short_work, bounded = 1, fix, null_handle;
+    const int naive = strstr(sp->name, "_naive") != nullptr;
     float f[3] = {0, 0, 0};
     unsigned allowed = 0, nullmask;
     uint64_t cnt[16];
@@ -158,7 +318,11 @@ static int fuzz_compute(rd *in, const cspec *sp) {
     for (i = 0; i < ns; i++) f[i] = dscal(in);
     nullmask = u8(in) < 40 ? (1u << (u8(in) % np)) : 0u;
     if (u8(in) < 20) nullmask |= 1u << (u8(in) % np);
-    misalign = u8(in) < 12;
+    {   /* one byte: a workspace misaligned by 4 bytes, or one byte short of its size */
+        uint8_t wmode = u8(in);
+        misalign = wmode < 12;
+        short_work = wmode >= 12 && wmode < 24;
+    }
     null_handle = sp->handle && u8(in) < 12;
 
     for (i = 0; i < np; i++) {
@@ -170,19 +334,26 @@ static int fuzz_compute(rd *in, const cspec *sp) {
     }
     if (null_handle && sp->handle == 1) allowed |= BIT(MELORA_ERR_NULL);
     allowed |= size_statuses(cnt, sp->shape, sp->kinds, np, sp->dims, d, nd);
-    /* Me-LoRA's sizes are checked against the host layout as well (melora_workspace_size) */
-    if (sp->op >= 0 && positive("r", sp->dims, d) && positive(strchr(sp->dims, 'n') ? "n" : "r", sp->dims, d) &&
-        (sp->op == KL || positive("Tm", sp->dims, d))) {
+    /* the sizes are checked against the host layout as well (melora_workspace_size); the
+       diagonal KLs have a fixed scratch and no host workspace */
+    if (sp->kl == 1) {
+        wbytes = MELORA_CUDA_DIAG_KL_BYTES;
+    } else if (sp->op >= 0 && positive("r", sp->dims, d) && positive(strchr(sp->dims, 'n') ? "n" : "r", sp->dims, d) &&
+               (sp->op == KL || positive("Tm", sp->dims, d))) {
         size_t hb;
-        melora_status ws = ws_size(&wbytes, sp->op, sp->dims, d, 1);
+        melora_status ws = ws_size(&wbytes, sp->op, sp->dims, d, naive ? 2 : 1);
         if (ws != MELORA_OK) {
             CHECK(ws == MELORA_ERR_OVERFLOW, "%s: cuda workspace_size gave %d", sp->name, ws);
             allowed |= BIT(ws);
+            wbytes = 0;
         }
         ws = ws_size(&hb, sp->op, sp->dims, d, 0);
         if (ws != MELORA_OK) allowed |= BIT(MELORA_ERR_OVERFLOW);
     }
     if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    /* a workspace one byte short of the size query (known only for sizes it accepts) */
+    short_work = short_work && work_i >= 0 && wbytes > 0 && !((nullmask >> work_i) & 1u);
+    if (short_work) allowed |= BIT(MELORA_ERR_WORKSPACE);
     allowed |= scalar_statuses(&bounded, sp->scal, f, ns);
     if (!allowed && too_large(cnt, np, CAP_ELEMS, wbytes, CAP_WORK, sp->dims, d, CAP_MADDS))
         return 0;
@@ -231,7 +402,10 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         fprintf(stderr, "null=0x%x handle=%d misalign=%d) allowed=0x%x bounded=%d\n", nullmask,
                 !null_handle, misalign, allowed, bounded);
     }
-    st = sp->cu(dp, d, f, null_handle ? nullptr : the_handle);
+    /* the workspace's size as the call is told it: the query's (or the buffer's, where the
+       query rejects the sizes), one byte less when short */
+    size_t wdecl = work_i < 0 ? 0 : wbytes ? wbytes - (short_work ? 1 : 0) : bytes[work_i];
+    st = sp->cu(dp, d, f, wdecl, null_handle ? nullptr : the_handle);
     CHECK(cudaDeviceSynchronize() == cudaSuccess && cudaGetLastError() == cudaSuccess,
           "%s: CUDA error after the call: %s", sp->name, melora_cuda_last_error());
     if (allowed) CHECK(st != MELORA_OK && (allowed & BIT(st)), "%s: status %d, allowed mask 0x%x", sp->name, st, allowed);
@@ -264,15 +438,15 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         int nh = 0, kl_at = -1;
         double hkl = 0.0;
         void *hwork = nullptr;
+        size_t hbytes = 0;
         std::vector<std::vector<float>> hout(np);
         for (i = 0; i < np; i++) {
             char k = sp->kinds[i];
             if (k == 'S') continue;
             if (k == 'w') {
                 if (sp->cpu_op < 0) continue;
-                size_t hb = 0;
-                CHECK(ws_size(&hb, sp->cpu_op, sp->dims, d, 0) == MELORA_OK, "%s: host workspace", sp->name);
-                CHECK(melora_alloc(&hwork, hb) == MELORA_OK, "host workspace alloc");
+                CHECK(ws_size(&hbytes, sp->cpu_op, sp->dims, d, 0) == MELORA_OK, "%s: host workspace", sp->name);
+                CHECK(melora_alloc(&hwork, hbytes) == MELORA_OK, "host workspace alloc");
                 hp[nh++] = hwork;
             } else if (k == 'k') {
                 kl_at = nh;
@@ -284,7 +458,7 @@ static int fuzz_compute(rd *in, const cspec *sp) {
             }
         }
         (void)kl_at;
-        melora_status hs = sp->cpu(hp, d, f);
+        melora_status hs = sp->cpu(hp, d, f, hbytes);
         melora_free(hwork);
         if (sp->kl) {
             CHECK(dev_status == (int)hs || (!bounded && !content_err), "%s: device status %d, host %d", sp->name, dev_status, hs);
@@ -318,8 +492,82 @@ static int fuzz_compute(rd *in, const cspec *sp) {
     return 0;
 }
 
+/* A draw's noise (melora_cuda_blob_noise, _blob_flipout_noise, _melora_noise): the
+   statuses of the contract (NULL, sizes, a buffer or a draw's tensors past 2^40 numbers,
+   a draw past 2^24) with nothing written; otherwise melora_rng_normal / _sign at the
+   offsets melora_draw_offset gives, sb right after sa, bit for bit. */
+static int fuzz_draw_noise(rd *in, int kind) {
+    static const char *const DIMS[3] = {"rn", "GTnmr", "Er"};
+    static const char *const OUT[3][3] = {{"rn"}, {"rn", "gn", "gr"}, {"Err"}};
+    /* the buffers melora.h asks to be addressable besides the outputs */
+    static const char *const CHK[5] = {"Tn", "Tm", "Tr", "mr", nullptr};
+    const char *dims = DIMS[kind];
+    const int nd = (int)strlen(dims), no = kind == 1 ? 3 : 1;
+    int d[5], i, nul = u8(in) < 10;
+    for (i = 0; i < nd; i++) d[i] = dsize(in);
+    uint64_t seed = u64(in), draw;
+    {
+        uint8_t b = u8(in);
+        draw = b < 200 ? b : b < 240 ? ((uint64_t)1 << 24) - 1 + (b & 1) : u64(in);
+    }
+    unsigned allowed = 0;
+    uint64_t cnt[3] = {0, 0, 0};
+    const uint64_t window = (uint64_t)1 << MELORA_DRAW_BITS;
+    for (i = 0; i < nd; i++)
+        if (d[i] <= 0) allowed |= BIT(MELORA_ERR_SIZE);
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    for (i = 0; i < no; i++)
+        if (positive(OUT[kind][i], dims, d)) {
+            cnt[i] = elems(OUT[kind][i], dims, d);
+            if (cnt[i] == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+        }
+    if (kind == 1)
+        for (i = 0; CHK[i]; i++)
+            if (positive(CHK[i], dims, d) && elems(CHK[i], dims, d) == UINT64_MAX) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (cnt[0] != UINT64_MAX && cnt[0] > window) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (kind == 1 && cnt[1] != UINT64_MAX && cnt[2] != UINT64_MAX && cnt[1] + cnt[2] > window)
+        allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (draw >= ((uint64_t)1 << (64 - MELORA_DRAW_BITS))) allowed |= BIT(MELORA_ERR_VALUE);
+    if (!allowed && cnt[0] + cnt[1] + cnt[2] > CAP_ELEMS) return 0;
+    float *dv[3] = {nullptr, nullptr, nullptr};
+    std::vector<float> h[3], back[3];
+    for (i = 0; i < no; i++) {
+        size_t n = allowed ? SMALL : (size_t)cnt[i];
+        h[i].assign(n, -7.0f);
+        back[i].resize(n);
+        dv[i] = (float *)dmalloc(n * sizeof(float));
+        up(dv[i], h[i].data(), n * sizeof(float));
+    }
+    float *o0 = nul ? nullptr : dv[0];
+    melora_status st = kind == 0 ? melora_cuda_blob_noise(o0, seed, draw, d[0], d[1], S0)
+                     : kind == 1 ? melora_cuda_blob_flipout_noise(o0, dv[1], dv[2], seed, draw, d[0], mkdims(d[1], d[2], d[3], d[4]), S0)
+                                 : melora_cuda_melora_noise(o0, seed, draw, d[0], d[1], S0);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "draw noise %d: CUDA error", kind);
+    for (i = 0; i < no; i++) down(back[i].data(), dv[i], back[i].size() * sizeof(float));
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "draw noise %d: status %d, allowed 0x%x", kind, st, allowed);
+        for (i = 0; i < no; i++)
+            CHECK(memcmp(back[i].data(), h[i].data(), h[i].size() * sizeof(float)) == 0, "draw noise %d: written on error", kind);
+    } else {
+        uint64_t off = 0;
+        CHECK(st == MELORA_OK && melora_cuda_last_error()[0] == '\0', "draw noise %d: status %d", kind, st);
+        CHECK(melora_draw_offset(&off, draw) == MELORA_OK, "melora_draw_offset");
+        for (i = 0; i < no; i++) {
+            uint64_t start = off + (i == 2 ? cnt[1] : 0); /* sb right after sa */
+            for (size_t j = 0; j < back[i].size(); j++) {
+                float want = i == 0 ? melora_rng_normal(seed, start + j) : melora_rng_sign(seed, start + j);
+                CHECK(memcmp(&back[i][j], &want, 4) == 0, "draw noise %d: tensor %d element %zu differs from melora_rng", kind, i, j);
+            }
+        }
+    }
+    for (i = 0; i < no; i++) CHECK(cudaFree(dv[i]) == cudaSuccess, "cudaFree");
+    return 0;
+}
+
 static int fuzz_noise(rd *in) {
-    int which = u8(in) % 3, nul = u8(in) < 10;
+    int pick = u8(in), which = pick % 3, nul;
+    if (pick % 6 >= 3) return fuzz_draw_noise(in, which);
+    nul = u8(in) < 10;
     uint64_t seed = u64(in), offset = u8(in) < 128 ? u64(in) : UINT64_MAX - u8(in);
     int64_t count = dsize64(in);
     unsigned allowed = 0;
@@ -353,13 +601,18 @@ static int fuzz_noise(rd *in) {
 }
 
 static int fuzz_workspace(rd *in) {
-    int op = (int)(int8_t)u8(in) % 12, d[4], i, sizes_ok = 1, nul = u8(in) < 10;
+    int op = (int)(int8_t)u8(in) % 12, d[4], i, sizes_ok = 1, nb = u8(in), nul = nb < 10;
+    int naive = nb >> 7; /* the references' query */
     size_t bytes = 77;
     double big = 0.0;
     for (i = 0; i < 4; i++) d[i] = dsize(in);
-    for (i = 0; i < 4; i++) sizes_ok &= d[i] > 0;
-    for (i = 0; i < 4; i++) big = fmax(big, (double)d[i]);
-    melora_status st = melora_cuda_workspace_size(nul ? nullptr : &bytes, (melora_op)op, d[0], d[1], d[2], d[3]);
+    for (i = 0; i < 4; i++) { /* eq. 7's workspace reads only n and r */
+        if (op == MELORA_OP_MELORA_KL && (i == 0 || i == 2)) continue;
+        sizes_ok &= d[i] > 0;
+        big = fmax(big, (double)d[i]);
+    }
+    melora_dims dd = mkdims(d[0], d[1], d[2], d[3]);
+    melora_status st = (naive ? melora_cuda_workspace_size_naive : melora_cuda_workspace_size)(nul ? nullptr : &bytes, (melora_op)op, dd);
     if (nul) CHECK(st == MELORA_ERR_NULL, "cuda workspace_size NULL: %d", st);
     else if (!sizes_ok) CHECK(st == MELORA_ERR_SIZE || (st == MELORA_ERR_ENUM && (op < 0 || op >= MELORA_OP_COUNT_)), "cuda workspace_size sizes: %d", st);
     else if (op < 0 || op >= MELORA_OP_COUNT_) CHECK(st == MELORA_ERR_ENUM, "cuda workspace_size op %d: %d", op, st);
