@@ -337,6 +337,146 @@ static void sb_errors(sb_bufs *b, void *w, size_t wb) {
     sb_hash("err", "dx", b->dx, b->Tn * 4);
 }
 
+/* The order of the argument checks: every call with each of its pointers NULL in turn
+   (fault 1.. np), alone and with a short workspace (bit 0 of `how`), a non-finite scale
+   (bit 1) and a bad count (bit 2: G = 0, E not dividing T, K = 0, r = 0 for the KLs),
+   and with an output that overlaps an input (bit 3). Prints the status of each. */
+#define SB_N(i, lv) if (f == (i)) (lv) = NULL
+static void sb_order(sb_bufs *b, void *w, size_t wbytes) {
+    int f, how;
+    char call[64];
+    for (how = 0; how < 16; how++)
+        for (f = 0; f <= 12; f++) {
+            melora_dims d = b->d;
+            melora_work wk = {w, (how & 1) ? 1 : wbytes};
+            float s = (how & 2) ? (float)HUGE_VAL : 0.5f;
+            float *z = b->z, *dx = b->dx, *dA = b->dA, *dB = b->dB, *dM = b->dM, *dH = b->dH;
+            float *dG = b->dG, *As = b->As, *u = b->u, *v = b->v;
+            int G = (how & 4) ? 0 : b->G, E = (how & 4) ? b->d.T + 1 : b->E;
+            int K = (how & 4) ? 0 : 2, rk = (how & 4) ? 0 : b->d.r;
+            double kl = 0.0;
+            if (how & 8) { z = (float *)b->x; dx = (float *)b->dz; dA = (float *)b->A; }
+            if (f == 11) wk.base = NULL;
+            if (f == 12) wk.base = (char *)w + 4;
+            {
+                melora_lora_saved sv = {b->x, u};
+                melora_lora_params p = {b->A, b->B, s};
+                melora_lora_grads g = {dA, dB};
+                const melora_lora_saved *svp = &sv;
+                const melora_lora_params *pp = &p;
+                SB_N(1, z); SB_N(2, svp); SB_N(3, pp); SB_N(4, sv.x); SB_N(5, sv.u);
+                SB_N(6, p.A); SB_N(7, p.B);
+                sprintf(call, "order/lora_fwd/f%d/h%d", f, how);
+                sb_status(melora_lora_forward(z, svp, wk, pp, d), call);
+                SB_N(1, dx); SB_N(8, g.dA); SB_N(9, g.dB);
+                sprintf(call, "order/lora_bwd/f%d/h%d", f, how);
+                sb_status(melora_lora_backward(dx, &g, svp, wk, f == 10 ? NULL : b->dz, pp, d),
+                          call);
+                if (f < 11) {
+                    sprintf(call, "order/lora_fwd_naive/f%d/h%d", f, how);
+                    sb_status(melora_lora_forward_naive(z, svp, pp, d), call);
+                    sprintf(call, "order/lora_bwd_naive/f%d/h%d", f, how);
+                    sb_status(melora_lora_backward_naive(dx, &g, svp, f == 10 ? NULL : b->dz,
+                                                         pp, d), call);
+                }
+            }
+            {
+                melora_lora_saved sv = {b->x, u};
+                melora_blob_params p = {b->A, b->GA, b->B, s};
+                melora_blob_grads g = {dA, dG, dB};
+                melora_blob_draw dr = {b->As, b->EA};
+                melora_flipout_noise nz = {b->EA, b->sa, b->sb, G};
+                const melora_lora_saved *svp = &sv;
+                const melora_blob_params *pp = &p;
+                const melora_blob_draw *drp = &dr;
+                const melora_flipout_noise *nzp = &nz;
+                const float *EA = b->EA;
+                SB_N(1, z); SB_N(2, svp); SB_N(3, pp); SB_N(4, sv.x); SB_N(5, sv.u);
+                SB_N(6, p.MA); SB_N(7, p.GA); SB_N(8, p.B); SB_N(9, EA); SB_N(10, As);
+                if (how & 8) As = (float *)b->GA;
+                sprintf(call, "order/blob_sample/f%d/h%d", f, how);
+                sb_status(melora_blob_sample(As, pp, EA, rk, d.n), call);
+                sprintf(call, "order/blob_fwd/f%d/h%d", f, how);
+                sb_status(melora_blob_forward(z, svp, As, wk, pp, EA, d), call);
+                SB_N(9, nz.EA); SB_N(10, nz.sa);
+                sprintf(call, "order/flip_fwd/f%d/h%d", f, how);
+                sb_status(melora_blob_flipout_forward(z, svp, wk, pp, nzp, d), call);
+                if (f < 11) {
+                    sprintf(call, "order/flip_fwd_naive/f%d/h%d", f, how);
+                    sb_status(melora_blob_flipout_forward_naive(z, svp, pp, nzp, d), call);
+                }
+                SB_N(1, dx); SB_N(9, dr.As); SB_N(10, dr.EA); SB_N(4, g.dMA); SB_N(5, g.dGA);
+                SB_N(6, drp); SB_N(7, nzp); SB_N(8, nz.sb);
+                sprintf(call, "order/blob_bwd/f%d/h%d", f, how);
+                sb_status(melora_blob_backward(dx, &g, svp, wk, b->dz, pp, drp, d), call);
+                sprintf(call, "order/flip_bwd/f%d/h%d", f, how);
+                sb_status(melora_blob_flipout_backward(dx, &g, svp, wk, f == 3 ? NULL : b->dz,
+                                                       pp, nzp, d), call);
+                if (f < 11) {
+                    sprintf(call, "order/flip_bwd_naive/f%d/h%d", f, how);
+                    sb_status(melora_blob_flipout_backward_naive(dx, &g, svp,
+                                                                 f == 3 ? NULL : b->dz, pp,
+                                                                 nzp, d), call);
+                }
+                p.MA = b->A;
+                p.GA = b->GA;
+                SB_N(6, p.MA); SB_N(7, p.GA);
+                sprintf(call, "order/blob_kl/f%d/h%d", f, how);
+                sb_status(melora_blob_kl(f == 1 ? NULL : &kl, &g, pp, (how & 2) ? 0.0f : 0.3f,
+                                         0.5f, rk, d.n), call);
+            }
+            {
+                melora_melora_saved sv = {b->x, u, v};
+                melora_lora_saved lsv = {b->x, u};
+                melora_melora_params p = {b->A, b->B, b->M, b->H, s};
+                melora_melora_grads g = {dA, dB, dM, dH};
+                melora_melora_draw dr = {b->C, b->EC, E};
+                const melora_melora_saved *svp = &sv;
+                const melora_melora_params *pp = &p;
+                const melora_melora_draw *drp = &dr;
+                const float *EC = b->EC, *CK = b->CK;
+                float *C = b->C;
+                SB_N(1, z); SB_N(2, svp); SB_N(3, pp); SB_N(4, sv.x); SB_N(5, sv.u);
+                SB_N(6, sv.v); SB_N(7, p.A); SB_N(8, p.B); SB_N(9, dr.C); SB_N(10, drp);
+                sprintf(call, "order/me_fwd/f%d/h%d", f, how);
+                sb_status(melora_melora_forward(z, svp, wk, pp, drp, d), call);
+                if (f < 11) {
+                    sprintf(call, "order/me_fwd_naive/f%d/h%d", f, how);
+                    sb_status(melora_melora_forward_naive(z, svp, pp, drp, d), call);
+                }
+                SB_N(5, lsv.u); SB_N(9, CK);
+                sprintf(call, "order/me_mc/f%d/h%d", f, how);
+                sb_status(melora_melora_mc_forward(z, f == 2 ? NULL : &lsv, wk, pp, CK, K, d),
+                          call);
+                SB_N(1, dx); SB_N(4, g.dH); SB_N(6, dr.EC); SB_N(7, p.H); SB_N(8, g.dM);
+                SB_N(10, g.dA);
+                sprintf(call, "order/me_bwd/f%d/h%d", f, how);
+                sb_status(melora_melora_backward(dx, &g, svp, wk, b->dz, pp, drp, d), call);
+                if (f < 11) {
+                    sprintf(call, "order/me_bwd_naive/f%d/h%d", f, how);
+                    sb_status(melora_melora_backward_naive(dx, &g, svp, b->dz, pp, drp, d),
+                              call);
+                }
+                p.A = b->A; p.M = b->M; p.H = b->H;
+                SB_N(5, p.A); SB_N(6, p.M); SB_N(7, p.H); SB_N(9, C); SB_N(10, EC);
+                if (how & 8) C = (float *)b->M;
+                sprintf(call, "order/me_sample/f%d/h%d", f, how);
+                sb_status(melora_melora_sample(C, pp, EC, E, rk), call);
+                sprintf(call, "order/me_kl/f%d/h%d", f, how);
+                sb_status(melora_melora_kl(f == 1 ? NULL : &kl, &g, wk, pp,
+                                           (how & 2) ? -1.0f : 0.3f, 0.5f, rk, d.n), call);
+                sprintf(call, "order/me_kl8/f%d/h%d", f, how);
+                sb_status(melora_melora_kl_prior_noise(f == 1 ? NULL : &kl, &g, wk, pp, 0.2f,
+                                                       (how & 2) ? 1.0f : 0.375f, 0.5f, rk,
+                                                       d.n), call);
+                sprintf(call, "order/me_klx/f%d/h%d", f, how);
+                sb_status(melora_melora_kl_exact(f == 1 ? NULL : &kl, &g, pp,
+                                                 (how & 2) ? 0.0f : 0.3f, 0.5f, rk), call);
+            }
+        }
+}
+#undef SB_N
+
 static void sb_noise(sb_bufs *b, uint64_t draw) {
     char call[48];
     size_t ng = (size_t)b->ng;
@@ -403,6 +543,17 @@ static void sb_run(int T, int n, int m, int r, int E, int G) {
     sb_mc(&b, wmc, bmc);
     sb_kls(&b, wkl, bkl);
     sb_errors(&b, wf, bf);
+    if (r != 1 || T != 1) { /* every shape but the one-token one: its buffers all touch */
+        void *wall;
+        size_t ball = bf;
+        ball = bb > ball ? bb : ball; ball = bff > ball ? bff : ball;
+        ball = bfb > ball ? bfb : ball; ball = bmf > ball ? bmf : ball;
+        ball = bmb > ball ? bmb : ball; ball = bmc > ball ? bmc : ball;
+        ball = bkl > ball ? bkl : ball;
+        sb_ok(melora_alloc(&wall, ball), "alloc");
+        sb_order(&b, wall, ball);
+        melora_free(wall);
+    }
     sb_noise(&b, 0);
     sb_noise(&b, 5);
 
