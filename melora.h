@@ -1653,6 +1653,37 @@ static melora__pass melora__pass_of(melora_op op, melora_dims d, float s) {
     return ps;
 }
 
+/* The tensors of each method's passes, fast and naive alike; the entry point adds the
+   rows it writes (z, or dx and dz) and the gradients. *_PRESENT: the required ones. */
+static melora__pass melora__lora_pass(melora_op op, const melora_lora_saved *sv,
+                                      const melora_lora_params *p, melora_dims d) {
+    melora__pass ps = melora__pass_of(op, d, p->s);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    return ps;
+}
+#define MELORA__LORA_PRESENT(ps) ((ps).u && (ps).x && (ps).A && (ps).B)
+/* Flipout: LoRA's tensors with A = MA, and the noise N = (GA*GA)*EA under the signs. */
+static melora__pass melora__flipout_pass(melora_op op, const melora_lora_saved *sv,
+                                         const melora_blob_params *p,
+                                         const melora_flipout_noise *nz, melora_dims d) {
+    melora__pass ps = melora__pass_of(op, d, p->s);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
+    ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
+    return ps;
+}
+#define MELORA__FLIPOUT_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).GA && (ps).EA)
+/* Me-LoRA: H and EC only in the backward, which alone reads them (for dH). */
+static melora__pass melora__melora_pass(melora_op op, const melora_melora_saved *sv,
+                                        const melora_melora_params *p,
+                                        const melora_melora_draw *dr, melora_dims d) {
+    melora__pass ps = melora__pass_of(op, d, p->s);
+    ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
+    ps.B = p->B;
+    if (op == MELORA_OP_MELORA_BACKWARD) { ps.H = p->H; ps.EC = dr->EC; }
+    return ps;
+}
+#define MELORA__MELORA_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).v && (ps).C)
+
 /* A workspace: base non-NULL and 8-byte aligned, sizes the layout accepts, and at least
    as many bytes as the layout (the first checks of every call that takes one). */
 static melora_status melora__work_fits(melora__ws *ws, melora_work work, melora_op op,
@@ -1663,7 +1694,7 @@ static melora_status melora__work_fits(melora__ws *ws, melora_work work, melora_
     return MELORA_OK;
 }
 /* E examples of C (E,r,r) that split T evenly. */
-static melora_status melora__check_examples(int E, int r, int T) {
+static melora_status melora__check_examples(int E, int r, int T) { /* C_e (E,r,r) */
     size_t e;
     MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&e, (size_t)E, (size_t)r, (size_t)r));
@@ -2039,9 +2070,9 @@ MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *
                                              melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_LORA_FORWARD, d, p->s);
-    ps.z = z; ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, &work, z && ps.u && ps.x && ps.A && ps.B));
+    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, sv, p, d);
+    ps.z = z;
+    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__LORA_PRESENT(ps)));
     melora__run_forward(&ps);
     return MELORA_OK;
 }
@@ -2051,10 +2082,10 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads
                                               melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_LORA_BACKWARD, d, p->s);
-    ps.dx = dx; ps.dz = dz; ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, sv, p, d);
+    ps.dx = dx; ps.dz = dz;
     if (g) { ps.dA = g->dA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, &work, dz && ps.u && ps.x && ps.A && ps.B));
+    MELORA__TRY(melora__prepare(&ps, &work, dz && MELORA__LORA_PRESENT(ps)));
     melora__run_backward(&ps);
     return MELORA_OK;
 }
@@ -2118,16 +2149,6 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads
     return MELORA_OK;
 }
 
-/* Flipout: the LoRA passes with A = MA and the noise N = (GA*GA)*EA under the signs. */
-static melora__pass melora__flipout_pass(melora_op op, const melora_lora_saved *sv,
-                                         const melora_blob_params *p,
-                                         const melora_flipout_noise *nz, melora_dims d) {
-    melora__pass ps = melora__pass_of(op, d, p->s);
-    ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
-    ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
-    return ps;
-}
-#define MELORA__FLIPOUT_PRESENT(ps) ((ps).u && (ps).x && (ps).A && (ps).GA && (ps).EA && (ps).B)
 MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
                                                      melora_work work,
                                                      const melora_blob_params *p,
@@ -2165,7 +2186,7 @@ MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_para
     MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE(C && p->M && p->H && EC, MELORA_ERR_NULL);
     MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__check_examples(E, r, E)); /* C is (E,r,r); no tokens to split */
+    MELORA__TRY(melora__elems(&rr, (size_t)E, (size_t)r, (size_t)r)); /* C is (E,r,r) */
     rr = (size_t)r * (size_t)r;
     {
         melora__buf b[] = {{C, MELORA__FB(rr, E), 1}, {p->M, MELORA__FB(rr, 1), 0},
@@ -2185,10 +2206,9 @@ MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_sav
                                                const melora_melora_draw *dr, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_MELORA_FORWARD, d, p->s);
-    ps.z = z; ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C;
-    ps.E = dr->E; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, &work, z && ps.u && ps.v && ps.x && ps.A && ps.C && ps.B));
+    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, sv, p, dr, d);
+    ps.z = z;
+    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__MELORA_PRESENT(ps)));
     melora__run_forward(&ps);
     return MELORA_OK;
 }
@@ -2199,11 +2219,10 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_g
                                                 const melora_melora_draw *dr, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_MELORA_BACKWARD, d, p->s);
-    ps.dx = dx; ps.dz = dz; ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A;
-    ps.C = dr->C; ps.E = dr->E; ps.B = p->B; ps.H = p->H; ps.EC = dr->EC;
+    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, sv, p, dr, d);
+    ps.dx = dx; ps.dz = dz;
     if (g) { ps.dA = g->dA; ps.dB = g->dB; ps.dM = g->dM; ps.dH = g->dH; }
-    MELORA__TRY(melora__prepare(&ps, &work, dz && ps.u && ps.v && ps.x && ps.A && ps.C && ps.B));
+    MELORA__TRY(melora__prepare(&ps, &work, dz && MELORA__MELORA_PRESENT(ps)));
     melora__run_backward(&ps);
     return MELORA_OK;
 }
@@ -2215,7 +2234,7 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_sa
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
     ps = melora__pass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s);
     ps.z = z; ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, &work, z && ps.u && ps.x && ps.A && C && ps.B));
+    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__LORA_PRESENT(ps) && C));
     melora__run_forward(&ps);
     return MELORA_OK;
 }
@@ -2499,9 +2518,9 @@ MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_s
     melora__pass ps;
     int t, k, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_LORA_FORWARD, d, p->s);
-    ps.z = z; ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, NULL, z && ps.u && ps.x && ps.A && ps.B));
+    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, sv, p, d);
+    ps.z = z;
+    MELORA__TRY(melora__prepare(&ps, NULL, z && MELORA__LORA_PRESENT(ps)));
     for (t = 0; t < d.T; t++) {
         float *ut = sv->u + (size_t)t * (size_t)r;
         for (k = 0; k < r; k++)
@@ -2520,10 +2539,10 @@ MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora
     melora__pass ps;
     double *du;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_LORA_BACKWARD, d, p->s);
-    ps.dx = dx; ps.dz = dz; ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, sv, p, d);
+    ps.dx = dx; ps.dz = dz;
     if (g) { ps.dA = g->dA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, NULL, dz && ps.u && ps.x && ps.A && ps.B));
+    MELORA__TRY(melora__prepare(&ps, NULL, dz && MELORA__LORA_PRESENT(ps)));
     MELORA__TRY(melora__scratch(&du, (size_t)d.T, (size_t)d.r));
     melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, d.r);
     if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, d.r);
@@ -2637,10 +2656,9 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melo
     int t, k, j, n = d.n, r = d.r;
     size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_MELORA_FORWARD, d, p->s);
-    ps.z = z; ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C;
-    ps.E = dr->E; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, NULL, z && ps.u && ps.v && ps.x && ps.A && ps.C && ps.B));
+    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, sv, p, dr, d);
+    ps.z = z;
+    MELORA__TRY(melora__prepare(&ps, NULL, z && MELORA__MELORA_PRESENT(ps)));
     for (t = 0; t < d.T; t++) {
         const float *Ce = dr->C + (size_t)(t / (d.T / dr->E)) * rr;
         float *ut = sv->u + (size_t)t * (size_t)r, *vt = sv->v + (size_t)t * (size_t)r;
@@ -2665,11 +2683,10 @@ MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_me
     int t, j, k, e, r = d.r, per;
     size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_MELORA_BACKWARD, d, p->s);
-    ps.dx = dx; ps.dz = dz; ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A;
-    ps.C = dr->C; ps.E = dr->E; ps.B = p->B; ps.H = p->H; ps.EC = dr->EC;
+    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, sv, p, dr, d);
+    ps.dx = dx; ps.dz = dz;
     if (g) { ps.dA = g->dA; ps.dB = g->dB; ps.dM = g->dM; ps.dH = g->dH; }
-    MELORA__TRY(melora__prepare(&ps, NULL, dz && ps.u && ps.v && ps.x && ps.A && ps.C && ps.B));
+    MELORA__TRY(melora__prepare(&ps, NULL, dz && MELORA__MELORA_PRESENT(ps)));
     MELORA__TRY(melora__scratch(&dv, (size_t)d.T, (size_t)r));
     if (melora__scratch(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(dv);
