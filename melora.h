@@ -1694,7 +1694,7 @@ static melora_status melora__work_fits(melora__ws *ws, melora_work work, melora_
     return MELORA_OK;
 }
 /* E examples of C (E,r,r) that split T evenly. */
-static melora_status melora__check_examples(int E, int r, int T) { /* C_e (E,r,r) */
+static melora_status melora__check_examples(int E, int r, int T) {
     size_t e;
     MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&e, (size_t)E, (size_t)r, (size_t)r));
@@ -1781,22 +1781,6 @@ static melora_status melora__prepare(melora__pass *ps, const melora_work *work, 
     return MELORA_OK;
 }
 
-/* -------------------------------------------------------------- row-block skeleton -- */
-/* Each chunk of rows (melora__chunk_rows) is one task: `start` runs once per chunk, then
-   `block` for each block of at most RB rows, in order. A pass is its pair of functions. */
-typedef void (*melora__rows_fn)(const melora__pass *ps, int c, int64_t t0, int nt);
-static void melora__each_block(const melora__pass *ps, melora__rows_fn start,
-                               melora__rows_fn block) {
-    int c;
-    MELORA__PARALLEL_FOR
-    for (c = 0; c < ps->ws.nc; c++) {
-        int64_t tb, te, t0;
-        melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
-        start(ps, c, tb, (int)(te - tb));
-        for (t0 = tb; t0 < te; t0 += MELORA__RB)
-            block(ps, c, t0, (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB));
-    }
-}
 /* Scratch row block of chunk c: RB rows of ld floats. */
 static float *melora__scratch_rows(float *base, int c, size_t ld) {
     return base + (size_t)c * MELORA__RB * ld;
@@ -1844,39 +1828,49 @@ static void melora__noise_rows(float *N, size_t ld, const float *GA, const float
 /* u = x A^T (Flipout: + ((x*sa) N^T) * sb); then z += s v B^T with v = u (LoRA, BLoB,
    Flipout), v_t = C_e u_t (Me-LoRA), or, for each MC sample k, z_k += s (u C_k^T) B^T.
    One pass over x and z. */
-static void melora__fwd_start(const melora__pass *ps, int c, int64_t tb, int rows) {
-    /* transposed form: u for the whole chunk in one product, so that each slice of A^T
-       is reused by all its rows (per block, A^T streams again every 32 rows) */
-    int n = ps->d.n, r = ps->d.r;
-    (void)c;
-    if (ps->At)
-        melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0, ps->x + (size_t)tb * (size_t)n,
-                     (size_t)n, 1, ps->At, ps->ws.ldr, rows, r, n, 1);
-}
-static void melora__fwd_block(const melora__pass *ps, int c, int64_t t0, int nt) {
-    int n = ps->d.n, m = ps->d.m, r = ps->d.r, k;
-    size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm;
-    float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = ps->z + (size_t)t0 * (size_t)m;
-    float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
-    if (!ps->At) melora__rows_dot(ub, ps->x + (size_t)t0 * (size_t)n, (size_t)n, nt, ps->Ap, ldn, r, n);
-    if (ps->N) {
-        float *xa = melora__scratch_rows(ps->XA, c, ldn);
-        melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
-        melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ps->ws.ldr, r, n);
-        melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
-    }
-    if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
-        size_t zk = (size_t)ps->d.T * (size_t)m, rr = (size_t)r * (size_t)r;
-        for (k = 0; k < ps->E; k++) {
-            melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r, r, r);
-            melora__rows_axpy(zb + (size_t)k * zk, (size_t)m, nt, sc, ps->Bts, ldm, r, m);
+static void melora__fwd_rows(const melora__pass *ps) {
+    int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
+    size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, ldr = ps->ws.ldr;
+    MELORA__PARALLEL_FOR
+    for (c = 0; c < ps->ws.nc; c++) {
+        float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
+        int64_t tb, te, t0;
+        int k;
+        melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
+        /* transposed form: u for the whole chunk in one product, so that each slice of A^T
+           is reused by all its rows (per block, A^T streams again every 32 rows); Flipout
+           forms u block by block, beside its noise term */
+        if (ps->At && !ps->N)
+            melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0, ps->x + (size_t)tb * (size_t)n,
+                         (size_t)n, 1, ps->At, ldr, (int)(te - tb), r, n, 1);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
+            const float *xb = ps->x + (size_t)t0 * (size_t)n;
+            float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = ps->z + (size_t)t0 * (size_t)m;
+            if (ps->N)
+                melora__rows_w(ub, xb, (size_t)n, nt, ps->Ap, ldn, ps->At, ldr, r, n);
+            else if (!ps->At)
+                melora__rows_dot(ub, xb, (size_t)n, nt, ps->Ap, ldn, r, n);
+            if (ps->N) {
+                float *xa = melora__scratch_rows(ps->XA, c, ldn);
+                melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
+                melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
+            }
+            if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
+                size_t zk = (size_t)ps->d.T * (size_t)m, rr = (size_t)r * (size_t)r;
+                for (k = 0; k < ps->E; k++) {
+                    melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r, r, r);
+                    melora__rows_axpy(zb + (size_t)k * zk, (size_t)m, nt, sc, ps->Bts, ldm, r, m);
+                }
+            } else if (ps->C) {
+                float *vb = ps->v + (size_t)t0 * (size_t)r;
+                melora__mix_rows(vb, ub, ps->C, t0, nt, ps->d.T / ps->E, r, 0);
+                melora__rows_axpy(zb, (size_t)m, nt, vb, ps->Bts, ldm, r, m);
+            } else {
+                melora__rows_axpy(zb, (size_t)m, nt, ub, ps->Bts, ldm, r, m);
+            }
         }
-    } else if (ps->C) {
-        float *vb = ps->v + (size_t)t0 * (size_t)r;
-        melora__mix_rows(vb, ub, ps->C, t0, nt, ps->d.T / ps->E, r, 0);
-        melora__rows_axpy(zb, (size_t)m, nt, vb, ps->Bts, ldm, r, m);
-    } else {
-        melora__rows_axpy(zb, (size_t)m, nt, ub, ps->Bts, ldm, r, m);
     }
 }
 static void melora__run_forward(melora__pass *ps) {
@@ -1888,7 +1882,7 @@ static void melora__run_forward(melora__pass *ps) {
         melora__noise_rows(ps->N, ps->ws.ldn, ps->GA, ps->EA, r, n);
         if (ps->Nt) melora__pack_t(ps->Nt, ps->ws.ldr, ps->N, ps->ws.ldn, r, n);
     }
-    melora__each_block(ps, melora__fwd_start, melora__fwd_block);
+    melora__fwd_rows(ps);
 }
 
 /* --------------------------------------------------------------- backward pass ---- */
@@ -1896,49 +1890,51 @@ static void melora__run_forward(melora__pass *ps) {
    (Me-LoRA); PA_c += du^T x; dx += du A. Flipout adds, with dn = du * sb: PN_c +=
    dn^T (x*sa) and dx += (dn N) * sa. Me-LoRA keeps dv (T,r) for dC. One pass over dz, x
    and dx; a block of dz and x is reused from cache. */
-static void melora__bwd_start(const melora__pass *ps, int c, int64_t tb, int rows) {
-    size_t rn = (size_t)ps->d.r * ps->ws.ldn, rm = (size_t)ps->d.r * ps->ws.ldm;
-    (void)tb;
-    (void)rows;
-    if (ps->PA) memset(ps->PA + (size_t)c * rn, 0, rn * sizeof(float));
-    if (ps->PN) memset(ps->PN + (size_t)c * rn, 0, rn * sizeof(float));
-    if (ps->PB) memset(ps->PB + (size_t)c * rm, 0, rm * sizeof(float));
-}
-static void melora__bwd_block(const melora__pass *ps, int c, int64_t t0, int nt) {
-    int n = ps->d.n, m = ps->d.m, r = ps->d.r, t, j;
+static void melora__bwd_rows(const melora__pass *ps) {
+    int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
     size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, rn = (size_t)r * ldn, rm = (size_t)r * ldm;
-    const float *dzb = ps->dz + (size_t)t0 * (size_t)m, *xb = ps->x + (size_t)t0 * (size_t)n;
     const float *uB = ps->op == MELORA_OP_MELORA_BACKWARD ? ps->v : ps->u;
-    float *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
-    float *dvb = ps->DV ? ps->DV + (size_t)t0 * (size_t)r
-                        : melora__scratch_rows(ps->S1, c, (size_t)r);
-    float *dub = dvb, *dnb = s2;
-    melora__rows_w(dvb, dzb, (size_t)m, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
-    if (ps->PB)
-        melora__outer_acc(ps->PB + (size_t)c * rm, ldm, r, uB + (size_t)t0 * (size_t)r, dzb,
-                          (size_t)m, nt, m);
-    if (ps->C) {
-        dub = s2;
-        melora__mix_rows(dub, dvb, ps->C, t0, nt, ps->d.T / ps->E, r, 1);
-    }
-    if (ps->N) melora__sign_ranks(dnb, dub, ps->sb, t0, nt, ps->G, r, 0);
-    if (ps->PA) melora__outer_acc(ps->PA + (size_t)c * rn, ldn, r, dub, xb, (size_t)n, nt, n);
-    if (ps->PN) {
-        float *xa = melora__scratch_rows(ps->XA, c, ldn);
-        melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
-        melora__outer_acc(ps->PN + (size_t)c * rn, ldn, r, dnb, xa, ldn, nt, n);
-    }
-    if (ps->dx) {
-        float *dxb = ps->dx + (size_t)t0 * (size_t)n;
-        melora__rows_axpy(dxb, (size_t)n, nt, dub, ps->Ap, ldn, r, n);
-        if (ps->N) {
-            float *tmp = melora__scratch_rows(ps->TMP, c, ldn);
-            memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
-            melora__rows_axpy(tmp, ldn, nt, dnb, ps->N, ldn, r, n);
-            for (t = 0; t < nt; t++) {
-                const float *ar = ps->sa + (size_t)((t0 + t) / ps->G) * (size_t)n;
-                for (j = 0; j < n; j++)
-                    dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * ldn + j] * ar[j];
+    MELORA__PARALLEL_FOR
+    for (c = 0; c < ps->ws.nc; c++) {
+        float *pa = ps->PA ? ps->PA + (size_t)c * rn : NULL, *pn = ps->PN ? ps->PN + (size_t)c * rn : NULL;
+        float *pb = ps->PB ? ps->PB + (size_t)c * rm : NULL;
+        float *s1 = melora__scratch_rows(ps->S1, c, (size_t)r), *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
+        int64_t tb, te, t0;
+        int t, j;
+        if (pa) memset(pa, 0, rn * sizeof(float));
+        if (pn) memset(pn, 0, rn * sizeof(float));
+        if (pb) memset(pb, 0, rm * sizeof(float));
+        melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
+        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
+            const float *dzb = ps->dz + (size_t)t0 * (size_t)m, *xb = ps->x + (size_t)t0 * (size_t)n;
+            float *dvb = ps->DV ? ps->DV + (size_t)t0 * (size_t)r : s1, *dub = dvb, *dnb = s2;
+            melora__rows_w(dvb, dzb, (size_t)m, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
+            if (pb) melora__outer_acc(pb, ldm, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m, nt, m);
+            if (ps->C) {
+                dub = s2;
+                melora__mix_rows(dub, dvb, ps->C, t0, nt, ps->d.T / ps->E, r, 1);
+            }
+            if (ps->N) melora__sign_ranks(dnb, dub, ps->sb, t0, nt, ps->G, r, 0);
+            if (pa) melora__outer_acc(pa, ldn, r, dub, xb, (size_t)n, nt, n);
+            if (pn) {
+                float *xa = melora__scratch_rows(ps->XA, c, ldn);
+                melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__outer_acc(pn, ldn, r, dnb, xa, ldn, nt, n);
+            }
+            if (ps->dx) {
+                float *dxb = ps->dx + (size_t)t0 * (size_t)n;
+                melora__rows_axpy(dxb, (size_t)n, nt, dub, ps->Ap, ldn, r, n);
+                if (ps->N) {
+                    float *tmp = melora__scratch_rows(ps->TMP, c, ldn);
+                    memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
+                    melora__rows_axpy(tmp, ldn, nt, dnb, ps->N, ldn, r, n);
+                    for (t = 0; t < nt; t++) {
+                        const float *ar = ps->sa + (size_t)((t0 + t) / ps->G) * (size_t)n;
+                        for (j = 0; j < n; j++)
+                            dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * ldn + j] * ar[j];
+                    }
+                }
             }
         }
     }
@@ -1985,7 +1981,7 @@ static void melora__run_backward(melora__pass *ps) {
     melora__copy_rows(ps->Ap, ldn, ps->A, r, n);
     if (ps->N) melora__noise_rows(ps->N, ldn, ps->GA, ps->EA, r, n);
     if (ps->Bs) melora__pack_sb(ps->Bs, ps->ws.ldr, ps->B, ps->s, m, r);
-    melora__each_block(ps, melora__bwd_start, melora__bwd_block);
+    melora__bwd_rows(ps);
     /* BLoB: dMA += dAs and dGA += dAs * EA * 2GA from one partial; Flipout: dGA from N's */
     if (ps->PA) melora__reduce_rows(ps->dA, flip ? NULL : ps->dGA, ps->PA, nc, r, n, ldn, ps->GA, ps->EA);
     if (ps->PN) melora__reduce_rows(NULL, ps->dGA, ps->PN, nc, r, n, ldn, ps->GA, ps->EA);
