@@ -1847,15 +1847,14 @@ static void melora__fwd_rows(const melora__pass *ps) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             const float *xb = ps->x + (size_t)t0 * (size_t)n;
             float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = ps->z + (size_t)t0 * (size_t)m;
-            if (ps->N)
-                melora__rows_w(ub, xb, (size_t)n, nt, ps->Ap, ldn, ps->At, ldr, r, n);
-            else if (!ps->At)
-                melora__rows_dot(ub, xb, (size_t)n, nt, ps->Ap, ldn, r, n);
-            if (ps->N) {
+            if (ps->N) { /* u += ((x*sa) N^T) * sb */
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
                 melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__rows_w(ub, xb, (size_t)n, nt, ps->Ap, ldn, ps->At, ldr, r, n);
                 melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
                 melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
+            } else if (!ps->At) {
+                melora__rows_dot(ub, xb, (size_t)n, nt, ps->Ap, ldn, r, n);
             }
             if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
                 size_t zk = (size_t)ps->d.T * (size_t)m, rr = (size_t)r * (size_t)r;
