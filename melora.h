@@ -1841,8 +1841,9 @@ static void melora__fwd_rows(const melora__pass *ps) {
            is reused by all its rows (per block, A^T streams again every 32 rows); Flipout
            forms u block by block, beside its noise term */
         if (ps->At && !ps->N)
-            melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0, ps->x + (size_t)tb * (size_t)n,
-                         (size_t)n, 1, ps->At, ldr, (int)(te - tb), r, n, 1);
+            melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0,
+                         ps->x + (size_t)tb * (size_t)n, (size_t)n, 1, ps->At, ldr,
+                         (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
             const float *xb = ps->x + (size_t)t0 * (size_t)n;
@@ -1858,9 +1859,11 @@ static void melora__fwd_rows(const melora__pass *ps) {
             }
             if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
                 size_t zk = (size_t)ps->d.T * (size_t)m, rr = (size_t)r * (size_t)r;
-                for (k = 0; k < ps->E; k++) {
-                    melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r, r, r);
-                    melora__rows_axpy(zb + (size_t)k * zk, (size_t)m, nt, sc, ps->Bts, ldm, r, m);
+                for (k = 0; k < ps->E; k++) { /* sample k: z_k += s (u C_k^T) B^T */
+                    melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r,
+                                     r, r);
+                    melora__rows_axpy(zb + (size_t)k * zk, (size_t)m, nt, sc, ps->Bts, ldm, r,
+                                      m);
                 }
             } else if (ps->C) {
                 float *vb = ps->v + (size_t)t0 * (size_t)r;
@@ -1895,9 +1898,11 @@ static void melora__bwd_rows(const melora__pass *ps) {
     const float *uB = ps->op == MELORA_OP_MELORA_BACKWARD ? ps->v : ps->u;
     MELORA__PARALLEL_FOR
     for (c = 0; c < ps->ws.nc; c++) {
-        float *pa = ps->PA ? ps->PA + (size_t)c * rn : NULL, *pn = ps->PN ? ps->PN + (size_t)c * rn : NULL;
+        float *pa = ps->PA ? ps->PA + (size_t)c * rn : NULL;
+        float *pn = ps->PN ? ps->PN + (size_t)c * rn : NULL;
         float *pb = ps->PB ? ps->PB + (size_t)c * rm : NULL;
-        float *s1 = melora__scratch_rows(ps->S1, c, (size_t)r), *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
+        float *s1 = melora__scratch_rows(ps->S1, c, (size_t)r);
+        float *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
         int64_t tb, te, t0;
         int t, j;
         if (pa) memset(pa, 0, rn * sizeof(float));
@@ -1906,10 +1911,13 @@ static void melora__bwd_rows(const melora__pass *ps) {
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            const float *dzb = ps->dz + (size_t)t0 * (size_t)m, *xb = ps->x + (size_t)t0 * (size_t)n;
+            const float *dzb = ps->dz + (size_t)t0 * (size_t)m;
+            const float *xb = ps->x + (size_t)t0 * (size_t)n;
             float *dvb = ps->DV ? ps->DV + (size_t)t0 * (size_t)r : s1, *dub = dvb, *dnb = s2;
             melora__rows_w(dvb, dzb, (size_t)m, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
-            if (pb) melora__outer_acc(pb, ldm, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m, nt, m);
+            if (pb)
+                melora__outer_acc(pb, ldm, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m, nt,
+                                  m);
             if (ps->C) {
                 dub = s2;
                 melora__mix_rows(dub, dvb, ps->C, t0, nt, ps->d.T / ps->E, r, 1);
@@ -1982,8 +1990,11 @@ static void melora__run_backward(melora__pass *ps) {
     if (ps->Bs) melora__pack_sb(ps->Bs, ps->ws.ldr, ps->B, ps->s, m, r);
     melora__bwd_rows(ps);
     /* BLoB: dMA += dAs and dGA += dAs * EA * 2GA from one partial; Flipout: dGA from N's */
-    if (ps->PA) melora__reduce_rows(ps->dA, flip ? NULL : ps->dGA, ps->PA, nc, r, n, ldn, ps->GA, ps->EA);
-    if (ps->PN) melora__reduce_rows(NULL, ps->dGA, ps->PN, nc, r, n, ldn, ps->GA, ps->EA);
+    if (ps->PA)
+        melora__reduce_rows(ps->dA, flip ? NULL : ps->dGA, ps->PA, nc, r, n, ldn, ps->GA,
+                            ps->EA);
+    if (ps->PN)
+        melora__reduce_rows(NULL, ps->dGA, ps->PN, nc, r, n, ldn, ps->GA, ps->EA);
     if (ps->PB) melora__reduce_db(ps->dB, ps->PB, nc, ps->s, m, r, ps->ws.ldm);
     if (ps->DV) melora__reduce_dc(ps);
 }
@@ -2407,7 +2418,8 @@ static melora_status melora__eq7(double *kl, const melora_melora_grads *g, melor
                     g2 += h * h * S[(size_t)row * (size_t)n + (size_t)ii];
                 }
                 g2 *= (a > 0.0) ? 1.0 : (a < 0.0 ? -1.0 : 0.0);
-                dA[(size_t)k * (size_t)n + (size_t)ii] += (float)melora__kl_dmean(weight, g1 + g2, s2);
+                dA[(size_t)k * (size_t)n + (size_t)ii] +=
+                    (float)melora__kl_dmean(weight, g1 + g2, s2);
             }
         }
     }
@@ -2452,6 +2464,11 @@ static double melora__dot_d(const float *a, const float *b, int len) {
     int j;
     for (j = 0; j < len; j++) acc += (double)a[j] * b[j];
     return acc;
+}
+/* u_t = x_t A^T: the first product of the naive LoRA and Me-LoRA forwards */
+static void melora__naive_u(float *ut, const float *xt, const float *A, int n, int r) {
+    int k;
+    for (k = 0; k < r; k++) ut[k] = (float)melora__dot_d(xt, A + (size_t)k * (size_t)n, n);
 }
 /* z_t += s B v_t: one row of every naive forward */
 static void melora__naive_out(float *zt, const float *B, float s, const float *vt, int m,
@@ -2511,15 +2528,14 @@ MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_s
                                                    const melora_lora_params *p,
                                                    melora_dims d) {
     melora__pass ps;
-    int t, k, n = d.n, r = d.r;
+    int t, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
     ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, sv, p, d);
     ps.z = z;
     MELORA__TRY(melora__prepare(&ps, NULL, z && MELORA__LORA_PRESENT(ps)));
     for (t = 0; t < d.T; t++) {
         float *ut = sv->u + (size_t)t * (size_t)r;
-        for (k = 0; k < r; k++)
-            ut[k] = (float)melora__dot_d(sv->x + (size_t)t * (size_t)n, p->A + (size_t)k * (size_t)n, n);
+        melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
         melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, ut, d.m, r);
     }
     return MELORA_OK;
@@ -2571,7 +2587,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
         float *ut = sv->u + (size_t)t * (size_t)r;
         for (k = 0; k < r; k++) {
             double acc = melora__dot_d(xt, p->MA + (size_t)k * (size_t)n, n), noise = 0.0;
-            for (j = 0; j < n; j++) noise += (double)xt[j] * sat[j] * N[(size_t)k * (size_t)n + j];
+            const float *Nk = N + (size_t)k * (size_t)n;
+            for (j = 0; j < n; j++) noise += (double)xt[j] * sat[j] * Nk[j];
             ut[k] = (float)(acc + noise * sbt[k]);
         }
         melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, ut, d.m, r);
@@ -2616,7 +2633,8 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
                 size_t q = (size_t)k * (size_t)n + j;
                 double acc = 0.0, accn = 0.0;
                 for (t = 0; t < d.T; t++) {
-                    double dut = du[(size_t)t * (size_t)r + k], xv = sv->x[(size_t)t * (size_t)n + j];
+                    double dut = du[(size_t)t * (size_t)r + k];
+                    double xv = sv->x[(size_t)t * (size_t)n + j];
                     acc += dut * xv;
                     accn += dut * nz->sb[(size_t)(t / G) * (size_t)r + k] * xv *
                             nz->sa[(size_t)(t / G) * (size_t)n + j];
@@ -2657,8 +2675,7 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melo
     for (t = 0; t < d.T; t++) {
         const float *Ce = dr->C + (size_t)(t / (d.T / dr->E)) * rr;
         float *ut = sv->u + (size_t)t * (size_t)r, *vt = sv->v + (size_t)t * (size_t)r;
-        for (k = 0; k < r; k++)
-            ut[k] = (float)melora__dot_d(sv->x + (size_t)t * (size_t)n, p->A + (size_t)k * (size_t)n, n);
+        melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
         for (j = 0; j < r; j++) vt[j] = (float)melora__dot_d(Ce + (size_t)j * (size_t)r, ut, r);
         melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, vt, d.m, r);
     }
