@@ -2666,7 +2666,7 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melo
                                                      const melora_melora_draw *dr,
                                                      melora_dims d) {
     melora__pass ps;
-    int t, k, j, n = d.n, r = d.r;
+    int t, j, n = d.n, r = d.r;
     size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
     ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, sv, p, dr, d);
