@@ -1644,43 +1644,54 @@ static int melora__is_forward(melora_op op) {
     return op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
            op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
 }
-static melora__pass melora__pass_of(melora_op op, melora_dims d, float s) {
+/* out: the rows the pass accumulates into, z (forward) or dx (backward, with dz). */
+static melora__pass melora__pass_of(melora_op op, melora_dims d, float s, float *out,
+                                    const float *dz) {
     melora__pass ps;
     memset(&ps, 0, sizeof ps);
     ps.op = op;
     ps.d = d;
     ps.s = s;
     ps.E = 1;
+    if (melora__is_forward(op)) ps.z = out;
+    else { ps.dx = out; ps.dz = dz; }
     return ps;
 }
 
-/* The tensors of each method's passes, fast and naive alike; the entry point adds the
-   rows it writes (z, or dx and dz) and the gradients. *_PRESENT: the required ones. */
-static melora__pass melora__lora_pass(melora_op op, const melora_lora_saved *sv,
+/* The tensors of each method's passes, fast and naive alike (g NULL in the forwards).
+   *_PRESENT: the method's required tensors are all given. */
+static melora__pass melora__lora_pass(melora_op op, float *out, const melora_lora_grads *g,
+                                      const melora_lora_saved *sv, const float *dz,
                                       const melora_lora_params *p, melora_dims d) {
-    melora__pass ps = melora__pass_of(op, d, p->s);
+    melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
     ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    if (g) { ps.dA = g->dA; ps.dB = g->dB; }
     return ps;
 }
 #define MELORA__LORA_PRESENT(ps) ((ps).u && (ps).x && (ps).A && (ps).B)
 /* Flipout: LoRA's tensors with A = MA, and the noise N = (GA*GA)*EA under the signs. */
-static melora__pass melora__flipout_pass(melora_op op, const melora_lora_saved *sv,
+static melora__pass melora__flipout_pass(melora_op op, float *out, const melora_blob_grads *g,
+                                         const melora_lora_saved *sv, const float *dz,
                                          const melora_blob_params *p,
                                          const melora_flipout_noise *nz, melora_dims d) {
-    melora__pass ps = melora__pass_of(op, d, p->s);
+    melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
     ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
     ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
+    if (g) { ps.dA = g->dMA; ps.dGA = g->dGA; ps.dB = g->dB; }
     return ps;
 }
 #define MELORA__FLIPOUT_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).GA && (ps).EA)
 /* Me-LoRA: H and EC only in the backward, which alone reads them (for dH). */
-static melora__pass melora__melora_pass(melora_op op, const melora_melora_saved *sv,
+static melora__pass melora__melora_pass(melora_op op, float *out,
+                                        const melora_melora_grads *g,
+                                        const melora_melora_saved *sv, const float *dz,
                                         const melora_melora_params *p,
                                         const melora_melora_draw *dr, melora_dims d) {
-    melora__pass ps = melora__pass_of(op, d, p->s);
+    melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
     ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
     ps.B = p->B;
     if (op == MELORA_OP_MELORA_BACKWARD) { ps.H = p->H; ps.EC = dr->EC; }
+    if (g) { ps.dA = g->dA; ps.dB = g->dB; ps.dM = g->dM; ps.dH = g->dH; }
     return ps;
 }
 #define MELORA__MELORA_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).v && (ps).C)
@@ -1756,6 +1767,7 @@ static void melora__place(melora__pass *ps) {
    variant's own inputs, the sizes, the scale, the overlaps. */
 static melora_status melora__prepare(melora__pass *ps, const melora_work *work, int present) {
     melora_dims d = ps->d;
+    present = present && (melora__is_forward(ps->op) ? ps->z != NULL : ps->dz != NULL);
     if (work) {
         MELORA__TRY(melora__work_fits(&ps->ws, *work, ps->op, d));
         ps->work = work->base;
@@ -2071,17 +2083,26 @@ MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t 
 }
 
 
+/* A fast pass: its preamble, then its skeleton. */
+static melora_status melora__forward(melora__pass *ps, melora_work work, int present) {
+    MELORA__TRY(melora__prepare(ps, &work, present));
+    melora__run_forward(ps);
+    return MELORA_OK;
+}
+static melora_status melora__backward(melora__pass *ps, melora_work work, int present) {
+    MELORA__TRY(melora__prepare(ps, &work, present));
+    melora__run_backward(ps);
+    return MELORA_OK;
+}
+
 /* --------------------------------------------------------------------------- LoRA -- */
 MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
                                              melora_work work, const melora_lora_params *p,
                                              melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, sv, p, d);
-    ps.z = z;
-    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__LORA_PRESENT(ps)));
-    melora__run_forward(&ps);
-    return MELORA_OK;
+    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, z, NULL, sv, NULL, p, d);
+    return melora__forward(&ps, work, MELORA__LORA_PRESENT(ps));
 }
 MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
@@ -2089,12 +2110,8 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads
                                               melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, sv, p, d);
-    ps.dx = dx; ps.dz = dz;
-    if (g) { ps.dA = g->dA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, &work, dz && MELORA__LORA_PRESENT(ps)));
-    melora__run_backward(&ps);
-    return MELORA_OK;
+    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
+    return melora__backward(&ps, work, MELORA__LORA_PRESENT(ps));
 }
 
 /* --------------------------------------------------------------------------- BLoB -- */
@@ -2128,11 +2145,10 @@ MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *
                                              const float *EA, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_LORA_FORWARD, d, p->s);
-    ps.z = z; ps.u = sv->u; ps.As = As; ps.x = sv->x; ps.MA = p->MA; ps.GA = p->GA;
-    ps.EA = EA; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, &work, z && ps.u && As && ps.x && ps.MA && ps.GA && EA &&
-                                                ps.B));
+    ps = melora__pass_of(MELORA_OP_LORA_FORWARD, d, p->s, z, NULL);
+    ps.u = sv->u; ps.As = As; ps.x = sv->x; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA;
+    ps.B = p->B;
+    MELORA__TRY(melora__prepare(&ps, &work, ps.u && As && ps.x && ps.MA && ps.GA && EA && ps.B));
     melora__sample(As, ps.MA, ps.GA, EA, (size_t)d.r * (size_t)d.n);
     ps.A = As;
     ps.MA = ps.GA = ps.EA = NULL; /* the pass itself is LoRA's */
@@ -2146,14 +2162,10 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads
                                               const melora_blob_draw *dr, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_LORA_BACKWARD, d, p->s);
-    ps.dx = dx; ps.dz = dz; ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA;
-    ps.EA = dr->EA; ps.B = p->B;
+    ps = melora__pass_of(MELORA_OP_LORA_BACKWARD, d, p->s, dx, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
     if (g) { ps.dA = g->dMA; ps.dGA = g->dGA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, &work, dz && ps.u && ps.x && ps.A && ps.GA && ps.EA &&
-                                                ps.B));
-    melora__run_backward(&ps);
-    return MELORA_OK;
+    return melora__backward(&ps, work, MELORA__LORA_PRESENT(ps) && ps.GA && ps.EA);
 }
 
 MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
@@ -2163,11 +2175,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora
                                                      melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, sv, p, nz, d);
-    ps.z = z;
-    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__FLIPOUT_PRESENT(ps)));
-    melora__run_forward(&ps);
-    return MELORA_OK;
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
+    return melora__forward(&ps, work, MELORA__FLIPOUT_PRESENT(ps));
 }
 MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
                                                       const melora_lora_saved *sv,
@@ -2177,12 +2186,8 @@ MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_bl
                                                       melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, sv, p, nz, d);
-    ps.dx = dx; ps.dz = dz;
-    if (g) { ps.dA = g->dMA; ps.dGA = g->dGA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, &work, dz && MELORA__FLIPOUT_PRESENT(ps)));
-    melora__run_backward(&ps);
-    return MELORA_OK;
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
+    return melora__backward(&ps, work, MELORA__FLIPOUT_PRESENT(ps));
 }
 
 /* ------------------------------------------------------------------------ Me-LoRA -- */
@@ -2213,11 +2218,8 @@ MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_sav
                                                const melora_melora_draw *dr, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, sv, p, dr, d);
-    ps.z = z;
-    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__MELORA_PRESENT(ps)));
-    melora__run_forward(&ps);
-    return MELORA_OK;
+    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, z, NULL, sv, NULL, p, dr, d);
+    return melora__forward(&ps, work, MELORA__MELORA_PRESENT(ps));
 }
 MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
                                                 const melora_melora_saved *sv,
@@ -2226,12 +2228,8 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_g
                                                 const melora_melora_draw *dr, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, sv, p, dr, d);
-    ps.dx = dx; ps.dz = dz;
-    if (g) { ps.dA = g->dA; ps.dB = g->dB; ps.dM = g->dM; ps.dH = g->dH; }
-    MELORA__TRY(melora__prepare(&ps, &work, dz && MELORA__MELORA_PRESENT(ps)));
-    melora__run_backward(&ps);
-    return MELORA_OK;
+    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
+    return melora__backward(&ps, work, MELORA__MELORA_PRESENT(ps));
 }
 MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
                                                   melora_work work,
@@ -2239,11 +2237,9 @@ MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_sa
                                                   const float *C, int K, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__pass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s);
-    ps.z = z; ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
-    MELORA__TRY(melora__prepare(&ps, &work, z && MELORA__LORA_PRESENT(ps) && C));
-    melora__run_forward(&ps);
-    return MELORA_OK;
+    ps = melora__pass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s, z, NULL);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
+    return melora__forward(&ps, work, MELORA__LORA_PRESENT(ps) && C);
 }
 
 /* ---------------------------------------------------------------------------- KLs -- */
@@ -2531,9 +2527,8 @@ MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_s
     melora__pass ps;
     int t, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, sv, p, d);
-    ps.z = z;
-    MELORA__TRY(melora__prepare(&ps, NULL, z && MELORA__LORA_PRESENT(ps)));
+    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, z, NULL, sv, NULL, p, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
     for (t = 0; t < d.T; t++) {
         float *ut = sv->u + (size_t)t * (size_t)r;
         melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
@@ -2551,10 +2546,8 @@ MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora
     melora__pass ps;
     double *du;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, sv, p, d);
-    ps.dx = dx; ps.dz = dz;
-    if (g) { ps.dA = g->dA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, NULL, dz && MELORA__LORA_PRESENT(ps)));
+    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
     MELORA__TRY(melora__scratch(&du, (size_t)d.T, (size_t)d.r));
     melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, d.r);
     if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, d.r);
@@ -2574,9 +2567,8 @@ MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
     size_t i, rn;
     int t, k, j, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, sv, p, nz, d);
-    ps.z = z;
-    MELORA__TRY(melora__prepare(&ps, NULL, z && MELORA__FLIPOUT_PRESENT(ps)));
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
     rn = (size_t)r * (size_t)n;
     N = (float *)MELORA_MALLOC(rn * sizeof(float));
     MELORA__REQUIRE(N != NULL, MELORA_ERR_ALLOC);
@@ -2613,10 +2605,8 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
     size_t i, rn;
     int t, k, j, n = d.n, r = d.r, G;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, sv, p, nz, d);
-    ps.dx = dx; ps.dz = dz;
-    if (g) { ps.dA = g->dMA; ps.dGA = g->dGA; ps.dB = g->dB; }
-    MELORA__TRY(melora__prepare(&ps, NULL, dz && MELORA__FLIPOUT_PRESENT(ps)));
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
     rn = (size_t)r * (size_t)n;
     N = (float *)MELORA_MALLOC(rn * sizeof(float));
     MELORA__REQUIRE(N != NULL, MELORA_ERR_ALLOC);
@@ -2670,9 +2660,8 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melo
     int t, j, n = d.n, r = d.r;
     size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, sv, p, dr, d);
-    ps.z = z;
-    MELORA__TRY(melora__prepare(&ps, NULL, z && MELORA__MELORA_PRESENT(ps)));
+    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, z, NULL, sv, NULL, p, dr, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
     for (t = 0; t < d.T; t++) {
         const float *Ce = dr->C + (size_t)(t / (d.T / dr->E)) * rr;
         float *ut = sv->u + (size_t)t * (size_t)r, *vt = sv->v + (size_t)t * (size_t)r;
@@ -2696,10 +2685,8 @@ MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_me
     int t, j, k, e, r = d.r, per;
     size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, sv, p, dr, d);
-    ps.dx = dx; ps.dz = dz;
-    if (g) { ps.dA = g->dA; ps.dB = g->dB; ps.dM = g->dM; ps.dH = g->dH; }
-    MELORA__TRY(melora__prepare(&ps, NULL, dz && MELORA__MELORA_PRESENT(ps)));
+    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
     MELORA__TRY(melora__scratch(&dv, (size_t)d.T, (size_t)r));
     if (melora__scratch(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(dv);
