@@ -2455,6 +2455,15 @@ static melora_status melora__scratch(double **p, size_t a, size_t b) {
     MELORA__REQUIRE(*p != NULL, MELORA_ERR_ALLOC);
     return MELORA_OK;
 }
+/* Flipout's noise N = (GA*GA)*EA (r,n), in scratch of its own */
+static melora_status melora__naive_noise(float **N, const float *GA, const float *EA, int r,
+                                         int n) {
+    size_t i, rn = (size_t)r * (size_t)n;
+    *N = (float *)MELORA_MALLOC(rn * sizeof(float));
+    MELORA__REQUIRE(*N != NULL, MELORA_ERR_ALLOC);
+    for (i = 0; i < rn; i++) (*N)[i] = melora_sample_elem(0.0f, GA[i], EA[i]);
+    return MELORA_OK;
+}
 /* sum_j a[j] b[j] in double, j in order */
 static double melora__dot_d(const float *a, const float *b, int len) {
     double acc = 0.0;
@@ -2564,15 +2573,11 @@ MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
                                                            melora_dims d) {
     melora__pass ps;
     float *N;
-    size_t i, rn;
     int t, k, j, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
     ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
-    rn = (size_t)r * (size_t)n;
-    N = (float *)MELORA_MALLOC(rn * sizeof(float));
-    MELORA__REQUIRE(N != NULL, MELORA_ERR_ALLOC);
-    for (i = 0; i < rn; i++) N[i] = melora_sample_elem(0.0f, p->GA[i], nz->EA[i]);
+    MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
     for (t = 0; t < d.T; t++) {
         const float *xt = sv->x + (size_t)t * (size_t)n;
         const float *sat = nz->sa + (size_t)(t / nz->G) * (size_t)n;
@@ -2602,19 +2607,15 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
     melora__pass ps;
     float *N;
     double *du;
-    size_t i, rn;
     int t, k, j, n = d.n, r = d.r, G;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
     ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
-    rn = (size_t)r * (size_t)n;
-    N = (float *)MELORA_MALLOC(rn * sizeof(float));
-    MELORA__REQUIRE(N != NULL, MELORA_ERR_ALLOC);
+    MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
     if (melora__scratch(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(N);
         return MELORA_ERR_ALLOC;
     }
-    for (i = 0; i < rn; i++) N[i] = melora_sample_elem(0.0f, p->GA[i], nz->EA[i]);
     G = nz->G;
     melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, r);
     if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, r);
