@@ -2027,8 +2027,11 @@ MELORA_DEF melora_status melora_draw_offset(uint64_t *offset, uint64_t draw) {
     *offset = draw << MELORA_DRAW_BITS;
     return MELORA_OK;
 }
-/* A draw's tensors must fit its window, or they would reuse the next draw's numbers. */
-#define MELORA__WINDOW ((uint64_t)1 << MELORA_DRAW_BITS)
+/* A draw's tensors must fit its window, or they would reuse the next draw's numbers (a
+   function: with a 32-bit size_t the test is always true, and compilers say so). */
+static int melora__in_window(uint64_t count) {
+    return count <= ((uint64_t)1 << MELORA_DRAW_BITS);
+}
 
 MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
                                            int n) {
@@ -2038,7 +2041,7 @@ MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t dr
     MELORA__REQUIRE(EA != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
-    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
+    MELORA__REQUIRE(melora__in_window(cnt), MELORA_ERR_OVERFLOW);
     MELORA__TRY(melora_draw_offset(&off, draw));
     return melora_noise_normal(EA, seed, off, (int64_t)cnt);
 }
@@ -2056,7 +2059,7 @@ MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *
     MELORA__TRY(melora__elems(&cnt, (size_t)d.r, (size_t)d.n, 1));
     MELORA__TRY(melora__elems(&na, groups, (size_t)d.n, 1));
     MELORA__TRY(melora__elems(&nb, groups, (size_t)d.r, 1));
-    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW && (uint64_t)na + nb <= MELORA__WINDOW,
+    MELORA__REQUIRE(melora__in_window(cnt) && melora__in_window((uint64_t)na + nb),
                     MELORA_ERR_OVERFLOW);
     MELORA__TRY(melora_draw_offset(&off, draw));
     {
@@ -2077,7 +2080,7 @@ MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t 
     MELORA__REQUIRE(EC != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&cnt, (size_t)E, (size_t)r, (size_t)r));
-    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
+    MELORA__REQUIRE(melora__in_window(cnt), MELORA_ERR_OVERFLOW);
     MELORA__TRY(melora_draw_offset(&off, draw));
     return melora_noise_normal(EC, seed, off, (int64_t)cnt);
 }
@@ -2448,7 +2451,7 @@ MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, const melora_m
 /* ---------------------------------------------------------------- naive references -- */
 /* Straight loops in double, one per operation; the scratch they allocate is theirs (they
    are references). Each checks its call with the fast path's preamble (no workspace). */
-static melora_status melora__scratch(double **p, size_t a, size_t b) {
+static melora_status melora__alloc_d(double **p, size_t a, size_t b) {
     size_t cnt;
     MELORA__TRY(melora__elems(&cnt, a, b, 1));
     *p = (double *)MELORA_MALLOC(cnt * sizeof(double));
@@ -2557,7 +2560,7 @@ MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
     ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
-    MELORA__TRY(melora__scratch(&du, (size_t)d.T, (size_t)d.r));
+    MELORA__TRY(melora__alloc_d(&du, (size_t)d.T, (size_t)d.r));
     melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, d.r);
     if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, d.r);
     melora__naive_dadx(ps.dA, dx, du, sv->x, p->A, d.T, d.n, d.r);
@@ -2612,7 +2615,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
     ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
     MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
-    if (melora__scratch(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
+    if (melora__alloc_d(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(N);
         return MELORA_ERR_ALLOC;
     }
@@ -2688,8 +2691,8 @@ MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_me
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
     ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
-    MELORA__TRY(melora__scratch(&dv, (size_t)d.T, (size_t)r));
-    if (melora__scratch(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
+    MELORA__TRY(melora__alloc_d(&dv, (size_t)d.T, (size_t)r));
+    if (melora__alloc_d(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(dv);
         return MELORA_ERR_ALLOC;
     }
