@@ -143,7 +143,8 @@ MELORA_DEF const char *melora_status_string(melora_status status);
    MELORA_ERR_ALIAS when a written buffer shares a byte with any other; NULL entries are
    absent optional gradients. Called after the size checks, so every length fits in
    ptrdiff_t; the distance form never computes p + bytes, which may wrap for a buffer at
-   the top of a 32-bit address space. O(nb^2) compares for nb <= 16 pointers. */
+   the top of a 32-bit address space. O(nb^2) compares; a row pass's table has 23 entries,
+   at most 15 of them non-NULL in one call. */
 typedef struct {
     const void *p;
     size_t bytes;
@@ -257,6 +258,39 @@ static inline MELORA_HD float melora_sample_elem(float mean, float g, float eps)
 static inline MELORA_HD float melora_dstd_elem(float dsample, float g, float eps) {
     return dsample * eps * 2.0f * g;
 }
+/* The KL terms of a Gaussian N(mu, Om^2), Om = g*g, against the prior N(0, sigma^2), in
+   double; ls = log sigma, s2 = sigma^2, w the KL's weight. Contraction is off for these
+   (as in the implementation), so C and C++ hosts agree to the bit; nvcc's device code
+   contracts (see KERNELS). */
+#if defined(__clang__) && !defined(__CUDACC__) && __clang_major__ >= 11
+#pragma float_control(push)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && !defined(__INTEL_COMPILER)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+/* One entry of the diagonal KL: log sigma - log Om + (Om^2 + mu^2) / (2 sigma^2) - 1/2. */
+static inline MELORA_HD double melora__kl_term(double mu, double g, double ls, double s2) {
+    double om = g * g;
+    return ls - log(om) + (om * om + mu * mu) / (2.0 * s2) - 0.5;
+}
+/* Gradient of a quadratic term q^2 / (2 sigma^2)-type part through its linear factor:
+   w q / s2. The diagonal KL's d/dmu (q = mu); eq. 7's dM (q = (P A^T)_ik) and dA
+   (q = (M^T P + (Om^T S) sign A)_kj). */
+static inline MELORA_HD double melora__kl_dmean(double w, double q, double s2) {
+    return w * q / s2;
+}
+/* Gradient with respect to g of -log Om + (a part whose derivative in Om is q / s2):
+   w (q / s2 - 1/Om) 2g. The diagonal KL's d/dg (q = Om); eq. 7's dH (q = (S |A|^T)_ik). */
+static inline MELORA_HD double melora__kl_dstd(double w, double q, double g, double s2) {
+    double om = g * g;
+    return w * (q / s2 - 1.0 / om) * 2.0 * g;
+}
+#if defined(__clang__) && !defined(__CUDACC__) && __clang_major__ >= 11
+#pragma float_control(pop)
+#elif defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && !defined(__INTEL_COMPILER)
+#pragma GCC pop_options
+#endif
 /* Finiteness from the exponent bits: -ffast-math and -ffinite-math-only let compilers fold
    v == v and v - v == 0 to true, and the argument checks must hold under any flags.
    memcpy is the well-defined type pun in C, C++ and CUDA device code. */
@@ -763,7 +797,8 @@ static melora_status melora__elems(size_t *out, size_t a, size_t b, size_t c) {
 }
 
 /* T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer addressable. */
-static melora_status melora__check_dims(int T, int n, int m, int r) {
+static melora_status melora__check_dims(melora_dims d) {
+    int T = d.T, n = d.n, m = d.m, r = d.r;
     size_t e;
     MELORA__REQUIRE(T > 0 && n > 0 && m > 0 && r > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)n, 1));
@@ -778,25 +813,25 @@ static melora_status melora__check_dims(int T, int n, int m, int r) {
 enum {
     MELORA__R_BTS, /* s B^T (r,ldm): both passes walk B along m */
     MELORA__R_AP,  /* A (or MA) copied with row stride ldn */
-    MELORA__R_DAN, /* Flipout: (GA*GA)*EA (r,n) */
+    MELORA__R_NOISE, /* Flipout: N = (GA*GA)*EA, the noise of A (r,n) */
     MELORA__R_PA,  /* per-chunk partials of dA (or dMA) (nc,r,n) */
-    MELORA__R_PA2, /* Flipout: per-chunk partials of d(dA) (nc,r,n) */
+    MELORA__R_PN,  /* Flipout: per-chunk partials of the gradient of N (nc,r,n) */
     MELORA__R_PB,  /* per-chunk partials of dB^T (nc,r,m) */
     MELORA__R_XA,  /* Flipout: x*sa for a block (nc,RB,n) */
-    MELORA__R_TMP, /* Flipout: (du*sb) dA for a block (nc,RB,n) */
+    MELORA__R_TMP, /* Flipout: (du*sb) N for a block (nc,RB,n) */
     MELORA__R_S1,  /* per-chunk block scratch (nc,RB,r) */
     MELORA__R_S2,  /* second one (nc,RB,r) */
     MELORA__R_DV,  /* Me-LoRA: dv (T,r), kept for dC */
     MELORA__R_DC,  /* Me-LoRA: one block's dv^T u (r,r) */
     MELORA__R_DCD, /* Me-LoRA: dC_e and its sums into dM, dH (3,r,r) doubles */
     MELORA__R_WT,  /* r >= LANES: A^T (n,ldr) for the forward, s B (m,ldr) for the backward */
-    MELORA__R_WT2, /* r >= LANES, Flipout forward: ((GA*GA)*EA)^T (n,ldr) */
+    MELORA__R_NT,  /* r >= LANES, Flipout forward: N^T (n,ldr) */
     MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
     MELORA__R_KLS, /* eq. 7: S = Om |A| (r,n) doubles */
-    MELORA__R_N
+    MELORA__R_COUNT
 };
 typedef struct {
-    size_t off[MELORA__R_N];
+    size_t off[MELORA__R_COUNT];
     size_t total;
     size_t ldn, ldm; /* padded row strides of the (r,n) and (r,m) copies and partials */
     size_t ldr;      /* row stride of the packed (n,ldr) and (m,ldr) copies */
@@ -824,11 +859,10 @@ static int melora__nchunks(int T) {
     return (int)(nb < nc ? nb : nc);
 }
 
-static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, int m,
-                                    int r) {
-    size_t cnt[MELORA__R_N], esz[MELORA__R_N], rn, rm, nc, tr;
-    int i;
-    MELORA__TRY(melora__check_dims(T, n, m, r));
+static melora_status melora__layout(melora__ws *ws, melora_op op, melora_dims d) {
+    size_t cnt[MELORA__R_COUNT], esz[MELORA__R_COUNT], rn, rm, nc, tr;
+    int i, T = d.T, n = d.n, m = d.m, r = d.r;
+    MELORA__TRY(melora__check_dims(d));
     MELORA__REQUIRE((int)op >= 0 && op < MELORA_OP_COUNT_, MELORA_ERR_ENUM);
     ws->nc = melora__nchunks(T);
     nc = (size_t)ws->nc;
@@ -839,7 +873,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
     MELORA__TRY(melora__elems(&rn, (size_t)r, ws->ldn, 1));
     MELORA__TRY(melora__elems(&rm, (size_t)r, ws->ldm, 1));
     tr = (size_t)T * (size_t)r;
-    for (i = 0; i < MELORA__R_N; i++) { cnt[i] = 0; esz[i] = sizeof(float); }
+    for (i = 0; i < MELORA__R_COUNT; i++) { cnt[i] = 0; esz[i] = sizeof(float); }
     esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = esz[MELORA__R_DCD] = sizeof(double);
     if (op != MELORA_OP_MELORA_KL) { cnt[MELORA__R_BTS] = rm; cnt[MELORA__R_AP] = rn; }
     switch (op) {
@@ -861,14 +895,14 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         }
         break;
     case MELORA_OP_FLIPOUT_FORWARD:
-        cnt[MELORA__R_DAN] = rn;
+        cnt[MELORA__R_NOISE] = rn;
         MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, ws->ldn));
         cnt[MELORA__R_S1] = nc * MELORA__RB * (size_t)r;
         break;
     case MELORA_OP_FLIPOUT_BACKWARD:
-        cnt[MELORA__R_DAN] = rn;
+        cnt[MELORA__R_NOISE] = rn;
         MELORA__TRY(melora__elems(&cnt[MELORA__R_PA], nc, rn, 1));
-        cnt[MELORA__R_PA2] = cnt[MELORA__R_PA];
+        cnt[MELORA__R_PN] = cnt[MELORA__R_PA];
         MELORA__TRY(melora__elems(&cnt[MELORA__R_PB], nc, rm, 1));
         MELORA__TRY(melora__elems(&cnt[MELORA__R_XA], nc, MELORA__RB, ws->ldn));
         cnt[MELORA__R_TMP] = cnt[MELORA__R_XA];
@@ -884,7 +918,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         size_t ldr = ws->ldr;
         switch (op) {
         case MELORA_OP_FLIPOUT_FORWARD:
-            MELORA__TRY(melora__elems(&cnt[MELORA__R_WT2], (size_t)n, ldr, 1));
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_NT], (size_t)n, ldr, 1));
             /* fall through */
         case MELORA_OP_LORA_FORWARD:
         case MELORA_OP_MELORA_FORWARD:
@@ -901,7 +935,7 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, int T, int n, 
         }
     }
     ws->total = 0;
-    for (i = 0; i < MELORA__R_N; i++) {
+    for (i = 0; i < MELORA__R_COUNT; i++) {
         size_t bytes = cnt[i] * esz[i]; /* cnt <= MAX_ELEMS: no overflow */
         bytes = (bytes + 63u) & ~(size_t)63u;
         ws->off[i] = ws->total;
@@ -1538,23 +1572,6 @@ static void melora__pack_sb(float *MELORA__RESTRICT Bs, size_t ldt,
             Bs[(size_t)i * ldt + k] = k < (size_t)r ? s * B[(size_t)i * (size_t)r + k] : 0.0f;
     }
 }
-/* The transposed copy a pass's x A^T (or dz sB) reads, NULL when the dot form runs. */
-static const float *melora__wt_fwd(void *work, const melora__ws *ws, const float *A, int r,
-                                   int n) {
-    float *At;
-    if (!melora__use_t(r)) return NULL;
-    At = melora__region(work, ws, MELORA__R_WT);
-    melora__pack_t(At, ws->ldr, A, (size_t)n, r, n);
-    return At;
-}
-static const float *melora__wt_bwd(void *work, const melora__ws *ws, const float *B, float s,
-                                   int r, int m) {
-    float *Bs;
-    if (!melora__use_t(r)) return NULL;
-    Bs = melora__region(work, ws, MELORA__R_WT);
-    melora__pack_sb(Bs, ws->ldr, B, s, m, r);
-    return Bs;
-}
 /* dst (r rows, stride ld) = src (r,n) */
 static void melora__copy_rows(float *MELORA__RESTRICT dst, size_t ld,
                               const float *MELORA__RESTRICT src, int r, int n) {
@@ -1604,267 +1621,192 @@ static void melora__reduce_db(float *dB, const float *parts, int nc, float s, in
     }
 }
 
-/* ------------------------------------------------------------ shared forward pass -- */
-/* u = x A^T; v_t = C_e u_t (C NULL: v = u); z += v Bts^T. v NULL with C: per-chunk
-   scratch vs (nc,RB,r). One pass over x and z. */
-static void melora__forward(float *z, float *u, float *v, float *vs, const float *x,
-                            const float *A, size_t lda, const float *At, size_t ldt,
-                            const float *C, int E, const float *Bts, size_t ldb, int nc, int T,
-                            int n, int m, int r) {
-    int c;
-    int per = T / E;
-    MELORA__PARALLEL_FOR
-    for (c = 0; c < nc; c++) {
-        int64_t tb, te, t0;
-        melora__chunk_rows(&tb, &te, c, nc, T);
-        /* transposed form: u for the whole chunk in one product, so that each slice of
-           A^T is reused by all its rows (per block, A^T streams again every 32 rows) */
-        if (At)
-            melora__gemm(u + (size_t)tb * (size_t)r, (size_t)r, 0, x + (size_t)tb * (size_t)n,
-                         (size_t)n, 1, At, ldt, (int)(te - tb), r, n, 1);
-        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            float *ub = u + (size_t)t0 * (size_t)r, *vb = ub;
-            if (!At) melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, A, lda, r, n);
-            if (C) {
-                vb = v ? v + (size_t)t0 * (size_t)r : vs + (size_t)c * MELORA__RB * (size_t)r;
-                melora__mix_rows(vb, ub, C, t0, nt, per, r, 0);
-            }
-            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, vb, Bts, ldb, r, m);
-        }
-    }
+/* ------------------------------------------------------------------------ one pass -- */
+/* Every tensor of a call over the rows of a batch, in the header's names, so that one
+   setup checks any call and one skeleton runs any pass. A is the weight x is multiplied
+   by: LoRA's and Me-LoRA's A, BLoB's As, Flipout's MA. E counts the matrices of C: the
+   examples of a Me-LoRA draw, or the K samples of the Monte-Carlo forward. A NULL tensor
+   is not part of the call (or an absent gradient). */
+typedef struct {
+    melora_op op; /* the pass; the naive references name theirs too */
+    melora_dims d;
+    float s;
+    int G, E;
+    const float *x, *dz;        /* rows read */
+    float *z, *u, *v, *dx;      /* rows written (u, v read by the backward passes) */
+    const float *A, *B, *MA, *GA, *EA, *sa, *sb, *C, *H, *EC;
+    float *As;                  /* BLoB's forward writes its sample */
+    float *dA, *dGA, *dB, *dM, *dH; /* += ; dA is BLoB's and Flipout's dMA */
+    /* fast paths: the workspace and its regions, placed by melora__prepare and filled by
+       the skeleton. Bts = s B^T (r,ldm) and Ap = A (r,ldn) rows; At = A^T and Bs = s B
+       (n or m, ldr) in the transposed form, else NULL; Flipout's N = (GA*GA)*EA and N^T;
+       per-chunk gradient partials PA (of A), PN (of N), PB (of B^T), NULL when not
+       asked; per-chunk block scratch S1, S2 (RB,r), XA, TMP (RB,ldn); Me-LoRA's dv. */
+    void *work;
+    melora__ws ws;
+    float *Bts, *Ap, *At, *Bs, *N, *Nt, *PA, *PN, *PB, *S1, *S2, *XA, *TMP, *DV;
+} melora__pass;
+
+static int melora__is_flipout(melora_op op) {
+    return op == MELORA_OP_FLIPOUT_FORWARD || op == MELORA_OP_FLIPOUT_BACKWARD;
+}
+static int melora__is_forward(melora_op op) {
+    return op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
+           op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
+}
+/* out: the rows the pass accumulates into, z (forward) or dx (backward, with dz). */
+static melora__pass melora__pass_of(melora_op op, melora_dims d, float s, float *out,
+                                    const float *dz) {
+    melora__pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.op = op;
+    ps.d = d;
+    ps.s = s;
+    ps.E = 1;
+    if (melora__is_forward(op)) ps.z = out;
+    else { ps.dx = out; ps.dz = dz; }
+    return ps;
 }
 
-/* ----------------------------------------------------------- shared backward pass -- */
-/* dv = dz Bts (= s dz B); PB_c += uB^T dz; du = dv (C NULL) or dv C_e; PA_c += du^T x;
-   dx += du A. dv goes to dvs (T,r) when given (Me-LoRA needs it for dC). One pass over
-   dz, x and dx; a block of dz and x is reused from cache. */
-static void melora__backward(float *dx, float *PA, float *PB, float *dvs, float *s1,
-                             float *s2, const float *dz, const float *uB, const float *x,
-                             const float *A, size_t lda, const float *C, int E,
-                             const float *Bts, size_t ldb, const float *Bs, size_t ldt,
-                             int nc, int T, int n, int m, int r) {
-    int c;
-    int per = T / E;
-    size_t rn = (size_t)r * lda, rm = (size_t)r * ldb;
-    MELORA__PARALLEL_FOR
-    for (c = 0; c < nc; c++) {
-        int64_t tb, te, t0;
-        float *pa = PA ? PA + (size_t)c * rn : NULL, *pb = PB ? PB + (size_t)c * rm : NULL;
-        float *dvc = s1 + (size_t)c * MELORA__RB * (size_t)r;
-        float *duc = s2 + (size_t)c * MELORA__RB * (size_t)r;
-        if (pa) memset(pa, 0, rn * sizeof(float));
-        if (pb) memset(pb, 0, rm * sizeof(float));
-        melora__chunk_rows(&tb, &te, c, nc, T);
-        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
-            float *dvb = dvs ? dvs + (size_t)t0 * (size_t)r : dvc, *dub = dvb;
-            melora__rows_w(dvb, dzb, (size_t)m, nt, Bts, ldb, Bs, ldt, r, m);
-            if (pb) melora__outer_acc(pb, ldb, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m,
-                                      nt, m);
-            if (C) {
-                dub = duc;
-                melora__mix_rows(dub, dvb, C, t0, nt, per, r, 1);
-            }
-            if (pa) melora__outer_acc(pa, lda, r, dub, xb, (size_t)n, nt, n);
-            if (dx) melora__rows_axpy(dx + (size_t)t0 * (size_t)n, (size_t)n, nt, dub, A, lda,
-                                      r, n);
-        }
-    }
+/* The tensors of each method's passes, fast and naive alike (g NULL in the forwards).
+   *_PRESENT: the method's required tensors are all given. */
+static melora__pass melora__lora_pass(melora_op op, float *out, const melora_lora_grads *g,
+                                      const melora_lora_saved *sv, const float *dz,
+                                      const melora_lora_params *p, melora_dims d) {
+    melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    if (g) { ps.dA = g->dA; ps.dB = g->dB; }
+    return ps;
+}
+#define MELORA__LORA_PRESENT(ps) ((ps).u && (ps).x && (ps).A && (ps).B)
+/* Flipout: LoRA's tensors with A = MA, and the noise N = (GA*GA)*EA under the signs. */
+static melora__pass melora__flipout_pass(melora_op op, float *out, const melora_blob_grads *g,
+                                         const melora_lora_saved *sv, const float *dz,
+                                         const melora_blob_params *p,
+                                         const melora_flipout_noise *nz, melora_dims d) {
+    melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
+    ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
+    if (g) { ps.dA = g->dMA; ps.dGA = g->dGA; ps.dB = g->dB; }
+    return ps;
+}
+#define MELORA__FLIPOUT_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).GA && (ps).EA)
+/* Me-LoRA: H and EC only in the backward, which alone reads them (for dH). */
+static melora__pass melora__melora_pass(melora_op op, float *out,
+                                        const melora_melora_grads *g,
+                                        const melora_melora_saved *sv, const float *dz,
+                                        const melora_melora_params *p,
+                                        const melora_melora_draw *dr, melora_dims d) {
+    melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
+    ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
+    ps.B = p->B;
+    if (op == MELORA_OP_MELORA_BACKWARD) { ps.H = p->H; ps.EC = dr->EC; }
+    if (g) { ps.dA = g->dA; ps.dB = g->dB; ps.dM = g->dM; ps.dH = g->dH; }
+    return ps;
+}
+#define MELORA__MELORA_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).v && (ps).C)
+
+/* A workspace: base non-NULL and 8-byte aligned, sizes the layout accepts, and at least
+   as many bytes as the layout (the first checks of every call that takes one). */
+static melora_status melora__work_fits(melora__ws *ws, melora_work work, melora_op op,
+                                       melora_dims d) {
+    MELORA__TRY(melora__check_work(work.base));
+    MELORA__TRY(melora__layout(ws, op, d));
+    MELORA__REQUIRE(work.bytes >= ws->total, MELORA_ERR_WORKSPACE);
+    return MELORA_OK;
+}
+/* E examples of C (E,r,r) that split T evenly. */
+static melora_status melora__check_examples(int E, int r, int T) {
+    size_t e;
+    MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&e, (size_t)E, (size_t)r, (size_t)r));
+    MELORA__REQUIRE(T % E == 0, MELORA_ERR_DIVISIBILITY);
+    return MELORA_OK;
 }
 
-/* The overlap tables of the LoRA and Me-LoRA passes, fast and naive (work NULL). v, C
-   NULL for LoRA; z is (K,T,m) and C (K,r,r) in the Monte-Carlo forward, so the caller
-   gives their bytes. */
-static melora_status melora__alias_fwd(const float *z, size_t zbytes, const float *u,
-                                       const float *v, const void *work, size_t wbytes,
-                                       const float *x, const float *A, const float *C,
-                                       size_t cbytes, const float *B, int T, int n, int m,
-                                       int r) {
-    melora__buf b[] = {{z, zbytes, 1}, {u, MELORA__FB(T, r), 1}, {v, MELORA__FB(T, r), 1},
-                       {work, wbytes, 1}, {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
-                       {C, cbytes, 0}, {B, MELORA__FB(m, r), 0}};
+/* The overlap table of a pass: every tensor it names, with its length from the shapes. */
+static melora_status melora__alias_pass(const melora__pass *ps) {
+    melora_dims d = ps->d;
+    int fwd = melora__is_forward(ps->op);
+    size_t groups = ps->G > 0 ? (size_t)(d.T - 1) / (size_t)ps->G + 1u : 0;
+    size_t nz = ps->op == MELORA_OP_MELORA_MC_FORWARD ? (size_t)ps->E : 1u;
+    size_t rn = MELORA__FB(d.r, d.n), rr = MELORA__FB(d.r, d.r), mr = MELORA__FB(d.m, d.r);
+    size_t tr = MELORA__FB(d.T, d.r);
+    melora__buf b[] = {
+        {ps->z, MELORA__FB(d.T, d.m) * nz, 1}, {ps->dx, MELORA__FB(d.T, d.n), 1},
+        {ps->u, tr, fwd}, {ps->v, tr, fwd}, {ps->As, rn, 1}, {ps->dA, rn, 1},
+        {ps->dGA, rn, 1}, {ps->dB, mr, 1}, {ps->dM, rr, 1}, {ps->dH, rr, 1},
+        {ps->work, ps->ws.total, 1}, {ps->x, MELORA__FB(d.T, d.n), 0},
+        {ps->dz, MELORA__FB(d.T, d.m), 0}, {ps->A, rn, 0}, {ps->MA, rn, 0}, {ps->GA, rn, 0},
+        {ps->EA, rn, 0}, {ps->sa, MELORA__FB(groups, d.n), 0},
+        {ps->sb, MELORA__FB(groups, d.r), 0}, {ps->B, mr, 0}, {ps->C, rr * (size_t)ps->E, 0},
+        {ps->H, rr, 0}, {ps->EC, rr * (size_t)ps->E, 0}};
     return melora__check_alias(b, MELORA__NBUF(b));
 }
-/* dM, dH, v, C, H, EC NULL for LoRA; C, EC are (E,r,r). */
-static melora_status melora__alias_bwd(const float *dx, const float *dA, const float *dB,
-                                       const float *dM, const float *dH, const void *work,
-                                       size_t wbytes, const float *dz, const float *u,
-                                       const float *v, const float *x, const float *A,
-                                       const float *C, const float *H, const float *EC, int E,
-                                       const float *B, int T, int n, int m, int r) {
-    size_t rr = MELORA__FB(r, r);
-    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1},
-                       {dB, MELORA__FB(m, r), 1}, {dM, rr, 1}, {dH, rr, 1}, {work, wbytes, 1},
-                       {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
-                       {v, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
-                       {A, MELORA__FB(r, n), 0}, {C, rr * (size_t)E, 0},
-                       {B, MELORA__FB(m, r), 0}, {H, rr, 0}, {EC, rr * (size_t)E, 0}};
-    return melora__check_alias(b, MELORA__NBUF(b));
-}
 
-/* ---------------------------------------------------------------------------- LoRA -- */
-static melora_status melora__lora_forward(float *z, float *u, void *work, const float *x,
-                                             const float *A, const float *B, float s, int T,
-                                             int n, int m, int r) {
-    /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
-    melora__ws ws;
-    float *Bts, *Ap;
-    MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, NULL, work, ws.total, x, A, NULL, 0,
-                                  B, T, n, m, r));
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    if (!melora__use_t(r)) /* the transposed form reads A^T only */
-        melora__copy_rows(Ap, ws.ldn, A, r, n);
-    melora__forward(z, u, NULL, NULL, x, Ap, ws.ldn, melora__wt_fwd(work, &ws, A, r, n),
-                    ws.ldr, NULL, 1, Bts, ws.ldm, ws.nc, T, n, m, r);
-    return MELORA_OK;
-}
-
-static melora_status melora__lora_backward(float *dx, float *dA, float *dB, void *work,
-                                              const float *dz, const float *u, const float *x,
-                                              const float *A, const float *B, float s, int T,
-                                              int n, int m, int r) {
-    /* dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); dx (T,n) dA (r,n) dB (m,r) */
-    melora__ws ws;
-    float *Bts, *Ap, *PA, *PB;
-    MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_bwd(dx, dA, dB, NULL, NULL, work, ws.total, dz, u, NULL, x, A,
-                                  NULL, NULL, NULL, 1, B, T, n, m, r));
-    if (!dx && !dA && !dB) return MELORA_OK;
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
-    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ws.ldn, A, r, n);
-    melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
-                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, Ap, ws.ldn, NULL, 1,
-                     Bts, ws.ldm, melora__wt_bwd(work, &ws, B, s, r, m), ws.ldr, ws.nc, T, n,
-                     m, r);
-    if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
-    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
-    return MELORA_OK;
-}
-
-/* ---------------------------------------------------------------------------- BLoB -- */
-static void melora__sample(float *out, const float *mean, const float *g, const float *eps,
-                           size_t count) {
-    int64_t i;
-    MELORA__PARALLEL_FOR
-    for (i = 0; i < (int64_t)count; i++)
-        out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
-}
-
-static melora_status melora__blob_sample(float *As, const float *MA, const float *GA,
-                                            const float *EA, int r, int n) {
-    /* MA, GA, EA, As are (r,n) */
-    size_t cnt;
-    MELORA__REQUIRE(As && MA && GA && EA, MELORA_ERR_NULL);
-    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
-    {
-        melora__buf b[] = {{As, MELORA__FB(r, n), 1}, {MA, MELORA__FB(r, n), 0},
-                           {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0}};
-        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+/* The regions a fast pass uses (nothing is written here). */
+static void melora__place(melora__pass *ps) {
+    const melora__ws *ws = &ps->ws;
+    int t = melora__use_t(ps->d.r), flip = melora__is_flipout(ps->op);
+    void *w = ps->work;
+    ps->Bts = melora__region(w, ws, MELORA__R_BTS);
+    ps->Ap = melora__region(w, ws, MELORA__R_AP);
+    if (flip) {
+        ps->N = melora__region(w, ws, MELORA__R_NOISE);
+        ps->XA = melora__region(w, ws, MELORA__R_XA);
     }
-    melora__sample(As, MA, GA, EA, cnt);
-    return MELORA_OK;
-}
-
-static melora_status melora__blob_forward(float *z, float *u, float *As, void *work,
-                                             const float *x, const float *MA, const float *GA,
-                                             const float *EA, const float *B, float s, int T,
-                                             int n, int m, int r) {
-    /* x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m) */
-    melora__ws ws;
-    MELORA__REQUIRE(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    /* every check of melora_lora_forward, before As is written */
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_FORWARD, T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    {
-        melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1},
-                           {As, MELORA__FB(r, n), 1}, {work, ws.total, 1},
-                           {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0},
-                           {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0},
-                           {B, MELORA__FB(m, r), 0}};
-        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    if (melora__is_forward(ps->op)) {
+        ps->At = t ? melora__region(w, ws, MELORA__R_WT) : NULL;
+        ps->Nt = t && flip ? melora__region(w, ws, MELORA__R_NT) : NULL;
+        if (flip || ps->op == MELORA_OP_MELORA_MC_FORWARD)
+            ps->S1 = melora__region(w, ws, MELORA__R_S1);
+        return;
     }
-    melora__sample(As, MA, GA, EA, (size_t)r * (size_t)n);
-    return melora__lora_forward(z, u, work, x, As, B, s, T, n, m, r);
+    ps->Bs = t ? melora__region(w, ws, MELORA__R_WT) : NULL;
+    ps->S1 = melora__region(w, ws, MELORA__R_S1);
+    ps->S2 = melora__region(w, ws, MELORA__R_S2);
+    ps->PA = ps->dA || (ps->dGA && !flip) ? melora__region(w, ws, MELORA__R_PA) : NULL;
+    ps->PN = ps->dGA && flip ? melora__region(w, ws, MELORA__R_PN) : NULL;
+    ps->PB = ps->dB ? melora__region(w, ws, MELORA__R_PB) : NULL;
+    ps->TMP = flip ? melora__region(w, ws, MELORA__R_TMP) : NULL;
+    ps->DV = ps->dM || ps->dH ? melora__region(w, ws, MELORA__R_DV) : NULL;
 }
 
-static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, float *dB,
-                                              void *work, const float *dz, const float *u,
-                                              const float *x, const float *As, const float *GA,
-                                              const float *EA, const float *B, float s, int T,
-                                              int n, int m, int r) {
-    /* dz is (T,m), u is (T,r), x is (T,n), As GA EA are (r,n), B is (m,r) */
-    melora__ws ws;
-    float *Bts, *Ap, *PA, *PB;
-    MELORA__REQUIRE(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_LORA_BACKWARD, T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    {
-        melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1},
-                           {dGA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
-                           {work, ws.total, 1}, {dz, MELORA__FB(T, m), 0},
-                           {u, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
-                           {As, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
-                           {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}};
-        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+/* The one preamble of every pass, fast (work given) or naive, in the order the header
+   states: the workspace, the call's required tensors (present: all non-NULL), the
+   variant's own inputs, the sizes, the scale, the overlaps. */
+static melora_status melora__prepare(melora__pass *ps, const melora_work *work, int present) {
+    melora_dims d = ps->d;
+    present = present && (melora__is_forward(ps->op) ? ps->z != NULL : ps->dz != NULL);
+    if (work) {
+        MELORA__TRY(melora__work_fits(&ps->ws, *work, ps->op, d));
+        ps->work = work->base;
     }
-    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    PA = (dMA || dGA) ? melora__region(work, &ws, MELORA__R_PA) : NULL;
-    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ws.ldn, As, r, n);
-    melora__backward(dx, PA, PB, NULL, melora__region(work, &ws, MELORA__R_S1),
-                     melora__region(work, &ws, MELORA__R_S2), dz, u, x, Ap, ws.ldn, NULL, 1,
-                     Bts, ws.ldm, melora__wt_bwd(work, &ws, B, s, r, m), ws.ldr, ws.nc, T, n,
-                     m, r);
-    if (PA) melora__reduce_rows(dMA, dGA, PA, ws.nc, r, n, ws.ldn, GA, EA);
-    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
+    MELORA__REQUIRE(present, MELORA_ERR_NULL);
+    if (melora__is_flipout(ps->op)) {
+        MELORA__REQUIRE(ps->sa && ps->sb, MELORA_ERR_NULL);
+        MELORA__REQUIRE(ps->G > 0, MELORA_ERR_SIZE);
+    }
+    if (ps->op == MELORA_OP_MELORA_BACKWARD) /* dH reads H and the noise EC */
+        MELORA__REQUIRE(!ps->dH || (ps->H && ps->EC), MELORA_ERR_NULL);
+    if (!work) MELORA__TRY(melora__check_dims(d));
+    if (ps->op == MELORA_OP_MELORA_FORWARD || ps->op == MELORA_OP_MELORA_BACKWARD)
+        MELORA__TRY(melora__check_examples(ps->E, d.r, d.T));
+    if (ps->op == MELORA_OP_MELORA_MC_FORWARD) { /* z is (K,T,m), C (K,r,r) */
+        size_t e;
+        MELORA__REQUIRE(ps->E > 0, MELORA_ERR_SIZE);
+        MELORA__TRY(melora__elems(&e, (size_t)ps->E, (size_t)d.T, (size_t)d.m));
+        MELORA__TRY(melora__elems(&e, (size_t)ps->E, (size_t)d.r, (size_t)d.r));
+    }
+    MELORA__REQUIRE(melora__finite(ps->s), MELORA_ERR_VALUE);
+    MELORA__TRY(melora__alias_pass(ps));
+    if (work) melora__place(ps);
     return MELORA_OK;
 }
 
-static melora_status melora__check_flipout(const float *sa, const float *sb, int G, int T) {
-    MELORA__REQUIRE(sa && sb, MELORA_ERR_NULL);
-    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
-    (void)T;
-    return MELORA_OK;
-}
-
-/* The overlap tables of the Flipout passes, fast and naive (work NULL); dz, dx, dMA, dGA,
-   dB NULL in the forward, z NULL in the backward. sa is (ceil(T/G),n), sb (ceil(T/G),r). */
-static melora_status melora__alias_flipout(const float *z, const float *dx, const float *dMA,
-                                           const float *dGA, const float *dB,
-                                           const float *u, int u_written, const void *work,
-                                           size_t wbytes, const float *dz, const float *x,
-                                           const float *MA, const float *GA, const float *EA,
-                                           const float *sa, const float *sb, const float *B,
-                                           int G, int T, int n, int m, int r) {
-    size_t groups = (size_t)(T - 1) / (size_t)G + 1u, rn = MELORA__FB(r, n);
-    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {dx, MELORA__FB(T, n), 1}, {dMA, rn, 1},
-                       {dGA, rn, 1}, {dB, MELORA__FB(m, r), 1}, {work, wbytes, 1},
-                       {u, MELORA__FB(T, r), u_written}, {dz, MELORA__FB(T, m), 0},
-                       {x, MELORA__FB(T, n), 0}, {MA, rn, 0}, {GA, rn, 0}, {EA, rn, 0},
-                       {sa, MELORA__FB(groups, n), 0}, {sb, MELORA__FB(groups, r), 0},
-                       {B, MELORA__FB(m, r), 0}};
-    return melora__check_alias(b, MELORA__NBUF(b));
+/* Scratch row block of chunk c: RB rows of ld floats. */
+static float *melora__scratch_rows(float *base, int c, size_t ld) {
+    return base + (size_t)c * MELORA__RB * ld;
 }
 
 /* Rows of x times their group's signs: xa[t][j] = x[t0+t][j] * sa[(t0+t)/G][j]. */
@@ -1878,165 +1820,442 @@ static void melora__sign_rows(float *xa, size_t ldxa, const float *x, const floa
         for (j = 0; j < n; j++) o[j] = xr[j] * ar[j];
     }
 }
-/* Flipout's noise dA = (GA*GA)*EA, rows with stride ld. */
-static void melora__noise_rows(float *dAn, size_t ld, const float *GA, const float *EA, int r,
+/* out[t][k] = in[t][k] * sb[(t0+t)/G][k] (add: out += that); rows of r. */
+static void melora__sign_ranks(float *out, const float *in, const float *sb, int64_t t0,
+                               int nt, int G, int r, int add) {
+    int t, k;
+    for (t = 0; t < nt; t++) {
+        const float *br = sb + (size_t)((t0 + t) / G) * (size_t)r;
+        float *o = out + (size_t)t * (size_t)r;
+        const float *i = in + (size_t)t * (size_t)r;
+        for (k = 0; k < r; k++) {
+            if (add) o[k] += i[k] * br[k];
+            else o[k] = i[k] * br[k];
+        }
+    }
+}
+/* Flipout's N = (GA*GA)*EA, rows with stride ld. */
+static void melora__noise_rows(float *N, size_t ld, const float *GA, const float *EA, int r,
                                int n) {
     int k;
     MELORA__PARALLEL_FOR
     for (k = 0; k < r; k++) {
         int j;
         for (j = 0; j < n; j++)
-            dAn[(size_t)k * ld + j] = melora_sample_elem(0.0f, GA[(size_t)k * (size_t)n + j],
-                                                         EA[(size_t)k * (size_t)n + j]);
+            N[(size_t)k * ld + j] = melora_sample_elem(0.0f, GA[(size_t)k * (size_t)n + j],
+                                                       EA[(size_t)k * (size_t)n + j]);
     }
 }
 
-static melora_status melora__blob_flipout_forward(float *z, float *u, void *work,
-                                                     const float *x, const float *MA,
-                                                     const float *GA, const float *EA,
-                                                     const float *sa, const float *sb,
-                                                     const float *B, float s, int G, int T,
-                                                     int n, int m, int r) {
-    /* x is (T,n), MA GA EA are (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r),
-       u is (T,r), z is (T,m) */
-    melora__ws ws;
-    float *Bts, *Ap, *dAn, *XA, *S1, *dAnT = NULL;
-    const float *At;
-    size_t ldn;
-    int c;
-    MELORA__REQUIRE(z && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_FLIPOUT_FORWARD, T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_flipout(z, NULL, NULL, NULL, NULL, u, 1, work, ws.total, NULL, x,
-                                      MA, GA, EA, sa, sb, B, G, T, n, m, r));
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    dAn = melora__region(work, &ws, MELORA__R_DAN);
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    XA = melora__region(work, &ws, MELORA__R_XA);
-    S1 = melora__region(work, &ws, MELORA__R_S1);
-    ldn = ws.ldn;
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    if (!melora__use_t(r)) /* the transposed form reads A^T only */
-        melora__copy_rows(Ap, ldn, MA, r, n);
-    melora__noise_rows(dAn, ldn, GA, EA, r, n);
-    At = melora__wt_fwd(work, &ws, MA, r, n);
-    if (At) {
-        dAnT = melora__region(work, &ws, MELORA__R_WT2);
-        melora__pack_t(dAnT, ws.ldr, dAn, ldn, r, n);
-    }
+/* ---------------------------------------------------------------- forward pass ---- */
+/* u = x A^T (Flipout: + ((x*sa) N^T) * sb); then z += s v B^T with v = u (LoRA, BLoB,
+   Flipout), v_t = C_e u_t (Me-LoRA), or, for each MC sample k, z_k += s (u C_k^T) B^T.
+   One pass over x and z. */
+static void melora__fwd_rows(const melora__pass *ps) {
+    int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
+    size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, ldr = ps->ws.ldr;
     MELORA__PARALLEL_FOR
-    for (c = 0; c < ws.nc; c++) {
+    for (c = 0; c < ps->ws.nc; c++) {
+        float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
         int64_t tb, te, t0;
-        float *xa = XA + (size_t)c * MELORA__RB * ldn;
-        float *u2 = S1 + (size_t)c * MELORA__RB * (size_t)r;
-        melora__chunk_rows(&tb, &te, c, ws.nc, T);
+        int k;
+        melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
+        /* transposed form: u for the whole chunk in one product, so that each slice of A^T
+           is reused by all its rows (per block, A^T streams again every 32 rows); Flipout
+           forms u block by block, beside its noise term */
+        if (ps->At && !ps->N)
+            melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0,
+                         ps->x + (size_t)tb * (size_t)n, (size_t)n, 1, ps->At, ldr,
+                         (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k;
-            float *ub = u + (size_t)t0 * (size_t)r;
-            melora__sign_rows(xa, ldn, x, sa, t0, nt, G, n);
-            melora__rows_w(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ldn, At, ws.ldr,
-                           r, n);
-            melora__rows_w(u2, xa, ldn, nt, dAn, ldn, dAnT, ws.ldr, r, n);
-            for (t = 0; t < nt; t++)
-                for (k = 0; k < r; k++)
-                    ub[(size_t)t * (size_t)r + k] +=
-                        u2[(size_t)t * (size_t)r + k] * sb[(size_t)((t0 + t) / G) * (size_t)r + k];
-            melora__rows_axpy(z + (size_t)t0 * (size_t)m, (size_t)m, nt, ub, Bts, ws.ldm, r, m);
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
+            const float *xb = ps->x + (size_t)t0 * (size_t)n;
+            float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = ps->z + (size_t)t0 * (size_t)m;
+            if (ps->N) { /* u += ((x*sa) N^T) * sb */
+                float *xa = melora__scratch_rows(ps->XA, c, ldn);
+                melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__rows_w(ub, xb, (size_t)n, nt, ps->Ap, ldn, ps->At, ldr, r, n);
+                melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
+                melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
+            } else if (!ps->At) {
+                melora__rows_dot(ub, xb, (size_t)n, nt, ps->Ap, ldn, r, n);
+            }
+            if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
+                size_t zk = (size_t)ps->d.T * (size_t)m, rr = (size_t)r * (size_t)r;
+                for (k = 0; k < ps->E; k++) { /* sample k: z_k += s (u C_k^T) B^T */
+                    melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r,
+                                     r, r);
+                    melora__rows_axpy(zb + (size_t)k * zk, (size_t)m, nt, sc, ps->Bts, ldm, r,
+                                      m);
+                }
+            } else if (ps->C) {
+                float *vb = ps->v + (size_t)t0 * (size_t)r;
+                melora__mix_rows(vb, ub, ps->C, t0, nt, ps->d.T / ps->E, r, 0);
+                melora__rows_axpy(zb, (size_t)m, nt, vb, ps->Bts, ldm, r, m);
+            } else {
+                melora__rows_axpy(zb, (size_t)m, nt, ub, ps->Bts, ldm, r, m);
+            }
         }
     }
-    return MELORA_OK;
+}
+static void melora__run_forward(melora__pass *ps) {
+    int n = ps->d.n, m = ps->d.m, r = ps->d.r;
+    melora__scaled_bt(ps->Bts, ps->ws.ldm, ps->B, ps->s, m, r);
+    if (ps->At) melora__pack_t(ps->At, ps->ws.ldr, ps->A, (size_t)n, r, n);
+    else melora__copy_rows(ps->Ap, ps->ws.ldn, ps->A, r, n); /* the dot form reads rows */
+    if (ps->N) {
+        melora__noise_rows(ps->N, ps->ws.ldn, ps->GA, ps->EA, r, n);
+        if (ps->Nt) melora__pack_t(ps->Nt, ps->ws.ldr, ps->N, ps->ws.ldn, r, n);
+    }
+    melora__fwd_rows(ps);
 }
 
-static melora_status melora__blob_flipout_backward(float *dx, float *dMA, float *dGA,
-                                                      float *dB, void *work, const float *dz,
-                                                      const float *u, const float *x,
-                                                      const float *MA, const float *GA,
-                                                      const float *EA, const float *sa,
-                                                      const float *sb, const float *B,
-                                                      float s, int G, int T, int n, int m,
-                                                      int r) {
-    /* dz is (T,m), u is (T,r), x is (T,n), MA GA EA are (r,n), B is (m,r);
-       du = s dz B; du2 = du * sb; dMA += du^T x; d(dA) = du2^T (x*sa);
-       dx += du MA + (du2 dA) * sa; dGA += d(dA) * EA * 2GA */
-    melora__ws ws;
-    float *Bts, *Ap, *dAn, *PMA, *PDA, *PB, *XA, *TMP, *S1, *S2;
-    const float *Bs;
-    size_t rn, rm, ldn, ldm;
-    int c;
-    MELORA__REQUIRE(dz && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_FLIPOUT_BACKWARD, T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_flipout(NULL, dx, dMA, dGA, dB, u, 0, work, ws.total, dz, x, MA,
-                                      GA, EA, sa, sb, B, G, T, n, m, r));
-    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    dAn = melora__region(work, &ws, MELORA__R_DAN);
-    PMA = dMA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
-    PDA = dGA ? melora__region(work, &ws, MELORA__R_PA2) : NULL;
-    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
-    XA = melora__region(work, &ws, MELORA__R_XA);
-    TMP = melora__region(work, &ws, MELORA__R_TMP);
-    S1 = melora__region(work, &ws, MELORA__R_S1);
-    S2 = melora__region(work, &ws, MELORA__R_S2);
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    ldn = ws.ldn;
-    ldm = ws.ldm;
-    rn = (size_t)r * ldn;
-    rm = (size_t)r * ldm;
-    melora__scaled_bt(Bts, ldm, B, s, m, r);
-    melora__copy_rows(Ap, ldn, MA, r, n);
-    melora__noise_rows(dAn, ldn, GA, EA, r, n);
-    Bs = melora__wt_bwd(work, &ws, B, s, r, m);
+/* --------------------------------------------------------------- backward pass ---- */
+/* dv = s dz B; PB_c += uB^T dz (uB = v for Me-LoRA, else u); du = dv, or dv C_e
+   (Me-LoRA); PA_c += du^T x; dx += du A. Flipout adds, with dn = du * sb: PN_c +=
+   dn^T (x*sa) and dx += (dn N) * sa. Me-LoRA keeps dv (T,r) for dC. One pass over dz, x
+   and dx; a block of dz and x is reused from cache. */
+static void melora__bwd_rows(const melora__pass *ps) {
+    int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
+    size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, rn = (size_t)r * ldn, rm = (size_t)r * ldm;
+    const float *uB = ps->op == MELORA_OP_MELORA_BACKWARD ? ps->v : ps->u;
     MELORA__PARALLEL_FOR
-    for (c = 0; c < ws.nc; c++) {
+    for (c = 0; c < ps->ws.nc; c++) {
+        float *pa = ps->PA ? ps->PA + (size_t)c * rn : NULL;
+        float *pn = ps->PN ? ps->PN + (size_t)c * rn : NULL;
+        float *pb = ps->PB ? ps->PB + (size_t)c * rm : NULL;
+        float *s1 = melora__scratch_rows(ps->S1, c, (size_t)r);
+        float *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
         int64_t tb, te, t0;
-        float *xa = XA + (size_t)c * MELORA__RB * ldn;
-        float *tmp = TMP + (size_t)c * MELORA__RB * ldn;
-        float *du = S1 + (size_t)c * MELORA__RB * (size_t)r;
-        float *du2 = S2 + (size_t)c * MELORA__RB * (size_t)r;
-        float *pma = PMA ? PMA + (size_t)c * rn : NULL, *pda = PDA ? PDA + (size_t)c * rn : NULL;
-        float *pb = PB ? PB + (size_t)c * rm : NULL;
-        if (pma) memset(pma, 0, rn * sizeof(float));
-        if (pda) memset(pda, 0, rn * sizeof(float));
+        int t, j;
+        if (pa) memset(pa, 0, rn * sizeof(float));
+        if (pn) memset(pn, 0, rn * sizeof(float));
         if (pb) memset(pb, 0, rm * sizeof(float));
-        melora__chunk_rows(&tb, &te, c, ws.nc, T);
+        melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB), t, k, j;
-            const float *dzb = dz + (size_t)t0 * (size_t)m, *xb = x + (size_t)t0 * (size_t)n;
-            melora__rows_w(du, dzb, (size_t)m, nt, Bts, ldm, Bs, ws.ldr, r, m);
-            if (pb) melora__outer_acc(pb, ldm, r, u + (size_t)t0 * (size_t)r, dzb, (size_t)m,
-                                      nt, m);
-            for (t = 0; t < nt; t++)
-                for (k = 0; k < r; k++)
-                    du2[(size_t)t * (size_t)r + k] =
-                        du[(size_t)t * (size_t)r + k] * sb[(size_t)((t0 + t) / G) * (size_t)r + k];
-            if (pma) melora__outer_acc(pma, ldn, r, du, xb, (size_t)n, nt, n);
-            if (pda) melora__sign_rows(xa, ldn, x, sa, t0, nt, G, n);
-            if (pda) melora__outer_acc(pda, ldn, r, du2, xa, ldn, nt, n);
-            if (dx) {
-                float *dxb = dx + (size_t)t0 * (size_t)n;
-                melora__rows_axpy(dxb, (size_t)n, nt, du, Ap, ldn, r, n);
-                memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
-                melora__rows_axpy(tmp, ldn, nt, du2, dAn, ldn, r, n);
-                for (t = 0; t < nt; t++) {
-                    const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)n;
-                    for (j = 0; j < n; j++)
-                        dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * ldn + j] * ar[j];
+            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
+            const float *dzb = ps->dz + (size_t)t0 * (size_t)m;
+            const float *xb = ps->x + (size_t)t0 * (size_t)n;
+            float *dvb = ps->DV ? ps->DV + (size_t)t0 * (size_t)r : s1, *dub = dvb, *dnb = s2;
+            melora__rows_w(dvb, dzb, (size_t)m, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
+            if (pb)
+                melora__outer_acc(pb, ldm, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m, nt,
+                                  m);
+            if (ps->C) {
+                dub = s2;
+                melora__mix_rows(dub, dvb, ps->C, t0, nt, ps->d.T / ps->E, r, 1);
+            }
+            if (ps->N) melora__sign_ranks(dnb, dub, ps->sb, t0, nt, ps->G, r, 0);
+            if (pa) melora__outer_acc(pa, ldn, r, dub, xb, (size_t)n, nt, n);
+            if (pn) {
+                float *xa = melora__scratch_rows(ps->XA, c, ldn);
+                melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__outer_acc(pn, ldn, r, dnb, xa, ldn, nt, n);
+            }
+            if (ps->dx) {
+                float *dxb = ps->dx + (size_t)t0 * (size_t)n;
+                melora__rows_axpy(dxb, (size_t)n, nt, dub, ps->Ap, ldn, r, n);
+                if (ps->N) {
+                    float *tmp = melora__scratch_rows(ps->TMP, c, ldn);
+                    memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
+                    melora__rows_axpy(tmp, ldn, nt, dnb, ps->N, ldn, r, n);
+                    for (t = 0; t < nt; t++) {
+                        const float *ar = ps->sa + (size_t)((t0 + t) / ps->G) * (size_t)n;
+                        for (j = 0; j < n; j++)
+                            dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * ldn + j] * ar[j];
+                    }
                 }
             }
         }
     }
-    if (PMA) melora__reduce_rows(dMA, NULL, PMA, ws.nc, r, n, ldn, NULL, NULL);
-    if (PDA) melora__reduce_rows(NULL, dGA, PDA, ws.nc, r, n, ldn, GA, EA);
-    if (PB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ldm);
+}
+/* dC_e = dv_e^T u_e, examples and their rows in order (O(T r^2), vectorised over r):
+   each block of RB rows is summed in float registers, the blocks in double, so the error
+   does not grow with T (a batch of 1M tokens is one long sum over t); then dM += sum_e
+   dC_e, dH += sum_e dC_e * EC_e * 2H. */
+static void melora__reduce_dc(const melora__pass *ps) {
+    int r = ps->d.r, per = ps->d.T / ps->E, e;
+    size_t rr = (size_t)r * (size_t)r;
+    float *DC = melora__region(ps->work, &ps->ws, MELORA__R_DC);
+    double *DCD = (double *)(void *)melora__region(ps->work, &ps->ws, MELORA__R_DCD);
+    double *GM = DCD + rr, *GH = GM + rr;
+    int64_t q;
+    for (q = 0; q < (int64_t)(2 * rr); q++) GM[q] = 0.0;
+    for (e = 0; e < ps->E; e++) {
+        int64_t t0, t1 = (int64_t)(e + 1) * per;
+        const float *ECe = ps->dH ? ps->EC + (size_t)e * rr : NULL;
+        for (q = 0; q < (int64_t)rr; q++) DCD[q] = 0.0;
+        for (t0 = (int64_t)e * per; t0 < t1; t0 += MELORA__RB) {
+            int nt = (int)(t1 - t0 < MELORA__RB ? t1 - t0 : MELORA__RB);
+            melora__gemm(DC, (size_t)r, 0, ps->DV + (size_t)t0 * (size_t)r, 1, (size_t)r,
+                         ps->u + (size_t)t0 * (size_t)r, (size_t)r, r, r, nt, 0);
+            for (q = 0; q < (int64_t)rr; q++) DCD[q] += (double)DC[q];
+        }
+        for (q = 0; q < (int64_t)rr; q++) {
+            float dce = (float)DCD[q];
+            GM[q] += (double)dce;
+            if (ECe) GH[q] += (double)melora_dstd_elem(dce, ps->H[q], ECe[q]);
+        }
+    }
+    for (q = 0; q < (int64_t)rr; q++) {
+        if (ps->dM) ps->dM[q] += (float)GM[q];
+        if (ps->dH) ps->dH[q] += (float)GH[q];
+    }
+}
+static void melora__run_backward(melora__pass *ps) {
+    int n = ps->d.n, m = ps->d.m, r = ps->d.r, nc = ps->ws.nc;
+    int flip = melora__is_flipout(ps->op);
+    size_t ldn = ps->ws.ldn;
+    if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB && !ps->dM && !ps->dH) return;
+    melora__scaled_bt(ps->Bts, ps->ws.ldm, ps->B, ps->s, m, r);
+    melora__copy_rows(ps->Ap, ldn, ps->A, r, n);
+    if (ps->N) melora__noise_rows(ps->N, ldn, ps->GA, ps->EA, r, n);
+    if (ps->Bs) melora__pack_sb(ps->Bs, ps->ws.ldr, ps->B, ps->s, m, r);
+    melora__bwd_rows(ps);
+    /* BLoB: dMA += dAs and dGA += dAs * EA * 2GA from one partial; Flipout: dGA from N's */
+    if (ps->PA)
+        melora__reduce_rows(ps->dA, flip ? NULL : ps->dGA, ps->PA, nc, r, n, ldn, ps->GA,
+                            ps->EA);
+    if (ps->PN)
+        melora__reduce_rows(NULL, ps->dGA, ps->PN, nc, r, n, ldn, ps->GA, ps->EA);
+    if (ps->PB) melora__reduce_db(ps->dB, ps->PB, nc, ps->s, m, r, ps->ws.ldm);
+    if (ps->DV) melora__reduce_dc(ps);
+}
+
+/* ------------------------------------------------------------ workspace and noise -- */
+MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, melora_dims d) {
+    melora__ws ws;
+    MELORA__REQUIRE(bytes != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__layout(&ws, op, d));
+    *bytes = ws.total;
     return MELORA_OK;
 }
 
-/* ------------------------------------------------------------------ diagonal KL ---- */
+MELORA_DEF melora_status melora_draw_offset(uint64_t *offset, uint64_t draw) {
+    MELORA__REQUIRE(offset != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(draw < ((uint64_t)1 << (64 - MELORA_DRAW_BITS)), MELORA_ERR_VALUE);
+    *offset = draw << MELORA_DRAW_BITS;
+    return MELORA_OK;
+}
+/* A draw's tensors must fit its window, or they would reuse the next draw's numbers (a
+   function: with a 32-bit size_t the test is always true, and compilers say so). */
+static int melora__in_window(uint64_t count) {
+    return count <= ((uint64_t)1 << MELORA_DRAW_BITS);
+}
+
+MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
+                                           int n) {
+    /* EA is (r,n) */
+    uint64_t off;
+    size_t cnt;
+    MELORA__REQUIRE(EA != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    MELORA__REQUIRE(melora__in_window(cnt), MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    return melora_noise_normal(EA, seed, off, (int64_t)cnt);
+}
+
+MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *sb,
+                                                   uint64_t seed, uint64_t draw, int G,
+                                                   melora_dims d) {
+    /* EA is (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r) */
+    uint64_t off;
+    size_t cnt, na, nb, groups;
+    MELORA__REQUIRE(EA && sa && sb, MELORA_ERR_NULL);
+    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__check_dims(d));
+    groups = (size_t)(d.T - 1) / (size_t)G + 1u;
+    MELORA__TRY(melora__elems(&cnt, (size_t)d.r, (size_t)d.n, 1));
+    MELORA__TRY(melora__elems(&na, groups, (size_t)d.n, 1));
+    MELORA__TRY(melora__elems(&nb, groups, (size_t)d.r, 1));
+    MELORA__REQUIRE(melora__in_window(cnt) && melora__in_window((uint64_t)na + nb),
+                    MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    {
+        melora__buf b[] = {{EA, cnt * sizeof(float), 1}, {sa, na * sizeof(float), 1},
+                           {sb, nb * sizeof(float), 1}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
+    MELORA__TRY(melora_noise_normal(EA, seed, off, (int64_t)cnt));
+    MELORA__TRY(melora_noise_sign(sa, seed, off, (int64_t)na));
+    return melora_noise_sign(sb, seed, off + na, (int64_t)nb);
+}
+
+MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
+                                             int r) {
+    /* EC is (E,r,r) */
+    uint64_t off;
+    size_t cnt;
+    MELORA__REQUIRE(EC != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)E, (size_t)r, (size_t)r));
+    MELORA__REQUIRE(melora__in_window(cnt), MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    return melora_noise_normal(EC, seed, off, (int64_t)cnt);
+}
+
+
+/* A fast pass: its preamble, then its skeleton. */
+static melora_status melora__forward(melora__pass *ps, melora_work work, int present) {
+    MELORA__TRY(melora__prepare(ps, &work, present));
+    melora__run_forward(ps);
+    return MELORA_OK;
+}
+static melora_status melora__backward(melora__pass *ps, melora_work work, int present) {
+    MELORA__TRY(melora__prepare(ps, &work, present));
+    melora__run_backward(ps);
+    return MELORA_OK;
+}
+
+/* --------------------------------------------------------------------------- LoRA -- */
+MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
+                                             melora_work work, const melora_lora_params *p,
+                                             melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, z, NULL, sv, NULL, p, d);
+    return melora__forward(&ps, work, MELORA__LORA_PRESENT(ps));
+}
+MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_lora_params *p,
+                                              melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
+    return melora__backward(&ps, work, MELORA__LORA_PRESENT(ps));
+}
+
+/* --------------------------------------------------------------------------- BLoB -- */
+static void melora__sample(float *out, const float *mean, const float *g, const float *eps,
+                           size_t count) {
+    int64_t i;
+    MELORA__PARALLEL_FOR
+    for (i = 0; i < (int64_t)count; i++)
+        out[i] = melora_sample_elem(mean ? mean[i] : 0.0f, g[i], eps[i]);
+}
+
+MELORA_DEF melora_status melora_blob_sample(float *As, const melora_blob_params *p,
+                                            const float *EA, int r, int n) {
+    size_t cnt;
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(As && p->MA && p->GA && EA, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    {
+        melora__buf b[] = {{As, MELORA__FB(r, n), 1}, {p->MA, MELORA__FB(r, n), 0},
+                           {p->GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
+    melora__sample(As, p->MA, p->GA, EA, cnt);
+    return MELORA_OK;
+}
+/* Every check of melora_lora_forward (with As, MA, GA and EA in the table) before As is
+   written; then the LoRA forward with A = As. */
+MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+                                             melora_work work, const melora_blob_params *p,
+                                             const float *EA, melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    ps = melora__pass_of(MELORA_OP_LORA_FORWARD, d, p->s, z, NULL);
+    ps.u = sv->u; ps.As = As; ps.x = sv->x; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA;
+    ps.B = p->B;
+    MELORA__TRY(melora__prepare(&ps, &work, ps.u && As && ps.x && ps.MA && ps.GA && EA && ps.B));
+    melora__sample(As, ps.MA, ps.GA, EA, (size_t)d.r * (size_t)d.n);
+    ps.A = As;
+    ps.MA = ps.GA = ps.EA = NULL; /* the pass itself is LoRA's */
+    melora__run_forward(&ps);
+    return MELORA_OK;
+}
+/* The LoRA backward with A = As; the one partial of dAs gives dMA and dGA (p->MA unread). */
+MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads *g,
+                                              const melora_lora_saved *sv, melora_work work,
+                                              const float *dz, const melora_blob_params *p,
+                                              const melora_blob_draw *dr, melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    ps = melora__pass_of(MELORA_OP_LORA_BACKWARD, d, p->s, dx, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
+    if (g) { ps.dA = g->dMA; ps.dGA = g->dGA; ps.dB = g->dB; }
+    return melora__backward(&ps, work, MELORA__LORA_PRESENT(ps) && ps.GA && ps.EA);
+}
+
+MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+                                                     melora_work work,
+                                                     const melora_blob_params *p,
+                                                     const melora_flipout_noise *nz,
+                                                     melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
+    return melora__forward(&ps, work, MELORA__FLIPOUT_PRESENT(ps));
+}
+MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+                                                      const melora_lora_saved *sv,
+                                                      melora_work work, const float *dz,
+                                                      const melora_blob_params *p,
+                                                      const melora_flipout_noise *nz,
+                                                      melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
+    return melora__backward(&ps, work, MELORA__FLIPOUT_PRESENT(ps));
+}
+
+/* ------------------------------------------------------------------------ Me-LoRA -- */
+MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_params *p,
+                                              const float *EC, int E, int r) {
+    size_t rr;
+    int e;
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(C && p->M && p->H && EC, MELORA_ERR_NULL);
+    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&rr, (size_t)E, (size_t)r, (size_t)r)); /* C is (E,r,r) */
+    rr = (size_t)r * (size_t)r;
+    {
+        melora__buf b[] = {{C, MELORA__FB(rr, E), 1}, {p->M, MELORA__FB(rr, 1), 0},
+                           {p->H, MELORA__FB(rr, 1), 0}, {EC, MELORA__FB(rr, E), 0}};
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
+    for (e = 0; e < E; e++) {
+        size_t i;
+        for (i = 0; i < rr; i++)
+            C[(size_t)e * rr + i] = melora_sample_elem(p->M[i], p->H[i], EC[(size_t)e * rr + i]);
+    }
+    return MELORA_OK;
+}
+MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_saved *sv,
+                                               melora_work work,
+                                               const melora_melora_params *p,
+                                               const melora_melora_draw *dr, melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, z, NULL, sv, NULL, p, dr, d);
+    return melora__forward(&ps, work, MELORA__MELORA_PRESENT(ps));
+}
+MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
+                                                const melora_melora_saved *sv,
+                                                melora_work work, const float *dz,
+                                                const melora_melora_params *p,
+                                                const melora_melora_draw *dr, melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
+    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
+    return melora__backward(&ps, work, MELORA__MELORA_PRESENT(ps));
+}
+MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
+                                                  melora_work work,
+                                                  const melora_melora_params *p,
+                                                  const float *C, int K, melora_dims d) {
+    melora__pass ps;
+    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
+    ps = melora__pass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s, z, NULL);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
+    return melora__forward(&ps, work, MELORA__LORA_PRESENT(ps) && C);
+}
+
+/* ---------------------------------------------------------------------------- KLs -- */
 /* KL of N(mu, (g*g)^2) against N(0, sigma^2) over `count` entries, in double with a fixed
    summation order; gradients with respect to mu and g, times weight, added. */
 static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, const float *mu,
@@ -2052,63 +2271,69 @@ static melora_status melora__diag_kl(double *kl, float *dmu, float *dg, const fl
         MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
     }
     for (i = 0; i < count; i++) {
-        double om = (double)g[i] * (double)g[i], m = (double)mu[i];
         MELORA__REQUIRE(melora__finite(g[i]) && melora__finite(mu[i]), MELORA_ERR_VALUE);
-        MELORA__REQUIRE(om > 0.0, MELORA_ERR_VALUE);
-        sum += ls - log(om) + (om * om + m * m) / (2.0 * s2) - 0.5;
+        MELORA__REQUIRE((double)g[i] * (double)g[i] > 0.0, MELORA_ERR_VALUE);
+        sum += melora__kl_term(mu[i], g[i], ls, s2);
     }
     for (i = 0; i < count; i++) {
-        double om = (double)g[i] * (double)g[i];
-        if (dmu) dmu[i] += (float)((double)weight * (double)mu[i] / s2);
-        if (dg) dg[i] += (float)((double)weight * (om / s2 - 1.0 / om) * 2.0 * (double)g[i]);
+        double gi = g[i];
+        if (dmu) dmu[i] += (float)melora__kl_dmean(weight, mu[i], s2);
+        if (dg) dg[i] += (float)melora__kl_dstd(weight, gi * gi, gi, s2);
     }
     *kl = sum;
     return MELORA_OK;
 }
 
-static melora_status melora__blob_kl(double *kl, float *dMA, float *dGA, const float *MA,
-                                        const float *GA, float sigma_p, float weight, int r,
-                                        int n) {
+MELORA_DEF melora_status melora_blob_kl(double *kl, const melora_blob_grads *g,
+                                        const melora_blob_params *p, float sigma_p,
+                                        float weight, int r, int n) {
     /* MA, GA, dMA, dGA are (r,n) */
     size_t cnt;
-    MELORA__REQUIRE(kl && MA && GA, MELORA_ERR_NULL);
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(kl && p->MA && p->GA, MELORA_ERR_NULL);
     MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
-    return melora__diag_kl(kl, dMA, dGA, MA, GA, sigma_p, weight, cnt);
+    return melora__diag_kl(kl, g ? g->dMA : NULL, g ? g->dGA : NULL, p->MA, p->GA, sigma_p,
+                           weight, cnt);
 }
 
-static melora_status melora__melora_kl_exact(double *kl, float *dM, float *dH,
-                                                const float *M, const float *H, float sigma,
+MELORA_DEF melora_status melora_melora_kl_exact(double *kl, const melora_melora_grads *g,
+                                                const melora_melora_params *p, float sigma,
                                                 float weight, int r) {
     /* M, H, dM, dH are (r,r) */
     size_t cnt;
-    MELORA__REQUIRE(kl && M && H, MELORA_ERR_NULL);
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(kl && p->M && p->H, MELORA_ERR_NULL);
     MELORA__REQUIRE(r > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)r, 1));
-    return melora__diag_kl(kl, dM, dH, M, H, sigma, weight, cnt);
+    return melora__diag_kl(kl, g ? g->dM : NULL, g ? g->dH : NULL, p->M, p->H, sigma, weight,
+                           cnt);
 }
 
-static melora_status melora__melora_kl(double *kl, float *dA, float *dM, float *dH,
-                                          void *work, const float *A, const float *M,
-                                          const float *H, float sigma, float weight, int r,
-                                          int n) {
-    /* A is (r,n), M H are (r,r); P = M A and S = Om |A| are (r,n) doubles in work */
+/* Paper eq. 7 (see the declaration); P = M A and S = Om |A| are (r,n) doubles in work. */
+static melora_status melora__eq7(double *kl, const melora_melora_grads *g, melora_work work,
+                                 const melora_melora_params *p, float sigma, float weight,
+                                 int r, int n) {
     melora__ws ws;
+    melora_dims d;
+    const float *A, *M, *H;
+    float *dA, *dM, *dH;
     double *P, *S, s2, sp = 0.0, ss = 0.0, slog = 0.0, amax = 0.0, mmax = 0.0, omax = 0.0;
     size_t rr, i;
     int64_t ii;
     int presum;
+    d.T = 1; d.n = n; d.m = 1; d.r = r;
+    MELORA__TRY(melora__work_fits(&ws, work, MELORA_OP_MELORA_KL, d));
+    A = p->A; M = p->M; H = p->H;
+    dA = g ? g->dA : NULL; dM = g ? g->dM : NULL; dH = g ? g->dH : NULL;
     MELORA__REQUIRE(kl && A && M && H, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_KL, 1, n, 1, r));
     MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
     MELORA__REQUIRE(melora__finite(weight), MELORA_ERR_VALUE);
     MELORA__TRY(melora__elems(&rr, (size_t)r, (size_t)r, 1)); /* M, H are (r,r) */
     {
         melora__buf b[] = {{kl, sizeof(double), 1}, {dA, MELORA__FB(r, n), 1},
                            {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1},
-                           {work, ws.total, 1}, {A, MELORA__FB(r, n), 0},
+                           {work.base, ws.total, 1}, {A, MELORA__FB(r, n), 0},
                            {M, MELORA__FB(r, r), 0}, {H, MELORA__FB(r, r), 0}};
         MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
     }
@@ -2151,8 +2376,8 @@ static melora_status melora__melora_kl(double *kl, float *dA, float *dM, float *
         }
         MELORA__REQUIRE(melora__finite_d((sp + ss) / (2.0 * s2)), MELORA_ERR_VALUE);
     }
-    P = (double *)(void *)melora__region(work, &ws, MELORA__R_KLP);
-    S = (double *)(void *)melora__region(work, &ws, MELORA__R_KLS);
+    P = (double *)(void *)melora__region(work.base, &ws, MELORA__R_KLP);
+    S = (double *)(void *)melora__region(work.base, &ws, MELORA__R_KLS);
     MELORA__PARALLEL_FOR
     for (ii = 0; ii < (int64_t)r; ii++) {
         int k, j;
@@ -2181,14 +2406,14 @@ static melora_status melora__melora_kl(double *kl, float *dA, float *dM, float *
             size_t row = (size_t)ii / (size_t)r, k = (size_t)ii % (size_t)r;
             const double *p = P + row * (size_t)n, *q = S + row * (size_t)n;
             const float *ak = A + k * (size_t)n;
-            double gm = 0.0, go = 0.0, h = H[ii], om = h * h;
+            double gm = 0.0, go = 0.0, h = H[ii];
             int j;
             for (j = 0; j < n; j++) {
                 gm += p[j] * ak[j];
                 go += q[j] * fabs((double)ak[j]);
             }
-            if (dM) dM[ii] += (float)((double)weight * gm / s2);
-            if (dH) dH[ii] += (float)((double)weight * (go / s2 - 1.0 / om) * 2.0 * h);
+            if (dM) dM[ii] += (float)melora__kl_dmean(weight, gm, s2);
+            if (dH) dH[ii] += (float)melora__kl_dstd(weight, go, h, s2);
         }
     }
     if (dA) {
@@ -2203,320 +2428,78 @@ static melora_status melora__melora_kl(double *kl, float *dA, float *dM, float *
                     g2 += h * h * S[(size_t)row * (size_t)n + (size_t)ii];
                 }
                 g2 *= (a > 0.0) ? 1.0 : (a < 0.0 ? -1.0 : 0.0);
-                dA[(size_t)k * (size_t)n + (size_t)ii] += (float)((double)weight * (g1 + g2) / s2);
+                dA[(size_t)k * (size_t)n + (size_t)ii] +=
+                    (float)melora__kl_dmean(weight, g1 + g2, s2);
             }
         }
     }
     return MELORA_OK;
 }
 
-static melora_status melora__melora_kl_prior_noise(double *kl, float *dA, float *dM,
-                                                      float *dH, void *work, const float *A,
-                                                      const float *M, const float *H,
+MELORA_DEF melora_status melora_melora_kl(double *kl, const melora_melora_grads *g,
+                                          melora_work work, const melora_melora_params *p,
+                                          float sigma, float weight, int r, int n) {
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    return melora__eq7(kl, g, work, p, sigma, weight, r, n);
+}
+/* eq. 8: eq. 7 with sigma = sigma_p + eps */
+MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, const melora_melora_grads *g,
+                                                      melora_work work,
+                                                      const melora_melora_params *p,
                                                       float sigma_p, float eps, float weight,
                                                       int r, int n) {
-    /* as melora_melora_kl with sigma = sigma_p + eps */
+    melora__ws ws;
+    melora_dims d;
+    d.T = 1; d.n = n; d.m = 1; d.r = r;
+    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
+    MELORA__TRY(melora__work_fits(&ws, work, MELORA_OP_MELORA_KL, d));
     MELORA__REQUIRE(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
     MELORA__REQUIRE(melora__finite(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
-    return melora__melora_kl(kl, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n);
+    return melora__eq7(kl, g, work, p, sigma_p + eps, weight, r, n);
 }
 
-/* ------------------------------------------------------------------------- Me-LoRA -- */
-static melora_status melora__check_examples(int E, int T, int r) {
-    size_t e;
-    MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&e, (size_t)E, (size_t)r, (size_t)r));
-    MELORA__REQUIRE(T % E == 0, MELORA_ERR_DIVISIBILITY);
-    return MELORA_OK;
-}
-
-static melora_status melora__melora_sample(float *C, const float *M, const float *H,
-                                              const float *EC, int E, int r) {
-    /* M, H are (r,r); EC, C are (E,r,r) */
-    size_t rr;
-    int e;
-    MELORA__REQUIRE(C && M && H && EC, MELORA_ERR_NULL);
-    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__check_examples(E, E, r));
-    rr = (size_t)r * (size_t)r;
-    {
-        melora__buf b[] = {{C, MELORA__FB(rr, E), 1}, {M, MELORA__FB(rr, 1), 0},
-                           {H, MELORA__FB(rr, 1), 0}, {EC, MELORA__FB(rr, E), 0}};
-        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
-    }
-    for (e = 0; e < E; e++) {
-        size_t i;
-        for (i = 0; i < rr; i++)
-            C[(size_t)e * rr + i] = melora_sample_elem(M[i], H[i], EC[(size_t)e * rr + i]);
-    }
-    return MELORA_OK;
-}
-
-static melora_status melora__melora_forward(float *z, float *u, float *v, void *work,
-                                               const float *x, const float *A, const float *C,
-                                               const float *B, float s, int E, int T, int n,
-                                               int m, int r) {
-    /* x is (T,n), A is (r,n), C is (E,r,r), B is (m,r); u, v are (T,r), z is (T,m) */
-    melora__ws ws;
-    float *Bts, *Ap;
-    MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_FORWARD, T, n, m, r));
-    MELORA__TRY(melora__check_examples(E, T, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, v, work, ws.total, x, A, C,
-                                  MELORA__FB(E, r) * (size_t)r, B, T, n, m, r));
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    if (!melora__use_t(r)) /* the transposed form reads A^T only */
-        melora__copy_rows(Ap, ws.ldn, A, r, n);
-    melora__forward(z, u, v, NULL, x, Ap, ws.ldn, melora__wt_fwd(work, &ws, A, r, n), ws.ldr,
-                    C, E, Bts, ws.ldm, ws.nc, T, n, m, r);
-    return MELORA_OK;
-}
-
-static melora_status melora__melora_backward(float *dx, float *dA, float *dB, float *dM,
-                                                float *dH, void *work, const float *dz,
-                                                const float *u, const float *v, const float *x,
-                                                const float *A, const float *C, const float *B,
-                                                const float *H, const float *EC, float s,
-                                                int E, int T, int n, int m, int r) {
-    /* dz is (T,m), u v are (T,r), x is (T,n), A is (r,n), C EC are (E,r,r), B is (m,r),
-       H is (r,r); dv (T,r) is kept in work for dC_e = dv_e^T u_e */
-    melora__ws ws;
-    float *Bts, *Ap, *PA, *PB, *DV, *DC;
-    double *DCD, *GM, *GH;
-    int64_t q;
-    size_t rr;
-    int per, e;
-    MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_BACKWARD, T, n, m, r));
-    MELORA__TRY(melora__check_examples(E, T, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_bwd(dx, dA, dB, dM, dH, work, ws.total, dz, u, v, x, A, C, H, EC,
-                                  E, B, T, n, m, r));
-    if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    PA = dA ? melora__region(work, &ws, MELORA__R_PA) : NULL;
-    PB = dB ? melora__region(work, &ws, MELORA__R_PB) : NULL;
-    DV = (dM || dH) ? melora__region(work, &ws, MELORA__R_DV) : NULL;
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    melora__copy_rows(Ap, ws.ldn, A, r, n);
-    melora__backward(dx, PA, PB, DV, melora__region(work, &ws, MELORA__R_S1),
-                     melora__region(work, &ws, MELORA__R_S2), dz, v, x, Ap, ws.ldn, C, E, Bts,
-                     ws.ldm, melora__wt_bwd(work, &ws, B, s, r, m), ws.ldr, ws.nc, T, n, m, r);
-    if (dA) melora__reduce_rows(dA, NULL, PA, ws.nc, r, n, ws.ldn, NULL, NULL);
-    if (dB) melora__reduce_db(dB, PB, ws.nc, s, m, r, ws.ldm);
-    if (!DV) return MELORA_OK;
-    /* dC_e = dv_e^T u_e, examples and their rows in order (O(T r^2), vectorised over r):
-       each block of RB rows is summed in float registers, the blocks in double, so the
-       error does not grow with T (a batch of 1M tokens is one long sum over t) */
-    per = T / E;
-    rr = (size_t)r * (size_t)r;
-    DC = melora__region(work, &ws, MELORA__R_DC);
-    DCD = (double *)(void *)melora__region(work, &ws, MELORA__R_DCD);
-    GM = DCD + rr;
-    GH = GM + rr;
-    for (q = 0; q < (int64_t)(2 * rr); q++) GM[q] = 0.0;
-    for (e = 0; e < E; e++) {
-        int64_t t0, t1 = (int64_t)(e + 1) * per;
-        const float *ECe = dH ? EC + (size_t)e * rr : NULL;
-        for (q = 0; q < (int64_t)rr; q++) DCD[q] = 0.0;
-        for (t0 = (int64_t)e * per; t0 < t1; t0 += MELORA__RB) {
-            int nt = (int)(t1 - t0 < MELORA__RB ? t1 - t0 : MELORA__RB);
-            melora__gemm(DC, (size_t)r, 0, DV + (size_t)t0 * (size_t)r, 1, (size_t)r,
-                         u + (size_t)t0 * (size_t)r, (size_t)r, r, r, nt, 0);
-            for (q = 0; q < (int64_t)rr; q++) DCD[q] += (double)DC[q];
-        }
-        for (q = 0; q < (int64_t)rr; q++) {
-            float dce = (float)DCD[q];
-            GM[q] += (double)dce;
-            if (ECe) GH[q] += (double)melora_dstd_elem(dce, H[q], ECe[q]);
-        }
-    }
-    for (q = 0; q < (int64_t)rr; q++) {
-        if (dM) dM[q] += (float)GM[q];
-        if (dH) dH[q] += (float)GH[q];
-    }
-    return MELORA_OK;
-}
-
-static melora_status melora__melora_mc_forward(float *z, float *u, void *work,
-                                                  const float *x, const float *A,
-                                                  const float *C, const float *B, float s,
-                                                  int K, int T, int n, int m, int r) {
-    /* x is (T,n), A is (r,n), C is (K,r,r), B is (m,r); u is (T,r), z is (K,T,m) */
-    melora__ws ws;
-    float *Bts, *Ap, *S1;
-    const float *At;
-    size_t zk, e;
-    int c;
-    MELORA__REQUIRE(z && u && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_work(work));
-    MELORA__TRY(melora__layout(&ws, MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
-    MELORA__REQUIRE(K > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&zk, (size_t)K, (size_t)T, (size_t)m));
-    MELORA__TRY(melora__elems(&e, (size_t)K, (size_t)r, (size_t)r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_fwd(z, zk * sizeof(float), u, NULL, work, ws.total, x, A, C,
-                                  e * sizeof(float), B, T, n, m, r));
-    zk = (size_t)T * (size_t)m;
-    Bts = melora__region(work, &ws, MELORA__R_BTS);
-    Ap = melora__region(work, &ws, MELORA__R_AP);
-    S1 = melora__region(work, &ws, MELORA__R_S1);
-    melora__scaled_bt(Bts, ws.ldm, B, s, m, r);
-    if (!melora__use_t(r)) /* the transposed form reads A^T only */
-        melora__copy_rows(Ap, ws.ldn, A, r, n);
-    At = melora__wt_fwd(work, &ws, A, r, n);
-    MELORA__PARALLEL_FOR
-    for (c = 0; c < ws.nc; c++) {
-        int64_t tb, te, t0;
-        int k;
-        float *vb = S1 + (size_t)c * MELORA__RB * (size_t)r;
-        melora__chunk_rows(&tb, &te, c, ws.nc, T);
-        for (t0 = tb; t0 < te; t0 += MELORA__RB) {
-            int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            float *ub = u + (size_t)t0 * (size_t)r;
-            if (t0 == tb && At) /* u for the whole chunk, as in melora__forward */
-                melora__gemm(ub, (size_t)r, 0, x + (size_t)t0 * (size_t)n, (size_t)n, 1, At,
-                             ws.ldr, (int)(te - tb), r, n, 1);
-            else if (!At)
-                melora__rows_dot(ub, x + (size_t)t0 * (size_t)n, (size_t)n, nt, Ap, ws.ldn, r, n);
-            for (k = 0; k < K; k++) {
-                melora__rows_dot(vb, ub, (size_t)r, nt, C + (size_t)k * (size_t)r * (size_t)r,
-                                 (size_t)r, r, r);
-                melora__rows_axpy(z + (size_t)k * zk + (size_t)t0 * (size_t)m, (size_t)m, nt,
-                                  vb, Bts, ws.ldm, r, m);
-            }
-        }
-    }
-    return MELORA_OK;
-}
-
-/* ------------------------------------------------------------ naive references ------ */
-/* Straight loops in double; they allocate their own scratch (they are references). */
-static melora_status melora__scratch(double **p, size_t a, size_t b) {
+/* ---------------------------------------------------------------- naive references -- */
+/* Straight loops in double, one per operation; the scratch they allocate is theirs (they
+   are references). Each checks its call with the fast path's preamble (no workspace). */
+static melora_status melora__alloc_d(double **p, size_t a, size_t b) {
     size_t cnt;
     MELORA__TRY(melora__elems(&cnt, a, b, 1));
     *p = (double *)MELORA_MALLOC(cnt * sizeof(double));
     MELORA__REQUIRE(*p != NULL, MELORA_ERR_ALLOC);
     return MELORA_OK;
 }
-
-/* Shared by every naive forward: u_t = xs_t Wa^T (+ (xa_t Wb^T) * sb), v_t = C_e u_t,
-   z_t += s B v_t. xs = x; Flipout passes Wb, sa, sb. */
-static void melora__naive_fwd(float *z, float *u, float *v, const float *x, const float *Wa,
-                              const float *Wb, const float *sa, const float *sb, int G,
-                              const float *C, int E, const float *B, float s, int T, int n,
-                              int m, int r) {
-    int t, k, j, i;
-    for (t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * (size_t)n;
-        const float *ar = sa ? sa + (size_t)(t / G) * (size_t)n : NULL;
-        float *ur = u + (size_t)t * (size_t)r;
-        const float *vr = ur;
-        for (k = 0; k < r; k++) {
-            double acc = 0.0, acc2 = 0.0;
-            for (j = 0; j < n; j++) acc += (double)xr[j] * Wa[(size_t)k * (size_t)n + j];
-            if (Wb) {
-                for (j = 0; j < n; j++)
-                    acc2 += (double)xr[j] * ar[j] * Wb[(size_t)k * (size_t)n + j];
-                acc += acc2 * sb[(size_t)(t / G) * (size_t)r + k];
-            }
-            ur[k] = (float)acc;
-        }
-        if (C) {
-            const float *Ce = C + (size_t)(t / (T / E)) * (size_t)r * (size_t)r;
-            float *vw = v + (size_t)t * (size_t)r;
-            for (j = 0; j < r; j++) {
-                double acc = 0.0;
-                for (k = 0; k < r; k++) acc += (double)Ce[(size_t)j * (size_t)r + k] * ur[k];
-                vw[j] = (float)acc;
-            }
-            vr = vw;
-        }
-        for (i = 0; i < m; i++) {
-            double acc = 0.0;
-            for (k = 0; k < r; k++) acc += (double)B[(size_t)i * (size_t)r + k] * vr[k];
-            z[(size_t)t * (size_t)m + i] += (float)((double)s * acc);
-        }
-    }
-}
-
-static melora_status melora__lora_forward_naive(float *z, float *u, const float *x,
-                                                   const float *A, const float *B, float s,
-                                                   int T, int n, int m, int r) {
-    /* x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m) */
-    MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_dims(T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, NULL, NULL, 0, x, A, NULL, 0, B, T, n,
-                                  m, r));
-    melora__naive_fwd(z, u, NULL, x, A, NULL, NULL, NULL, 1, NULL, 1, B, s, T, n, m, r);
+/* Flipout's noise N = (GA*GA)*EA (r,n), in scratch of its own */
+static melora_status melora__naive_noise(float **N, const float *GA, const float *EA, int r,
+                                         int n) {
+    size_t i, rn = (size_t)r * (size_t)n;
+    *N = (float *)MELORA_MALLOC(rn * sizeof(float));
+    MELORA__REQUIRE(*N != NULL, MELORA_ERR_ALLOC);
+    for (i = 0; i < rn; i++) (*N)[i] = melora_sample_elem(0.0f, GA[i], EA[i]);
     return MELORA_OK;
 }
-
-static melora_status melora__melora_forward_naive(float *z, float *u, float *v,
-                                                     const float *x, const float *A,
-                                                     const float *C, const float *B, float s,
-                                                     int E, int T, int n, int m, int r) {
-    /* x is (T,n), A is (r,n), C is (E,r,r), B is (m,r); u, v (T,r); z (T,m) */
-    MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_dims(T, n, m, r));
-    MELORA__TRY(melora__check_examples(E, T, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_fwd(z, MELORA__FB(T, m), u, v, NULL, 0, x, A, C,
-                                  MELORA__FB(E, r) * (size_t)r, B, T, n, m, r));
-    melora__naive_fwd(z, u, v, x, A, NULL, NULL, NULL, 1, C, E, B, s, T, n, m, r);
-    return MELORA_OK;
+/* sum_j a[j] b[j] in double, j in order */
+static double melora__dot_d(const float *a, const float *b, int len) {
+    double acc = 0.0;
+    int j;
+    for (j = 0; j < len; j++) acc += (double)a[j] * b[j];
+    return acc;
 }
-
-static melora_status melora__blob_flipout_forward_naive(float *z, float *u, const float *x,
-                                                           const float *MA, const float *GA,
-                                                           const float *EA, const float *sa,
-                                                           const float *sb, const float *B,
-                                                           float s, int G, int T, int n, int m,
-                                                           int r) {
-    /* as melora_blob_flipout_forward */
-    float *dAn;
-    size_t i, rn;
-    MELORA__REQUIRE(z && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
-    MELORA__TRY(melora__check_dims(T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_flipout(z, NULL, NULL, NULL, NULL, u, 1, NULL, 0, NULL, x, MA, GA,
-                                      EA, sa, sb, B, G, T, n, m, r));
-    rn = (size_t)r * (size_t)n;
-    dAn = (float *)MELORA_MALLOC(rn * sizeof(float));
-    MELORA__REQUIRE(dAn != NULL, MELORA_ERR_ALLOC);
-    for (i = 0; i < rn; i++) dAn[i] = melora_sample_elem(0.0f, GA[i], EA[i]);
-    melora__naive_fwd(z, u, NULL, x, MA, dAn, sa, sb, G, NULL, 1, B, s, T, n, m, r);
-    MELORA_FREE(dAn);
-    return MELORA_OK;
+/* u_t = x_t A^T: the first product of the naive LoRA and Me-LoRA forwards */
+static void melora__naive_u(float *ut, const float *xt, const float *A, int n, int r) {
+    int k;
+    for (k = 0; k < r; k++) ut[k] = (float)melora__dot_d(xt, A + (size_t)k * (size_t)n, n);
 }
-
-/* Shared by every naive backward. dv_t = s B^T dz_t; du_t = C_e^T dv_t (C NULL: dv);
-   dB += s dz^T uB; dA += du^T x; dx += du A; dC_e = dv_e^T u_e into dM, dH.
-   Flipout (Wb): u = x Wa^T + ((x*sa) Wb^T)*sb, so dWa += du^T x, dWb += (du*sb)^T (x*sa)
-   which goes into dGA through Wb = (GA*GA)*EA. */
-static melora_status melora__naive_bwd(float *dx, float *dWa, float *dGA, float *dB,
-                                       float *dM, float *dH, const float *dz, const float *u,
-                                       const float *uB, const float *x, const float *Wa,
-                                       const float *Wb, const float *GA, const float *EA,
-                                       const float *sa, const float *sb, int G, const float *C,
-                                       const float *H, const float *EC, int E, const float *B,
-                                       float s, int T, int n, int m, int r) {
-    double *dv, *du;
-    int t, i, j, k;
-    MELORA__TRY(melora__scratch(&dv, (size_t)T, (size_t)r));
-    if (melora__scratch(&du, (size_t)T, (size_t)r) != MELORA_OK) {
-        MELORA_FREE(dv);
-        return MELORA_ERR_ALLOC;
-    }
+/* z_t += s B v_t: one row of every naive forward */
+static void melora__naive_out(float *zt, const float *B, float s, const float *vt, int m,
+                              int r) {
+    int i;
+    for (i = 0; i < m; i++)
+        zt[i] += (float)((double)s * melora__dot_d(B + (size_t)i * (size_t)r, vt, r));
+}
+/* dv = s dz B (T,r) in double: the first product of every naive backward */
+static void melora__naive_dv(double *dv, const float *dz, const float *B, float s, int T,
+                             int m, int r) {
+    int t, i, k;
     for (t = 0; t < T; t++)
         for (k = 0; k < r; k++) {
             double acc = 0.0;
@@ -2524,376 +2507,109 @@ static melora_status melora__naive_bwd(float *dx, float *dWa, float *dGA, float 
                 acc += (double)dz[(size_t)t * (size_t)m + i] * B[(size_t)i * (size_t)r + k];
             dv[(size_t)t * (size_t)r + k] = (double)s * acc;
         }
-    for (t = 0; t < T; t++)
+}
+/* dB += s dz^T uB (uB = u, or v for Me-LoRA) */
+static void melora__naive_db(float *dB, const float *dz, const float *uB, float s, int T,
+                             int m, int r) {
+    int t, i, k;
+    for (i = 0; i < m; i++)
         for (k = 0; k < r; k++) {
-            double acc = dv[(size_t)t * (size_t)r + k];
-            if (C) {
-                const float *Ce = C + (size_t)(t / (T / E)) * (size_t)r * (size_t)r;
-                acc = 0.0;
-                for (j = 0; j < r; j++)
-                    acc += dv[(size_t)t * (size_t)r + j] * Ce[(size_t)j * (size_t)r + k];
-            }
-            du[(size_t)t * (size_t)r + k] = acc;
+            double acc = 0.0;
+            for (t = 0; t < T; t++)
+                acc += (double)dz[(size_t)t * (size_t)m + i] * uB[(size_t)t * (size_t)r + k];
+            dB[(size_t)i * (size_t)r + k] += (float)((double)s * acc);
         }
-    if (dB)
-        for (i = 0; i < m; i++)
-            for (k = 0; k < r; k++) {
+}
+/* dA += du^T x and dx += du A, du (T,r) in double */
+static void melora__naive_dadx(float *dA, float *dx, const double *du, const float *x,
+                               const float *A, int T, int n, int r) {
+    int t, j, k;
+    if (dA)
+        for (k = 0; k < r; k++)
+            for (j = 0; j < n; j++) {
                 double acc = 0.0;
                 for (t = 0; t < T; t++)
-                    acc += (double)dz[(size_t)t * (size_t)m + i] * uB[(size_t)t * (size_t)r + k];
-                dB[(size_t)i * (size_t)r + k] += (float)((double)s * acc);
+                    acc += du[(size_t)t * (size_t)r + k] * (double)x[(size_t)t * (size_t)n + j];
+                dA[(size_t)k * (size_t)n + j] += (float)acc;
             }
-    for (k = 0; k < r; k++)
-        for (j = 0; j < n; j++) {
-            double acc = 0.0, acc2 = 0.0;
-            for (t = 0; t < T; t++) {
-                double d = du[(size_t)t * (size_t)r + k], xv = x[(size_t)t * (size_t)n + j];
-                acc += d * xv;
-                if (Wb)
-                    acc2 += d * sb[(size_t)(t / G) * (size_t)r + k] * xv *
-                            sa[(size_t)(t / G) * (size_t)n + j];
-            }
-            if (dWa) dWa[(size_t)k * (size_t)n + j] += (float)acc;
-            if (Wb && dGA) {
-                size_t q = (size_t)k * (size_t)n + j;
-                dGA[q] += (float)(acc2 * EA[q] * 2.0 * GA[q]);
-            }
-        }
     if (dx)
         for (t = 0; t < T; t++)
             for (j = 0; j < n; j++) {
                 double acc = 0.0;
-                for (k = 0; k < r; k++) {
-                    double d = du[(size_t)t * (size_t)r + k];
-                    acc += d * Wa[(size_t)k * (size_t)n + j];
-                    if (Wb)
-                        acc += d * sb[(size_t)(t / G) * (size_t)r + k] *
-                               Wb[(size_t)k * (size_t)n + j] * sa[(size_t)(t / G) * (size_t)n + j];
-                }
+                for (k = 0; k < r; k++)
+                    acc += du[(size_t)t * (size_t)r + k] * A[(size_t)k * (size_t)n + j];
                 dx[(size_t)t * (size_t)n + j] += (float)acc;
             }
-    if (C && (dM || dH))
-        for (j = 0; j < r; j++)
-            for (k = 0; k < r; k++) {
-                double gm = 0.0, gh = 0.0;
-                int e, per = T / E;
-                size_t q = (size_t)j * (size_t)r + k;
-                for (e = 0; e < E; e++) {
-                    double dc = 0.0;
-                    for (t = e * per; t < (e + 1) * per; t++)
-                        dc += dv[(size_t)t * (size_t)r + j] * u[(size_t)t * (size_t)r + k];
-                    gm += dc;
-                    if (dH) gh += dc * EC[(size_t)e * (size_t)r * (size_t)r + q] * 2.0 * H[q];
-                }
-                if (dM) dM[q] += (float)gm;
-                if (dH) dH[q] += (float)gh;
-            }
-    MELORA_FREE(dv);
-    MELORA_FREE(du);
-    return MELORA_OK;
 }
 
-static melora_status melora__lora_backward_naive(float *dx, float *dA, float *dB,
-                                                    const float *dz, const float *u,
-                                                    const float *x, const float *A,
-                                                    const float *B, float s, int T, int n,
-                                                    int m, int r) {
-    /* as melora_lora_backward */
-    MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_dims(T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_bwd(dx, dA, dB, NULL, NULL, NULL, 0, dz, u, NULL, x, A, NULL,
-                                  NULL, NULL, 1, B, T, n, m, r));
-    return melora__naive_bwd(dx, dA, NULL, dB, NULL, NULL, dz, u, u, x, A, NULL, NULL, NULL,
-                             NULL, NULL, 1, NULL, NULL, NULL, 1, B, s, T, n, m, r);
-}
-
-static melora_status melora__melora_backward_naive(
-    float *dx, float *dA, float *dB, float *dM, float *dH, const float *dz, const float *u,
-    const float *v, const float *x, const float *A, const float *C, const float *B,
-    const float *H, const float *EC, float s, int E, int T, int n, int m, int r) {
-    /* as melora_melora_backward */
-    MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_dims(T, n, m, r));
-    MELORA__TRY(melora__check_examples(E, T, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_bwd(dx, dA, dB, dM, dH, NULL, 0, dz, u, v, x, A, C, H, EC, E, B,
-                                  T, n, m, r));
-    return melora__naive_bwd(dx, dA, NULL, dB, dM, dH, dz, u, v, x, A, NULL, NULL, NULL, NULL,
-                             NULL, 1, C, H, EC, E, B, s, T, n, m, r);
-}
-
-static melora_status melora__blob_flipout_backward_naive(
-    float *dx, float *dMA, float *dGA, float *dB, const float *dz, const float *u,
-    const float *x, const float *MA, const float *GA, const float *EA, const float *sa,
-    const float *sb, const float *B, float s, int G, int T, int n, int m, int r) {
-    /* as melora_blob_flipout_backward */
-    float *dAn;
-    size_t i, rn;
-    melora_status st;
-    MELORA__REQUIRE(dz && u && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    MELORA__TRY(melora__check_flipout(sa, sb, G, T));
-    MELORA__TRY(melora__check_dims(T, n, m, r));
-    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
-    MELORA__TRY(melora__alias_flipout(NULL, dx, dMA, dGA, dB, u, 0, NULL, 0, dz, x, MA, GA, EA,
-                                      sa, sb, B, G, T, n, m, r));
-    rn = (size_t)r * (size_t)n;
-    dAn = (float *)MELORA_MALLOC(rn * sizeof(float));
-    MELORA__REQUIRE(dAn != NULL, MELORA_ERR_ALLOC);
-    for (i = 0; i < rn; i++) dAn[i] = melora_sample_elem(0.0f, GA[i], EA[i]);
-    st = melora__naive_bwd(dx, dMA, dGA, dB, NULL, NULL, dz, u, u, x, MA, dAn, GA, EA, sa, sb,
-                           G, NULL, NULL, NULL, 1, B, s, T, n, m, r);
-    MELORA_FREE(dAn);
-    return st;
-}
-
-/* ------------------------------------------------------------------ entry points -- */
-/* The v0.2 calls: each unpacks its structs and runs the pass above. One preamble for
-   every call that takes a workspace: a NULL or misaligned base, sizes the layout
-   rejects, and a workspace shorter than the layout are errors before anything else. */
-static melora_status melora__work_fits(melora_work work, melora_op op, melora_dims d) {
-    melora__ws ws;
-    MELORA__TRY(melora__check_work(work.base));
-    MELORA__TRY(melora__layout(&ws, op, d.T, d.n, d.m, d.r));
-    MELORA__REQUIRE(work.bytes >= ws.total, MELORA_ERR_WORKSPACE);
-    return MELORA_OK;
-}
-/* An absent gradient struct is a struct of NULL gradients. */
-#define MELORA__G(g, f) ((g) ? (g)->f : NULL)
-
-MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, melora_dims d) {
-    melora__ws ws;
-    MELORA__REQUIRE(bytes != NULL, MELORA_ERR_NULL);
-    MELORA__TRY(melora__layout(&ws, op, d.T, d.n, d.m, d.r));
-    *bytes = ws.total;
-    return MELORA_OK;
-}
-
-MELORA_DEF melora_status melora_draw_offset(uint64_t *offset, uint64_t draw) {
-    MELORA__REQUIRE(offset != NULL, MELORA_ERR_NULL);
-    MELORA__REQUIRE(draw < ((uint64_t)1 << (64 - MELORA_DRAW_BITS)), MELORA_ERR_VALUE);
-    *offset = draw << MELORA_DRAW_BITS;
-    return MELORA_OK;
-}
-/* A draw's tensors must fit its window, or they would reuse the next draw's numbers. */
-#define MELORA__WINDOW ((uint64_t)1 << MELORA_DRAW_BITS)
-
-MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
-                                           int n) {
-    /* EA is (r,n) */
-    uint64_t off;
-    size_t cnt;
-    MELORA__REQUIRE(EA != NULL, MELORA_ERR_NULL);
-    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
-    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
-    MELORA__TRY(melora_draw_offset(&off, draw));
-    return melora_noise_normal(EA, seed, off, (int64_t)cnt);
-}
-
-MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *sb,
-                                                   uint64_t seed, uint64_t draw, int G,
-                                                   melora_dims d) {
-    /* EA is (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r) */
-    uint64_t off;
-    size_t cnt, na, nb, groups;
-    MELORA__REQUIRE(EA && sa && sb, MELORA_ERR_NULL);
-    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__check_dims(d.T, d.n, d.m, d.r));
-    groups = (size_t)(d.T - 1) / (size_t)G + 1u;
-    MELORA__TRY(melora__elems(&cnt, (size_t)d.r, (size_t)d.n, 1));
-    MELORA__TRY(melora__elems(&na, groups, (size_t)d.n, 1));
-    MELORA__TRY(melora__elems(&nb, groups, (size_t)d.r, 1));
-    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW && (uint64_t)na + nb <= MELORA__WINDOW,
-                    MELORA_ERR_OVERFLOW);
-    MELORA__TRY(melora_draw_offset(&off, draw));
-    {
-        melora__buf b[] = {{EA, cnt * sizeof(float), 1}, {sa, na * sizeof(float), 1},
-                           {sb, nb * sizeof(float), 1}};
-        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
-    }
-    MELORA__TRY(melora_noise_normal(EA, seed, off, (int64_t)cnt));
-    MELORA__TRY(melora_noise_sign(sa, seed, off, (int64_t)na));
-    return melora_noise_sign(sb, seed, off + na, (int64_t)nb);
-}
-
-MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
-                                             int r) {
-    /* EC is (E,r,r) */
-    uint64_t off;
-    size_t cnt;
-    MELORA__REQUIRE(EC != NULL, MELORA_ERR_NULL);
-    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&cnt, (size_t)E, (size_t)r, (size_t)r));
-    MELORA__REQUIRE((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
-    MELORA__TRY(melora_draw_offset(&off, draw));
-    return melora_noise_normal(EC, seed, off, (int64_t)cnt);
-}
-
-MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
-                                             melora_work work, const melora_lora_params *p,
-                                             melora_dims d) {
-    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_FORWARD, d));
-    return melora__lora_forward(z, sv->u, work.base, sv->x, p->A, p->B, p->s, d.T, d.n, d.m,
-                                d.r);
-}
-MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
-                                              const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_lora_params *p,
-                                              melora_dims d) {
-    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_BACKWARD, d));
-    return melora__lora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), work.base, dz, sv->u,
-                                 sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r);
-}
-
-MELORA_DEF melora_status melora_blob_sample(float *As, const melora_blob_params *p,
-                                            const float *EA, int r, int n) {
-    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
-    return melora__blob_sample(As, p->MA, p->GA, EA, r, n);
-}
-MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *sv, float *As,
-                                             melora_work work, const melora_blob_params *p,
-                                             const float *EA, melora_dims d) {
-    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_FORWARD, d));
-    return melora__blob_forward(z, sv->u, As, work.base, sv->x, p->MA, p->GA, EA, p->B, p->s,
-                                d.T, d.n, d.m, d.r);
-}
-MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads *g,
-                                              const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_blob_params *p,
-                                              const melora_blob_draw *dr, melora_dims d) {
-    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_LORA_BACKWARD, d));
-    return melora__blob_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB),
-                                 work.base, dz, sv->u, sv->x, dr->As, p->GA, dr->EA, p->B,
-                                 p->s, d.T, d.n, d.m, d.r);
-}
-MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
-                                                     melora_work work,
-                                                     const melora_blob_params *p,
-                                                     const melora_flipout_noise *nz,
-                                                     melora_dims d) {
-    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_FLIPOUT_FORWARD, d));
-    return melora__blob_flipout_forward(z, sv->u, work.base, sv->x, p->MA, p->GA, nz->EA,
-                                        nz->sa, nz->sb, p->B, p->s, nz->G, d.T, d.n, d.m,
-                                        d.r);
-}
-MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
-                                                      const melora_lora_saved *sv,
-                                                      melora_work work, const float *dz,
-                                                      const melora_blob_params *p,
-                                                      const melora_flipout_noise *nz,
-                                                      melora_dims d) {
-    MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_FLIPOUT_BACKWARD, d));
-    return melora__blob_flipout_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA),
-                                         MELORA__G(g, dB), work.base, dz, sv->u, sv->x, p->MA,
-                                         p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s, nz->G, d.T,
-                                         d.n, d.m, d.r);
-}
-MELORA_DEF melora_status melora_blob_kl(double *kl, const melora_blob_grads *g,
-                                        const melora_blob_params *p, float sigma_p,
-                                        float weight, int r, int n) {
-    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
-    return melora__blob_kl(kl, MELORA__G(g, dMA), MELORA__G(g, dGA), p->MA, p->GA, sigma_p,
-                           weight, r, n);
-}
-
-MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_params *p,
-                                              const float *EC, int E, int r) {
-    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
-    return melora__melora_sample(C, p->M, p->H, EC, E, r);
-}
-MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_saved *sv,
-                                               melora_work work,
-                                               const melora_melora_params *p,
-                                               const melora_melora_draw *dr, melora_dims d) {
-    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_FORWARD, d));
-    return melora__melora_forward(z, sv->u, sv->v, work.base, sv->x, p->A, dr->C, p->B, p->s,
-                                  dr->E, d.T, d.n, d.m, d.r);
-}
-MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
-                                                const melora_melora_saved *sv,
-                                                melora_work work, const float *dz,
-                                                const melora_melora_params *p,
-                                                const melora_melora_draw *dr, melora_dims d) {
-    MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_BACKWARD, d));
-    return melora__melora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), MELORA__G(g, dM),
-                                   MELORA__G(g, dH), work.base, dz, sv->u, sv->v, sv->x,
-                                   p->A, dr->C, p->B, p->H, dr->EC, p->s, dr->E, d.T, d.n,
-                                   d.m, d.r);
-}
-MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
-                                                  melora_work work,
-                                                  const melora_melora_params *p,
-                                                  const float *C, int K, melora_dims d) {
-    MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_MC_FORWARD, d));
-    return melora__melora_mc_forward(z, sv->u, work.base, sv->x, p->A, C, p->B, p->s, K, d.T,
-                                     d.n, d.m, d.r);
-}
-MELORA_DEF melora_status melora_melora_kl(double *kl, const melora_melora_grads *g,
-                                          melora_work work, const melora_melora_params *p,
-                                          float sigma, float weight, int r, int n) {
-    melora_dims d;
-    d.T = 1; d.n = n; d.m = 1; d.r = r;
-    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_KL, d));
-    return melora__melora_kl(kl, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH),
-                             work.base, p->A, p->M, p->H, sigma, weight, r, n);
-}
-MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, const melora_melora_grads *g,
-                                                      melora_work work,
-                                                      const melora_melora_params *p,
-                                                      float sigma_p, float eps, float weight,
-                                                      int r, int n) {
-    melora_dims d;
-    d.T = 1; d.n = n; d.m = 1; d.r = r;
-    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
-    MELORA__TRY(melora__work_fits(work, MELORA_OP_MELORA_KL, d));
-    return melora__melora_kl_prior_noise(kl, MELORA__G(g, dA), MELORA__G(g, dM),
-                                         MELORA__G(g, dH), work.base, p->A, p->M, p->H,
-                                         sigma_p, eps, weight, r, n);
-}
-MELORA_DEF melora_status melora_melora_kl_exact(double *kl, const melora_melora_grads *g,
-                                                const melora_melora_params *p, float sigma,
-                                                float weight, int r) {
-    MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
-    return melora__melora_kl_exact(kl, MELORA__G(g, dM), MELORA__G(g, dH), p->M, p->H, sigma,
-                                   weight, r);
-}
-
+/* u = x A^T;  z += s u B^T */
 MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_saved *sv,
                                                    const melora_lora_params *p,
                                                    melora_dims d) {
+    melora__pass ps;
+    int t, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    return melora__lora_forward_naive(z, sv->u, sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r);
+    ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, z, NULL, sv, NULL, p, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
+    for (t = 0; t < d.T; t++) {
+        float *ut = sv->u + (size_t)t * (size_t)r;
+        melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
+        melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, ut, d.m, r);
+    }
+    return MELORA_OK;
 }
+
+/* du = s dz B;  dB += s dz^T u;  dA += du^T x;  dx += du A */
 MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora_grads *g,
                                                     const melora_lora_saved *sv,
                                                     const float *dz,
                                                     const melora_lora_params *p,
                                                     melora_dims d) {
+    melora__pass ps;
+    double *du;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
-    return melora__lora_backward_naive(dx, MELORA__G(g, dA), MELORA__G(g, dB), dz, sv->u,
-                                       sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r);
+    ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
+    MELORA__TRY(melora__alloc_d(&du, (size_t)d.T, (size_t)d.r));
+    melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, d.r);
+    if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, d.r);
+    melora__naive_dadx(ps.dA, dx, du, sv->x, p->A, d.T, d.n, d.r);
+    MELORA_FREE(du);
+    return MELORA_OK;
 }
+
+/* N = (GA*GA)*EA;  u_t = x_t MA^T + ((x_t * sa_g) N^T) * sb_g;  z += s u B^T */
 MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
                                                            const melora_lora_saved *sv,
                                                            const melora_blob_params *p,
                                                            const melora_flipout_noise *nz,
                                                            melora_dims d) {
+    melora__pass ps;
+    float *N;
+    int t, k, j, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    return melora__blob_flipout_forward_naive(z, sv->u, sv->x, p->MA, p->GA, nz->EA, nz->sa,
-                                              nz->sb, p->B, p->s, nz->G, d.T, d.n, d.m, d.r);
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
+    MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
+    for (t = 0; t < d.T; t++) {
+        const float *xt = sv->x + (size_t)t * (size_t)n;
+        const float *sat = nz->sa + (size_t)(t / nz->G) * (size_t)n;
+        const float *sbt = nz->sb + (size_t)(t / nz->G) * (size_t)r;
+        float *ut = sv->u + (size_t)t * (size_t)r;
+        for (k = 0; k < r; k++) {
+            double acc = melora__dot_d(xt, p->MA + (size_t)k * (size_t)n, n), noise = 0.0;
+            const float *Nk = N + (size_t)k * (size_t)n;
+            for (j = 0; j < n; j++) noise += (double)xt[j] * sat[j] * Nk[j];
+            ut[k] = (float)(acc + noise * sbt[k]);
+        }
+        melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, ut, d.m, r);
+    }
+    MELORA_FREE(N);
+    return MELORA_OK;
 }
+
+/* du = s dz B;  dB += s dz^T u;  dMA += du^T x;  dN = (du*sb)^T (x*sa);
+   dGA += dN * EA * 2GA;  dx += du MA + ((du*sb) N) * sa */
 MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
                                                             const melora_blob_grads *g,
                                                             const melora_lora_saved *sv,
@@ -2901,31 +2617,126 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
                                                             const melora_blob_params *p,
                                                             const melora_flipout_noise *nz,
                                                             melora_dims d) {
+    melora__pass ps;
+    float *N;
+    double *du;
+    int t, k, j, n = d.n, r = d.r, G;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
-    return melora__blob_flipout_backward_naive(dx, MELORA__G(g, dMA), MELORA__G(g, dGA),
-                                               MELORA__G(g, dB), dz, sv->u, sv->x, p->MA,
-                                               p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s,
-                                               nz->G, d.T, d.n, d.m, d.r);
+    ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
+    MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
+    if (melora__alloc_d(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
+        MELORA_FREE(N);
+        return MELORA_ERR_ALLOC;
+    }
+    G = nz->G;
+    melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, r);
+    if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, r);
+    if (ps.dA || ps.dGA)
+        for (k = 0; k < r; k++)
+            for (j = 0; j < n; j++) {
+                size_t q = (size_t)k * (size_t)n + j;
+                double acc = 0.0, accn = 0.0;
+                for (t = 0; t < d.T; t++) {
+                    double dut = du[(size_t)t * (size_t)r + k];
+                    double xv = sv->x[(size_t)t * (size_t)n + j];
+                    acc += dut * xv;
+                    accn += dut * nz->sb[(size_t)(t / G) * (size_t)r + k] * xv *
+                            nz->sa[(size_t)(t / G) * (size_t)n + j];
+                }
+                if (ps.dA) ps.dA[q] += (float)acc;
+                if (ps.dGA) ps.dGA[q] += (float)(accn * nz->EA[q] * 2.0 * p->GA[q]);
+            }
+    if (dx)
+        for (t = 0; t < d.T; t++)
+            for (j = 0; j < n; j++) {
+                double acc = 0.0;
+                for (k = 0; k < r; k++) {
+                    double dut = du[(size_t)t * (size_t)r + k];
+                    size_t q = (size_t)k * (size_t)n + j;
+                    acc += dut * p->MA[q];
+                    acc += dut * nz->sb[(size_t)(t / G) * (size_t)r + k] * N[q] *
+                           nz->sa[(size_t)(t / G) * (size_t)n + j];
+                }
+                dx[(size_t)t * (size_t)n + j] += (float)acc;
+            }
+    MELORA_FREE(du);
+    MELORA_FREE(N);
+    return MELORA_OK;
 }
+
+/* u = x A^T;  v_t = C_e u_t;  z += s v B^T */
 MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melora_saved *sv,
                                                      const melora_melora_params *p,
                                                      const melora_melora_draw *dr,
                                                      melora_dims d) {
+    melora__pass ps;
+    int t, j, n = d.n, r = d.r;
+    size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    return melora__melora_forward_naive(z, sv->u, sv->v, sv->x, p->A, dr->C, p->B, p->s,
-                                        dr->E, d.T, d.n, d.m, d.r);
+    ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, z, NULL, sv, NULL, p, dr, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
+    for (t = 0; t < d.T; t++) {
+        const float *Ce = dr->C + (size_t)(t / (d.T / dr->E)) * rr;
+        float *ut = sv->u + (size_t)t * (size_t)r, *vt = sv->v + (size_t)t * (size_t)r;
+        melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
+        for (j = 0; j < r; j++) vt[j] = (float)melora__dot_d(Ce + (size_t)j * (size_t)r, ut, r);
+        melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, vt, d.m, r);
+    }
+    return MELORA_OK;
 }
+
+/* dv = s dz B;  dB += s dz^T v;  du_t = C_e^T dv_t;  dA += du^T x;  dx += du A;
+   dC_e = dv_e^T u_e;  dM += sum_e dC_e;  dH += sum_e dC_e * EC_e * 2H */
 MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_melora_grads *g,
                                                       const melora_melora_saved *sv,
                                                       const float *dz,
                                                       const melora_melora_params *p,
                                                       const melora_melora_draw *dr,
                                                       melora_dims d) {
+    melora__pass ps;
+    double *dv, *du;
+    int t, j, k, e, r = d.r, per;
+    size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
-    return melora__melora_backward_naive(dx, MELORA__G(g, dA), MELORA__G(g, dB),
-                                         MELORA__G(g, dM), MELORA__G(g, dH), dz, sv->u, sv->v,
-                                         sv->x, p->A, dr->C, p->B, p->H, dr->EC, p->s, dr->E,
-                                         d.T, d.n, d.m, d.r);
+    ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
+    MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
+    MELORA__TRY(melora__alloc_d(&dv, (size_t)d.T, (size_t)r));
+    if (melora__alloc_d(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
+        MELORA_FREE(dv);
+        return MELORA_ERR_ALLOC;
+    }
+    per = d.T / dr->E;
+    melora__naive_dv(dv, dz, p->B, p->s, d.T, d.m, r);
+    for (t = 0; t < d.T; t++) {
+        const float *Ce = dr->C + (size_t)(t / per) * rr;
+        for (k = 0; k < r; k++) {
+            double acc = 0.0;
+            for (j = 0; j < r; j++)
+                acc += dv[(size_t)t * (size_t)r + j] * Ce[(size_t)j * (size_t)r + k];
+            du[(size_t)t * (size_t)r + k] = acc;
+        }
+    }
+    if (ps.dB) melora__naive_db(ps.dB, dz, sv->v, p->s, d.T, d.m, r);
+    melora__naive_dadx(ps.dA, dx, du, sv->x, p->A, d.T, d.n, r);
+    if (ps.dM || ps.dH)
+        for (j = 0; j < r; j++)
+            for (k = 0; k < r; k++) {
+                size_t q = (size_t)j * (size_t)r + k;
+                double gm = 0.0, gh = 0.0;
+                for (e = 0; e < dr->E; e++) {
+                    double dc = 0.0;
+                    for (t = e * per; t < (e + 1) * per; t++)
+                        dc += dv[(size_t)t * (size_t)r + j] * sv->u[(size_t)t * (size_t)r + k];
+                    gm += dc;
+                    if (ps.dH) gh += dc * dr->EC[(size_t)e * rr + q] * 2.0 * p->H[q];
+                }
+                if (ps.dM) ps.dM[q] += (float)gm;
+                if (ps.dH) ps.dH[q] += (float)gh;
+            }
+    MELORA_FREE(dv);
+    MELORA_FREE(du);
+    return MELORA_OK;
 }
 
 /* ------------------------------------------------------------------------ counting -- */
