@@ -379,3 +379,20 @@ Test(api, kls_write_only_their_gradients) {
     free(A); free(GA); free(B); free(M); free(H); free(dA); free(dB); free(dM); free(dH);
     free(dMA); free(dGA); melora_free(w.base);
 }
+
+/* Eq. 7's workspace is (r,n)-shaped: its size query reads n and r only (as documented, and
+   as melora_cuda_workspace_size does), so T and m may be anything, even 0. The bytes are
+   checked against the layout's closed form: P and S, r*n doubles each, 64-byte rounded. */
+Test(api, kl_workspace_reads_n_and_r_only) {
+    const melora_dims ds[] = {{1, 7, 1, 3}, {0, 7, 0, 3}, {-5, 7, 9, 3}, {100000, 7, 12, 3}};
+    for (int i = 0; i < 4; i++) {
+        size_t bytes = 0;
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, ds[i]), MELORA_OK,
+                     "dims %d", i);
+        cr_assert_eq(bytes, 2 * (((size_t)3 * 7 * sizeof(double) + 63) / 64 * 64), "dims %d", i);
+    }
+    size_t bytes = 77;
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, (melora_dims){1, 0, 1, 3}),
+                 MELORA_ERR_SIZE);
+    cr_assert_eq(bytes, 77);
+}

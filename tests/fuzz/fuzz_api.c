@@ -584,7 +584,10 @@ static int fuzz_workspace(rd *in) {
     unsigned allowed = 0;
     uint64_t big = 0;
     melora_status st;
+    melora_dims dm;
     for (i = 0; i < 4; i++) d[i] = dsize(in);
+    dm.T = d[0]; dm.n = d[1]; dm.m = d[2]; dm.r = d[3];
+    if (op == MELORA_OP_MELORA_KL) d[0] = d[2] = 1; /* eq. 7's workspace reads n and r only */
     for (i = 0; i < 4; i++) sizes_ok &= d[i] > 0;
     if (nul) allowed |= BIT(MELORA_ERR_NULL);
     if (!sizes_ok) allowed |= BIT(MELORA_ERR_SIZE);
@@ -609,11 +612,7 @@ static int fuzz_workspace(rd *in) {
             big = MAX_ELEMS;
     }
     if (op < 0 || op >= MELORA_OP_COUNT_) allowed |= BIT(MELORA_ERR_ENUM);
-    {
-        melora_dims dm;
-        dm.T = d[0]; dm.n = d[1]; dm.m = d[2]; dm.r = d[3];
-        st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, dm);
-    }
+    st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, dm);
     if (allowed || big > MAX_ELEMS / 64) {
         if (st == MELORA_OK) CHECK(!allowed, "workspace_size: ok, allowed 0x%x", allowed);
         else CHECK((allowed | BIT(MELORA_ERR_OVERFLOW)) & BIT(st), "workspace_size: status %d", st);
