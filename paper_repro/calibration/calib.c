@@ -509,91 +509,108 @@ static uint64_t noise_off(uint64_t call, int layer, int part) {
 
 enum { MODE_TRAIN = 0, MODE_MEAN, MODE_SAMPLE };
 
-static void *g_work;
+static melora_work g_work;
 static float g_s = ALPHA / RANK;
 
 /* z (T,m) += adapter(x). mode: TRAIN (sampled, per-example noise where the method has it),
    MEAN (no noise), SAMPLE (one network sample drawn with (seed, call)). */
 static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T, int mode,
                         uint64_t seed, uint64_t call, int layer, const config *cf) {
-    int n = a->n, m = a->m;
+    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_lora_params lp = {a->A, a->B, g_s};
+    const melora_lora_saved sv = {x, a->u};
     if (is_lora(method) || (method == M_MCD && mode == MODE_MEAN)) {
-        CHECK(melora_lora_forward(z, a->u, g_work, x, a->A, a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_forward(z, &sv, g_work, &lp, d));
     } else if (method == M_MCD) {
-        size_t i, tot = (size_t)T * n;
+        size_t i, tot = (size_t)T * a->n;
         float keep = 1.f - cf->dropout;
+        const melora_lora_saved svd = {a->xd, a->u};
         CHECK(melora_noise_uniform(a->mask, seed, noise_off(call, layer, 0), (int64_t)tot));
         for (i = 0; i < tot; i++) {
             a->mask[i] = a->mask[i] < keep ? 1.f / keep : 0.f;
             a->xd[i] = x[i] * a->mask[i];
         }
-        CHECK(melora_lora_forward(z, a->u, g_work, a->xd, a->A, a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_forward(z, &svd, g_work, &lp, d));
     } else if (is_blob(method)) {
+        const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
         if (mode == MODE_MEAN) {
-            CHECK(melora_lora_forward(z, a->u, g_work, x, a->A, a->B, g_s, T, n, m, RANK));
+            CHECK(melora_lora_forward(z, &sv, g_work, &lp, d));
         } else {
-            CHECK(melora_noise_normal(a->EA, seed, noise_off(call, layer, 0), (int64_t)RANK * n));
+            CHECK(melora_noise_normal(a->EA, seed, noise_off(call, layer, 0), (int64_t)RANK * a->n));
             if (mode == MODE_TRAIN && method == M_BLOB) { /* Flipout, signs per example (G = 1), as BLoB's code */
-                CHECK(melora_noise_sign(a->sa, seed, noise_off(call, layer, 1), (int64_t)T * n));
+                const melora_flipout_noise nz = {a->EA, a->sa, a->sb, 1};
+                CHECK(melora_noise_sign(a->sa, seed, noise_off(call, layer, 1), (int64_t)T * a->n));
                 CHECK(melora_noise_sign(a->sb, seed, noise_off(call, layer, 2), (int64_t)T * RANK));
-                CHECK(melora_blob_flipout_forward(z, a->u, g_work, x, a->A, a->GA, a->EA, a->sa,
-                                                  a->sb, a->B, g_s, 1, T, n, m, RANK));
+                CHECK(melora_blob_flipout_forward(z, &sv, g_work, &bp, &nz, d));
             } else {
-                CHECK(melora_blob_forward(z, a->u, a->As, g_work, x, a->A, a->GA, a->EA, a->B, g_s,
-                                          T, n, m, RANK));
+                CHECK(melora_blob_forward(z, &sv, a->As, g_work, &bp, a->EA, d));
             }
         }
     } else { /* Me-LoRA */
+        const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+        const melora_melora_saved ms = {x, a->u, a->v};
         if (mode == MODE_MEAN) {
-            CHECK(melora_melora_forward(z, a->u, a->v, g_work, x, a->A, a->M, a->B, g_s, 1, T, n, m, RANK));
+            const melora_melora_draw mean = {a->M, NULL, 1};
+            CHECK(melora_melora_forward(z, &ms, g_work, &mp, &mean, d));
         } else {
             int E = mode == MODE_TRAIN ? T : 1; /* per-example C in training */
+            const melora_melora_draw dr = {a->C, a->EC, E};
             CHECK(melora_noise_normal(a->EC, seed, noise_off(call, layer, 0), (int64_t)E * RANK * RANK));
-            CHECK(melora_melora_sample(a->C, a->M, a->H, a->EC, E, RANK));
-            CHECK(melora_melora_forward(z, a->u, a->v, g_work, x, a->A, a->C, a->B, g_s, E, T, n, m, RANK));
+            CHECK(melora_melora_sample(a->C, &mp, a->EC, E, RANK));
+            CHECK(melora_melora_forward(z, &ms, g_work, &mp, &dr, d));
         }
     }
 }
 
 /* Backward of the last TRAIN forward; dx (T,n) += input gradient when dx != NULL. */
 static void adapter_bwd(adapter *a, int method, float *dx, const float *dz, const float *x, int T) {
-    int n = a->n, m = a->m;
+    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_lora_params lp = {a->A, a->B, g_s};
+    const melora_lora_grads lg = {a->dA, a->dB};
+    const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
+    const melora_blob_grads bg = {a->dA, a->dGA, a->dB};
+    const melora_lora_saved sv = {x, a->u};
     if (is_lora(method)) {
-        CHECK(melora_lora_backward(dx, a->dA, a->dB, g_work, dz, a->u, x, a->A, a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_backward(dx, &lg, &sv, g_work, dz, &lp, d));
     } else if (method == M_BLOBP) {
-        CHECK(melora_blob_backward(dx, a->dA, a->dGA, a->dB, g_work, dz, a->u, x, a->As, a->GA,
-                                   a->EA, a->B, g_s, T, n, m, RANK));
+        const melora_blob_draw dr = {a->As, a->EA};
+        CHECK(melora_blob_backward(dx, &bg, &sv, g_work, dz, &bp, &dr, d));
     } else if (method == M_MCD) {
-        size_t i, tot = (size_t)T * n;
+        size_t i, tot = (size_t)T * a->n;
+        const melora_lora_saved svd = {a->xd, a->u};
         if (dx) memset(a->dxa, 0, tot * 4);
-        CHECK(melora_lora_backward(dx ? a->dxa : NULL, a->dA, a->dB, g_work, dz, a->u, a->xd, a->A,
-                                   a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_backward(dx ? a->dxa : NULL, &lg, &svd, g_work, dz, &lp, d));
         if (dx)
             for (i = 0; i < tot; i++) dx[i] += a->dxa[i] * a->mask[i];
     } else if (method == M_BLOB) {
-        CHECK(melora_blob_flipout_backward(dx, a->dA, a->dGA, a->dB, g_work, dz, a->u, x, a->A,
-                                           a->GA, a->EA, a->sa, a->sb, a->B, g_s, 1, T, n, m, RANK));
+        const melora_flipout_noise nz = {a->EA, a->sa, a->sb, 1};
+        CHECK(melora_blob_flipout_backward(dx, &bg, &sv, g_work, dz, &bp, &nz, d));
     } else {
-        CHECK(melora_melora_backward(dx, a->dA, a->dB, a->dM, a->dH, g_work, dz, a->u, a->v, x, a->A,
-                                     a->C, a->B, a->H, a->EC, g_s, T, T, n, m, RANK));
+        const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+        const melora_melora_grads mg = {a->dA, a->dB, a->dM, a->dH};
+        const melora_melora_saved ms = {x, a->u, a->v};
+        const melora_melora_draw dr = {a->C, a->EC, T};
+        CHECK(melora_melora_backward(dx, &mg, &ms, g_work, dz, &mp, &dr, d));
     }
 }
 
 /* KL term of one layer: gradients (weight pi) into the .gk buffers; returns the value. */
 static double adapter_kl(adapter *a, int method, float pi, float eps, const config *cf) {
     double kl = 0.0;
+    const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
+    const melora_blob_grads bg = {a->kA, a->kGA, NULL};
+    const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+    const melora_melora_grads mg = {a->kA, NULL, a->kM, a->kH};
     if (method == M_BLOB)
-        CHECK(melora_blob_kl(&kl, a->kA, a->kGA, a->A, a->GA, cf->sigma_p, pi, RANK, a->n));
+        CHECK(melora_blob_kl(&kl, &bg, &bp, cf->sigma_p, pi, RANK, a->n));
     else if (method == M_BLOBP) /* eq. 8's prior on BLoB's A: sigma_p + eps */
-        CHECK(melora_blob_kl(&kl, a->kA, a->kGA, a->A, a->GA, cf->sigma_p + eps, pi, RANK, a->n));
+        CHECK(melora_blob_kl(&kl, &bg, &bp, cf->sigma_p + eps, pi, RANK, a->n));
     else if (method == M_ME8)
-        CHECK(melora_melora_kl_prior_noise(&kl, a->kA, a->kM, a->kH, g_work, a->A, a->M, a->H,
-                                           cf->sigma_p, eps, pi, RANK, a->n));
+        CHECK(melora_melora_kl_prior_noise(&kl, &mg, g_work, &mp, cf->sigma_p, eps, pi, RANK, a->n));
     else if (method == M_ME7)
-        CHECK(melora_melora_kl(&kl, a->kA, a->kM, a->kH, g_work, a->A, a->M, a->H, cf->sigma_p, pi,
-                               RANK, a->n));
+        CHECK(melora_melora_kl(&kl, &mg, g_work, &mp, cf->sigma_p, pi, RANK, a->n));
     else if (method == M_MEX)
-        CHECK(melora_melora_kl_exact(&kl, a->kM, a->kH, a->M, a->H, cf->sigma_p, pi, RANK));
+        CHECK(melora_melora_kl_exact(&kl, &mg, &mp, cf->sigma_p, pi, RANK));
     return kl;
 }
 
@@ -671,6 +688,16 @@ static double net_train_step(net *nt, const float *x, const float *z1base, const
     return loss;
 }
 
+/* z (T, m of layer l) += layer l's Me-LoRA adapter of x with the given C (one sample, E = 1). */
+static void melora_forward_with(net *nt, int l, float *z, const float *x, const float *C, int T) {
+    adapter *a = &nt->ad[l];
+    const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+    const melora_melora_saved ms = {x, a->u, a->v};
+    const melora_melora_draw dr = {C, NULL, 1};
+    const melora_dims d = {T, a->n, a->m, RANK};
+    CHECK(melora_melora_forward(z, &ms, g_work, &mp, &dr, d));
+}
+
 /* Predictive probabilities (N,5) of a data set: MEAN mode or the average over K samples.
    Sample k is one network sample shared by all examples, drawn from (seed, k). */
 static void net_predict(net *nt, float *probs, const dataset *d, const float *z1base, int mode,
@@ -681,8 +708,9 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
     if (melora_mc) /* the K samples of C of every layer, drawn once */
         for (l = 0; l < NLAYER; l++) {
             adapter *a = &nt->ad[l];
+            const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
             CHECK(melora_noise_normal(a->EC, seed, noise_off(0, l, 3), (int64_t)K * RANK * RANK));
-            CHECK(melora_melora_sample(nt->Ck[l], a->M, a->H, a->EC, K, RANK));
+            CHECK(melora_melora_sample(nt->Ck[l], &mp, a->EC, K, RANK));
         }
     for (i = 0; i < d->n; i += TMAX) {
         int T = d->n - i < TMAX ? d->n - i : TMAX;
@@ -691,8 +719,11 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
         memset(pr, 0, (size_t)T * NCLS * 4);
         if (melora_mc) { /* layer 1: u = x A^T once for all K samples */
             for (k = 0; k < K; k++) memcpy(nt->zk + (size_t)k * T * H, z1base + (size_t)i * H, (size_t)T * H * 4);
-            CHECK(melora_melora_mc_forward(nt->zk, nt->ad[0].u, g_work, x, nt->ad[0].A, nt->Ck[0],
-                                           nt->ad[0].B, g_s, K, T, NPIX, H, RANK));
+            const adapter *a = &nt->ad[0];
+            const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+            const melora_lora_saved sv = {x, a->u};
+            const melora_dims d = {T, NPIX, H, RANK};
+            CHECK(melora_melora_mc_forward(nt->zk, &sv, g_work, &mp, nt->Ck[0], K, d));
         }
         for (k = 0; k < K; k++) {
             if (melora_mc) {
@@ -700,14 +731,10 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
                 int H2 = H;
                 relu(nt->h1, nt->zk + (size_t)k * T * H, (size_t)T * H2);
                 dense_fwd(nt->z2, nt->h1, nt->base->W2, nt->base->b2, T, H, H);
-                CHECK(melora_melora_forward(nt->z2, nt->ad[1].u, nt->ad[1].v, g_work, nt->h1, nt->ad[1].A,
-                                            nt->Ck[1] + (size_t)k * RANK * RANK, nt->ad[1].B, g_s, 1, T,
-                                            H, H, RANK));
+                melora_forward_with(nt, 1, nt->z2, nt->h1, nt->Ck[1] + (size_t)k * RANK * RANK, T);
                 relu(nt->h2, nt->z2, (size_t)T * H);
                 dense_fwd(nt->z3, nt->h2, nt->W3h, NULL, T, H, NCLS);
-                CHECK(melora_melora_forward(nt->z3, nt->ad[2].u, nt->ad[2].v, g_work, nt->h2, nt->ad[2].A,
-                                            nt->Ck[2] + (size_t)k * RANK * RANK, nt->ad[2].B, g_s, 1, T,
-                                            H, NCLS, RANK));
+                melora_forward_with(nt, 2, nt->z3, nt->h2, nt->Ck[2] + (size_t)k * RANK * RANK, T);
                 softmax_rows(nt->p, nt->z3, T);
             } else {
                 memcpy(nt->z1, z1base + (size_t)i * H, (size_t)T * H * 4);
@@ -1128,10 +1155,12 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
         for (l = 0; l < 3; l++)
             for (op = 0; op < MELORA_OP_COUNT_; op++) {
                 size_t by = 0;
-                CHECK(melora_workspace_size(&by, (melora_op)op, TMAX, dims[l][0], dims[l][1], RANK));
+                const melora_dims d = {TMAX, dims[l][0], dims[l][1], RANK};
+                CHECK(melora_workspace_size(&by, (melora_op)op, d));
                 if (by > ws) ws = by;
             }
-        CHECK(melora_alloc(&g_work, ws));
+        CHECK(melora_alloc(&g_work.base, ws));
+        g_work.bytes = ws;
     }
 
     /* The KL's SGD learning rate of each Bayesian method: chosen on the validation accuracy
@@ -1373,7 +1402,7 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
     }
     for (i = 0; i < nm; i++) free(id_probs[methods_all[i]]);
     printf("total %.1f s\n", now_s() - t_all);
-    melora_free(g_work);
+    melora_free(g_work.base);
     free(bw);
     ds_free(&D.train); ds_free(&D.val); ds_free(&D.ood);
     for (s = 0; s < SET_NSHIFT; s++) { ds_free(&D.shift[s]); free(D.z1_shift[s]); }
