@@ -457,31 +457,16 @@ static const char *pct(double x) {
     return o;
 }
 
-static void part3(void) {
-    const pr_claim *cl = pr_claims();
-    int ranks[4], nr = table1_ranks(ranks), i, mi, ri, k;
-    int64_t T = pr_tokens();
-    int r0 = pr_table7().rank, incr_done = 0;
-    char holds[3000] = "";
+/* Trainable parameters and the fp32 training state per model, rank and method. */
+static void memory_counts_table(const int *ranks, int nr, int64_t T) {
+    static const char *const kk[] = {"model", "r", "method", "params",
+                                     "state_noise_regenerated_bytes", "state_noise_stored_bytes"};
+    static const char *const hh[] = {"model", "r", "method", "params",
+                                     "state, noise regenerated (MiB)", "state, noise stored (MiB)"};
+    int mi, ri, k;
     tab t3;
-    part_open("memory.md");
-    say("# 3. Memory and parameter claims, exact\n\n");
-    say("Per model (q and v of every layer) and rank: trainable parameters "
-        "(`melora_count_model_params`) and the full adapter training state "
-        "(`melora_count_train_memory`, fp32): parameters + gradients + AdamW's two moments + "
-        "saved activations for T = %lld tokens (Table 7: batch %d x max length %d; LoRA and "
-        "BLoB save u (T x r), Me-LoRA u and v) + stored noise (BLoB's EA (r x n), Me-LoRA's "
-        "EC (r x r)) or none when it is regenerated from the counter RNG. The frozen model and "
-        "its activations are the same for all three methods and are not counted.\n\n",
-        (long long)T, pr_table7().batch, pr_table7().max_seq_len);
-    {
-        static const char *const kk[] = {"model", "r", "method", "params",
-                                         "state_noise_regenerated_bytes", "state_noise_stored_bytes"};
-        static const char *const hh[] = {"model", "r", "method", "params",
-                                         "state, noise regenerated (MiB)", "state, noise stored (MiB)"};
-        tab_open(&t3, "memory_counts", "Trainable parameters and fp32 training state (q,v, T = 1200)",
-                 6, kk, hh, "lrlrrr");
-    }
+    tab_open(&t3, "memory_counts", "Trainable parameters and fp32 training state (q,v, T = 1200)",
+             6, kk, hh, "lrlrrr");
     for (mi = 0; mi < 2; mi++)
         for (ri = 0; ri < nr; ri++)
             for (k = 0; k < 3; k++) {
@@ -495,15 +480,18 @@ static void part3(void) {
                 tc_bytes(&t3, b.total, 0);
             }
     tab_close(&t3);
-    say("\n## Ratios\n\n");
-    {
-        static const char *const kk[] = {"model", "r", "quantity", "melora_vs_blob_pct",
-                                         "blob_vs_lora_pct", "melora_vs_lora_pct"};
-        static const char *const hh[] = {"model", "r", "quantity", "Me-LoRA vs BLoB",
-                                         "BLoB vs LoRA", "Me-LoRA vs LoRA"};
-        tab_open(&t3, "memory_ratios", "Ratios of parameters and training state", 6, kk, hh,
-                 "lrlrrr");
-    }
+}
+
+/* The three ratios the claims name, of parameters and of both training states. */
+static void memory_ratios_table(const int *ranks, int nr) {
+    static const char *const kk[] = {"model", "r", "quantity", "melora_vs_blob_pct",
+                                     "blob_vs_lora_pct", "melora_vs_lora_pct"};
+    static const char *const hh[] = {"model", "r", "quantity", "Me-LoRA vs BLoB",
+                                     "BLoB vs LoRA", "Me-LoRA vs LoRA"};
+    int mi, ri;
+    tab t3;
+    tab_open(&t3, "memory_ratios", "Ratios of parameters and training state", 6, kk, hh,
+             "lrlrrr");
     for (mi = 0; mi < 2; mi++)
         for (ri = 0; ri < nr; ri++) {
             static const char *wn[3] = {"trainable params", "state, noise regenerated",
@@ -522,6 +510,134 @@ static void part3(void) {
             }
         }
     tab_close(&t3);
+}
+
+/* A claim's exact values on both models at every Table 1 rank (or at its own rank) into
+   vals; returns the worst verdict at the primary rank (the claim's, else r0). */
+static pr_claim_verdict claim_judge(const pr_claim *c, const int *ranks, int nr, int r0,
+                                    char *vals, size_t cap) {
+    double stated = pr_parse_stated(c->stated);
+    pr_claim_verdict worst = PR_HOLDS;
+    int mi, ri;
+    vals[0] = 0;
+    for (mi = 0; mi < 2; mi++)
+        for (ri = 0; ri < nr; ri++) {
+            int64_t r = ranks[ri];
+            int primary = (c->rank ? c->rank : r0) == r;
+            if (c->rank && !primary) continue;
+            if (c->quantity == PR_Q_RANK_INCREMENT) {
+                double inc = pr_rank_increment(MODELS[mi], c->method, r);
+                pr_claim_verdict v = pr_judge(c->relation, stated, inc);
+                if (primary && v > worst) worst = v;
+                snprintf(vals + strlen(vals), cap - strlen(vals),
+                         "%s r=%lld: %s grows by %.4f L d per unit of r; ",
+                         mi ? "13B" : "7B", (long long)r, pr_method_name(c->method), inc);
+            } else {
+                double v3[3];
+                int w, nw = c->subject == PR_OF_MEMORY ? 3 : 1;
+                claim_values(c, MODELS[mi], r, v3);
+                snprintf(vals + strlen(vals), cap - strlen(vals), "%s r=%lld: ",
+                         mi ? "13B" : "7B", (long long)r);
+                for (w = 0; w < nw; w++) {
+                    pr_claim_verdict v = pr_judge(c->relation, stated, v3[w]);
+                    if (primary && v > worst) worst = v;
+                    snprintf(vals + strlen(vals), cap - strlen(vals), "%s%s%s",
+                             pct(v3[w]), w ? (w == 1 ? " regen" : " stored") : (nw > 1 ? " params" : ""),
+                             w + 1 < nw ? ", " : "");
+                }
+                snprintf(vals + strlen(vals), cap - strlen(vals), "; ");
+            }
+        }
+    if (strlen(vals) >= 2) vals[strlen(vals) - 2] = 0;
+    return worst;
+}
+
+/* The claim's one-line reading for the summary: 7B and 13B at the claim's rank rr. */
+static void claim_line(char *line, size_t cap, const pr_claim *c, pr_claim_verdict worst,
+                       int rr, int r0) {
+    double a7[3], a13[3];
+    if (c->quantity == PR_Q_RANK_INCREMENT) {
+        snprintf(line, cap, "%s, \"%s L d\" per unit of rank: **%s**: LoRA grows "
+                 "by %.3f L d, BLoB by %.3f L d, Me-LoRA by %.3f L d (7B, r = %d)",
+                 c->where, c->stated, pr_claim_verdict_name(worst),
+                 pr_rank_increment(MELORA_LLAMA2_7B, MELORA_METHOD_LORA, r0),
+                 pr_rank_increment(MELORA_LLAMA2_7B, MELORA_METHOD_BLOB, r0),
+                 pr_rank_increment(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, r0), r0);
+        return;
+    }
+    claim_values(c, MELORA_LLAMA2_7B, rr, a7);
+    claim_values(c, MELORA_LLAMA2_13B, rr, a13);
+    if (c->subject == PR_OF_MEMORY)
+        snprintf(line, cap, "%s \"%s\" (%s): exact %s / %s of params, %s / %s "
+                 "of training state", c->where, c->stated,
+                 c->quantity == PR_Q_MELORA_VS_BLOB_REDUCTION ? "Me-LoRA below BLoB" : "",
+                 pct(a7[0]), pct(a13[0]), pct(a7[1]), pct(a13[1]));
+    else
+        snprintf(line, cap, "%s \"%s\" (%s): exact %s / %s", c->where,
+                 c->stated,
+                 c->quantity == PR_Q_MELORA_VS_BLOB_REDUCTION ? "Me-LoRA below BLoB"
+                 : c->quantity == PR_Q_BLOB_VS_LORA_INCREASE ? "BLoB above LoRA"
+                                                             : "Me-LoRA above LoRA",
+                 pct(a7[0]), pct(a13[0]));
+}
+
+/* Every parameter and memory claim of the text with its verdict; the claims that hold
+   are collected into holds (cap bytes) for one summary line, the others summarised each. */
+static void memory_claims_table(const int *ranks, int nr, int r0, char *holds, size_t cap) {
+    static const char *const kk[] = {"claim", "where", "stated", "exact_values", "verdict"};
+    static const char *const hh[] = {"claim", "where", "stated", "exact value(s)", "verdict"};
+    const pr_claim *cl = pr_claims();
+    int i, incr_done = 0;
+    tab t3;
+    tab_open(&t3, "memory_claims", "The text's parameter and memory claims, exact", 5, kk,
+             hh, "lllll");
+    for (i = 0; i < PR_CLAIMS_N; i++) {
+        const pr_claim *c = &cl[i];
+        pr_claim_verdict worst;
+        char vals[1200], cq[600], vd[40], line[400];
+        int rr = c->rank ? c->rank : r0;
+        if (c->quantity == PR_Q_TABLE6_TIME || c->quantity == PR_Q_TABLE6_MEMORY) continue;
+        worst = claim_judge(c, ranks, nr, r0, vals, sizeof vals);
+        snprintf(cq, sizeof cq, "%s: \"%s\"", c->id, c->quote);
+        snprintf(vd, sizeof vd, "**%s**", pr_claim_verdict_name(worst));
+        tc_str(&t3, cq);
+        tc_str(&t3, c->where);
+        tc_str(&t3, c->stated);
+        tc_str(&t3, vals);
+        tc_str(&t3, vd);
+        claim_line(line, sizeof line, c, worst, rr, r0);
+        if (worst == PR_HOLDS) {
+            snprintf(holds + strlen(holds), cap - strlen(holds), "%s%s",
+                     holds[0] ? "; " : "", line);
+        } else if (c->quantity == PR_Q_RANK_INCREMENT) {
+            if (!incr_done) summary("%s", line);
+            incr_done = 1;
+        } else {
+            summary("%s: **%s** (7B / 13B, r = %d)", line, pr_claim_verdict_name(worst), rr);
+        }
+        if (worst != PR_HOLDS) g_nclaims++;
+    }
+    tab_close(&t3);
+}
+
+static void part3(void) {
+    int ranks[4], nr = table1_ranks(ranks);
+    int64_t T = pr_tokens();
+    int r0 = pr_table7().rank;
+    char holds[3000] = "";
+    part_open("memory.md");
+    say("# 3. Memory and parameter claims, exact\n\n");
+    say("Per model (q and v of every layer) and rank: trainable parameters "
+        "(`melora_count_model_params`) and the full adapter training state "
+        "(`melora_count_train_memory`, fp32): parameters + gradients + AdamW's two moments + "
+        "saved activations for T = %lld tokens (Table 7: batch %d x max length %d; LoRA and "
+        "BLoB save u (T x r), Me-LoRA u and v) + stored noise (BLoB's EA (r x n), Me-LoRA's "
+        "EC (r x r)) or none when it is regenerated from the counter RNG. The frozen model and "
+        "its activations are the same for all three methods and are not counted.\n\n",
+        (long long)T, pr_table7().batch, pr_table7().max_seq_len);
+    memory_counts_table(ranks, nr, T);
+    say("\n## Ratios\n\n");
+    memory_ratios_table(ranks, nr);
     say("\n(Negative = fewer. Closed forms for n = m = d: Me-LoRA/BLoB = (2d + 2r) / 3d, so "
         "the reduction is 1/3 - 2r/3d; BLoB/LoRA = 3/2; Me-LoRA/LoRA - 1 = r/d.)\n\n");
 
@@ -530,97 +646,7 @@ static void part3(void) {
         "\"memory requirement\": params and both training states). \"About X\" **holds** "
         "within 10%% of X, is **loose** within 25%%, **OFF** beyond; \"less than X\" holds iff "
         "below X. Values at the other Table 1 ranks are shown for reference.\n\n", r0);
-    {
-        static const char *const kk[] = {"claim", "where", "stated", "exact_values", "verdict"};
-        static const char *const hh[] = {"claim", "where", "stated", "exact value(s)", "verdict"};
-        tab_open(&t3, "memory_claims", "The text's parameter and memory claims, exact", 5, kk,
-                 hh, "lllll");
-    }
-    for (i = 0; i < PR_CLAIMS_N; i++) {
-        const pr_claim *c = &cl[i];
-        double stated = pr_parse_stated(c->stated);
-        pr_claim_verdict worst = PR_HOLDS;
-        char vals[1200] = "";
-        if (c->quantity == PR_Q_TABLE6_TIME || c->quantity == PR_Q_TABLE6_MEMORY) continue;
-        for (mi = 0; mi < 2; mi++)
-            for (ri = 0; ri < nr; ri++) {
-                int64_t r = ranks[ri];
-                int primary = (c->rank ? c->rank : r0) == r;
-                if (c->rank && !primary) continue;
-                if (c->quantity == PR_Q_RANK_INCREMENT) {
-                    double inc = pr_rank_increment(MODELS[mi], c->method, r);
-                    pr_claim_verdict v = pr_judge(c->relation, stated, inc);
-                    if (primary && v > worst) worst = v;
-                    snprintf(vals + strlen(vals), sizeof vals - strlen(vals),
-                             "%s r=%lld: %s grows by %.4f L d per unit of r; ",
-                             mi ? "13B" : "7B", (long long)r, pr_method_name(c->method), inc);
-                } else {
-                    double v3[3];
-                    int w, nw = c->subject == PR_OF_MEMORY ? 3 : 1;
-                    claim_values(c, MODELS[mi], r, v3);
-                    snprintf(vals + strlen(vals), sizeof vals - strlen(vals), "%s r=%lld: ",
-                             mi ? "13B" : "7B", (long long)r);
-                    for (w = 0; w < nw; w++) {
-                        pr_claim_verdict v = pr_judge(c->relation, stated, v3[w]);
-                        if (primary && v > worst) worst = v;
-                        snprintf(vals + strlen(vals), sizeof vals - strlen(vals), "%s%s%s",
-                                 pct(v3[w]), w ? (w == 1 ? " regen" : " stored") : (nw > 1 ? " params" : ""),
-                                 w + 1 < nw ? ", " : "");
-                    }
-                    snprintf(vals + strlen(vals), sizeof vals - strlen(vals), "; ");
-                }
-            }
-        if (strlen(vals) >= 2) vals[strlen(vals) - 2] = 0;
-        {
-            char cq[600], vd[40];
-            snprintf(cq, sizeof cq, "%s: \"%s\"", c->id, c->quote);
-            snprintf(vd, sizeof vd, "**%s**", pr_claim_verdict_name(worst));
-            tc_str(&t3, cq);
-            tc_str(&t3, c->where);
-            tc_str(&t3, c->stated);
-            tc_str(&t3, vals);
-            tc_str(&t3, vd);
-        }
-        {
-            double a7[3], a13[3];
-            int rr = c->rank ? c->rank : r0;
-            char line[400];
-            if (c->quantity == PR_Q_RANK_INCREMENT) {
-                snprintf(line, sizeof line, "%s, \"%s L d\" per unit of rank: **%s**: LoRA grows "
-                         "by %.3f L d, BLoB by %.3f L d, Me-LoRA by %.3f L d (7B, r = %d)",
-                         c->where, c->stated, pr_claim_verdict_name(worst),
-                         pr_rank_increment(MELORA_LLAMA2_7B, MELORA_METHOD_LORA, r0),
-                         pr_rank_increment(MELORA_LLAMA2_7B, MELORA_METHOD_BLOB, r0),
-                         pr_rank_increment(MELORA_LLAMA2_7B, MELORA_METHOD_MELORA, r0), r0);
-            } else {
-                claim_values(c, MELORA_LLAMA2_7B, rr, a7);
-                claim_values(c, MELORA_LLAMA2_13B, rr, a13);
-                if (c->subject == PR_OF_MEMORY)
-                    snprintf(line, sizeof line, "%s \"%s\" (%s): exact %s / %s of params, %s / %s "
-                             "of training state", c->where, c->stated,
-                             c->quantity == PR_Q_MELORA_VS_BLOB_REDUCTION ? "Me-LoRA below BLoB" : "",
-                             pct(a7[0]), pct(a13[0]), pct(a7[1]), pct(a13[1]));
-                else
-                    snprintf(line, sizeof line, "%s \"%s\" (%s): exact %s / %s", c->where,
-                             c->stated,
-                             c->quantity == PR_Q_MELORA_VS_BLOB_REDUCTION ? "Me-LoRA below BLoB"
-                             : c->quantity == PR_Q_BLOB_VS_LORA_INCREASE ? "BLoB above LoRA"
-                                                                         : "Me-LoRA above LoRA",
-                             pct(a7[0]), pct(a13[0]));
-            }
-            if (worst == PR_HOLDS) {
-                snprintf(holds + strlen(holds), sizeof holds - strlen(holds), "%s%s",
-                         holds[0] ? "; " : "", line);
-            } else if (c->quantity == PR_Q_RANK_INCREMENT) {
-                if (!incr_done) summary("%s", line);
-                incr_done = 1;
-            } else {
-                summary("%s: **%s** (7B / 13B, r = %d)", line, pr_claim_verdict_name(worst), rr);
-            }
-        }
-        if (worst != PR_HOLDS) g_nclaims++;
-    }
-    tab_close(&t3);
+    memory_claims_table(ranks, nr, r0, holds, sizeof holds);
     say("\nNote: Me-LoRA's small parameter overhead over LoRA (r/d, below 0.2%% at r = 8) does "
         "not carry over to the training state as melora counts it, because Me-LoRA also saves "
         "v = u C^T (T x r) for the backward pass; see the \"Me-LoRA vs LoRA\" column above.\n");
