@@ -502,10 +502,14 @@ static void adapter_free(adapter *a) {
     free(a->EC); free(a->C); free(a->As); free(a->dxa);
 }
 
-/* Noise index plan: stream (seed, offset) with offset = (((call << 2) | layer) << 24) | part << 21 */
-static uint64_t noise_off(uint64_t call, int layer, int part) {
-    return (((call << 2) | (uint64_t)layer) << 24) | ((uint64_t)part << 21);
-}
+/* Noise plan: melora.h's draw convention (melora_draw_offset and the per-method noise
+   functions), one draw per call and layer. A call is a training step or one test-time
+   sample of an evaluation chunk; call << 2 | layer stays below MC_DRAW0 for call < 2^21
+   (run_config keeps steps there, test-time calls stay below (1 + KMAX) 4096 + the set's
+   size). Me-LoRA's Monte-Carlo test draws its K samples of C once per layer, sample k of
+   layer l being draw MC_DRAW0 + l KMAX + k. */
+#define MC_DRAW0 ((uint64_t)1 << 23)
+static uint64_t noise_draw(uint64_t call, int layer) { return call << 2 | (uint64_t)layer; }
 
 enum { MODE_TRAIN = 0, MODE_MEAN, MODE_SAMPLE };
 
@@ -525,7 +529,9 @@ static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T,
         size_t i, tot = (size_t)T * a->n;
         float keep = 1.f - cf->dropout;
         const melora_lora_saved svd = {a->xd, a->u};
-        CHECK(melora_noise_uniform(a->mask, seed, noise_off(call, layer, 0), (int64_t)tot));
+        uint64_t off;
+        CHECK(melora_draw_offset(&off, noise_draw(call, layer)));
+        CHECK(melora_noise_uniform(a->mask, seed, off, (int64_t)tot));
         for (i = 0; i < tot; i++) {
             a->mask[i] = a->mask[i] < keep ? 1.f / keep : 0.f;
             a->xd[i] = x[i] * a->mask[i];
@@ -536,13 +542,12 @@ static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T,
         if (mode == MODE_MEAN) {
             CHECK(melora_lora_forward(z, &sv, g_work, &lp, d));
         } else {
-            CHECK(melora_noise_normal(a->EA, seed, noise_off(call, layer, 0), (int64_t)RANK * a->n));
             if (mode == MODE_TRAIN && method == M_BLOB) { /* Flipout, signs per example (G = 1), as BLoB's code */
                 const melora_flipout_noise nz = {a->EA, a->sa, a->sb, 1};
-                CHECK(melora_noise_sign(a->sa, seed, noise_off(call, layer, 1), (int64_t)T * a->n));
-                CHECK(melora_noise_sign(a->sb, seed, noise_off(call, layer, 2), (int64_t)T * RANK));
+                CHECK(melora_blob_flipout_noise(a->EA, a->sa, a->sb, seed, noise_draw(call, layer), 1, d));
                 CHECK(melora_blob_flipout_forward(z, &sv, g_work, &bp, &nz, d));
             } else {
+                CHECK(melora_blob_noise(a->EA, seed, noise_draw(call, layer), RANK, a->n));
                 CHECK(melora_blob_forward(z, &sv, a->As, g_work, &bp, a->EA, d));
             }
         }
@@ -555,7 +560,7 @@ static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T,
         } else {
             int E = mode == MODE_TRAIN ? T : 1; /* per-example C in training */
             const melora_melora_draw dr = {a->C, a->EC, E};
-            CHECK(melora_noise_normal(a->EC, seed, noise_off(call, layer, 0), (int64_t)E * RANK * RANK));
+            CHECK(melora_melora_noise(a->EC, seed, noise_draw(call, layer), E, RANK));
             CHECK(melora_melora_sample(a->C, &mp, a->EC, E, RANK));
             CHECK(melora_melora_forward(z, &ms, g_work, &mp, &dr, d));
         }
@@ -626,11 +631,13 @@ typedef struct {
 
 static void net_init(net *nt, const base_net *b, int method, uint64_t seed, const config *cf) {
     int H = b->H, i;
+    uint64_t off;
     size_t th = (size_t)TMAX * H * 4;
     memset(nt, 0, sizeof *nt);
     nt->base = b; nt->method = method; nt->H = H;
     nt->W3h = (float *)xmalloc((size_t)NCLS * H * 4);
-    CHECK(melora_noise_uniform(nt->W3h, seed, (uint64_t)7 << 40, (int64_t)NCLS * H));
+    CHECK(melora_draw_offset(&off, 7)); /* the adapters' initial values lie in draw 0 */
+    CHECK(melora_noise_uniform(nt->W3h, seed, off, (int64_t)NCLS * H));
     for (i = 0; i < NCLS * H; i++) nt->W3h[i] = (2.f * nt->W3h[i] - 1.f) / sqrtf((float)H);
     adapter_init(&nt->ad[0], method, NPIX, H, seed, 0, cf);
     adapter_init(&nt->ad[1], method, H, H, seed, 1, cf);
@@ -709,7 +716,9 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
         for (l = 0; l < NLAYER; l++) {
             adapter *a = &nt->ad[l];
             const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
-            CHECK(melora_noise_normal(a->EC, seed, noise_off(0, l, 3), (int64_t)K * RANK * RANK));
+            for (k = 0; k < K; k++)
+                CHECK(melora_melora_noise(a->EC + (size_t)k * RANK * RANK, seed,
+                                          MC_DRAW0 + (uint64_t)l * KMAX + (uint64_t)k, 1, RANK));
             CHECK(melora_melora_sample(nt->Ck[l], &mp, a->EC, K, RANK));
         }
     for (i = 0; i < d->n; i += TMAX) {
@@ -1098,7 +1107,9 @@ static void run_config(run_plan *P, int argc, char **argv) {
     cf.gamma = (float)getd("gamma", argc, argv, 8);
     cf.kl_M = (int)getd("kl_M", argc, argv, 0);
     P->do_sweep = (int)getd("sweep", argc, argv, 1);
-    if (cf.K > KMAX || cf.K < 1 || cf.nseeds > NSEEDMAX || cf.nseeds < 1 || cf.batch > TMAX) die("bad config");
+    if (cf.K > KMAX || cf.K < 1 || cf.nseeds > NSEEDMAX || cf.nseeds < 1 || cf.batch > TMAX ||
+        cf.steps >= 1 << 21)
+        die("bad config");
     g_nseeds = cf.nseeds;
     if (only >= 0 && only < M_COUNT) { methods_all[0] = only; nm = 1; }
     memcpy(P->methods, methods_all, sizeof methods_all);
