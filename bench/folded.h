@@ -8,9 +8,11 @@
    What it is for: the library applies C to the (T, r) intermediate inside its row pass
    instead (docs/DESIGN.md, section 3). Timing both answers whether folding would be the
    faster per-batch path. How they compare: folding trades the library's O(T r^2) extra
-   work for O(r^2 n) products and two (r, n) buffers (A', dA'), saves only v = x A'^T,
-   and serves E = 1 only; in the committed runs the two are within a few per cent at
-   every shape, either ahead, which is why it stays here and out of melora.h. */
+   work for O(r^2 n) products and two (r, n) buffers (A', dA'; more than the T r floats of
+   v it does not save when n > T/2), and it serves E = 1 only. In the committed run
+   (bench/results/bench.md) the two are within 5% at r = 64; at r = 8 folding leads on
+   the ratio of medians at all three shapes but not on every per-round ratio, so it is not
+   clearly ahead, and it stays here, out of melora.h. */
 #ifndef MELORA_BENCH_FOLDED_H
 #define MELORA_BENCH_FOLDED_H
 
