@@ -39,7 +39,7 @@ static const char *peer_better_core(void) {
 
 typedef struct {
     float *x, *z, *dz, *dx, *u, *du, *A, *B, *dA, *dB;
-    void *work;
+    melora_work work;
 } peer_bufs;
 
 static float *peer_alloc(size_t count, uint64_t seed) {
@@ -54,27 +54,32 @@ static float *peer_alloc(size_t count, uint64_t seed) {
     return p;
 }
 static void peer_init(peer_bufs *b, int T, int n, int m, int r) {
+    const melora_dims d = {T, n, m, r};
     size_t w1 = 0, w2 = 0;
     b->x = peer_alloc((size_t)T * n, 1); b->dz = peer_alloc((size_t)T * m, 2);
     b->z = peer_alloc((size_t)T * m, 3); b->dx = peer_alloc((size_t)T * n, 4);
     b->u = peer_alloc((size_t)T * r, 5); b->du = peer_alloc((size_t)T * r, 6);
     b->A = peer_alloc((size_t)r * n, 7); b->B = peer_alloc((size_t)m * r, 8);
     b->dA = peer_alloc((size_t)r * n, 9); b->dB = peer_alloc((size_t)m * r, 10);
-    CHECK(melora_workspace_size(&w1, MELORA_OP_LORA_FORWARD, T, n, m, r));
-    CHECK(melora_workspace_size(&w2, MELORA_OP_LORA_BACKWARD, T, n, m, r));
-    CHECK(melora_alloc(&b->work, w1 > w2 ? w1 : w2));
+    CHECK(melora_workspace_size(&w1, MELORA_OP_LORA_FORWARD, d));
+    CHECK(melora_workspace_size(&w2, MELORA_OP_LORA_BACKWARD, d));
+    b->work.bytes = w1 > w2 ? w1 : w2;
+    CHECK(melora_alloc(&b->work.base, b->work.bytes));
 }
 static void peer_free(peer_bufs *b) {
     free(b->x); free(b->dz); free(b->z); free(b->dx); free(b->u); free(b->du);
     free(b->A); free(b->B); free(b->dA); free(b->dB);
-    melora_free(b->work);
+    melora_free(b->work.base);
 }
 static void peer_melora(peer_bufs *b, float s, int T, int n, int m, int r, double *tf) {
+    const melora_dims d = {T, n, m, r};
+    const melora_lora_params p = {b->A, b->B, s};
+    const melora_lora_saved sv = {b->x, b->u};
+    const melora_lora_grads g = {b->dA, b->dB};
     double t0 = mlb_now();
-    CHECK(melora_lora_forward(b->z, b->u, b->work, b->x, b->A, b->B, s, T, n, m, r));
+    CHECK(melora_lora_forward(b->z, &sv, b->work, &p, d));
     *tf = mlb_now() - t0;
-    CHECK(melora_lora_backward(b->dx, b->dA, b->dB, b->work, b->dz, b->u, b->x, b->A, b->B, s,
-                               T, n, m, r));
+    CHECK(melora_lora_backward(b->dx, &g, &sv, b->work, b->dz, &p, d));
 }
 /* The same step as PEFT's LoRA layer runs it under autograd, one sgemm per product
    (row-major throughout: x (T,n), A (r,n), B (m,r)). */

@@ -1,7 +1,7 @@
 /* profile_step: runs `reps` training steps of one method at one shape, for a profiler
    (make bench-profile runs it under valgrind --tool=callgrind).
-   Usage: profile_step METHOD T n m r [reps]   METHOD: lora blob flipout melora_batch
-   melora_example */
+   Usage: profile_step METHOD T n m r [reps]   METHOD: a key of mlb_method_key (lora blob
+   flipout melora_batch melora_example melora_folded traffic) */
 #include "harness.h"
 #define MELORA_IMPLEMENTATION
 #include "melora.h"

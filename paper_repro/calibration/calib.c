@@ -502,98 +502,120 @@ static void adapter_free(adapter *a) {
     free(a->EC); free(a->C); free(a->As); free(a->dxa);
 }
 
-/* Noise index plan: stream (seed, offset) with offset = (((call << 2) | layer) << 24) | part << 21 */
-static uint64_t noise_off(uint64_t call, int layer, int part) {
-    return (((call << 2) | (uint64_t)layer) << 24) | ((uint64_t)part << 21);
-}
+/* Noise plan: melora.h's draw convention (melora_draw_offset and the per-method noise
+   functions), one draw per call and layer. A call is a training step or one test-time
+   sample of an evaluation chunk; call << 2 | layer stays below MC_DRAW0 for call < 2^21
+   (run_config keeps steps there, test-time calls stay below (1 + KMAX) 4096 + the set's
+   size). Me-LoRA's Monte-Carlo test draws its K samples of C once per layer, sample k of
+   layer l being draw MC_DRAW0 + l KMAX + k. */
+#define MC_DRAW0 ((uint64_t)1 << 23)
+static uint64_t noise_draw(uint64_t call, int layer) { return call << 2 | (uint64_t)layer; }
 
 enum { MODE_TRAIN = 0, MODE_MEAN, MODE_SAMPLE };
 
-static void *g_work;
+static melora_work g_work;
 static float g_s = ALPHA / RANK;
 
 /* z (T,m) += adapter(x). mode: TRAIN (sampled, per-example noise where the method has it),
    MEAN (no noise), SAMPLE (one network sample drawn with (seed, call)). */
 static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T, int mode,
                         uint64_t seed, uint64_t call, int layer, const config *cf) {
-    int n = a->n, m = a->m;
+    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_lora_params lp = {a->A, a->B, g_s};
+    const melora_lora_saved sv = {x, a->u};
     if (is_lora(method) || (method == M_MCD && mode == MODE_MEAN)) {
-        CHECK(melora_lora_forward(z, a->u, g_work, x, a->A, a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_forward(z, &sv, g_work, &lp, d));
     } else if (method == M_MCD) {
-        size_t i, tot = (size_t)T * n;
+        size_t i, tot = (size_t)T * a->n;
         float keep = 1.f - cf->dropout;
-        CHECK(melora_noise_uniform(a->mask, seed, noise_off(call, layer, 0), (int64_t)tot));
+        const melora_lora_saved svd = {a->xd, a->u};
+        uint64_t off;
+        CHECK(melora_draw_offset(&off, noise_draw(call, layer)));
+        CHECK(melora_noise_uniform(a->mask, seed, off, (int64_t)tot));
         for (i = 0; i < tot; i++) {
             a->mask[i] = a->mask[i] < keep ? 1.f / keep : 0.f;
             a->xd[i] = x[i] * a->mask[i];
         }
-        CHECK(melora_lora_forward(z, a->u, g_work, a->xd, a->A, a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_forward(z, &svd, g_work, &lp, d));
     } else if (is_blob(method)) {
+        const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
         if (mode == MODE_MEAN) {
-            CHECK(melora_lora_forward(z, a->u, g_work, x, a->A, a->B, g_s, T, n, m, RANK));
+            CHECK(melora_lora_forward(z, &sv, g_work, &lp, d));
         } else {
-            CHECK(melora_noise_normal(a->EA, seed, noise_off(call, layer, 0), (int64_t)RANK * n));
             if (mode == MODE_TRAIN && method == M_BLOB) { /* Flipout, signs per example (G = 1), as BLoB's code */
-                CHECK(melora_noise_sign(a->sa, seed, noise_off(call, layer, 1), (int64_t)T * n));
-                CHECK(melora_noise_sign(a->sb, seed, noise_off(call, layer, 2), (int64_t)T * RANK));
-                CHECK(melora_blob_flipout_forward(z, a->u, g_work, x, a->A, a->GA, a->EA, a->sa,
-                                                  a->sb, a->B, g_s, 1, T, n, m, RANK));
+                const melora_flipout_noise nz = {a->EA, a->sa, a->sb, 1};
+                CHECK(melora_blob_flipout_noise(a->EA, a->sa, a->sb, seed, noise_draw(call, layer), 1, d));
+                CHECK(melora_blob_flipout_forward(z, &sv, g_work, &bp, &nz, d));
             } else {
-                CHECK(melora_blob_forward(z, a->u, a->As, g_work, x, a->A, a->GA, a->EA, a->B, g_s,
-                                          T, n, m, RANK));
+                CHECK(melora_blob_noise(a->EA, seed, noise_draw(call, layer), RANK, a->n));
+                CHECK(melora_blob_forward(z, &sv, a->As, g_work, &bp, a->EA, d));
             }
         }
     } else { /* Me-LoRA */
+        const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+        const melora_melora_saved ms = {x, a->u, a->v};
         if (mode == MODE_MEAN) {
-            CHECK(melora_melora_forward(z, a->u, a->v, g_work, x, a->A, a->M, a->B, g_s, 1, T, n, m, RANK));
+            const melora_melora_draw mean = {a->M, NULL, 1};
+            CHECK(melora_melora_forward(z, &ms, g_work, &mp, &mean, d));
         } else {
             int E = mode == MODE_TRAIN ? T : 1; /* per-example C in training */
-            CHECK(melora_noise_normal(a->EC, seed, noise_off(call, layer, 0), (int64_t)E * RANK * RANK));
-            CHECK(melora_melora_sample(a->C, a->M, a->H, a->EC, E, RANK));
-            CHECK(melora_melora_forward(z, a->u, a->v, g_work, x, a->A, a->C, a->B, g_s, E, T, n, m, RANK));
+            const melora_melora_draw dr = {a->C, a->EC, E};
+            CHECK(melora_melora_noise(a->EC, seed, noise_draw(call, layer), E, RANK));
+            CHECK(melora_melora_sample(a->C, &mp, a->EC, E, RANK));
+            CHECK(melora_melora_forward(z, &ms, g_work, &mp, &dr, d));
         }
     }
 }
 
 /* Backward of the last TRAIN forward; dx (T,n) += input gradient when dx != NULL. */
 static void adapter_bwd(adapter *a, int method, float *dx, const float *dz, const float *x, int T) {
-    int n = a->n, m = a->m;
+    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_lora_params lp = {a->A, a->B, g_s};
+    const melora_lora_grads lg = {a->dA, a->dB};
+    const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
+    const melora_blob_grads bg = {a->dA, a->dGA, a->dB};
+    const melora_lora_saved sv = {x, a->u};
     if (is_lora(method)) {
-        CHECK(melora_lora_backward(dx, a->dA, a->dB, g_work, dz, a->u, x, a->A, a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_backward(dx, &lg, &sv, g_work, dz, &lp, d));
     } else if (method == M_BLOBP) {
-        CHECK(melora_blob_backward(dx, a->dA, a->dGA, a->dB, g_work, dz, a->u, x, a->As, a->GA,
-                                   a->EA, a->B, g_s, T, n, m, RANK));
+        const melora_blob_draw dr = {a->As, a->EA};
+        CHECK(melora_blob_backward(dx, &bg, &sv, g_work, dz, &bp, &dr, d));
     } else if (method == M_MCD) {
-        size_t i, tot = (size_t)T * n;
+        size_t i, tot = (size_t)T * a->n;
+        const melora_lora_saved svd = {a->xd, a->u};
         if (dx) memset(a->dxa, 0, tot * 4);
-        CHECK(melora_lora_backward(dx ? a->dxa : NULL, a->dA, a->dB, g_work, dz, a->u, a->xd, a->A,
-                                   a->B, g_s, T, n, m, RANK));
+        CHECK(melora_lora_backward(dx ? a->dxa : NULL, &lg, &svd, g_work, dz, &lp, d));
         if (dx)
             for (i = 0; i < tot; i++) dx[i] += a->dxa[i] * a->mask[i];
     } else if (method == M_BLOB) {
-        CHECK(melora_blob_flipout_backward(dx, a->dA, a->dGA, a->dB, g_work, dz, a->u, x, a->A,
-                                           a->GA, a->EA, a->sa, a->sb, a->B, g_s, 1, T, n, m, RANK));
+        const melora_flipout_noise nz = {a->EA, a->sa, a->sb, 1};
+        CHECK(melora_blob_flipout_backward(dx, &bg, &sv, g_work, dz, &bp, &nz, d));
     } else {
-        CHECK(melora_melora_backward(dx, a->dA, a->dB, a->dM, a->dH, g_work, dz, a->u, a->v, x, a->A,
-                                     a->C, a->B, a->H, a->EC, g_s, T, T, n, m, RANK));
+        const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+        const melora_melora_grads mg = {a->dA, a->dB, a->dM, a->dH};
+        const melora_melora_saved ms = {x, a->u, a->v};
+        const melora_melora_draw dr = {a->C, a->EC, T};
+        CHECK(melora_melora_backward(dx, &mg, &ms, g_work, dz, &mp, &dr, d));
     }
 }
 
 /* KL term of one layer: gradients (weight pi) into the .gk buffers; returns the value. */
 static double adapter_kl(adapter *a, int method, float pi, float eps, const config *cf) {
     double kl = 0.0;
+    const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
+    const melora_blob_grads bg = {a->kA, a->kGA, NULL};
+    const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+    const melora_melora_grads mg = {a->kA, NULL, a->kM, a->kH};
     if (method == M_BLOB)
-        CHECK(melora_blob_kl(&kl, a->kA, a->kGA, a->A, a->GA, cf->sigma_p, pi, RANK, a->n));
+        CHECK(melora_blob_kl(&kl, &bg, &bp, cf->sigma_p, pi, RANK, a->n));
     else if (method == M_BLOBP) /* eq. 8's prior on BLoB's A: sigma_p + eps */
-        CHECK(melora_blob_kl(&kl, a->kA, a->kGA, a->A, a->GA, cf->sigma_p + eps, pi, RANK, a->n));
+        CHECK(melora_blob_kl(&kl, &bg, &bp, cf->sigma_p + eps, pi, RANK, a->n));
     else if (method == M_ME8)
-        CHECK(melora_melora_kl_prior_noise(&kl, a->kA, a->kM, a->kH, g_work, a->A, a->M, a->H,
-                                           cf->sigma_p, eps, pi, RANK, a->n));
+        CHECK(melora_melora_kl_prior_noise(&kl, &mg, g_work, &mp, cf->sigma_p, eps, pi, RANK, a->n));
     else if (method == M_ME7)
-        CHECK(melora_melora_kl(&kl, a->kA, a->kM, a->kH, g_work, a->A, a->M, a->H, cf->sigma_p, pi,
-                               RANK, a->n));
+        CHECK(melora_melora_kl(&kl, &mg, g_work, &mp, cf->sigma_p, pi, RANK, a->n));
     else if (method == M_MEX)
-        CHECK(melora_melora_kl_exact(&kl, a->kM, a->kH, a->M, a->H, cf->sigma_p, pi, RANK));
+        CHECK(melora_melora_kl_exact(&kl, &mg, &mp, cf->sigma_p, pi, RANK));
     return kl;
 }
 
@@ -609,11 +631,13 @@ typedef struct {
 
 static void net_init(net *nt, const base_net *b, int method, uint64_t seed, const config *cf) {
     int H = b->H, i;
+    uint64_t off;
     size_t th = (size_t)TMAX * H * 4;
     memset(nt, 0, sizeof *nt);
     nt->base = b; nt->method = method; nt->H = H;
     nt->W3h = (float *)xmalloc((size_t)NCLS * H * 4);
-    CHECK(melora_noise_uniform(nt->W3h, seed, (uint64_t)7 << 40, (int64_t)NCLS * H));
+    CHECK(melora_draw_offset(&off, 7)); /* the adapters' initial values lie in draw 0 */
+    CHECK(melora_noise_uniform(nt->W3h, seed, off, (int64_t)NCLS * H));
     for (i = 0; i < NCLS * H; i++) nt->W3h[i] = (2.f * nt->W3h[i] - 1.f) / sqrtf((float)H);
     adapter_init(&nt->ad[0], method, NPIX, H, seed, 0, cf);
     adapter_init(&nt->ad[1], method, H, H, seed, 1, cf);
@@ -671,6 +695,16 @@ static double net_train_step(net *nt, const float *x, const float *z1base, const
     return loss;
 }
 
+/* z (T, m of layer l) += layer l's Me-LoRA adapter of x with the given C (one sample, E = 1). */
+static void melora_forward_with(net *nt, int l, float *z, const float *x, const float *C, int T) {
+    adapter *a = &nt->ad[l];
+    const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+    const melora_melora_saved ms = {x, a->u, a->v};
+    const melora_melora_draw dr = {C, NULL, 1};
+    const melora_dims d = {T, a->n, a->m, RANK};
+    CHECK(melora_melora_forward(z, &ms, g_work, &mp, &dr, d));
+}
+
 /* Predictive probabilities (N,5) of a data set: MEAN mode or the average over K samples.
    Sample k is one network sample shared by all examples, drawn from (seed, k). */
 static void net_predict(net *nt, float *probs, const dataset *d, const float *z1base, int mode,
@@ -681,8 +715,11 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
     if (melora_mc) /* the K samples of C of every layer, drawn once */
         for (l = 0; l < NLAYER; l++) {
             adapter *a = &nt->ad[l];
-            CHECK(melora_noise_normal(a->EC, seed, noise_off(0, l, 3), (int64_t)K * RANK * RANK));
-            CHECK(melora_melora_sample(nt->Ck[l], a->M, a->H, a->EC, K, RANK));
+            const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+            for (k = 0; k < K; k++)
+                CHECK(melora_melora_noise(a->EC + (size_t)k * RANK * RANK, seed,
+                                          MC_DRAW0 + (uint64_t)l * KMAX + (uint64_t)k, 1, RANK));
+            CHECK(melora_melora_sample(nt->Ck[l], &mp, a->EC, K, RANK));
         }
     for (i = 0; i < d->n; i += TMAX) {
         int T = d->n - i < TMAX ? d->n - i : TMAX;
@@ -691,8 +728,11 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
         memset(pr, 0, (size_t)T * NCLS * 4);
         if (melora_mc) { /* layer 1: u = x A^T once for all K samples */
             for (k = 0; k < K; k++) memcpy(nt->zk + (size_t)k * T * H, z1base + (size_t)i * H, (size_t)T * H * 4);
-            CHECK(melora_melora_mc_forward(nt->zk, nt->ad[0].u, g_work, x, nt->ad[0].A, nt->Ck[0],
-                                           nt->ad[0].B, g_s, K, T, NPIX, H, RANK));
+            const adapter *a = &nt->ad[0];
+            const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
+            const melora_lora_saved sv = {x, a->u};
+            const melora_dims d = {T, NPIX, H, RANK};
+            CHECK(melora_melora_mc_forward(nt->zk, &sv, g_work, &mp, nt->Ck[0], K, d));
         }
         for (k = 0; k < K; k++) {
             if (melora_mc) {
@@ -700,14 +740,10 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
                 int H2 = H;
                 relu(nt->h1, nt->zk + (size_t)k * T * H, (size_t)T * H2);
                 dense_fwd(nt->z2, nt->h1, nt->base->W2, nt->base->b2, T, H, H);
-                CHECK(melora_melora_forward(nt->z2, nt->ad[1].u, nt->ad[1].v, g_work, nt->h1, nt->ad[1].A,
-                                            nt->Ck[1] + (size_t)k * RANK * RANK, nt->ad[1].B, g_s, 1, T,
-                                            H, H, RANK));
+                melora_forward_with(nt, 1, nt->z2, nt->h1, nt->Ck[1] + (size_t)k * RANK * RANK, T);
                 relu(nt->h2, nt->z2, (size_t)T * H);
                 dense_fwd(nt->z3, nt->h2, nt->W3h, NULL, T, H, NCLS);
-                CHECK(melora_melora_forward(nt->z3, nt->ad[2].u, nt->ad[2].v, g_work, nt->h2, nt->ad[2].A,
-                                            nt->Ck[2] + (size_t)k * RANK * RANK, nt->ad[2].B, g_s, 1, T,
-                                            H, NCLS, RANK));
+                melora_forward_with(nt, 2, nt->z3, nt->h2, nt->Ck[2] + (size_t)k * RANK * RANK, T);
                 softmax_rows(nt->p, nt->z3, T);
             } else {
                 memcpy(nt->z1, z1base + (size_t)i * H, (size_t)T * H * 4);
@@ -1035,27 +1071,24 @@ static double getd(const char *key, int argc, char **argv, double dflt) {
     return dflt;
 }
 
-static int cmd_run(const char *dir, const char *basefile, const char *md, const char *plotdir,
-                   int argc, char **argv) {
+/* ------------------------------------------------------------------ calib run */
+/* What `calib run` chose and measured, shared by its parts. */
+typedef struct {
     config cf;
-    base_net b;
-    float *bw, *raw_id, *raw_c;
-    int H, ntr, nte, nl, s, m, i;
-    unsigned char *img, *lab, *timg, *tlab;
-    data_all D;
-    float *id_probs[M_COUNT];
-    double t_all = now_s();
-    FILE *f;
-    size_t ws = 0;
-    int methods_all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
-    /* Table 7; between; BLoB's released scripts; BLoB's code default */
-    const float kl_cand[NKLC] = {1e-4f, 2e-3f, 1e-2f, 2e-2f};
-    float kl_lr[M_COUNT];
+    int methods[M_COUNT], nm; /* the methods run, in table order */
+    int do_sweep, H;
+    float kl_lr[M_COUNT];     /* the KL learning rate each method runs with */
     run_result sweep[M_COUNT][NKLC];
-    int do_sweep;
-    int nm = M_COUNT;
-    int only = (int)getd("method", argc, argv, -1);
+    float *id_probs[M_COUNT]; /* in-distribution test probabilities, the seeds stacked */
+    double t_all;             /* the run's start */
+} run_plan;
+/* Table 7; between; BLoB's released scripts; BLoB's code default */
+static const float kl_cand[NKLC] = {1e-4f, 2e-3f, 1e-2f, 2e-2f};
 
+static void run_config(run_plan *P, int argc, char **argv) {
+    config cf;
+    int methods_all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
+    int only = (int)getd("method", argc, argv, -1), nm = M_COUNT;
     cf.K = (int)getd("K", argc, argv, 10);
     cf.steps = (int)getd("steps", argc, argv, 1000);
     cf.batch = (int)getd("batch", argc, argv, 20);
@@ -1073,12 +1106,22 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
     cf.warmup = (float)getd("warmup", argc, argv, 0.02);
     cf.gamma = (float)getd("gamma", argc, argv, 8);
     cf.kl_M = (int)getd("kl_M", argc, argv, 0);
-    do_sweep = (int)getd("sweep", argc, argv, 1);
-    if (cf.K > KMAX || cf.K < 1 || cf.nseeds > NSEEDMAX || cf.nseeds < 1 || cf.batch > TMAX) die("bad config");
+    P->do_sweep = (int)getd("sweep", argc, argv, 1);
+    if (cf.K > KMAX || cf.K < 1 || cf.nseeds > NSEEDMAX || cf.nseeds < 1 || cf.batch > TMAX ||
+        cf.steps >= 1 << 21)
+        die("bad config");
     g_nseeds = cf.nseeds;
     if (only >= 0 && only < M_COUNT) { methods_all[0] = only; nm = 1; }
+    memcpy(P->methods, methods_all, sizeof methods_all);
+    P->nm = nm;
+    P->cf = cf;
+}
 
-    f = fopen(basefile, "rb");
+/* The frozen base from `calib pretrain`: binds b to the returned weights (free them). */
+static float *load_base(base_net *b, const char *basefile) {
+    float *bw;
+    int H;
+    FILE *f = fopen(basefile, "rb");
     if (!f) die("cannot read the base file (run 'calib pretrain' first)");
     {
         int32_t hdr[2];
@@ -1088,82 +1131,99 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
         if (fread(bw, 4, base_count(H), f) != base_count(H)) die("short base file");
         fclose(f);
     }
-    base_bind(&b, bw, H);
+    base_bind(b, bw, H);
+    return bw;
+}
 
+/* Fine-tuning, validation, test (clean and corrupted) and OOD sets, with the base's first
+   layer precomputed for each. */
+static void load_data(data_all *D, const base_net *b, const char *dir, const config *cf) {
+    float *raw_id, *raw_c;
+    int ntr, nte, nl, s, i;
+    unsigned char *img, *lab, *timg, *tlab;
     img = read_idx(dir, "train-images-idx3-ubyte", &ntr, 3);
     lab = read_idx(dir, "train-labels-idx1-ubyte", &nl, 1);
     timg = read_idx(dir, "t10k-images-idx3-ubyte", &nte, 3);
     tlab = read_idx(dir, "t10k-labels-idx1-ubyte", &nl, 1);
-    ds_select(&D.train, NULL, img, lab, ntr, 1, 0, cf.ntrain);
-    ds_select(&D.val, NULL, img, lab, ntr, 1, cf.ntrain, cf.nval);
+    ds_select(&D->train, NULL, img, lab, ntr, 1, 0, cf->ntrain);
+    ds_select(&D->val, NULL, img, lab, ntr, 1, cf->ntrain, cf->nval);
     raw_id = (float *)xmalloc((size_t)nte * NPIX * 4);
-    ds_select(&D.shift[SET_ID], raw_id, timg, tlab, nte, 1, 0, 1 << 30);
-    ds_select(&D.ood, NULL, timg, tlab, nte, 0, 0, 1 << 30);
+    ds_select(&D->shift[SET_ID], raw_id, timg, tlab, nte, 1, 0, 1 << 30);
+    ds_select(&D->ood, NULL, timg, tlab, nte, 0, 0, 1 << 30);
     {
-        int nc = cf.ncorr < D.shift[SET_ID].n ? cf.ncorr : D.shift[SET_ID].n;
+        int nc = cf->ncorr < D->shift[SET_ID].n ? cf->ncorr : D->shift[SET_ID].n;
         raw_c = (float *)xmalloc((size_t)nc * NPIX * 4);
         corrupt_noise(raw_c, raw_id, nc, 0.3f, 99);
-        ds_from_raw(&D.shift[SET_NOISE], raw_c, D.shift[SET_ID].y, nc);
+        ds_from_raw(&D->shift[SET_NOISE], raw_c, D->shift[SET_ID].y, nc);
         corrupt_blur(raw_c, raw_id, nc, 1.5f);
-        ds_from_raw(&D.shift[SET_BLUR], raw_c, D.shift[SET_ID].y, nc);
+        ds_from_raw(&D->shift[SET_BLUR], raw_c, D->shift[SET_ID].y, nc);
         corrupt_rotate(raw_c, raw_id, nc, 30.f);
-        ds_from_raw(&D.shift[SET_ROT], raw_c, D.shift[SET_ID].y, nc);
+        ds_from_raw(&D->shift[SET_ROT], raw_c, D->shift[SET_ID].y, nc);
         corrupt_rotate(raw_c, raw_id, nc, 60.f);
-        ds_from_raw(&D.shift[SET_ROT60], raw_c, D.shift[SET_ID].y, nc);
+        ds_from_raw(&D->shift[SET_ROT60], raw_c, D->shift[SET_ID].y, nc);
         for (i = 0; i < nc * NPIX; i++) raw_c[i] = 1.f - raw_id[i]; /* inverted: a new style */
-        ds_from_raw(&D.shift[SET_INV], raw_c, D.shift[SET_ID].y, nc);
+        ds_from_raw(&D->shift[SET_INV], raw_c, D->shift[SET_ID].y, nc);
         free(raw_c);
     }
     free(raw_id); free(img); free(lab); free(timg); free(tlab);
-    D.z1_train = precompute_z1(&b, &D.train);
-    D.z1_val = precompute_z1(&b, &D.val);
-    for (s = 0; s < SET_NSHIFT; s++) D.z1_shift[s] = precompute_z1(&b, &D.shift[s]);
-    D.z1_ood = precompute_z1(&b, &D.ood);
-    printf("data: train %d, val %d, test %d (corrupted: %d each), OOD %d; base hidden %d; %.1f s\n",
-           D.train.n, D.val.n, D.shift[SET_ID].n, D.shift[SET_NOISE].n, D.ood.n, H, now_s() - t_all);
+    D->z1_train = precompute_z1(b, &D->train);
+    D->z1_val = precompute_z1(b, &D->val);
+    for (s = 0; s < SET_NSHIFT; s++) D->z1_shift[s] = precompute_z1(b, &D->shift[s]);
+    D->z1_ood = precompute_z1(b, &D->ood);
+}
 
-    { /* one workspace for every melora call */
-        int dims[3][2], l, op;
-        dims[0][0] = NPIX; dims[0][1] = H; dims[1][0] = H; dims[1][1] = H; dims[2][0] = H; dims[2][1] = NCLS;
-        for (l = 0; l < 3; l++)
-            for (op = 0; op < MELORA_OP_COUNT_; op++) {
-                size_t by = 0;
-                CHECK(melora_workspace_size(&by, (melora_op)op, TMAX, dims[l][0], dims[l][1], RANK));
-                if (by > ws) ws = by;
-            }
-        CHECK(melora_alloc(&g_work, ws));
-    }
+/* One workspace for every melora call of the run. */
+static void alloc_workspace(int H) {
+    size_t ws = 0;
+    int dims[3][2], l, op;
+    dims[0][0] = NPIX; dims[0][1] = H; dims[1][0] = H; dims[1][1] = H; dims[2][0] = H; dims[2][1] = NCLS;
+    for (l = 0; l < 3; l++)
+        for (op = 0; op < MELORA_OP_COUNT_; op++) {
+            size_t by = 0;
+            const melora_dims d = {TMAX, dims[l][0], dims[l][1], RANK};
+            CHECK(melora_workspace_size(&by, (melora_op)op, d));
+            if (by > ws) ws = by;
+        }
+    CHECK(melora_alloc(&g_work.base, ws));
+    g_work.bytes = ws;
+}
 
-    /* The KL's SGD learning rate of each Bayesian method: chosen on the validation accuracy
-       (ties: NLL) of seed 0 from three values, the runs' test sets untouched. */
-    for (i = 0; i < nm; i++) {
+/* The KL's SGD learning rate of each Bayesian method: chosen on the validation accuracy
+   (ties: NLL) of seed 0 from the candidates, the runs' test sets untouched. */
+static void choose_kl_lr(run_plan *P, const base_net *b, const data_all *D) {
+    int i, m;
+    for (i = 0; i < P->nm; i++) {
         int c, best = 0;
-        m = methods_all[i];
-        kl_lr[m] = cf.kl_lr;
-        if (!is_bayes(m) || !do_sweep) continue;
+        m = P->methods[i];
+        P->kl_lr[m] = P->cf.kl_lr;
+        if (!is_bayes(m) || !P->do_sweep) continue;
         for (c = 0; c < NKLC; c++) {
-            config cc = cf;
+            config cc = P->cf;
             cc.kl_lr = kl_cand[c];
-            run_one(&sweep[m][c], NULL, &b, &D, m, 0, &cc, 0);
+            run_one(&P->sweep[m][c], NULL, b, D, m, 0, &cc, 0);
             printf("KL lr sweep: %-26s kl_lr %g: val acc %.2f NLL %.3f (best step %d)\n", method_name[m],
-                   (double)kl_cand[c], 100 * sweep[m][c].val_acc, sweep[m][c].val_nll, sweep[m][c].best_step);
+                   (double)kl_cand[c], 100 * P->sweep[m][c].val_acc, P->sweep[m][c].val_nll, P->sweep[m][c].best_step);
             fflush(stdout);
-            if (sweep[m][c].val_acc > sweep[m][best].val_acc ||
-                (sweep[m][c].val_acc == sweep[m][best].val_acc && sweep[m][c].val_nll < sweep[m][best].val_nll))
+            if (P->sweep[m][c].val_acc > P->sweep[m][best].val_acc ||
+                (P->sweep[m][c].val_acc == P->sweep[m][best].val_acc && P->sweep[m][c].val_nll < P->sweep[m][best].val_nll))
                 best = c;
         }
-        kl_lr[m] = kl_cand[best];
+        P->kl_lr[m] = kl_cand[best];
     }
+}
 
-    for (i = 0; i < nm; i++) {
-        m = methods_all[i];
-        id_probs[m] = (float *)xmalloc((size_t)cf.nseeds * D.shift[SET_ID].n * NCLS * 4);
-        for (s = 0; s < cf.nseeds; s++) {
+/* Every method and seed; the in-distribution probabilities are kept for the diagrams. */
+static void run_methods(run_plan *P, const base_net *b, const data_all *D) {
+    int i, m, s;
+    for (i = 0; i < P->nm; i++) {
+        m = P->methods[i];
+        P->id_probs[m] = (float *)xmalloc((size_t)P->cf.nseeds * D->shift[SET_ID].n * NCLS * 4);
+        for (s = 0; s < P->cf.nseeds; s++) {
             double t0 = now_s();
             run_result *r = &g_res[m][s];
-            config cc = cf;
-            cc.kl_lr = kl_lr[m];
-            run_one(r, id_probs[m] + (size_t)s * D.shift[SET_ID].n * NCLS, &b, &D, m, s, &cc, 1);
+            config cc = P->cf;
+            cc.kl_lr = P->kl_lr[m];
+            run_one(r, P->id_probs[m] + (size_t)s * D->shift[SET_ID].n * NCLS, b, D, m, s, &cc, 1);
             printf("%-26s seed %d: best step %4d (val acc %.2f) | test acc %.2f ECE %.2f NLL %.3f | "
                    "mean-mode acc %.2f ECE %.2f NLL %.3f | OOD AUROC %.2f | train %.1f s, total %.1f s\n",
                    method_name[m], s, r->best_step, 100 * r->val_acc, 100 * r->s[0].acc,
@@ -1172,208 +1232,260 @@ static int cmd_run(const char *dir, const char *basefile, const char *md, const 
             fflush(stdout);
         }
     }
+}
 
-    /* ---- tables */
-    {
-        sink k;
-        int all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
-        int abl[3] = {M_ME8, M_ME7, M_MEX};
-        int bay[6] = {M_MCD, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
-        int *sel = all, nsel = M_COUNT;
-        const char *c2[] = {"ACC ↑", "ECE (15 bins) ↓", "ECE (10 bins) ↓", "NLL ↓", "Brier ↓"};
-        getter g2[] = {g_acc, g_ece15, g_ece10, g_nll, g_brier};
-        int p2[] = {2, 2, 2, 3, 3};
-        const char *cm[] = {"ACC ↑", "ECE ↓", "NLL ↓"};
-        getter gm[] = {g_macc, g_mece, g_mnll};
-        int pm[] = {2, 2, 3};
-        const char *c3[] = {"in-dist.", "Gaussian noise", "blur", "rotation"};
-        getter ga[] = {g_acc, g_a1, g_a2, g_a3}, ge[] = {g_ece15, g_e1, g_e2, g_e3}, gn[] = {g_nll, g_n1, g_n2, g_n3};
-        int p3[] = {2, 2, 2, 2}, p3n[] = {3, 3, 3, 3};
-        const char *co[] = {"entropy, in-dist.", "entropy, OOD ↑", "confidence on OOD (%) ↓", "AUROC (%) ↑"};
-        getter go[] = {g_entid, g_entood, g_confood, g_auroc};
-        int po[] = {3, 3, 2, 2};
-        int64_t params[M_COUNT];
-        melora_module mods[3];
-        double base_time = 0.0, v[NSEEDMAX], sd;
-        if (nm == 1) { sel = methods_all; nsel = 1; }
-        mods[0].name = "layer1"; mods[0].m = H; mods[0].n = NPIX; mods[0].count = 1;
-        mods[1].name = "layer2"; mods[1].m = H; mods[1].n = H; mods[1].count = 1;
-        mods[2].name = "head"; mods[2].m = NCLS; mods[2].n = H; mods[2].count = 1;
-        for (m = 0; m < M_COUNT; m++) {
-            melora_method mm = m == M_BLOB ? MELORA_METHOD_BLOB_FLIPOUT : m == M_BLOBP ? MELORA_METHOD_BLOB
-                               : is_melora(m) ? MELORA_METHOD_MELORA : MELORA_METHOD_LORA;
-            CHECK(melora_count_model_params(&params[m], mm, mods, 3, RANK));
-            if (m == M_ENS) params[m] *= ENS_MEMBERS;
-        }
-        f = md ? fopen(md, "w") : NULL;
-        k.out[0] = stdout;
-        k.out[1] = f;
-        emit(&k, "# Calibration experiment: LoRA vs BLoB vs Me-LoRA on Fashion-MNIST\n\n"
-                 "Written by `make calibration` (paper_repro/calibration/calib.c); README.md, "
-                 "\"Calibration experiment\", describes the set-up and what the numbers support.\n\n"
-                 "Base: frozen MLP %d-%d-%d trained on the even classes; fine-tuning: the odd classes "
-                 "(trouser, dress, sandal, sneaker, ankle boot), %d training and %d validation examples "
-                 "per class, test %d examples (%d per corruption), larger shift %d examples of the "
-                 "pre-training classes. r = %d, alpha = %g, %d steps of batch %d, AdamW lr %g "
-                 "(wd %g, none on the std parameters GA, H), linear warm-up (2%%) and decay; the KL by a "
-                 "separate SGD (learning rate chosen per method on validation, see the last tables) "
-                 "with weight 2^i/(2^(M+1)-1), M = %d (%s), sigma_p = %g, "
-                 "N = %d test samples (probabilities averaged; the paper's protocol, N = 1, has its "
-                 "own table), checkpoint every %d steps chosen on validation accuracy. BLoB: Flipout "
-                 "in training and BLoB's KL, as BLoB's code; BLoB, paper's replication: one draw of "
-                 "A per batch and eq. 8's prior (sigma_p + eps), as the Me-LoRA paper describes its "
-                 "BLoB baseline. Deep Ensemble: %d LoRA fine-tunes (different initialisation and "
-                 "data order), probabilities averaged. %d seeds, mean ± sample std; the paired "
-                 "differences at the end compare methods seed by seed.\n",
-             NPIX, H, H, cf.ntrain, cf.nval, D.shift[SET_ID].n, D.shift[SET_NOISE].n, D.ood.n, RANK,
-             (double)ALPHA, cf.steps, cf.batch, (double)cf.lr, (double)cf.wd,
-             kl_period(&cf, D.train.n), cf.kl_M > 0 ? "set by kl_M" : "BLoB's code: int(100 N^(pi/gamma) / batch), N = training examples, gamma = 8",
-             (double)cf.sigma_p, cf.K, cf.eval_every, ENS_MEMBERS, cf.nseeds);
-        table(&k, "## Table 2 analogue: in-distribution (ACC and ECE in %)", sel, nsel, c2, g2, p2, 5);
-        if (nm > 1) { sel = bay; nsel = 6; }
-        table(&k, "### Mean mode (no sampling: A = MA, C = M, no dropout)", sel, nsel, cm, gm, pm, 3);
-        if (nm > 1) { sel = all; nsel = M_COUNT; }
-        table(&k, "## Table 3 analogue, smaller shift (corrupted fine-tuning classes): ACC (%)", sel, nsel, c3, ga, p3, 4);
-        table(&k, "### ECE (15 bins, %)", sel, nsel, c3, ge, p3, 4);
-        table(&k, "### NLL", sel, nsel, c3, gn, p3n, 4);
-        {
-            const char *cl[] = {"ACC, rotation 60°", "ECE, rotation 60°", "NLL, rotation 60°",
-                                "ACC, inverted", "ECE, inverted", "NLL, inverted"};
-            getter gl[] = {g_a4, g_e4, g_n4, g_a5, g_e5, g_n5};
-            int pl[] = {2, 2, 3, 2, 2, 3};
-            table(&k, "## Larger shift, same labels: rotation by ±60° and inverted images (ACC, ECE in %)",
-                  sel, nsel, cl, gl, pl, 6);
-        }
-        table(&k, "## Table 3 analogue, larger shift (the 5 pre-training classes shown to the fine-tuned model)",
-              sel, nsel, co, go, po, 4);
-        if (nm > 1) {
-            const char *c1[] = {"ACC ↑", "ECE ↓", "NLL ↓", "Brier ↓"};
-            getter g1[] = {g_acc1, g_ece1, g_nll1, g_brier1};
-            int p1[] = {2, 2, 3, 3};
-            table(&k, "## The paper's protocol: one sample at test (N = 1), in distribution", bay, 6,
-                  c1, g1, p1, 4);
-        }
-        if (nm > 1) {
-            const char *ca[] = {"ACC ↑", "ECE ↓", "NLL ↓", "ACC noise", "ECE noise", "NLL noise",
-                                "ECE rotation", "AUROC (%) ↑"};
-            getter gab[] = {g_acc, g_ece15, g_nll, g_a1, g_e1, g_n1, g_e3, g_auroc};
-            int pab[] = {2, 2, 3, 2, 2, 3, 2, 2};
-            table(&k, "## Tables 4/5 analogue: ablation of the prior noise (eq. 8 vs eq. 7) and the exact KL_C",
-                  abl, 3, ca, gab, pab, 8);
-        }
-        for (s = 0; s < cf.nseeds; s++) v[s] = g_res[M_MAP][s].train_s;
-        mean_std(&base_time, &sd, v, cf.nseeds);
-        emit(&k, "\n## Cost\n\nTrainable parameters from `melora_count_model_params` (adapters on "
-                 "784→%d, %d→%d and the %d→5 head); training time of the %d steps (forward, backward, "
-                 "optimisers; no evaluation) on this shared 2-core CPU, relative to MAP (LoRA).\n\n"
-                 "| method | trainable params | vs LoRA | train time (s) | time vs LoRA | best step | KL lr |\n"
-                 "|---|---:|---:|---:|---:|---:|---:|\n", H, H, H, H, cf.steps);
-        for (i = 0; i < nm; i++) {
-            double mu, sdv, st, sst;
-            m = methods_all[i];
-            for (s = 0; s < cf.nseeds; s++) v[s] = g_res[m][s].train_s;
-            mean_std(&mu, &sdv, v, cf.nseeds);
-            for (s = 0; s < cf.nseeds; s++) v[s] = g_res[m][s].best_step;
-            mean_std(&st, &sst, v, cf.nseeds);
-            emit(&k, "| %s | %lld | %+.2f%% | %.2f ± %.2f | %.2fx | %.0f ± %.0f |", method_name[m],
-                 (long long)params[m], 100.0 * (params[m] - params[M_MAP]) / params[M_MAP], mu, sdv,
-                 base_time > 0 ? mu / base_time : 0.0, st, sst);
-            if (is_bayes(m)) emit(&k, " %g |\n", (double)kl_lr[m]);
-            else emit(&k, " – |\n");
-        }
-        if (nm > 1) {
-            static const int pairs[][2] = {
-                {M_MCD, M_MAP}, {M_ENS, M_MAP}, {M_BLOB, M_MAP}, {M_BLOBP, M_MAP}, {M_ME8, M_MAP},
-                {M_ME7, M_MAP}, {M_MEX, M_MAP}, {M_ME8, M_BLOB}, {M_ME8, M_BLOBP}, {M_BLOBP, M_BLOB},
-                {M_ME8, M_ME7}, {M_ME8, M_MEX}};
-            static const int pairs1[][2] = {{M_ME8, M_BLOBP}, {M_ME8, M_BLOB}, {M_BLOBP, M_BLOB},
-                                            {M_ME8, M_ME7}};
-            const char *cp[] = {"ACC", "ECE", "NLL", "Brier", "ACC blur", "ACC rotation",
-                                "ECE rotation", "ACC rot. 60°", "ECE rot. 60°", "AUROC"};
-            getter gp[] = {g_acc, g_ece15, g_nll, g_brier, g_a2, g_a3, g_e3, g_a4, g_e4, g_auroc};
-            int pp[] = {2, 2, 3, 3, 2, 2, 2, 2, 2, 2};
-            const char *cp1[] = {"ACC", "ECE", "NLL", "Brier"};
-            getter gp1[] = {g_acc1, g_ece1, g_nll1, g_brier1};
-            int pp1[] = {2, 2, 3, 3};
-            emit(&k, "\n## Paired differences over the %d seeds\n\nFor each seed, method a minus "
-                     "method b (same initialisation and data order), then the mean and its 95%% "
-                     "confidence interval (Student's t, %d degrees of freedom). **Bold**: the "
-                     "interval excludes 0. ACC, ECE in points, N = %d test samples unless stated.\n",
-                 cf.nseeds, cf.nseeds - 1, cf.K);
-            paired_table(&k, "### N = 10 (BLoB's protocol)", pairs, (int)(sizeof pairs / sizeof pairs[0]),
-                         cp, gp, pp, 10);
-            paired_table(&k, "### N = 1 (the paper's protocol), in distribution", pairs1,
-                         (int)(sizeof pairs1 / sizeof pairs1[0]), cp1, gp1, pp1, 4);
-            per_seed_table(&k, "### Per seed: ACC (%), in distribution", all, M_COUNT, g_acc, 2);
-            per_seed_table(&k, "### Per seed: ECE (15 bins, %), in distribution", all, M_COUNT, g_ece15, 2);
-            per_seed_table(&k, "### Per seed: NLL, in distribution", all, M_COUNT, g_nll, 3);
-        }
-        if (do_sweep) {
-            emit(&k, "\n## KL learning rate (SGD) chosen on validation, seed 0\n\n"
-                     "Validation accuracy %% (NLL) of the selected checkpoint for each candidate; the "
-                     "highest accuracy (then the lowest NLL) is used for all seeds.\n\n"
-                     "| method | 1e-4 (paper, Table 7) | 2e-3 | 1e-2 (BLoB scripts) | 2e-2 (BLoB code default) |\n"
-                     "|---|---:|---:|---:|---:|\n");
-            for (i = 0; i < nm; i++) {
-                int c;
-                m = methods_all[i];
-                if (!is_bayes(m)) continue;
-                emit(&k, "| %s |", method_name[m]);
-                for (c = 0; c < NKLC; c++)
-                    emit(&k, " %s%.2f (%.3f)%s |", kl_lr[m] == kl_cand[c] ? "**" : "", 100 * sweep[m][c].val_acc,
-                         sweep[m][c].val_nll, kl_lr[m] == kl_cand[c] ? "**" : "");
-                emit(&k, "\n");
-            }
-        }
-        emit(&k, "\n## Reliability diagrams (in-distribution test, 15 bins, the %d seeds pooled)\n\n", cf.nseeds);
-        for (i = 0; i < nm; i++) {
-            m = methods_all[i];
-            emit(&k, "![%s](calibration_%s.png)\n", method_name[m], method_tag[m]);
-        }
-        emit(&k, "\nWall time of this run (after the base was trained): %.0f s.\n", now_s() - t_all);
-        if (f) fclose(f);
-    }
+/* The header of the results: the set-up in one paragraph. */
+static void table_intro(sink *k, const run_plan *P, const data_all *D) {
+    const config *cf = &P->cf;
+    const int H = P->H;
+    emit(k, "# Calibration experiment: LoRA vs BLoB vs Me-LoRA on Fashion-MNIST\n\n"
+             "Written by `make calibration` (paper_repro/calibration/calib.c); README.md, "
+             "\"Calibration experiment\", describes the set-up and what the numbers support.\n\n"
+             "Base: frozen MLP %d-%d-%d trained on the even classes; fine-tuning: the odd classes "
+             "(trouser, dress, sandal, sneaker, ankle boot), %d training and %d validation examples "
+             "per class, test %d examples (%d per corruption), larger shift %d examples of the "
+             "pre-training classes. r = %d, alpha = %g, %d steps of batch %d, AdamW lr %g "
+             "(wd %g, none on the std parameters GA, H), linear warm-up (2%%) and decay; the KL by a "
+             "separate SGD (learning rate chosen per method on validation, see the last tables) "
+             "with weight 2^i/(2^(M+1)-1), M = %d (%s), sigma_p = %g, "
+             "N = %d test samples (probabilities averaged; the paper's protocol, N = 1, has its "
+             "own table), checkpoint every %d steps chosen on validation accuracy. BLoB: Flipout "
+             "in training and BLoB's KL, as BLoB's code; BLoB, paper's replication: one draw of "
+             "A per batch and eq. 8's prior (sigma_p + eps), as the Me-LoRA paper describes its "
+             "BLoB baseline. Deep Ensemble: %d LoRA fine-tunes (different initialisation and "
+             "data order), probabilities averaged. %d seeds, mean ± sample std; the paired "
+             "differences at the end compare methods seed by seed.\n",
+         NPIX, H, H, cf->ntrain, cf->nval, D->shift[SET_ID].n, D->shift[SET_NOISE].n, D->ood.n, RANK,
+         (double)ALPHA, cf->steps, cf->batch, (double)cf->lr, (double)cf->wd,
+         kl_period(cf, D->train.n), cf->kl_M > 0 ? "set by kl_M" : "BLoB's code: int(100 N^(pi/gamma) / batch), N = training examples, gamma = 8",
+         (double)cf->sigma_p, cf->K, cf->eval_every, ENS_MEMBERS, cf->nseeds);
+}
 
-    /* ---- reliability data and the gnuplot script */
+/* Tables 2 to 5 analogues: scores in and out of distribution, mean mode, N = 1, ablation. */
+static void tables_scores(sink *k, const run_plan *P) {
+    int all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
+    int abl[3] = {M_ME8, M_ME7, M_MEX};
+    int bay[6] = {M_MCD, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
+    const int *sel = all, nm = P->nm;
+    int nsel = M_COUNT;
+    const char *c2[] = {"ACC ↑", "ECE (15 bins) ↓", "ECE (10 bins) ↓", "NLL ↓", "Brier ↓"};
+    getter g2[] = {g_acc, g_ece15, g_ece10, g_nll, g_brier};
+    int p2[] = {2, 2, 2, 3, 3};
+    const char *cm[] = {"ACC ↑", "ECE ↓", "NLL ↓"};
+    getter gm[] = {g_macc, g_mece, g_mnll};
+    int pm[] = {2, 2, 3};
+    const char *c3[] = {"in-dist.", "Gaussian noise", "blur", "rotation"};
+    getter ga[] = {g_acc, g_a1, g_a2, g_a3}, ge[] = {g_ece15, g_e1, g_e2, g_e3}, gn[] = {g_nll, g_n1, g_n2, g_n3};
+    int p3[] = {2, 2, 2, 2}, p3n[] = {3, 3, 3, 3};
+    const char *co[] = {"entropy, in-dist.", "entropy, OOD ↑", "confidence on OOD (%) ↓", "AUROC (%) ↑"};
+    getter go[] = {g_entid, g_entood, g_confood, g_auroc};
+    int po[] = {3, 3, 2, 2};
+    if (nm == 1) { sel = P->methods; nsel = 1; }
+    table(k, "## Table 2 analogue: in-distribution (ACC and ECE in %)", sel, nsel, c2, g2, p2, 5);
+    if (nm > 1) { sel = bay; nsel = 6; }
+    table(k, "### Mean mode (no sampling: A = MA, C = M, no dropout)", sel, nsel, cm, gm, pm, 3);
+    if (nm > 1) { sel = all; nsel = M_COUNT; }
+    table(k, "## Table 3 analogue, smaller shift (corrupted fine-tuning classes): ACC (%)", sel, nsel, c3, ga, p3, 4);
+    table(k, "### ECE (15 bins, %)", sel, nsel, c3, ge, p3, 4);
+    table(k, "### NLL", sel, nsel, c3, gn, p3n, 4);
     {
-        char path[1024];
-        FILE *gp;
-        snprintf(path, sizeof path, "%s/reliability.gp", plotdir);
-        gp = fopen(path, "w");
-        if (!gp) die("cannot write the gnuplot script");
-        fprintf(gp, "set terminal pngcairo size 480,440 font ',10'\nset xrange [0:1]\nset yrange [0:1]\n"
-                    "set xlabel 'confidence'\nset ylabel 'accuracy'\nset key top left\nset grid\n"
-                    "set style fill solid 0.6 border -1\nset boxwidth 0.0667 absolute\n");
-        for (i = 0; i < nm; i++) {
-            int count[15], b2, N = cf.nseeds * D.shift[SET_ID].n;
-            double conf[15], acc[15];
-            int *yy = (int *)xmalloc((size_t)N * sizeof(int));
-            FILE *dat;
-            m = methods_all[i];
-            for (s = 0; s < cf.nseeds; s++) memcpy(yy + (size_t)s * D.shift[SET_ID].n, D.shift[SET_ID].y, D.shift[SET_ID].n * sizeof(int));
-            calib_reliability(count, conf, acc, id_probs[m], yy, N, NCLS, 15);
-            snprintf(path, sizeof path, "%s/reliability_%s.dat", plotdir, method_tag[m]);
-            dat = fopen(path, "w");
-            if (!dat) die("cannot write reliability data");
-            fprintf(dat, "# bin_centre accuracy confidence count\n");
-            for (b2 = 0; b2 < 15; b2++)
-                fprintf(dat, "%.5f %.5f %.5f %d\n", (b2 + 0.5) / 15.0, count[b2] ? acc[b2] : 0.0,
-                        count[b2] ? conf[b2] : (b2 + 0.5) / 15.0, count[b2]);
-            fclose(dat);
-            fprintf(gp, "set output 'paper_repro/results/calibration_%s.png'\n"
-                        "set title \"%s: ECE %.2f%%, acc %.2f%%\"\n"
-                        "plot '%s/reliability_%s.dat' using 1:2 with boxes lc rgb '#4477aa' title 'accuracy', "
-                        "'' using 1:($4 > 0 ? $3 : 1/0) with linespoints pt 7 ps 0.6 lc rgb '#cc3311' title 'mean confidence (non-empty bins)', "
-                        "x with lines dt 2 lc rgb 'black' title 'perfect calibration'\n",
-                    method_tag[m], method_name[m], 100 * calib_ece(id_probs[m], yy, N, NCLS, 15),
-                    100 * calib_accuracy(id_probs[m], yy, N, NCLS), plotdir, method_tag[m]);
-            free(yy);
-        }
-        fclose(gp);
+        const char *cl[] = {"ACC, rotation 60°", "ECE, rotation 60°", "NLL, rotation 60°",
+                            "ACC, inverted", "ECE, inverted", "NLL, inverted"};
+        getter gl[] = {g_a4, g_e4, g_n4, g_a5, g_e5, g_n5};
+        int pl[] = {2, 2, 3, 2, 2, 3};
+        table(k, "## Larger shift, same labels: rotation by ±60° and inverted images (ACC, ECE in %)",
+              sel, nsel, cl, gl, pl, 6);
     }
-    for (i = 0; i < nm; i++) free(id_probs[methods_all[i]]);
-    printf("total %.1f s\n", now_s() - t_all);
-    melora_free(g_work);
+    table(k, "## Table 3 analogue, larger shift (the 5 pre-training classes shown to the fine-tuned model)",
+          sel, nsel, co, go, po, 4);
+    if (nm > 1) {
+        const char *c1[] = {"ACC ↑", "ECE ↓", "NLL ↓", "Brier ↓"};
+        getter g1[] = {g_acc1, g_ece1, g_nll1, g_brier1};
+        int p1[] = {2, 2, 3, 3};
+        table(k, "## The paper's protocol: one sample at test (N = 1), in distribution", bay, 6,
+              c1, g1, p1, 4);
+    }
+    if (nm > 1) {
+        const char *ca[] = {"ACC ↑", "ECE ↓", "NLL ↓", "ACC noise", "ECE noise", "NLL noise",
+                            "ECE rotation", "AUROC (%) ↑"};
+        getter gab[] = {g_acc, g_ece15, g_nll, g_a1, g_e1, g_n1, g_e3, g_auroc};
+        int pab[] = {2, 2, 3, 2, 2, 3, 2, 2};
+        table(k, "## Tables 4/5 analogue: ablation of the prior noise (eq. 8 vs eq. 7) and the exact KL_C",
+              abl, 3, ca, gab, pab, 8);
+    }
+}
+
+/* Trainable parameters and training time of each method, against MAP (LoRA). */
+static void table_cost(sink *k, const run_plan *P) {
+    const int H = P->H, nseeds = P->cf.nseeds;
+    int64_t params[M_COUNT];
+    melora_module mods[3];
+    double base_time = 0.0, v[NSEEDMAX], sd;
+    int i, m, s;
+    mods[0].name = "layer1"; mods[0].m = H; mods[0].n = NPIX; mods[0].count = 1;
+    mods[1].name = "layer2"; mods[1].m = H; mods[1].n = H; mods[1].count = 1;
+    mods[2].name = "head"; mods[2].m = NCLS; mods[2].n = H; mods[2].count = 1;
+    for (m = 0; m < M_COUNT; m++) {
+        melora_method mm = m == M_BLOB ? MELORA_METHOD_BLOB_FLIPOUT : m == M_BLOBP ? MELORA_METHOD_BLOB
+                           : is_melora(m) ? MELORA_METHOD_MELORA : MELORA_METHOD_LORA;
+        CHECK(melora_count_model_params(&params[m], mm, mods, 3, RANK));
+        if (m == M_ENS) params[m] *= ENS_MEMBERS;
+    }
+    for (s = 0; s < nseeds; s++) v[s] = g_res[M_MAP][s].train_s;
+    mean_std(&base_time, &sd, v, nseeds);
+    emit(k, "\n## Cost\n\nTrainable parameters from `melora_count_model_params` (adapters on "
+             "784→%d, %d→%d and the %d→5 head); training time of the %d steps (forward, backward, "
+             "optimisers; no evaluation) on this shared 2-core CPU, relative to MAP (LoRA).\n\n"
+             "| method | trainable params | vs LoRA | train time (s) | time vs LoRA | best step | KL lr |\n"
+             "|---|---:|---:|---:|---:|---:|---:|\n", H, H, H, H, P->cf.steps);
+    for (i = 0; i < P->nm; i++) {
+        double mu, sdv, st, sst;
+        m = P->methods[i];
+        for (s = 0; s < nseeds; s++) v[s] = g_res[m][s].train_s;
+        mean_std(&mu, &sdv, v, nseeds);
+        for (s = 0; s < nseeds; s++) v[s] = g_res[m][s].best_step;
+        mean_std(&st, &sst, v, nseeds);
+        emit(k, "| %s | %lld | %+.2f%% | %.2f ± %.2f | %.2fx | %.0f ± %.0f |", method_name[m],
+             (long long)params[m], 100.0 * (params[m] - params[M_MAP]) / params[M_MAP], mu, sdv,
+             base_time > 0 ? mu / base_time : 0.0, st, sst);
+        if (is_bayes(m)) emit(k, " %g |\n", (double)P->kl_lr[m]);
+        else emit(k, " – |\n");
+    }
+}
+
+/* Paired differences between methods, seed by seed, and every seed's values. */
+static void tables_paired(sink *k, const run_plan *P) {
+    int all[M_COUNT] = {M_MAP, M_MCD, M_ENS, M_BLOB, M_BLOBP, M_ME8, M_ME7, M_MEX};
+    static const int pairs[][2] = {
+        {M_MCD, M_MAP}, {M_ENS, M_MAP}, {M_BLOB, M_MAP}, {M_BLOBP, M_MAP}, {M_ME8, M_MAP},
+        {M_ME7, M_MAP}, {M_MEX, M_MAP}, {M_ME8, M_BLOB}, {M_ME8, M_BLOBP}, {M_BLOBP, M_BLOB},
+        {M_ME8, M_ME7}, {M_ME8, M_MEX}};
+    static const int pairs1[][2] = {{M_ME8, M_BLOBP}, {M_ME8, M_BLOB}, {M_BLOBP, M_BLOB},
+                                    {M_ME8, M_ME7}};
+    const char *cp[] = {"ACC", "ECE", "NLL", "Brier", "ACC blur", "ACC rotation",
+                        "ECE rotation", "ACC rot. 60°", "ECE rot. 60°", "AUROC"};
+    getter gp[] = {g_acc, g_ece15, g_nll, g_brier, g_a2, g_a3, g_e3, g_a4, g_e4, g_auroc};
+    int pp[] = {2, 2, 3, 3, 2, 2, 2, 2, 2, 2};
+    const char *cp1[] = {"ACC", "ECE", "NLL", "Brier"};
+    getter gp1[] = {g_acc1, g_ece1, g_nll1, g_brier1};
+    int pp1[] = {2, 2, 3, 3};
+    emit(k, "\n## Paired differences over the %d seeds\n\nFor each seed, method a minus "
+             "method b (same initialisation and data order), then the mean and its 95%% "
+             "confidence interval (Student's t, %d degrees of freedom). **Bold**: the "
+             "interval excludes 0. ACC, ECE in points, N = %d test samples unless stated.\n",
+         P->cf.nseeds, P->cf.nseeds - 1, P->cf.K);
+    paired_table(k, "### N = 10 (BLoB's protocol)", pairs, (int)(sizeof pairs / sizeof pairs[0]),
+                 cp, gp, pp, 10);
+    paired_table(k, "### N = 1 (the paper's protocol), in distribution", pairs1,
+                 (int)(sizeof pairs1 / sizeof pairs1[0]), cp1, gp1, pp1, 4);
+    per_seed_table(k, "### Per seed: ACC (%), in distribution", all, M_COUNT, g_acc, 2);
+    per_seed_table(k, "### Per seed: ECE (15 bins, %), in distribution", all, M_COUNT, g_ece15, 2);
+    per_seed_table(k, "### Per seed: NLL, in distribution", all, M_COUNT, g_nll, 3);
+}
+
+/* The KL learning-rate candidates' validation scores, the chosen one in bold. */
+static void table_sweep(sink *k, const run_plan *P) {
+    int i, m;
+    emit(k, "\n## KL learning rate (SGD) chosen on validation, seed 0\n\n"
+             "Validation accuracy %% (NLL) of the selected checkpoint for each candidate; the "
+             "highest accuracy (then the lowest NLL) is used for all seeds.\n\n"
+             "| method | 1e-4 (paper, Table 7) | 2e-3 | 1e-2 (BLoB scripts) | 2e-2 (BLoB code default) |\n"
+             "|---|---:|---:|---:|---:|\n");
+    for (i = 0; i < P->nm; i++) {
+        int c;
+        m = P->methods[i];
+        if (!is_bayes(m)) continue;
+        emit(k, "| %s |", method_name[m]);
+        for (c = 0; c < NKLC; c++)
+            emit(k, " %s%.2f (%.3f)%s |", P->kl_lr[m] == kl_cand[c] ? "**" : "", 100 * P->sweep[m][c].val_acc,
+                 P->sweep[m][c].val_nll, P->kl_lr[m] == kl_cand[c] ? "**" : "");
+        emit(k, "\n");
+    }
+}
+
+/* Every table, to stdout and to the Markdown file md (when not NULL). */
+static void write_tables(const run_plan *P, const data_all *D, const char *md) {
+    FILE *f = md ? fopen(md, "w") : NULL;
+    sink k;
+    int i, m;
+    k.out[0] = stdout;
+    k.out[1] = f;
+    table_intro(&k, P, D);
+    tables_scores(&k, P);
+    table_cost(&k, P);
+    if (P->nm > 1) tables_paired(&k, P);
+    if (P->do_sweep) table_sweep(&k, P);
+    emit(&k, "\n## Reliability diagrams (in-distribution test, 15 bins, the %d seeds pooled)\n\n", P->cf.nseeds);
+    for (i = 0; i < P->nm; i++) {
+        m = P->methods[i];
+        emit(&k, "![%s](calibration_%s.png)\n", method_name[m], method_tag[m]);
+    }
+    emit(&k, "\nWall time of this run (after the base was trained): %.0f s.\n", now_s() - P->t_all);
+    if (f) fclose(f);
+}
+
+/* The reliability diagrams' data (one file per method) and the gnuplot script. */
+static void write_reliability(const run_plan *P, const data_all *D, const char *plotdir) {
+    char path[1024];
+    FILE *gp;
+    int i, m, s;
+    snprintf(path, sizeof path, "%s/reliability.gp", plotdir);
+    gp = fopen(path, "w");
+    if (!gp) die("cannot write the gnuplot script");
+    fprintf(gp, "set terminal pngcairo size 480,440 font ',10'\nset xrange [0:1]\nset yrange [0:1]\n"
+                "set xlabel 'confidence'\nset ylabel 'accuracy'\nset key top left\nset grid\n"
+                "set style fill solid 0.6 border -1\nset boxwidth 0.0667 absolute\n");
+    for (i = 0; i < P->nm; i++) {
+        int count[15], b2, N = P->cf.nseeds * D->shift[SET_ID].n;
+        double conf[15], acc[15];
+        int *yy = (int *)xmalloc((size_t)N * sizeof(int));
+        FILE *dat;
+        m = P->methods[i];
+        for (s = 0; s < P->cf.nseeds; s++) memcpy(yy + (size_t)s * D->shift[SET_ID].n, D->shift[SET_ID].y, D->shift[SET_ID].n * sizeof(int));
+        calib_reliability(count, conf, acc, P->id_probs[m], yy, N, NCLS, 15);
+        snprintf(path, sizeof path, "%s/reliability_%s.dat", plotdir, method_tag[m]);
+        dat = fopen(path, "w");
+        if (!dat) die("cannot write reliability data");
+        fprintf(dat, "# bin_centre accuracy confidence count\n");
+        for (b2 = 0; b2 < 15; b2++)
+            fprintf(dat, "%.5f %.5f %.5f %d\n", (b2 + 0.5) / 15.0, count[b2] ? acc[b2] : 0.0,
+                    count[b2] ? conf[b2] : (b2 + 0.5) / 15.0, count[b2]);
+        fclose(dat);
+        fprintf(gp, "set output 'paper_repro/results/calibration_%s.png'\n"
+                    "set title \"%s: ECE %.2f%%, acc %.2f%%\"\n"
+                    "plot '%s/reliability_%s.dat' using 1:2 with boxes lc rgb '#4477aa' title 'accuracy', "
+                    "'' using 1:($4 > 0 ? $3 : 1/0) with linespoints pt 7 ps 0.6 lc rgb '#cc3311' title 'mean confidence (non-empty bins)', "
+                    "x with lines dt 2 lc rgb 'black' title 'perfect calibration'\n",
+                method_tag[m], method_name[m], 100 * calib_ece(P->id_probs[m], yy, N, NCLS, 15),
+                100 * calib_accuracy(P->id_probs[m], yy, N, NCLS), plotdir, method_tag[m]);
+        free(yy);
+    }
+    fclose(gp);
+}
+
+static int cmd_run(const char *dir, const char *basefile, const char *md, const char *plotdir,
+                   int argc, char **argv) {
+    run_plan P;
+    base_net b;
+    data_all D;
+    float *bw;
+    int s, i;
+    memset(&P, 0, sizeof P);
+    P.t_all = now_s();
+    run_config(&P, argc, argv);
+    bw = load_base(&b, basefile);
+    P.H = b.H;
+    load_data(&D, &b, dir, &P.cf);
+    printf("data: train %d, val %d, test %d (corrupted: %d each), OOD %d; base hidden %d; %.1f s\n",
+           D.train.n, D.val.n, D.shift[SET_ID].n, D.shift[SET_NOISE].n, D.ood.n, P.H, now_s() - P.t_all);
+    alloc_workspace(P.H);
+    choose_kl_lr(&P, &b, &D);
+    run_methods(&P, &b, &D);
+    write_tables(&P, &D, md);
+    write_reliability(&P, &D, plotdir);
+    for (i = 0; i < P.nm; i++) free(P.id_probs[P.methods[i]]);
+    printf("total %.1f s\n", now_s() - P.t_all);
+    melora_free(g_work.base);
     free(bw);
     ds_free(&D.train); ds_free(&D.val); ds_free(&D.ood);
     for (s = 0; s < SET_NSHIFT; s++) { ds_free(&D.shift[s]); free(D.z1_shift[s]); }
