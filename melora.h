@@ -639,29 +639,34 @@ MELORA_DEF melora_status melora_model_shape(melora_model_info *out, melora_model
    of every block (with biases where the model has them), the norms, the output head when
    it is not tied. */
 MELORA_DEF melora_status melora_count_base_params(int64_t *params, melora_model model);
-/* Training memory for T tokens; E examples (Me-LoRA per-example C; 1 = per batch);
-   G tokens per Flipout group; noise_regenerated != 0 counts stored noise as 0.
-   Not counted: the drawn sample (BLoB's As, Me-LoRA's C), which a memory-lean trainer
-   recomputes from the parameters and the noise (melora_blob_sample, melora_melora_sample)
-   just before the backward pass; keeping it costs r*n (BLoB) or E*r*r (Me-LoRA) more. */
+/* What a training step's memory depends on besides the modules and the method. */
+typedef struct {
+    int64_t r;             /* rank */
+    int64_t T;             /* tokens per step */
+    int64_t E;             /* Me-LoRA: examples with their own C (1: one C per batch) */
+    int64_t G;             /* Flipout: tokens per sign group */
+    int noise_regenerated; /* != 0: stored noise counts 0 (regenerated from the counter) */
+} melora_train_setup;
+/* Training memory of a step. Not counted: the drawn sample (BLoB's As, Me-LoRA's C),
+   which a memory-lean trainer recomputes from the parameters and the noise
+   (melora_blob_sample, melora_melora_sample) just before the backward pass; keeping it
+   costs r*n (BLoB) or E*r*r (Me-LoRA) more. */
 MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                                                    melora_method method,
                                                    const melora_module *mods, int nmods,
-                                                   int64_t r, int64_t T, int64_t E,
-                                                   int64_t G, melora_dtype dtype,
-                                                   int noise_regenerated);
+                                                   const melora_train_setup *st,
+                                                   melora_dtype dtype);
 /* The same with two dtypes: state_dtype for the parameters, gradients, AdamW moments and
    the noise drawn in the parameters' shape (BLoB's EA, Me-LoRA's EC); act_dtype for the
    saved activations and Flipout's per-token signs (drawn in the input's dtype). Mixed
    precision with fp32 master weights: state MELORA_FP32, activations MELORA_BF16.
-   melora_count_train_memory(..., dtype, ...) is this with both dtypes equal. */
+   melora_count_train_memory(..., dtype) is this with both dtypes equal. */
 MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *out,
                                                          melora_method method,
                                                          const melora_module *mods, int nmods,
-                                                         int64_t r, int64_t T, int64_t E,
-                                                         int64_t G, melora_dtype state_dtype,
-                                                         melora_dtype act_dtype,
-                                                         int noise_regenerated);
+                                                         const melora_train_setup *st,
+                                                         melora_dtype state_dtype,
+                                                         melora_dtype act_dtype);
 
 #ifdef __cplusplus
 }
@@ -861,9 +866,11 @@ static int melora__nchunks(int T) {
 
 static melora_status melora__layout(melora__ws *ws, melora_op op, melora_dims d) {
     size_t cnt[MELORA__R_COUNT], esz[MELORA__R_COUNT], rn, rm, nc, tr;
-    int i, T = d.T, n = d.n, m = d.m, r = d.r;
-    MELORA__TRY(melora__check_dims(d));
+    int i, T, n, m, r;
     MELORA__REQUIRE((int)op >= 0 && op < MELORA_OP_COUNT_, MELORA_ERR_ENUM);
+    if (op == MELORA_OP_MELORA_KL) d.T = d.m = 1; /* eq. 7 is over (r,n) only */
+    MELORA__TRY(melora__check_dims(d));
+    T = d.T; n = d.n; m = d.m; r = d.r;
     ws->nc = melora__nchunks(T);
     nc = (size_t)ws->nc;
     ws->ldn = melora__pad(n);
@@ -2883,14 +2890,14 @@ MELORA_DEF melora_status melora_count_base_params(int64_t *params, melora_model 
 MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *out,
                                                          melora_method method,
                                                          const melora_module *mods, int nmods,
-                                                         int64_t r, int64_t T, int64_t E,
-                                                         int64_t G, melora_dtype state_dtype,
-                                                         melora_dtype act_dtype,
-                                                         int noise_regenerated) {
-    int64_t ssz, asz, params, act = 0, noise = 0, signs = 0, w;
+                                                         const melora_train_setup *st,
+                                                         melora_dtype state_dtype,
+                                                         melora_dtype act_dtype) {
+    int64_t ssz, asz, params, act = 0, noise = 0, signs = 0, w, r, T, E, G;
     int i;
     melora_train_memory res;
-    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(out && st, MELORA_ERR_NULL);
+    r = st->r; T = st->T; E = st->E; G = st->G;
     MELORA__TRY(melora__check_mods(mods, nmods));
     MELORA__TRY(melora_dtype_size(&ssz, state_dtype));
     MELORA__TRY(melora_dtype_size(&asz, act_dtype));
@@ -2914,7 +2921,7 @@ MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *ou
         MELORA__REQUIRE(melora__mul64(&w, nz, c) && melora__add64(&noise, w), MELORA_ERR_OVERFLOW);
         MELORA__REQUIRE(melora__mul64(&w, sg, c) && melora__add64(&signs, w), MELORA_ERR_OVERFLOW);
     }
-    if (noise_regenerated) noise = signs = 0;
+    if (st->noise_regenerated) noise = signs = 0;
     MELORA__REQUIRE(melora__mul64(&res.params, params, ssz) &&
                         melora__mul64(&act, act, asz) && melora__mul64(&noise, noise, ssz) &&
                         melora__mul64(&signs, signs, asz) && melora__add64(&noise, signs),
@@ -2936,11 +2943,9 @@ MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *ou
 MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
                                                    melora_method method,
                                                    const melora_module *mods, int nmods,
-                                                   int64_t r, int64_t T, int64_t E,
-                                                   int64_t G, melora_dtype dtype,
-                                                   int noise_regenerated) {
-    return melora_count_train_memory_mixed(out, method, mods, nmods, r, T, E, G, dtype, dtype,
-                                           noise_regenerated);
+                                                   const melora_train_setup *st,
+                                                   melora_dtype dtype) {
+    return melora_count_train_memory_mixed(out, method, mods, nmods, st, dtype, dtype);
 }
 
 #if defined(MELORA__CONTRACT_POP) && MELORA__CONTRACT_POP == 1

@@ -346,9 +346,10 @@ MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method)
          : method == MLB_BLOB ? MELORA_METHOD_BLOB
          : method == MLB_FLIPOUT ? MELORA_METHOD_BLOB_FLIPOUT
                                  : MELORA_METHOD_MELORA;
-    return (int)melora_count_train_memory(&mem->model, mm, &mod, 1, sh->r, sh->T,
-                                          method == MLB_MELORA_EXAMPLE ? sh->E : 1,
-                                          sh->G > 0 ? sh->G : 1, MELORA_FP32, 0);
+    melora_train_setup st = {sh->r, sh->T, 1, 1, 0};
+    if (method == MLB_MELORA_EXAMPLE) st.E = sh->E;
+    if (sh->G > 0) st.G = sh->G;
+    return (int)melora_count_train_memory(&mem->model, mm, &mod, 1, &st, MELORA_FP32);
 }
 
 

@@ -106,8 +106,7 @@ static inline melora_train_memory pr_state(melora_model model, melora_method met
     melora_train_memory mem;
     int n = pr_mods(mods, model);
     memset(&mem, 0, sizeof mem);
-    if (!n || melora_count_train_memory(&mem, method, mods, n, r, T, 1, 1, MELORA_FP32,
-                                        noise_regenerated) != MELORA_OK)
+    if (!n || melora_count_train_memory(&mem, method, mods, n, &(melora_train_setup){r, T, 1, 1, noise_regenerated}, MELORA_FP32) != MELORA_OK)
         mem.total = -1;
     return mem;
 }
@@ -319,8 +318,7 @@ static inline melora_train_memory pr_state_mixed(melora_model model, unsigned ma
     melora_train_memory mem;
     int n = pr_mods_mask(mods, model, mask);
     memset(&mem, 0, sizeof mem);
-    if (!n || melora_count_train_memory_mixed(&mem, method, mods, n, r, T, 1, 1, state, act,
-                                              noise_regenerated) != MELORA_OK)
+    if (!n || melora_count_train_memory_mixed(&mem, method, mods, n, &(melora_train_setup){r, T, 1, 1, noise_regenerated}, state, act) != MELORA_OK)
         mem.total = -1;
     return mem;
 }

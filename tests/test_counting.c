@@ -61,27 +61,27 @@ Test(counting, llama2_all_modules) {
 Test(counting, training_memory) {
     melora_module one = {"w", 4096, 4096, 1};
     melora_train_memory mem;
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, 8, 1200, 1, 1, MELORA_FP32, 0), 0);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){8, 1200, 1, 1, 0}, MELORA_FP32), 0);
     cr_assert_eq(mem.params, 65536 * 4);
     cr_assert_eq(mem.grads, 65536 * 4);
     cr_assert_eq(mem.adam, 2 * 65536 * 4);
     cr_assert_eq(mem.activations, 1200 * 8 * 4);
     cr_assert_eq(mem.noise, 0);
     cr_assert_eq(mem.total, 4 * 65536 * 4 + 1200 * 8 * 4);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB, &one, 1, 8, 1200, 1, 1, MELORA_FP32, 0), 0);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB, &one, 1, &(melora_train_setup){8, 1200, 1, 1, 0}, MELORA_FP32), 0);
     cr_assert_eq(mem.params, 98304 * 4);
     cr_assert_eq(mem.noise, 8 * 4096 * 4);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB, &one, 1, 8, 1200, 1, 1, MELORA_FP32, 1), 0);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB, &one, 1, &(melora_train_setup){8, 1200, 1, 1, 1}, MELORA_FP32), 0);
     cr_assert_eq(mem.noise, 0);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB_FLIPOUT, &one, 1, 8, 1200, 1, 1, MELORA_BF16, 0), 0);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB_FLIPOUT, &one, 1, &(melora_train_setup){8, 1200, 1, 1, 0}, MELORA_BF16), 0);
     cr_assert_eq(mem.noise, (8 * 4096 + 1200 * (4096 + 8)) * 2);
     cr_assert_eq(mem.params, 98304 * 2);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_MELORA, &one, 1, 8, 1200, 4, 1, MELORA_FP32, 0), 0);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_MELORA, &one, 1, &(melora_train_setup){8, 1200, 4, 1, 0}, MELORA_FP32), 0);
     cr_assert_eq(mem.params, (65536 + 128) * 4);
     cr_assert_eq(mem.activations, 2 * 1200 * 8 * 4);
     cr_assert_eq(mem.noise, 4 * 64 * 4);
     cr_assert_eq(mem.total, 4 * (65536 + 128) * 4 + 2 * 1200 * 8 * 4 + 4 * 64 * 4);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_MELORA, &one, 1, 8, 1200, 7, 1, MELORA_FP32, 0),
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_MELORA, &one, 1, &(melora_train_setup){8, 1200, 7, 1, 0}, MELORA_FP32),
                  MELORA_ERR_DIVISIBILITY);
 }
 
@@ -111,10 +111,23 @@ Test(counting, bad_arguments) {
     cr_assert_eq(melora_preset(mods, 7, &nm, MELORA_LLAMA2_7B, 128), MELORA_ERR_ENUM);
     cr_assert_eq(melora_preset(NULL, 7, &nm, MELORA_LLAMA2_7B, 1), MELORA_ERR_NULL);
     cr_assert_eq(nm, -5);
-    cr_assert_eq(melora_count_train_memory(NULL, MELORA_METHOD_LORA, &one, 1, 8, 10, 1, 1, MELORA_FP32, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, 0, 10, 1, 1, MELORA_FP32, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, 8, -10, 1, 1, MELORA_FP32, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, 8, 10, 1, 0, MELORA_FP32, 0), MELORA_ERR_SIZE);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, 8, 10, 1, 1, (melora_dtype)7, 0), MELORA_ERR_ENUM);
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, 8, INT64_MAX / 4, 1, 1, MELORA_FP32, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_count_train_memory(NULL, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){8, 10, 1, 1, 0}, MELORA_FP32), MELORA_ERR_NULL);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){0, 10, 1, 1, 0}, MELORA_FP32), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){8, -10, 1, 1, 0}, MELORA_FP32), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){8, 10, 1, 0, 0}, MELORA_FP32), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){8, 10, 1, 1, 0}, (melora_dtype)7), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, &(melora_train_setup){8, INT64_MAX / 4, 1, 1, 0}, MELORA_FP32), MELORA_ERR_OVERFLOW);
+}
+
+/* The step's sizes travel in one struct: a missing one is an error, not a zero. */
+Test(counting, train_memory_needs_its_setup) {
+    melora_module one = {"w", 64, 32, 1};
+    melora_train_memory mem;
+    memset(&mem, 0x5a, sizeof mem);
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &one, 1, NULL, MELORA_FP32),
+                 MELORA_ERR_NULL);
+    cr_assert_eq(melora_count_train_memory_mixed(&mem, MELORA_METHOD_LORA, &one, 1, NULL,
+                                                 MELORA_FP32, MELORA_BF16),
+                 MELORA_ERR_NULL);
+    for (size_t i = 0; i < sizeof mem; i++) cr_assert_eq(((unsigned char *)&mem)[i], 0x5a);
 }

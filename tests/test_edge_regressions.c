@@ -36,7 +36,7 @@ Test(edge_regressions, melora_kl_checks_r_times_r) {
 Test(edge_regressions, train_memory_groups_without_signed_overflow) {
     melora_train_memory mem;
     melora_module mod = {"q", 8, 8, 1};
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB_FLIPOUT, &mod, 1, 1, INT64_MAX, 1, 2, MELORA_FP32, 0),
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_BLOB_FLIPOUT, &mod, 1, &(melora_train_setup){1, INT64_MAX, 1, 2, 0}, MELORA_FP32),
                  MELORA_ERR_OVERFLOW);
 }
 
@@ -47,7 +47,7 @@ Test(edge_regressions, train_memory_writes_nothing_on_overflow) {
     melora_module mod = {"q", 1, 1, (int64_t)1 << 59}; /* LoRA: 2 params each -> 2^60 */
     memset(&mem, 0x77, sizeof mem);
     keep = mem;
-    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &mod, 1, 1, 1, 1, 1, MELORA_FP32, 1),
+    cr_assert_eq(melora_count_train_memory(&mem, MELORA_METHOD_LORA, &mod, 1, &(melora_train_setup){1, 1, 1, 1, 1}, MELORA_FP32),
                  MELORA_ERR_OVERFLOW); /* params*4 = 2^62 fits, adam = 2^63 does not */
     cr_assert(memcmp(&mem, &keep, sizeof mem) == 0, "*out written on error");
 }

@@ -150,27 +150,22 @@ Test(presets, mixed_precision_memory) {
     melora_module v = {"v_proj", 1024, 4096, 1};
     melora_train_memory a, b;
     const int64_t r = 8, T = 1200, n = 4096, m = 1024;
-    cr_assert_eq(melora_count_train_memory_mixed(&a, MELORA_METHOD_BLOB_FLIPOUT, &v, 1, r, T, 1, 1,
-                                                 MELORA_FP32, MELORA_BF16, 0), MELORA_OK);
+    cr_assert_eq(melora_count_train_memory_mixed(&a, MELORA_METHOD_BLOB_FLIPOUT, &v, 1, &(melora_train_setup){r, T, 1, 1, 0}, MELORA_FP32, MELORA_BF16), MELORA_OK);
     cr_assert_eq(a.params, 4 * (2 * r * n + r * m));
     cr_assert_eq(a.adam, 2 * a.params);
     cr_assert_eq(a.activations, 2 * T * r);
     cr_assert_eq(a.noise, 4 * r * n + 2 * T * (n + r));
     cr_assert_eq(a.total, 4 * a.params + a.activations + a.noise);
-    cr_assert_eq(melora_count_train_memory_mixed(&a, MELORA_METHOD_MELORA, &v, 1, r, T, 4, 1,
-                                                 MELORA_FP32, MELORA_BF16, 0), MELORA_OK);
+    cr_assert_eq(melora_count_train_memory_mixed(&a, MELORA_METHOD_MELORA, &v, 1, &(melora_train_setup){r, T, 4, 1, 0}, MELORA_FP32, MELORA_BF16), MELORA_OK);
     cr_assert_eq(a.params, 4 * (r * (n + m) + 2 * r * r));
     cr_assert_eq(a.activations, 2 * 2 * T * r);
     cr_assert_eq(a.noise, 4 * 4 * r * r);
     /* equal dtypes: the single-dtype function */
     for (int k = 0; k < MELORA_METHOD_COUNT_; k++)
         for (int dt = 0; dt < MELORA_DTYPE_COUNT_; dt++) {
-            cr_assert_eq(melora_count_train_memory_mixed(&a, (melora_method)k, &v, 1, r, T, 4, 3,
-                                                         (melora_dtype)dt, (melora_dtype)dt, 0), 0);
-            cr_assert_eq(melora_count_train_memory(&b, (melora_method)k, &v, 1, r, T, 4, 3,
-                                                   (melora_dtype)dt, 0), 0);
+            cr_assert_eq(melora_count_train_memory_mixed(&a, (melora_method)k, &v, 1, &(melora_train_setup){r, T, 4, 3, 0}, (melora_dtype)dt, (melora_dtype)dt), 0);
+            cr_assert_eq(melora_count_train_memory(&b, (melora_method)k, &v, 1, &(melora_train_setup){r, T, 4, 3, 0}, (melora_dtype)dt), 0);
             cr_assert(memcmp(&a, &b, sizeof a) == 0);
         }
-    cr_assert_eq(melora_count_train_memory_mixed(&a, MELORA_METHOD_LORA, &v, 1, r, T, 1, 1,
-                                                 MELORA_FP32, (melora_dtype)9, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_count_train_memory_mixed(&a, MELORA_METHOD_LORA, &v, 1, &(melora_train_setup){r, T, 1, 1, 0}, MELORA_FP32, (melora_dtype)9), MELORA_ERR_ENUM);
 }

@@ -219,6 +219,16 @@ class melora_train_memory(ctypes.Structure):
     ]
 
 
+class melora_train_setup(ctypes.Structure):
+    _fields_ = [
+        ("r", ctypes.c_int64),
+        ("T", ctypes.c_int64),
+        ("E", ctypes.c_int64),
+        ("G", ctypes.c_int64),
+        ("noise_regenerated", ctypes.c_int),
+    ]
+
+
 SIGNATURES = {
     "melora_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     "melora_workspace_size": (ctypes.c_int, [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int, melora_dims]),
@@ -258,8 +268,8 @@ SIGNATURES = {
     "melora_preset": (ctypes.c_int, [ctypes.POINTER(melora_module), ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.c_uint]),
     "melora_model_shape": (ctypes.c_int, [ctypes.POINTER(melora_model_info), ctypes.c_int]),
     "melora_count_base_params": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int64), ctypes.c_int]),
-    "melora_count_train_memory": (ctypes.c_int, [ctypes.POINTER(melora_train_memory), ctypes.c_int, ctypes.POINTER(melora_module), ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int, ctypes.c_int]),
-    "melora_count_train_memory_mixed": (ctypes.c_int, [ctypes.POINTER(melora_train_memory), ctypes.c_int, ctypes.POINTER(melora_module), ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_int]),
+    "melora_count_train_memory": (ctypes.c_int, [ctypes.POINTER(melora_train_memory), ctypes.c_int, ctypes.POINTER(melora_module), ctypes.c_int, ctypes.POINTER(melora_train_setup), ctypes.c_int]),
+    "melora_count_train_memory_mixed": (ctypes.c_int, [ctypes.POINTER(melora_train_memory), ctypes.c_int, ctypes.POINTER(melora_module), ctypes.c_int, ctypes.POINTER(melora_train_setup), ctypes.c_int, ctypes.c_int]),
 }
 
 ARGNAMES = {
@@ -301,8 +311,8 @@ ARGNAMES = {
     "melora_preset": ["mods", "cap", "nmods", "model", "mask"],
     "melora_model_shape": ["out", "model"],
     "melora_count_base_params": ["params", "model"],
-    "melora_count_train_memory": ["out", "method", "mods", "nmods", "r", "T", "E", "G", "dtype", "noise_regenerated"],
-    "melora_count_train_memory_mixed": ["out", "method", "mods", "nmods", "r", "T", "E", "G", "state_dtype", "act_dtype", "noise_regenerated"],
+    "melora_count_train_memory": ["out", "method", "mods", "nmods", "st", "dtype"],
+    "melora_count_train_memory_mixed": ["out", "method", "mods", "nmods", "st", "state_dtype", "act_dtype"],
 }
 
 

@@ -196,8 +196,9 @@ def train_memory(model, T, E=1, G=1, dtype="fp32", noise_regenerated=True):
     for (method, r), mods in _groups(model).items():
         arr, keep = _modules_array(mods)
         out = _api.melora_train_memory()
-        _lib.call("melora_count_train_memory", ctypes.byref(out), method, arr, len(mods), r,
-                  T, E, G, _DTYPES[dtype], 1 if noise_regenerated else 0)
+        setup = _api.melora_train_setup(r, T, E, G, 1 if noise_regenerated else 0)
+        _lib.call("melora_count_train_memory", ctypes.byref(out), method, arr, len(mods),
+                  ctypes.byref(setup), _DTYPES[dtype])
         for f in total:
             total[f] += getattr(out, f)
     return total

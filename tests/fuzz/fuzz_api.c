@@ -716,8 +716,7 @@ static int fuzz_counting(rd *in) {
         melora_status st;
         memset(&mem, 0x33, sizeof mem);
         keep = mem;
-        st = melora_count_train_memory(nul ? NULL : &mem, (melora_method)method, mods, nmods,
-                                       r, T, E, G, (melora_dtype)dtype, regen);
+        st = melora_count_train_memory(nul ? NULL : &mem, (melora_method)method, mods, nmods, &(melora_train_setup){r, T, E, G, regen}, (melora_dtype)dtype);
         if (st != MELORA_OK) {
             CHECK(memcmp(&mem, &keep, sizeof mem) == 0, "train_memory written on error");
             if (!nul && mods_ok && method_ok && dtype >= 0 && dtype < 3 && r > 0 && T > 0 && E > 0 &&
