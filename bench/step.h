@@ -346,10 +346,10 @@ MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method)
          : method == MLB_BLOB ? MELORA_METHOD_BLOB
          : method == MLB_FLIPOUT ? MELORA_METHOD_BLOB_FLIPOUT
                                  : MELORA_METHOD_MELORA;
-    melora_train_setup st = {sh->r, sh->T, 1, 1, 0};
-    if (method == MLB_MELORA_EXAMPLE) st.E = sh->E;
-    if (sh->G > 0) st.G = sh->G;
-    return (int)melora_count_train_memory(&mem->model, mm, &mod, 1, &st, MELORA_FP32);
+    melora_train_setup setup = {sh->r, sh->T, 1, 1, 0};
+    if (method == MLB_MELORA_EXAMPLE) setup.E = sh->E;
+    if (sh->G > 0) setup.G = sh->G;
+    return (int)melora_count_train_memory(&mem->model, mm, &mod, 1, &setup, MELORA_FP32);
 }
 
 
