@@ -26,6 +26,8 @@ $(PORT_DIR):
 	@mkdir -p $(PORT_DIR)
 
 # One compile per line of the matrix; the first failure stops with the compiler's message.
+# The README example binds its structs with designated initialisers: C99, and C++ from
+# C++20 on, so its C++ builds are C++20 only (the header itself is checked as C++11 too).
 portable-matrix: $(BUILD)/readme_example.c | $(PORT_DIR)
 	@set -e; o=$(PORT_DIR)/matrix.o; \
 	run() { echo "  $$*"; "$$@" -o $$o; }; \
@@ -38,7 +40,9 @@ portable-matrix: $(BUILD)/readme_example.c | $(PORT_DIR)
 	for cxx in $(PORT_GXX) $(PORT_CLANGXX); do \
 	  for std in $(PORT_CXX_STDS); do \
 	    run $$cxx -x c++ $$std -pedantic -O2 -march=native $(OMP) $(PORT_WARN) -I. -c tests/melora_impl.c; \
-	    run $$cxx -x c++ $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example.c; \
+	    if [ "$$std" = -std=c++20 ]; then \
+	      run $$cxx -x c++ $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example.c; \
+	    fi; \
 	  done; \
 	done; \
 	rm -f $$o
