@@ -54,3 +54,25 @@ bits: $(addprefix $(BITS_DIR)/,$(BITS_VEC) $(BITS_PORT))
 	  [ $$fail = 0 ] && echo "✓ same bits ($$(wc -l < $(BITS_DIR)/$$first.txt) outputs hashed): $$group"; \
 	done; \
 	exit $$fail
+
+# make same-bits [BASE=commit]: the refactoring check. tests/same_bits.c hashes every
+# output of every compute function over shapes that reach every code path; it is built
+# against the working tree's melora.h and against BASE's (default HEAD; any commit with the
+# v0.2 calls, ace641a or later), vector and MELORA_NO_VECTOR, and the outputs must match
+# line for line. Not part of make test: it compares two versions, not a version with truth.
+BASE ?= HEAD
+SB_DIR = $(BUILD)/same_bits
+.PHONY: same-bits
+same-bits: | $(BUILD)
+	@mkdir -p $(SB_DIR)/base
+	@git show $(BASE):melora.h > $(SB_DIR)/base/melora.h
+	@set -e; for v in vec port; do \
+	  f=""; [ $$v = port ] && f=-DMELORA_NO_VECTOR; [ $$v = vec ] && f="-fopenmp"; \
+	  $(CC) -std=c99 -O2 $$f -I. tests/same_bits.c -lm -o $(SB_DIR)/new_$$v; \
+	  $(CC) -std=c99 -O2 $$f -I$(SB_DIR)/base tests/same_bits.c -lm -o $(SB_DIR)/base_$$v; \
+	  ./$(SB_DIR)/new_$$v > $(SB_DIR)/new_$$v.txt; ./$(SB_DIR)/base_$$v > $(SB_DIR)/base_$$v.txt; \
+	  if cmp -s $(SB_DIR)/new_$$v.txt $(SB_DIR)/base_$$v.txt; then \
+	    echo "✓ same-bits ($$v): $$(wc -l < $(SB_DIR)/new_$$v.txt) outputs equal to $(BASE)'s"; \
+	  else diff $(SB_DIR)/base_$$v.txt $(SB_DIR)/new_$$v.txt | head -20; \
+	    echo "✗ same-bits ($$v): outputs differ from $(BASE)'s"; exit 1; fi; \
+	done
