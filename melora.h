@@ -2319,7 +2319,7 @@ MELORA_DEF melora_status melora_melora_kl_exact(double *kl, const melora_melora_
 
 /* Paper eq. 7 (see the declaration); P = M A and S = Om |A| are (r,n) doubles in work. */
 static melora_status melora__eq7(double *kl, const melora_melora_grads *g, melora_work work,
-                                 const melora_melora_params *p, float sigma, float weight,
+                                 const melora_melora_params *prm, float sigma, float weight,
                                  int r, int n) {
     melora__ws ws;
     melora_dims d;
@@ -2331,7 +2331,7 @@ static melora_status melora__eq7(double *kl, const melora_melora_grads *g, melor
     int presum;
     d.T = 1; d.n = n; d.m = 1; d.r = r;
     MELORA__TRY(melora__work_fits(&ws, work, MELORA_OP_MELORA_KL, d));
-    A = p->A; M = p->M; H = p->H;
+    A = prm->A; M = prm->M; H = prm->H;
     dA = g ? g->dA : NULL; dM = g ? g->dM : NULL; dH = g ? g->dH : NULL;
     MELORA__REQUIRE(kl && A && M && H, MELORA_ERR_NULL);
     MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f, MELORA_ERR_VALUE);
