@@ -1107,6 +1107,7 @@ extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint6
 }
 
 // A draw's tensors at melora.h's offsets, checked as melora.h checks them (its plan).
+static_assert(MELORA_STREAM_NORMAL == 0 && MELORA_STREAM_SIGN == 2, "kind = stream");
 static melora_status melora__draw_run(const melora__draw_plan *p, uint64_t seed,
                                       cudaStream_t st) {
     for (int i = 0; i < p->nt; i++)
