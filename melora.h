@@ -327,6 +327,46 @@ typedef struct {
     size_t bytes;
 } melora_work;
 
+/* The size checks of every call, here rather than in the implementation because
+   melora_cuda.cu makes the same ones (host code): the limits are derived once. */
+#define MELORA__TRY(expr) do { melora_status melora__st = (expr); \
+    if (melora__st != MELORA_OK) return melora__st; } while (0)
+#define MELORA__REQUIRE(cond, st) do { if (!(cond)) return (st); } while (0)
+
+/* Largest element count of any buffer: its bytes, even as doubles, fit in ptrdiff_t. */
+#define MELORA__MAX_ELEMS ((size_t)PTRDIFF_MAX / sizeof(double))
+
+static inline int melora__mulz(size_t *out, size_t a, size_t b) {
+    if (a != 0 && b > MELORA__MAX_ELEMS / a) return 0;
+    *out = a * b;
+    return 1;
+}
+static inline melora_status melora__elems(size_t *out, size_t a, size_t b, size_t c) {
+    size_t ab;
+    if (!melora__mulz(&ab, a, b) || !melora__mulz(out, ab, c)) return MELORA_ERR_OVERFLOW;
+    return MELORA_OK;
+}
+
+/* T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer addressable. */
+static inline melora_status melora__check_dims(melora_dims d) {
+    int T = d.T, n = d.n, m = d.m, r = d.r;
+    size_t e;
+    MELORA__REQUIRE(T > 0 && n > 0 && m > 0 && r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)n, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)m, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)r, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)r, (size_t)n, 1));
+    MELORA__TRY(melora__elems(&e, (size_t)m, (size_t)r, 1));
+    return MELORA_OK;
+}
+/* A noise tensor: present, non-empty, addressable. */
+static inline melora_status melora__check_count(const float *out, int64_t count) {
+    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
+    MELORA__REQUIRE(count > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
+    return MELORA_OK;
+}
+
 /* What a forward keeps for its backward: written (u, v) by the forward, read by the
    backward. LoRA, BLoB, Flipout and the Monte-Carlo forward keep x and u. */
 typedef struct {
@@ -434,6 +474,74 @@ MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *
 /* EC (E,r,r) of Me-LoRA's draw `draw`. */
 MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
                                              int r);
+
+/* The checks and index ranges of the three draw-noise calls, shared by them and by
+   melora_cuda.cu's twins so that both answer every input alike and draw the same numbers:
+   tensor i is out[i], count[i] numbers of stream[i] from index off[i]. */
+typedef struct {
+    float *out[3];
+    uint64_t off[3];
+    size_t count[3];
+    uint32_t stream[3];
+    int nt;
+} melora__draw_plan;
+enum { MELORA__DRAW_BLOB, MELORA__DRAW_FLIPOUT, MELORA__DRAW_MELORA };
+/* A draw's tensors must fit its window, or they would reuse the next draw's numbers (a
+   function: with a 32-bit size_t the test is always true, and compilers say so). */
+static inline int melora__in_window(uint64_t count) {
+    return count <= ((uint64_t)1 << MELORA_DRAW_BITS);
+}
+/* BLOB: EA = t[0] (d.r, d.n). MELORA: EC = t[0] (E, d.r, d.r). FLIPOUT: EA, sa, sb = t[0..2]
+   for d and G. Fields a kind does not name are unread. */
+static inline melora_status melora__plan_draw(melora__draw_plan *p, int kind,
+                                              float *const t[3], uint64_t draw, int E, int G,
+                                              melora_dims d) {
+    uint64_t off;
+    size_t na = 0, nb = 0, groups;
+    p->nt = kind == MELORA__DRAW_FLIPOUT ? 3 : 1;
+    p->out[0] = t[0];
+    p->stream[0] = MELORA_STREAM_NORMAL;
+    if (kind == MELORA__DRAW_FLIPOUT) {
+        MELORA__REQUIRE(t[0] && t[1] && t[2], MELORA_ERR_NULL);
+        MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
+        MELORA__TRY(melora__check_dims(d));
+        groups = (size_t)(d.T - 1) / (size_t)G + 1u;
+        MELORA__TRY(melora__elems(&p->count[0], (size_t)d.r, (size_t)d.n, 1));
+        MELORA__TRY(melora__elems(&na, groups, (size_t)d.n, 1));
+        MELORA__TRY(melora__elems(&nb, groups, (size_t)d.r, 1));
+        MELORA__REQUIRE(melora__in_window((uint64_t)na + nb), MELORA_ERR_OVERFLOW);
+    } else {
+        MELORA__REQUIRE(t[0] != NULL, MELORA_ERR_NULL);
+        if (kind == MELORA__DRAW_BLOB) {
+            MELORA__REQUIRE(d.r > 0 && d.n > 0, MELORA_ERR_SIZE);
+            MELORA__TRY(melora__elems(&p->count[0], (size_t)d.r, (size_t)d.n, 1));
+        } else {
+            MELORA__REQUIRE(E > 0 && d.r > 0, MELORA_ERR_SIZE);
+            MELORA__TRY(melora__elems(&p->count[0], (size_t)E, (size_t)d.r, (size_t)d.r));
+        }
+    }
+    MELORA__REQUIRE(melora__in_window(p->count[0]), MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_draw_offset(&off, draw));
+    p->off[0] = off;
+    if (kind == MELORA__DRAW_FLIPOUT) {
+        melora__buf b[3];
+        int i;
+        p->out[1] = t[1];
+        p->out[2] = t[2];
+        p->off[1] = off;
+        p->off[2] = off + na;
+        p->count[1] = na;
+        p->count[2] = nb;
+        p->stream[1] = p->stream[2] = MELORA_STREAM_SIGN;
+        for (i = 0; i < 3; i++) {
+            b[i].p = t[i];
+            b[i].bytes = p->count[i] * sizeof(float);
+            b[i].written = 1;
+        }
+        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    }
+    return MELORA_OK;
+}
 
 /* ------------------------------------------------------------------------------------
    LoRA:  u = x A^T (saved);  z += s u B^T
@@ -783,36 +891,6 @@ MELORA_DEF const char *melora_status_string(melora_status status) {
 }
 
 /* ---------------------------------------------------------------- argument checks -- */
-#define MELORA__TRY(expr) do { melora_status melora__st = (expr); \
-    if (melora__st != MELORA_OK) return melora__st; } while (0)
-#define MELORA__REQUIRE(cond, st) do { if (!(cond)) return (st); } while (0)
-
-/* Largest element count of any buffer: its bytes, even as doubles, fit in ptrdiff_t. */
-#define MELORA__MAX_ELEMS ((size_t)PTRDIFF_MAX / sizeof(double))
-
-static int melora__mulz(size_t *out, size_t a, size_t b) {
-    if (a != 0 && b > MELORA__MAX_ELEMS / a) return 0;
-    *out = a * b;
-    return 1;
-}
-static melora_status melora__elems(size_t *out, size_t a, size_t b, size_t c) {
-    size_t ab;
-    if (!melora__mulz(&ab, a, b) || !melora__mulz(out, ab, c)) return MELORA_ERR_OVERFLOW;
-    return MELORA_OK;
-}
-
-/* T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer addressable. */
-static melora_status melora__check_dims(melora_dims d) {
-    int T = d.T, n = d.n, m = d.m, r = d.r;
-    size_t e;
-    MELORA__REQUIRE(T > 0 && n > 0 && m > 0 && r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)n, 1));
-    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)m, 1));
-    MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)r, 1));
-    MELORA__TRY(melora__elems(&e, (size_t)r, (size_t)n, 1));
-    MELORA__TRY(melora__elems(&e, (size_t)m, (size_t)r, 1));
-    return MELORA_OK;
-}
 
 /* ----------------------------------------------------------------------- workspace -- */
 enum {
@@ -980,12 +1058,6 @@ MELORA_DEF void melora_free(void *p) {
 }
 
 /* --------------------------------------------------------------------------- noise -- */
-static melora_status melora__check_count(const float *out, int64_t count) {
-    MELORA__REQUIRE(out != NULL, MELORA_ERR_NULL);
-    MELORA__REQUIRE(count > 0, MELORA_ERR_SIZE);
-    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
-    return MELORA_OK;
-}
 
 /* Walks whole Philox blocks (4 normals or uniforms, 128 signs each) and keeps the
    elements inside [offset, offset+count); unsigned differences make index wrap-around
@@ -2044,64 +2116,43 @@ MELORA_DEF melora_status melora_draw_offset(uint64_t *offset, uint64_t draw) {
     *offset = draw << MELORA_DRAW_BITS;
     return MELORA_OK;
 }
-/* A draw's tensors must fit its window, or they would reuse the next draw's numbers (a
-   function: with a 32-bit size_t the test is always true, and compilers say so). */
-static int melora__in_window(uint64_t count) {
-    return count <= ((uint64_t)1 << MELORA_DRAW_BITS);
+
+/* A planned draw, tensor by tensor (each call's counts are checked by the plan). */
+static melora_status melora__draw_run(const melora__draw_plan *p, uint64_t seed) {
+    int i;
+    for (i = 0; i < p->nt; i++) {
+        MELORA__TRY(melora__check_count(p->out[i], (int64_t)p->count[i]));
+        melora__noise_blocks(p->out[i], seed, p->off[i], (int64_t)p->count[i], p->stream[i]);
+    }
+    return MELORA_OK;
 }
 
 MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
                                            int n) {
-    /* EA is (r,n) */
-    uint64_t off;
-    size_t cnt;
-    MELORA__REQUIRE(EA != NULL, MELORA_ERR_NULL);
-    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
-    MELORA__REQUIRE(melora__in_window(cnt), MELORA_ERR_OVERFLOW);
-    MELORA__TRY(melora_draw_offset(&off, draw));
-    return melora_noise_normal(EA, seed, off, (int64_t)cnt);
+    float *t[3] = {EA, NULL, NULL};
+    melora_dims d = {0, n, 0, r}; /* EA is (r,n) */
+    melora__draw_plan p;
+    MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_BLOB, t, draw, 0, 0, d));
+    return melora__draw_run(&p, seed);
 }
 
 MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *sb,
                                                    uint64_t seed, uint64_t draw, int G,
                                                    melora_dims d) {
-    /* EA is (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r) */
-    uint64_t off;
-    size_t cnt, na, nb, groups;
-    MELORA__REQUIRE(EA && sa && sb, MELORA_ERR_NULL);
-    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__check_dims(d));
-    groups = (size_t)(d.T - 1) / (size_t)G + 1u;
-    MELORA__TRY(melora__elems(&cnt, (size_t)d.r, (size_t)d.n, 1));
-    MELORA__TRY(melora__elems(&na, groups, (size_t)d.n, 1));
-    MELORA__TRY(melora__elems(&nb, groups, (size_t)d.r, 1));
-    MELORA__REQUIRE(melora__in_window(cnt) && melora__in_window((uint64_t)na + nb),
-                    MELORA_ERR_OVERFLOW);
-    MELORA__TRY(melora_draw_offset(&off, draw));
-    {
-        melora__buf b[] = {{EA, cnt * sizeof(float), 1}, {sa, na * sizeof(float), 1},
-                           {sb, nb * sizeof(float), 1}};
-        MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
-    }
-    MELORA__TRY(melora_noise_normal(EA, seed, off, (int64_t)cnt));
-    MELORA__TRY(melora_noise_sign(sa, seed, off, (int64_t)na));
-    return melora_noise_sign(sb, seed, off + na, (int64_t)nb);
+    float *t[3] = {EA, sa, sb}; /* (r,n), (ceil(T/G),n), (ceil(T/G),r) */
+    melora__draw_plan p;
+    MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_FLIPOUT, t, draw, 0, G, d));
+    return melora__draw_run(&p, seed);
 }
 
 MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
                                              int r) {
-    /* EC is (E,r,r) */
-    uint64_t off;
-    size_t cnt;
-    MELORA__REQUIRE(EC != NULL, MELORA_ERR_NULL);
-    MELORA__REQUIRE(E > 0 && r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__elems(&cnt, (size_t)E, (size_t)r, (size_t)r));
-    MELORA__REQUIRE(melora__in_window(cnt), MELORA_ERR_OVERFLOW);
-    MELORA__TRY(melora_draw_offset(&off, draw));
-    return melora_noise_normal(EC, seed, off, (int64_t)cnt);
+    float *t[3] = {EC, NULL, NULL};
+    melora_dims d = {0, 0, 0, r}; /* EC is (E,r,r) */
+    melora__draw_plan p;
+    MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_MELORA, t, draw, E, 0, d));
+    return melora__draw_run(&p, seed);
 }
-
 
 /* A fast pass: its preamble, then its skeleton. */
 static melora_status melora__forward(melora__pass *ps, melora_work work, int present) {

@@ -650,8 +650,7 @@ __device__ double melora__term(int mode, const double *d, const float *f1, const
         return 0.0;
     }
     if (mode == 1) return log(om);
-    double mu = f1[i];
-    return log(sigma) - log(om) + (om * om + mu * mu) / (2.0 * sigma * sigma) - 0.5;
+    return melora__kl_term(f1[i], h, log(sigma), sigma * sigma);
 }
 // gate (eq. 7; NULL elsewhere): the status of the inputs' check, nothing written unless OK;
 // bad may be NULL where the inputs were checked before.
@@ -715,9 +714,9 @@ __global__ void melora__k_diag_grad(float *dmu, float *dg, const int *status, co
     if (*status != (int)MELORA_OK) return;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x) {
-        double om = (double)g[i] * (double)g[i];
-        if (dmu) dmu[i] += (float)(w * (double)mu[i] / s2);
-        if (dg) dg[i] += (float)(w * (om / s2 - 1.0 / om) * 2.0 * (double)g[i]);
+        double gi = g[i];
+        if (dmu) dmu[i] += (float)melora__kl_dmean(w, mu[i], s2);
+        if (dg) dg[i] += (float)melora__kl_dstd(w, gi * gi, gi, s2);
     }
 }
 
@@ -768,8 +767,8 @@ __global__ void melora__k_eq7_mh(float *dM, float *dH, const double *P, const do
             gm += P[i * (size_t)n + j] * a;
             go += S[i * (size_t)n + j] * fabs(a);
         }
-        if (dM) dM[q] += (float)(w * gm / s2);
-        if (dH) dH[q] += (float)(w * (go / s2 - 1.0 / (h * h)) * 2.0 * h);
+        if (dM) dM[q] += (float)melora__kl_dmean(w, gm, s2);
+        if (dH) dH[q] += (float)melora__kl_dstd(w, go, h, s2);
     }
 }
 // The tuned one: the n columns in ncn <= 64 chunks of `cols`; grid (chunk, entry groups),
@@ -806,8 +805,8 @@ __global__ void melora__k_eq7_mh_finish(float *dM, float *dH, const double *gmp,
          q += (size_t)gridDim.x * blockDim.x) {
         double gm = 0.0, go = 0.0, h = H[q];
         for (int c = 0; c < ncn; c++) gm += gmp[(size_t)c * rr + q], go += gop[(size_t)c * rr + q];
-        if (dM) dM[q] += (float)(w * gm / s2);
-        if (dH) dH[q] += (float)(w * (go / s2 - 1.0 / (h * h)) * 2.0 * h);
+        if (dM) dM[q] += (float)melora__kl_dmean(w, gm, s2);
+        if (dH) dH[q] += (float)melora__kl_dstd(w, go, h, s2);
     }
 }
 // eq. 7 gradient of A: dA += w (M^T P + sign(A) * (Om^T S)) / s2.
@@ -826,7 +825,7 @@ __global__ void melora__k_eq7_a(float *dA, const double *P, const double *S, con
             g2 += h * h * S[(size_t)i * n + j];
         }
         g2 *= a > 0.0 ? 1.0 : (a < 0.0 ? -1.0 : 0.0);
-        dA[q] += (float)(w * (g1 + g2) / s2);
+        dA[q] += (float)melora__kl_dmean(w, g1 + g2, s2);
     }
 }
 
@@ -942,7 +941,7 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
     // the CPU query validates sizes and overflow of every (T,n) (r,n) ... buffer
     MELORA__TRY_(melora_workspace_size(&cpu_bytes, op, d));
     size_t tr = (size_t)T * r, rn = (size_t)r * n, tn = (size_t)T * n;
-    const size_t lim = (size_t)PTRDIFF_MAX / sizeof(double);
+    const size_t lim = MELORA__MAX_ELEMS;
     for (int i = 0; i < MC_NREG; i++) cnt[i] = 0, esz[i] = sizeof(float);
     esz[MC_P] = esz[MC_S] = esz[MC_EQP] = esz[MC_PART] = sizeof(double);
     esz[MC_BAD] = sizeof(int);
@@ -953,8 +952,7 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
     case MELORA_OP_MELORA_BACKWARD:
         cnt[MC_DU] = cnt[MC_DV] = tr;
         if (naive) break; // k_dc sums in registers
-        MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (512 * (size_t)r),
-                     MELORA_ERR_OVERFLOW);
+        MELORA__NEED((size_t)r <= lim / (512 * (size_t)r), MELORA_ERR_OVERFLOW);
         cnt[MC_DCP] = 2 * (size_t)melora__dc_nch(T) * r * r; // k_dc_part's pm, ph
         break;
     case MELORA_OP_MELORA_MC_FORWARD: cnt[MC_DV] = tr; break;
@@ -974,8 +972,7 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
         MELORA__NEED((size_t)r <= lim / (size_t)r, MELORA_ERR_OVERFLOW); // M, H (r,r)
         cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_BAD] = 1;
         if (naive) break; // k_eq7_mh sums in registers
-        MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (128 * (size_t)r),
-                     MELORA_ERR_OVERFLOW);
+        MELORA__NEED((size_t)r <= lim / (128 * (size_t)r), MELORA_ERR_OVERFLOW);
         cnt[MC_EQP] = 2 * (size_t)melora__eq_ncn(n) * r * r; // k_eq7_mh_part's partials
         break;
     default: return MELORA_ERR_ENUM;
@@ -1058,8 +1055,7 @@ static melora_status melora__setup(melora__cws *ws, melora__cctx *c, melora_work
 }
 static melora_status melora__check_e(int E, int T, int r) {
     MELORA__NEED(E > 0, MELORA_ERR_SIZE);
-    MELORA__NEED((size_t)E <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)r * r),
-                 MELORA_ERR_OVERFLOW);
+    MELORA__NEED((size_t)E <= MELORA__MAX_ELEMS / ((size_t)r * r), MELORA_ERR_OVERFLOW);
     MELORA__NEED(T % E == 0, MELORA_ERR_DIVISIBILITY);
     return MELORA_OK;
 }
@@ -1087,9 +1083,7 @@ static melora_status melora__shrink(cudaStream_t st, float *u, float *v, const f
 // ---------------------------------------------------------------------------- noise --
 static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, int64_t count,
                                    int kind, cudaStream_t st) {
-    MELORA__NEED(out != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(count > 0, MELORA_ERR_SIZE);
-    MELORA__NEED((uint64_t)count <= (uint64_t)PTRDIFF_MAX / sizeof(double), MELORA_ERR_OVERFLOW);
+    MELORA__TRY_(melora__check_count(out, count));
     MELORA__TRY_(melora__entry());
     melora__k_noise<<<melora__blocks((size_t)count), MELORA__CU_THREADS, 0, st>>>(
         out, seed, offset, (size_t)count, kind);
@@ -1112,69 +1106,41 @@ extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint6
     return melora__noise(out, seed, offset, count, 2, stream);
 }
 
-// A draw's tensors at melora.h's offsets: melora_draw_offset places the draw, and a tensor
-// past the draw's window of 2^MELORA_DRAW_BITS indices would reuse the next draw's numbers.
-#define MELORA__WINDOW ((uint64_t)1 << MELORA_DRAW_BITS)
-static melora_status melora__count(size_t *out, size_t a, size_t b, size_t c) {
-    const size_t lim = (size_t)PTRDIFF_MAX / sizeof(double);
-    MELORA__NEED(b <= lim / a && c <= lim / (a * b), MELORA_ERR_OVERFLOW);
-    *out = a * b * c;
+// A draw's tensors at melora.h's offsets, checked as melora.h checks them (its plan).
+static_assert(MELORA_STREAM_NORMAL == 0 && MELORA_STREAM_SIGN == 2, "kind = stream");
+static melora_status melora__draw_run(const melora__draw_plan *p, uint64_t seed,
+                                      cudaStream_t st) {
+    for (int i = 0; i < p->nt; i++)
+        MELORA__TRY_(melora__noise(p->out[i], seed, p->off[i], (int64_t)p->count[i],
+                                   (int)p->stream[i], st));
     return MELORA_OK;
 }
 extern "C" melora_status melora_cuda_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
                                                 int n, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
-    // EA is (r,n)
-    uint64_t off;
-    size_t cnt;
-    MELORA__NEED(EA != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__count(&cnt, (size_t)r, (size_t)n, 1));
-    MELORA__NEED((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
-    MELORA__TRY_(melora_draw_offset(&off, draw));
-    return melora__noise(EA, seed, off, (int64_t)cnt, 0, stream);
+    float *t[3] = {EA, nullptr, nullptr};
+    melora_dims d = {0, n, 0, r}; // EA is (r,n)
+    melora__draw_plan p;
+    MELORA__TRY_(melora__plan_draw(&p, MELORA__DRAW_BLOB, t, draw, 0, 0, d));
+    return melora__draw_run(&p, seed, stream);
 }
 extern "C" melora_status melora_cuda_blob_flipout_noise(float *EA, float *sa, float *sb,
                                                         uint64_t seed, uint64_t draw, int G,
                                                         melora_dims d, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
-    // EA is (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r)
-    uint64_t off;
-    size_t cnt, na, nb, e;
-    MELORA__NEED(EA && sa && sb, MELORA_ERR_NULL);
-    MELORA__NEED(G > 0, MELORA_ERR_SIZE);
-    MELORA__NEED(d.T > 0 && d.n > 0 && d.m > 0 && d.r > 0, MELORA_ERR_SIZE);
-    // every buffer of the dims addressable, as melora.h asks of them
-    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.n, 1));
-    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.m, 1));
-    MELORA__TRY_(melora__count(&e, (size_t)d.T, (size_t)d.r, 1));
-    MELORA__TRY_(melora__count(&e, (size_t)d.m, (size_t)d.r, 1));
-    size_t groups = (size_t)(d.T - 1) / (size_t)G + 1u;
-    MELORA__TRY_(melora__count(&cnt, (size_t)d.r, (size_t)d.n, 1));
-    MELORA__TRY_(melora__count(&na, groups, (size_t)d.n, 1));
-    MELORA__TRY_(melora__count(&nb, groups, (size_t)d.r, 1));
-    MELORA__NEED((uint64_t)cnt <= MELORA__WINDOW && (uint64_t)na + nb <= MELORA__WINDOW,
-                 MELORA_ERR_OVERFLOW);
-    MELORA__TRY_(melora_draw_offset(&off, draw));
-    melora__buf b[] = {{EA, cnt * sizeof(float), 1}, {sa, na * sizeof(float), 1},
-                       {sb, nb * sizeof(float), 1}};
-    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
-    MELORA__TRY_(melora__noise(EA, seed, off, (int64_t)cnt, 0, stream));
-    MELORA__TRY_(melora__noise(sa, seed, off, (int64_t)na, 2, stream));
-    return melora__noise(sb, seed, off + na, (int64_t)nb, 2, stream);
+    float *t[3] = {EA, sa, sb}; // (r,n), (ceil(T/G),n), (ceil(T/G),r)
+    melora__draw_plan p;
+    MELORA__TRY_(melora__plan_draw(&p, MELORA__DRAW_FLIPOUT, t, draw, 0, G, d));
+    return melora__draw_run(&p, seed, stream);
 }
 extern "C" melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
                                                   int r, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
-    // EC is (E,r,r)
-    uint64_t off;
-    size_t cnt;
-    MELORA__NEED(EC != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(E > 0 && r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__count(&cnt, (size_t)E, (size_t)r, (size_t)r));
-    MELORA__NEED((uint64_t)cnt <= MELORA__WINDOW, MELORA_ERR_OVERFLOW);
-    MELORA__TRY_(melora_draw_offset(&off, draw));
-    return melora__noise(EC, seed, off, (int64_t)cnt, 0, stream);
+    float *t[3] = {EC, nullptr, nullptr};
+    melora_dims d = {0, 0, 0, r}; // EC is (E,r,r)
+    melora__draw_plan p;
+    MELORA__TRY_(melora__plan_draw(&p, MELORA__DRAW_MELORA, t, draw, E, 0, d));
+    return melora__draw_run(&p, seed, stream);
 }
 
 // ----------------------------------------------------------------------------- LoRA --
@@ -1307,8 +1273,7 @@ static melora_status melora__blob_sample(float *As, const float *MA, const float
     // MA, GA, EA, As are (r,n)
     MELORA__NEED(As && MA && GA && EA, MELORA_ERR_NULL);
     MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__NEED((size_t)r <= ((size_t)PTRDIFF_MAX / sizeof(double)) / (size_t)n,
-                 MELORA_ERR_OVERFLOW);
+    MELORA__NEED((size_t)r <= MELORA__MAX_ELEMS / (size_t)n, MELORA_ERR_OVERFLOW);
     melora__buf b[] = {{As, MELORA__FB(r, n), 1}, {MA, MELORA__FB(r, n), 0},
                        {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0}};
     MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
@@ -1520,7 +1485,7 @@ static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float 
     void *work = w.base;
     MELORA__NEED(mu && g, MELORA_ERR_NULL);
     MELORA__TRY_(melora__kl_args(kl, status, work));
-    MELORA__TRY_(melora__count(&cnt, (size_t)r, (size_t)n, 1));
+    MELORA__TRY_(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
     melora__diag_layout(&ws);
     MELORA__NEED(w.bytes >= MELORA_CUDA_DIAG_KL_BYTES, MELORA_ERR_WORKSPACE);
     MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
@@ -1728,8 +1693,7 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
     size_t chk; // sizes first: melora__check_e divides by r * r
     MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, dd));
     MELORA__TRY_(melora__check_e(K, K, r));
-    MELORA__NEED((size_t)K <= ((size_t)PTRDIFF_MAX / sizeof(double)) / ((size_t)T * m),
-                 MELORA_ERR_OVERFLOW);
+    MELORA__NEED((size_t)K <= MELORA__MAX_ELEMS / ((size_t)T * m), MELORA_ERR_OVERFLOW);
     melora__buf b[] = {{z, MELORA__FB(K, T) * (size_t)m, 1}, {u, MELORA__FB(T, r), 1},
                        {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
                        {C, MELORA__FB(K, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};

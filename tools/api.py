@@ -165,6 +165,8 @@ class Api:
         if not m:
             raise ValueError("%s: cannot read the struct %r" % (self.path, st[:60]))
         name, fields = m.group(2), []
+        if name.startswith("melora__"):
+            return  # private (shared with melora_cuda.cu): neither API nor README
         for decl in m.group(1).split(";"):
             if not decl.strip():
                 continue
@@ -175,8 +177,7 @@ class Api:
             for more in first[1:]:
                 stars = more.count("*")
                 fields.append((norm_type(base_noptr + " " + "*" * stars), more.replace("*", "").strip()))
-        if not name.startswith("melora__"):
-            self.structs.append((name, fields))
+        self.structs.append((name, fields))
 
     def _enum(self, st):
         m = re.match(r"(?:typedef )?enum\s*\w*\s*\{(.*)\}\s*(\w*)$", st)
@@ -194,6 +195,8 @@ class Api:
                 cname, value = c, value + 1
             known[cname] = value
             consts.append((cname, value))
+        if all(c.startswith("MELORA__") for c, _ in consts):
+            return  # private (shared with melora_cuda.cu): not bound in Python
         self.enums.append((m.group(2) or None, consts))
 
     def _function(self, st, need_def):
