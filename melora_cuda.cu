@@ -386,7 +386,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
                 for (int q = 0; q < MELORA__RK; q++) a1[i][q] = a2[i][q] = 0.0f;
             const float *w1 = W + (size_t)k0 * (size_t)n;
             const float *w2 = W2 ? W2 + (size_t)k0 * (size_t)n : nullptr;
-            const float *e2 = EA2 ? EA2 + (size_t)k0 * (size_t)n : nullptr;
+            const float *e2 = W2 ? EA2 + (size_t)k0 * (size_t)n : nullptr; // with W2 always
             if (VEC) {
                 const float4 *x4 = (const float4 *)(x + (size_t)t0 * (size_t)n);
                 const float4 *w4 = (const float4 *)w1;
@@ -414,7 +414,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
                         wv[q] = q < nq ? w1[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
                         size_t o = (size_t)q * (size_t)n + (size_t)j;
                         wv2[q] = !w2 || q >= nq ? 0.0f // Flipout's dAn = (GA*GA)*EA, sampled here
-                               : e2 ? melora_sample_elem(0.0f, w2[o], e2[o]) : w2[o];
+                                                : melora_sample_elem(0.0f, w2[o], e2[o]);
                     }
 #pragma unroll
                     for (int i = 0; i < MELORA__SH_RT; i++) { // constant indices: registers
@@ -464,7 +464,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
     }
 }
 
-// The fused expand: dx_t += du_t W (+ sa_g * (du2_t W2), Flipout), one read-modify-write of
+// The fused expand (Flipout): dx_t += du_t W + sa_g * (du2_t W2), one read-modify-write of
 // dx: 8*T*n bytes (39 MB at the 7B shape, ~13 us at 3 TB/s) where a GEMM into a temporary
 // plus a sign pass would move three times that.
 __global__ void melora__k_expand(float *dx, const float *du, const float *W, const float *du2,
@@ -474,14 +474,11 @@ __global__ void melora__k_expand(float *dx, const float *du, const float *W, con
          i += (size_t)gridDim.x * blockDim.x) {
         size_t t = i / (size_t)n, j = i % (size_t)n;
         const float *dr = du + t * (size_t)r;
+        const float *d2 = du2 + t * (size_t)r;
         float a1 = 0.0f, a2 = 0.0f;
         for (int k = 0; k < r; k++) a1 += dr[k] * W[(size_t)k * (size_t)n + j];
-        if (W2) {
-            const float *d2 = du2 + t * (size_t)r;
-            for (int k = 0; k < r; k++) a2 += d2[k] * W2[(size_t)k * (size_t)n + j];
-            a1 += a2 * sa[(t / (size_t)G) * (size_t)n + j];
-        }
-        dx[i] += a1;
+        for (int k = 0; k < r; k++) a2 += d2[k] * W2[(size_t)k * (size_t)n + j];
+        dx[i] += a1 + a2 * sa[(t / (size_t)G) * (size_t)n + j];
     }
 }
 

@@ -310,18 +310,24 @@ Test(cuda, reductions_over_long_t) {
 // r = 5: u by k_shrink; r = 32: by cuBLAS (above MELORA__FUSE_MAXR); r = 300: k_mcexpand's
 // rank chunks (256 ranks each); K = 5 and 70 tiles of rows: past the sanitizer build's grid
 // caps (3 x 5), so samples and tiles loop in the kernel; m = 300: columns past a block.
-static void mc_forward(int T, int n, int m, int r, int K, double atol = 2e-5) {
+// offx, offA: x and A that many floats past an aligned start (k_shrink's 32-bit loads).
+static vec pad(const vec &v, int off) {
+    vec p(off, 0.0f);
+    p.insert(p.end(), v.begin(), v.end());
+    return p;
+}
+static void mc_forward(int T, int n, int m, int r, int K, double atol = 2e-5, int offx = 0, int offA = 0) {
     vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, 1), B = rnd(m * r, 3, 1), C = rnd(K * r * r, 4, 1), z0 = rnd(K * T * m, 5, 1);
     vec z = z0, u(T * r);
     std::vector<char> keep;
     const melora_lora_saved hs = {x.data(), u.data()};
     const melora_melora_params hp = {A.data(), B.data(), nullptr, nullptr, .5f}; // M, H unread
     cr_assert_eq(melora_melora_mc_forward(z.data(), &hs, cpu_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, keep), &hp, C.data(), K, dims(T, n, m, r)), 0);
-    dev dx(x), dA(A), dB(B), dC(C), dz(z0), du(vec(T * r, 0));
+    dev dx(pad(x, offx)), dA(pad(A, offA)), dB(B), dC(C), dz(z0), du(vec(T * r, 0));
     dwork w(cu_bytes(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
     cublasHandle_t h = handle();
-    const melora_lora_saved ds = {dx.p, du.p};
-    const melora_melora_params dp = {dA.p, dB.p, nullptr, nullptr, .5f};
+    const melora_lora_saved ds = {dx.p + offx, du.p};
+    const melora_melora_params dp = {dA.p + offA, dB.p, nullptr, nullptr, .5f};
     cr_assert_eq(melora_cuda_melora_mc_forward(dz.p, &ds, w.w(), &dp, dC.p, K, dims(T, n, m, r), h, 0), 0);
     close("mc z", dz.get(), z, atol, 2e-4);
     close("mc u", du.get(), u);
@@ -331,7 +337,9 @@ Test(cuda, mc_forward_matches_cpu) {
     NEED_DEVICE();
     mc_forward(13, 21, 17, 5, 3);
     mc_forward(13, 21, 17, 32, 3);
-    mc_forward(279, 10, 300, 3, 5);
+    mc_forward(279, 12, 300, 3, 5); // n % 4 == 0: k_shrink's 128-bit loads
+    mc_forward(9, 12, 10, 5, 2, 2e-5, 1, 0); // n % 4 == 0 but x, then A, misaligned
+    mc_forward(9, 12, 10, 5, 2, 2e-5, 0, 1);
     // z sums r = 300 terms of |B v| ~ 5 (v itself 300 terms): float32 sums in another order
     // than the CPU's differ by ~r eps sum|terms| ~ 2e-4 where z cancels to near 0
     mc_forward(6, 7, 9, 300, 2, 5e-4);
@@ -500,6 +508,8 @@ Test(cuda, bad_arguments) {
     cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, D), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_workspace_size_naive(&b, (melora_op)77, D), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)-1, D), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size(&b, MELORA_OP_COUNT_, D), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_workspace_size_naive(nullptr, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_NULL);
     cublasDestroy(h);
 }
