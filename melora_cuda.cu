@@ -11,9 +11,10 @@
 // k_sample, k_chain, k_signs, k_rowmix, k_expand, k_finish, k_xfinish, the KL terms and
 // gradients, k_gemm_naive) are grid-stride loops on at most MELORA__CU_MAXBLOCKS blocks;
 // k_shrink strides over its 4-row tiles past MELORA__GRID_X_MAX blocks. The others are
-// not grid-stride in x: k_dzpass and k_xpass put one block column on each 256-column
-// slice (gridDim.x = ceil(cols/256), within the 2^31-1 limit for any int size) and loop
-// over row tiles past gridDim.y (65535); k_dc_part and k_eq7_mh_part put one block column
+// not grid-stride in x: k_dzpass and k_xpass put one block column on each 128-column
+// (256-column) slice (gridDim.x = ceil(cols/128), within the 2^31-1 limit for any int
+// size) and loop over row tiles past gridDim.y (65535); k_mcexpand strides over its 4-row
+// tiles past MELORA__GRID_X_MAX and over the samples past gridDim.y; k_dc_part and k_eq7_mh_part put one block column
 // on each of at most 256 (64) row (column) chunks and loop over the r x r outputs past
 // gridDim.y; k_reduce has a fixed grid of MELORA__CU_NB blocks that stride over the
 // terms; k_kl_final and k_reduce_naive are one thread.
@@ -33,28 +34,42 @@
 //   cuBLAS z += s u B^T             2 T m + m r + T r                   2 T m r     11.8    12.0
 //   k_shrink (Me-LoRA u, v; r<=24)  T n + T r, W from L2 (T/4) r n      2 T n r     5.9     (cuBLAS)
 //   k_shrink (Flipout u, dAn fused) 2 T n (x, sa) + 3 r n + T r         4 T n r     11.7    18.8*
-//   k_dzpass (dv, dB; r <= 24)      T m + (m/256) T r + (T/64) m r      4 T m r     6.8     (cuBLAS)
-//   k_finish (dv [+ Flipout du2]; dB) (m/256+1) T r; (T/64+2) m r       small       0.2;0.8 -
-//   cuBLAS dv, dB (r > 24)          2 T m + ...                         4 T m r     -       18.8*
+//   k_dzpass (dv, dB; r <= 20)      T m + (m/128) T r + (T/64) m r      4 T m r     7.0     (cuBLAS)
+//   k_finish (dv [+ Flipout du2]; dB) (m/128+1) T r; (T/64+2) m r       small       0.4;0.8 -
+//   cuBLAS dv, dB (r > 20)          2 T m + ...                         4 T m r     -       18.8*
 //   cuBLAS dA += du^T x             T n + T r + 2 r n                   2 T n r     5.9     9.4*
 //   cuBLAS dx += du A               2 T n + T r + r n                   2 T n r     11.7    11.7
 //   k_xpass (Flipout dMA, d(dAn))   2 T n + 2 (T/64) r n                4 T n r     13.2    23.7
 //   k_xfinish (its partials -> dMA, dGA)  2 (T/64) r n + 6 r n          small       1.6     12
 //   k_expand (Flipout dx)           3 T n (dx read + write, sa) + 2 r n 4 T n r     17.6    18.8*
+//   k_mcexpand (Me-LoRA MC), per k  2 T m + r^2, B from L2 (T/4) m r    2 T m r     11.7    11.7
 //   k_dc_part + finish (Me-LoRA)    2 T r + 2 nch r^2 (nch <= 256)      2 T r^2     launch  launch
 //   k_rowmix, k_sample, k_chain,    O(T r + E r^2 + r n)                small       launch  launch
 //   k_signs, k_noise, KL kernels
 //   (* compute-bound in FP32 at that r.)
 //
-// So at r = 8 the LoRA forward should take ~18 us and the backward ~25 us (43 us together;
-// 59 MB and 85 MB of traffic); at r = 64 ~21 us and ~40 us, FP32-compute-bound (TF32
+// So at r = 8 the LoRA forward should take ~18 us and the backward ~26 us (44 us together;
+// 59 MB and 87 MB of traffic); at r = 64 ~21 us and ~40 us, FP32-compute-bound (TF32
 // would bring it back to the 59 + 98 MB bandwidth floor, ~47 us). The fused kernels are
 // used where the model says they move fewer bytes than the GEMMs they replace: k_dzpass
-// reads dz once where two GEMMs read it twice, but its partials grow as 0.16 r T m bytes
-// and pass the 4 T m bytes of the second read at r ~ 26; k_shrink saves no pass for
-// Me-LoRA (u is small) and its FMA rate trails cuBLAS's at large r. Hence
-// MELORA__FUSE_MAXR = 24. Flipout's fusions save whole (T,n) passes (x*sa written and
+// reads dz once where two GEMMs read it twice, but its partials grow as 0.19 r T m bytes
+// and pass the 4 T m bytes of the second read at r ~ 21 (hence MELORA__DZ_MAXR = 20);
+// k_shrink saves no pass for Me-LoRA (u is small) and its FMA rate trails cuBLAS's at
+// large r (hence MELORA__FUSE_MAXR = 24). Flipout's fusions save whole (T,n) passes (x*sa written and
 // read twice) and are kept at every r.
+//
+// Launches per pass (tuned path, every gradient asked for): LoRA forward 2 (GEMMs); LoRA
+// backward 5 at r <= 20 (k_dzpass, 2 k_finish, 2 GEMMs), 4 GEMMs above; Me-LoRA forward 2
+// at r <= 24 (k_shrink, GEMM), 3 above; Me-LoRA backward 8 (the dz pass's 3, k_rowmix, 2
+// GEMMs, k_dc_part, k_dc_finish); the Monte-Carlo forward 2 for any K (k_shrink or a GEMM,
+// then k_mcexpand for every sample; the loop it replaced launched 1 + 2K); Flipout forward
+// 2, backward 7 (k_sample, the dz pass's 3, k_xpass, k_xfinish, k_expand). Each launch is
+// ~2-4 us of gaps when not graph-captured: more than a kernel's own time below ~10 MB.
+// Waves at the paper's shape (132 SMs of an H100 SXM; resident blocks per SM from ptxas's
+// sm_90 register counts at 256 threads): k_dzpass's 608 blocks (32 x 19; ~104 registers,
+// two resident) are 2.3 waves (256 columns per block gave 304, 1.15 waves); k_shrink's 300
+// 4-row tiles (~124 registers, two resident) 1.14; k_mcexpand's 300 K blocks (~38
+// registers, six resident) 0.38 K.
 
 #include "melora_cuda.h"
 #include <stdio.h>
@@ -62,12 +77,14 @@
 
 #define MELORA__CU_THREADS 256
 #define MELORA__CU_MAXBLOCKS 4096
-// The largest r at which the fused k_shrink (Me-LoRA's u and v) and k_dzpass (dv and dB)
-// are used: above it their partials (k_dzpass: 0.16 r T m bytes against the 4 T m of a
-// second read of dz) or their FMA rate (k_shrink, against cuBLAS) lose, by the model at
-// the top of this file. Flipout keeps its fused kernels at every r (they save whole
+// The largest r at which the fused k_shrink (Me-LoRA's u and v; MELORA__FUSE_MAXR) and
+// k_dzpass (dv and dB; MELORA__DZ_MAXR) are used: above them k_shrink's FMA rate trails
+// cuBLAS's, and k_dzpass's partials, written and read once, 8 r T m (1/128 + 1/64) =
+// 0.19 r T m bytes, pass the 4 T m bytes of a second read of dz (at r ~ 21), by the model
+// at the top of this file. Flipout keeps its fused kernels at every r (they save whole
 // passes over (T,n) tensors: k_shrink, k_xpass, k_expand).
 #define MELORA__FUSE_MAXR 24
+#define MELORA__DZ_MAXR 20
 #define MELORA__CU_NB 64 // blocks of the KL reductions: fixed, so sums have a fixed order
 
 static thread_local char melora__cu_err[192];
@@ -369,7 +386,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
                 for (int q = 0; q < MELORA__RK; q++) a1[i][q] = a2[i][q] = 0.0f;
             const float *w1 = W + (size_t)k0 * (size_t)n;
             const float *w2 = W2 ? W2 + (size_t)k0 * (size_t)n : nullptr;
-            const float *e2 = EA2 ? EA2 + (size_t)k0 * (size_t)n : nullptr;
+            const float *e2 = W2 ? EA2 + (size_t)k0 * (size_t)n : nullptr; // with W2 always
             if (VEC) {
                 const float4 *x4 = (const float4 *)(x + (size_t)t0 * (size_t)n);
                 const float4 *w4 = (const float4 *)w1;
@@ -397,7 +414,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
                         wv[q] = q < nq ? w1[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
                         size_t o = (size_t)q * (size_t)n + (size_t)j;
                         wv2[q] = !w2 || q >= nq ? 0.0f // Flipout's dAn = (GA*GA)*EA, sampled here
-                               : e2 ? melora_sample_elem(0.0f, w2[o], e2[o]) : w2[o];
+                                                : melora_sample_elem(0.0f, w2[o], e2[o]);
                     }
 #pragma unroll
                     for (int i = 0; i < MELORA__SH_RT; i++) { // constant indices: registers
@@ -447,7 +464,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
     }
 }
 
-// The fused expand: dx_t += du_t W (+ sa_g * (du2_t W2), Flipout), one read-modify-write of
+// The fused expand (Flipout): dx_t += du_t W + sa_g * (du2_t W2), one read-modify-write of
 // dx: 8*T*n bytes (39 MB at the 7B shape, ~13 us at 3 TB/s) where a GEMM into a temporary
 // plus a sign pass would move three times that.
 __global__ void melora__k_expand(float *dx, const float *du, const float *W, const float *du2,
@@ -457,41 +474,42 @@ __global__ void melora__k_expand(float *dx, const float *du, const float *W, con
          i += (size_t)gridDim.x * blockDim.x) {
         size_t t = i / (size_t)n, j = i % (size_t)n;
         const float *dr = du + t * (size_t)r;
+        const float *d2 = du2 + t * (size_t)r;
         float a1 = 0.0f, a2 = 0.0f;
         for (int k = 0; k < r; k++) a1 += dr[k] * W[(size_t)k * (size_t)n + j];
-        if (W2) {
-            const float *d2 = du2 + t * (size_t)r;
-            for (int k = 0; k < r; k++) a2 += d2[k] * W2[(size_t)k * (size_t)n + j];
-            a1 += a2 * sa[(t / (size_t)G) * (size_t)n + j];
-        }
-        dx[i] += a1;
+        for (int k = 0; k < r; k++) a2 += d2[k] * W2[(size_t)k * (size_t)n + j];
+        dx[i] += a1 + a2 * sa[(t / (size_t)G) * (size_t)n + j];
     }
 }
 
 // The fused dz pass of every backward: dv = s dz B and dB += s dz^T uB from one read of dz.
-// A block (256 threads) owns a tile of DZ_RT = 64 rows x 256 columns: 64 column groups of
-// 4 columns (a thread each) times 4 row groups that take the tile's rows in turn. Per row
-// a thread loads its 4 columns (one 128-bit load when VEC: m % 4 == 0 and dz 16-byte
-// aligned), adds their share of dB in registers (4 x 8), and sums their share of dv over
-// its 4 columns, then over the warp (melora__warp_sum8: 9 shuffles per 512 bytes of dz);
-// the two warps of a row group and the 4 row groups' dB are added in order in shared
-// memory after the tile (two barriers per tile). Both leave per-tile partials that
-// melora__k_finish sums in tile order: deterministic. Model: reads dz once, T*m*4 bytes
-// (19.7 MB at the 7B shape, 6.6 us at 3 TB/s), where two GEMMs read it twice; writes
-// (m/256)*T*r + (T/64)*m*r floats of partials (0.6 + 2.5 MB there, read again by
-// k_finish); 4*T*m*r flops. Grid (m/256) x (T/64): 16 x 19 = 304 blocks there.
+// A block (256 threads) owns a tile of DZ_RT = 64 rows x DZ_COLS = 128 columns: 32 column
+// groups of 4 columns (a lane each) times 8 row groups (a warp each) that take the tile's
+// rows in turn. Per row a thread loads its 4 columns (one 128-bit load when VEC: m % 4 == 0
+// and dz 16-byte aligned), adds their share of dB in registers (4 x 8), and sums their
+// share of dv over its 4 columns, then over the warp (melora__warp_sum8: 9 shuffles per
+// 512 bytes of dz); the 8 row groups' dB are added in order in shared memory after the
+// tile (two barriers per tile). Both leave per-tile partials that melora__k_finish sums in
+// tile order: deterministic, and the same bits whatever gridDim.y (tiles past it are looped
+// over in the same per-tile order). 128 columns, not 256, so that the paper's shape has
+// two waves: grid (m/128) x (T/64) = 32 x 19 = 608 blocks at T = 1200, m = 4096, 2.3 waves
+// of 264 (132 SMs x 2 resident blocks: the register file holds two of these 256-thread
+// blocks); 256 columns gave 304 blocks, 1.15 waves. Model: reads dz once, T*m*4 bytes
+// (19.7 MB at the 7B shape, 5.9 us at 3.35 TB/s), where two GEMMs read it twice; writes
+// (m/128)*T*r + (T/64)*m*r floats of partials (1.2 + 2.5 MB there, read again by
+// k_finish); 4*T*m*r flops.
 #define MELORA__DZ_RT 64
-#define MELORA__DZ_RG 4
+#define MELORA__DZ_RG 8
+#define MELORA__DZ_COLS (4 * (MELORA__CU_THREADS / MELORA__DZ_RG)) // 128
 template <bool VEC>
 __global__ void __launch_bounds__(MELORA__CU_THREADS)
     melora__k_dzpass(float *dvp, float *dbp, const float *dz, const float *B, const float *uB,
                      int T, int m, int r) {
-    __shared__ float red[MELORA__DZ_RT][2][MELORA__RK];                          // 4 KB
-    __shared__ float dbs[MELORA__DZ_RG][MELORA__CU_THREADS / MELORA__DZ_RG * 4][MELORA__RK]; // 32 KB
-    const int gx = MELORA__CU_THREADS / MELORA__DZ_RG; // column groups: 64
-    int lane = (int)(threadIdx.x & 31u), tx = (int)threadIdx.x % gx, rg = (int)threadIdx.x / gx;
-    int wi = tx / 32; // the warp within the row group
-    int col0 = (int)blockIdx.x * (4 * gx) + 4 * tx;
+    __shared__ float red[MELORA__DZ_RT][MELORA__RK];                                  // 2 KB
+    __shared__ float dbs[MELORA__DZ_RG][MELORA__DZ_COLS][MELORA__RK];                 // 32 KB
+    static_assert(MELORA__CU_THREADS / MELORA__DZ_RG == 32, "a row group is one warp");
+    int lane = (int)(threadIdx.x & 31u), tx = lane, rg = (int)(threadIdx.x >> 5);
+    int col0 = (int)blockIdx.x * MELORA__DZ_COLS + 4 * tx;
     int nrt = (T + MELORA__DZ_RT - 1) / MELORA__DZ_RT;
     for (int tile = (int)blockIdx.y; tile < nrt; tile += (int)gridDim.y) { // any T
         int t0 = tile * MELORA__DZ_RT;
@@ -526,7 +544,7 @@ __global__ void __launch_bounds__(MELORA__CU_THREADS)
                     }
                 }
                 float sum = melora__warp_sum8(p, lane);
-                if ((lane & 3) == 0) red[t - t0][wi][melora__sum8_q(lane)] = sum;
+                if ((lane & 3) == 0) red[t - t0][melora__sum8_q(lane)] = sum;
             }
             for (int c = 0; c < 4; c++)
                 for (int q = 0; q < MELORA__RK; q++) dbs[rg][4 * tx + c][q] = db[c][q];
@@ -535,11 +553,11 @@ __global__ void __launch_bounds__(MELORA__CU_THREADS)
                 int tr = o / MELORA__RK, q = o % MELORA__RK;
                 if (q < nq)
                     dvp[((size_t)blockIdx.x * (size_t)T + (size_t)(t0 + tr)) * (size_t)r +
-                        (size_t)(k0 + q)] = red[tr][0][q] + red[tr][1][q];
+                        (size_t)(k0 + q)] = red[tr][q];
             }
             if (dbp)
-                for (int o = (int)threadIdx.x; o < 4 * gx * MELORA__RK; o += (int)blockDim.x) {
-                    int cl = o / MELORA__RK, q = o % MELORA__RK, col = (int)blockIdx.x * (4 * gx) + cl;
+                for (int o = (int)threadIdx.x; o < MELORA__DZ_COLS * MELORA__RK; o += (int)blockDim.x) {
+                    int cl = o / MELORA__RK, q = o % MELORA__RK, col = (int)blockIdx.x * MELORA__DZ_COLS + cl;
                     if (col >= m || q >= nq) continue;
                     float acc = 0.0f;
                     for (int g2 = 0; g2 < MELORA__DZ_RG; g2++) acc += dbs[g2][cl][q];
@@ -577,6 +595,56 @@ __global__ void melora__k_xpass(float *pa, float *pb, const float *x, const floa
                 size_t o = ((size_t)tile * (size_t)r + (size_t)(k0 + q)) * (size_t)n + (size_t)j;
                 if (pa) pa[o] = a[q];
                 if (pb) pb[o] = b[q];
+            }
+        }
+    }
+}
+
+// Me-LoRA's Monte-Carlo forward, every sample in one launch: z_k,t += s B (C_k u_t), k < K.
+// A block owns SH_RT = 4 rows of one sample (row tiles grid-stride in x past
+// MELORA__GRID_X_MAX, samples in y past gridDim.y): it forms v = C_k u_t for its rows in
+// shared memory, MC_RC ranks at a time, then a thread per column j adds s sum_q B[j][q]
+// v[i][q] to the 4 rows of z, so each B element loaded serves 4 rows (B is re-read from L2
+// K T/4 times). One read-modify-write of z per rank chunk: one for r <= MC_RC. Where the
+// loop of K (k_rowmix, GEMM) pairs it replaces needed v_k in a (T,r) workspace, this one
+// needs none. Model: 2 K T m floats of z (39 MB per sample at T = 1200, m = 4096: 11.7 us at
+// 3.35 TB/s), 2 K T m r + 2 K T r^2 flops.
+#define MELORA__MC_RC 256
+__global__ void melora__k_mcexpand(float *z, const float *u, const float *C, const float *B,
+                                   float s, int K, int T, int m, int r) {
+    __shared__ float vs[MELORA__SH_RT][MELORA__MC_RC]; // 4 KB
+    int ntile = (T + MELORA__SH_RT - 1) / MELORA__SH_RT;
+    for (int k = (int)blockIdx.y; k < K; k += (int)gridDim.y) {
+        const float *Ck = C + (size_t)k * (size_t)r * (size_t)r;
+        float *zk = z + (size_t)k * (size_t)T * (size_t)m;
+        for (int tile = (int)blockIdx.x; tile < ntile; tile += (int)gridDim.x) {
+            int t0 = tile * MELORA__SH_RT, nr = T - t0 < MELORA__SH_RT ? T - t0 : MELORA__SH_RT;
+            for (int q0 = 0; q0 < r; q0 += MELORA__MC_RC) {
+                int nq = r - q0 < MELORA__MC_RC ? r - q0 : MELORA__MC_RC;
+                for (int o = (int)threadIdx.x; o < MELORA__SH_RT * nq; o += (int)blockDim.x) {
+                    int i = o / nq, q = o % nq;
+                    float acc = 0.0f; // rows past T: zeros, never stored
+                    if (i < nr) {
+                        const float *cq = Ck + (size_t)(q0 + q) * (size_t)r;
+                        const float *ut = u + (size_t)(t0 + i) * (size_t)r;
+                        for (int p = 0; p < r; p++) acc += cq[p] * ut[p];
+                    }
+                    vs[i][q] = acc;
+                }
+                __syncthreads();
+                for (int j = (int)threadIdx.x; j < m; j += (int)blockDim.x) {
+                    const float *bj = B + (size_t)j * (size_t)r + (size_t)q0;
+                    float a[MELORA__SH_RT];
+#pragma unroll
+                    for (int i = 0; i < MELORA__SH_RT; i++) a[i] = 0.0f;
+                    for (int q = 0; q < nq; q++) {
+                        float b = bj[q];
+#pragma unroll
+                        for (int i = 0; i < MELORA__SH_RT; i++) a[i] += b * vs[i][q];
+                    }
+                    for (int i = 0; i < nr; i++) zk[(size_t)(t0 + i) * (size_t)m + (size_t)j] += s * a[i];
+                }
+                __syncthreads(); // vs is reused
             }
         }
     }
@@ -913,6 +981,7 @@ static int melora__dc_nch(int T) { return (int)(((int64_t)T + melora__dc_rows(T)
 static int melora__eq_cols(int n) { int64_t c = ((int64_t)n + 63) / 64; return c > 64 ? (int)c : 64; }
 static int melora__eq_ncn(int n) { return (int)(((int64_t)n + melora__eq_cols(n) - 1) / melora__eq_cols(n)); }
 static size_t melora__ncs(int m) { return ((size_t)m + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS; }
+static size_t melora__dz_ncs(int m) { return ((size_t)m + MELORA__DZ_COLS - 1) / MELORA__DZ_COLS; }
 static size_t melora__nrt(int T) { return ((size_t)T + MELORA__DZ_RT - 1) / MELORA__DZ_RT; }
 // grid y for a count of row tiles: the kernels loop over the tiles past gridDim.y (65535)
 // (MELORA__GRID_Y_MAX and MELORA__GRID_X_MAX below the hardware's limits only in the
@@ -947,7 +1016,8 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
     esz[MC_BAD] = sizeof(int);
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
-    case MELORA_OP_MELORA_FORWARD: break;
+    case MELORA_OP_MELORA_FORWARD:
+    case MELORA_OP_MELORA_MC_FORWARD: break; // k_mcexpand forms each v_k in shared memory
     case MELORA_OP_LORA_BACKWARD: cnt[MC_DU] = tr; cnt[MC_DAS] = rn; break; // dAs: BLoB's
     case MELORA_OP_MELORA_BACKWARD:
         cnt[MC_DU] = cnt[MC_DV] = tr;
@@ -955,7 +1025,6 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
         MELORA__NEED((size_t)r <= lim / (512 * (size_t)r), MELORA_ERR_OVERFLOW);
         cnt[MC_DCP] = 2 * (size_t)melora__dc_nch(T) * r * r; // k_dc_part's pm, ph
         break;
-    case MELORA_OP_MELORA_MC_FORWARD: cnt[MC_DV] = tr; break;
     case MELORA_OP_FLIPOUT_FORWARD: // the tuned k_shrink forms dAn and x*sa in registers
         if (naive) cnt[MC_DAN] = rn, cnt[MC_XA] = tn, cnt[MC_DU] = tr;
         break;
@@ -978,11 +1047,11 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
     default: return MELORA_ERR_ENUM;
     }
     if ((op == MELORA_OP_LORA_BACKWARD || op == MELORA_OP_MELORA_BACKWARD ||
-         op == MELORA_OP_FLIPOUT_BACKWARD) && !naive && r <= MELORA__FUSE_MAXR) {
-        // the fused dz pass's partials (above MELORA__FUSE_MAXR two GEMMs need none)
+         op == MELORA_OP_FLIPOUT_BACKWARD) && !naive && r <= MELORA__DZ_MAXR) {
+        // the fused dz pass's partials (above MELORA__DZ_MAXR two GEMMs need none)
         size_t mr = (size_t)m * r;
-        MELORA__NEED(melora__ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
-        cnt[MC_DVP] = melora__ncs(m) * tr;
+        MELORA__NEED(melora__dz_ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
+        cnt[MC_DVP] = melora__dz_ncs(m) * tr;
         cnt[MC_DBP] = melora__nrt(T) * mr;
     }
     ws->total = 0;
@@ -1175,19 +1244,19 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
                                 float *dbp, const float *dz, const float *B, const float *uB,
                                 float s, int T, int m, int r, float *dv2 = nullptr,
                                 const float *sgn = nullptr, int G = 1) {
-    if (!c->naive && r <= MELORA__FUSE_MAXR) { // above it, two cuBLAS GEMMs move fewer bytes
-        dim3 grid((unsigned)melora__ncs(m), melora__gy(melora__nrt(T)));
+    if (!c->naive && r <= MELORA__DZ_MAXR) { // above it, two cuBLAS GEMMs move fewer bytes
+        dim3 grid((unsigned)melora__dz_ncs(m), melora__gy(melora__nrt(T)));
         if (m % 4 == 0 && melora__aligned16(dz))
             melora__k_dzpass<true><<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr,
                                                                           dz, B, uB, T, m, r);
         else
             melora__k_dzpass<false><<<grid, MELORA__CU_THREADS, 0, c->st>>>(dvp, dB ? dbp : nullptr,
                                                                            dz, B, uB, T, m, r);
-        MELORA__LAUNCHED_P(c->st, "k_dzpass", MELORA__F4((size_t)T * m + (size_t)m * r + (size_t)T * r + melora__ncs(m) * T * r + (dB ? melora__nrt(T) * m * r : 0)));
+        MELORA__LAUNCHED_P(c->st, "k_dzpass", MELORA__F4((size_t)T * m + (size_t)m * r + (size_t)T * r + melora__dz_ncs(m) * T * r + (dB ? melora__nrt(T) * m * r : 0)));
         size_t tr = (size_t)T * r, mr = (size_t)m * r;
         melora__k_finish<<<melora__blocks(tr), MELORA__CU_THREADS, 0, c->st>>>(
-            dv, dvp, (int)melora__ncs(m), tr, s, 0, dv2, sgn, G, r);
-        MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__ncs(m) + (dv2 ? 3 : 1)) * tr));
+            dv, dvp, (int)melora__dz_ncs(m), tr, s, 0, dv2, sgn, G, r);
+        MELORA__LAUNCHED_P(c->st, "k_finish", MELORA__F4((melora__dz_ncs(m) + (dv2 ? 3 : 1)) * tr));
         if (dB) {
             melora__k_finish<<<melora__blocks(mr), MELORA__CU_THREADS, 0, c->st>>>(
                 dB, dbp, (int)melora__nrt(T), mr, s, 1, nullptr, nullptr, 1, r);
@@ -1686,7 +1755,7 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
                                                int m, int r, cublasHandle_t h, cudaStream_t st) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
-    // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m); v (T,r) in work
+    // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m)
     melora__cws ws;
     melora__cctx c;
     MELORA__NEED(z && u && x && A && C && B, MELORA_ERR_NULL);
@@ -1699,7 +1768,6 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
                        {C, MELORA__FB(K, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
     MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_MC_FORWARD, dd, s, h, st, 0,
                                b, MELORA__NBUF(b)));
-    float *v = melora__reg<float>(work, &ws, MC_DV);
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
     if (r <= MELORA__FUSE_MAXR)
@@ -1707,13 +1775,11 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
                                     n, r, MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r)));
     else
         MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
-    for (int k = 0; k < K; k++) {
-        melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, st>>>(
-            v, u, C + (size_t)k * r * r, T, r, T, 0);
-        MELORA__LAUNCHED_P(st, "k_rowmix", MELORA__F4(2 * (size_t)T * r + (size_t)r * r));
-        MELORA__TRY_(melora__gemm(&c, 1, 0, m, T, r, s, B, r, v, r, 1.0f,
-                                  z + (size_t)k * T * m, m));
-    }
+    // z_k += s (C_k u) B^T for every sample k: one launch (the samples share u and B)
+    size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
+    dim3 grid((unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX), melora__gy((size_t)K));
+    melora__k_mcexpand<<<grid, melora__tpb(m), 0, st>>>(z, u, C, B, s, K, T, m, r);
+    MELORA__LAUNCHED_P(st, "k_mcexpand", MELORA__F4(2 * (size_t)K * T * m + (size_t)T * r + (size_t)K * r * r + (size_t)m * r));
     return c.done(MELORA_OK);
 }
 

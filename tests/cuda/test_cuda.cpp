@@ -133,7 +133,10 @@ struct shape { int T, n, m, r, E, G; };
 static const shape SHAPES[] = {{5, 7, 6, 3, 1, 1}, {1, 1, 1, 1, 1, 1}, {17, 33, 19, 1, 17, 2},
                                {12, 16, 40, 5, 3, 5}, {24, 21, 18, 8, 4, 7},
                                {6, 600, 300, 9, 3, 2},   /* n > block: every warp reduces */
-                               {130, 20, 270, 3, 5, 3}}; /* several row tiles and column slices */
+                               {130, 20, 270, 3, 5, 3},  /* several row tiles and column slices */
+                               {9, 13, 11, 22, 3, 2},    /* r between the thresholds: fused
+                                                            shrink, dz pass by GEMMs */
+                               {8, 9, 260, 30, 2, 3}};   /* r > both thresholds, m > 256 */
 /* the long reductions: T > 4096 (65 row tiles), T n > 1M, r = 64 (8 rank groups) */
 static const shape BIG[] = {{4100, 260, 40, 3, 4, 3}, {72, 300, 270, 64, 3, 5}};
 
@@ -180,8 +183,9 @@ static void near(const char *what, const vec &g, const ref::dvec &want, const re
 static ref::dvec dbl(const vec &v) { return ref::dvec(v.begin(), v.end()); }
 
 // One method on one shape, against the double model: the tuned path and the naive one,
-// with every gradient requested; `patterns` also runs the tuned backward once per subset of
-// NULL gradients (the others must still be right, the NULL ones untouched).
+// with every gradient requested; `patterns` also runs the tuned and the naive backward
+// once per subset of NULL gradients (the others must still be right, the NULL ones
+// untouched).
 enum { LORA, BLOB, FLIP, MELORA };
 enum { G_DX = 1, G_DA = 2, G_DB = 4, G_DGA = 8, G_DM = 16, G_DH = 32 };
 static void check(int method, const shape &S0, bool patterns) {
@@ -207,9 +211,10 @@ static void check(int method, const shape &S0, bool patterns) {
     const int all = G_DX | G_DA | G_DB | (method == BLOB || method == FLIP ? G_DGA : 0) | (method == MELORA ? G_DM | G_DH : 0);
     cublasHandle_t h = handle();
     std::vector<std::pair<int, int>> runs = {{0, all}, {1, all}}; // (naive, gradients)
-    if (patterns)
-        for (int g = 0; g < all; g++)
-            if ((g & all) == g) runs.push_back({0, g});
+    if (patterns) // every subset of NULL gradients, on both paths
+        for (int nv = 0; nv < 2; nv++)
+            for (int g = 0; g < all; g++)
+                if ((g & all) == g) runs.push_back({nv, g});
     for (auto run : runs) {
         int naive = run.first, want_g = run.second;
         char ctx[96];
@@ -302,29 +307,42 @@ Test(cuda, reductions_over_long_t) {
     for (int method : {LORA, MELORA}) check(method, shape{T, 16, 8, 8, 4, 1}, false);
 }
 
-// r = 5: u by k_shrink; r = 32: by cuBLAS (above MELORA__FUSE_MAXR)
-static void mc_forward(int r) {
-    const int T = 13, n = 21, m = 17, K = 3;
+// r = 5: u by k_shrink; r = 32: by cuBLAS (above MELORA__FUSE_MAXR); r = 300: k_mcexpand's
+// rank chunks (256 ranks each); K = 5 and 70 tiles of rows: past the sanitizer build's grid
+// caps (3 x 5), so samples and tiles loop in the kernel; m = 300: columns past a block.
+// offx, offA: x and A that many floats past an aligned start (k_shrink's 32-bit loads).
+static vec pad(const vec &v, int off) {
+    vec p(off, 0.0f);
+    p.insert(p.end(), v.begin(), v.end());
+    return p;
+}
+static void mc_forward(int T, int n, int m, int r, int K, double atol = 2e-5, int offx = 0, int offA = 0) {
     vec x = rnd(T * n, 1, 1), A = rnd(r * n, 2, 1), B = rnd(m * r, 3, 1), C = rnd(K * r * r, 4, 1), z0 = rnd(K * T * m, 5, 1);
     vec z = z0, u(T * r);
     std::vector<char> keep;
     const melora_lora_saved hs = {x.data(), u.data()};
     const melora_melora_params hp = {A.data(), B.data(), nullptr, nullptr, .5f}; // M, H unread
     cr_assert_eq(melora_melora_mc_forward(z.data(), &hs, cpu_work(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r, keep), &hp, C.data(), K, dims(T, n, m, r)), 0);
-    dev dx(x), dA(A), dB(B), dC(C), dz(z0), du(vec(T * r, 0));
+    dev dx(pad(x, offx)), dA(pad(A, offA)), dB(B), dC(C), dz(z0), du(vec(T * r, 0));
     dwork w(cu_bytes(MELORA_OP_MELORA_MC_FORWARD, T, n, m, r));
     cublasHandle_t h = handle();
-    const melora_lora_saved ds = {dx.p, du.p};
-    const melora_melora_params dp = {dA.p, dB.p, nullptr, nullptr, .5f};
+    const melora_lora_saved ds = {dx.p + offx, du.p};
+    const melora_melora_params dp = {dA.p + offA, dB.p, nullptr, nullptr, .5f};
     cr_assert_eq(melora_cuda_melora_mc_forward(dz.p, &ds, w.w(), &dp, dC.p, K, dims(T, n, m, r), h, 0), 0);
-    close("mc z", dz.get(), z);
+    close("mc z", dz.get(), z, atol, 2e-4);
     close("mc u", du.get(), u);
     cublasDestroy(h);
 }
 Test(cuda, mc_forward_matches_cpu) {
     NEED_DEVICE();
-    mc_forward(5);
-    mc_forward(32);
+    mc_forward(13, 21, 17, 5, 3);
+    mc_forward(13, 21, 17, 32, 3);
+    mc_forward(279, 12, 300, 3, 5); // n % 4 == 0: k_shrink's 128-bit loads
+    mc_forward(9, 12, 10, 5, 2, 2e-5, 1, 0); // n % 4 == 0 but x, then A, misaligned
+    mc_forward(9, 12, 10, 5, 2, 2e-5, 0, 1);
+    // z sums r = 300 terms of |B v| ~ 5 (v itself 300 terms): float32 sums in another order
+    // than the CPU's differ by ~r eps sum|terms| ~ 2e-4 where z cancels to near 0
+    mc_forward(6, 7, 9, 300, 2, 5e-4);
 }
 
 // The KLs (value, status, gradients) against the CPU path (double sums) on (r, n).
@@ -490,6 +508,8 @@ Test(cuda, bad_arguments) {
     cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)77, D), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_workspace_size(nullptr, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_workspace_size_naive(&b, (melora_op)77, D), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size(&b, (melora_op)-1, D), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_workspace_size(&b, MELORA_OP_COUNT_, D), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_workspace_size_naive(nullptr, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_NULL);
     cublasDestroy(h);
 }
@@ -958,6 +978,62 @@ Test(cuda, every_pointer_checked) {
     cublasDestroy(h);
     for (auto *b : bufs) delete b;
 }
+
+#ifdef CUDACPU
+// The host-pointer failures of every_pointer_checked on the other paths: r = 26 is above
+// MELORA__DZ_MAXR and MELORA__FUSE_MAXR (dv and dB by GEMMs, Me-LoRA's and the Monte-Carlo
+// u by GEMMs, k_rowmix), r = 22 between them (the fused shrink, the dz pass by GEMMs).
+// Each pointer on the host in turn: MELORA_ERR_CUDA or MELORA_ERR_CUBLAS, the failing
+// call named, the handle's stream put back; with every pointer on the device, MELORA_OK.
+Test(cuda, host_pointers_fail_on_every_path) {
+    NEED_DEVICE();
+    const int NP = 16, LEN = 8192; // floats per buffer: every shape's tensors and workspace
+    setenv("CUDACPU_QUIET", "1", 1);
+    std::vector<dev *> bufs;
+    void *base[NP];
+    for (int i = 0; i < NP; i++) {
+        vec v = rnd(LEN, 200 + i, .5);
+        for (auto &f : v) f = f < 0 ? f - .1f : f + .1f;
+        bufs.push_back(new dev(v));
+        base[i] = bufs.back()->p;
+    }
+    std::vector<float> host(LEN, .5f);
+    cublasHandle_t h = handle();
+    cudaStream_t mine;
+    cr_assert_eq(cudaStreamCreate(&mine), cudaSuccess);
+    cr_assert_eq(cublasSetStream(h, mine), CUBLAS_STATUS_SUCCESS);
+    int failed = 0;
+    for (int r : {22, 26}) {
+        Env env;
+        env.h = env.hh = h;
+        env.r = r;
+        std::vector<Entry> calls = entries(env);
+        for (auto &c : calls) {
+            cr_assert(c.ws <= LEN * sizeof(float), "%s r %d: workspace of %zu bytes", c.name, r, c.ws);
+            void *p[NP];
+            for (int j = 0; j < NP; j++) p[j] = base[j];
+            cr_assert_eq(c.f(p), MELORA_OK, "%s r %d: all pointers on the device", c.name, r);
+            for (int i = 0; i < (int)strlen(c.roles); i++) {
+                for (int j = 0; j < NP; j++) p[j] = base[j];
+                p[i] = host.data();
+                melora_status st = c.f(p);
+                if (st == MELORA_OK && i == work_index(c)) continue;
+                cr_assert(st == MELORA_ERR_CUDA || st == MELORA_ERR_CUBLAS, "%s r %d: pointer %d on the host: %s", c.name, r, i, melora_status_string(st));
+                cr_assert(melora_cuda_last_error()[0] != '\0', "%s r %d: pointer %d: no call named", c.name, r, i);
+                cudaStream_t got = nullptr;
+                cr_assert_eq(cublasGetStream(h, &got), CUBLAS_STATUS_SUCCESS);
+                cr_assert_eq(got, mine, "%s r %d: pointer %d: the handle's stream", c.name, r, i);
+                failed++;
+            }
+        }
+    }
+    cr_assert_gt(failed, 0);
+    cr_assert_eq(cublasSetStream(h, 0), CUBLAS_STATUS_SUCCESS);
+    cudaStreamDestroy(mine);
+    cublasDestroy(h);
+    for (auto *b : bufs) delete b;
+}
+#endif
 
 // Overlapping buffers, for every entry point: each written buffer (output, workspace, the
 // KLs' value and status) at the start of every other buffer of the call, its last element
