@@ -3,7 +3,7 @@
 // The plain products go to cuBLAS; fused kernels take the place of GEMMs where fusing
 // saves a pass over a (T,n) or (T,m) tensor (k_shrink: Me-LoRA's shrink with C, Flipout's
 // two products and their signs; k_expand: Flipout's dx; k_dzpass: dv and dB from one read
-// of dz; k_xpass: Flipout's dMA and d(dAn) from one read of x); a few small kernels do the
+// of dz; k_xpass: Flipout's dMA and dN from one read of x); a few small kernels do the
 // per-element work (noise, sampling, the chain rule through a sample, Me-LoRA's r x r
 // mixing, the KL terms). Per-element math comes from
 // melora.h's __host__ __device__ functions, so the GPU computes what the CPU computes.
@@ -33,13 +33,13 @@
 //   cuBLAS u = x A^T (LoRA, BLoB)   T n + r n + T r floats              2 T n r     5.9 us  9.4 us*
 //   cuBLAS z += s u B^T             2 T m + m r + T r                   2 T m r     11.8    12.0
 //   k_shrink (Me-LoRA u, v; r<=24)  T n + T r, W from L2 (T/4) r n      2 T n r     5.9     (cuBLAS)
-//   k_shrink (Flipout u, dAn fused) 2 T n (x, sa) + 3 r n + T r         4 T n r     11.7    18.8*
+//   k_shrink (Flipout u, N fused) 2 T n (x, sa) + 3 r n + T r         4 T n r     11.7    18.8*
 //   k_dzpass (dv, dB; r <= 20)      T m + (m/128) T r + (T/64) m r      4 T m r     7.0     (cuBLAS)
 //   k_finish (dv [+ Flipout du2]; dB) (m/128+1) T r; (T/64+2) m r       small       0.4;0.8 -
 //   cuBLAS dv, dB (r > 20)          2 T m + ...                         4 T m r     -       18.8*
 //   cuBLAS dA += du^T x             T n + T r + 2 r n                   2 T n r     5.9     9.4*
 //   cuBLAS dx += du A               2 T n + T r + r n                   2 T n r     11.7    11.7
-//   k_xpass (Flipout dMA, d(dAn))   2 T n + 2 (T/64) r n                4 T n r     13.2    23.7
+//   k_xpass (Flipout dMA, dN)   2 T n + 2 (T/64) r n                4 T n r     13.2    23.7
 //   k_xfinish (its partials -> dMA, dGA)  2 (T/64) r n + 6 r n          small       1.6     12
 //   k_expand (Flipout dx)           3 T n (dx read + write, sa) + 2 r n 4 T n r     17.6    18.8*
 //   k_mcexpand (Me-LoRA MC), per k  2 T m + r^2, B from L2 (T/4) m r    2 T m r     11.7    11.7
@@ -163,15 +163,6 @@ extern "C" int melora_cuda_profile_stop(const char **name, double *bytes, float 
 #else
 #define MELORA__PROF_MARK(st, name, bytes) ((void)0)
 #endif
-#define MELORA__TRY_(expr)                                                                  \
-    do {                                                                                    \
-        melora_status st_ = (expr);                                                         \
-        if (st_ != MELORA_OK) return st_;                                                   \
-    } while (0)
-#define MELORA__NEED(cond, st)                                                              \
-    do {                                                                                    \
-        if (!(cond)) return (st);                                                           \
-    } while (0)
 
 // Every entry point clears melora_cuda_last_error() and, once its arguments are checked and
 // before its first launch, takes over an error left pending by an earlier CUDA call of the
@@ -413,7 +404,7 @@ __global__ void melora__k_shrink(float *u, float *v, const float *x, const float
                     for (int q = 0; q < MELORA__RK; q++) {
                         wv[q] = q < nq ? w1[(size_t)q * (size_t)n + (size_t)j] : 0.0f;
                         size_t o = (size_t)q * (size_t)n + (size_t)j;
-                        wv2[q] = !w2 || q >= nq ? 0.0f // Flipout's dAn = (GA*GA)*EA, sampled here
+                        wv2[q] = !w2 || q >= nq ? 0.0f // Flipout's N = (GA*GA)*EA, sampled here
                                                 : melora_sample_elem(0.0f, w2[o], e2[o]);
                     }
 #pragma unroll
@@ -569,7 +560,7 @@ __global__ void __launch_bounds__(MELORA__CU_THREADS)
 }
 // Flipout's weight gradients from one read of x: per tile of DZ_RT rows x 256 columns, a
 // thread per column j adds du[t][k] x[t][j] (for dMA) and du2[t][k] x[t][j] sa[t/G][j]
-// (for d(dAn)) over the tile's rows into per-tile partials (nrt, r, n), summed in tile
+// (for dN) over the tile's rows into per-tile partials (nrt, r, n), summed in tile
 // order by melora__k_finish. Reads x once (19.7 MB at the 7B shape) where GEMMs would read
 // x, write x*sa and read it again (59 MB); the partials add 2 (T/64) r n floats.
 __global__ void melora__k_xpass(float *pa, float *pb, const float *x, const float *sa, int G,
@@ -668,7 +659,7 @@ __global__ void melora__k_finish(float *out, const float *parts, int np, size_t 
     }
 }
 // Flipout's weight gradients from k_xpass's partials, in tile order: dMA += sum pa;
-// dGA += d(dAn) * EA * 2 GA with d(dAn) = sum pb (the chain rule through dAn = GA^2 EA).
+// dGA += dN * EA * 2 GA with dN = sum pb (the chain rule through N = GA^2 EA).
 // Reads (nrt + 4) r n floats at most.
 __global__ void melora__k_xfinish(float *dMA, float *dGA, const float *pa, const float *pb,
                                   const float *GA, const float *EA, int nrt, size_t count) {
@@ -962,7 +953,7 @@ static melora_status melora__gemm(melora__cctx *c, int ta, int tb, int M, int N,
         MELORA__LAUNCHED_P(c->st, "k_gemm_naive", 0);
         return MELORA_OK;
     }
-    MELORA__TRY_(c->bind());
+    MELORA__TRY(c->bind());
     MELORA__BLAS(cublasSgemm(c->h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
                              M, N, K, &alpha, A, lda, B, ldb, &beta, C, ldc));
     MELORA__PROF_MARK(c->st, "cublasSgemm",
@@ -971,8 +962,28 @@ static melora_status melora__gemm(melora__cctx *c, int ta, int tb, int M, int N,
 }
 
 // Device workspace: regions of 256-byte-aligned floats (or doubles) per op.
-enum { MC_DU, MC_DV, MC_DAS, MC_DAN, MC_XA, MC_TMP, MC_DDN, MC_DVP, MC_DBP, MC_XPA, MC_XPB,
-       MC_DCP, MC_P, MC_S, MC_EQP, MC_PART, MC_BAD, MC_NREG };
+enum {
+    MELORA__R_UN,     // Flipout forward, naive: (x*sa) N^T before the signs sb (T,r)
+    MELORA__R_DU,     // du (T,r)
+    MELORA__R_DV,     // Me-LoRA: dv (T,r)
+    MELORA__R_DUS,    // Flipout: du*sb (T,r)
+    MELORA__R_DAS,    // BLoB: the gradient of As (r,n)
+    MELORA__R_NOISE,  // Flipout: N = (GA*GA)*EA (r,n)
+    MELORA__R_XA,     // Flipout, naive: x*sa (T,n)
+    MELORA__R_TMP,    // Flipout backward, naive: (du*sb) N (T,n)
+    MELORA__R_DN,     // Flipout backward, naive: the gradient of N (r,n)
+    MELORA__R_PV,     // the dz pass's partials of dv (ncs,T,r)
+    MELORA__R_PB,     // the dz pass's partials of dB (nrt,m,r)
+    MELORA__R_PA,     // k_xpass's partials of dMA (nrt,r,n)
+    MELORA__R_PN,     // k_xpass's partials of the gradient of N (nrt,r,n)
+    MELORA__R_PMH,    // k_dc_part's partials of dM and dH (2,nch,r,r)
+    MELORA__R_KLP,    // eq. 7: P = M A (r,n) doubles
+    MELORA__R_KLS,    // eq. 7: S = Om |A| (r,n) doubles
+    MELORA__R_KLPMH,  // k_eq7_mh_part's partials of dM and dH (2,ncn,r,r) doubles
+    MELORA__R_KLPART, // the KL reductions' partials (3,NB) doubles
+    MELORA__R_KLBAD,  // the KLs' flag of a bad term (int)
+    MELORA__R_COUNT
+};
 // k_dc_part's rows per chunk (at most 256 chunks) and k_eq7_mh_part's columns per chunk
 // (at most 64 chunks)
 // (in 64 bits: T or n near INT_MAX must not overflow; every result fits an int)
@@ -996,7 +1007,7 @@ static unsigned melora__gy(size_t tiles) {
     return (unsigned)(tiles < MELORA__GRID_Y_MAX ? tiles : MELORA__GRID_Y_MAX);
 }
 typedef struct {
-    size_t off[MC_NREG];
+    size_t off[MELORA__R_COUNT];
     size_t total;
 } melora__cws;
 
@@ -1004,45 +1015,45 @@ typedef struct {
 // otherwise the tuned kernels), each present only where that path uses it.
 static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_dims d,
                                          int naive) {
-    size_t cpu_bytes, cnt[MC_NREG], esz[MC_NREG];
+    size_t cpu_bytes, cnt[MELORA__R_COUNT], esz[MELORA__R_COUNT];
     if (op == MELORA_OP_MELORA_KL) d.T = d.m = 1; // eq. 7 has no T or m
     const int T = d.T, n = d.n, m = d.m, r = d.r;
     // the CPU query validates sizes and overflow of every (T,n) (r,n) ... buffer
-    MELORA__TRY_(melora_workspace_size(&cpu_bytes, op, d));
+    MELORA__TRY(melora_workspace_size(&cpu_bytes, op, d));
     size_t tr = (size_t)T * r, rn = (size_t)r * n, tn = (size_t)T * n;
     const size_t lim = MELORA__MAX_ELEMS;
-    for (int i = 0; i < MC_NREG; i++) cnt[i] = 0, esz[i] = sizeof(float);
-    esz[MC_P] = esz[MC_S] = esz[MC_EQP] = esz[MC_PART] = sizeof(double);
-    esz[MC_BAD] = sizeof(int);
+    for (int i = 0; i < MELORA__R_COUNT; i++) cnt[i] = 0, esz[i] = sizeof(float);
+    esz[MELORA__R_KLP] = esz[MELORA__R_KLS] = esz[MELORA__R_KLPMH] = esz[MELORA__R_KLPART] = sizeof(double);
+    esz[MELORA__R_KLBAD] = sizeof(int);
     switch (op) {
     case MELORA_OP_LORA_FORWARD:
     case MELORA_OP_MELORA_FORWARD:
     case MELORA_OP_MELORA_MC_FORWARD: break; // k_mcexpand forms each v_k in shared memory
-    case MELORA_OP_LORA_BACKWARD: cnt[MC_DU] = tr; cnt[MC_DAS] = rn; break; // dAs: BLoB's
+    case MELORA_OP_LORA_BACKWARD: cnt[MELORA__R_DU] = tr; cnt[MELORA__R_DAS] = rn; break; // dAs: BLoB's
     case MELORA_OP_MELORA_BACKWARD:
-        cnt[MC_DU] = cnt[MC_DV] = tr;
+        cnt[MELORA__R_DU] = cnt[MELORA__R_DV] = tr;
         if (naive) break; // k_dc sums in registers
-        MELORA__NEED((size_t)r <= lim / (512 * (size_t)r), MELORA_ERR_OVERFLOW);
-        cnt[MC_DCP] = 2 * (size_t)melora__dc_nch(T) * r * r; // k_dc_part's pm, ph
+        MELORA__REQUIRE((size_t)r <= lim / (512 * (size_t)r), MELORA_ERR_OVERFLOW);
+        cnt[MELORA__R_PMH] = 2 * (size_t)melora__dc_nch(T) * r * r; // k_dc_part's pm, ph
         break;
-    case MELORA_OP_FLIPOUT_FORWARD: // the tuned k_shrink forms dAn and x*sa in registers
-        if (naive) cnt[MC_DAN] = rn, cnt[MC_XA] = tn, cnt[MC_DU] = tr;
+    case MELORA_OP_FLIPOUT_FORWARD: // the tuned k_shrink forms N and x*sa in registers
+        if (naive) cnt[MELORA__R_NOISE] = rn, cnt[MELORA__R_XA] = tn, cnt[MELORA__R_UN] = tr;
         break;
     case MELORA_OP_FLIPOUT_BACKWARD:
-        cnt[MC_DAN] = rn; cnt[MC_DU] = cnt[MC_DV] = tr;
-        if (naive) { // d(dAn), x*sa and (du2 dAn) as GEMM operands
-            cnt[MC_DDN] = rn; cnt[MC_XA] = cnt[MC_TMP] = tn;
+        cnt[MELORA__R_NOISE] = rn; cnt[MELORA__R_DU] = cnt[MELORA__R_DUS] = tr;
+        if (naive) { // dN, x*sa and (du2 N) as GEMM operands
+            cnt[MELORA__R_DN] = rn; cnt[MELORA__R_XA] = cnt[MELORA__R_TMP] = tn;
         } else { // melora__k_xpass's partials
-            MELORA__NEED(melora__nrt(T) <= lim / rn, MELORA_ERR_OVERFLOW);
-            cnt[MC_XPA] = cnt[MC_XPB] = melora__nrt(T) * rn;
+            MELORA__REQUIRE(melora__nrt(T) <= lim / rn, MELORA_ERR_OVERFLOW);
+            cnt[MELORA__R_PA] = cnt[MELORA__R_PN] = melora__nrt(T) * rn;
         }
         break;
     case MELORA_OP_MELORA_KL:
-        MELORA__NEED((size_t)r <= lim / (size_t)r, MELORA_ERR_OVERFLOW); // M, H (r,r)
-        cnt[MC_P] = cnt[MC_S] = rn; cnt[MC_PART] = 3 * MELORA__CU_NB; cnt[MC_BAD] = 1;
+        MELORA__REQUIRE((size_t)r <= lim / (size_t)r, MELORA_ERR_OVERFLOW); // M, H (r,r)
+        cnt[MELORA__R_KLP] = cnt[MELORA__R_KLS] = rn; cnt[MELORA__R_KLPART] = 3 * MELORA__CU_NB; cnt[MELORA__R_KLBAD] = 1;
         if (naive) break; // k_eq7_mh sums in registers
-        MELORA__NEED((size_t)r <= lim / (128 * (size_t)r), MELORA_ERR_OVERFLOW);
-        cnt[MC_EQP] = 2 * (size_t)melora__eq_ncn(n) * r * r; // k_eq7_mh_part's partials
+        MELORA__REQUIRE((size_t)r <= lim / (128 * (size_t)r), MELORA_ERR_OVERFLOW);
+        cnt[MELORA__R_KLPMH] = 2 * (size_t)melora__eq_ncn(n) * r * r; // k_eq7_mh_part's partials
         break;
     default: return MELORA_ERR_ENUM;
     }
@@ -1050,12 +1061,12 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
          op == MELORA_OP_FLIPOUT_BACKWARD) && !naive && r <= MELORA__DZ_MAXR) {
         // the fused dz pass's partials (above MELORA__DZ_MAXR two GEMMs need none)
         size_t mr = (size_t)m * r;
-        MELORA__NEED(melora__dz_ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
-        cnt[MC_DVP] = melora__dz_ncs(m) * tr;
-        cnt[MC_DBP] = melora__nrt(T) * mr;
+        MELORA__REQUIRE(melora__dz_ncs(m) <= lim / tr && melora__nrt(T) <= lim / mr, MELORA_ERR_OVERFLOW);
+        cnt[MELORA__R_PV] = melora__dz_ncs(m) * tr;
+        cnt[MELORA__R_PB] = melora__nrt(T) * mr;
     }
     ws->total = 0;
-    for (int i = 0; i < MC_NREG; i++) {
+    for (int i = 0; i < MELORA__R_COUNT; i++) {
         size_t b = (cnt[i] * esz[i] + 255u) & ~(size_t)255u; // counts validated above
         ws->off[i] = ws->total;
         ws->total += b;
@@ -1065,9 +1076,9 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
 }
 // The diagonal KLs: one slot of partials and the flag, for any r and n.
 static void melora__diag_layout(melora__cws *ws) {
-    for (int i = 0; i < MC_NREG; i++) ws->off[i] = 0;
-    ws->off[MC_BAD] = ((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u;
-    ws->total = ws->off[MC_BAD] + 256;
+    for (int i = 0; i < MELORA__R_COUNT; i++) ws->off[i] = 0;
+    ws->off[MELORA__R_KLBAD] = ((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u;
+    ws->total = ws->off[MELORA__R_KLBAD] + 256;
 }
 static_assert((((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u) + 256 ==
                   MELORA_CUDA_DIAG_KL_BYTES,
@@ -1078,9 +1089,9 @@ static_assert((((size_t)MELORA__CU_NB * sizeof(double) + 255u) & ~(size_t)255u) 
 static melora_status melora__ws_query(size_t *bytes, int opv, melora_dims d, int naive) {
     melora__cu_err[0] = '\0';
     melora__cws ws;
-    MELORA__NEED(bytes != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(opv >= 0 && opv < (int)MELORA_OP_COUNT_, MELORA_ERR_ENUM);
-    MELORA__TRY_(melora__cuda_layout(&ws, (melora_op)opv, d, naive));
+    MELORA__REQUIRE(bytes != nullptr, MELORA_ERR_NULL);
+    MELORA__REQUIRE(opv >= 0 && opv < (int)MELORA_OP_COUNT_, MELORA_ERR_ENUM);
+    MELORA__TRY(melora__cuda_layout(&ws, (melora_op)opv, d, naive));
     *bytes = ws.total;
     return MELORA_OK;
 }
@@ -1109,23 +1120,23 @@ static melora_status melora__setup(melora__cws *ws, melora__cctx *c, melora_work
                                    melora_op op, melora_dims d, float s, cublasHandle_t h,
                                    cudaStream_t st, int naive, melora__buf *buf, int nbuf) {
     // the last of an entry point's checks: then melora__entry
-    MELORA__NEED(work.base != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(naive || h != nullptr, MELORA_ERR_NULL);
-    MELORA__NEED(((uintptr_t)work.base & 7u) == 0, MELORA_ERR_ALIGNMENT);
-    MELORA__TRY_(melora__cuda_layout(ws, op, d, naive));
-    MELORA__NEED(work.bytes >= ws->total, MELORA_ERR_WORKSPACE);
-    MELORA__NEED(melora__finite(s), MELORA_ERR_VALUE);
+    MELORA__REQUIRE(work.base != nullptr, MELORA_ERR_NULL);
+    MELORA__REQUIRE(naive || h != nullptr, MELORA_ERR_NULL);
+    MELORA__REQUIRE(((uintptr_t)work.base & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    MELORA__TRY(melora__cuda_layout(ws, op, d, naive));
+    MELORA__REQUIRE(work.bytes >= ws->total, MELORA_ERR_WORKSPACE);
+    MELORA__REQUIRE(melora__finite(s), MELORA_ERR_VALUE);
     buf[nbuf - 1].bytes = ws->total;
-    MELORA__TRY_(melora__check_alias(buf, nbuf));
+    MELORA__TRY(melora__check_alias(buf, nbuf));
     c->h = h;
     c->st = st;
     c->naive = naive;
     return melora__entry();
 }
 static melora_status melora__check_e(int E, int T, int r) {
-    MELORA__NEED(E > 0, MELORA_ERR_SIZE);
-    MELORA__NEED((size_t)E <= MELORA__MAX_ELEMS / ((size_t)r * r), MELORA_ERR_OVERFLOW);
-    MELORA__NEED(T % E == 0, MELORA_ERR_DIVISIBILITY);
+    MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((size_t)E <= MELORA__MAX_ELEMS / ((size_t)r * r), MELORA_ERR_OVERFLOW);
+    MELORA__REQUIRE(T % E == 0, MELORA_ERR_DIVISIBILITY);
     return MELORA_OK;
 }
 
@@ -1152,8 +1163,8 @@ static melora_status melora__shrink(cudaStream_t st, float *u, float *v, const f
 // ---------------------------------------------------------------------------- noise --
 static melora_status melora__noise(float *out, uint64_t seed, uint64_t offset, int64_t count,
                                    int kind, cudaStream_t st) {
-    MELORA__TRY_(melora__check_count(out, count));
-    MELORA__TRY_(melora__entry());
+    MELORA__TRY(melora__check_count(out, count));
+    MELORA__TRY(melora__entry());
     melora__k_noise<<<melora__blocks((size_t)count), MELORA__CU_THREADS, 0, st>>>(
         out, seed, offset, (size_t)count, kind);
     MELORA__LAUNCHED_P(st, "k_noise", MELORA__F4(count));
@@ -1180,7 +1191,7 @@ static_assert(MELORA_STREAM_NORMAL == 0 && MELORA_STREAM_SIGN == 2, "kind = stre
 static melora_status melora__draw_run(const melora__draw_plan *p, uint64_t seed,
                                       cudaStream_t st) {
     for (int i = 0; i < p->nt; i++)
-        MELORA__TRY_(melora__noise(p->out[i], seed, p->off[i], (int64_t)p->count[i],
+        MELORA__TRY(melora__noise(p->out[i], seed, p->off[i], (int64_t)p->count[i],
                                    (int)p->stream[i], st));
     return MELORA_OK;
 }
@@ -1190,7 +1201,7 @@ extern "C" melora_status melora_cuda_blob_noise(float *EA, uint64_t seed, uint64
     float *t[3] = {EA, nullptr, nullptr};
     melora_dims d = {0, n, 0, r}; // EA is (r,n)
     melora__draw_plan p;
-    MELORA__TRY_(melora__plan_draw(&p, MELORA__DRAW_BLOB, t, draw, 0, 0, d));
+    MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_BLOB, t, draw, 0, 0, d));
     return melora__draw_run(&p, seed, stream);
 }
 extern "C" melora_status melora_cuda_blob_flipout_noise(float *EA, float *sa, float *sb,
@@ -1199,7 +1210,7 @@ extern "C" melora_status melora_cuda_blob_flipout_noise(float *EA, float *sa, fl
     melora__cu_err[0] = '\0';
     float *t[3] = {EA, sa, sb}; // (r,n), (ceil(T/G),n), (ceil(T/G),r)
     melora__draw_plan p;
-    MELORA__TRY_(melora__plan_draw(&p, MELORA__DRAW_FLIPOUT, t, draw, 0, G, d));
+    MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_FLIPOUT, t, draw, 0, G, d));
     return melora__draw_run(&p, seed, stream);
 }
 extern "C" melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
@@ -1208,25 +1219,25 @@ extern "C" melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint
     float *t[3] = {EC, nullptr, nullptr};
     melora_dims d = {0, 0, 0, r}; // EC is (E,r,r)
     melora__draw_plan p;
-    MELORA__TRY_(melora__plan_draw(&p, MELORA__DRAW_MELORA, t, draw, E, 0, d));
+    MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_MELORA, t, draw, E, 0, d));
     return melora__draw_run(&p, seed, stream);
 }
 
 // ----------------------------------------------------------------------------- LoRA --
 // u = x A^T (row-major (T,r) = (T,n)(n,r)); z += s u B^T ((T,m) = (T,r)(r,m)).
-static melora_status melora__fwd(melora__cctx *c, float *z, float *u, float *v,
+static melora_status melora__forward(melora__cctx *c, float *z, float *u, float *v,
                                  const float *x, const float *A, const float *C, int E,
                                  const float *B, float s, int T, int n, int m, int r) {
     const float *mixed = u;
     if (C && !c->naive && r <= MELORA__FUSE_MAXR) { // Me-LoRA: u = x A^T, v = C u in one pass
-        MELORA__TRY_(melora__shrink(c->st, u, v, x, A, nullptr, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r,
+        MELORA__TRY(melora__shrink(c->st, u, v, x, A, nullptr, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r,
                                     MELORA__F4((size_t)T * n + (size_t)r * n + 2 * (size_t)T * r + (size_t)E * r * r)));
         // row-major z (T,m) += s v (T,r) B^T (see below)
         return melora__gemm(c, 1, 0, m, T, r, s, B, r, v, r, 1.0f, z, m);
     }
     // row-major u (T,r) = x (T,n) A^T: column-major u^T (r,T) = A (r,n)... as op_T of the
     // column-major view of A, times x^T
-    MELORA__TRY_(melora__gemm(c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
+    MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
     if (C) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
             v, u, C, T, r, T / E, 0);
@@ -1265,9 +1276,9 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
         return MELORA_OK;
     }
     // row-major dv (T,r) = s dz (T,m) B (m,r): column-major dv^T = s B^T dz^T
-    MELORA__TRY_(melora__gemm(c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, dv, r));
+    MELORA__TRY(melora__gemm(c, 0, 0, r, T, m, s, B, r, dz, m, 0.0f, dv, r));
     // row-major dB (m,r) += s dz^T (m,T) uB (T,r): column-major dB^T = s uB^T dz
-    if (dB) MELORA__TRY_(melora__gemm(c, 0, 1, r, m, T, s, uB, r, dz, m, 1.0f, dB, r));
+    if (dB) MELORA__TRY(melora__gemm(c, 0, 1, r, m, T, s, uB, r, dz, m, 1.0f, dB, r));
     if (dv2) {
         melora__k_signs<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
             dv2, dv, sgn, T, r, G, 0);
@@ -1278,13 +1289,13 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
 
 // dv = s dz B; dB += s dz^T uB; du = dv (C nullptr) or dv C_e; dA += du^T x (or into dAs with
 // beta 0); dx += du A.
-static melora_status melora__bwd(melora__cctx *c, const melora__cws *ws, void *work,
+static melora_status melora__backward(melora__cctx *c, const melora__cws *ws, void *work,
                                  float *dx, float *dA, float betaA, float *dB, float *dv,
                                  float *du, const float *dz, const float *uB, const float *x,
                                  const float *A, const float *C, int E, const float *B, float s,
                                  int T, int n, int m, int r) {
-    MELORA__TRY_(melora__dz(c, dv, dB, melora__reg<float>(work, ws, MC_DVP),
-                            melora__reg<float>(work, ws, MC_DBP), dz, B, uB, s, T, m, r));
+    MELORA__TRY(melora__dz(c, dv, dB, melora__reg<float>(work, ws, MELORA__R_PV),
+                            melora__reg<float>(work, ws, MELORA__R_PB), dz, B, uB, s, T, m, r));
     const float *dub = dv;
     if (C) {
         melora__k_rowmix<<<melora__blocks((size_t)T * r), MELORA__CU_THREADS, 0, c->st>>>(
@@ -1293,9 +1304,9 @@ static melora_status melora__bwd(melora__cctx *c, const melora__cws *ws, void *w
         dub = du;
     }
     // row-major dA (r,n) += du^T (r,T) x (T,n): column-major dA^T = x^T du
-    if (dA) MELORA__TRY_(melora__gemm(c, 0, 1, n, r, T, 1.0f, x, n, dub, r, betaA, dA, n));
+    if (dA) MELORA__TRY(melora__gemm(c, 0, 1, n, r, T, 1.0f, x, n, dub, r, betaA, dA, n));
     // row-major dx (T,n) += du (T,r) A (r,n): column-major dx^T = A^T du^T
-    if (dx) MELORA__TRY_(melora__gemm(c, 0, 0, n, T, r, 1.0f, A, n, dub, r, 1.0f, dx, n));
+    if (dx) MELORA__TRY(melora__gemm(c, 0, 0, n, T, r, 1.0f, A, n, dub, r, 1.0f, dx, n));
     return MELORA_OK;
 }
 
@@ -1308,12 +1319,12 @@ static melora_status melora__lora_forward(float *z, float *u, melora_work w, con
     // x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m)
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(z && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
                        {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, naive,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
-    return c.done(melora__fwd(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r));
+    return c.done(melora__forward(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r));
 }
 static melora_status melora__lora_backward(float *dx, float *dA, float *dB, melora_work w,
                                            const float *dz, const float *u, const float *x,
@@ -1325,14 +1336,14 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, melo
     // dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); du (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(dz && u && x && A && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
     melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
                        {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
                        {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, naive,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     if (!dx && !dA && !dB) return MELORA_OK;
-    return c.done(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MC_DU),
+    return c.done(melora__backward(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MELORA__R_DU),
                        nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r));
 }
 
@@ -1340,13 +1351,13 @@ static melora_status melora__lora_backward(float *dx, float *dA, float *dB, melo
 static melora_status melora__blob_sample(float *As, const float *MA, const float *GA,
                                          const float *EA, int r, int n, cudaStream_t st) {
     // MA, GA, EA, As are (r,n)
-    MELORA__NEED(As && MA && GA && EA, MELORA_ERR_NULL);
-    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__NEED((size_t)r <= MELORA__MAX_ELEMS / (size_t)n, MELORA_ERR_OVERFLOW);
+    MELORA__REQUIRE(As && MA && GA && EA, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((size_t)r <= MELORA__MAX_ELEMS / (size_t)n, MELORA_ERR_OVERFLOW);
     melora__buf b[] = {{As, MELORA__FB(r, n), 1}, {MA, MELORA__FB(r, n), 0},
                        {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0}};
-    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
-    MELORA__TRY_(melora__entry());
+    MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__entry());
     size_t cnt = (size_t)r * n;
     melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(As, MA, GA, EA, cnt, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(4 * cnt));
@@ -1362,14 +1373,14 @@ static melora_status melora__blob_forward(float *z, float *u, float *As, melora_
     // x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m)
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {As, MELORA__FB(r, n), 1},
                        {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
                        {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, 0, b,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, 0, b,
                                MELORA__NBUF(b)));
-    MELORA__TRY_(melora__blob_sample(As, MA, GA, EA, r, n, st));
-    return c.done(melora__fwd(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
+    MELORA__TRY(melora__blob_sample(As, MA, GA, EA, r, n, st));
+    return c.done(melora__forward(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
 }
 
 static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, float *dB,
@@ -1383,16 +1394,16 @@ static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, fl
     // dz (T,m), u (T,r), x (T,n), As GA EA (r,n), B (m,r); du (T,r) and dAs (r,n) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
     melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1}, {dGA, MELORA__FB(r, n), 1},
                        {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
                        {x, MELORA__FB(T, n), 0}, {As, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
                        {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, 0, b,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, 0, b,
                                MELORA__NBUF(b)));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
-    float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MC_DAS) : nullptr;
-    MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MC_DU),
+    float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MELORA__R_DAS) : nullptr;
+    MELORA__TRY(melora__backward(&c, &ws, work, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MELORA__R_DU),
                              nullptr, dz, u, x, As, nullptr, 1, B, s, T, n, m, r));
     if (dAs) {
         size_t cnt = (size_t)r * n;
@@ -1403,48 +1414,48 @@ static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, fl
     return c.done(MELORA_OK);
 }
 
-// Flipout: u = x MA^T + ((x*sa) dAn^T)*sb with dAn = (GA*GA)*EA.
-static melora_status melora__flip_fwd(float *z, float *u, melora_work w, const float *x,
+// Flipout: u = x MA^T + ((x*sa) N^T)*sb with N = (GA*GA)*EA.
+static melora_status melora__flipout_forward(float *z, float *u, melora_work w, const float *x,
                                       const float *MA, const float *GA, const float *EA,
                                       const float *sa, const float *sb, const float *B,
                                       float s, int G, int T, int n, int m, int r,
                                       cublasHandle_t h, cudaStream_t st, int naive) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
-    // x (T,n), MA GA EA (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r); dAn (r,n),
+    // x (T,n), MA GA EA (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r); N (r,n),
     // xa (T,n) and u2 (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(z && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
-    MELORA__NEED(G > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(z && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
     size_t ng = T > 0 ? ((size_t)T - 1u) / (size_t)G + 1u : 0; // rows of sa, sb
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
                        {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0},
                        {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0}, {B, MELORA__FB(m, r), 0},
                        {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_FORWARD, dd, s, h, st, naive,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_FORWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
-    float *dAn = melora__reg<float>(work, &ws, MC_DAN), *xa = melora__reg<float>(work, &ws, MC_XA);
-    float *u2 = melora__reg<float>(work, &ws, MC_DU);
+    float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE), *xa = melora__reg<float>(work, &ws, MELORA__R_XA);
+    float *u2 = melora__reg<float>(work, &ws, MELORA__R_UN);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
-    if (!naive) { // both products, dAn and the signs in one pass over x
-        MELORA__TRY_(melora__shrink(st, u, nullptr, x, MA, GA, EA, sa, sb, G, nullptr, 1, T, n, r,
+    if (!naive) { // both products, N and the signs in one pass over x
+        MELORA__TRY(melora__shrink(st, u, nullptr, x, MA, GA, EA, sa, sb, G, nullptr, 1, T, n, r,
                                     MELORA__F4(tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 3 * rn + 2 * tr)));
     } else {
-        melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
+        melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, GA, EA, rn, 0);
         MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
-        // row-major u (T,r) = x MA^T and u2 = xa dAn^T (see melora__fwd)
-        MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
-        MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, dAn, n, xa, n, 0.0f, u2, r));
+        // row-major u (T,r) = x MA^T and u2 = xa N^T (see melora__forward)
+        MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
+        MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, N, n, xa, n, 0.0f, u2, r));
         melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
     }
     return c.done(melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m));
 }
 
-static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *dB,
+static melora_status melora__flipout_backward(float *dx, float *dMA, float *dGA, float *dB,
                                       melora_work w, const float *dz, const float *u,
                                       const float *x, const float *MA, const float *GA,
                                       const float *EA, const float *sa, const float *sb,
@@ -1452,34 +1463,34 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
                                       int r, cublasHandle_t h, cudaStream_t st, int naive) {
     void *work = w.base;
     const melora_dims dd = {T, n, m, r};
-    // du = s dz B; du2 = du*sb; dMA += du^T x; d(dAn) = du2^T (x*sa) -> dGA;
-    // dx += du MA + (du2 dAn)*sa. dAn, d(dAn) (r,n), xa, tmp (T,n), du, du2 (T,r) in work
+    // du = s dz B; du2 = du*sb; dMA += du^T x; dN = du2^T (x*sa) -> dGA;
+    // dx += du MA + (du2 N)*sa. N, dN (r,n), xa, tmp (T,n), du, du2 (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(dz && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
-    MELORA__NEED(G > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(dz && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
     size_t ng = T > 0 ? ((size_t)T - 1u) / (size_t)G + 1u : 0; // rows of sa, sb
     melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1}, {dGA, MELORA__FB(r, n), 1},
                        {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
                        {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
                        {EA, MELORA__FB(r, n), 0}, {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0},
                        {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_BACKWARD, dd, s, h, st, naive,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_BACKWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
-    float *dAn = melora__reg<float>(work, &ws, MC_DAN), *dDn = melora__reg<float>(work, &ws, MC_DDN);
-    float *xa = melora__reg<float>(work, &ws, MC_XA), *tmp = melora__reg<float>(work, &ws, MC_TMP);
-    float *du = melora__reg<float>(work, &ws, MC_DU), *du2 = melora__reg<float>(work, &ws, MC_DV);
+    float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE), *dN = melora__reg<float>(work, &ws, MELORA__R_DN);
+    float *xa = melora__reg<float>(work, &ws, MELORA__R_XA), *tmp = melora__reg<float>(work, &ws, MELORA__R_TMP);
+    float *du = melora__reg<float>(work, &ws, MELORA__R_DU), *du2 = melora__reg<float>(work, &ws, MELORA__R_DUS);
     size_t rn = (size_t)r * n, tn = (size_t)T * n;
-    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dAn, nullptr, GA, EA, rn, 0);
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, GA, EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     // du (T,r) = s dz B, dB += s dz^T u, du2 = du * sb
-    MELORA__TRY_(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MC_DVP),
-                            melora__reg<float>(work, &ws, MC_DBP), dz, B, u, s, T, m, r, du2, sb,
+    MELORA__TRY(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MELORA__R_PV),
+                            melora__reg<float>(work, &ws, MELORA__R_PB), dz, B, u, s, T, m, r, du2, sb,
                             G));
-    if (!naive && (dMA || dGA)) { // dMA and d(dAn) from one read of x
-        float *pa = dMA ? melora__reg<float>(work, &ws, MC_XPA) : nullptr;
-        float *pb = dGA ? melora__reg<float>(work, &ws, MC_XPB) : nullptr;
+    if (!naive && (dMA || dGA)) { // dMA and dN from one read of x
+        float *pa = dMA ? melora__reg<float>(work, &ws, MELORA__R_PA) : nullptr;
+        float *pb = dGA ? melora__reg<float>(work, &ws, MELORA__R_PN) : nullptr;
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
         melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
@@ -1490,24 +1501,24 @@ static melora_status melora__flip_bwd(float *dx, float *dMA, float *dGA, float *
         MELORA__LAUNCHED_P(st, "k_xfinish", MELORA__F4((size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0)) + (pa ? 2 : 0) * rn + (pb ? 4 : 0) * rn));
     }
     // row-major dMA (r,n) += du^T x
-    if (naive && dMA) MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
+    if (naive && dMA) MELORA__TRY(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
     if (naive && dGA) {
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
-        // row-major d(dAn) (r,n) = du2^T xa
-        MELORA__TRY_(melora__gemm(&c, 0, 1, n, r, T, 1.0f, xa, n, du2, r, 0.0f, dDn, n));
-        melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dDn, GA,
+        // row-major dN (r,n) = du2^T xa
+        MELORA__TRY(melora__gemm(&c, 0, 1, n, r, T, 1.0f, xa, n, du2, r, 0.0f, dN, n));
+        melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dN, GA,
                                                                           EA, rn);
         MELORA__LAUNCHED_P(st, "k_chain", 0);
     }
-    if (dx && !naive) { // dx += du MA + (du2 dAn) * sa in one read-modify-write of dx
-        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, dAn,
+    if (dx && !naive) { // dx += du MA + (du2 N) * sa in one read-modify-write of dx
+        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, N,
                                                                           sa, G, T, n, r);
         MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 2 * rn + 2 * (size_t)T * r));
     } else if (dx) {
-        // row-major dx (T,n) += du MA; tmp (T,n) = du2 dAn; dx += tmp*sa
-        MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
-        MELORA__TRY_(melora__gemm(&c, 0, 0, n, T, r, 1.0f, dAn, n, du2, r, 0.0f, tmp, n));
+        // row-major dx (T,n) += du MA; tmp (T,n) = du2 N; dx += tmp*sa
+        MELORA__TRY(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
+        MELORA__TRY(melora__gemm(&c, 0, 0, n, T, r, 1.0f, N, n, du2, r, 0.0f, tmp, n));
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, tmp, sa, T, n, G, 1);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
     }
@@ -1527,8 +1538,8 @@ static melora_status melora__sum_terms(const melora__cws *ws, void *work, int sl
                                        const double *d, const float *f1, const float *f2,
                                        double sigma, size_t count, cudaStream_t st, int naive,
                                        const int *gate) {
-    double *part = melora__reg<double>(work, ws, MC_PART) + slot * MELORA__CU_NB;
-    int *bad = gate ? nullptr : melora__reg<int>(work, ws, MC_BAD);
+    double *part = melora__reg<double>(work, ws, MELORA__R_KLPART) + slot * MELORA__CU_NB;
+    int *bad = gate ? nullptr : melora__reg<int>(work, ws, MELORA__R_KLBAD);
     if (naive)
         melora__k_reduce_naive<<<1, 1, 0, st>>>(part, MELORA__CU_NB, bad, gate, mode, d, f1, f2,
                                                 sigma, count);
@@ -1539,8 +1550,8 @@ static melora_status melora__sum_terms(const melora__cws *ws, void *work, int sl
     return MELORA_OK;
 }
 static melora_status melora__kl_args(double *kl, int *status, void *work) {
-    MELORA__NEED(kl && status && work, MELORA_ERR_NULL);
-    MELORA__NEED(((uintptr_t)work & 7u) == 0 && ((uintptr_t)kl & 7u) == 0 &&
+    MELORA__REQUIRE(kl && status && work, MELORA_ERR_NULL);
+    MELORA__REQUIRE(((uintptr_t)work & 7u) == 0 && ((uintptr_t)kl & 7u) == 0 &&
                      ((uintptr_t)status & 3u) == 0,
                  MELORA_ERR_ALIGNMENT);
     return MELORA_OK;
@@ -1552,21 +1563,21 @@ static melora_status melora__diag_kl(double *kl, int *status, float *dmu, float 
     melora__cws ws;
     size_t cnt;
     void *work = w.base;
-    MELORA__NEED(mu && g, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__kl_args(kl, status, work));
-    MELORA__TRY_(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
+    MELORA__REQUIRE(mu && g, MELORA_ERR_NULL);
+    MELORA__TRY(melora__kl_args(kl, status, work));
+    MELORA__TRY(melora__elems(&cnt, (size_t)r, (size_t)n, 1));
     melora__diag_layout(&ws);
-    MELORA__NEED(w.bytes >= MELORA_CUDA_DIAG_KL_BYTES, MELORA_ERR_WORKSPACE);
-    MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
+    MELORA__REQUIRE(w.bytes >= MELORA_CUDA_DIAG_KL_BYTES, MELORA_ERR_WORKSPACE);
+    MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
     melora__buf b[] = {{kl, sizeof(double), 1}, {status, sizeof(int), 1}, {dmu, MELORA__FB(r, n), 1},
                        {dg, MELORA__FB(r, n), 1}, {work, ws.total, 1}, {mu, MELORA__FB(r, n), 0},
                        {g, MELORA__FB(r, n), 0}};
-    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
-    MELORA__TRY_(melora__entry());
-    int *bad = melora__reg<int>(work, &ws, MC_BAD);
+    MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__entry());
+    int *bad = melora__reg<int>(work, &ws, MELORA__R_KLBAD);
     MELORA__CU(cudaMemsetAsync(bad, 0, sizeof(int), st));
-    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0, nullptr));
-    melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
+    MELORA__TRY(melora__sum_terms(&ws, work, 0, 2, nullptr, mu, g, sigma, cnt, st, 0, nullptr));
+    melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MELORA__R_KLPART),
                                         MELORA__CU_NB, bad, 0, 1.0);
     MELORA__LAUNCHED_P(st, "k_kl_final", 0);
     if (dmu || dg) {
@@ -1582,7 +1593,7 @@ static melora_status melora__blob_kl(double *kl, int *status, float *dMA, float 
                                      float sigma_p, float weight, int r, int n,
                                      cudaStream_t st) {
     // MA GA dMA dGA are (r,n)
-    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
     return melora__diag_kl(kl, status, dMA, dGA, work, MA, GA, sigma_p, weight, r, n, st);
 }
 static melora_status melora__melora_kl_exact(double *kl, int *status, float *dM, float *dH,
@@ -1590,11 +1601,11 @@ static melora_status melora__melora_kl_exact(double *kl, int *status, float *dM,
                                              float sigma, float weight, int r,
                                              cudaStream_t st) {
     // M H dM dH are (r,r)
-    MELORA__NEED(r > 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE(r > 0, MELORA_ERR_SIZE);
     return melora__diag_kl(kl, status, dM, dH, work, M, H, sigma, weight, r, r, st);
 }
 
-static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, float *dH,
+static melora_status melora__melora_kl(double *kl, int *status, float *dA, float *dM, float *dH,
                                  melora_work w, const float *A, const float *M, const float *H,
                                  float sigma, float weight, int r, int n, cudaStream_t st,
                                  int naive) {
@@ -1602,18 +1613,18 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     melora__cws ws;
     void *work = w.base;
     const melora_dims dd = {1, n, 1, r};
-    MELORA__NEED(A && M && H, MELORA_ERR_NULL);
-    MELORA__TRY_(melora__kl_args(kl, status, work));
-    MELORA__NEED(r > 0 && n > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, dd, naive));
-    MELORA__NEED(w.bytes >= ws.total, MELORA_ERR_WORKSPACE);
-    MELORA__NEED(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
+    MELORA__REQUIRE(A && M && H, MELORA_ERR_NULL);
+    MELORA__TRY(melora__kl_args(kl, status, work));
+    MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__cuda_layout(&ws, MELORA_OP_MELORA_KL, dd, naive));
+    MELORA__REQUIRE(w.bytes >= ws.total, MELORA_ERR_WORKSPACE);
+    MELORA__REQUIRE(melora__finite(sigma) && sigma > 0.0f && melora__finite(weight), MELORA_ERR_VALUE);
     melora__buf b[] = {{kl, sizeof(double), 1}, {status, sizeof(int), 1}, {dA, MELORA__FB(r, n), 1},
                        {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1}, {work, ws.total, 1},
                        {A, MELORA__FB(r, n), 0}, {M, MELORA__FB(r, r), 0}, {H, MELORA__FB(r, r), 0}};
-    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
-    MELORA__TRY_(melora__entry());
-    double *P = melora__reg<double>(work, &ws, MC_P), *S = melora__reg<double>(work, &ws, MC_S);
+    MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__entry());
+    double *P = melora__reg<double>(work, &ws, MELORA__R_KLP), *S = melora__reg<double>(work, &ws, MELORA__R_KLS);
     size_t rn = (size_t)r * n, rr = (size_t)r * r;
     double s2 = (double)sigma * sigma;
     // the inputs first; the status gates every later kernel. A KL that overflows double
@@ -1623,12 +1634,12 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
     melora__k_eq7_check<<<melora__blocks(rn + rr), MELORA__CU_THREADS, 0, st>>>(status, A, M, H,
                                                                                rn, rr);
     MELORA__LAUNCHED_P(st, "k_eq7_check", 0);
-    MELORA__TRY_(melora__sum_terms(&ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive, status));
+    MELORA__TRY(melora__sum_terms(&ws, work, 2, 1, nullptr, H, nullptr, 0, rr, st, naive, status));
     melora__k_ps<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(P, S, M, H, A, status, r, n);
     MELORA__LAUNCHED_P(st, "k_ps", 0);
-    MELORA__TRY_(melora__sum_terms(&ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive, status));
-    MELORA__TRY_(melora__sum_terms(&ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive, status));
-    melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MC_PART),
+    MELORA__TRY(melora__sum_terms(&ws, work, 0, 0, P, nullptr, nullptr, 0, rn, st, naive, status));
+    MELORA__TRY(melora__sum_terms(&ws, work, 1, 0, S, nullptr, nullptr, 0, rn, st, naive, status));
+    melora__k_kl_final<<<1, 1, 0, st>>>(kl, status, melora__reg<double>(work, &ws, MELORA__R_KLPART),
                                         MELORA__CU_NB, nullptr, 1, s2);
     MELORA__LAUNCHED_P(st, "k_kl_final", 0);
     if ((dM || dH) && naive) {
@@ -1636,7 +1647,7 @@ static melora_status melora__eq7(double *kl, int *status, float *dA, float *dM, 
             dM, dH, P, S, A, H, status, s2, weight, r, n);
         MELORA__LAUNCHED_P(st, "k_eq7_mh", 0);
     } else if (dM || dH) {
-        double *gmp = melora__reg<double>(work, &ws, MC_EQP);
+        double *gmp = melora__reg<double>(work, &ws, MELORA__R_KLPMH);
         int ncn = melora__eq_ncn(n);
         double *gop = gmp + (size_t)ncn * rr;
         dim3 grid((unsigned)ncn, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
@@ -1660,29 +1671,29 @@ static melora_status melora__melora_kl_prior_noise(double *kl, int *status, floa
                                                    const float *H, float sigma_p, float eps,
                                                    float weight, int r, int n,
                                                    cudaStream_t st) {
-    MELORA__NEED(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
-    MELORA__NEED(melora__finite(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
-    return melora__eq7(kl, status, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n, st, 0);
+    MELORA__REQUIRE(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
+    MELORA__REQUIRE(melora__finite(sigma_p) && sigma_p > 0.0f, MELORA_ERR_VALUE);
+    return melora__melora_kl(kl, status, dA, dM, dH, work, A, M, H, sigma_p + eps, weight, r, n, st, 0);
 }
 
 // -------------------------------------------------------------------------- Me-LoRA --
 static melora_status melora__melora_sample(float *C, const float *M, const float *H,
                                            const float *EC, int E, int r, cudaStream_t st) {
     // M H (r,r); EC C (E,r,r): C_e = M + (H*H)*EC_e
-    MELORA__NEED(C && M && H && EC, MELORA_ERR_NULL);
-    MELORA__NEED(r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY_(melora__check_e(E, E, r));
+    MELORA__REQUIRE(C && M && H && EC, MELORA_ERR_NULL);
+    MELORA__REQUIRE(r > 0, MELORA_ERR_SIZE);
+    MELORA__TRY(melora__check_e(E, E, r));
     melora__buf b[] = {{C, MELORA__FB(E, r) * (size_t)r, 1}, {M, MELORA__FB(r, r), 0},
                        {H, MELORA__FB(r, r), 0}, {EC, MELORA__FB(E, r) * (size_t)r, 0}};
-    MELORA__TRY_(melora__check_alias(b, MELORA__NBUF(b)));
-    MELORA__TRY_(melora__entry());
+    MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__entry());
     size_t rr = (size_t)r * r, cnt = (size_t)E * rr; // all E samples in one launch
     melora__k_sample<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(C, M, H, EC, cnt, rr);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(2 * cnt + 2 * rr));
     return MELORA_OK;
 }
 
-static melora_status melora__me_forward(float *z, float *u, float *v, melora_work w,
+static melora_status melora__melora_forward(float *z, float *u, float *v, melora_work w,
                                         const float *x, const float *A, const float *C,
                                         const float *B, float s, int E, int T, int n, int m,
                                         int r, cublasHandle_t h, cudaStream_t st, int naive) {
@@ -1691,18 +1702,18 @@ static melora_status melora__me_forward(float *z, float *u, float *v, melora_wor
     // x (T,n), A (r,n), C (E,r,r), B (m,r); u v (T,r), z (T,m)
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(z && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
     size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, dd));
-    MELORA__TRY_(melora__check_e(E, T, r));
+    MELORA__TRY(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, dd));
+    MELORA__TRY(melora__check_e(E, T, r));
     melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {v, MELORA__FB(T, r), 1},
                        {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
                        {C, MELORA__FB(E, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_FORWARD, dd, s, h, st, naive,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_MELORA_FORWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
-    return c.done(melora__fwd(&c, z, u, v, x, A, C, E, B, s, T, n, m, r));
+    return c.done(melora__forward(&c, z, u, v, x, A, C, E, B, s, T, n, m, r));
 }
-static melora_status melora__me_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
+static melora_status melora__melora_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
                                          melora_work w, const float *dz, const float *u,
                                          const float *v, const float *x, const float *A,
                                          const float *C, const float *B, const float *H,
@@ -1713,22 +1724,22 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     // dz (T,m), u v (T,r), x (T,n), A (r,n), C EC (E,r,r), B (m,r), H (r,r); dv du in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__NEED(!dH || (H && EC), MELORA_ERR_NULL);
+    MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
     size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, dd));
-    MELORA__TRY_(melora__check_e(E, T, r));
+    MELORA__TRY(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, dd));
+    MELORA__TRY(melora__check_e(E, T, r));
     size_t err = MELORA__FB(E, r) * (size_t)r;
     melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
                        {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1}, {dz, MELORA__FB(T, m), 0},
                        {u, MELORA__FB(T, r), 0}, {v, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
                        {A, MELORA__FB(r, n), 0}, {C, err, 0}, {B, MELORA__FB(m, r), 0},
                        {H, MELORA__FB(r, r), 0}, {EC, err, 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_BACKWARD, dd, s, h, st, naive,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_MELORA_BACKWARD, dd, s, h, st, naive,
                                b, MELORA__NBUF(b)));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
-    float *dv = melora__reg<float>(work, &ws, MC_DV), *du = melora__reg<float>(work, &ws, MC_DU);
-    MELORA__TRY_(melora__bwd(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
+    float *dv = melora__reg<float>(work, &ws, MELORA__R_DV), *du = melora__reg<float>(work, &ws, MELORA__R_DU);
+    MELORA__TRY(melora__backward(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
                              T, n, m, r));
     if ((dM || dH) && naive) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
@@ -1737,7 +1748,7 @@ static melora_status melora__me_backward(float *dx, float *dA, float *dB, float 
     } else if (dM || dH) {
         size_t rr = (size_t)r * r;
         int nch = melora__dc_nch(T);
-        float *pm = melora__reg<float>(work, &ws, MC_DCP), *ph = pm + (size_t)nch * rr;
+        float *pm = melora__reg<float>(work, &ws, MELORA__R_PMH), *ph = pm + (size_t)nch * rr;
         dim3 grid((unsigned)nch, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
         melora__k_dc_part<<<grid, MELORA__CU_THREADS, 0, st>>>(dM ? pm : nullptr, dH ? ph : nullptr,
                                                                dv, u, EC, T, r, T / E,
@@ -1758,23 +1769,23 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
     // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m)
     melora__cws ws;
     melora__cctx c;
-    MELORA__NEED(z && u && x && A && C && B, MELORA_ERR_NULL);
+    MELORA__REQUIRE(z && u && x && A && C && B, MELORA_ERR_NULL);
     size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY_(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, dd));
-    MELORA__TRY_(melora__check_e(K, K, r));
-    MELORA__NEED((size_t)K <= MELORA__MAX_ELEMS / ((size_t)T * m), MELORA_ERR_OVERFLOW);
+    MELORA__TRY(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, dd));
+    MELORA__TRY(melora__check_e(K, K, r));
+    MELORA__REQUIRE((size_t)K <= MELORA__MAX_ELEMS / ((size_t)T * m), MELORA_ERR_OVERFLOW);
     melora__buf b[] = {{z, MELORA__FB(K, T) * (size_t)m, 1}, {u, MELORA__FB(T, r), 1},
                        {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
                        {C, MELORA__FB(K, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY_(melora__setup(&ws, &c, w, MELORA_OP_MELORA_MC_FORWARD, dd, s, h, st, 0,
+    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_MELORA_MC_FORWARD, dd, s, h, st, 0,
                                b, MELORA__NBUF(b)));
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
     if (r <= MELORA__FUSE_MAXR)
-        MELORA__TRY_(melora__shrink(st, u, nullptr, x, A, nullptr, nullptr, nullptr, nullptr, 1, nullptr, 1, T,
+        MELORA__TRY(melora__shrink(st, u, nullptr, x, A, nullptr, nullptr, nullptr, nullptr, 1, nullptr, 1, T,
                                     n, r, MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r)));
     else
-        MELORA__TRY_(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
+        MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
     // z_k += s (C_k u) B^T for every sample k: one launch (the samples share u and B)
     size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
     dim3 grid((unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX), melora__gy((size_t)K));
@@ -1790,7 +1801,7 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
 #define MELORA__ENTER(cond)                                                                 \
     do {                                                                                    \
         melora__cu_err[0] = '\0';                                                           \
-        MELORA__NEED(cond, MELORA_ERR_NULL);                                                \
+        MELORA__REQUIRE(cond, MELORA_ERR_NULL);                                                \
     } while (0)
 
 extern "C" melora_status melora_cuda_lora_forward(float *z, const melora_lora_saved *sv,
@@ -1856,21 +1867,21 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_
                                  work, dz, sv->u, sv->x, dr->As, p->GA, dr->EA, p->B, p->s,
                                  d.T, d.n, d.m, d.r, h, st);
 }
-static melora_status melora__flipout_forward(float *z, const melora_lora_saved *sv,
+static melora_status melora__flipout_forward_call(float *z, const melora_lora_saved *sv,
                                              melora_work work, const melora_blob_params *p,
                                              const melora_flipout_noise *nz, melora_dims d,
                                              cublasHandle_t h, cudaStream_t st, int naive) {
     MELORA__ENTER(sv && p && nz);
-    return melora__flip_fwd(z, sv->u, work, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B,
+    return melora__flipout_forward(z, sv->u, work, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B,
                             p->s, nz->G, d.T, d.n, d.m, d.r, h, st, naive);
 }
-static melora_status melora__flipout_backward(float *dx, const melora_blob_grads *g,
+static melora_status melora__flipout_backward_call(float *dx, const melora_blob_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
                                               const float *dz, const melora_blob_params *p,
                                               const melora_flipout_noise *nz, melora_dims d,
                                               cublasHandle_t h, cudaStream_t st, int naive) {
     MELORA__ENTER(sv && p && nz);
-    return melora__flip_bwd(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB), work,
+    return melora__flipout_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB), work,
                             dz, sv->u, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s,
                             nz->G, d.T, d.n, d.m, d.r, h, st, naive);
 }
@@ -1880,24 +1891,24 @@ extern "C" melora_status melora_cuda_blob_flipout_forward(float *z, const melora
                                                           const melora_flipout_noise *nz,
                                                           melora_dims d, cublasHandle_t h,
                                                           cudaStream_t st) {
-    return melora__flipout_forward(z, sv, work, p, nz, d, h, st, 0);
+    return melora__flipout_forward_call(z, sv, work, p, nz, d, h, st, 0);
 }
 extern "C" melora_status melora_cuda_blob_flipout_forward_naive(
     float *z, const melora_lora_saved *sv, melora_work work, const melora_blob_params *p,
     const melora_flipout_noise *nz, melora_dims d, cublasHandle_t h, cudaStream_t st) {
-    return melora__flipout_forward(z, sv, work, p, nz, d, h, st, 1);
+    return melora__flipout_forward_call(z, sv, work, p, nz, d, h, st, 1);
 }
 extern "C" melora_status melora_cuda_blob_flipout_backward(
     float *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
     const float *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
     melora_dims d, cublasHandle_t h, cudaStream_t st) {
-    return melora__flipout_backward(dx, g, sv, work, dz, p, nz, d, h, st, 0);
+    return melora__flipout_backward_call(dx, g, sv, work, dz, p, nz, d, h, st, 0);
 }
 extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
     float *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
     const float *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
     melora_dims d, cublasHandle_t h, cudaStream_t st) {
-    return melora__flipout_backward(dx, g, sv, work, dz, p, nz, d, h, st, 1);
+    return melora__flipout_backward_call(dx, g, sv, work, dz, p, nz, d, h, st, 1);
 }
 extern "C" melora_status melora_cuda_blob_kl(double *kl, int *status, const melora_blob_grads *g,
                                              melora_work work, const melora_blob_params *p,
@@ -1920,7 +1931,7 @@ extern "C" melora_status melora_cuda_melora_forward(float *z, const melora_melor
                                                     const melora_melora_draw *dr, melora_dims d,
                                                     cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
-    return melora__me_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
+    return melora__melora_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
                               d.n, d.m, d.r, h, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
@@ -1931,16 +1942,16 @@ extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
                                                           melora_dims d, cublasHandle_t h,
                                                           cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
-    return melora__me_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
+    return melora__melora_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
                               d.n, d.m, d.r, h, st, 1);
 }
-static melora_status melora__melora_bwd(float *dx, const melora_melora_grads *g,
+static melora_status melora__melora_backward_call(float *dx, const melora_melora_grads *g,
                                         const melora_melora_saved *sv, melora_work work,
                                         const float *dz, const melora_melora_params *p,
                                         const melora_melora_draw *dr, melora_dims d,
                                         cublasHandle_t h, cudaStream_t st, int naive) {
     MELORA__ENTER(sv && p && dr);
-    return melora__me_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), MELORA__G(g, dM),
+    return melora__melora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), MELORA__G(g, dM),
                                MELORA__G(g, dH), work, dz, sv->u, sv->v, sv->x, p->A, dr->C,
                                p->B, p->H, dr->EC, p->s, dr->E, d.T, d.n, d.m, d.r, h, st,
                                naive);
@@ -1952,13 +1963,13 @@ extern "C" melora_status melora_cuda_melora_backward(float *dx, const melora_mel
                                                      const melora_melora_draw *dr,
                                                      melora_dims d, cublasHandle_t h,
                                                      cudaStream_t st) {
-    return melora__melora_bwd(dx, g, sv, work, dz, p, dr, d, h, st, 0);
+    return melora__melora_backward_call(dx, g, sv, work, dz, p, dr, d, h, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_backward_naive(
     float *dx, const melora_melora_grads *g, const melora_melora_saved *sv, melora_work work,
     const float *dz, const melora_melora_params *p, const melora_melora_draw *dr,
     melora_dims d, cublasHandle_t h, cudaStream_t st) {
-    return melora__melora_bwd(dx, g, sv, work, dz, p, dr, d, h, st, 1);
+    return melora__melora_backward_call(dx, g, sv, work, dz, p, dr, d, h, st, 1);
 }
 extern "C" melora_status melora_cuda_melora_mc_forward(float *z, const melora_lora_saved *sv,
                                                        melora_work work,
@@ -1974,7 +1985,7 @@ extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status,
                                                const melora_melora_params *p, float sigma,
                                                float weight, int r, int n, cudaStream_t st) {
     MELORA__ENTER(p);
-    return melora__eq7(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
+    return melora__melora_kl(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
                        p->A, p->M, p->H, sigma, weight, r, n, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status,
@@ -1984,7 +1995,7 @@ extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status,
                                                      float sigma, float weight, int r, int n,
                                                      cudaStream_t st) {
     MELORA__ENTER(p);
-    return melora__eq7(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
+    return melora__melora_kl(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
                        p->A, p->M, p->H, sigma, weight, r, n, st, 1);
 }
 extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status,
