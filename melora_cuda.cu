@@ -1140,6 +1140,71 @@ static melora_status melora__check_e(int E, int T, int r) {
     return MELORA_OK;
 }
 
+// One call's tensors in melora.h's names (its melora__pass), so that one preamble checks
+// every pass. A is the weight x is multiplied by (LoRA's and Me-LoRA's A, BLoB's As in the
+// backward, Flipout's MA); BLoB's forward reads MA and writes its sample As. E counts the
+// matrices of C: Me-LoRA's examples, or the K samples of the Monte-Carlo forward. NULL:
+// not part of the call, or an absent gradient. op is the layout's (BLoB: LoRA's).
+struct melora__cpass {
+    melora_op op = MELORA_OP_LORA_FORWARD;
+    melora_dims d = {0, 0, 0, 0};
+    float s = 0.0f;
+    int G = 0, E = 1;
+    const float *x = nullptr, *dz = nullptr;
+    float *z = nullptr, *u = nullptr, *v = nullptr, *dx = nullptr;
+    const float *A = nullptr, *B = nullptr, *MA = nullptr, *GA = nullptr, *EA = nullptr;
+    const float *sa = nullptr, *sb = nullptr, *C = nullptr, *H = nullptr, *EC = nullptr;
+    float *As = nullptr;
+    float *dA = nullptr, *dGA = nullptr, *dB = nullptr, *dM = nullptr, *dH = nullptr;
+};
+static int melora__is_forward(melora_op op) {
+    return op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
+           op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
+}
+// The one preamble of every pass: the call's required tensors (present: all non-NULL), the
+// variant's own checks, then the overlap table of every tensor the pass names and
+// melora__setup (the workspace last in the table).
+static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melora__cpass *ps,
+                                   int present, melora_work w, cublasHandle_t h,
+                                   cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
+    const int T = d.T, n = d.n, m = d.m, r = d.r;
+    size_t chk, ng = 0; // ng: rows of sa, sb
+    MELORA__REQUIRE(present, MELORA_ERR_NULL);
+    switch (ps->op) {
+    case MELORA_OP_FLIPOUT_FORWARD:
+    case MELORA_OP_FLIPOUT_BACKWARD:
+        MELORA__REQUIRE(ps->G > 0, MELORA_ERR_SIZE);
+        ng = T > 0 ? ((size_t)T - 1u) / (size_t)ps->G + 1u : 0;
+        break;
+    case MELORA_OP_MELORA_BACKWARD: // dH reads H and the noise EC
+        MELORA__REQUIRE(!ps->dH || (ps->H && ps->EC), MELORA_ERR_NULL);
+        [[fallthrough]];
+    case MELORA_OP_MELORA_FORWARD: // sizes first: melora__check_e divides by r * r
+        MELORA__TRY(melora_workspace_size(&chk, ps->op, d));
+        MELORA__TRY(melora__check_e(ps->E, T, r));
+        break;
+    case MELORA_OP_MELORA_MC_FORWARD: // z is (K,T,m), C (K,r,r)
+        MELORA__TRY(melora_workspace_size(&chk, ps->op, d));
+        MELORA__TRY(melora__check_e(ps->E, ps->E, r));
+        MELORA__REQUIRE((size_t)ps->E <= MELORA__MAX_ELEMS / ((size_t)T * m), MELORA_ERR_OVERFLOW);
+        break;
+    default: break;
+    }
+    const int fwd = melora__is_forward(ps->op);
+    const size_t nz = ps->op == MELORA_OP_MELORA_MC_FORWARD ? (size_t)ps->E : 1u;
+    const size_t rn = MELORA__FB(r, n), rr = MELORA__FB(r, r), mr = MELORA__FB(m, r);
+    const size_t tr = MELORA__FB(T, r), tn = MELORA__FB(T, n), tm = MELORA__FB(T, m);
+    melora__buf b[] = {
+        {ps->z, tm * nz, 1}, {ps->dx, tn, 1}, {ps->u, tr, fwd}, {ps->v, tr, fwd},
+        {ps->As, rn, 1}, {ps->dA, rn, 1}, {ps->dGA, rn, 1}, {ps->dB, mr, 1},
+        {ps->dM, rr, 1}, {ps->dH, rr, 1}, {ps->x, tn, 0}, {ps->dz, tm, 0}, {ps->A, rn, 0},
+        {ps->MA, rn, 0}, {ps->GA, rn, 0}, {ps->EA, rn, 0}, {ps->sa, MELORA__FB(ng, n), 0},
+        {ps->sb, MELORA__FB(ng, r), 0}, {ps->B, mr, 0}, {ps->C, rr * (size_t)ps->E, 0},
+        {ps->H, rr, 0}, {ps->EC, rr * (size_t)ps->E, 0}, {w.base, 0, 1}};
+    return melora__setup(ws, c, w, ps->op, d, ps->s, h, st, naive, b, MELORA__NBUF(b));
+}
+
 // The shrink kernel for these operands: 128-bit loads when n % 4 == 0, x and W are 16-byte
 // aligned and there is no Flipout; one block per tile of 4 rows (grid-stride past MELORA__GRID_X_MAX).
 static bool melora__aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
@@ -1226,8 +1291,8 @@ extern "C" melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint
 // ----------------------------------------------------------------------------- LoRA --
 // u = x A^T (row-major (T,r) = (T,n)(n,r)); z += s u B^T ((T,m) = (T,r)(r,m)).
 static melora_status melora__forward(melora__cctx *c, float *z, float *u, float *v,
-                                 const float *x, const float *A, const float *C, int E,
-                                 const float *B, float s, int T, int n, int m, int r) {
+                                     const float *x, const float *A, const float *C, int E,
+                                     const float *B, float s, int T, int n, int m, int r) {
     const float *mixed = u;
     if (C && !c->naive && r <= MELORA__FUSE_MAXR) { // Me-LoRA: u = x A^T, v = C u in one pass
         MELORA__TRY(melora__shrink(c->st, u, v, x, A, nullptr, nullptr, nullptr, nullptr, 1, C, T / E, T, n, r,
@@ -1290,10 +1355,10 @@ static melora_status melora__dz(melora__cctx *c, float *dv, float *dB, float *dv
 // dv = s dz B; dB += s dz^T uB; du = dv (C nullptr) or dv C_e; dA += du^T x (or into dAs with
 // beta 0); dx += du A.
 static melora_status melora__backward(melora__cctx *c, const melora__cws *ws, void *work,
-                                 float *dx, float *dA, float betaA, float *dB, float *dv,
-                                 float *du, const float *dz, const float *uB, const float *x,
-                                 const float *A, const float *C, int E, const float *B, float s,
-                                 int T, int n, int m, int r) {
+                                      float *dx, float *dA, float betaA, float *dB, float *dv,
+                                      float *du, const float *dz, const float *uB, const float *x,
+                                      const float *A, const float *C, int E, const float *B, float s,
+                                      int T, int n, int m, int r) {
     MELORA__TRY(melora__dz(c, dv, dB, melora__reg<float>(work, ws, MELORA__R_PV),
                             melora__reg<float>(work, ws, MELORA__R_PB), dz, B, uB, s, T, m, r));
     const float *dub = dv;
@@ -1310,41 +1375,29 @@ static melora_status melora__backward(melora__cctx *c, const melora__cws *ws, vo
     return MELORA_OK;
 }
 
-static melora_status melora__lora_forward(float *z, float *u, melora_work w, const float *x,
-                                          const float *A, const float *B, float s, int T,
-                                          int n, int m, int r, cublasHandle_t h,
-                                          cudaStream_t st, int naive) {
-    void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // x is (T,n), A is (r,n), B is (m,r), u is (T,r), z is (T,m)
+static melora_status melora__lora_forward(const melora__cpass *ps, melora_work w,
+                                          cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(z && u && x && A && B, MELORA_ERR_NULL);
-    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
-                       {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, naive,
-                               b, MELORA__NBUF(b)));
-    return c.done(melora__forward(&c, z, u, nullptr, x, A, nullptr, 1, B, s, T, n, m, r));
+    MELORA__TRY(melora__begin(&ws, &c, ps, ps->z && ps->u && ps->x && ps->A && ps->B, w, h, st,
+                              naive));
+    return c.done(melora__forward(&c, ps->z, ps->u, nullptr, ps->x, ps->A, nullptr, 1, ps->B,
+                                  ps->s, d.T, d.n, d.m, d.r));
 }
-static melora_status melora__lora_backward(float *dx, float *dA, float *dB, melora_work w,
-                                           const float *dz, const float *u, const float *x,
-                                           const float *A, const float *B, float s, int T,
-                                           int n, int m, int r, cublasHandle_t h,
-                                           cudaStream_t st, int naive) {
+static melora_status melora__lora_backward(const melora__cpass *ps, melora_work w,
+                                           cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
     void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // dz is (T,m), u is (T,r), x is (T,n), A is (r,n), B is (m,r); du (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(dz && u && x && A && B, MELORA_ERR_NULL);
-    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
-                       {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
-                       {A, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, naive,
-                               b, MELORA__NBUF(b)));
-    if (!dx && !dA && !dB) return MELORA_OK;
-    return c.done(melora__backward(&c, &ws, work, dx, dA, 1.0f, dB, melora__reg<float>(work, &ws, MELORA__R_DU),
-                       nullptr, dz, u, x, A, nullptr, 1, B, s, T, n, m, r));
+    MELORA__TRY(melora__begin(&ws, &c, ps, ps->dz && ps->u && ps->x && ps->A && ps->B, w, h,
+                              st, naive));
+    if (!ps->dx && !ps->dA && !ps->dB) return MELORA_OK;
+    return c.done(melora__backward(&c, &ws, work, ps->dx, ps->dA, 1.0f, ps->dB,
+                                   melora__reg<float>(work, &ws, MELORA__R_DU), nullptr, ps->dz,
+                                   ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
+                                   d.r));
 }
 
 // ----------------------------------------------------------------------------- BLoB --
@@ -1364,119 +1417,94 @@ static melora_status melora__blob_sample(float *As, const float *MA, const float
     return MELORA_OK;
 }
 
-static melora_status melora__blob_forward(float *z, float *u, float *As, melora_work w,
-                                          const float *x, const float *MA, const float *GA,
-                                          const float *EA, const float *B, float s, int T,
-                                          int n, int m, int r, cublasHandle_t h, cudaStream_t st) {
-    void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // x is (T,n), MA GA EA As are (r,n), B is (m,r), u is (T,r), z is (T,m)
+static melora_status melora__blob_forward(const melora__cpass *ps, melora_work w,
+                                          cublasHandle_t h, cudaStream_t st) {
+    const melora_dims d = ps->d;
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(z && u && As && x && MA && GA && EA && B, MELORA_ERR_NULL);
-    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {As, MELORA__FB(r, n), 1},
-                       {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
-                       {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_FORWARD, dd, s, h, st, 0, b,
-                               MELORA__NBUF(b)));
-    MELORA__TRY(melora__blob_sample(As, MA, GA, EA, r, n, st));
-    return c.done(melora__forward(&c, z, u, nullptr, x, As, nullptr, 1, B, s, T, n, m, r));
+    MELORA__TRY(melora__begin(&ws, &c, ps,
+                              ps->z && ps->u && ps->As && ps->x && ps->MA && ps->GA && ps->EA &&
+                                  ps->B,
+                              w, h, st, 0));
+    MELORA__TRY(melora__blob_sample(ps->As, ps->MA, ps->GA, ps->EA, d.r, d.n, st));
+    return c.done(melora__forward(&c, ps->z, ps->u, nullptr, ps->x, ps->As, nullptr, 1, ps->B,
+                                  ps->s, d.T, d.n, d.m, d.r));
 }
 
-static melora_status melora__blob_backward(float *dx, float *dMA, float *dGA, float *dB,
-                                           melora_work w, const float *dz, const float *u,
-                                           const float *x, const float *As, const float *GA,
-                                           const float *EA, const float *B, float s, int T,
-                                           int n, int m, int r, cublasHandle_t h,
-                                           cudaStream_t st) {
+static melora_status melora__blob_backward(const melora__cpass *ps, melora_work w,
+                                           cublasHandle_t h, cudaStream_t st) {
+    const melora_dims d = ps->d;
     void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // dz (T,m), u (T,r), x (T,n), As GA EA (r,n), B (m,r); du (T,r) and dAs (r,n) in work
+    // du (T,r) and dAs (r,n) in work; A is As
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(dz && u && x && As && GA && EA && B, MELORA_ERR_NULL);
-    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1}, {dGA, MELORA__FB(r, n), 1},
-                       {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
-                       {x, MELORA__FB(T, n), 0}, {As, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
-                       {EA, MELORA__FB(r, n), 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_LORA_BACKWARD, dd, s, h, st, 0, b,
-                               MELORA__NBUF(b)));
-    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
-    float *dAs = (dMA || dGA) ? melora__reg<float>(work, &ws, MELORA__R_DAS) : nullptr;
-    MELORA__TRY(melora__backward(&c, &ws, work, dx, dAs, 0.0f, dB, melora__reg<float>(work, &ws, MELORA__R_DU),
-                             nullptr, dz, u, x, As, nullptr, 1, B, s, T, n, m, r));
+    MELORA__TRY(melora__begin(&ws, &c, ps,
+                              ps->dz && ps->u && ps->x && ps->A && ps->GA && ps->EA && ps->B, w,
+                              h, st, 0));
+    if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
+    float *dAs = (ps->dA || ps->dGA) ? melora__reg<float>(work, &ws, MELORA__R_DAS) : nullptr;
+    MELORA__TRY(melora__backward(&c, &ws, work, ps->dx, dAs, 0.0f, ps->dB,
+                                 melora__reg<float>(work, &ws, MELORA__R_DU), nullptr, ps->dz,
+                                 ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
+                                 d.r));
     if (dAs) {
-        size_t cnt = (size_t)r * n;
-        melora__k_chain<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, dAs, GA,
-                                                                           EA, cnt);
+        size_t cnt = (size_t)d.r * d.n;
+        melora__k_chain<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(ps->dA, ps->dGA, dAs,
+                                                                           ps->GA, ps->EA, cnt);
         MELORA__LAUNCHED_P(st, "k_chain", MELORA__F4(6 * cnt));
     }
     return c.done(MELORA_OK);
 }
 
-// Flipout: u = x MA^T + ((x*sa) N^T)*sb with N = (GA*GA)*EA.
-static melora_status melora__flipout_forward(float *z, float *u, melora_work w, const float *x,
-                                      const float *MA, const float *GA, const float *EA,
-                                      const float *sa, const float *sb, const float *B,
-                                      float s, int G, int T, int n, int m, int r,
-                                      cublasHandle_t h, cudaStream_t st, int naive) {
+// Flipout: u = x MA^T + ((x*sa) N^T)*sb with N = (GA*GA)*EA; A is MA.
+#define MELORA__FLIPOUT_PRESENT(ps, out)                                                    \
+    ((out) && (ps)->u && (ps)->x && (ps)->A && (ps)->GA && (ps)->EA && (ps)->sa && (ps)->sb && \
+     (ps)->B)
+static melora_status melora__flipout_forward(const melora__cpass *ps, melora_work w,
+                                             cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
+    const int G = ps->G, T = d.T, n = d.n, r = d.r;
+    const float *x = ps->x, *MA = ps->A;
+    float *u = ps->u;
     void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // x (T,n), MA GA EA (r,n), sa (ceil(T/G),n), sb (ceil(T/G),r), B (m,r); N (r,n),
-    // xa (T,n) and u2 (T,r) in work
+    // N (r,n), xa (T,n) and un (T,r) in work on the naive path
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(z && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
-    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
-    size_t ng = T > 0 ? ((size_t)T - 1u) / (size_t)G + 1u : 0; // rows of sa, sb
-    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {x, MELORA__FB(T, n), 0},
-                       {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0}, {EA, MELORA__FB(r, n), 0},
-                       {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0}, {B, MELORA__FB(m, r), 0},
-                       {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_FORWARD, dd, s, h, st, naive,
-                               b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->z), w, h, st, naive));
     float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE), *xa = melora__reg<float>(work, &ws, MELORA__R_XA);
     float *u2 = melora__reg<float>(work, &ws, MELORA__R_UN);
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     if (!naive) { // both products, N and the signs in one pass over x
-        MELORA__TRY(melora__shrink(st, u, nullptr, x, MA, GA, EA, sa, sb, G, nullptr, 1, T, n, r,
+        MELORA__TRY(melora__shrink(st, u, nullptr, x, MA, ps->GA, ps->EA, ps->sa, ps->sb, G, nullptr, 1, T, n, r,
                                     MELORA__F4(tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 3 * rn + 2 * tr)));
     } else {
-        melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, GA, EA, rn, 0);
+        melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
         MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-        melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
+        melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, ps->sa, T, n, G, 0);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
         // row-major u (T,r) = x MA^T and u2 = xa N^T (see melora__forward)
         MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
         MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, N, n, xa, n, 0.0f, u2, r));
-        melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, sb, T, r, G, 1);
+        melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, ps->sb, T, r, G, 1);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
     }
-    return c.done(melora__gemm(&c, 1, 0, m, T, r, s, B, r, u, r, 1.0f, z, m));
+    return c.done(melora__gemm(&c, 1, 0, d.m, T, r, ps->s, ps->B, r, u, r, 1.0f, ps->z, d.m));
 }
 
-static melora_status melora__flipout_backward(float *dx, float *dMA, float *dGA, float *dB,
-                                      melora_work w, const float *dz, const float *u,
-                                      const float *x, const float *MA, const float *GA,
-                                      const float *EA, const float *sa, const float *sb,
-                                      const float *B, float s, int G, int T, int n, int m,
-                                      int r, cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__flipout_backward(const melora__cpass *ps, melora_work w,
+                                              cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
+    const int G = ps->G, T = d.T, n = d.n, m = d.m, r = d.r;
+    const float *dz = ps->dz, *u = ps->u, *x = ps->x, *MA = ps->A, *GA = ps->GA, *EA = ps->EA;
+    const float *sa = ps->sa, *sb = ps->sb, *B = ps->B;
+    float *dx = ps->dx, *dMA = ps->dA, *dGA = ps->dGA, *dB = ps->dB;
+    const float s = ps->s;
     void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
     // du = s dz B; du2 = du*sb; dMA += du^T x; dN = du2^T (x*sa) -> dGA;
     // dx += du MA + (du2 N)*sa. N, dN (r,n), xa, tmp (T,n), du, du2 (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(dz && u && x && MA && GA && EA && sa && sb && B, MELORA_ERR_NULL);
-    MELORA__REQUIRE(G > 0, MELORA_ERR_SIZE);
-    size_t ng = T > 0 ? ((size_t)T - 1u) / (size_t)G + 1u : 0; // rows of sa, sb
-    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dMA, MELORA__FB(r, n), 1}, {dGA, MELORA__FB(r, n), 1},
-                       {dB, MELORA__FB(m, r), 1}, {dz, MELORA__FB(T, m), 0}, {u, MELORA__FB(T, r), 0},
-                       {x, MELORA__FB(T, n), 0}, {MA, MELORA__FB(r, n), 0}, {GA, MELORA__FB(r, n), 0},
-                       {EA, MELORA__FB(r, n), 0}, {sa, MELORA__FB(ng, n), 0}, {sb, MELORA__FB(ng, r), 0},
-                       {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_FLIPOUT_BACKWARD, dd, s, h, st, naive,
-                               b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->dz), w, h, st, naive));
     if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
     float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE), *dN = melora__reg<float>(work, &ws, MELORA__R_DN);
     float *xa = melora__reg<float>(work, &ws, MELORA__R_XA), *tmp = melora__reg<float>(work, &ws, MELORA__R_TMP);
@@ -1606,9 +1634,9 @@ static melora_status melora__melora_kl_exact(double *kl, int *status, float *dM,
 }
 
 static melora_status melora__melora_kl(double *kl, int *status, float *dA, float *dM, float *dH,
-                                 melora_work w, const float *A, const float *M, const float *H,
-                                 float sigma, float weight, int r, int n, cudaStream_t st,
-                                 int naive) {
+                                       melora_work w, const float *A, const float *M, const float *H,
+                                       float sigma, float weight, int r, int n, cudaStream_t st,
+                                       int naive) {
     // A (r,n), M H (r,r); P = M A and S = Om|A| (r,n) doubles in work
     melora__cws ws;
     void *work = w.base;
@@ -1693,50 +1721,30 @@ static melora_status melora__melora_sample(float *C, const float *M, const float
     return MELORA_OK;
 }
 
-static melora_status melora__melora_forward(float *z, float *u, float *v, melora_work w,
-                                        const float *x, const float *A, const float *C,
-                                        const float *B, float s, int E, int T, int n, int m,
-                                        int r, cublasHandle_t h, cudaStream_t st, int naive) {
-    void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // x (T,n), A (r,n), C (E,r,r), B (m,r); u v (T,r), z (T,m)
+static melora_status melora__melora_forward(const melora__cpass *ps, melora_work w,
+                                            cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(z && u && v && x && A && C && B, MELORA_ERR_NULL);
-    size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY(melora_workspace_size(&chk, MELORA_OP_MELORA_FORWARD, dd));
-    MELORA__TRY(melora__check_e(E, T, r));
-    melora__buf b[] = {{z, MELORA__FB(T, m), 1}, {u, MELORA__FB(T, r), 1}, {v, MELORA__FB(T, r), 1},
-                       {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
-                       {C, MELORA__FB(E, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_MELORA_FORWARD, dd, s, h, st, naive,
-                               b, MELORA__NBUF(b)));
-    return c.done(melora__forward(&c, z, u, v, x, A, C, E, B, s, T, n, m, r));
+    MELORA__TRY(melora__begin(&ws, &c, ps,
+                              ps->z && ps->u && ps->v && ps->x && ps->A && ps->C && ps->B, w, h,
+                              st, naive));
+    return c.done(melora__forward(&c, ps->z, ps->u, ps->v, ps->x, ps->A, ps->C, ps->E, ps->B,
+                                  ps->s, d.T, d.n, d.m, d.r));
 }
-static melora_status melora__melora_backward(float *dx, float *dA, float *dB, float *dM, float *dH,
-                                         melora_work w, const float *dz, const float *u,
-                                         const float *v, const float *x, const float *A,
-                                         const float *C, const float *B, const float *H,
-                                         const float *EC, float s, int E, int T, int n, int m,
-                                         int r, cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__melora_backward(const melora__cpass *ps, melora_work w,
+                                             cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
+    const int E = ps->E, T = d.T, n = d.n, m = d.m, r = d.r;
+    const float *dz = ps->dz, *u = ps->u, *v = ps->v, *x = ps->x, *A = ps->A, *C = ps->C;
+    const float *B = ps->B, *H = ps->H, *EC = ps->EC;
+    float *dx = ps->dx, *dA = ps->dA, *dB = ps->dB, *dM = ps->dM, *dH = ps->dH;
+    const float s = ps->s;
     void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // dz (T,m), u v (T,r), x (T,n), A (r,n), C EC (E,r,r), B (m,r), H (r,r); dv du in work
+    // dv du (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(dz && u && v && x && A && C && B, MELORA_ERR_NULL);
-    MELORA__REQUIRE(!dH || (H && EC), MELORA_ERR_NULL);
-    size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY(melora_workspace_size(&chk, MELORA_OP_MELORA_BACKWARD, dd));
-    MELORA__TRY(melora__check_e(E, T, r));
-    size_t err = MELORA__FB(E, r) * (size_t)r;
-    melora__buf b[] = {{dx, MELORA__FB(T, n), 1}, {dA, MELORA__FB(r, n), 1}, {dB, MELORA__FB(m, r), 1},
-                       {dM, MELORA__FB(r, r), 1}, {dH, MELORA__FB(r, r), 1}, {dz, MELORA__FB(T, m), 0},
-                       {u, MELORA__FB(T, r), 0}, {v, MELORA__FB(T, r), 0}, {x, MELORA__FB(T, n), 0},
-                       {A, MELORA__FB(r, n), 0}, {C, err, 0}, {B, MELORA__FB(m, r), 0},
-                       {H, MELORA__FB(r, r), 0}, {EC, err, 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_MELORA_BACKWARD, dd, s, h, st, naive,
-                               b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__begin(&ws, &c, ps, dz && u && v && x && A && C && B, w, h, st, naive));
     if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, &ws, MELORA__R_DV), *du = melora__reg<float>(work, &ws, MELORA__R_DU);
     MELORA__TRY(melora__backward(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
@@ -1760,25 +1768,16 @@ static melora_status melora__melora_backward(float *dx, float *dA, float *dB, fl
     return c.done(MELORA_OK);
 }
 
-static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w,
-                                               const float *x, const float *A, const float *C,
-                                               const float *B, float s, int K, int T, int n,
-                                               int m, int r, cublasHandle_t h, cudaStream_t st) {
-    void *work = w.base;
-    const melora_dims dd = {T, n, m, r};
-    // x (T,n), A (r,n), C (K,r,r), B (m,r); u (T,r), z (K,T,m)
+static melora_status melora__melora_mc_forward(const melora__cpass *ps, melora_work w,
+                                               cublasHandle_t h, cudaStream_t st) {
+    const melora_dims d = ps->d;
+    const int K = ps->E, T = d.T, n = d.n, m = d.m, r = d.r;
+    const float *x = ps->x, *A = ps->A, *C = ps->C, *B = ps->B;
+    float *z = ps->z, *u = ps->u;
+    const float s = ps->s;
     melora__cws ws;
     melora__cctx c;
-    MELORA__REQUIRE(z && u && x && A && C && B, MELORA_ERR_NULL);
-    size_t chk; // sizes first: melora__check_e divides by r * r
-    MELORA__TRY(melora_workspace_size(&chk, MELORA_OP_MELORA_MC_FORWARD, dd));
-    MELORA__TRY(melora__check_e(K, K, r));
-    MELORA__REQUIRE((size_t)K <= MELORA__MAX_ELEMS / ((size_t)T * m), MELORA_ERR_OVERFLOW);
-    melora__buf b[] = {{z, MELORA__FB(K, T) * (size_t)m, 1}, {u, MELORA__FB(T, r), 1},
-                       {x, MELORA__FB(T, n), 0}, {A, MELORA__FB(r, n), 0},
-                       {C, MELORA__FB(K, r) * (size_t)r, 0}, {B, MELORA__FB(m, r), 0}, {work, 0, 1}};
-    MELORA__TRY(melora__setup(&ws, &c, w, MELORA_OP_MELORA_MC_FORWARD, dd, s, h, st, 0,
-                               b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__begin(&ws, &c, ps, z && u && x && A && C && B, w, h, st, 0));
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
     if (r <= MELORA__FUSE_MAXR)
@@ -1804,13 +1803,32 @@ static melora_status melora__melora_mc_forward(float *z, float *u, melora_work w
         MELORA__REQUIRE(cond, MELORA_ERR_NULL);                                                \
     } while (0)
 
+// The passes' tensors from the v0.2 structs: out is z (forward) or dx (backward, with dz).
+static melora__cpass melora__cpass_of(melora_op op, melora_dims d, float s, float *out,
+                                      const float *dz) {
+    melora__cpass ps;
+    ps.op = op;
+    ps.d = d;
+    ps.s = s;
+    if (melora__is_forward(op)) ps.z = out;
+    else ps.dx = out, ps.dz = dz;
+    return ps;
+}
+static melora__cpass melora__lora_cpass(melora_op op, float *out, const melora_lora_grads *g,
+                                        const melora_lora_saved *sv, const float *dz,
+                                        const melora_lora_params *p, melora_dims d) {
+    melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    if (g) ps.dA = g->dA, ps.dB = g->dB;
+    return ps;
+}
 extern "C" melora_status melora_cuda_lora_forward(float *z, const melora_lora_saved *sv,
                                                   melora_work work, const melora_lora_params *p,
                                                   melora_dims d, cublasHandle_t h,
                                                   cudaStream_t st) {
     MELORA__ENTER(sv && p);
-    return melora__lora_forward(z, sv->u, work, sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r, h,
-                                st, 0);
+    melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_FORWARD, z, nullptr, sv, nullptr, p, d);
+    return melora__lora_forward(&ps, work, h, st, 0);
 }
 extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_lora_saved *sv,
                                                         melora_work work,
@@ -1818,8 +1836,8 @@ extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_l
                                                         melora_dims d, cublasHandle_t h,
                                                         cudaStream_t st) {
     MELORA__ENTER(sv && p);
-    return melora__lora_forward(z, sv->u, work, sv->x, p->A, p->B, p->s, d.T, d.n, d.m, d.r, h,
-                                st, 1);
+    melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_FORWARD, z, nullptr, sv, nullptr, p, d);
+    return melora__lora_forward(&ps, work, h, st, 1);
 }
 extern "C" melora_status melora_cuda_lora_backward(float *dx, const melora_lora_grads *g,
                                                    const melora_lora_saved *sv,
@@ -1827,8 +1845,8 @@ extern "C" melora_status melora_cuda_lora_backward(float *dx, const melora_lora_
                                                    const melora_lora_params *p, melora_dims d,
                                                    cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p);
-    return melora__lora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), work, dz, sv->u, sv->x,
-                                 p->A, p->B, p->s, d.T, d.n, d.m, d.r, h, st, 0);
+    melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
+    return melora__lora_backward(&ps, work, h, st, 0);
 }
 extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g,
                                                          const melora_lora_saved *sv,
@@ -1837,8 +1855,8 @@ extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, const melora
                                                          melora_dims d, cublasHandle_t h,
                                                          cudaStream_t st) {
     MELORA__ENTER(sv && p);
-    return melora__lora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), work, dz, sv->u, sv->x,
-                                 p->A, p->B, p->s, d.T, d.n, d.m, d.r, h, st, 1);
+    melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
+    return melora__lora_backward(&ps, work, h, st, 1);
 }
 
 extern "C" melora_status melora_cuda_blob_sample(float *As, const melora_blob_params *p,
@@ -1847,14 +1865,16 @@ extern "C" melora_status melora_cuda_blob_sample(float *As, const melora_blob_pa
     MELORA__ENTER(p);
     return melora__blob_sample(As, p->MA, p->GA, EA, r, n, st);
 }
+// BLoB's passes are LoRA's layouts: the forward reads MA and writes As, the backward reads As.
 extern "C" melora_status melora_cuda_blob_forward(float *z, const melora_lora_saved *sv,
                                                   float *As, melora_work work,
                                                   const melora_blob_params *p, const float *EA,
                                                   melora_dims d, cublasHandle_t h,
                                                   cudaStream_t st) {
     MELORA__ENTER(sv && p);
-    return melora__blob_forward(z, sv->u, As, work, sv->x, p->MA, p->GA, EA, p->B, p->s, d.T,
-                                d.n, d.m, d.r, h, st);
+    melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_FORWARD, d, p->s, z, nullptr);
+    ps.u = sv->u; ps.x = sv->x; ps.As = As; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA; ps.B = p->B;
+    return melora__blob_forward(&ps, work, h, st);
 }
 extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_grads *g,
                                                    const melora_lora_saved *sv,
@@ -1863,27 +1883,40 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_
                                                    const melora_blob_draw *dr, melora_dims d,
                                                    cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
-    return melora__blob_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB),
-                                 work, dz, sv->u, sv->x, dr->As, p->GA, dr->EA, p->B, p->s,
-                                 d.T, d.n, d.m, d.r, h, st);
+    melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_BACKWARD, d, p->s, dx, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
+    if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
+    return melora__blob_backward(&ps, work, h, st);
+}
+static melora__cpass melora__flipout_cpass(melora_op op, float *out, const melora_blob_grads *g,
+                                           const melora_lora_saved *sv, const float *dz,
+                                           const melora_blob_params *p,
+                                           const melora_flipout_noise *nz, melora_dims d) {
+    melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
+    ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
+    if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
+    return ps;
 }
 static melora_status melora__flipout_forward_call(float *z, const melora_lora_saved *sv,
-                                             melora_work work, const melora_blob_params *p,
-                                             const melora_flipout_noise *nz, melora_dims d,
-                                             cublasHandle_t h, cudaStream_t st, int naive) {
+                                                  melora_work work, const melora_blob_params *p,
+                                                  const melora_flipout_noise *nz, melora_dims d,
+                                                  cublasHandle_t h, cudaStream_t st, int naive) {
     MELORA__ENTER(sv && p && nz);
-    return melora__flipout_forward(z, sv->u, work, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B,
-                            p->s, nz->G, d.T, d.n, d.m, d.r, h, st, naive);
+    melora__cpass ps =
+        melora__flipout_cpass(MELORA_OP_FLIPOUT_FORWARD, z, nullptr, sv, nullptr, p, nz, d);
+    return melora__flipout_forward(&ps, work, h, st, naive);
 }
 static melora_status melora__flipout_backward_call(float *dx, const melora_blob_grads *g,
-                                              const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_blob_params *p,
-                                              const melora_flipout_noise *nz, melora_dims d,
-                                              cublasHandle_t h, cudaStream_t st, int naive) {
+                                                   const melora_lora_saved *sv,
+                                                   melora_work work, const float *dz,
+                                                   const melora_blob_params *p,
+                                                   const melora_flipout_noise *nz,
+                                                   melora_dims d, cublasHandle_t h,
+                                                   cudaStream_t st, int naive) {
     MELORA__ENTER(sv && p && nz);
-    return melora__flipout_backward(dx, MELORA__G(g, dMA), MELORA__G(g, dGA), MELORA__G(g, dB), work,
-                            dz, sv->u, sv->x, p->MA, p->GA, nz->EA, nz->sa, nz->sb, p->B, p->s,
-                            nz->G, d.T, d.n, d.m, d.r, h, st, naive);
+    melora__cpass ps = melora__flipout_cpass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
+    return melora__flipout_backward(&ps, work, h, st, naive);
 }
 extern "C" melora_status melora_cuda_blob_flipout_forward(float *z, const melora_lora_saved *sv,
                                                           melora_work work,
@@ -1925,14 +1958,28 @@ extern "C" melora_status melora_cuda_melora_sample(float *C, const melora_melora
     MELORA__ENTER(p);
     return melora__melora_sample(C, p->M, p->H, EC, E, r, st);
 }
+// Me-LoRA: H and EC only in the backward, which alone reads them (for dH).
+static melora__cpass melora__melora_cpass(melora_op op, float *out,
+                                          const melora_melora_grads *g,
+                                          const melora_melora_saved *sv, const float *dz,
+                                          const melora_melora_params *p,
+                                          const melora_melora_draw *dr, melora_dims d) {
+    melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
+    ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
+    ps.B = p->B;
+    if (op == MELORA_OP_MELORA_BACKWARD) ps.H = p->H, ps.EC = dr->EC;
+    if (g) ps.dA = g->dA, ps.dB = g->dB, ps.dM = g->dM, ps.dH = g->dH;
+    return ps;
+}
 extern "C" melora_status melora_cuda_melora_forward(float *z, const melora_melora_saved *sv,
                                                     melora_work work,
                                                     const melora_melora_params *p,
                                                     const melora_melora_draw *dr, melora_dims d,
                                                     cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
-    return melora__melora_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
-                              d.n, d.m, d.r, h, st, 0);
+    melora__cpass ps =
+        melora__melora_cpass(MELORA_OP_MELORA_FORWARD, z, nullptr, sv, nullptr, p, dr, d);
+    return melora__melora_forward(&ps, work, h, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
                                                           const melora_melora_saved *sv,
@@ -1942,19 +1989,20 @@ extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
                                                           melora_dims d, cublasHandle_t h,
                                                           cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
-    return melora__melora_forward(z, sv->u, sv->v, work, sv->x, p->A, dr->C, p->B, p->s, dr->E, d.T,
-                              d.n, d.m, d.r, h, st, 1);
+    melora__cpass ps =
+        melora__melora_cpass(MELORA_OP_MELORA_FORWARD, z, nullptr, sv, nullptr, p, dr, d);
+    return melora__melora_forward(&ps, work, h, st, 1);
 }
 static melora_status melora__melora_backward_call(float *dx, const melora_melora_grads *g,
-                                        const melora_melora_saved *sv, melora_work work,
-                                        const float *dz, const melora_melora_params *p,
-                                        const melora_melora_draw *dr, melora_dims d,
-                                        cublasHandle_t h, cudaStream_t st, int naive) {
+                                                  const melora_melora_saved *sv,
+                                                  melora_work work, const float *dz,
+                                                  const melora_melora_params *p,
+                                                  const melora_melora_draw *dr, melora_dims d,
+                                                  cublasHandle_t h, cudaStream_t st,
+                                                  int naive) {
     MELORA__ENTER(sv && p && dr);
-    return melora__melora_backward(dx, MELORA__G(g, dA), MELORA__G(g, dB), MELORA__G(g, dM),
-                               MELORA__G(g, dH), work, dz, sv->u, sv->v, sv->x, p->A, dr->C,
-                               p->B, p->H, dr->EC, p->s, dr->E, d.T, d.n, d.m, d.r, h, st,
-                               naive);
+    melora__cpass ps = melora__melora_cpass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
+    return melora__melora_backward(&ps, work, h, st, naive);
 }
 extern "C" melora_status melora_cuda_melora_backward(float *dx, const melora_melora_grads *g,
                                                      const melora_melora_saved *sv,
@@ -1977,8 +2025,9 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, const melora_lo
                                                        const float *C, int K, melora_dims d,
                                                        cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p);
-    return melora__melora_mc_forward(z, sv->u, work, sv->x, p->A, C, p->B, p->s, K, d.T, d.n,
-                                     d.m, d.r, h, st);
+    melora__cpass ps = melora__cpass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s, z, nullptr);
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
+    return melora__melora_mc_forward(&ps, work, h, st);
 }
 extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status,
                                                const melora_melora_grads *g, melora_work work,
