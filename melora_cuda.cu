@@ -1460,96 +1460,124 @@ static melora_status melora__blob_backward(const melora__cpass *ps, melora_work 
 #define MELORA__FLIPOUT_PRESENT(ps, out)                                                    \
     ((out) && (ps)->u && (ps)->x && (ps)->A && (ps)->GA && (ps)->EA && (ps)->sa && (ps)->sb && \
      (ps)->B)
+// The tuned u: both products, N and the signs in one pass over x.
+static melora_status melora__flipout_u_fast(const melora__cpass *ps, cudaStream_t st) {
+    const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
+    size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
+    return melora__shrink(st, ps->u, nullptr, ps->x, ps->A, ps->GA, ps->EA, ps->sa, ps->sb, G,
+                          nullptr, 1, T, n, r,
+                          MELORA__F4(tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 3 * rn + 2 * tr));
+}
+// The naive u: N, xa = x*sa and un = xa N^T in work, two GEMMs, then u += un*sb.
+static melora_status melora__flipout_u_naive(melora__cctx *c, const melora__cpass *ps,
+                                             const melora__cws *ws, void *work) {
+    const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
+    const cudaStream_t st = c->st;
+    float *N = melora__reg<float>(work, ws, MELORA__R_NOISE), *xa = melora__reg<float>(work, ws, MELORA__R_XA);
+    float *un = melora__reg<float>(work, ws, MELORA__R_UN);
+    size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
+    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
+    melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, ps->x, ps->sa, T, n, G, 0);
+    MELORA__LAUNCHED_P(st, "k_signs", 0);
+    // row-major u (T,r) = x MA^T and un = xa N^T (see melora__forward)
+    MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, ps->A, n, ps->x, n, 0.0f, ps->u, r));
+    MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, N, n, xa, n, 0.0f, un, r));
+    melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(ps->u, un, ps->sb, T, r, G, 1);
+    MELORA__LAUNCHED_P(st, "k_signs", 0);
+    return MELORA_OK;
+}
 static melora_status melora__flipout_forward(const melora__cpass *ps, melora_work w,
                                              cublasHandle_t h, cudaStream_t st, int naive) {
     const melora_dims d = ps->d;
-    const int G = ps->G, T = d.T, n = d.n, r = d.r;
-    const float *x = ps->x, *MA = ps->A;
-    float *u = ps->u;
-    void *work = w.base;
-    // N (r,n), xa (T,n) and un (T,r) in work on the naive path
     melora__cws ws;
     melora__cctx c;
     MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->z), w, h, st, naive));
-    float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE), *xa = melora__reg<float>(work, &ws, MELORA__R_XA);
-    float *u2 = melora__reg<float>(work, &ws, MELORA__R_UN);
-    size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
-    if (!naive) { // both products, N and the signs in one pass over x
-        MELORA__TRY(melora__shrink(st, u, nullptr, x, MA, ps->GA, ps->EA, ps->sa, ps->sb, G, nullptr, 1, T, n, r,
-                                    MELORA__F4(tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 3 * rn + 2 * tr)));
-    } else {
-        melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
-        MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-        melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, ps->sa, T, n, G, 0);
-        MELORA__LAUNCHED_P(st, "k_signs", 0);
-        // row-major u (T,r) = x MA^T and u2 = xa N^T (see melora__forward)
-        MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, MA, n, x, n, 0.0f, u, r));
-        MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, N, n, xa, n, 0.0f, u2, r));
-        melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(u, u2, ps->sb, T, r, G, 1);
-        MELORA__LAUNCHED_P(st, "k_signs", 0);
-    }
-    return c.done(melora__gemm(&c, 1, 0, d.m, T, r, ps->s, ps->B, r, u, r, 1.0f, ps->z, d.m));
+    MELORA__TRY(naive ? melora__flipout_u_naive(&c, ps, &ws, w.base) : melora__flipout_u_fast(ps, st));
+    return c.done(melora__gemm(&c, 1, 0, d.m, d.T, d.r, ps->s, ps->B, d.r, ps->u, d.r, 1.0f,
+                               ps->z, d.m));
 }
 
-static melora_status melora__flipout_backward(const melora__cpass *ps, melora_work w,
-                                              cublasHandle_t h, cudaStream_t st, int naive) {
-    const melora_dims d = ps->d;
-    const int G = ps->G, T = d.T, n = d.n, m = d.m, r = d.r;
-    const float *dz = ps->dz, *u = ps->u, *x = ps->x, *MA = ps->A, *GA = ps->GA, *EA = ps->EA;
-    const float *sa = ps->sa, *sb = ps->sb, *B = ps->B;
-    float *dx = ps->dx, *dMA = ps->dA, *dGA = ps->dGA, *dB = ps->dB;
-    const float s = ps->s;
-    void *work = w.base;
-    // du = s dz B; du2 = du*sb; dMA += du^T x; dN = du2^T (x*sa) -> dGA;
-    // dx += du MA + (du2 N)*sa. N, dN (r,n), xa, tmp (T,n), du, du2 (T,r) in work
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->dz), w, h, st, naive));
-    if (!dx && !dMA && !dGA && !dB) return MELORA_OK;
-    float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE), *dN = melora__reg<float>(work, &ws, MELORA__R_DN);
-    float *xa = melora__reg<float>(work, &ws, MELORA__R_XA), *tmp = melora__reg<float>(work, &ws, MELORA__R_TMP);
-    float *du = melora__reg<float>(work, &ws, MELORA__R_DU), *du2 = melora__reg<float>(work, &ws, MELORA__R_DUS);
+// The tuned parameter and input gradients from du and du2 = du*sb: dMA and dN from one read
+// of x (k_xpass's partials, summed by k_xfinish into dMA and dGA), dx += du MA + (du2 N)*sa
+// in one read-modify-write of dx (k_expand).
+static melora_status melora__flipout_grads_fast(const melora__cpass *ps, const melora__cws *ws,
+                                                void *work, const float *N, const float *du,
+                                                const float *du2, cudaStream_t st) {
+    const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
+    float *dMA = ps->dA, *dGA = ps->dGA;
     size_t rn = (size_t)r * n, tn = (size_t)T * n;
-    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, GA, EA, rn, 0);
-    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-    // du (T,r) = s dz B, dB += s dz^T u, du2 = du * sb
-    MELORA__TRY(melora__dz(&c, du, dB, melora__reg<float>(work, &ws, MELORA__R_PV),
-                            melora__reg<float>(work, &ws, MELORA__R_PB), dz, B, u, s, T, m, r, du2, sb,
-                            G));
-    if (!naive && (dMA || dGA)) { // dMA and dN from one read of x
-        float *pa = dMA ? melora__reg<float>(work, &ws, MELORA__R_PA) : nullptr;
-        float *pb = dGA ? melora__reg<float>(work, &ws, MELORA__R_PN) : nullptr;
+    if (dMA || dGA) {
+        float *pa = dMA ? melora__reg<float>(work, ws, MELORA__R_PA) : nullptr;
+        float *pb = dGA ? melora__reg<float>(work, ws, MELORA__R_PN) : nullptr;
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
-        melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, x, sa, G, du, du2, T, n, r);
+        melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, ps->x, ps->sa, G, du, du2, T, n, r);
         MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (((size_t)T + (size_t)G - 1) / (size_t)G) * n : 0) + 2 * (size_t)T * r + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
         // dMA += sum pa; dGA += (sum pb) EA 2 GA: one pass over the partials
-        melora__k_xfinish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, pa, pb, GA,
-                                                                            EA, nrt, rn);
+        melora__k_xfinish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, pa, pb, ps->GA,
+                                                                            ps->EA, nrt, rn);
         MELORA__LAUNCHED_P(st, "k_xfinish", MELORA__F4((size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0)) + (pa ? 2 : 0) * rn + (pb ? 4 : 0) * rn));
     }
+    if (ps->dx) {
+        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(ps->dx, du, ps->A, du2, N,
+                                                                          ps->sa, G, T, n, r);
+        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 2 * rn + 2 * (size_t)T * r));
+    }
+    return MELORA_OK;
+}
+// The naive ones: GEMMs through xa = x*sa, dN and tmp = du2 N in work.
+static melora_status melora__flipout_grads_naive(melora__cctx *c, const melora__cpass *ps,
+                                                 const melora__cws *ws, void *work,
+                                                 const float *N, const float *du,
+                                                 const float *du2) {
+    const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
+    const cudaStream_t st = c->st;
+    const float *x = ps->x, *MA = ps->A, *sa = ps->sa;
+    float *dx = ps->dx, *dMA = ps->dA, *dGA = ps->dGA;
+    float *dN = melora__reg<float>(work, ws, MELORA__R_DN), *xa = melora__reg<float>(work, ws, MELORA__R_XA);
+    float *tmp = melora__reg<float>(work, ws, MELORA__R_TMP);
+    size_t rn = (size_t)r * n, tn = (size_t)T * n;
     // row-major dMA (r,n) += du^T x
-    if (naive && dMA) MELORA__TRY(melora__gemm(&c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
-    if (naive && dGA) {
+    if (dMA) MELORA__TRY(melora__gemm(c, 0, 1, n, r, T, 1.0f, x, n, du, r, 1.0f, dMA, n));
+    if (dGA) {
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, x, sa, T, n, G, 0);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
         // row-major dN (r,n) = du2^T xa
-        MELORA__TRY(melora__gemm(&c, 0, 1, n, r, T, 1.0f, xa, n, du2, r, 0.0f, dN, n));
-        melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dN, GA,
-                                                                          EA, rn);
+        MELORA__TRY(melora__gemm(c, 0, 1, n, r, T, 1.0f, xa, n, du2, r, 0.0f, dN, n));
+        melora__k_chain<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(nullptr, dGA, dN, ps->GA,
+                                                                          ps->EA, rn);
         MELORA__LAUNCHED_P(st, "k_chain", 0);
     }
-    if (dx && !naive) { // dx += du MA + (du2 N) * sa in one read-modify-write of dx
-        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, du, MA, du2, N,
-                                                                          sa, G, T, n, r);
-        MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 2 * rn + 2 * (size_t)T * r));
-    } else if (dx) {
+    if (dx) {
         // row-major dx (T,n) += du MA; tmp (T,n) = du2 N; dx += tmp*sa
-        MELORA__TRY(melora__gemm(&c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
-        MELORA__TRY(melora__gemm(&c, 0, 0, n, T, r, 1.0f, N, n, du2, r, 0.0f, tmp, n));
+        MELORA__TRY(melora__gemm(c, 0, 0, n, T, r, 1.0f, MA, n, du, r, 1.0f, dx, n));
+        MELORA__TRY(melora__gemm(c, 0, 0, n, T, r, 1.0f, N, n, du2, r, 0.0f, tmp, n));
         melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(dx, tmp, sa, T, n, G, 1);
         MELORA__LAUNCHED_P(st, "k_signs", 0);
     }
+    return MELORA_OK;
+}
+// du = s dz B; du2 = du*sb; dB += s dz^T u; then dMA += du^T x, dN = du2^T (x*sa) -> dGA and
+// dx += du MA + (du2 N)*sa on the pass's path. N (r,n), du, du2 (T,r) in work.
+static melora_status melora__flipout_backward(const melora__cpass *ps, melora_work w,
+                                              cublasHandle_t h, cudaStream_t st, int naive) {
+    const melora_dims d = ps->d;
+    void *work = w.base;
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->dz), w, h, st, naive));
+    if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
+    float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE);
+    float *du = melora__reg<float>(work, &ws, MELORA__R_DU), *du2 = melora__reg<float>(work, &ws, MELORA__R_DUS);
+    size_t rn = (size_t)d.r * d.n;
+    melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
+    MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
+    MELORA__TRY(melora__dz(&c, du, ps->dB, melora__reg<float>(work, &ws, MELORA__R_PV),
+                           melora__reg<float>(work, &ws, MELORA__R_PB), ps->dz, ps->B, ps->u, ps->s,
+                           d.T, d.m, d.r, du2, ps->sb, ps->G));
+    MELORA__TRY(naive ? melora__flipout_grads_naive(&c, ps, &ws, work, N, du, du2)
+                      : melora__flipout_grads_fast(ps, &ws, work, N, du, du2, st));
     return c.done(MELORA_OK);
 }
 
@@ -1735,23 +1763,22 @@ static melora_status melora__melora_forward(const melora__cpass *ps, melora_work
 static melora_status melora__melora_backward(const melora__cpass *ps, melora_work w,
                                              cublasHandle_t h, cudaStream_t st, int naive) {
     const melora_dims d = ps->d;
-    const int E = ps->E, T = d.T, n = d.n, m = d.m, r = d.r;
-    const float *dz = ps->dz, *u = ps->u, *v = ps->v, *x = ps->x, *A = ps->A, *C = ps->C;
-    const float *B = ps->B, *H = ps->H, *EC = ps->EC;
-    float *dx = ps->dx, *dA = ps->dA, *dB = ps->dB, *dM = ps->dM, *dH = ps->dH;
-    const float s = ps->s;
+    const int E = ps->E, T = d.T, r = d.r;
+    float *dM = ps->dM, *dH = ps->dH;
     void *work = w.base;
     // dv du (T,r) in work
     melora__cws ws;
     melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, dz && u && v && x && A && C && B, w, h, st, naive));
-    if (!dx && !dA && !dB && !dM && !dH) return MELORA_OK;
+    MELORA__TRY(melora__begin(&ws, &c, ps,
+                              ps->dz && ps->u && ps->v && ps->x && ps->A && ps->C && ps->B, w, h,
+                              st, naive));
+    if (!ps->dx && !ps->dA && !ps->dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, &ws, MELORA__R_DV), *du = melora__reg<float>(work, &ws, MELORA__R_DU);
-    MELORA__TRY(melora__backward(&c, &ws, work, dx, dA, 1.0f, dB, dv, du, dz, v, x, A, C, E, B, s,
-                             T, n, m, r));
+    MELORA__TRY(melora__backward(&c, &ws, work, ps->dx, ps->dA, 1.0f, ps->dB, dv, du, ps->dz,
+                                 ps->v, ps->x, ps->A, ps->C, E, ps->B, ps->s, T, d.n, d.m, r));
     if ((dM || dH) && naive) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
-            dM, dH, dv, u, H, EC, T, r, E);
+            dM, dH, dv, ps->u, ps->H, ps->EC, T, r, E);
         MELORA__LAUNCHED_P(st, "k_dc", 0);
     } else if (dM || dH) {
         size_t rr = (size_t)r * r;
@@ -1759,10 +1786,10 @@ static melora_status melora__melora_backward(const melora__cpass *ps, melora_wor
         float *pm = melora__reg<float>(work, &ws, MELORA__R_PMH), *ph = pm + (size_t)nch * rr;
         dim3 grid((unsigned)nch, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
         melora__k_dc_part<<<grid, MELORA__CU_THREADS, 0, st>>>(dM ? pm : nullptr, dH ? ph : nullptr,
-                                                               dv, u, EC, T, r, T / E,
+                                                               dv, ps->u, ps->EC, T, r, T / E,
                                                                melora__dc_rows(T));
         MELORA__LAUNCHED_P(st, "k_dc_part", MELORA__F4(2 * (size_t)T * r + 2 * (size_t)nch * rr + (dH ? (size_t)E * rr : 0)));
-        melora__k_dc_finish<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(dM, dH, pm, ph, H, nch, r);
+        melora__k_dc_finish<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(dM, dH, pm, ph, ps->H, nch, r);
         MELORA__LAUNCHED_P(st, "k_dc_finish", MELORA__F4((2 * (size_t)nch + 3) * rr));
     }
     return c.done(MELORA_OK);
