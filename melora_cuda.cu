@@ -1161,6 +1161,13 @@ static int melora__is_forward(melora_op op) {
     return op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
            op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
 }
+// The required tensors of each method's passes (with z, or dz, checked by melora__begin).
+#define MELORA__LORA_PRESENT(ps) ((ps).u && (ps).x && (ps).A && (ps).B)
+#define MELORA__BLOB_SAMPLE_PRESENT(ps) \
+    ((ps).u && (ps).x && (ps).B && (ps).As && (ps).MA && (ps).GA && (ps).EA)
+#define MELORA__FLIPOUT_PRESENT(ps) \
+    (MELORA__LORA_PRESENT(ps) && (ps).GA && (ps).EA && (ps).sa && (ps).sb)
+#define MELORA__MELORA_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).v && (ps).C)
 // The one preamble of every pass: the call's required tensors (present: all non-NULL), the
 // variant's own checks, then the overlap table of every tensor the pass names and
 // melora__setup (the workspace last in the table).
@@ -1170,7 +1177,8 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
     const melora_dims d = ps->d;
     const int T = d.T, n = d.n, m = d.m, r = d.r;
     size_t chk, ng = 0; // ng: rows of sa, sb
-    MELORA__REQUIRE(present, MELORA_ERR_NULL);
+    const int fwd = melora__is_forward(ps->op);
+    MELORA__REQUIRE(present && (fwd ? ps->z : ps->dz), MELORA_ERR_NULL);
     switch (ps->op) {
     case MELORA_OP_FLIPOUT_FORWARD:
     case MELORA_OP_FLIPOUT_BACKWARD:
@@ -1191,7 +1199,6 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
         break;
     default: break;
     }
-    const int fwd = melora__is_forward(ps->op);
     const size_t nz = ps->op == MELORA_OP_MELORA_MC_FORWARD ? (size_t)ps->E : 1u;
     const size_t rn = MELORA__FB(r, n), rr = MELORA__FB(r, r), mr = MELORA__FB(m, r);
     const size_t tr = MELORA__FB(T, r), tn = MELORA__FB(T, n), tm = MELORA__FB(T, m);
@@ -1203,6 +1210,18 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
         {ps->sb, MELORA__FB(ng, r), 0}, {ps->B, mr, 0}, {ps->C, rr * (size_t)ps->E, 0},
         {ps->H, rr, 0}, {ps->EC, rr * (size_t)ps->E, 0}, {w.base, 0, 1}};
     return melora__setup(ws, c, w, ps->op, d, ps->s, h, st, naive, b, MELORA__NBUF(b));
+}
+// The one skeleton of every pass: the preamble, the pass's body on the context it set up,
+// then the caller's cuBLAS state put back (done).
+typedef melora_status (*melora__body)(melora__cctx *c, const melora__cws *ws, void *work,
+                                      const melora__cpass *ps);
+static melora_status melora__run(const melora__cpass *ps, int present, melora_work w,
+                                 cublasHandle_t h, cudaStream_t st, int naive,
+                                 melora__body body) {
+    melora__cws ws;
+    melora__cctx c;
+    MELORA__TRY(melora__begin(&ws, &c, ps, present, w, h, st, naive));
+    return c.done(body(&c, &ws, w.base, ps));
 }
 
 // The shrink kernel for these operands: 128-bit loads when n % 4 == 0, x and W are 16-byte
@@ -1375,29 +1394,20 @@ static melora_status melora__backward(melora__cctx *c, const melora__cws *ws, vo
     return MELORA_OK;
 }
 
-static melora_status melora__lora_forward(const melora__cpass *ps, melora_work w,
-                                          cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__lora_forward(melora__cctx *c, const melora__cws *, void *,
+                                          const melora__cpass *ps) {
     const melora_dims d = ps->d;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, ps->z && ps->u && ps->x && ps->A && ps->B, w, h, st,
-                              naive));
-    return c.done(melora__forward(&c, ps->z, ps->u, nullptr, ps->x, ps->A, nullptr, 1, ps->B,
-                                  ps->s, d.T, d.n, d.m, d.r));
+    return melora__forward(c, ps->z, ps->u, nullptr, ps->x, ps->A, nullptr, 1, ps->B,
+                           ps->s, d.T, d.n, d.m, d.r);
 }
-static melora_status melora__lora_backward(const melora__cpass *ps, melora_work w,
-                                           cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__lora_backward(melora__cctx *c, const melora__cws *ws, void *work,
+                                           const melora__cpass *ps) {
     const melora_dims d = ps->d;
-    void *work = w.base;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, ps->dz && ps->u && ps->x && ps->A && ps->B, w, h,
-                              st, naive));
     if (!ps->dx && !ps->dA && !ps->dB) return MELORA_OK;
-    return c.done(melora__backward(&c, &ws, work, ps->dx, ps->dA, 1.0f, ps->dB,
-                                   melora__reg<float>(work, &ws, MELORA__R_DU), nullptr, ps->dz,
-                                   ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
-                                   d.r));
+    return melora__backward(c, ws, work, ps->dx, ps->dA, 1.0f, ps->dB,
+                            melora__reg<float>(work, ws, MELORA__R_DU), nullptr, ps->dz,
+                            ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
+                            d.r);
 }
 
 // ----------------------------------------------------------------------------- BLoB --
@@ -1417,34 +1427,24 @@ static melora_status melora__blob_sample(float *As, const float *MA, const float
     return MELORA_OK;
 }
 
-static melora_status melora__blob_forward(const melora__cpass *ps, melora_work w,
-                                          cublasHandle_t h, cudaStream_t st) {
+static melora_status melora__blob_forward(melora__cctx *c, const melora__cws *, void *,
+                                          const melora__cpass *ps) {
+    const cudaStream_t st = c->st;
     const melora_dims d = ps->d;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps,
-                              ps->z && ps->u && ps->As && ps->x && ps->MA && ps->GA && ps->EA &&
-                                  ps->B,
-                              w, h, st, 0));
     MELORA__TRY(melora__blob_sample(ps->As, ps->MA, ps->GA, ps->EA, d.r, d.n, st));
-    return c.done(melora__forward(&c, ps->z, ps->u, nullptr, ps->x, ps->As, nullptr, 1, ps->B,
-                                  ps->s, d.T, d.n, d.m, d.r));
+    return melora__forward(c, ps->z, ps->u, nullptr, ps->x, ps->As, nullptr, 1, ps->B,
+                           ps->s, d.T, d.n, d.m, d.r);
 }
 
-static melora_status melora__blob_backward(const melora__cpass *ps, melora_work w,
-                                           cublasHandle_t h, cudaStream_t st) {
+static melora_status melora__blob_backward(melora__cctx *c, const melora__cws *ws, void *work,
+                                           const melora__cpass *ps) {
+    const cudaStream_t st = c->st;
     const melora_dims d = ps->d;
-    void *work = w.base;
     // du (T,r) and dAs (r,n) in work; A is As
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps,
-                              ps->dz && ps->u && ps->x && ps->A && ps->GA && ps->EA && ps->B, w,
-                              h, st, 0));
     if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
-    float *dAs = (ps->dA || ps->dGA) ? melora__reg<float>(work, &ws, MELORA__R_DAS) : nullptr;
-    MELORA__TRY(melora__backward(&c, &ws, work, ps->dx, dAs, 0.0f, ps->dB,
-                                 melora__reg<float>(work, &ws, MELORA__R_DU), nullptr, ps->dz,
+    float *dAs = (ps->dA || ps->dGA) ? melora__reg<float>(work, ws, MELORA__R_DAS) : nullptr;
+    MELORA__TRY(melora__backward(c, ws, work, ps->dx, dAs, 0.0f, ps->dB,
+                                 melora__reg<float>(work, ws, MELORA__R_DU), nullptr, ps->dz,
                                  ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
                                  d.r));
     if (dAs) {
@@ -1453,13 +1453,10 @@ static melora_status melora__blob_backward(const melora__cpass *ps, melora_work 
                                                                            ps->GA, ps->EA, cnt);
         MELORA__LAUNCHED_P(st, "k_chain", MELORA__F4(6 * cnt));
     }
-    return c.done(MELORA_OK);
+    return MELORA_OK;
 }
 
 // Flipout: u = x MA^T + ((x*sa) N^T)*sb with N = (GA*GA)*EA; A is MA.
-#define MELORA__FLIPOUT_PRESENT(ps, out)                                                    \
-    ((out) && (ps)->u && (ps)->x && (ps)->A && (ps)->GA && (ps)->EA && (ps)->sa && (ps)->sb && \
-     (ps)->B)
 // The tuned u: both products, N and the signs in one pass over x.
 static melora_status melora__flipout_u_fast(const melora__cpass *ps, cudaStream_t st) {
     const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
@@ -1487,15 +1484,14 @@ static melora_status melora__flipout_u_naive(melora__cctx *c, const melora__cpas
     MELORA__LAUNCHED_P(st, "k_signs", 0);
     return MELORA_OK;
 }
-static melora_status melora__flipout_forward(const melora__cpass *ps, melora_work w,
-                                             cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__flipout_forward(melora__cctx *c, const melora__cws *ws, void *work,
+                                             const melora__cpass *ps) {
+    const cudaStream_t st = c->st;
+    const int naive = c->naive;
     const melora_dims d = ps->d;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->z), w, h, st, naive));
-    MELORA__TRY(naive ? melora__flipout_u_naive(&c, ps, &ws, w.base) : melora__flipout_u_fast(ps, st));
-    return c.done(melora__gemm(&c, 1, 0, d.m, d.T, d.r, ps->s, ps->B, d.r, ps->u, d.r, 1.0f,
-                               ps->z, d.m));
+    MELORA__TRY(naive ? melora__flipout_u_naive(c, ps, ws, work) : melora__flipout_u_fast(ps, st));
+    return melora__gemm(c, 1, 0, d.m, d.T, d.r, ps->s, ps->B, d.r, ps->u, d.r, 1.0f,
+                        ps->z, d.m);
 }
 
 // The tuned parameter and input gradients from du and du2 = du*sb: dMA and dN from one read
@@ -1560,25 +1556,23 @@ static melora_status melora__flipout_grads_naive(melora__cctx *c, const melora__
 }
 // du = s dz B; du2 = du*sb; dB += s dz^T u; then dMA += du^T x, dN = du2^T (x*sa) -> dGA and
 // dx += du MA + (du2 N)*sa on the pass's path. N (r,n), du, du2 (T,r) in work.
-static melora_status melora__flipout_backward(const melora__cpass *ps, melora_work w,
-                                              cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__flipout_backward(melora__cctx *c, const melora__cws *ws, void *work,
+                                              const melora__cpass *ps) {
+    const cudaStream_t st = c->st;
+    const int naive = c->naive;
     const melora_dims d = ps->d;
-    void *work = w.base;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, MELORA__FLIPOUT_PRESENT(ps, ps->dz), w, h, st, naive));
     if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
-    float *N = melora__reg<float>(work, &ws, MELORA__R_NOISE);
-    float *du = melora__reg<float>(work, &ws, MELORA__R_DU), *du2 = melora__reg<float>(work, &ws, MELORA__R_DUS);
+    float *N = melora__reg<float>(work, ws, MELORA__R_NOISE);
+    float *du = melora__reg<float>(work, ws, MELORA__R_DU), *du2 = melora__reg<float>(work, ws, MELORA__R_DUS);
     size_t rn = (size_t)d.r * d.n;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-    MELORA__TRY(melora__dz(&c, du, ps->dB, melora__reg<float>(work, &ws, MELORA__R_PV),
-                           melora__reg<float>(work, &ws, MELORA__R_PB), ps->dz, ps->B, ps->u, ps->s,
+    MELORA__TRY(melora__dz(c, du, ps->dB, melora__reg<float>(work, ws, MELORA__R_PV),
+                           melora__reg<float>(work, ws, MELORA__R_PB), ps->dz, ps->B, ps->u, ps->s,
                            d.T, d.m, d.r, du2, ps->sb, ps->G));
-    MELORA__TRY(naive ? melora__flipout_grads_naive(&c, ps, &ws, work, N, du, du2)
-                      : melora__flipout_grads_fast(ps, &ws, work, N, du, du2, st));
-    return c.done(MELORA_OK);
+    MELORA__TRY(naive ? melora__flipout_grads_naive(c, ps, ws, work, N, du, du2)
+                      : melora__flipout_grads_fast(ps, ws, work, N, du, du2, st));
+    return MELORA_OK;
 }
 
 // ------------------------------------------------------------------------------- KLs --
@@ -1749,32 +1743,23 @@ static melora_status melora__melora_sample(float *C, const float *M, const float
     return MELORA_OK;
 }
 
-static melora_status melora__melora_forward(const melora__cpass *ps, melora_work w,
-                                            cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__melora_forward(melora__cctx *c, const melora__cws *, void *,
+                                            const melora__cpass *ps) {
     const melora_dims d = ps->d;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps,
-                              ps->z && ps->u && ps->v && ps->x && ps->A && ps->C && ps->B, w, h,
-                              st, naive));
-    return c.done(melora__forward(&c, ps->z, ps->u, ps->v, ps->x, ps->A, ps->C, ps->E, ps->B,
-                                  ps->s, d.T, d.n, d.m, d.r));
+    return melora__forward(c, ps->z, ps->u, ps->v, ps->x, ps->A, ps->C, ps->E, ps->B,
+                           ps->s, d.T, d.n, d.m, d.r);
 }
-static melora_status melora__melora_backward(const melora__cpass *ps, melora_work w,
-                                             cublasHandle_t h, cudaStream_t st, int naive) {
+static melora_status melora__melora_backward(melora__cctx *c, const melora__cws *ws, void *work,
+                                             const melora__cpass *ps) {
+    const cudaStream_t st = c->st;
+    const int naive = c->naive;
     const melora_dims d = ps->d;
     const int E = ps->E, T = d.T, r = d.r;
     float *dM = ps->dM, *dH = ps->dH;
-    void *work = w.base;
     // dv du (T,r) in work
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps,
-                              ps->dz && ps->u && ps->v && ps->x && ps->A && ps->C && ps->B, w, h,
-                              st, naive));
     if (!ps->dx && !ps->dA && !ps->dB && !dM && !dH) return MELORA_OK;
-    float *dv = melora__reg<float>(work, &ws, MELORA__R_DV), *du = melora__reg<float>(work, &ws, MELORA__R_DU);
-    MELORA__TRY(melora__backward(&c, &ws, work, ps->dx, ps->dA, 1.0f, ps->dB, dv, du, ps->dz,
+    float *dv = melora__reg<float>(work, ws, MELORA__R_DV), *du = melora__reg<float>(work, ws, MELORA__R_DU);
+    MELORA__TRY(melora__backward(c, ws, work, ps->dx, ps->dA, 1.0f, ps->dB, dv, du, ps->dz,
                                  ps->v, ps->x, ps->A, ps->C, E, ps->B, ps->s, T, d.n, d.m, r));
     if ((dM || dH) && naive) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
@@ -1783,7 +1768,7 @@ static melora_status melora__melora_backward(const melora__cpass *ps, melora_wor
     } else if (dM || dH) {
         size_t rr = (size_t)r * r;
         int nch = melora__dc_nch(T);
-        float *pm = melora__reg<float>(work, &ws, MELORA__R_PMH), *ph = pm + (size_t)nch * rr;
+        float *pm = melora__reg<float>(work, ws, MELORA__R_PMH), *ph = pm + (size_t)nch * rr;
         dim3 grid((unsigned)nch, melora__gy((rr + MELORA__CU_THREADS - 1) / MELORA__CU_THREADS));
         melora__k_dc_part<<<grid, MELORA__CU_THREADS, 0, st>>>(dM ? pm : nullptr, dH ? ph : nullptr,
                                                                dv, ps->u, ps->EC, T, r, T / E,
@@ -1792,32 +1777,30 @@ static melora_status melora__melora_backward(const melora__cpass *ps, melora_wor
         melora__k_dc_finish<<<melora__blocks(rr), MELORA__CU_THREADS, 0, st>>>(dM, dH, pm, ph, ps->H, nch, r);
         MELORA__LAUNCHED_P(st, "k_dc_finish", MELORA__F4((2 * (size_t)nch + 3) * rr));
     }
-    return c.done(MELORA_OK);
+    return MELORA_OK;
 }
 
-static melora_status melora__melora_mc_forward(const melora__cpass *ps, melora_work w,
-                                               cublasHandle_t h, cudaStream_t st) {
+static melora_status melora__melora_mc_forward(melora__cctx *c, const melora__cws *, void *,
+                                               const melora__cpass *ps) {
+    const cudaStream_t st = c->st;
     const melora_dims d = ps->d;
     const int K = ps->E, T = d.T, n = d.n, m = d.m, r = d.r;
     const float *x = ps->x, *A = ps->A, *C = ps->C, *B = ps->B;
     float *z = ps->z, *u = ps->u;
     const float s = ps->s;
-    melora__cws ws;
-    melora__cctx c;
-    MELORA__TRY(melora__begin(&ws, &c, ps, z && u && x && A && C && B, w, h, st, 0));
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
     if (r <= MELORA__FUSE_MAXR)
         MELORA__TRY(melora__shrink(st, u, nullptr, x, A, nullptr, nullptr, nullptr, nullptr, 1, nullptr, 1, T,
                                     n, r, MELORA__F4((size_t)T * n + (size_t)r * n + (size_t)T * r)));
     else
-        MELORA__TRY(melora__gemm(&c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
+        MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
     // z_k += s (C_k u) B^T for every sample k: one launch (the samples share u and B)
     size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
     dim3 grid((unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX), melora__gy((size_t)K));
     melora__k_mcexpand<<<grid, melora__tpb(m), 0, st>>>(z, u, C, B, s, K, T, m, r);
     MELORA__LAUNCHED_P(st, "k_mcexpand", MELORA__F4(2 * (size_t)K * T * m + (size_t)T * r + (size_t)K * r * r + (size_t)m * r));
-    return c.done(MELORA_OK);
+    return MELORA_OK;
 }
 
 // ------------------------------------------------------------------- entry points --
@@ -1855,7 +1838,7 @@ extern "C" melora_status melora_cuda_lora_forward(float *z, const melora_lora_sa
                                                   cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_FORWARD, z, nullptr, sv, nullptr, p, d);
-    return melora__lora_forward(&ps, work, h, st, 0);
+    return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 0, melora__lora_forward);
 }
 extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_lora_saved *sv,
                                                         melora_work work,
@@ -1864,7 +1847,7 @@ extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_l
                                                         cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_FORWARD, z, nullptr, sv, nullptr, p, d);
-    return melora__lora_forward(&ps, work, h, st, 1);
+    return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 1, melora__lora_forward);
 }
 extern "C" melora_status melora_cuda_lora_backward(float *dx, const melora_lora_grads *g,
                                                    const melora_lora_saved *sv,
@@ -1873,7 +1856,7 @@ extern "C" melora_status melora_cuda_lora_backward(float *dx, const melora_lora_
                                                    cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
-    return melora__lora_backward(&ps, work, h, st, 0);
+    return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 0, melora__lora_backward);
 }
 extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g,
                                                          const melora_lora_saved *sv,
@@ -1883,7 +1866,7 @@ extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, const melora
                                                          cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
-    return melora__lora_backward(&ps, work, h, st, 1);
+    return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 1, melora__lora_backward);
 }
 
 extern "C" melora_status melora_cuda_blob_sample(float *As, const melora_blob_params *p,
@@ -1901,7 +1884,7 @@ extern "C" melora_status melora_cuda_blob_forward(float *z, const melora_lora_sa
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_FORWARD, d, p->s, z, nullptr);
     ps.u = sv->u; ps.x = sv->x; ps.As = As; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA; ps.B = p->B;
-    return melora__blob_forward(&ps, work, h, st);
+    return melora__run(&ps, MELORA__BLOB_SAMPLE_PRESENT(ps), work, h, st, 0, melora__blob_forward);
 }
 extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_grads *g,
                                                    const melora_lora_saved *sv,
@@ -1913,7 +1896,8 @@ extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_
     melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_BACKWARD, d, p->s, dx, dz);
     ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
     if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
-    return melora__blob_backward(&ps, work, h, st);
+    return melora__run(&ps, MELORA__LORA_PRESENT(ps) && ps.GA && ps.EA,
+                       work, h, st, 0, melora__blob_backward);
 }
 static melora__cpass melora__flipout_cpass(melora_op op, float *out, const melora_blob_grads *g,
                                            const melora_lora_saved *sv, const float *dz,
@@ -1932,7 +1916,8 @@ static melora_status melora__flipout_forward_call(float *z, const melora_lora_sa
     MELORA__ENTER(sv && p && nz);
     melora__cpass ps =
         melora__flipout_cpass(MELORA_OP_FLIPOUT_FORWARD, z, nullptr, sv, nullptr, p, nz, d);
-    return melora__flipout_forward(&ps, work, h, st, naive);
+    return melora__run(&ps, MELORA__FLIPOUT_PRESENT(ps),
+                       work, h, st, naive, melora__flipout_forward);
 }
 static melora_status melora__flipout_backward_call(float *dx, const melora_blob_grads *g,
                                                    const melora_lora_saved *sv,
@@ -1943,7 +1928,8 @@ static melora_status melora__flipout_backward_call(float *dx, const melora_blob_
                                                    cudaStream_t st, int naive) {
     MELORA__ENTER(sv && p && nz);
     melora__cpass ps = melora__flipout_cpass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
-    return melora__flipout_backward(&ps, work, h, st, naive);
+    return melora__run(&ps, MELORA__FLIPOUT_PRESENT(ps),
+                       work, h, st, naive, melora__flipout_backward);
 }
 extern "C" melora_status melora_cuda_blob_flipout_forward(float *z, const melora_lora_saved *sv,
                                                           melora_work work,
@@ -2006,7 +1992,7 @@ extern "C" melora_status melora_cuda_melora_forward(float *z, const melora_melor
     MELORA__ENTER(sv && p && dr);
     melora__cpass ps =
         melora__melora_cpass(MELORA_OP_MELORA_FORWARD, z, nullptr, sv, nullptr, p, dr, d);
-    return melora__melora_forward(&ps, work, h, st, 0);
+    return melora__run(&ps, MELORA__MELORA_PRESENT(ps), work, h, st, 0, melora__melora_forward);
 }
 extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
                                                           const melora_melora_saved *sv,
@@ -2018,7 +2004,7 @@ extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
     MELORA__ENTER(sv && p && dr);
     melora__cpass ps =
         melora__melora_cpass(MELORA_OP_MELORA_FORWARD, z, nullptr, sv, nullptr, p, dr, d);
-    return melora__melora_forward(&ps, work, h, st, 1);
+    return melora__run(&ps, MELORA__MELORA_PRESENT(ps), work, h, st, 1, melora__melora_forward);
 }
 static melora_status melora__melora_backward_call(float *dx, const melora_melora_grads *g,
                                                   const melora_melora_saved *sv,
@@ -2029,7 +2015,8 @@ static melora_status melora__melora_backward_call(float *dx, const melora_melora
                                                   int naive) {
     MELORA__ENTER(sv && p && dr);
     melora__cpass ps = melora__melora_cpass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
-    return melora__melora_backward(&ps, work, h, st, naive);
+    return melora__run(&ps, MELORA__MELORA_PRESENT(ps),
+                       work, h, st, naive, melora__melora_backward);
 }
 extern "C" melora_status melora_cuda_melora_backward(float *dx, const melora_melora_grads *g,
                                                      const melora_melora_saved *sv,
@@ -2054,7 +2041,8 @@ extern "C" melora_status melora_cuda_melora_mc_forward(float *z, const melora_lo
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__cpass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s, z, nullptr);
     ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
-    return melora__melora_mc_forward(&ps, work, h, st);
+    return melora__run(&ps, MELORA__LORA_PRESENT(ps) && ps.C,
+                       work, h, st, 0, melora__melora_mc_forward);
 }
 extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status,
                                                const melora_melora_grads *g, melora_work work,
@@ -2062,7 +2050,7 @@ extern "C" melora_status melora_cuda_melora_kl(double *kl, int *status,
                                                float weight, int r, int n, cudaStream_t st) {
     MELORA__ENTER(p);
     return melora__melora_kl(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
-                       p->A, p->M, p->H, sigma, weight, r, n, st, 0);
+                             p->A, p->M, p->H, sigma, weight, r, n, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status,
                                                      const melora_melora_grads *g,
@@ -2072,7 +2060,7 @@ extern "C" melora_status melora_cuda_melora_kl_naive(double *kl, int *status,
                                                      cudaStream_t st) {
     MELORA__ENTER(p);
     return melora__melora_kl(kl, status, MELORA__G(g, dA), MELORA__G(g, dM), MELORA__G(g, dH), work,
-                       p->A, p->M, p->H, sigma, weight, r, n, st, 1);
+                             p->A, p->M, p->H, sigma, weight, r, n, st, 1);
 }
 extern "C" melora_status melora_cuda_melora_kl_prior_noise(double *kl, int *status,
                                                            const melora_melora_grads *g,
