@@ -1,4 +1,4 @@
-/* melora.h - v0.2.0 - adapter math for Bayesian low-rank adaptation: LoRA, BLoB, Me-LoRA
+/* melora.h - v0.3.0 - adapter math for Bayesian low-rank adaptation: LoRA, BLoB, Me-LoRA
 
    Single-header C99 library (also valid C++). Do this:
        #define MELORA_IMPLEMENTATION
@@ -114,7 +114,7 @@ extern "C" {
 #endif
 
 #define MELORA_VERSION_MAJOR 0
-#define MELORA_VERSION_MINOR 2
+#define MELORA_VERSION_MINOR 3
 #define MELORA_VERSION_PATCH 0
 
 typedef enum {
@@ -126,7 +126,8 @@ typedef enum {
     MELORA_ERR_VALUE = -5,      /* a scalar or a tensor entry is out of its domain */
     MELORA_ERR_ENUM = -6,       /* unknown method, op, dtype, model or module mask */
     MELORA_ERR_CAPACITY = -7,   /* an output list is too short */
-    MELORA_ERR_ALIGNMENT = -8,  /* workspace pointer not 8-byte aligned */
+    MELORA_ERR_ALIGNMENT = -8,  /* workspace not 8-byte aligned, or an activation not
+                                   aligned to its element (4 bytes fp32, 2 bf16/fp16) */
     MELORA_ERR_ALLOC = -9,      /* allocation failed (melora_alloc, naive references, CUDA) */
     MELORA_ERR_CUDA = -10,      /* a CUDA runtime call failed */
     MELORA_ERR_CUBLAS = -11,    /* a cuBLAS call failed */
@@ -305,18 +306,78 @@ static inline MELORA_HD int melora__finite_d(double v) {
     return (b & 0x7FF0000000000000u) != 0x7FF0000000000000u;
 }
 
+/* Half precision: the bits of a bf16 or IEEE binary16 value in a uint16_t. Widening is
+   exact; narrowing rounds to nearest, ties to even, overflows to infinity and keeps a
+   NaN a (quiet) NaN, with integer arithmetic only, so that it is the same under any
+   compiler flags (-ffast-math, flush-to-zero) on the host and in CUDA device code. */
+static inline MELORA_HD float melora_bf16_to_f32(uint16_t h) {
+    uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+static inline MELORA_HD uint16_t melora_f32_to_bf16(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((b >> 16) | 0x0040u);
+    b += 0x7FFFu + ((b >> 16) & 1u);
+    return (uint16_t)(b >> 16);
+}
+static inline MELORA_HD float melora_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+    uint32_t b;
+    float f;
+    if (e == 0x1Fu) b = sign | 0x7F800000u | (mant << 13);
+    else if (e != 0) b = sign | ((e + 112u) << 23) | (mant << 13);
+    else if (mant == 0) b = sign;
+    else { /* subnormal: mant 2^-24, normalised */
+        int sh = 0;
+        while (!(mant & 0x400u)) { mant <<= 1; sh++; }
+        b = sign | ((uint32_t)(113 - sh) << 23) | ((mant & 0x3FFu) << 13);
+    }
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+static inline MELORA_HD uint16_t melora_f32_to_f16(float f) {
+    uint32_t b, a, sign, e, mant, sh, q, rem, half;
+    memcpy(&b, &f, sizeof b);
+    sign = (b >> 16) & 0x8000u;
+    a = b & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((a >> 13) & 0x3FFu));
+    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* >= 65520: infinity */
+    if (a >= 0x38800000u) {                                  /* a normal half */
+        a += 0xFFFu + ((a >> 13) & 1u);
+        return (uint16_t)(sign | ((a - (112u << 23)) >> 13));
+    }
+    e = a >> 23; /* a subnormal half (or zero): units of 2^-24 */
+    if (e < 102u) return (uint16_t)sign;
+    mant = (a & 0x7FFFFFu) | 0x800000u;
+    sh = 126u - e; /* 14 .. 24 */
+    q = mant >> sh;
+    rem = mant & ((1u << sh) - 1u);
+    half = 1u << (sh - 1u);
+    if (rem > half || (rem == half && (q & 1u))) q++;
+    return (uint16_t)(sign | q);
+}
+
 /* ------------------------------------------------------------------------------------
    The shape of a call (v0.2). Tensors travel in small structs named after their role, so
    that a call reads like its equation and two swapped tensors do not compile or stand out:
-       melora_dims d = {T, n, m, r};
+       melora_dims d = {T, n, m, r, MELORA_FP32};
        melora_lora_params p = {.A = A, .B = B, .s = alpha / r};
        melora_lora_saved sv = {.x = x, .u = u};
        melora_lora_forward(z, &sv, work, &p, d);
    Every field is a row-major float32 tensor of the shape in its comment. A struct pointer
    marked "g" may be NULL (no parameter gradient); inside it, each gradient may be NULL.
    ------------------------------------------------------------------------------------ */
+/* The element type of the activations x, z, dz, dx (parameters, gradients, noise, u, v,
+   the KL and every accumulation are float32 in every dtype). bf16 and fp16 values are
+   their IEEE bit patterns in uint16_t (melora_bf16_to_f32 and friends, below). */
+typedef enum { MELORA_FP32 = 0, MELORA_BF16, MELORA_FP16, MELORA_DTYPE_COUNT_ } melora_dtype;
+
 typedef struct {
-    int T, n, m, r; /* tokens, in-features, out-features, rank */
+    int T, n, m, r;     /* tokens, in-features, out-features, rank */
+    melora_dtype dtype; /* of x, z, dz, dx; MELORA_FP32 (0) when left out */
 } melora_dims;
 
 /* Workspace: `base` 8-byte aligned (melora_alloc gives 64), `bytes` its size. A call
@@ -347,10 +408,12 @@ static inline melora_status melora__elems(size_t *out, size_t a, size_t b, size_
     return MELORA_OK;
 }
 
-/* T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer addressable. */
+/* A known dtype, T, n, m, r positive and every (T,n) (T,m) (T,r) (r,n) (m,r) buffer
+   addressable. */
 static inline melora_status melora__check_dims(melora_dims d) {
     int T = d.T, n = d.n, m = d.m, r = d.r;
     size_t e;
+    MELORA__REQUIRE((unsigned)d.dtype < (unsigned)MELORA_DTYPE_COUNT_, MELORA_ERR_ENUM);
     MELORA__REQUIRE(T > 0 && n > 0 && m > 0 && r > 0, MELORA_ERR_SIZE);
     MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)n, 1));
     MELORA__TRY(melora__elems(&e, (size_t)T, (size_t)m, 1));
@@ -367,16 +430,27 @@ static inline melora_status melora__check_count(const float *out, int64_t count)
     return MELORA_OK;
 }
 
+/* The activations x, z, dz, dx aligned to their elements (NULL ones are absent): a
+   half-precision buffer at an odd address is MELORA_ERR_ALIGNMENT. */
+static inline melora_status melora__check_act_align(const void *x, const void *z,
+                                                    const void *dz, const void *dx,
+                                                    melora_dtype dt) {
+    uintptr_t a = dt == MELORA_FP32 ? 3u : 1u;
+    MELORA__REQUIRE(!(((uintptr_t)x | (uintptr_t)z | (uintptr_t)dz | (uintptr_t)dx) & a),
+                    MELORA_ERR_ALIGNMENT);
+    return MELORA_OK;
+}
+
 /* What a forward keeps for its backward: written (u, v) by the forward, read by the
    backward. LoRA, BLoB, Flipout and the Monte-Carlo forward keep x and u. */
 typedef struct {
-    const float *x; /* (T,n) the layer's input */
-    float *u;       /* (T,r) x A^T */
+    const void *x; /* (T,n) the layer's input, in d.dtype */
+    float *u;      /* (T,r) x A^T */
 } melora_lora_saved;
 typedef struct {
-    const float *x; /* (T,n) */
-    float *u;       /* (T,r) x A^T */
-    float *v;       /* (T,r) u C_e^T */
+    const void *x; /* (T,n) in d.dtype */
+    float *u;      /* (T,r) x A^T */
+    float *v;      /* (T,r) u C_e^T */
 } melora_melora_saved;
 
 typedef struct {
@@ -442,6 +516,12 @@ typedef enum {
 /* Bytes of workspace `op` needs for these sizes (an upper bound over which gradients are
    requested). No size depends on E, K or G; MELORA_OP_MELORA_KL reads only d.n and d.r. */
 MELORA_DEF melora_status melora_workspace_size(size_t *bytes, melora_op op, melora_dims d);
+/* out[i] = in[i] in another dtype, i < count: widening is exact, narrowing rounds to
+   nearest even, as every half-precision output of the library does. in and out must not
+   overlap (MELORA_ERR_ALIAS) and must be aligned to their elements (MELORA_ERR_ALIGNMENT);
+   count 0 is valid and writes nothing. */
+MELORA_DEF melora_status melora_convert(void *out, melora_dtype out_dtype, const void *in,
+                                        melora_dtype in_dtype, int64_t count);
 /* 64-byte aligned allocation through MELORA_MALLOC (for workspaces and tests; the compute
    functions never call it). *out is NULL on failure. */
 MELORA_DEF melora_status melora_alloc(void **out, size_t bytes);
@@ -546,13 +626,13 @@ static inline melora_status melora__plan_draw(melora__draw_plan *p, int kind,
 /* ------------------------------------------------------------------------------------
    LoRA:  u = x A^T (saved);  z += s u B^T
    ------------------------------------------------------------------------------------ */
-MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_lora_forward(void *z, const melora_lora_saved *sv,
                                              melora_work work, const melora_lora_params *p,
                                              melora_dims d);
 /* dB += s dz^T u;  du = s dz B;  dA += du^T x;  dx += du A */
-MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
+MELORA_DEF melora_status melora_lora_backward(void *dx, const melora_lora_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_lora_params *p,
+                                              const void *dz, const melora_lora_params *p,
                                               melora_dims d);
 
 /* ------------------------------------------------------------------------------------
@@ -561,24 +641,24 @@ MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads
 MELORA_DEF melora_status melora_blob_sample(float *As, const melora_blob_params *p,
                                             const float *EA, int r, int n);
 /* Samples As (r,n, kept for backward) and runs the LoRA forward with it. */
-MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+MELORA_DEF melora_status melora_blob_forward(void *z, const melora_lora_saved *sv, float *As,
                                              melora_work work, const melora_blob_params *p,
                                              const float *EA, melora_dims d);
 /* LoRA backward with A = dr->As, then dMA += dAs;  dGA += dAs * EA * 2 GA (p->MA unread) */
-MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads *g,
+MELORA_DEF melora_status melora_blob_backward(void *dx, const melora_blob_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_blob_params *p,
+                                              const void *dz, const melora_blob_params *p,
                                               const melora_blob_draw *dr, melora_dims d);
 /* Flipout: token t is in group g = t/G. With N = (GA*GA) * EA, the noise of A:
    u_t = x_t MA^T + ((x_t * sa_g) N^T) * sb_g;  z += s u B^T */
-MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_blob_flipout_forward(void *z, const melora_lora_saved *sv,
                                                      melora_work work,
                                                      const melora_blob_params *p,
                                                      const melora_flipout_noise *nz,
                                                      melora_dims d);
-MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+MELORA_DEF melora_status melora_blob_flipout_backward(void *dx, const melora_blob_grads *g,
                                                       const melora_lora_saved *sv,
-                                                      melora_work work, const float *dz,
+                                                      melora_work work, const void *dz,
                                                       const melora_blob_params *p,
                                                       const melora_flipout_noise *nz,
                                                       melora_dims d);
@@ -598,20 +678,20 @@ MELORA_DEF melora_status melora_blob_kl(double *kl, const melora_blob_grads *g,
    ------------------------------------------------------------------------------------ */
 MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_params *p,
                                               const float *EC, int E, int r);
-MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_saved *sv,
+MELORA_DEF melora_status melora_melora_forward(void *z, const melora_melora_saved *sv,
                                                melora_work work,
                                                const melora_melora_params *p,
                                                const melora_melora_draw *dr, melora_dims d);
 /* dB += s dz^T v; dv = s dz B; dC_e = dv_e^T u_e; du = dv C; dA += du^T x; dx += du A;
    dM += sum_e dC_e;  dH += sum_e dC_e * EC_e * 2H */
-MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
+MELORA_DEF melora_status melora_melora_backward(void *dx, const melora_melora_grads *g,
                                                 const melora_melora_saved *sv,
-                                                melora_work work, const float *dz,
+                                                melora_work work, const void *dz,
                                                 const melora_melora_params *p,
                                                 const melora_melora_draw *dr, melora_dims d);
 /* Monte-Carlo inference: u = x A^T once, then for k < K: z_k += s (u C_k^T) B^T.
    z is (K,T,m), C is (K,r,r). Average the class probabilities over k, not the logits. */
-MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_melora_mc_forward(void *z, const melora_lora_saved *sv,
                                                   melora_work work,
                                                   const melora_melora_params *p,
                                                   const float *C, int K, melora_dims d);
@@ -641,33 +721,33 @@ MELORA_DEF melora_status melora_melora_kl_exact(double *kl, const melora_melora_
    Naive references: plain loops, double accumulation, one thread, no workspace.
    The same calls without `work`; the tests compare them with the fast paths.
    ------------------------------------------------------------------------------------ */
-MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_lora_forward_naive(void *z, const melora_lora_saved *sv,
                                                    const melora_lora_params *p,
                                                    melora_dims d);
-MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora_grads *g,
+MELORA_DEF melora_status melora_lora_backward_naive(void *dx, const melora_lora_grads *g,
                                                     const melora_lora_saved *sv,
-                                                    const float *dz,
+                                                    const void *dz,
                                                     const melora_lora_params *p,
                                                     melora_dims d);
-MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
+MELORA_DEF melora_status melora_blob_flipout_forward_naive(void *z,
                                                            const melora_lora_saved *sv,
                                                            const melora_blob_params *p,
                                                            const melora_flipout_noise *nz,
                                                            melora_dims d);
-MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
+MELORA_DEF melora_status melora_blob_flipout_backward_naive(void *dx,
                                                             const melora_blob_grads *g,
                                                             const melora_lora_saved *sv,
-                                                            const float *dz,
+                                                            const void *dz,
                                                             const melora_blob_params *p,
                                                             const melora_flipout_noise *nz,
                                                             melora_dims d);
-MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melora_saved *sv,
+MELORA_DEF melora_status melora_melora_forward_naive(void *z, const melora_melora_saved *sv,
                                                      const melora_melora_params *p,
                                                      const melora_melora_draw *dr,
                                                      melora_dims d);
-MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_melora_grads *g,
+MELORA_DEF melora_status melora_melora_backward_naive(void *dx, const melora_melora_grads *g,
                                                       const melora_melora_saved *sv,
-                                                      const float *dz,
+                                                      const void *dz,
                                                       const melora_melora_params *p,
                                                       const melora_melora_draw *dr,
                                                       melora_dims d);
@@ -682,8 +762,6 @@ typedef enum {
     MELORA_METHOD_MELORA,        /* Me-LoRA; E examples with their own C */
     MELORA_METHOD_COUNT_
 } melora_method;
-
-typedef enum { MELORA_FP32 = 0, MELORA_BF16, MELORA_FP16, MELORA_DTYPE_COUNT_ } melora_dtype;
 
 /* One kind of adapted weight: `count` weights of shape m x n (e.g. q_proj in 32 layers). */
 typedef struct {
@@ -880,7 +958,7 @@ MELORA_DEF const char *melora_status_string(melora_status status) {
     case MELORA_ERR_VALUE: return "melora: a value is out of its domain (sigma <= 0, eps outside [0,1), non-finite scale/weight, or a zero std so that the KL is infinite)";
     case MELORA_ERR_ENUM: return "melora: unknown method, op, dtype, model or module mask";
     case MELORA_ERR_CAPACITY: return "melora: output list too short";
-    case MELORA_ERR_ALIGNMENT: return "melora: workspace is not 8-byte aligned";
+    case MELORA_ERR_ALIGNMENT: return "melora: workspace not 8-byte aligned, or an activation not aligned to its element";
     case MELORA_ERR_ALLOC: return "melora: allocation failed";
     case MELORA_ERR_CUDA: return "melora: CUDA runtime error";
     case MELORA_ERR_CUBLAS: return "melora: cuBLAS error";
@@ -946,7 +1024,10 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, melora_dims d)
     size_t cnt[MELORA__R_COUNT], esz[MELORA__R_COUNT], rn, rm, nc, tr;
     int i, T, n, m, r;
     MELORA__REQUIRE((int)op >= 0 && op < MELORA_OP_COUNT_, MELORA_ERR_ENUM);
-    if (op == MELORA_OP_MELORA_KL) d.T = d.m = 1; /* eq. 7 is over (r,n) only */
+    if (op == MELORA_OP_MELORA_KL) { /* eq. 7 is over (r,n) only, in float32 */
+        d.T = d.m = 1;
+        d.dtype = MELORA_FP32;
+    }
     MELORA__TRY(melora__check_dims(d));
     T = d.T; n = d.n; m = d.m; r = d.r;
     ws->nc = melora__nchunks(T);
@@ -1036,6 +1117,53 @@ static float *melora__region(void *work, const melora__ws *ws, int region) {
 static melora_status melora__check_work(const void *work) {
     MELORA__REQUIRE(work != NULL, MELORA_ERR_NULL);
     MELORA__REQUIRE(((uintptr_t)work & 7u) == 0, MELORA_ERR_ALIGNMENT);
+    return MELORA_OK;
+}
+
+/* Bytes of one activation element. */
+static size_t melora__esize(melora_dtype dt) {
+    return dt == MELORA_FP32 ? sizeof(float) : sizeof(uint16_t);
+}
+static void melora__to_f32(float *out, const void *in, melora_dtype dt, size_t count) {
+    size_t i;
+    const uint16_t *h = (const uint16_t *)in;
+    if (dt == MELORA_FP32) memcpy(out, in, count * sizeof(float));
+    else if (dt == MELORA_BF16) for (i = 0; i < count; i++) out[i] = melora_bf16_to_f32(h[i]);
+    else for (i = 0; i < count; i++) out[i] = melora_f16_to_f32(h[i]);
+}
+static void melora__from_f32(void *out, melora_dtype dt, const float *in, size_t count) {
+    size_t i;
+    uint16_t *h = (uint16_t *)out;
+    if (dt == MELORA_FP32) memcpy(out, in, count * sizeof(float));
+    else if (dt == MELORA_BF16) for (i = 0; i < count; i++) h[i] = melora_f32_to_bf16(in[i]);
+    else for (i = 0; i < count; i++) h[i] = melora_f32_to_f16(in[i]);
+}
+
+MELORA_DEF melora_status melora_convert(void *out, melora_dtype out_dtype, const void *in,
+                                        melora_dtype in_dtype, int64_t count) {
+    /* out is (count) in out_dtype, in is (count) in in_dtype */
+    size_t i, eo, ei;
+    melora__buf b[2];
+    MELORA__REQUIRE(out && in, MELORA_ERR_NULL);
+    MELORA__REQUIRE((unsigned)out_dtype < (unsigned)MELORA_DTYPE_COUNT_ &&
+                        (unsigned)in_dtype < (unsigned)MELORA_DTYPE_COUNT_,
+                    MELORA_ERR_ENUM);
+    MELORA__REQUIRE(count >= 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
+    eo = melora__esize(out_dtype);
+    ei = melora__esize(in_dtype);
+    MELORA__REQUIRE((uintptr_t)out % eo == 0 && (uintptr_t)in % ei == 0, MELORA_ERR_ALIGNMENT);
+    b[0].p = out; b[0].bytes = (size_t)count * eo; b[0].written = 1;
+    b[1].p = in; b[1].bytes = (size_t)count * ei; b[1].written = 0;
+    MELORA__TRY(melora__check_alias(b, 2));
+    if (in_dtype == MELORA_FP32) melora__from_f32(out, out_dtype, (const float *)in, (size_t)count);
+    else if (out_dtype == MELORA_FP32) melora__to_f32((float *)out, in, in_dtype, (size_t)count);
+    else
+        for (i = 0; i < (size_t)count; i++) { /* half to half through float32 */
+            float f;
+            melora__to_f32(&f, (const uint16_t *)in + i, in_dtype, 1);
+            melora__from_f32((uint16_t *)out + i, out_dtype, &f, 1);
+        }
     return MELORA_OK;
 }
 
@@ -1711,8 +1839,9 @@ typedef struct {
     melora_dims d;
     float s;
     int G, E;
-    const float *x, *dz;        /* rows read */
-    float *z, *u, *v, *dx;      /* rows written (u, v read by the backward passes) */
+    const void *x, *dz;         /* rows read, in d.dtype */
+    void *z, *dx;               /* rows written, in d.dtype */
+    float *u, *v;               /* rows written (read by the backward passes) */
     const float *A, *B, *MA, *GA, *EA, *sa, *sb, *C, *H, *EC;
     float *As;                  /* BLoB's forward writes its sample */
     float *dA, *dGA, *dB, *dM, *dH; /* += ; dA is BLoB's and Flipout's dMA */
@@ -1734,8 +1863,8 @@ static int melora__is_forward(melora_op op) {
            op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
 }
 /* out: the rows the pass accumulates into, z (forward) or dx (backward, with dz). */
-static melora__pass melora__pass_of(melora_op op, melora_dims d, float s, float *out,
-                                    const float *dz) {
+static melora__pass melora__pass_of(melora_op op, melora_dims d, float s, void *out,
+                                    const void *dz) {
     melora__pass ps;
     memset(&ps, 0, sizeof ps);
     ps.op = op;
@@ -1749,8 +1878,8 @@ static melora__pass melora__pass_of(melora_op op, melora_dims d, float s, float 
 
 /* The tensors of each method's passes, fast and naive alike (g NULL in the forwards).
    *_PRESENT: the method's required tensors are all given. */
-static melora__pass melora__lora_pass(melora_op op, float *out, const melora_lora_grads *g,
-                                      const melora_lora_saved *sv, const float *dz,
+static melora__pass melora__lora_pass(melora_op op, void *out, const melora_lora_grads *g,
+                                      const melora_lora_saved *sv, const void *dz,
                                       const melora_lora_params *p, melora_dims d) {
     melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
     ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
@@ -1759,8 +1888,8 @@ static melora__pass melora__lora_pass(melora_op op, float *out, const melora_lor
 }
 #define MELORA__LORA_PRESENT(ps) ((ps).u && (ps).x && (ps).A && (ps).B)
 /* Flipout: LoRA's tensors with A = MA, and the noise N = (GA*GA)*EA under the signs. */
-static melora__pass melora__flipout_pass(melora_op op, float *out, const melora_blob_grads *g,
-                                         const melora_lora_saved *sv, const float *dz,
+static melora__pass melora__flipout_pass(melora_op op, void *out, const melora_blob_grads *g,
+                                         const melora_lora_saved *sv, const void *dz,
                                          const melora_blob_params *p,
                                          const melora_flipout_noise *nz, melora_dims d) {
     melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
@@ -1771,9 +1900,9 @@ static melora__pass melora__flipout_pass(melora_op op, float *out, const melora_
 }
 #define MELORA__FLIPOUT_PRESENT(ps) (MELORA__LORA_PRESENT(ps) && (ps).GA && (ps).EA)
 /* Me-LoRA: H and EC only in the backward, which alone reads them (for dH). */
-static melora__pass melora__melora_pass(melora_op op, float *out,
+static melora__pass melora__melora_pass(melora_op op, void *out,
                                         const melora_melora_grads *g,
-                                        const melora_melora_saved *sv, const float *dz,
+                                        const melora_melora_saved *sv, const void *dz,
                                         const melora_melora_params *p,
                                         const melora_melora_draw *dr, melora_dims d) {
     melora__pass ps = melora__pass_of(op, d, p->s, out, dz);
@@ -1810,13 +1939,14 @@ static melora_status melora__alias_pass(const melora__pass *ps) {
     size_t groups = ps->G > 0 ? (size_t)(d.T - 1) / (size_t)ps->G + 1u : 0;
     size_t nz = ps->op == MELORA_OP_MELORA_MC_FORWARD ? (size_t)ps->E : 1u;
     size_t rn = MELORA__FB(d.r, d.n), rr = MELORA__FB(d.r, d.r), mr = MELORA__FB(d.m, d.r);
-    size_t tr = MELORA__FB(d.T, d.r);
+    size_t tr = MELORA__FB(d.T, d.r), es = melora__esize(d.dtype);
+    size_t tn = (size_t)d.T * (size_t)d.n * es, tm = (size_t)d.T * (size_t)d.m * es;
     melora__buf b[] = {
-        {ps->z, MELORA__FB(d.T, d.m) * nz, 1}, {ps->dx, MELORA__FB(d.T, d.n), 1},
+        {ps->z, tm * nz, 1}, {ps->dx, tn, 1},
         {ps->u, tr, fwd}, {ps->v, tr, fwd}, {ps->As, rn, 1}, {ps->dA, rn, 1},
         {ps->dGA, rn, 1}, {ps->dB, mr, 1}, {ps->dM, rr, 1}, {ps->dH, rr, 1},
-        {ps->work, ps->ws.total, 1}, {ps->x, MELORA__FB(d.T, d.n), 0},
-        {ps->dz, MELORA__FB(d.T, d.m), 0}, {ps->A, rn, 0}, {ps->MA, rn, 0}, {ps->GA, rn, 0},
+        {ps->work, ps->ws.total, 1}, {ps->x, tn, 0},
+        {ps->dz, tm, 0}, {ps->A, rn, 0}, {ps->MA, rn, 0}, {ps->GA, rn, 0},
         {ps->EA, rn, 0}, {ps->sa, MELORA__FB(groups, d.n), 0},
         {ps->sb, MELORA__FB(groups, d.r), 0}, {ps->B, mr, 0}, {ps->C, rr * (size_t)ps->E, 0},
         {ps->H, rr, 0}, {ps->EC, rr * (size_t)ps->E, 0}};
@@ -1859,6 +1989,7 @@ static melora_status melora__prepare(melora__pass *ps, const melora_work *work, 
     present = present && (melora__is_forward(ps->op) ? ps->z != NULL : ps->dz != NULL);
     if (work) {
         MELORA__TRY(melora__work_fits(&ps->ws, *work, ps->op, d));
+        MELORA__REQUIRE(d.dtype == MELORA_FP32, MELORA_ERR_ENUM); /* TODO half fast path */
         ps->work = work->base;
     }
     MELORA__REQUIRE(present, MELORA_ERR_NULL);
@@ -1869,6 +2000,7 @@ static melora_status melora__prepare(melora__pass *ps, const melora_work *work, 
     if (ps->op == MELORA_OP_MELORA_BACKWARD) /* dH reads H and the noise EC */
         MELORA__REQUIRE(!ps->dH || (ps->H && ps->EC), MELORA_ERR_NULL);
     if (!work) MELORA__TRY(melora__check_dims(d));
+    MELORA__TRY(melora__check_act_align(ps->x, ps->z, ps->dz, ps->dx, d.dtype));
     if (ps->op == MELORA_OP_MELORA_FORWARD || ps->op == MELORA_OP_MELORA_BACKWARD)
         MELORA__TRY(melora__check_examples(ps->E, d.r, d.T));
     if (ps->op == MELORA_OP_MELORA_MC_FORWARD) { /* z is (K,T,m), C (K,r,r) */
@@ -1933,6 +2065,8 @@ static void melora__noise_rows(float *N, size_t ld, const float *GA, const float
 static void melora__fwd_rows(const melora__pass *ps) {
     int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
     size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, ldr = ps->ws.ldr;
+    const float *X = (const float *)ps->x;
+    float *Z = (float *)ps->z;
     MELORA__PARALLEL_FOR
     for (c = 0; c < ps->ws.nc; c++) {
         float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
@@ -1944,15 +2078,15 @@ static void melora__fwd_rows(const melora__pass *ps) {
            forms u block by block, beside its noise term */
         if (ps->At && !ps->N)
             melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0,
-                         ps->x + (size_t)tb * (size_t)n, (size_t)n, 1, ps->At, ldr,
+                         X + (size_t)tb * (size_t)n, (size_t)n, 1, ps->At, ldr,
                          (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            const float *xb = ps->x + (size_t)t0 * (size_t)n;
-            float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = ps->z + (size_t)t0 * (size_t)m;
+            const float *xb = X + (size_t)t0 * (size_t)n;
+            float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = Z + (size_t)t0 * (size_t)m;
             if (ps->N) { /* u += ((x*sa) N^T) * sb */
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
-                melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__sign_rows(xa, ldn, X, ps->sa, t0, nt, ps->G, n);
                 melora__rows_w(ub, xb, (size_t)n, nt, ps->Ap, ldn, ps->At, ldr, r, n);
                 melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
                 melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
@@ -1998,6 +2132,8 @@ static void melora__bwd_rows(const melora__pass *ps) {
     int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
     size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, rn = (size_t)r * ldn, rm = (size_t)r * ldm;
     const float *uB = ps->op == MELORA_OP_MELORA_BACKWARD ? ps->v : ps->u;
+    const float *X = (const float *)ps->x, *DZ = (const float *)ps->dz;
+    float *DX = (float *)ps->dx;
     MELORA__PARALLEL_FOR
     for (c = 0; c < ps->ws.nc; c++) {
         float *pa = ps->PA ? ps->PA + (size_t)c * rn : NULL;
@@ -2013,8 +2149,8 @@ static void melora__bwd_rows(const melora__pass *ps) {
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            const float *dzb = ps->dz + (size_t)t0 * (size_t)m;
-            const float *xb = ps->x + (size_t)t0 * (size_t)n;
+            const float *dzb = DZ + (size_t)t0 * (size_t)m;
+            const float *xb = X + (size_t)t0 * (size_t)n;
             float *dvb = ps->DV ? ps->DV + (size_t)t0 * (size_t)r : s1, *dub = dvb, *dnb = s2;
             melora__rows_w(dvb, dzb, (size_t)m, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
             if (pb)
@@ -2028,11 +2164,11 @@ static void melora__bwd_rows(const melora__pass *ps) {
             if (pa) melora__outer_acc(pa, ldn, r, dub, xb, (size_t)n, nt, n);
             if (pn) {
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
-                melora__sign_rows(xa, ldn, ps->x, ps->sa, t0, nt, ps->G, n);
+                melora__sign_rows(xa, ldn, X, ps->sa, t0, nt, ps->G, n);
                 melora__outer_acc(pn, ldn, r, dnb, xa, ldn, nt, n);
             }
-            if (ps->dx) {
-                float *dxb = ps->dx + (size_t)t0 * (size_t)n;
+            if (DX) {
+                float *dxb = DX + (size_t)t0 * (size_t)n;
                 melora__rows_axpy(dxb, (size_t)n, nt, dub, ps->Ap, ldn, r, n);
                 if (ps->N) {
                     float *tmp = melora__scratch_rows(ps->TMP, c, ldn);
@@ -2130,7 +2266,7 @@ static melora_status melora__draw_run(const melora__draw_plan *p, uint64_t seed)
 MELORA_DEF melora_status melora_blob_noise(float *EA, uint64_t seed, uint64_t draw, int r,
                                            int n) {
     float *t[3] = {EA, NULL, NULL};
-    melora_dims d = {0, n, 0, r}; /* EA is (r,n) */
+    melora_dims d = {0, n, 0, r, MELORA_FP32}; /* EA is (r,n) */
     melora__draw_plan p;
     MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_BLOB, t, draw, 0, 0, d));
     return melora__draw_run(&p, seed);
@@ -2148,7 +2284,7 @@ MELORA_DEF melora_status melora_blob_flipout_noise(float *EA, float *sa, float *
 MELORA_DEF melora_status melora_melora_noise(float *EC, uint64_t seed, uint64_t draw, int E,
                                              int r) {
     float *t[3] = {EC, NULL, NULL};
-    melora_dims d = {0, 0, 0, r}; /* EC is (E,r,r) */
+    melora_dims d = {0, 0, 0, r, MELORA_FP32}; /* EC is (E,r,r) */
     melora__draw_plan p;
     MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_MELORA, t, draw, E, 0, d));
     return melora__draw_run(&p, seed);
@@ -2167,7 +2303,7 @@ static melora_status melora__backward(melora__pass *ps, melora_work work, int pr
 }
 
 /* --------------------------------------------------------------------------- LoRA -- */
-MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_lora_forward(void *z, const melora_lora_saved *sv,
                                              melora_work work, const melora_lora_params *p,
                                              melora_dims d) {
     melora__pass ps;
@@ -2175,9 +2311,9 @@ MELORA_DEF melora_status melora_lora_forward(float *z, const melora_lora_saved *
     ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, z, NULL, sv, NULL, p, d);
     return melora__forward(&ps, work, MELORA__LORA_PRESENT(ps));
 }
-MELORA_DEF melora_status melora_lora_backward(float *dx, const melora_lora_grads *g,
+MELORA_DEF melora_status melora_lora_backward(void *dx, const melora_lora_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_lora_params *p,
+                                              const void *dz, const melora_lora_params *p,
                                               melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
@@ -2211,7 +2347,7 @@ MELORA_DEF melora_status melora_blob_sample(float *As, const melora_blob_params 
 }
 /* Every check of melora_lora_forward (with As, MA, GA and EA in the table) before As is
    written; then the LoRA forward with A = As. */
-MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+MELORA_DEF melora_status melora_blob_forward(void *z, const melora_lora_saved *sv, float *As,
                                              melora_work work, const melora_blob_params *p,
                                              const float *EA, melora_dims d) {
     melora__pass ps;
@@ -2227,9 +2363,9 @@ MELORA_DEF melora_status melora_blob_forward(float *z, const melora_lora_saved *
     return MELORA_OK;
 }
 /* The LoRA backward with A = As; the one partial of dAs gives dMA and dGA (p->MA unread). */
-MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads *g,
+MELORA_DEF melora_status melora_blob_backward(void *dx, const melora_blob_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_blob_params *p,
+                                              const void *dz, const melora_blob_params *p,
                                               const melora_blob_draw *dr, melora_dims d) {
     melora__pass ps;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
@@ -2239,7 +2375,7 @@ MELORA_DEF melora_status melora_blob_backward(float *dx, const melora_blob_grads
     return melora__backward(&ps, work, MELORA__LORA_PRESENT(ps) && ps.GA && ps.EA);
 }
 
-MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_blob_flipout_forward(void *z, const melora_lora_saved *sv,
                                                      melora_work work,
                                                      const melora_blob_params *p,
                                                      const melora_flipout_noise *nz,
@@ -2249,9 +2385,9 @@ MELORA_DEF melora_status melora_blob_flipout_forward(float *z, const melora_lora
     ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
     return melora__forward(&ps, work, MELORA__FLIPOUT_PRESENT(ps));
 }
-MELORA_DEF melora_status melora_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+MELORA_DEF melora_status melora_blob_flipout_backward(void *dx, const melora_blob_grads *g,
                                                       const melora_lora_saved *sv,
-                                                      melora_work work, const float *dz,
+                                                      melora_work work, const void *dz,
                                                       const melora_blob_params *p,
                                                       const melora_flipout_noise *nz,
                                                       melora_dims d) {
@@ -2283,7 +2419,7 @@ MELORA_DEF melora_status melora_melora_sample(float *C, const melora_melora_para
     }
     return MELORA_OK;
 }
-MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_saved *sv,
+MELORA_DEF melora_status melora_melora_forward(void *z, const melora_melora_saved *sv,
                                                melora_work work,
                                                const melora_melora_params *p,
                                                const melora_melora_draw *dr, melora_dims d) {
@@ -2292,9 +2428,9 @@ MELORA_DEF melora_status melora_melora_forward(float *z, const melora_melora_sav
     ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, z, NULL, sv, NULL, p, dr, d);
     return melora__forward(&ps, work, MELORA__MELORA_PRESENT(ps));
 }
-MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_grads *g,
+MELORA_DEF melora_status melora_melora_backward(void *dx, const melora_melora_grads *g,
                                                 const melora_melora_saved *sv,
-                                                melora_work work, const float *dz,
+                                                melora_work work, const void *dz,
                                                 const melora_melora_params *p,
                                                 const melora_melora_draw *dr, melora_dims d) {
     melora__pass ps;
@@ -2302,7 +2438,7 @@ MELORA_DEF melora_status melora_melora_backward(float *dx, const melora_melora_g
     ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
     return melora__backward(&ps, work, MELORA__MELORA_PRESENT(ps));
 }
-MELORA_DEF melora_status melora_melora_mc_forward(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_melora_mc_forward(void *z, const melora_lora_saved *sv,
                                                   melora_work work,
                                                   const melora_melora_params *p,
                                                   const float *C, int K, melora_dims d) {
@@ -2380,7 +2516,7 @@ static melora_status melora__eq7(double *kl, const melora_melora_grads *g, melor
     size_t rr, i;
     int64_t ii;
     int presum;
-    d.T = 1; d.n = n; d.m = 1; d.r = r;
+    d.T = 1; d.n = n; d.m = 1; d.r = r; d.dtype = MELORA_FP32;
     MELORA__TRY(melora__work_fits(&ws, work, MELORA_OP_MELORA_KL, d));
     A = prm->A; M = prm->M; H = prm->H;
     dA = g ? g->dA : NULL; dM = g ? g->dM : NULL; dH = g ? g->dH : NULL;
@@ -2508,7 +2644,7 @@ MELORA_DEF melora_status melora_melora_kl_prior_noise(double *kl, const melora_m
                                                       int r, int n) {
     melora__ws ws;
     melora_dims d;
-    d.T = 1; d.n = n; d.m = 1; d.r = r;
+    d.T = 1; d.n = n; d.m = 1; d.r = r; d.dtype = MELORA_FP32;
     MELORA__REQUIRE(p != NULL, MELORA_ERR_NULL);
     MELORA__TRY(melora__work_fits(&ws, work, MELORA_OP_MELORA_KL, d));
     MELORA__REQUIRE(melora__finite(eps) && eps >= 0.0f && eps < 1.0f, MELORA_ERR_VALUE);
@@ -2525,6 +2661,51 @@ static melora_status melora__alloc_d(double **p, size_t a, size_t b) {
     *p = (double *)MELORA_MALLOC(cnt * sizeof(double));
     MELORA__REQUIRE(*p != NULL, MELORA_ERR_ALLOC);
     return MELORA_OK;
+}
+/* Half-precision activations in the references: x, dz and the rows accumulated into (z
+   or dx, as they are before the call) widened exactly to float32 copies; the float32
+   reference runs on them (d = w.d), and melora__narrow rounds its z or dx once into the
+   caller's buffer. */
+typedef struct {
+    float *x, *dz, *out;
+    size_t nout;
+    melora_dims d;
+} melora__wide;
+static void melora__wide_free(melora__wide *w) {
+    MELORA_FREE(w->x);
+    MELORA_FREE(w->dz);
+    MELORA_FREE(w->out);
+}
+static float *melora__widen_copy(const void *in, melora_dtype dt, size_t count, int *fail) {
+    float *c;
+    if (!in || *fail) return NULL;
+    c = (float *)MELORA_MALLOC(count * sizeof(float));
+    if (!c) { *fail = 1; return NULL; }
+    melora__to_f32(c, in, dt, count);
+    return c;
+}
+static melora_status melora__widen(melora__wide *w, const melora__pass *ps) {
+    melora_dims d = ps->d;
+    size_t tn = (size_t)d.T * (size_t)d.n, tm = (size_t)d.T * (size_t)d.m;
+    int fail = 0;
+    int fwd = melora__is_forward(ps->op);
+    w->d = d;
+    w->d.dtype = MELORA_FP32;
+    w->nout = fwd ? tm : tn;
+    w->x = melora__widen_copy(ps->x, d.dtype, tn, &fail);
+    w->dz = fwd ? NULL : melora__widen_copy(ps->dz, d.dtype, tm, &fail);
+    w->out = melora__widen_copy(fwd ? ps->z : ps->dx, d.dtype, w->nout, &fail);
+    if (fail) {
+        melora__wide_free(w);
+        return MELORA_ERR_ALLOC;
+    }
+    return MELORA_OK;
+}
+static melora_status melora__narrow(melora__wide *w, const melora__pass *ps, melora_status st) {
+    void *out = melora__is_forward(ps->op) ? ps->z : ps->dx;
+    if (st == MELORA_OK && out) melora__from_f32(out, ps->d.dtype, w->out, w->nout);
+    melora__wide_free(w);
+    return st;
 }
 /* Flipout's noise N = (GA*GA)*EA (r,n), in scratch of its own */
 static melora_status melora__naive_noise(float **N, const float *GA, const float *EA, int r,
@@ -2601,56 +2782,81 @@ static void melora__naive_dadx(float *dA, float *dx, const double *du, const flo
 }
 
 /* u = x A^T;  z += s u B^T */
-MELORA_DEF melora_status melora_lora_forward_naive(float *z, const melora_lora_saved *sv,
+MELORA_DEF melora_status melora_lora_forward_naive(void *zv, const melora_lora_saved *sv,
                                                    const melora_lora_params *p,
                                                    melora_dims d) {
+    float *z = (float *)zv;
     melora__pass ps;
     int t, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
     ps = melora__lora_pass(MELORA_OP_LORA_FORWARD, z, NULL, sv, NULL, p, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
+    if (d.dtype != MELORA_FP32) { /* the float32 reference on widened copies */
+        melora__wide w;
+        melora_lora_saved sw = *sv;
+        MELORA__TRY(melora__widen(&w, &ps));
+        sw.x = w.x;
+        return melora__narrow(&w, &ps, melora_lora_forward_naive(w.out, &sw, p, w.d));
+    }
     for (t = 0; t < d.T; t++) {
         float *ut = sv->u + (size_t)t * (size_t)r;
-        melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
+        melora__naive_u(ut, ((const float *)sv->x) + (size_t)t * (size_t)n, p->A, n, r);
         melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, ut, d.m, r);
     }
     return MELORA_OK;
 }
 
 /* du = s dz B;  dB += s dz^T u;  dA += du^T x;  dx += du A */
-MELORA_DEF melora_status melora_lora_backward_naive(float *dx, const melora_lora_grads *g,
+MELORA_DEF melora_status melora_lora_backward_naive(void *dxv, const melora_lora_grads *g,
                                                     const melora_lora_saved *sv,
-                                                    const float *dz,
+                                                    const void *dzv,
                                                     const melora_lora_params *p,
                                                     melora_dims d) {
+    float *dx = (float *)dxv;
+    const float *dz = (const float *)dzv;
     melora__pass ps;
     double *du;
     MELORA__REQUIRE(sv && p, MELORA_ERR_NULL);
     ps = melora__lora_pass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__LORA_PRESENT(ps)));
+    if (d.dtype != MELORA_FP32) { /* the float32 reference on widened copies */
+        melora__wide w;
+        melora_lora_saved sw = *sv;
+        MELORA__TRY(melora__widen(&w, &ps));
+        sw.x = w.x;
+        return melora__narrow(&w, &ps, melora_lora_backward_naive(w.out, g, &sw, w.dz, p, w.d));
+    }
     MELORA__TRY(melora__alloc_d(&du, (size_t)d.T, (size_t)d.r));
     melora__naive_dv(du, dz, p->B, p->s, d.T, d.m, d.r);
     if (ps.dB) melora__naive_db(ps.dB, dz, sv->u, p->s, d.T, d.m, d.r);
-    melora__naive_dadx(ps.dA, dx, du, sv->x, p->A, d.T, d.n, d.r);
+    melora__naive_dadx(ps.dA, dx, du, ((const float *)sv->x), p->A, d.T, d.n, d.r);
     MELORA_FREE(du);
     return MELORA_OK;
 }
 
 /* N = (GA*GA)*EA;  u_t = x_t MA^T + ((x_t * sa_g) N^T) * sb_g;  z += s u B^T */
-MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
+MELORA_DEF melora_status melora_blob_flipout_forward_naive(void *zv,
                                                            const melora_lora_saved *sv,
                                                            const melora_blob_params *p,
                                                            const melora_flipout_noise *nz,
                                                            melora_dims d) {
+    float *z = (float *)zv;
     melora__pass ps;
     float *N;
     int t, k, j, n = d.n, r = d.r;
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
     ps = melora__flipout_pass(MELORA_OP_FLIPOUT_FORWARD, z, NULL, sv, NULL, p, nz, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
+    if (d.dtype != MELORA_FP32) { /* the float32 reference on widened copies */
+        melora__wide w;
+        melora_lora_saved sw = *sv;
+        MELORA__TRY(melora__widen(&w, &ps));
+        sw.x = w.x;
+        return melora__narrow(&w, &ps, melora_blob_flipout_forward_naive(w.out, &sw, p, nz, w.d));
+    }
     MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
     for (t = 0; t < d.T; t++) {
-        const float *xt = sv->x + (size_t)t * (size_t)n;
+        const float *xt = ((const float *)sv->x) + (size_t)t * (size_t)n;
         const float *sat = nz->sa + (size_t)(t / nz->G) * (size_t)n;
         const float *sbt = nz->sb + (size_t)(t / nz->G) * (size_t)r;
         float *ut = sv->u + (size_t)t * (size_t)r;
@@ -2668,13 +2874,15 @@ MELORA_DEF melora_status melora_blob_flipout_forward_naive(float *z,
 
 /* du = s dz B;  dB += s dz^T u;  dMA += du^T x;  dN = (du*sb)^T (x*sa);
    dGA += dN * EA * 2GA;  dx += du MA + ((du*sb) N) * sa */
-MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
+MELORA_DEF melora_status melora_blob_flipout_backward_naive(void *dxv,
                                                             const melora_blob_grads *g,
                                                             const melora_lora_saved *sv,
-                                                            const float *dz,
+                                                            const void *dzv,
                                                             const melora_blob_params *p,
                                                             const melora_flipout_noise *nz,
                                                             melora_dims d) {
+    float *dx = (float *)dxv;
+    const float *dz = (const float *)dzv;
     melora__pass ps;
     float *N;
     double *du;
@@ -2682,6 +2890,13 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
     MELORA__REQUIRE(sv && p && nz, MELORA_ERR_NULL);
     ps = melora__flipout_pass(MELORA_OP_FLIPOUT_BACKWARD, dx, g, sv, dz, p, nz, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__FLIPOUT_PRESENT(ps)));
+    if (d.dtype != MELORA_FP32) { /* the float32 reference on widened copies */
+        melora__wide w;
+        melora_lora_saved sw = *sv;
+        MELORA__TRY(melora__widen(&w, &ps));
+        sw.x = w.x;
+        return melora__narrow(&w, &ps, melora_blob_flipout_backward_naive(w.out, g, &sw, w.dz, p, nz, w.d));
+    }
     MELORA__TRY(melora__naive_noise(&N, p->GA, nz->EA, r, n));
     if (melora__alloc_d(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(N);
@@ -2697,7 +2912,7 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
                 double acc = 0.0, accn = 0.0;
                 for (t = 0; t < d.T; t++) {
                     double dut = du[(size_t)t * (size_t)r + k];
-                    double xv = sv->x[(size_t)t * (size_t)n + j];
+                    double xv = ((const float *)sv->x)[(size_t)t * (size_t)n + j];
                     acc += dut * xv;
                     accn += dut * nz->sb[(size_t)(t / G) * (size_t)r + k] * xv *
                             nz->sa[(size_t)(t / G) * (size_t)n + j];
@@ -2724,20 +2939,28 @@ MELORA_DEF melora_status melora_blob_flipout_backward_naive(float *dx,
 }
 
 /* u = x A^T;  v_t = C_e u_t;  z += s v B^T */
-MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melora_saved *sv,
+MELORA_DEF melora_status melora_melora_forward_naive(void *zv, const melora_melora_saved *sv,
                                                      const melora_melora_params *p,
                                                      const melora_melora_draw *dr,
                                                      melora_dims d) {
+    float *z = (float *)zv;
     melora__pass ps;
     int t, j, n = d.n, r = d.r;
     size_t rr = (size_t)r * (size_t)r;
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
     ps = melora__melora_pass(MELORA_OP_MELORA_FORWARD, z, NULL, sv, NULL, p, dr, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
+    if (d.dtype != MELORA_FP32) { /* the float32 reference on widened copies */
+        melora__wide w;
+        melora_melora_saved sw = *sv;
+        MELORA__TRY(melora__widen(&w, &ps));
+        sw.x = w.x;
+        return melora__narrow(&w, &ps, melora_melora_forward_naive(w.out, &sw, p, dr, w.d));
+    }
     for (t = 0; t < d.T; t++) {
         const float *Ce = dr->C + (size_t)(t / (d.T / dr->E)) * rr;
         float *ut = sv->u + (size_t)t * (size_t)r, *vt = sv->v + (size_t)t * (size_t)r;
-        melora__naive_u(ut, sv->x + (size_t)t * (size_t)n, p->A, n, r);
+        melora__naive_u(ut, ((const float *)sv->x) + (size_t)t * (size_t)n, p->A, n, r);
         for (j = 0; j < r; j++) vt[j] = (float)melora__dot_d(Ce + (size_t)j * (size_t)r, ut, r);
         melora__naive_out(z + (size_t)t * (size_t)d.m, p->B, p->s, vt, d.m, r);
     }
@@ -2746,12 +2969,14 @@ MELORA_DEF melora_status melora_melora_forward_naive(float *z, const melora_melo
 
 /* dv = s dz B;  dB += s dz^T v;  du_t = C_e^T dv_t;  dA += du^T x;  dx += du A;
    dC_e = dv_e^T u_e;  dM += sum_e dC_e;  dH += sum_e dC_e * EC_e * 2H */
-MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_melora_grads *g,
+MELORA_DEF melora_status melora_melora_backward_naive(void *dxv, const melora_melora_grads *g,
                                                       const melora_melora_saved *sv,
-                                                      const float *dz,
+                                                      const void *dzv,
                                                       const melora_melora_params *p,
                                                       const melora_melora_draw *dr,
                                                       melora_dims d) {
+    float *dx = (float *)dxv;
+    const float *dz = (const float *)dzv;
     melora__pass ps;
     double *dv, *du;
     int t, j, k, e, r = d.r, per;
@@ -2759,6 +2984,13 @@ MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_me
     MELORA__REQUIRE(sv && p && dr, MELORA_ERR_NULL);
     ps = melora__melora_pass(MELORA_OP_MELORA_BACKWARD, dx, g, sv, dz, p, dr, d);
     MELORA__TRY(melora__prepare(&ps, NULL, MELORA__MELORA_PRESENT(ps)));
+    if (d.dtype != MELORA_FP32) { /* the float32 reference on widened copies */
+        melora__wide w;
+        melora_melora_saved sw = *sv;
+        MELORA__TRY(melora__widen(&w, &ps));
+        sw.x = w.x;
+        return melora__narrow(&w, &ps, melora_melora_backward_naive(w.out, g, &sw, w.dz, p, dr, w.d));
+    }
     MELORA__TRY(melora__alloc_d(&dv, (size_t)d.T, (size_t)r));
     if (melora__alloc_d(&du, (size_t)d.T, (size_t)r) != MELORA_OK) {
         MELORA_FREE(dv);
@@ -2776,7 +3008,7 @@ MELORA_DEF melora_status melora_melora_backward_naive(float *dx, const melora_me
         }
     }
     if (ps.dB) melora__naive_db(ps.dB, dz, sv->v, p->s, d.T, d.m, r);
-    melora__naive_dadx(ps.dA, dx, du, sv->x, p->A, d.T, d.n, r);
+    melora__naive_dadx(ps.dA, dx, du, ((const float *)sv->x), p->A, d.T, d.n, r);
     if (ps.dM || ps.dH)
         for (j = 0; j < r; j++)
             for (k = 0; k < r; k++) {

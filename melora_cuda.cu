@@ -1016,7 +1016,7 @@ typedef struct {
 static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_dims d,
                                          int naive) {
     size_t cpu_bytes, cnt[MELORA__R_COUNT], esz[MELORA__R_COUNT];
-    if (op == MELORA_OP_MELORA_KL) d.T = d.m = 1; // eq. 7 has no T or m
+    if (op == MELORA_OP_MELORA_KL) { d.T = d.m = 1; d.dtype = MELORA_FP32; } // eq. 7 has no T or m
     const int T = d.T, n = d.n, m = d.m, r = d.r;
     // the CPU query validates sizes and overflow of every (T,n) (r,n) ... buffer
     MELORA__TRY(melora_workspace_size(&cpu_bytes, op, d));
@@ -1147,7 +1147,7 @@ static melora_status melora__check_e(int E, int T, int r) {
 // not part of the call, or an absent gradient. op is the layout's (BLoB: LoRA's).
 struct melora__cpass {
     melora_op op = MELORA_OP_LORA_FORWARD;
-    melora_dims d = {0, 0, 0, 0};
+    melora_dims d = {0, 0, 0, 0, MELORA_FP32};
     float s = 0.0f;
     int G = 0, E = 1;
     const float *x = nullptr, *dz = nullptr;
@@ -1179,6 +1179,7 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
     size_t chk, ng = 0; // ng: rows of sa, sb
     const int fwd = melora__is_forward(ps->op);
     MELORA__REQUIRE(present && (fwd ? ps->z : ps->dz), MELORA_ERR_NULL);
+    MELORA__REQUIRE(d.dtype == MELORA_FP32, MELORA_ERR_ENUM); // TODO half dtypes
     switch (ps->op) {
     case MELORA_OP_FLIPOUT_FORWARD:
     case MELORA_OP_FLIPOUT_BACKWARD:
@@ -1283,7 +1284,7 @@ extern "C" melora_status melora_cuda_blob_noise(float *EA, uint64_t seed, uint64
                                                 int n, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
     float *t[3] = {EA, nullptr, nullptr};
-    melora_dims d = {0, n, 0, r}; // EA is (r,n)
+    melora_dims d = {0, n, 0, r, MELORA_FP32}; // EA is (r,n)
     melora__draw_plan p;
     MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_BLOB, t, draw, 0, 0, d));
     return melora__draw_run(&p, seed, stream);
@@ -1301,7 +1302,7 @@ extern "C" melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint
                                                   int r, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
     float *t[3] = {EC, nullptr, nullptr};
-    melora_dims d = {0, 0, 0, r}; // EC is (E,r,r)
+    melora_dims d = {0, 0, 0, r, MELORA_FP32}; // EC is (E,r,r)
     melora__draw_plan p;
     MELORA__TRY(melora__plan_draw(&p, MELORA__DRAW_MELORA, t, draw, E, 0, d));
     return melora__draw_run(&p, seed, stream);
@@ -1662,7 +1663,7 @@ static melora_status melora__melora_kl(double *kl, int *status, float *dA, float
     // A (r,n), M H (r,r); P = M A and S = Om|A| (r,n) doubles in work
     melora__cws ws;
     void *work = w.base;
-    const melora_dims dd = {1, n, 1, r};
+    const melora_dims dd = {1, n, 1, r, MELORA_FP32};
     MELORA__REQUIRE(A && M && H, MELORA_ERR_NULL);
     MELORA__TRY(melora__kl_args(kl, status, work));
     MELORA__REQUIRE(r > 0 && n > 0, MELORA_ERR_SIZE);
@@ -1814,8 +1815,10 @@ static melora_status melora__melora_mc_forward(melora__cctx *c, const melora__cw
     } while (0)
 
 // The passes' tensors from the v0.2 structs: out is z (forward) or dx (backward, with dz).
-static melora__cpass melora__cpass_of(melora_op op, melora_dims d, float s, float *out,
-                                      const float *dz) {
+static melora__cpass melora__cpass_of(melora_op op, melora_dims d, float s, void *out_,
+                                      const void *dz_) {
+    float *out = (float *)out_; // TODO half dtypes
+    const float *dz = (const float *)dz_;
     melora__cpass ps;
     ps.op = op;
     ps.d = d;
@@ -1824,15 +1827,15 @@ static melora__cpass melora__cpass_of(melora_op op, melora_dims d, float s, floa
     else ps.dx = out, ps.dz = dz;
     return ps;
 }
-static melora__cpass melora__lora_cpass(melora_op op, float *out, const melora_lora_grads *g,
-                                        const melora_lora_saved *sv, const float *dz,
+static melora__cpass melora__lora_cpass(melora_op op, void *out, const melora_lora_grads *g,
+                                        const melora_lora_saved *sv, const void *dz,
                                         const melora_lora_params *p, melora_dims d) {
     melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
-    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
+    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = p->A; ps.B = p->B;
     if (g) ps.dA = g->dA, ps.dB = g->dB;
     return ps;
 }
-extern "C" melora_status melora_cuda_lora_forward(float *z, const melora_lora_saved *sv,
+extern "C" melora_status melora_cuda_lora_forward(void *z, const melora_lora_saved *sv,
                                                   melora_work work, const melora_lora_params *p,
                                                   melora_dims d, cublasHandle_t h,
                                                   cudaStream_t st) {
@@ -1840,7 +1843,7 @@ extern "C" melora_status melora_cuda_lora_forward(float *z, const melora_lora_sa
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_FORWARD, z, nullptr, sv, nullptr, p, d);
     return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 0, melora__lora_forward);
 }
-extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_lora_saved *sv,
+extern "C" melora_status melora_cuda_lora_forward_naive(void *z, const melora_lora_saved *sv,
                                                         melora_work work,
                                                         const melora_lora_params *p,
                                                         melora_dims d, cublasHandle_t h,
@@ -1849,18 +1852,18 @@ extern "C" melora_status melora_cuda_lora_forward_naive(float *z, const melora_l
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_FORWARD, z, nullptr, sv, nullptr, p, d);
     return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 1, melora__lora_forward);
 }
-extern "C" melora_status melora_cuda_lora_backward(float *dx, const melora_lora_grads *g,
+extern "C" melora_status melora_cuda_lora_backward(void *dx, const melora_lora_grads *g,
                                                    const melora_lora_saved *sv,
-                                                   melora_work work, const float *dz,
+                                                   melora_work work, const void *dz,
                                                    const melora_lora_params *p, melora_dims d,
                                                    cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__lora_cpass(MELORA_OP_LORA_BACKWARD, dx, g, sv, dz, p, d);
     return melora__run(&ps, MELORA__LORA_PRESENT(ps), work, h, st, 0, melora__lora_backward);
 }
-extern "C" melora_status melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g,
+extern "C" melora_status melora_cuda_lora_backward_naive(void *dx, const melora_lora_grads *g,
                                                          const melora_lora_saved *sv,
-                                                         melora_work work, const float *dz,
+                                                         melora_work work, const void *dz,
                                                          const melora_lora_params *p,
                                                          melora_dims d, cublasHandle_t h,
                                                          cudaStream_t st) {
@@ -1876,40 +1879,40 @@ extern "C" melora_status melora_cuda_blob_sample(float *As, const melora_blob_pa
     return melora__blob_sample(As, p->MA, p->GA, EA, r, n, st);
 }
 // BLoB's passes are LoRA's layouts: the forward reads MA and writes As, the backward reads As.
-extern "C" melora_status melora_cuda_blob_forward(float *z, const melora_lora_saved *sv,
+extern "C" melora_status melora_cuda_blob_forward(void *z, const melora_lora_saved *sv,
                                                   float *As, melora_work work,
                                                   const melora_blob_params *p, const float *EA,
                                                   melora_dims d, cublasHandle_t h,
                                                   cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_FORWARD, d, p->s, z, nullptr);
-    ps.u = sv->u; ps.x = sv->x; ps.As = As; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA; ps.B = p->B;
+    ps.u = sv->u; ps.x = (const float *)sv->x; ps.As = As; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA; ps.B = p->B;
     return melora__run(&ps, MELORA__BLOB_SAMPLE_PRESENT(ps), work, h, st, 0, melora__blob_forward);
 }
-extern "C" melora_status melora_cuda_blob_backward(float *dx, const melora_blob_grads *g,
+extern "C" melora_status melora_cuda_blob_backward(void *dx, const melora_blob_grads *g,
                                                    const melora_lora_saved *sv,
-                                                   melora_work work, const float *dz,
+                                                   melora_work work, const void *dz,
                                                    const melora_blob_params *p,
                                                    const melora_blob_draw *dr, melora_dims d,
                                                    cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
     melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_BACKWARD, d, p->s, dx, dz);
-    ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
+    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
     if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
     return melora__run(&ps, MELORA__LORA_PRESENT(ps) && ps.GA && ps.EA,
                        work, h, st, 0, melora__blob_backward);
 }
-static melora__cpass melora__flipout_cpass(melora_op op, float *out, const melora_blob_grads *g,
-                                           const melora_lora_saved *sv, const float *dz,
+static melora__cpass melora__flipout_cpass(melora_op op, void *out, const melora_blob_grads *g,
+                                           const melora_lora_saved *sv, const void *dz,
                                            const melora_blob_params *p,
                                            const melora_flipout_noise *nz, melora_dims d) {
     melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
-    ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
+    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
     ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
     if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
     return ps;
 }
-static melora_status melora__flipout_forward_call(float *z, const melora_lora_saved *sv,
+static melora_status melora__flipout_forward_call(void *z, const melora_lora_saved *sv,
                                                   melora_work work, const melora_blob_params *p,
                                                   const melora_flipout_noise *nz, melora_dims d,
                                                   cublasHandle_t h, cudaStream_t st, int naive) {
@@ -1919,9 +1922,9 @@ static melora_status melora__flipout_forward_call(float *z, const melora_lora_sa
     return melora__run(&ps, MELORA__FLIPOUT_PRESENT(ps),
                        work, h, st, naive, melora__flipout_forward);
 }
-static melora_status melora__flipout_backward_call(float *dx, const melora_blob_grads *g,
+static melora_status melora__flipout_backward_call(void *dx, const melora_blob_grads *g,
                                                    const melora_lora_saved *sv,
-                                                   melora_work work, const float *dz,
+                                                   melora_work work, const void *dz,
                                                    const melora_blob_params *p,
                                                    const melora_flipout_noise *nz,
                                                    melora_dims d, cublasHandle_t h,
@@ -1931,7 +1934,7 @@ static melora_status melora__flipout_backward_call(float *dx, const melora_blob_
     return melora__run(&ps, MELORA__FLIPOUT_PRESENT(ps),
                        work, h, st, naive, melora__flipout_backward);
 }
-extern "C" melora_status melora_cuda_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+extern "C" melora_status melora_cuda_blob_flipout_forward(void *z, const melora_lora_saved *sv,
                                                           melora_work work,
                                                           const melora_blob_params *p,
                                                           const melora_flipout_noise *nz,
@@ -1940,19 +1943,19 @@ extern "C" melora_status melora_cuda_blob_flipout_forward(float *z, const melora
     return melora__flipout_forward_call(z, sv, work, p, nz, d, h, st, 0);
 }
 extern "C" melora_status melora_cuda_blob_flipout_forward_naive(
-    float *z, const melora_lora_saved *sv, melora_work work, const melora_blob_params *p,
+    void *z, const melora_lora_saved *sv, melora_work work, const melora_blob_params *p,
     const melora_flipout_noise *nz, melora_dims d, cublasHandle_t h, cudaStream_t st) {
     return melora__flipout_forward_call(z, sv, work, p, nz, d, h, st, 1);
 }
 extern "C" melora_status melora_cuda_blob_flipout_backward(
-    float *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
-    const float *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
+    void *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
+    const void *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
     melora_dims d, cublasHandle_t h, cudaStream_t st) {
     return melora__flipout_backward_call(dx, g, sv, work, dz, p, nz, d, h, st, 0);
 }
 extern "C" melora_status melora_cuda_blob_flipout_backward_naive(
-    float *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
-    const float *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
+    void *dx, const melora_blob_grads *g, const melora_lora_saved *sv, melora_work work,
+    const void *dz, const melora_blob_params *p, const melora_flipout_noise *nz,
     melora_dims d, cublasHandle_t h, cudaStream_t st) {
     return melora__flipout_backward_call(dx, g, sv, work, dz, p, nz, d, h, st, 1);
 }
@@ -1972,19 +1975,19 @@ extern "C" melora_status melora_cuda_melora_sample(float *C, const melora_melora
     return melora__melora_sample(C, p->M, p->H, EC, E, r, st);
 }
 // Me-LoRA: H and EC only in the backward, which alone reads them (for dH).
-static melora__cpass melora__melora_cpass(melora_op op, float *out,
+static melora__cpass melora__melora_cpass(melora_op op, void *out,
                                           const melora_melora_grads *g,
-                                          const melora_melora_saved *sv, const float *dz,
+                                          const melora_melora_saved *sv, const void *dz,
                                           const melora_melora_params *p,
                                           const melora_melora_draw *dr, melora_dims d) {
     melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
-    ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
+    ps.u = sv->u; ps.v = sv->v; ps.x = (const float *)sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
     ps.B = p->B;
     if (op == MELORA_OP_MELORA_BACKWARD) ps.H = p->H, ps.EC = dr->EC;
     if (g) ps.dA = g->dA, ps.dB = g->dB, ps.dM = g->dM, ps.dH = g->dH;
     return ps;
 }
-extern "C" melora_status melora_cuda_melora_forward(float *z, const melora_melora_saved *sv,
+extern "C" melora_status melora_cuda_melora_forward(void *z, const melora_melora_saved *sv,
                                                     melora_work work,
                                                     const melora_melora_params *p,
                                                     const melora_melora_draw *dr, melora_dims d,
@@ -1994,7 +1997,7 @@ extern "C" melora_status melora_cuda_melora_forward(float *z, const melora_melor
         melora__melora_cpass(MELORA_OP_MELORA_FORWARD, z, nullptr, sv, nullptr, p, dr, d);
     return melora__run(&ps, MELORA__MELORA_PRESENT(ps), work, h, st, 0, melora__melora_forward);
 }
-extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
+extern "C" melora_status melora_cuda_melora_forward_naive(void *z,
                                                           const melora_melora_saved *sv,
                                                           melora_work work,
                                                           const melora_melora_params *p,
@@ -2006,9 +2009,9 @@ extern "C" melora_status melora_cuda_melora_forward_naive(float *z,
         melora__melora_cpass(MELORA_OP_MELORA_FORWARD, z, nullptr, sv, nullptr, p, dr, d);
     return melora__run(&ps, MELORA__MELORA_PRESENT(ps), work, h, st, 1, melora__melora_forward);
 }
-static melora_status melora__melora_backward_call(float *dx, const melora_melora_grads *g,
+static melora_status melora__melora_backward_call(void *dx, const melora_melora_grads *g,
                                                   const melora_melora_saved *sv,
-                                                  melora_work work, const float *dz,
+                                                  melora_work work, const void *dz,
                                                   const melora_melora_params *p,
                                                   const melora_melora_draw *dr, melora_dims d,
                                                   cublasHandle_t h, cudaStream_t st,
@@ -2018,9 +2021,9 @@ static melora_status melora__melora_backward_call(float *dx, const melora_melora
     return melora__run(&ps, MELORA__MELORA_PRESENT(ps),
                        work, h, st, naive, melora__melora_backward);
 }
-extern "C" melora_status melora_cuda_melora_backward(float *dx, const melora_melora_grads *g,
+extern "C" melora_status melora_cuda_melora_backward(void *dx, const melora_melora_grads *g,
                                                      const melora_melora_saved *sv,
-                                                     melora_work work, const float *dz,
+                                                     melora_work work, const void *dz,
                                                      const melora_melora_params *p,
                                                      const melora_melora_draw *dr,
                                                      melora_dims d, cublasHandle_t h,
@@ -2028,19 +2031,19 @@ extern "C" melora_status melora_cuda_melora_backward(float *dx, const melora_mel
     return melora__melora_backward_call(dx, g, sv, work, dz, p, dr, d, h, st, 0);
 }
 extern "C" melora_status melora_cuda_melora_backward_naive(
-    float *dx, const melora_melora_grads *g, const melora_melora_saved *sv, melora_work work,
-    const float *dz, const melora_melora_params *p, const melora_melora_draw *dr,
+    void *dx, const melora_melora_grads *g, const melora_melora_saved *sv, melora_work work,
+    const void *dz, const melora_melora_params *p, const melora_melora_draw *dr,
     melora_dims d, cublasHandle_t h, cudaStream_t st) {
     return melora__melora_backward_call(dx, g, sv, work, dz, p, dr, d, h, st, 1);
 }
-extern "C" melora_status melora_cuda_melora_mc_forward(float *z, const melora_lora_saved *sv,
+extern "C" melora_status melora_cuda_melora_mc_forward(void *z, const melora_lora_saved *sv,
                                                        melora_work work,
                                                        const melora_melora_params *p,
                                                        const float *C, int K, melora_dims d,
                                                        cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__cpass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s, z, nullptr);
-    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
+    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
     return melora__run(&ps, MELORA__LORA_PRESENT(ps) && ps.C,
                        work, h, st, 0, melora__melora_mc_forward);
 }

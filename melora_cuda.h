@@ -1,4 +1,4 @@
-/* melora_cuda.h - v0.2.0 - the CUDA path of melora.h (C ABI)
+/* melora_cuda.h - v0.3.0 - the CUDA path of melora.h (C ABI)
 
    Declarations of melora_cuda.cu: every operation of melora.h on device pointers.
    Link melora_cuda.cu (nvcc) with one C or C++ file that defines MELORA_IMPLEMENTATION
@@ -98,34 +98,34 @@ melora_status melora_cuda_melora_noise(float *EC, uint64_t seed, uint64_t draw, 
                                        cudaStream_t stream);
 
 /* LoRA */
-melora_status melora_cuda_lora_forward(float *z, const melora_lora_saved *sv, melora_work work,
+melora_status melora_cuda_lora_forward(void *z, const melora_lora_saved *sv, melora_work work,
                                        const melora_lora_params *p, melora_dims d,
                                        cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_lora_backward(float *dx, const melora_lora_grads *g,
+melora_status melora_cuda_lora_backward(void *dx, const melora_lora_grads *g,
                                         const melora_lora_saved *sv, melora_work work,
-                                        const float *dz, const melora_lora_params *p,
+                                        const void *dz, const melora_lora_params *p,
                                         melora_dims d, cublasHandle_t handle,
                                         cudaStream_t stream);
 
 /* BLoB */
 melora_status melora_cuda_blob_sample(float *As, const melora_blob_params *p, const float *EA,
                                       int r, int n, cudaStream_t stream);
-melora_status melora_cuda_blob_forward(float *z, const melora_lora_saved *sv, float *As,
+melora_status melora_cuda_blob_forward(void *z, const melora_lora_saved *sv, float *As,
                                        melora_work work, const melora_blob_params *p,
                                        const float *EA, melora_dims d, cublasHandle_t handle,
                                        cudaStream_t stream);
-melora_status melora_cuda_blob_backward(float *dx, const melora_blob_grads *g,
+melora_status melora_cuda_blob_backward(void *dx, const melora_blob_grads *g,
                                         const melora_lora_saved *sv, melora_work work,
-                                        const float *dz, const melora_blob_params *p,
+                                        const void *dz, const melora_blob_params *p,
                                         const melora_blob_draw *dr, melora_dims d,
                                         cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_forward(float *z, const melora_lora_saved *sv,
+melora_status melora_cuda_blob_flipout_forward(void *z, const melora_lora_saved *sv,
                                                melora_work work, const melora_blob_params *p,
                                                const melora_flipout_noise *nz, melora_dims d,
                                                cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_backward(float *dx, const melora_blob_grads *g,
+melora_status melora_cuda_blob_flipout_backward(void *dx, const melora_blob_grads *g,
                                                 const melora_lora_saved *sv, melora_work work,
-                                                const float *dz, const melora_blob_params *p,
+                                                const void *dz, const melora_blob_params *p,
                                                 const melora_flipout_noise *nz, melora_dims d,
                                                 cublasHandle_t handle, cudaStream_t stream);
 /* The KLs: value in *kl and status in *status, both device memory (see CONVENTIONS). */
@@ -136,16 +136,16 @@ melora_status melora_cuda_blob_kl(double *kl, int *status, const melora_blob_gra
 /* Me-LoRA */
 melora_status melora_cuda_melora_sample(float *C, const melora_melora_params *p,
                                         const float *EC, int E, int r, cudaStream_t stream);
-melora_status melora_cuda_melora_forward(float *z, const melora_melora_saved *sv,
+melora_status melora_cuda_melora_forward(void *z, const melora_melora_saved *sv,
                                          melora_work work, const melora_melora_params *p,
                                          const melora_melora_draw *dr, melora_dims d,
                                          cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_backward(float *dx, const melora_melora_grads *g,
+melora_status melora_cuda_melora_backward(void *dx, const melora_melora_grads *g,
                                           const melora_melora_saved *sv, melora_work work,
-                                          const float *dz, const melora_melora_params *p,
+                                          const void *dz, const melora_melora_params *p,
                                           const melora_melora_draw *dr, melora_dims d,
                                           cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_mc_forward(float *z, const melora_lora_saved *sv,
+melora_status melora_cuda_melora_mc_forward(void *z, const melora_lora_saved *sv,
                                             melora_work work, const melora_melora_params *p,
                                             const float *C, int K, melora_dims d,
                                             cublasHandle_t handle, cudaStream_t stream);
@@ -166,36 +166,36 @@ melora_status melora_cuda_melora_kl_exact(double *kl, int *status,
 
 /* References: the same calls as the tuned ones, without cuBLAS or the fused kernels
    (handle may be NULL); work sized by melora_cuda_workspace_size_naive. */
-melora_status melora_cuda_lora_forward_naive(float *z, const melora_lora_saved *sv,
+melora_status melora_cuda_lora_forward_naive(void *z, const melora_lora_saved *sv,
                                              melora_work work, const melora_lora_params *p,
                                              melora_dims d, cublasHandle_t handle,
                                              cudaStream_t stream);
-melora_status melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g,
+melora_status melora_cuda_lora_backward_naive(void *dx, const melora_lora_grads *g,
                                               const melora_lora_saved *sv, melora_work work,
-                                              const float *dz, const melora_lora_params *p,
+                                              const void *dz, const melora_lora_params *p,
                                               melora_dims d, cublasHandle_t handle,
                                               cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_forward_naive(float *z, const melora_lora_saved *sv,
+melora_status melora_cuda_blob_flipout_forward_naive(void *z, const melora_lora_saved *sv,
                                                      melora_work work,
                                                      const melora_blob_params *p,
                                                      const melora_flipout_noise *nz,
                                                      melora_dims d, cublasHandle_t handle,
                                                      cudaStream_t stream);
-melora_status melora_cuda_blob_flipout_backward_naive(float *dx, const melora_blob_grads *g,
+melora_status melora_cuda_blob_flipout_backward_naive(void *dx, const melora_blob_grads *g,
                                                       const melora_lora_saved *sv,
-                                                      melora_work work, const float *dz,
+                                                      melora_work work, const void *dz,
                                                       const melora_blob_params *p,
                                                       const melora_flipout_noise *nz,
                                                       melora_dims d, cublasHandle_t handle,
                                                       cudaStream_t stream);
-melora_status melora_cuda_melora_forward_naive(float *z, const melora_melora_saved *sv,
+melora_status melora_cuda_melora_forward_naive(void *z, const melora_melora_saved *sv,
                                                melora_work work,
                                                const melora_melora_params *p,
                                                const melora_melora_draw *dr, melora_dims d,
                                                cublasHandle_t handle, cudaStream_t stream);
-melora_status melora_cuda_melora_backward_naive(float *dx, const melora_melora_grads *g,
+melora_status melora_cuda_melora_backward_naive(void *dx, const melora_melora_grads *g,
                                                 const melora_melora_saved *sv,
-                                                melora_work work, const float *dz,
+                                                melora_work work, const void *dz,
                                                 const melora_melora_params *p,
                                                 const melora_melora_draw *dr, melora_dims d,
                                                 cublasHandle_t handle, cudaStream_t stream);

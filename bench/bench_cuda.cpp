@@ -76,7 +76,7 @@ static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t 
     const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
     const float s = 16.0f / (float)r;
     const uint64_t seed = 2024;
-    const melora_dims D = {T, n, m, r};
+    const melora_dims D = {T, n, m, r, MELORA_FP32};
     const melora_work W = {d.work, d.wbytes};
     const melora_lora_saved sv = {d.x, d.u};
     CU(cudaEventRecord(ev[0], st));
@@ -148,7 +148,7 @@ static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t 
 static void step_cpu(Bufs &c, const Shape &sh, int k, int E) {
     const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
     const float s = 16.0f / (float)r;
-    const melora_dims D = {T, n, m, r};
+    const melora_dims D = {T, n, m, r, MELORA_FP32};
     const melora_work W = {c.work, c.wbytes};
     const melora_lora_saved sv = {c.x, c.u};
     switch (k) {
@@ -330,7 +330,7 @@ static void alloc_shape(ShapeBufs &S, const Shape &sh, int E) {
     sz.x = (size_t)sh.T * sh.n; sz.z = (size_t)sh.T * sh.m; sz.u = (size_t)sh.T * sh.r;
     sz.rn = (size_t)sh.r * sh.n; sz.mr = (size_t)sh.m * sh.r; sz.rr = (size_t)sh.r * sh.r;
     sz.err = (size_t)E * sh.r * sh.r; sz.sa = sz.x; sz.sb = sz.u;
-    const melora_dims D = {sh.T, sh.n, sh.m, sh.r};
+    const melora_dims D = {sh.T, sh.n, sh.m, sh.r, MELORA_FP32};
     size_t wc = 0, wg = 0, w1;
     for (int op = 0; op < (int)MELORA_OP_MELORA_MC_FORWARD; op++) {
         CK(melora_workspace_size(&w1, (melora_op)op, D));

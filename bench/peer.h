@@ -54,7 +54,7 @@ static float *peer_alloc(size_t count, uint64_t seed) {
     return p;
 }
 static void peer_init(peer_bufs *b, int T, int n, int m, int r) {
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     size_t w1 = 0, w2 = 0;
     b->x = peer_alloc((size_t)T * n, 1); b->dz = peer_alloc((size_t)T * m, 2);
     b->z = peer_alloc((size_t)T * m, 3); b->dx = peer_alloc((size_t)T * n, 4);
@@ -72,7 +72,7 @@ static void peer_free(peer_bufs *b) {
     melora_free(b->work.base);
 }
 static void peer_melora(peer_bufs *b, float s, int T, int n, int m, int r, double *tf) {
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_lora_params p = {b->A, b->B, s};
     const melora_lora_saved sv = {b->x, b->u};
     const melora_lora_grads g = {b->dA, b->dB};

@@ -69,7 +69,7 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     int blob = (mask & 1u << MLB_BLOB) != 0, flip = (mask & 1u << MLB_FLIPOUT) != 0;
     int melv = (mask & (1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_EXAMPLE)) != 0;
     int fold = (mask & 1u << MLB_MELORA_FOLDED) != 0, mel = melv || fold;
-    const melora_dims d = {sh->T, sh->n, sh->m, sh->r};
+    const melora_dims d = {sh->T, sh->n, sh->m, sh->r, MELORA_FP32};
     memset(c, 0, sizeof *c);
     c->sh = *sh;
     if (c->sh.G <= 0) c->sh.G = 1;
@@ -147,7 +147,7 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
     const int T = c->sh.T, n = c->sh.n, m = c->sh.m, r = c->sh.r, G = c->sh.G;
     const float s = c->s;
     const uint64_t seed = 2024, draw = c->step++;
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_work w = {c->work, c->work_bytes};
     const int e = method == MLB_MELORA_EXAMPLE ? c->sh.E : 1;
     const melora_lora_params lp = {c->A, c->B, s}, fp = {c->Af, c->B, s}; /* fp: A' = C A */

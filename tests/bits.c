@@ -69,7 +69,7 @@ static void bits_shape(int T, int n, int m, int r, int E, int G) {
     float *dx = bits_zero(Tn), *dA = bits_zero(rn), *dB = bits_zero(mr), *dG = bits_zero(rn);
     float *dM = bits_zero(rr), *dH = bits_zero(rr), *As = bits_zero(rn), *C = bits_zero((size_t)E * rr);
     const float s = 0.75f;
-    const melora_dims d = {T, n, m, r}, dk = {1, n, 1, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32}, dk = {1, n, 1, r};
     melora_work w = bits_work(MELORA_OP_FLIPOUT_BACKWARD, d);
     melora_work w2 = bits_work(MELORA_OP_MELORA_BACKWARD, d);
     melora_work w3 = bits_work(MELORA_OP_MELORA_MC_FORWARD, d);

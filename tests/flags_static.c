@@ -14,7 +14,7 @@ static float forward_here(void) {
     /* built as C++11 too: named structs in field order, no compound literals */
     const melora_lora_saved sv = {x, u};
     const melora_lora_params p = {A, B, 0.5f};
-    const melora_dims d = {1, 2, 1, 1}; /* T n m r */
+    const melora_dims d = {1, 2, 1, 1, MELORA_FP32}; /* T n m r */
     if (melora_lora_forward_naive(z, &sv, &p, d) != MELORA_OK) return -1.0f;
     return z[0];
 }

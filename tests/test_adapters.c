@@ -69,7 +69,7 @@ static const float SCALE = 1.75f, SIGMA = 0.7f, LAMBDA = 0.3f;
 /* Runs forward (fast or naive) then backward (fast or naive); returns z and u. */
 static void run(int method, const shape *S, inputs *in, int naive, float *z, float *u,
                 float *v, grads *g) {
-    const melora_dims d = {S->T, S->n, S->m, S->r};
+    const melora_dims d = {S->T, S->n, S->m, S->r, MELORA_FP32};
     melora_work wf = {NULL, 0}, wb = {NULL, 0};
     const melora_lora_saved sv = {.x = in->x, .u = u};
     const melora_blob_params bp = {.MA = in->A, .GA = in->GA, .B = in->B, .s = SCALE};
@@ -195,7 +195,7 @@ static void check_method(int method, int kl_kind) {
             /* the whole gradient set of the step: a KL must leave dB (and, exact, dA) as
                the backward left them, which the finite differences below would catch */
             double kl = 0;
-            melora_work wk = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, S.n, 1, S.r});
+            melora_work wk = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, S.n, 1, S.r, MELORA_FP32});
             if (kl_kind == TM_KL_BLOB) {
                 const melora_blob_params bp = {.MA = in.A, .GA = in.GA, .B = in.B, .s = SCALE};
                 const melora_blob_grads bg = {.dMA = g.dA, .dGA = g.dGA, .dB = g.dB};

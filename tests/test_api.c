@@ -62,7 +62,7 @@ static const char *const BW_NAMES[BW_COUNT] = {"lora", "lora naive", "blob", "fl
                                                "flipout naive", "melora", "melora naive"};
 
 static float *backward_dx(int kind, const shape *S, api_inputs *in, int null_struct) {
-    const melora_dims d = {S->T, S->n, S->m, S->r};
+    const melora_dims d = {S->T, S->n, S->m, S->r, MELORA_FP32};
     const melora_lora_saved sv = {.x = in->x, .u = in->u};
     const melora_melora_saved ms = {.x = in->x, .u = in->u, .v = in->v};
     const melora_lora_params lp = {.A = in->A, .B = in->B, .s = 1.25f};
@@ -98,7 +98,7 @@ static float *backward_dx(int kind, const shape *S, api_inputs *in, int null_str
 
 /* The saved u (and v) that the backward reads: from the naive forwards, in double. */
 static void api_forward(const shape *S, api_inputs *in, int melora) {
-    const melora_dims d = {S->T, S->n, S->m, S->r};
+    const melora_dims d = {S->T, S->n, S->m, S->r, MELORA_FP32};
     float *z = tu_const((size_t)S->T * S->m, 0.0f);
     if (melora) {
         const melora_melora_params mp = {.A = in->A, .B = in->B, .M = in->M, .H = in->H, .s = 1.25f};
@@ -147,7 +147,7 @@ Test(api, null_grads_pointer_is_null_fields_backward) {
 /* The same for the KLs: *kl bit for bit, with g == NULL and with a struct of NULLs. */
 Test(api, null_grads_pointer_is_null_fields_kl) {
     const int r = 6, n = 11;
-    const melora_dims dk = {1, n, 1, r};
+    const melora_dims dk = {1, n, 1, r, MELORA_FP32};
     float *A = tu_fill((size_t)r * n, 71, 1.0), *GA = tu_fill((size_t)r * n, 72, 0.7);
     float *M = tu_fill((size_t)r * r, 73, 1.0), *H = tu_fill((size_t)r * r, 74, 0.6);
     for (int i = 0; i < r * n; i++) GA[i] += GA[i] < 0 ? -0.2f : 0.2f;
@@ -185,7 +185,7 @@ Test(api, null_grads_pointer_is_null_fields_kl) {
 Test(api, blob_backward_does_not_read_ma) {
     for (int si = 0; si < API_NSHAPES; si++) {
         const shape *S = &API_SHAPES[si];
-        const melora_dims d = {S->T, S->n, S->m, S->r};
+        const melora_dims d = {S->T, S->n, S->m, S->r, MELORA_FP32};
         size_t Tn = (size_t)S->T * S->n, rn = (size_t)S->r * S->n, mr = (size_t)S->m * S->r;
         api_inputs in = api_make(S, 500 + (uint64_t)si);
         api_forward(S, &in, 0);
@@ -240,7 +240,7 @@ Test(api, melora_mean_mode_is_lora_with_m_a) {
     const int shapes[][4] = {{13, 21, 17, 5}, {37, 40, 19, 18}}; /* T n m r */
     for (int si = 0; si < 2; si++) {
         const int T = shapes[si][0], n = shapes[si][1], m = shapes[si][2], r = shapes[si][3];
-        const melora_dims d = {T, n, m, r};
+        const melora_dims d = {T, n, m, r, MELORA_FP32};
         const float s = 1.5f;
         float *x = tu_fill((size_t)T * n, 81 + si, 1.0), *A = tu_fill((size_t)r * n, 82 + si, 0.5);
         float *B = tu_fill((size_t)m * r, 83 + si, 0.5), *M = tu_fill((size_t)r * r, 84 + si, 0.8);
@@ -355,7 +355,7 @@ Test(api, kls_write_only_their_gradients) {
     entrywise_grads("kl_exact dM/dH", dM, dH, M, H, rr, sigma, weight, 0.5f, -1.0f);
 
     /* eq. 7 and eq. 8: dA, dM, dH written (finite), dB untouched */
-    melora_work w = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, n, 1, r});
+    melora_work w = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, n, 1, r, MELORA_FP32});
     for (int f = 0; f < 2; f++) {
         float *dA7 = tu_const(rn, 0.0f), *dM7 = tu_const(rr, 0.0f), *dH7 = tu_const(rr, 0.0f);
         const melora_melora_grads g7 = {.dA = dA7, .dB = dB, .dM = dM7, .dH = dH7};
@@ -384,7 +384,7 @@ Test(api, kls_write_only_their_gradients) {
    as melora_cuda_workspace_size does), so T and m may be anything, even 0. The bytes are
    checked against the layout's closed form: P and S, r*n doubles each, 64-byte rounded. */
 Test(api, kl_workspace_reads_n_and_r_only) {
-    const melora_dims ds[] = {{1, 7, 1, 3}, {0, 7, 0, 3}, {-5, 7, 9, 3}, {100000, 7, 12, 3}};
+    const melora_dims ds[] = {{1, 7, 1, 3, MELORA_FP32}, {0, 7, 0, 3, MELORA_FP32}, {-5, 7, 9, 3, MELORA_FP32}, {100000, 7, 12, 3, MELORA_FP32}};
     for (int i = 0; i < 4; i++) {
         size_t bytes = 0;
         cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, ds[i]), MELORA_OK,
@@ -392,7 +392,7 @@ Test(api, kl_workspace_reads_n_and_r_only) {
         cr_assert_eq(bytes, 2 * (((size_t)3 * 7 * sizeof(double) + 63) / 64 * 64), "dims %d", i);
     }
     size_t bytes = 77;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, (melora_dims){1, 0, 1, 3}),
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_KL, (melora_dims){1, 0, 1, 3, MELORA_FP32}),
                  MELORA_ERR_SIZE);
     cr_assert_eq(bytes, 77);
 }

@@ -43,7 +43,7 @@ static void run_all(digest *dg, int fillbyte, int shift) {
         else cr_assert_eq(melora_noise_normal(in[i], 11, off, (int64_t)sizes[i]), 0);
         off += sizes[i];
     }
-    const melora_dims d = {T, N, M, R};
+    const melora_dims d = {T, N, M, R, MELORA_FP32};
     size_t bytes = 0, b;
     for (int op = 0; op < MELORA_OP_COUNT_; op++) {
         cr_assert_eq(melora_workspace_size(&b, (melora_op)op, d), 0);

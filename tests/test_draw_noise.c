@@ -71,7 +71,7 @@ Test(draw_noise, flipout_noise_is_the_draws_normals_and_signs) {
         float *EA = tu_const((size_t)r * n, 0), *sa = tu_const(groups * n, 0), *sb = tu_const(groups * r, 0);
         for (size_t k = 0; k < NDRAW; k++) {
             const uint64_t seed = 31 + k, first = DRAWS[k] * WINDOW;
-            cr_assert_eq(melora_blob_flipout_noise(EA, sa, sb, seed, DRAWS[k], G, (melora_dims){T, n, m, r}), MELORA_OK);
+            cr_assert_eq(melora_blob_flipout_noise(EA, sa, sb, seed, DRAWS[k], G, (melora_dims){T, n, m, r, MELORA_FP32}), MELORA_OK);
             expect_normals("EA", EA, (size_t)r * n, seed, first);
             expect_signs("sa", sa, groups * n, seed, first);
             expect_signs("sb", sb, groups * r, seed, first + groups * n);
@@ -85,7 +85,7 @@ Test(draw_noise, flipout_noise_is_the_draws_normals_and_signs) {
 Test(draw_noise, bad_draws_windows_and_overlaps) {
     static float buf[4][64];
     unsigned char keep[sizeof buf];
-    const melora_dims d = {4, 3, 5, 2};
+    const melora_dims d = {4, 3, 5, 2, MELORA_FP32};
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 64; j++) buf[i][j] = (float)(i * 64 + j);
     memcpy(keep, buf, sizeof buf);
@@ -97,9 +97,9 @@ Test(draw_noise, bad_draws_windows_and_overlaps) {
     const melora_status past = MELORA_ERR_OVERFLOW;
     cr_assert_eq(melora_blob_noise(buf[0], 1, 0, 1 << 20, (1 << 20) + 1), past);
     cr_assert_eq(melora_melora_noise(buf[0], 1, 0, (1 << 20) + 1, 1 << 10), past);
-    cr_assert_eq(melora_blob_flipout_noise(buf[0], buf[1], buf[2], 1, 0, 1, (melora_dims){1 << 30, 1 << 10, 1, 1}), past);
+    cr_assert_eq(melora_blob_flipout_noise(buf[0], buf[1], buf[2], 1, 0, 1, (melora_dims){1 << 30, 1 << 10, 1, 1, MELORA_FP32}), past);
     /* EA (r,n) past the window alone */
-    cr_assert_eq(melora_blob_flipout_noise(buf[0], buf[1], buf[2], 1, 0, 1, (melora_dims){1, (1 << 20) + 1, 1, 1 << 20}), past);
+    cr_assert_eq(melora_blob_flipout_noise(buf[0], buf[1], buf[2], 1, 0, 1, (melora_dims){1, (1 << 20) + 1, 1, 1 << 20, MELORA_FP32}), past);
     /* overlaps: sb on sa's last element, sa on EA, all three at one place */
     cr_assert_eq(melora_blob_flipout_noise(buf[0], buf[1], buf[1] + 5, 1, 0, 3, d), MELORA_ERR_ALIAS);
     cr_assert_eq(melora_blob_flipout_noise(buf[0], buf[0] + 3, buf[2], 1, 0, 3, d), MELORA_ERR_ALIAS);

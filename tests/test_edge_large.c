@@ -17,7 +17,7 @@ Test(edge_large, lora_forward_beyond_2_31_elements, .timeout = 300) {
     if (x == MAP_FAILED) cr_skip_test("cannot reserve %zu bytes for x: not run", xn * sizeof(float));
     float *A = tu_const((size_t)r * n, 0), *B = tu_const((size_t)m * r, 0);
     float *z = tu_const((size_t)T * m, 0), *u = tu_const((size_t)T * r, -1);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     melora_work w = tu_work(MELORA_OP_LORA_FORWARD, d);
     A[0] = 1.0f;                 /* u[t][0] = x[t][0] */
     A[(size_t)n + n - 1] = 2.0f; /* u[t][1] = 2 x[t][n-1] */
@@ -81,7 +81,7 @@ Test(edge_large, long_batch_reductions_stay_accurate, .timeout = 300) {
             for (int j = 0; j < n; j++) rA[(size_t)k * n + j] += du[t * r + k] * x[t * n + j];
             for (int i = 0; i < m; i++) rB[(size_t)i * r + k] += s * (double)dz[t * m + i] * u[t * r + k];
         }
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     melora_work w = tu_work(MELORA_OP_LORA_BACKWARD, d);
     cr_assert_eq(melora_lora_backward(dx, &(melora_lora_grads){dA, dB}, &(melora_lora_saved){x, u}, w, dz,
                                       &(melora_lora_params){A, B, s}, d), MELORA_OK);

@@ -22,7 +22,7 @@ Test(edge, kl_zero_or_nonfinite_std_is_value_error) {
     float *A = tu_fill(r * n, 1, 1), *M = tu_fill(r * r, 2, 1), *H = tu_fill(r * r, 3, 1);
     float *MA = tu_fill(r * n, 4, 1), *GA = tu_fill(r * n, 5, 1);
     float *g1 = tu_const(r * n, 5), *g2 = tu_const(r * n, 5), *g3 = tu_const(r * r, 5), *g4 = tu_const(r * r, 5);
-    melora_work w = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, n, 1, r});
+    melora_work w = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, n, 1, r, MELORA_FP32});
     const melora_melora_grads mg = {g1, NULL, g3, g4}, mgx = {NULL, NULL, g3, g4};
     const melora_melora_params mp = {A, NULL, M, H, 0};
     const melora_blob_grads bg = {g1, g2, NULL};
@@ -90,7 +90,7 @@ Test(edge, kl_tiny_and_negative_std) {
 Test(edge, sigma_nonpositive_is_value_error) {
     const int r = 2, n = 3;
     float *A = tu_fill(r * n, 1, 1), *M = tu_fill(r * r, 2, 1), *H = tu_fill(r * r, 3, 1);
-    melora_work w = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, n, 1, r});
+    melora_work w = tu_work(MELORA_OP_MELORA_KL, (melora_dims){1, n, 1, r, MELORA_FP32});
     const melora_melora_params mp = {A, NULL, M, H, 0};
     const melora_blob_params bp = {A, A, NULL, 0};
     double kl = 3.0;
@@ -118,7 +118,7 @@ Test(edge, zero_h_outside_kl) {
     float *Mm = tu_fill(r * r, 5, 1), *H = tu_const(r * r, 0), *EC = tu_fill(E * r * r, 6, 1);
     float *C = tu_const(E * r * r, 9), *z = tu_const(T * m, 0), *u = tu_const(T * r, 0), *v = tu_const(T * r, 0);
     float *dH = tu_const(r * r, 0), *dM = tu_const(r * r, 0);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     melora_work w = tu_work(MELORA_OP_MELORA_BACKWARD, d);
     const melora_melora_params mp = {A, B, Mm, H, 2};
     const melora_melora_saved sv = {x, u, v};
@@ -146,7 +146,7 @@ static void run_method(int meth, int naive, const float *x, nan_out *o) {
     float *dz = tu_fill(T * m, 6, 1), *Mm = tu_fill(r * r, 7, 1), *H = tu_fill(r * r, 8, 1), *EC = tu_fill(E * r * r, 9, 1);
     float *sa = tu_signs(ng * n, 10), *sb = tu_signs(ng * r, 11), *C = tu_const(E * r * r, 0), *As = tu_const(r * n, 0);
     float *u = tu_const(T * r, 0), *v = tu_const(T * r, 0);
-    const melora_dims dm = {T, n, m, r};
+    const melora_dims dm = {T, n, m, r, MELORA_FP32};
     melora_work w = tu_work(MELORA_OP_FLIPOUT_BACKWARD, dm), w2 = tu_work(MELORA_OP_MELORA_BACKWARD, dm);
     o->z = tu_const(T * m, 0); o->dx = tu_const(T * n, 0); o->dA = tu_const(r * n, 0);
     o->dB = tu_const(m * r, 0); o->dG = tu_const(r * r > r * n ? r * r : r * n, 0);
@@ -241,7 +241,7 @@ Test(edge, denormal_inputs) {
     const int T = 11, n = 40, m = 7, r = 2;
     float *x = tu_fill(T * n, 1, 1e-39), *A = tu_fill(r * n, 2, 1), *B = tu_fill(m * r, 3, 1);
     float *z1 = tu_const(T * m, 0), *z2 = tu_const(T * m, 0), *u1 = tu_const(T * r, 0), *u2 = tu_const(T * r, 0);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_lora_params lp = {A, B, 1e30f};
     melora_work w = tu_work(MELORA_OP_LORA_FORWARD, d);
     cr_assert_eq(melora_lora_forward(z1, &(melora_lora_saved){x, u1}, w, &lp, d), 0);
@@ -267,28 +267,28 @@ Test(edge, size_products_at_the_limits) {
     memcpy(keep, storage, sizeof storage);
     /* accepted: T*n = 2^32 + 2^20 and 3*2^31 (beyond a 32-bit address space: rejected) */
     const melora_status big = sizeof(size_t) >= 8 ? MELORA_OK : MELORA_ERR_OVERFLOW;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){(1 << 20) + 1, 1 << 12, 8, 8}), big);
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_FLIPOUT_BACKWARD, (melora_dims){3, INT_MAX, 4, 2}), big);
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 8, 8, 64}), big);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){(1 << 20) + 1, 1 << 12, 8, 8, MELORA_FP32}), big);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_FLIPOUT_BACKWARD, (melora_dims){3, INT_MAX, 4, 2, MELORA_FP32}), big);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 8, 8, 64, MELORA_FP32}), big);
     if (big == MELORA_OK)
         cr_assert(bytes >= (size_t)INT_MAX * 64 * sizeof(float), "dv (T,r) must fit: %zu", bytes);
     /* rejected: T*n = 2^62 > PTRDIFF_MAX/8 */
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){INT_MAX, INT_MAX, 8, 8}), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){INT_MAX, INT_MAX, 8, 8, MELORA_FP32}), MELORA_ERR_OVERFLOW);
     /* the workspace claims any size, so that the size checks are the ones that answer */
     const melora_work w = {buf[3], SIZE_MAX};
     const melora_lora_params lp = {buf[4], buf[5], 1};
     const melora_melora_params mp = {buf[5], buf[7], buf[1], buf[2], 1};
     cr_assert_eq(melora_lora_forward(buf[0], &(melora_lora_saved){buf[3], buf[1]}, (melora_work){buf[2], SIZE_MAX}, &lp,
-                                     (melora_dims){INT_MAX, INT_MAX, 1, 1}), MELORA_ERR_OVERFLOW);
+                                     (melora_dims){INT_MAX, INT_MAX, 1, 1, MELORA_FP32}), MELORA_ERR_OVERFLOW);
     /* E*r*r = 2^64 wraps size_t to 0 */
     cr_assert_eq(melora_melora_sample(buf[0], &mp, buf[3], 1 << 30, 1 << 17), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_melora_forward(buf[0], &(melora_melora_saved){buf[4], buf[1], buf[2]}, w, &mp,
-                                       &(melora_melora_draw){buf[6], NULL, 1 << 30}, (melora_dims){1 << 30, 1, 1, 1 << 17}),
+                                       &(melora_melora_draw){buf[6], NULL, 1 << 30}, (melora_dims){1 << 30, 1, 1, 1 << 17, MELORA_FP32}),
                  MELORA_ERR_OVERFLOW);
     /* K*T*m = 2^22 * 2^21 * 2^21 = 2^64 wraps to 0 */
     cr_assert_eq(melora_melora_mc_forward(buf[0], &(melora_lora_saved){buf[3], buf[1]}, (melora_work){buf[2], SIZE_MAX},
                                           &(melora_melora_params){buf[4], buf[6], NULL, NULL, 1}, buf[5], 1 << 22,
-                                          (melora_dims){1 << 21, 1, 1 << 21, 1}), MELORA_ERR_OVERFLOW);
+                                          (melora_dims){1 << 21, 1, 1 << 21, 1, MELORA_FP32}), MELORA_ERR_OVERFLOW);
     /* r*n = 2^62 */
     cr_assert_eq(melora_blob_kl(&kl, &(melora_blob_grads){buf[0], buf[1], NULL}, &(melora_blob_params){buf[2], buf[3], NULL, 0},
                                 0.2f, 1, INT_MAX, INT_MAX), MELORA_ERR_OVERFLOW);

@@ -9,11 +9,11 @@ Test(edge_regressions, blob_forward_checks_layout_before_sampling) {
     static double st[8][8];
     float (*b)[16] = (float (*)[16])st;
     size_t bytes;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){1, INT_MAX, 1, 1 << 29}), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){1, INT_MAX, 1, 1 << 29, MELORA_FP32}), MELORA_ERR_OVERFLOW);
     /* the workspace claims any size, so that the layout's check is the one that answers */
     const melora_blob_params bp = {b[5], b[6], b[0], 1};
     cr_assert_eq(melora_blob_forward(b[0], &(melora_lora_saved){b[4], b[1]}, b[2], (melora_work){b[3], SIZE_MAX}, &bp, b[7],
-                                     (melora_dims){1, INT_MAX, 1, 1 << 29}),
+                                     (melora_dims){1, INT_MAX, 1, 1 << 29, MELORA_FP32}),
                  MELORA_ERR_OVERFLOW);
 }
 

@@ -249,16 +249,16 @@ Test(errors, noise_counts, .init = setup, .fini = teardown) {
 Test(errors, large_sizes_accepted_when_addressable) {
     size_t bytes = 0;
     if (sizeof(size_t) < 8) {
-        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1 << 20, 1 << 14, 64, 8}), MELORA_ERR_OVERFLOW);
-        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 4096, 4096, 8}), MELORA_ERR_OVERFLOW);
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1 << 20, 1 << 14, 64, 8, MELORA_FP32}), MELORA_ERR_OVERFLOW);
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 4096, 4096, 8, MELORA_FP32}), MELORA_ERR_OVERFLOW);
         cr_assert_eq(bytes, 0);
         return;
     }
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1 << 20, 1 << 14, 64, 8}), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1 << 20, 1 << 14, 64, 8, MELORA_FP32}), MELORA_OK);
     cr_assert(bytes > 0);
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 4096, 4096, 8}), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_MELORA_BACKWARD, (melora_dims){INT_MAX, 4096, 4096, 8, MELORA_FP32}), MELORA_OK);
     cr_assert(bytes >= (size_t)INT_MAX * 8 * sizeof(float)); /* dv is (T,r) */
-    cr_assert_eq(melora_workspace_size(&bytes, (melora_op)99, (melora_dims){4, 4, 4, 4}), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_workspace_size(&bytes, (melora_op)99, (melora_dims){4, 4, 4, 4, MELORA_FP32}), MELORA_ERR_ENUM);
 }
 
 Test(errors, status_strings) {
@@ -360,7 +360,7 @@ static size_t case_bytes(const alias_case *c, int i) {
     size_t ws = 0;
     if (c->roles[i] == 'k') return sizeof(double);
     if (c->roles[i] != 'w') return (size_t)c->len[i] * sizeof(float);
-    cr_assert_eq(melora_workspace_size(&ws, (melora_op)c->op, (melora_dims){c->wsd[0], c->wsd[1], c->wsd[2], c->wsd[3]}), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&ws, (melora_op)c->op, (melora_dims){c->wsd[0], c->wsd[1], c->wsd[2], c->wsd[3], MELORA_FP32}), MELORA_OK);
     cr_assert(ws % 8 == 0 && ws + 64 < REGION / 4, "%s: workspace of %zu bytes", c->name, ws);
     return ws;
 }
@@ -442,9 +442,9 @@ Test(errors, overlaps_of_the_issue, .init = arena_setup, .fini = arena_teardown)
     float *C = (float *)slot(6), *dz = (float *)slot(7), *dx = (float *)slot(8);
     float *dA = (float *)slot(9), *dB = (float *)slot(10), *work = (float *)slot(11);
     size_t ws = 0;
-    cr_assert_eq(melora_workspace_size(&ws, MELORA_OP_MELORA_BACKWARD, (melora_dims){T, n, m, r}), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&ws, MELORA_OP_MELORA_BACKWARD, (melora_dims){T, n, m, r, MELORA_FP32}), MELORA_OK);
     cr_assert(ws < REGION / 2);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_work w = {work, ws};
     const melora_lora_params lp = {A, B, 1};
     const melora_melora_params mp = {A, B, NULL, NULL, 1};

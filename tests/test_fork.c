@@ -28,7 +28,7 @@ static int fork_calls(float *out, double *kl) {
         float *M = tu_fill((size_t)r * r, 5 + s, 1), *H = tu_fill((size_t)r * r, 6 + s, 1);
         float *EC = tu_fill((size_t)E * r * r, 7 + s, 1), *C = tu_const((size_t)E * r * r, 0);
         float *u = tu_const((size_t)T * r, 0), *v = tu_const((size_t)T * r, 0);
-        const melora_dims d = {T, n, m, r};
+        const melora_dims d = {T, n, m, r, MELORA_FP32};
         melora_work w = tu_work(MELORA_OP_MELORA_BACKWARD, d);
         melora_work wk = tu_work(MELORA_OP_MELORA_KL, d);
         float *z = out + off, *dx, *dA, *dB, *dM, *dH;

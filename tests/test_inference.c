@@ -10,7 +10,7 @@ Test(inference, mc_forward_equals_k_separate_forwards) {
     float *x = tu_fill(T * n, 1, 1), *A = tu_fill(r * n, 2, 1), *B = tu_fill(m * r, 3, 1);
     float *C = tu_fill(K * r * r, 4, 1), *z0 = tu_fill((size_t)K * T * m, 5, 1);
     float *z = tu_copy(z0, (size_t)K * T * m), *u = tu_const(T * r, 0);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_melora_params p = {.A = A, .B = B, .s = 0.5f};
     const melora_lora_saved sv = {.x = x, .u = u};
     melora_work w = tu_work(MELORA_OP_MELORA_MC_FORWARD, d);
@@ -40,7 +40,7 @@ Test(inference, mean_mode_is_lora_with_folded_a) {
             MA[i * n + j] = (float)acc;
         }
     float *z1 = tu_const(T * m, 0), *z2 = tu_const(T * m, 0), *u = tu_const(T * r, 0), *v = tu_const(T * r, 0);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_melora_params p = {.A = A, .B = B, .M = M, .s = 2.0f};
     const melora_melora_saved ms = {.x = x, .u = u, .v = v};
     const melora_melora_draw mean = {.C = M, .E = 1};
@@ -61,7 +61,7 @@ Test(backward, accumulates_and_null_skips) {
     float *M = tu_fill(r * r, 4, 1), *H = tu_fill(r * r, 5, 1), *EC = tu_fill(r * r, 6, 1);
     float *C = tu_const(r * r, 0), *dz = tu_fill(T * m, 7, 1);
     float *z = tu_const(T * m, 0), *u = tu_const(T * r, 0), *v = tu_const(T * r, 0);
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     const melora_melora_params p = {.A = A, .B = B, .M = M, .H = H, .s = 1};
     const melora_melora_saved ms = {.x = x, .u = u, .v = v};
     const melora_melora_draw dr = {.C = C, .EC = EC, .E = E};

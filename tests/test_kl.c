@@ -18,7 +18,7 @@ static tm_problem kl_problem(int r, int n, double *A, double *M, double *H, doub
 }
 static void free_kl_problem(tm_problem *p) { free(p->x); free(p->B); free(p->EC); free(p->dz); }
 /* eq. 7's workspace depends on r and n alone */
-static melora_dims kl_dims(int r, int n) { melora_dims d = {1, n, 1, r}; return d; }
+static melora_dims kl_dims(int r, int n) { melora_dims d = {1, n, 1, r, MELORA_FP32}; return d; }
 
 Test(kl, eq7_value_and_gradients) {
     const int shapes[][2] = {{1, 1}, {3, 7}, {5, 33}, {8, 20}};

@@ -15,12 +15,12 @@ static const uint64_t LIM = (uint64_t)PTRDIFF_MAX / 8;
 Test(size_limits, workspace_at_the_element_limit) {
     size_t bytes = 0;
     const int T = LIM < INT_MAX ? (int)LIM : INT_MAX, T1 = LIM < INT_MAX ? (int)(LIM + 1) : -1;
-    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){T, 1, 1, 1}), MELORA_OK);
+    cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){T, 1, 1, 1, MELORA_FP32}), MELORA_OK);
     cr_assert(bytes > 0);
     if (LIM < INT_MAX) {
         bytes = 0;
-        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){T1, 1, 1, 1}), MELORA_ERR_OVERFLOW);
-        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1, T1, 1, 1}), MELORA_ERR_OVERFLOW);
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_FORWARD, (melora_dims){T1, 1, 1, 1, MELORA_FP32}), MELORA_ERR_OVERFLOW);
+        cr_assert_eq(melora_workspace_size(&bytes, MELORA_OP_LORA_BACKWARD, (melora_dims){1, T1, 1, 1, MELORA_FP32}), MELORA_ERR_OVERFLOW);
         cr_assert_eq(bytes, 0, "a rejected query wrote %zu", bytes);
     }
     const int s16 = 1 << 16;
@@ -30,7 +30,7 @@ Test(size_limits, workspace_at_the_element_limit) {
     for (int i = 0; i < 5; i++)
         for (int op = 0; op < MELORA_OP_COUNT_; op++) {
             bytes = 0;
-            const melora_dims d = {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]};
+            const melora_dims d = {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], MELORA_FP32};
             /* eq. 7's workspace is (r,n) doubles only: T and m are not read */
             const melora_status w = op != MELORA_OP_MELORA_KL ? want
                                     : (uint64_t)d.r * (uint64_t)d.n <= LIM ? MELORA_OK
@@ -63,9 +63,9 @@ Test(size_limits, calls_that_wrap_a_32_bit_size_t) {
     const melora_melora_params mp = {buf[4], buf[6], buf[1], buf[2], 1};
     const melora_blob_params bp = {buf[2], buf[3], NULL, 0};
     const melora_blob_grads bg = {buf[0], buf[1], NULL};
-    cr_assert_eq(melora_lora_forward(buf[0], &(melora_lora_saved){buf[3], buf[1]}, w, &lp, (melora_dims){s16, s16, 1, 1}), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_lora_forward(buf[0], &(melora_lora_saved){buf[3], buf[1]}, w, &lp, (melora_dims){s16, s16, 1, 1, MELORA_FP32}), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_melora_sample(buf[0], &mp, buf[3], s16, s8), MELORA_ERR_OVERFLOW);
-    cr_assert_eq(melora_melora_mc_forward(buf[0], &(melora_lora_saved){buf[3], buf[1]}, w, &mp, buf[5], 1 << 10, (melora_dims){1 << 11, 1, 1 << 11, 1}), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_melora_mc_forward(buf[0], &(melora_lora_saved){buf[3], buf[1]}, w, &mp, buf[5], 1 << 10, (melora_dims){1 << 11, 1, 1 << 11, 1, MELORA_FP32}), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_blob_kl(&kl, &bg, &bp, 0.2f, 1, s16, s16), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_noise_normal(buf[0], 1, 0, (int64_t)1 << 32), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_noise_sign(buf[0], 1, 0, (int64_t)LIM + 1), MELORA_ERR_OVERFLOW);

@@ -25,7 +25,7 @@ static void run_all(outs *O, int threads) {
     size_t sz[NOUT] = {(size_t)T * m, (size_t)T * n, (size_t)r * n, (size_t)m * r, (size_t)r * r, (size_t)r * r,
                        (size_t)T * m, (size_t)T * n, (size_t)r * n, (size_t)r * n, (size_t)K * T * m, 1 << 16};
     for (int i = 0; i < NOUT; i++) { O->n[i] = sz[i]; O->o[i] = tu_const(sz[i], 0); }
-    const melora_dims d = {T, n, m, r};
+    const melora_dims d = {T, n, m, r, MELORA_FP32};
     melora_work w = tu_work(MELORA_OP_FLIPOUT_BACKWARD, d), w2 = tu_work(MELORA_OP_MELORA_BACKWARD, d);
     melora_work w3 = tu_work(MELORA_OP_MELORA_MC_FORWARD, d);
     const melora_lora_saved sv = {.x = x, .u = u};

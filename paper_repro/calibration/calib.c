@@ -520,7 +520,7 @@ static float g_s = ALPHA / RANK;
    MEAN (no noise), SAMPLE (one network sample drawn with (seed, call)). */
 static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T, int mode,
                         uint64_t seed, uint64_t call, int layer, const config *cf) {
-    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_dims d = {T, a->n, a->m, RANK, MELORA_FP32};
     const melora_lora_params lp = {a->A, a->B, g_s};
     const melora_lora_saved sv = {x, a->u};
     if (is_lora(method) || (method == M_MCD && mode == MODE_MEAN)) {
@@ -569,7 +569,7 @@ static void adapter_fwd(adapter *a, int method, float *z, const float *x, int T,
 
 /* Backward of the last TRAIN forward; dx (T,n) += input gradient when dx != NULL. */
 static void adapter_bwd(adapter *a, int method, float *dx, const float *dz, const float *x, int T) {
-    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_dims d = {T, a->n, a->m, RANK, MELORA_FP32};
     const melora_lora_params lp = {a->A, a->B, g_s};
     const melora_lora_grads lg = {a->dA, a->dB};
     const melora_blob_params bp = {a->A, a->GA, a->B, g_s};
@@ -701,7 +701,7 @@ static void melora_forward_with(net *nt, int l, float *z, const float *x, const 
     const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
     const melora_melora_saved ms = {x, a->u, a->v};
     const melora_melora_draw dr = {C, NULL, 1};
-    const melora_dims d = {T, a->n, a->m, RANK};
+    const melora_dims d = {T, a->n, a->m, RANK, MELORA_FP32};
     CHECK(melora_melora_forward(z, &ms, g_work, &mp, &dr, d));
 }
 
@@ -731,7 +731,7 @@ static void net_predict(net *nt, float *probs, const dataset *d, const float *z1
             const adapter *a = &nt->ad[0];
             const melora_melora_params mp = {a->A, a->B, a->M, a->H, g_s};
             const melora_lora_saved sv = {x, a->u};
-            const melora_dims d = {T, NPIX, H, RANK};
+            const melora_dims d = {T, NPIX, H, RANK, MELORA_FP32};
             CHECK(melora_melora_mc_forward(nt->zk, &sv, g_work, &mp, nt->Ck[0], K, d));
         }
         for (k = 0; k < K; k++) {
@@ -1180,7 +1180,7 @@ static void alloc_workspace(int H) {
     for (l = 0; l < 3; l++)
         for (op = 0; op < MELORA_OP_COUNT_; op++) {
             size_t by = 0;
-            const melora_dims d = {TMAX, dims[l][0], dims[l][1], RANK};
+            const melora_dims d = {TMAX, dims[l][0], dims[l][1], RANK, MELORA_FP32};
             CHECK(melora_workspace_size(&by, (melora_op)op, d));
             if (by > ws) ws = by;
         }

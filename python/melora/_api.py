@@ -2,7 +2,7 @@
 import ctypes
 
 VERSION_MAJOR = 0
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 VERSION_PATCH = 0
 OK = 0
 ERR_NULL = -1
@@ -21,6 +21,10 @@ ERR_WORKSPACE = -13
 STREAM_NORMAL = 0
 STREAM_UNIFORM = 1
 STREAM_SIGN = 2
+FP32 = 0
+BF16 = 1
+FP16 = 2
+DTYPE_COUNT_ = 3
 OP_LORA_FORWARD = 0
 OP_LORA_BACKWARD = 1
 OP_FLIPOUT_FORWARD = 2
@@ -36,10 +40,6 @@ METHOD_BLOB = 1
 METHOD_BLOB_FLIPOUT = 2
 METHOD_MELORA = 3
 METHOD_COUNT_ = 4
-FP32 = 0
-BF16 = 1
-FP16 = 2
-DTYPE_COUNT_ = 3
 LLAMA2_7B = 0
 LLAMA2_13B = 1
 LLAMA2_70B = 2
@@ -82,6 +82,7 @@ class melora_dims(ctypes.Structure):
         ("n", ctypes.c_int),
         ("m", ctypes.c_int),
         ("r", ctypes.c_int),
+        ("dtype", ctypes.c_int),
     ]
 
 
@@ -232,6 +233,7 @@ class melora_train_setup(ctypes.Structure):
 SIGNATURES = {
     "melora_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     "melora_workspace_size": (ctypes.c_int, [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int, melora_dims]),
+    "melora_convert": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]),
     "melora_alloc": (ctypes.c_int, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]),
     "melora_free": (None, [ctypes.c_void_p]),
     "melora_noise_normal": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int64]),
@@ -275,6 +277,7 @@ SIGNATURES = {
 ARGNAMES = {
     "melora_status_string": ["status"],
     "melora_workspace_size": ["bytes", "op", "d"],
+    "melora_convert": ["out", "out_dtype", "in", "in_dtype", "count"],
     "melora_alloc": ["out", "bytes"],
     "melora_free": ["p"],
     "melora_noise_normal": ["out", "seed", "offset", "count"],

@@ -79,7 +79,7 @@ struct dwork {
     melora_work w() const { melora_work k = {p, bytes}; return k; }
 };
 static melora_dims dims(int T, int n, int m, int r) {
-    melora_dims d = {T, n, m, r};
+    melora_dims d = {T, n, m, r, MELORA_FP32};
     return d;
 }
 static melora_work wk(void *p, size_t bytes) {
