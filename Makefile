@@ -72,9 +72,14 @@ $(eval $(call TEST_SUITE,$(BUILD)/melora_tests_serial,$(BUILD)/obj/serial,$(CC) 
 
 # The README's usage example, extracted and compiled as it stands.
 $(BUILD)/readme_example.c: README.md | $(BUILD)
-	awk '/^```c example/{on=1;next} /^```/{on=0} on' README.md > $@
+	awk '/^```c example$$/{on=1;next} /^```/{on=0} on' README.md > $@
 	@test -s $@ || { echo "README.md has no example block"; exit 1; }
 $(BUILD)/readme_example: $(BUILD)/readme_example.c
+	$(CC) $(STD) $(OPT) $(WARN) -Werror -I. $(DEPS_LINK) $< -lm -o $@
+$(BUILD)/readme_example_bf16.c: README.md | $(BUILD)
+	awk '/^```c example-bf16/{on=1;next} /^```/{on=0} on' README.md > $@
+	@test -s $@ || { echo "README.md has no bf16 example block"; exit 1; }
+$(BUILD)/readme_example_bf16: $(BUILD)/readme_example_bf16.c
 	$(CC) $(STD) $(OPT) $(WARN) -Werror -I. $(DEPS_LINK) $< -lm -o $@
 
 # The header must also be valid C++ (the CUDA file includes it).
@@ -220,10 +225,11 @@ gpu-check-run: $(CUGPU)/bench_cuda
 	@if [ -f $(CUGPU)/tests.ok ]; then echo "gpu-check: every CUDA test passed on the GPU"; \
 	else echo "gpu-check: FAILED: the CUDA tests did not pass on the GPU (or were not built)"; exit 1; fi
 
-test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/readme_example cxx-check
+test: toolchain $(BUILD)/melora_tests $(BUILD)/melora_tests_serial $(BUILD)/readme_example $(BUILD)/readme_example_bf16 cxx-check
 	./$(BUILD)/melora_tests
 	./$(BUILD)/melora_tests_serial
 	./$(BUILD)/readme_example
+	./$(BUILD)/readme_example_bf16
 	@$(MAKE) --no-print-directory -f docs/docs.mk docs-check
 	@$(MAKE) --no-print-directory api-check
 	@$(MAKE) --no-print-directory flags-check

@@ -40,17 +40,24 @@
        code). Reductions over T are blocked (see
        MELORA_CHUNKS), so their float error does not grow with the batch length.
 
-   SHAPES (float32, row-major, contiguous; weights laid out as in PyTorch, [out][in])
+   DTYPES
+       The activations x, z, dz, dx are float32, bf16 or fp16 (melora_dims.dtype; half
+       values as uint16_t bit patterns). Everything else is float32: parameters, gradients,
+       noise, u, v and every accumulation; the KLs are double. A half output is the float32
+       result rounded once, to nearest even: z = round(z + delta), dx = round(dx + ...).
+       melora_convert() and melora_bf16_to_f32() etc. convert with the same rounding.
+
+   SHAPES (row-major, contiguous; weights laid out as in PyTorch, [out][in])
        T tokens, n in-features, m out-features, r rank, s = alpha/r the LoRA scale,
        E examples (example e owns the T/E consecutive tokens e*T/E .. (e+1)*T/E-1),
        K Monte-Carlo samples, G tokens per Flipout sign group.
        x (T,n)  z (T,m)  dz (T,m)  dx (T,n)  u,v (T,r)
        A, MA, GA, EA, As (r,n)   B (m,r)   M, H (r,r)   C, EC (E,r,r)
-   CALLS (v0.2)
+   CALLS (v0.2; v0.3 added the dtype)
        Tensors are grouped by role in small structs: a method's parameters (_params), its
        gradients (_grads), what the forward saves for the backward (_saved), one draw of
-       its noise (_draw, _noise); sizes in melora_dims, the workspace with its size in
-       melora_work. No call has more than ten arguments:
+       its noise (_draw, _noise); sizes and the activations' dtype in melora_dims, the
+       workspace with its size in melora_work. No call has more than ten arguments:
            melora_melora_backward(dx, &g, &sv, work, dz, &p, &draw, d);
        v0.1 took the same call as 21 positional arguments, 13 of them float pointers.
    CONVENTIONS
@@ -367,7 +374,9 @@ static inline MELORA_HD uint16_t melora_f32_to_f16(float f) {
        melora_lora_params p = {.A = A, .B = B, .s = alpha / r};
        melora_lora_saved sv = {.x = x, .u = u};
        melora_lora_forward(z, &sv, work, &p, d);
-   Every field is a row-major float32 tensor of the shape in its comment. A struct pointer
+   Every field is a row-major float32 tensor of the shape in its comment, but the
+   activations (x here; z, dz, dx as arguments), which are in d.dtype: void pointers,
+   2-byte aligned for bf16/fp16 (4 for float32), else MELORA_ERR_ALIGNMENT. A struct pointer
    marked "g" may be NULL (no parameter gradient); inside it, each gradient may be NULL.
    ------------------------------------------------------------------------------------ */
 /* The element type of the activations x, z, dz, dx (parameters, gradients, noise, u, v,

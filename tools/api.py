@@ -673,8 +673,8 @@ def cmd_selftest(*args):
                           "melora_cuda_noise_sign(cudaStream_t stream, float *out,"), "melora_cuda_noise_sign("),
         ("type", (CUDA_HEADER, "melora_cuda_melora_sample(float *C, const melora_melora_params *p",
                   "melora_cuda_melora_sample(float *C, melora_melora_params *p"), "melora_cuda_melora_sample("),
-        ("readme", (README, "| `melora_dims` | `int T; int n; int m; int r` |",
-                    "| `melora_dims` | `int T; int n; int r; int m` |"), "README.md's API table"),
+        ("readme", (README, "| `melora_dims` | `int T; int n; int m; int r; melora_dtype dtype` |",
+                    "| `melora_dims` | `int T; int n; int r; int m; melora_dtype dtype` |"), "README.md's API table"),
         ("calls", (CALLS, "(void)melora_blob_kl(0);", ""), "calls no melora_blob_kl"),
         ("eleven", (HEADER, "float weight, int r);",
                     "float weight, int r, int a, int b, int c, int e, int f);"),
@@ -688,11 +688,11 @@ def cmd_selftest(*args):
         if not any(want in e for e in extra):
             fails.append("%s: the check did not report %r (new errors: %s)" % (name, want, extra or "none"))
     # allowed differences must pass: a _naive twin with the tuned call's work and a handle
-    ok = ("naive-work", (CUDA_HEADER, "melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g, "
-                         "const melora_lora_saved *sv, const float *dz, const melora_lora_params *p, "
+    ok = ("naive-work", (CUDA_HEADER, "melora_cuda_lora_backward_naive(void *dx, const melora_lora_grads *g, "
+                         "const melora_lora_saved *sv, const void *dz, const melora_lora_params *p, "
                          "melora_dims d, cudaStream_t stream)",
-                         "melora_cuda_lora_backward_naive(float *dx, const melora_lora_grads *g, "
-                         "const melora_lora_saved *sv, melora_work work, const float *dz, "
+                         "melora_cuda_lora_backward_naive(void *dx, const melora_lora_grads *g, "
+                         "const melora_lora_saved *sv, melora_work work, const void *dz, "
                          "const melora_lora_params *p, melora_dims d, cublasHandle_t handle, "
                          "cudaStream_t stream)"))
     extra = [e for e in tree(ok[0], ok[1]) if e not in base]
