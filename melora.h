@@ -855,7 +855,11 @@ MELORA_DEF melora_status melora_count_train_memory(melora_train_memory *out,
    the noise drawn in the parameters' shape (BLoB's EA, Me-LoRA's EC); act_dtype for the
    saved activations and Flipout's per-token signs (drawn in the input's dtype). Mixed
    precision with fp32 master weights: state MELORA_FP32, activations MELORA_BF16.
-   melora_count_train_memory(..., dtype) is this with both dtypes equal. */
+   melora_count_train_memory(..., dtype) is this with both dtypes equal. act_dtype models
+   a trainer that keeps u, v and the signs in the activations' dtype (PyTorch autocast);
+   melora's own calls keep them in float32 whatever d.dtype is (only x, z, dz, dx, which
+   the base layer owns and which are not counted here, are half), so their footprint is
+   act_dtype = MELORA_FP32. */
 MELORA_DEF melora_status melora_count_train_memory_mixed(melora_train_memory *out,
                                                          melora_method method,
                                                          const melora_module *mods, int nmods,
