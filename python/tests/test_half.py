@@ -282,6 +282,49 @@ class TestModulesHalf(unittest.TestCase):
                         @ B.abs().t()
                 assert_rounded_once(self, y, exact, bound, 10 + 6, label + " eval output")
 
+    def test_empty_batch(self):
+        """T = 0 in bf16 / fp16: an empty output of the dtype, zero gradients."""
+        for dtype in DTYPES:
+            for method, kw in METHODS:
+                mod = melora.model.METHODS[method](base_layer(6, 4, dtype), r=2, **kw).train()
+                x = torch.zeros(0, 6, dtype=dtype, requires_grad=True)
+                y = mod(x)
+                self.assertEqual((tuple(y.shape), y.dtype), ((0, 4), dtype))
+                y.sum().backward()
+                self.assertEqual(x.grad.dtype, dtype)
+                self.assertTrue(all(float(p.grad.abs().sum()) == 0 for p in mod.parameters()
+                                    if p.requires_grad))
+
+    def test_checkpointing(self):
+        """torch.utils.checkpoint over bf16 blocks (reentrant and not) gives the gradients
+        of the run without it, bit for bit (the recomputation reuses each draw)."""
+        import torch.utils.checkpoint as ckpt
+
+        def run(method, kw, mode):
+            torch.manual_seed(0)
+            blocks = nn.ModuleList([nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+                                    for _ in range(2)]).to(torch.bfloat16)
+            model = melora.adapt(blocks, ["0.0", "1.0"], method=method, r=2, seed=3, **kw)
+            for _, m in melora.adapters(model):
+                with torch.no_grad():
+                    m.lora_B.normal_()
+            h = torch.randn(5, 8, generator=torch.Generator().manual_seed(1)).bfloat16()
+            h.requires_grad_(True)
+            out = h
+            for b in model:
+                out = b(out) if mode is None else ckpt.checkpoint(
+                    b, out, use_reentrant=mode == "reentrant")
+            out.float().sum().backward()
+            return [p.grad for p in model.parameters() if p.requires_grad] + [h.grad]
+
+        for method, kw in METHODS:
+            want = run(method, kw, None)
+            for mode in ("reentrant", "plain"):
+                got = run(method, kw, mode)
+                self.assertEqual(len(got), len(want))
+                for a, b in zip(got, want):
+                    self.assertTrue(torch.equal(a, b), "%s %s %s" % (method, kw, mode))
+
     def test_bf16_parameters(self):
         """model.to(torch.bfloat16) after adapt(): bf16 parameters (as PEFT's) whose
         gradients are the float32 gradient of the widened values, rounded to bf16."""
