@@ -13,7 +13,7 @@ from .model import (adapt, adapters, count_parameters, disable_adapters, kl,
                     train_memory, unmerge)
 from . import functional
 
-__all__ = ["MeloraError", "DtypeError", "LoRALinear", "BLoBLinear", "MeLoRALinear", "adapt", "adapters",
-           "count_parameters", "kl", "mc_predict", "print_trainable_parameters", "resample",
-           "reseed", "train_memory", "functional", "merge", "unmerge", "merge_and_unload",
-           "disable_adapters", "save_peft_adapter", "load_peft_adapter"]
+__all__ = ["MeloraError", "DtypeError", "LoRALinear", "BLoBLinear", "MeLoRALinear", "adapt",
+           "adapters", "count_parameters", "kl", "mc_predict", "print_trainable_parameters",
+           "resample", "reseed", "train_memory", "functional", "merge", "unmerge",
+           "merge_and_unload", "disable_adapters", "save_peft_adapter", "load_peft_adapter"]
