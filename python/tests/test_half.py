@@ -150,26 +150,33 @@ def run_case(c):
 
 class TestFunctionalHalf(unittest.TestCase):
     SIZES = (12, 9, 7, 3)  # T (a multiple of E = 3), n, m, r
+    # and sizes past the C code's vector widths and token blocks, none a multiple of them
+    LARGE = (3 * 67, 131, 77, 8)
 
     def test_forward_backward_rounded_once(self):
-        for dtype in DTYPES:
-            for name in ("lora", "blob", "flipout", "melora"):
-                label = "%s %s" % (name, dtype)
-                c = Case(name, *self.SIZES, dtype, seed=len(name))
-                out, dx, dP = run_case(c)
-                self.assertEqual(out.dtype, dtype, label)
-                self.assertEqual(dx.dtype, dtype, label)
-                inputs = dict(c.params, x=c.x)
-                delta, g64 = grads64(c.formula, inputs, c.dz)
-                absd, gabs = grads64(c.abs_formula, inputs, c.dz.abs())
-                z0 = c.z0.double()
-                assert_rounded_once(self, out, z0 + delta, z0.abs() + absd, c.k, label + " z")
-                # dx = dz B (s ...) A: m + r (+ r) products, rounded once into zeros
-                assert_rounded_once(self, dx, g64["x"], gabs["x"].abs(), c.m + c.r + c.r,
-                                    label + " dx")
-                for k in c.params:  # float32 sums over the T tokens and the m or n side
-                    assert_close32(self, dP[k], g64[k], gabs[k], c.T * (c.n + c.m + c.r),
-                                   "%s d%s" % (label, k))
+        for sizes in (self.SIZES, self.LARGE):
+            for dtype in DTYPES:
+                for name in ("lora", "blob", "flipout", "melora"):
+                    self.check_case(Case(name, *sizes, dtype, seed=len(name)))
+
+    def check_case(self, c):
+        name, dtype = c.name, c.dtype
+        label = "%s %s %s" % (name, dtype, (c.T, c.n, c.m, c.r))
+        out, dx, dP = run_case(c)
+        self.assertEqual(out.dtype, dtype, label)
+        self.assertEqual(dx.dtype, dtype, label)
+        inputs = dict(c.params, x=c.x)
+        delta, g64 = grads64(c.formula, inputs, c.dz)
+        absd, gabs = grads64(c.abs_formula, inputs, c.dz.abs())
+        z0 = c.z0.double()
+        assert_rounded_once(self, out, z0 + delta, z0.abs() + absd, c.k, label + " z")
+        # dx = dz B (s ...) A: m + r (+ r) products, rounded once into zeros
+        assert_rounded_once(self, dx, g64["x"], gabs["x"].abs(), c.m + c.r + c.r,
+                            label + " dx")
+        # float32 sums over the T tokens of sums over the m (or n) side and r
+        for k in c.params:
+            assert_close32(self, dP[k], g64[k], gabs[k], c.T + c.n + c.m + 2 * c.r,
+                           "%s d%s" % (label, k))
 
     def test_in_place_and_dtype_kept(self):
         """z is the caller's tensor, changed in place in its own dtype (no float32 copy of
