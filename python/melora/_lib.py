@@ -133,20 +133,56 @@ def ptr(t):
     return t.data_ptr()
 
 
-def f32(t, name="tensor"):
-    """t as a contiguous float32 CPU tensor (a copy only when needed); ValueError naming
-    `name` for a tensor on another device."""
+class DtypeError(TypeError, ValueError):
+    """A tensor of a dtype melora does not take there (float64, an integer type, or a half
+    parameter where the C call needs float32). A TypeError; also a ValueError, like the
+    bridge's other argument errors, so that code catching those still catches it."""
+
+
+# The activations' dtypes the C library takes (melora_dims.dtype): torch.bfloat16's bits are
+# melora's bf16 and torch.float16's IEEE binary16, so their storage is passed as it is.
+ACT_DTYPES = {torch.float32: _api.FP32, torch.bfloat16: _api.BF16, torch.float16: _api.FP16}
+_ACT_NAMES = "float32, bfloat16 or float16"
+
+
+def _cpu(t, name):
     if t.device.type != "cpu":
         raise ValueError("%s is on %s: melora's PyTorch bridge runs on the CPU only (the "
                          "CUDA library libmelora_cuda.so is not bridged yet)" % (name, t.device))
+
+
+def f32(t, name="tensor"):
+    """A parameter as a contiguous float32 CPU tensor: float32 as it is, bf16 / fp16 widened
+    (exactly; differentiable, so the gradient returns rounded to the parameter's dtype).
+    ValueError naming `name` for a tensor on another device, DtypeError for another dtype
+    (float64 would lose precision silently)."""
+    _cpu(t, name)
     if t.dtype != torch.float32:
+        if t.dtype not in ACT_DTYPES:
+            raise DtypeError("%s is %s: melora's parameters are float32 (bfloat16 and "
+                             "float16 are widened to it)" % (name, t.dtype))
         t = t.float()
     return t.contiguous()
 
 
-def dims(T, n, m, r):
-    """melora_dims {T, n, m, r}: the sizes every compute call takes by value."""
-    return _api.melora_dims(T, n, m, r)
+def act(t, name="x"):
+    """An activation as a contiguous CPU tensor of its own dtype (float32, bfloat16 or
+    float16, which the C library reads and writes as they are); DtypeError for any other."""
+    _cpu(t, name)
+    if t.dtype not in ACT_DTYPES:
+        raise DtypeError("%s is %s: melora's activations are %s" % (name, t.dtype, _ACT_NAMES))
+    return t.contiguous()
+
+
+def dtype_code(t):
+    """melora_dtype of an activation tensor."""
+    return ACT_DTYPES[t.dtype]
+
+
+def dims(T, n, m, r, dtype=_api.FP32):
+    """melora_dims {T, n, m, r, dtype}: the sizes (and the activations' dtype) every compute
+    call takes by value."""
+    return _api.melora_dims(T, n, m, r, dtype)
 
 
 def grads(cls, *tensors):

@@ -3,13 +3,17 @@
 Each `*_add_(z, x, ...)` adds an adapter's output into `z` in place and returns it, the
 way the C functions do (z += delta): pass the base layer's output (T, m) and the adapter
 composes with it without an extra (T, m) tensor. The gradient with respect to z is dz
-itself. All tensors are float32, contiguous, on the CPU: x (T, n), z (T, m), weights as
-in PyTorch ([out][in]). The modules in melora.layers flatten leading dimensions and
-convert dtypes before they call these.
+itself. All tensors are contiguous, on the CPU: x (T, n), z (T, m), weights as in PyTorch
+([out][in]). The parameters, noise and KLs are float32; the activations x and z (and so
+dz and dx) are float32, bfloat16 or float16, both of one dtype, passed to C as they are
+(melora_dims.dtype): the adapter's product is accumulated in float32 and z += delta is
+rounded once to z's dtype; dx is returned in x's dtype. The modules in melora.layers
+flatten leading dimensions and widen half parameters to float32 before they call these.
 
 Every function checks its arguments before it calls C: a tensor of the wrong type, dtype,
 device, layout or shape (against T, n, m, r taken from x, z and A), an output that shares
-memory with an input, or a bad size raises a ValueError that names the argument. T = 0
+memory with an input, or a bad size raises a ValueError that names the argument (a wrong
+dtype raises melora.DtypeError, a TypeError that is also a ValueError). T = 0
 is allowed (nothing is added; gradients are zeros, as for nn.Linear). The backward
 passes are once_differentiable: a double backward (create_graph=True, then backward
 through the gradient) raises instead of returning a wrong second derivative.
@@ -27,7 +31,7 @@ import numbers
 import torch
 
 from . import _api, _lib
-from ._lib import call, grads, ptr, workspace
+from ._lib import DtypeError, call, grads, ptr, workspace
 
 _byref = ctypes.byref
 
@@ -67,13 +71,18 @@ def _zeros_if(flag, like):
     return torch.zeros_like(like) if flag else None
 
 
-def _tensor(name, t, shape=None, dim=None):
-    """ValueError naming `name` unless t is a contiguous float32 CPU tensor of `shape`
-    (a tuple of ints) or of `dim` dimensions."""
+def _tensor(name, t, shape=None, dim=None, act=False):
+    """ValueError naming `name` unless t is a contiguous float32 CPU tensor (an activation,
+    act=True: float32, bfloat16 or float16) of `shape` (a tuple of ints) or of `dim`
+    dimensions; a wrong dtype is a DtypeError (a TypeError and a ValueError)."""
     if not isinstance(t, torch.Tensor):
         raise ValueError("%s must be a torch.Tensor (got %s)" % (name, type(t).__name__))
-    if t.dtype != torch.float32:
-        raise ValueError("%s must be float32 (got %s)" % (name, t.dtype))
+    if act:
+        if t.dtype not in _lib.ACT_DTYPES:
+            raise DtypeError("%s must be float32, bfloat16 or float16 (got %s)"
+                             % (name, t.dtype))
+    elif t.dtype != torch.float32:
+        raise DtypeError("%s must be float32 (got %s)" % (name, t.dtype))
     if t.device.type != "cpu":
         raise ValueError("%s must be a CPU tensor (got %s; melora's PyTorch bridge runs on "
                          "the CPU only)" % (name, t.device))
@@ -124,11 +133,19 @@ def _scalar(name, v):
     return v
 
 
+def _same_dtype(z, x):
+    # one melora_dims.dtype covers x, z, dz and dx: z is accumulated in x's precision
+    if z.dtype != x.dtype:
+        raise DtypeError("z and x must have the same dtype (got z %s, x %s)"
+                         % (z.dtype, x.dtype))
+
+
 def _sizes(z, x, A, Aname="A"):
     """(T, n, m, r) from x (T, n), z (T, m) and A (r, n), each checked."""
-    _tensor("x", x, dim=2)
+    _tensor("x", x, dim=2, act=True)
     T, n = x.shape
-    _tensor("z", z, dim=2)
+    _tensor("z", z, dim=2, act=True)
+    _same_dtype(z, x)
     if z.shape[0] != T:
         raise ValueError("z must have shape (T, m) with T = x.shape[0] = %d (got %s)"
                          % (T, tuple(z.shape)))
@@ -140,6 +157,17 @@ def _sizes(z, x, A, Aname="A"):
                          " m = %d (z.shape[1])" % (r, Aname, n, m))
     _tensor(Aname, A, (r, n))
     return T, n, m, r
+
+
+def _dims(x, n, m, r):
+    """melora_dims for x (T, n) in its dtype."""
+    return _lib.dims(x.shape[0], n, m, r, _lib.dtype_code(x))
+
+
+def _grad_out(dz, x):
+    """The incoming gradient as the C call reads it: contiguous, in the activations' dtype
+    (autograd already gives it z's dtype, which is x's)."""
+    return dz.to(x.dtype).contiguous()
 
 
 def _call_backward(ctx):
@@ -155,9 +183,9 @@ class LoRAFunction(torch.autograd.Function):
         T, n, m, r = _sizes(z, x, A)
         _tensor("B", B, (m, r))
         _no_alias("z", z, x=x, A=A, B=B)
-        u = torch.empty(T, r)
+        u = torch.empty(T, r, dtype=torch.float32)
         if T:
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             call("melora_lora_forward", ptr(z), _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
                  workspace(_api.OP_LORA_FORWARD, d),
                  _byref(_api.melora_lora_params(ptr(A), ptr(B), s)), d)
@@ -170,13 +198,13 @@ class LoRAFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dz):
         x, A, B, u = ctx.saved_tensors
-        dz = dz.float().contiguous()
+        dz = _grad_out(dz, x)
         T, n = x.shape
         m, r = B.shape
         nz, nx, nA, nB = ctx.needs_input_grad[:4]
         dx, dA, dB = _zeros_if(nx, x), _zeros_if(nA, A), _zeros_if(nB, B)
         if T and (nx or nA or nB):
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             call("melora_lora_backward", ptr(dx), grads(_api.melora_lora_grads, dA, dB),
                  _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
                  workspace(_api.OP_LORA_BACKWARD, d), ptr(dz),
@@ -198,10 +226,10 @@ class BLoBFunction(torch.autograd.Function):
         _tensor("B", B, (m, r))
         _tensor("EA", EA, (r, n))
         _no_alias("z", z, x=x, MA=MA, GA=GA, B=B, EA=EA)
-        u = torch.empty(T, r)
-        As = torch.empty(r, n)
+        u = torch.empty(T, r, dtype=torch.float32)
+        As = torch.empty(r, n, dtype=torch.float32)
         if T:
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             call("melora_blob_forward", ptr(z), _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
                  ptr(As), workspace(_api.OP_LORA_FORWARD, d),
                  _byref(_api.melora_blob_params(ptr(MA), ptr(GA), ptr(B), s)), ptr(EA), d)
@@ -216,14 +244,14 @@ class BLoBFunction(torch.autograd.Function):
     def backward(ctx, dz):
         x, As, GA, EA, B, u = ctx.saved_tensors
         _call_backward(ctx)
-        dz = dz.float().contiguous()
+        dz = _grad_out(dz, x)
         T, n = x.shape
         m, r = B.shape
         nz, nx, nMA, nGA, nB = ctx.needs_input_grad[:5]
         dx, dMA, dGA, dB = (_zeros_if(nx, x), _zeros_if(nMA, As), _zeros_if(nGA, GA),
                             _zeros_if(nB, B))
         if T and (nx or nMA or nGA or nB):
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             # the backward reads the drawn As, not MA (not saved)
             call("melora_blob_backward", ptr(dx), grads(_api.melora_blob_grads, dMA, dGA, dB),
                  _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
@@ -256,9 +284,9 @@ class FlipoutFunction(torch.autograd.Function):
         _tensor("GA", GA, (r, n))
         _tensor("B", B, (m, r))
         _no_alias("z", z, x=x, MA=MA, GA=GA, B=B)
-        u = torch.empty(T, r)
+        u = torch.empty(T, r, dtype=torch.float32)
         if T:
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             EA, sa, sb = _lib.flipout_noise(seed, draw, G, d)
             call("melora_blob_flipout_forward", ptr(z),
                  _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
@@ -278,14 +306,14 @@ class FlipoutFunction(torch.autograd.Function):
         x, MA, GA, B, u = ctx.saved_tensors
         _call_backward(ctx)
         s, G, seed, draw = ctx.args
-        dz = dz.float().contiguous()
+        dz = _grad_out(dz, x)
         T, n = x.shape
         m, r = B.shape
         nz, nx, nMA, nGA, nB = ctx.needs_input_grad[:5]
         dx, dMA, dGA, dB = (_zeros_if(nx, x), _zeros_if(nMA, MA), _zeros_if(nGA, GA),
                             _zeros_if(nB, B))
         if T and (nx or nMA or nGA or nB):
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             EA, sa, sb = _lib.flipout_noise(seed, draw, G, d)
             call("melora_blob_flipout_backward", ptr(dx),
                  grads(_api.melora_blob_grads, dMA, dGA, dB),
@@ -318,7 +346,7 @@ def melora_sample(M, H, EC):
     if torch.is_grad_enabled() and (M.requires_grad or H.requires_grad):
         raise ValueError("melora_sample has no gradient: pass detached M and H (or call it "
                          "under torch.no_grad())")
-    C = torch.empty(E, r, r)
+    C = torch.empty(E, r, r, dtype=torch.float32)
     if E:
         call("melora_melora_sample", ptr(C),
              _byref(_api.melora_melora_params(None, None, ptr(M), ptr(H), 0.0)), ptr(EC), E, r)
@@ -338,10 +366,10 @@ class MeLoRAFunction(torch.autograd.Function):
                              % (T, E))
         _no_alias("z", z, x=x, A=A, M=M, H=H, B=B, EC=EC)
         C = melora_sample(M, H, EC)
-        u = torch.empty(T, r)
-        v = torch.empty(T, r)
+        u = torch.empty(T, r, dtype=torch.float32)
+        v = torch.empty(T, r, dtype=torch.float32)
         if T:
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             call("melora_melora_forward", ptr(z),
                  _byref(_api.melora_melora_saved(ptr(x), ptr(u), ptr(v))),
                  workspace(_api.OP_MELORA_FORWARD, d),
@@ -359,14 +387,14 @@ class MeLoRAFunction(torch.autograd.Function):
         x, A, C, H, B, EC, u, v = ctx.saved_tensors
         _call_backward(ctx)
         s, E = ctx.args
-        dz = dz.float().contiguous()
+        dz = _grad_out(dz, x)
         T, n = x.shape
         m, r = B.shape
         nz, nx, nA, nM, nH, nB = ctx.needs_input_grad[:6]
         dx, dA, dM, dH, dB = (_zeros_if(nx, x), _zeros_if(nA, A), _zeros_if(nM, H),
                               _zeros_if(nH, H), _zeros_if(nB, B))
         if T and (nx or nA or nM or nH or nB):
-            d = _lib.dims(T, n, m, r)
+            d = _dims(x, n, m, r)
             # the backward reads the drawn C, not M (not saved)
             call("melora_melora_backward", ptr(dx),
                  grads(_api.melora_melora_grads, dA, dB, dM, dH),
@@ -387,9 +415,10 @@ def melora_add_(z, x, A, M, H, B, EC, s, E=1, on_backward=None):
 def melora_mc_add_(z, x, A, C, B, s):
     """Monte-Carlo inference (no gradient): z (K, T, m) += s (x A^T C_k^T) B^T for the K
     matrices C (K, r, r); x A^T is computed once."""
-    _tensor("x", x, dim=2)
+    _tensor("x", x, dim=2, act=True)
     T, n = x.shape
-    _tensor("z", z, dim=3)
+    _tensor("z", z, dim=3, act=True)
+    _same_dtype(z, x)
     K, m = z.shape[0], z.shape[2]
     if z.shape[1] != T:
         raise ValueError("z must have shape (K, T, m) with T = x.shape[0] = %d (got %s)"
@@ -407,8 +436,8 @@ def melora_mc_add_(z, x, A, C, B, s):
     if torch.is_grad_enabled() and any(t.requires_grad for t in (z, x, A, C, B)):
         raise ValueError("melora_mc_add_ has no gradient: call it under torch.no_grad()")
     if T:
-        u = torch.empty(T, r)
-        d = _lib.dims(T, n, m, r)
+        u = torch.empty(T, r, dtype=torch.float32)
+        d = _dims(x, n, m, r)
         call("melora_melora_mc_forward", ptr(z), _byref(_api.melora_lora_saved(ptr(x), ptr(u))),
              workspace(_api.OP_MELORA_MC_FORWARD, d),
              _byref(_api.melora_melora_params(ptr(A), ptr(B), None, None, s)), ptr(C), K, d)

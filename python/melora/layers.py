@@ -55,10 +55,19 @@ buffers it has melora_config, a uint8 tensor holding the module's configuration 
 (method, r, lora_alpha, sizes, options, merged); load_state_dict refuses a checkpoint
 whose configuration differs from the module's, naming the fields.
 
-dtypes: the parameters take the dtype the model is converted to (model.to(torch.bfloat16)
-makes them bf16, as PEFT's); the adapter math runs in float32 on float32 copies of the
-input, the base output and the parameters (the C library's half-precision path is not
-bridged yet), and the output takes the base layer's dtype.
+dtypes: the activations stay in the model's dtype, float32, bfloat16 or float16: the
+adapter's input and the base layer's output are handed to the C library as they are
+(melora_dims.dtype), the adapter's product is accumulated in float32 and added into the
+base output with one rounding to its dtype, and the gradient of x comes back in x's dtype
+(no copy of x or of the output in another precision). The parameters are what the model
+made them: adapters created on a bf16 or fp16 model keep float32 parameters (mixed
+precision: float32 master weights, float32 gradients), and model.to(torch.bfloat16) after
+adapt() makes them bf16, as PEFT's: the C call then reads float32 copies (exact) and the
+gradients are rounded to bf16. Noise, KLs and every sum stay float32. Other dtypes
+(float64, integers) raise melora.DtypeError (a TypeError) naming the dtype; nothing is
+computed in a lower precision than the model's. Under torch.autocast, whose base product
+comes back in the autocast dtype, the adapter's input is cast to that dtype as autocast
+casts the base layer's.
 
 Modes: in training every forward samples. In eval, eval_mode is
     "mean"    the mean weights (BLoB: A = MA; Me-LoRA: C = M)  [default]
@@ -127,6 +136,14 @@ def _is_conv1d(layer):
     return (type(layer).__name__ == "Conv1D" and hasattr(layer, "nf")
             and isinstance(getattr(layer, "weight", None), torch.Tensor)
             and layer.weight.dim() == 2)
+
+
+def _autocast():
+    for name in ("is_autocast_cpu_enabled", "is_autocast_enabled"):
+        f = getattr(torch, name, None)
+        if f is not None and f():
+            return True
+    return False
 
 
 def _rank():
@@ -344,26 +361,31 @@ class _Adapter(nn.Module):
         E = self._examples(x) if x2.shape[0] else 1
         if self.training or self.eval_mode != "mc":
             y = self._base(x2)
-            out = self._add(y, self._adapter_input(x2), E)
-            return out.to(self._out_dtype(x2)).reshape(*lead, self.out_features)
+            out = self._add(y, self._adapter_input(x2, y), E)
+            return out.reshape(*lead, self.out_features)
         with torch.no_grad():
             z = self._mc(x2, self.mc_samples)
-        return z.to(self._out_dtype(x2)).reshape(self.mc_samples, *lead, self.out_features)
-
-    def _out_dtype(self, x2):
-        w = self.base_layer.weight
-        return torch.result_type(x2, w) if x2.is_floating_point() else w.dtype
+        return z.reshape(self.mc_samples, *lead, self.out_features)
 
     def _base(self, x2):
-        y = self.base_layer(x2)
-        if y.dtype != torch.float32:
-            return y.float()
-        if y._base is not None or not y.is_contiguous():
-            return y.contiguous().clone()
+        """The base layer's output (T, m), the z the adapter adds into: its own tensor
+        (not a view another tensor shares) in its own dtype."""
+        _lib.act(x2, "x")  # before the base layer: a float64 input gets melora's error
+        y = _lib.act(self.base_layer(x2), "the base layer's output")
+        if y._base is not None:
+            return y.clone()
         return y
 
-    def _adapter_input(self, x2):
-        return _lib.f32(self.lora_dropout(x2), "x")
+    def _adapter_input(self, x2, y):
+        """dropout(x) in the dtype of the base output y (x's own, except under autocast)."""
+        x = _lib.act(self.lora_dropout(x2), "x")
+        if x.dtype != y.dtype:
+            if not _autocast():
+                raise _lib.DtypeError("melora: the base layer returned %s for a %s input; "
+                                      "the adapter needs both in one dtype"
+                                      % (y.dtype, x.dtype))
+            x = x.to(y.dtype)
+        return x
 
     @staticmethod
     def _p(t):
@@ -372,8 +394,8 @@ class _Adapter(nn.Module):
 
     def _mc(self, x2, K):
         """(K, T, m): K samples of the layer's output (default: K sampling forwards)."""
-        xa = self._adapter_input(x2)
         y = self._base(x2)
+        xa = self._adapter_input(x2, y)
         return torch.stack([self._add(y.clone(), xa, 1) for _ in range(K)])
 
     def forward_mc(self, x, K=None):
@@ -386,7 +408,7 @@ class _Adapter(nn.Module):
         x2 = x.reshape(-1, self.in_features)
         with torch.no_grad():
             z = self._mc(x2, K)
-        return z.to(self._out_dtype(x2)).reshape(K, *lead, self.out_features)
+        return z.reshape(K, *lead, self.out_features)
 
     def kl(self):
         return torch.zeros((), dtype=torch.float32)
@@ -502,8 +524,8 @@ class BLoBLinear(_Adapter):
         return MF.blob_add_(y, xa, A, GA, B, EA, self.scaling, on_backward=retire)
 
     def _mc(self, x2, K):
-        xa = self._adapter_input(x2)
         y = self._base(x2)
+        xa = self._adapter_input(x2, y)
         A, GA, B = (self._p(t.detach()) for t in (self.lora_A, self.lora_A_rho, self.lora_B))
         S = self.noise_seed()
         d, _ = self._take_draw(K)
@@ -580,7 +602,7 @@ class MeLoRALinear(_Adapter):
         C = MF.melora_sample(M, H, EC)
         y = self._base(x2)
         z = y.unsqueeze(0).expand(K, *y.shape).contiguous()
-        return MF.melora_mc_add_(z, self._adapter_input(x2), _lib.f32(self.lora_A.detach()),
+        return MF.melora_mc_add_(z, self._adapter_input(x2, y), _lib.f32(self.lora_A.detach()),
                                  C, _lib.f32(self.lora_B.detach()), self.scaling)
 
     def mean_A(self):
