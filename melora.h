@@ -2181,6 +2181,20 @@ static float *melora__scratch_rows(float *base, int c, size_t ld) {
     return base + (size_t)c * MELORA__RB * ld;
 }
 
+/* The half scratch slot of the thread running chunk c. The static schedule gives each
+   thread one run of chunks (thread i < nc, or none), so a slot per thread is its own and
+   stays in that core's cache from chunk to chunk, where a slot per chunk would sweep a
+   region of nc blocks; which slot a block uses changes no result. */
+static int melora__half_slot(int c, int nc) {
+#ifdef _OPENMP
+    int t = omp_get_thread_num();
+    return t < nc ? t : c;
+#else
+    (void)c; (void)nc;
+    return 0;
+#endif
+}
+
 /* The rows t0 .. t0+nt-1 of a (T,len) activation in dt as float32 rows: in place in
    float32 (*ld = len), else widened into the chunk's scratch block hs (*ld = ldh). The
    accumulated ones (z, dx) are rounded back once by melora__put_rows. */
@@ -2277,8 +2291,9 @@ static void melora__fwd_rows(const melora__pass *ps) {
     MELORA__PARALLEL_FOR
     for (c = 0; c < ps->ws.nc; c++) {
         float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
-        float *hx = ps->HX ? melora__scratch_rows(ps->HX, c, ldn) : NULL;
-        float *hz = ps->HZ ? melora__scratch_rows(ps->HZ, c, ldm) : NULL;
+        int hs = melora__half_slot(c, ps->ws.nc);
+        float *hx = ps->HX ? melora__scratch_rows(ps->HX, hs, ldn) : NULL;
+        float *hz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, ldm) : NULL;
         int64_t tb, te, t0;
         int k;
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
@@ -2354,9 +2369,10 @@ static void melora__bwd_rows(const melora__pass *ps) {
         float *pb = ps->PB ? ps->PB + (size_t)c * rm : NULL;
         float *s1 = melora__scratch_rows(ps->S1, c, (size_t)r);
         float *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
-        float *hx = ps->HX ? melora__scratch_rows(ps->HX, c, ldn) : NULL;
-        float *hdz = ps->HZ ? melora__scratch_rows(ps->HZ, c, ldm) : NULL;
-        float *hdx = ps->HDX ? melora__scratch_rows(ps->HDX, c, ldn) : NULL;
+        int hs = melora__half_slot(c, ps->ws.nc);
+        float *hx = ps->HX ? melora__scratch_rows(ps->HX, hs, ldn) : NULL;
+        float *hdz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, ldm) : NULL;
+        float *hdx = ps->HDX ? melora__scratch_rows(ps->HDX, hs, ldn) : NULL;
         int64_t tb, te, t0;
         int t, j;
         if (pa) memset(pa, 0, rn * sizeof(float));
