@@ -943,6 +943,8 @@ static int melora__threads_ok(void) { return 1; }
 #define MELORA__RB 32 /* rows per block: a block of x and dz stays in L2 between uses; the
                          gradient partials see one register-formed sum per block */
 #define MELORA__LANES 16 /* padding of packed rank dimensions: a multiple of every width */
+#define MELORA__SLAB 256 /* columns of a half z or dx row updated at a time (melora__acc_rows) */
+#define MELORA__SLAB_LD (MELORA__SLAB + 16) /* its scratch stride: an odd count of lines */
 /* u = x A^T and dv = dz (sB) run in the transposed form (from a packed A^T or sB, no lane
    sums, MR x NV tiles) once the rank fills a vector; below, the dot form keeps every lane
    busy. */
@@ -990,8 +992,8 @@ enum {
     MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
     MELORA__R_KLS, /* eq. 7: S = Om |A| (r,n) doubles */
     MELORA__R_HX,  /* bf16/fp16: a block of x widened to float32 (nc,RB,ldn) */
-    MELORA__R_HZ,  /* bf16/fp16: a block of z (forward) or dz (backward) (nc,RB,ldm) */
-    MELORA__R_HDX, /* bf16/fp16 backward: a block of dx (nc,RB,ldn) */
+    MELORA__R_HZ,  /* bf16/fp16: a slab of z (nc,RB,SLAB_LD), or a block of dz (nc,RB,ldm) */
+    MELORA__R_HDX, /* bf16/fp16 backward: a slab of dx (nc,RB,SLAB_LD) */
     MELORA__R_COUNT
 };
 typedef struct {
@@ -1110,13 +1112,19 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, melora_dims d)
             break;
         }
     }
-    /* Half activations run the float32 kernels on float32 copies of each block of rows,
-       rounded back once (z, dx): 4 RB (ldn + ldm) bytes per chunk for a forward, 4 RB
-       (2 ldn + ldm) for a backward, none in float32 (whose layout is unchanged). */
+    /* Half activations run the float32 kernels on float32 copies of each block of rows
+       (x, dz), and of slabs of SLAB columns of it (z, dx), rounded back once: per chunk,
+       4 RB (ldn + SLAB_LD) bytes for a forward, 4 RB (ldn + ldm + SLAB_LD) for a
+       backward (rounded up to 64 per region), none in float32 (whose layout is unchanged).
+       Only nc slots are needed whatever the thread count (melora__half_slot). */
     if (d.dtype != MELORA_FP32 && op != MELORA_OP_MELORA_KL) {
         MELORA__TRY(melora__elems(&cnt[MELORA__R_HX], nc, MELORA__RB, ws->ldn));
-        MELORA__TRY(melora__elems(&cnt[MELORA__R_HZ], nc, MELORA__RB, ws->ldm));
-        if (!melora__is_forward(op)) cnt[MELORA__R_HDX] = cnt[MELORA__R_HX];
+        if (melora__is_forward(op)) {
+            cnt[MELORA__R_HZ] = nc * MELORA__RB * MELORA__SLAB_LD;
+        } else {
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_HZ], nc, MELORA__RB, ws->ldm));
+            cnt[MELORA__R_HDX] = nc * MELORA__RB * MELORA__SLAB_LD;
+        }
     }
     ws->total = 0;
     for (i = 0; i < MELORA__R_COUNT; i++) {
@@ -2011,7 +2019,7 @@ typedef struct {
        (n or m, ldr) in the transposed form, else NULL; Flipout's N = (GA*GA)*EA and N^T;
        per-chunk gradient partials PA (of A), PN (of N), PB (of B^T), NULL when not
        asked; per-chunk block scratch S1, S2 (RB,r), XA, TMP (RB,ldn); Me-LoRA's dv; in
-       bf16/fp16 the per-chunk float32 blocks of x (HX), z or dz (HZ) and dx (HDX), else
+       bf16/fp16 the per-slot float32 copies of x (HX), z or dz (HZ) and dx (HDX), else
        NULL. */
     void *work;
     melora__ws ws;
@@ -2196,42 +2204,54 @@ static int melora__half_slot(int c, int nc) {
 }
 
 /* The rows t0 .. t0+nt-1 of a (T,len) activation in dt as float32 rows: in place in
-   float32 (*ld = len), else widened into the chunk's scratch block hs (*ld = ldh). The
-   accumulated ones (z, dx) are rounded back once by melora__put_rows. */
-static void melora__widen_rows(float *hs, size_t ldh, const void *a, melora_dtype dt,
-                               int64_t t0, int nt, int len) {
-    const uint16_t *h = (const uint16_t *)a + (size_t)t0 * (size_t)len;
-    int t;
-    for (t = 0; t < nt; t++)
-        melora__to_f32(hs + (size_t)t * ldh, h + (size_t)t * (size_t)len, dt, (size_t)len);
-}
+   float32 (*ld = len), else widened into the chunk's scratch block hs (*ld = ldh). */
 static const float *melora__get_rows(size_t *ld, const void *a, float *hs, size_t ldh,
                                      melora_dtype dt, int64_t t0, int nt, int len) {
+    const uint16_t *h = (const uint16_t *)a + (size_t)t0 * (size_t)len;
+    int t;
     if (dt == MELORA_FP32) {
         *ld = (size_t)len;
         return (const float *)a + (size_t)t0 * (size_t)len;
     }
-    melora__widen_rows(hs, ldh, a, dt, t0, nt, len);
-    *ld = ldh;
-    return hs;
-}
-static float *melora__out_rows(size_t *ld, void *a, float *hs, size_t ldh, melora_dtype dt,
-                               int64_t t0, int nt, int len) {
-    if (dt == MELORA_FP32) {
-        *ld = (size_t)len;
-        return (float *)a + (size_t)t0 * (size_t)len;
-    }
-    melora__widen_rows(hs, ldh, a, dt, t0, nt, len);
-    *ld = ldh;
-    return hs;
-}
-static void melora__put_rows(void *a, const float *hs, size_t ldh, melora_dtype dt,
-                             int64_t t0, int nt, int len) {
-    uint16_t *h = (uint16_t *)a + (size_t)t0 * (size_t)len;
-    int t;
-    if (dt == MELORA_FP32) return; /* accumulated in place */
     for (t = 0; t < nt; t++)
-        melora__from_f32(h + (size_t)t * (size_t)len, dt, hs + (size_t)t * ldh, (size_t)len);
+        melora__to_f32(hs + (size_t)t * ldh, h + (size_t)t * (size_t)len, dt, (size_t)len);
+    *ld = ldh;
+    return hs;
+}
+/* The rows t0 .. t0+nt-1 of a (T,len) activation y in dt (z or dx) += coef W (coef (nt,r),
+   W (r,ldw)), then, with tmp, += tmp * sa (Flipout's noise term; tmp (nt,ldt), sa the
+   group signs (ceil(T/G),len)). float32 rows are updated in place; half rows in slabs of
+   SLAB columns, each widened into hs, updated and rounded once while it is in L1 (a whole
+   block would go through L2 three times). Columns are independent: the slabs give the
+   sums of one pass over the row. */
+static void melora__acc_rows(void *y, melora_dtype dt, float *hs, int64_t t0, int nt,
+                             const float *coef, const float *W, size_t ldw, int r, int len,
+                             const float *tmp, size_t ldt, const float *sa, int G) {
+    int slab = dt == MELORA_FP32 ? len : MELORA__SLAB, j0, t, j;
+    for (j0 = 0; j0 < len; j0 += slab) {
+        int w = len - j0 < slab ? len - j0 : slab;
+        uint16_t *h = (uint16_t *)y + (size_t)t0 * (size_t)len + (size_t)j0;
+        size_t ld = MELORA__SLAB_LD;
+        float *yb = hs;
+        if (dt == MELORA_FP32) {
+            yb = (float *)y + (size_t)t0 * (size_t)len;
+            ld = (size_t)len;
+        } else {
+            for (t = 0; t < nt; t++)
+                melora__to_f32(yb + (size_t)t * ld, h + (size_t)t * (size_t)len, dt, (size_t)w);
+        }
+        melora__rows_axpy(yb, ld, nt, coef, W + j0, ldw, r, w);
+        if (tmp)
+            for (t = 0; t < nt; t++) {
+                const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)len + (size_t)j0;
+                const float *tr = tmp + (size_t)t * ldt + (size_t)j0;
+                float *o = yb + (size_t)t * ld;
+                for (j = 0; j < w; j++) o[j] += tr[j] * ar[j];
+            }
+        if (dt != MELORA_FP32)
+            for (t = 0; t < nt; t++)
+                melora__from_f32(h + (size_t)t * (size_t)len, dt, yb + (size_t)t * ld, (size_t)w);
+    }
 }
 
 /* Rows of x times their group's signs: xa[t][j] = xb[t][j] * sa[(t0+t)/G][j], xb the
@@ -2293,7 +2313,7 @@ static void melora__fwd_rows(const melora__pass *ps) {
         float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
         int hs = melora__half_slot(c, ps->ws.nc);
         float *hx = ps->HX ? melora__scratch_rows(ps->HX, hs, ldn) : NULL;
-        float *hz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, ldm) : NULL;
+        float *hz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, MELORA__SLAB_LD) : NULL;
         int64_t tb, te, t0;
         int k;
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
@@ -2303,9 +2323,9 @@ static void melora__fwd_rows(const melora__pass *ps) {
                          ldr, (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            size_t ldx, ldz;
+            size_t ldx;
             const float *xb = melora__get_rows(&ldx, ps->x, hx, ldn, dt, t0, nt, n);
-            float *ub = ps->u + (size_t)t0 * (size_t)r, *zb;
+            float *ub = ps->u + (size_t)t0 * (size_t)r;
             if (ps->N) { /* u += ((x*sa) N^T) * sb */
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
                 melora__sign_rows(xa, ldn, xb, ldx, ps->sa, t0, nt, ps->G, n);
@@ -2318,24 +2338,18 @@ static void melora__fwd_rows(const melora__pass *ps) {
             if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
                 size_t rr = (size_t)r * (size_t)r;
                 for (k = 0; k < ps->E; k++) { /* sample k: z_k += s (u C_k^T) B^T */
-                    void *zbase = (char *)ps->z + (size_t)k * zk;
-                    zb = melora__out_rows(&ldz, zbase, hz, ldm, dt, t0, nt, m);
                     melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r,
                                      r, r);
-                    melora__rows_axpy(zb, ldz, nt, sc, ps->Bts, ldm, r, m);
-                    melora__put_rows(zbase, zb, ldz, dt, t0, nt, m);
+                    melora__acc_rows((char *)ps->z + (size_t)k * zk, dt, hz, t0, nt, sc, ps->Bts,
+                                     ldm, r, m, NULL, 0, NULL, 0);
                 }
-                continue;
-            }
-            zb = melora__out_rows(&ldz, ps->z, hz, ldm, dt, t0, nt, m);
-            if (ps->C) {
+            } else if (ps->C) {
                 float *vb = ps->v + (size_t)t0 * (size_t)r;
                 melora__mix_rows(vb, ub, ps->C, t0, nt, ps->d.T / ps->E, r, 0);
-                melora__rows_axpy(zb, ldz, nt, vb, ps->Bts, ldm, r, m);
+                melora__acc_rows(ps->z, dt, hz, t0, nt, vb, ps->Bts, ldm, r, m, NULL, 0, NULL, 0);
             } else {
-                melora__rows_axpy(zb, ldz, nt, ub, ps->Bts, ldm, r, m);
+                melora__acc_rows(ps->z, dt, hz, t0, nt, ub, ps->Bts, ldm, r, m, NULL, 0, NULL, 0);
             }
-            melora__put_rows(ps->z, zb, ldz, dt, t0, nt, m);
         }
     }
 }
@@ -2372,16 +2386,15 @@ static void melora__bwd_rows(const melora__pass *ps) {
         int hs = melora__half_slot(c, ps->ws.nc);
         float *hx = ps->HX ? melora__scratch_rows(ps->HX, hs, ldn) : NULL;
         float *hdz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, ldm) : NULL;
-        float *hdx = ps->HDX ? melora__scratch_rows(ps->HDX, hs, ldn) : NULL;
+        float *hdx = ps->HDX ? melora__scratch_rows(ps->HDX, hs, MELORA__SLAB_LD) : NULL;
         int64_t tb, te, t0;
-        int t, j;
         if (pa) memset(pa, 0, rn * sizeof(float));
         if (pn) memset(pn, 0, rn * sizeof(float));
         if (pb) memset(pb, 0, rm * sizeof(float));
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            size_t lddz, ldx = 0, lddx;
+            size_t lddz, ldx = 0;
             const float *dzb = melora__get_rows(&lddz, ps->dz, hdz, ldm, dt, t0, nt, m);
             const float *xb = pa || pn ? melora__get_rows(&ldx, ps->x, hx, ldn, dt, t0, nt, n)
                                        : NULL; /* x is read by the gradients alone */
@@ -2400,20 +2413,14 @@ static void melora__bwd_rows(const melora__pass *ps) {
                 melora__sign_rows(xa, ldn, xb, ldx, ps->sa, t0, nt, ps->G, n);
                 melora__outer_acc(pn, ldn, r, dnb, xa, ldn, nt, n);
             }
-            if (ps->dx) {
-                float *dxb = melora__out_rows(&lddx, ps->dx, hdx, ldn, dt, t0, nt, n);
-                melora__rows_axpy(dxb, lddx, nt, dub, ps->Ap, ldn, r, n);
-                if (ps->N) {
-                    float *tmp = melora__scratch_rows(ps->TMP, c, ldn);
+            if (ps->dx) { /* dx += du A, Flipout + (dn N) * sa; rounded once */
+                float *tmp = ps->N ? melora__scratch_rows(ps->TMP, c, ldn) : NULL;
+                if (tmp) {
                     memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
                     melora__rows_axpy(tmp, ldn, nt, dnb, ps->N, ldn, r, n);
-                    for (t = 0; t < nt; t++) {
-                        const float *ar = ps->sa + (size_t)((t0 + t) / ps->G) * (size_t)n;
-                        for (j = 0; j < n; j++)
-                            dxb[(size_t)t * lddx + j] += tmp[(size_t)t * ldn + j] * ar[j];
-                    }
                 }
-                melora__put_rows(ps->dx, dxb, lddx, dt, t0, nt, n); /* rounded once */
+                melora__acc_rows(ps->dx, dt, hdx, t0, nt, dub, ps->Ap, ldn, r, n, tmp, ldn,
+                                 ps->sa, ps->G);
             }
         }
     }
