@@ -1,6 +1,7 @@
 # make bench: time and memory of LoRA vs BLoB vs Me-LoRA (included by the top-level Makefile)
 #   make bench          full run (< 10 min on 2 cores): tables, CSV and PNG in bench/results/
 #   make bench-quick    the 7B q/v shape only, no scaling sweeps, no plots
+#   make bench-bf16     only the machine limits and the bf16 rows (bf16.md, bf16.csv)
 # gnuplot (need "gnuplot" of tools/provision.sh) is installed when missing and we are root;
 # otherwise the plots are skipped with a message. The CUDA table needs nvcc and a GPU (make bench-cuda-emu
 # runs its program through the CPU emulator at a small shape).
@@ -11,7 +12,7 @@ OPENBLAS_CORE := $(or $(OPENBLAS_CORETYPE),$(if $(shell grep -qw avx512f /proc/c
 BENCH_ENV  ?= OMP_PROC_BIND=close $(if $(OPENBLAS_CORE),OPENBLAS_CORETYPE=$(OPENBLAS_CORE))
 BENCH_ARGS ?=
 
-.PHONY: bench-accuracy bench-openblas bench bench-quick bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
+.PHONY: bench-accuracy bench-openblas bench bench-quick bench-bf16 bench-plots bench-gnuplot bench-cuda bench-cuda-emu bench-profile
 
 # The peer (six cblas_sgemm, bench/peer.h) needs OpenBLAS and its OpenMP build (need
 # "openblas"), installed when missing and we are root; without them the bench runs and
@@ -32,6 +33,12 @@ bench: toolchain $(BUILD)/bench_adapters
 bench-quick: $(BUILD)/bench_adapters
 	@mkdir -p $(BUILD)/bench-quick
 	$(BENCH_ENV) ./$(BUILD)/bench_adapters --quick --out $(BUILD)/bench-quick
+
+# The bf16 rows alone (the full run has them too): LoRA, BLoB, Me-LoRA with bf16
+# activations beside fp32, interleaved, at the paper's shapes.
+bench-bf16: toolchain $(BUILD)/bench_adapters
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_ENV) ./$(BUILD)/bench_adapters --bf16 --out $(BENCH_OUT) $(BENCH_ARGS)
 
 bench-gnuplot:
 	@$(PROVISION) gnuplot || true

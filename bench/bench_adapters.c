@@ -9,10 +9,14 @@
       measured time as a multiple of it
    3. memory: bytes per category counted by the allocator (MELORA_MALLOC routed to a
       counting allocator) against melora_count_train_memory, and the process's peak RSS
-   4. scaling: forward+backward time versus T, r and n (CSV; bench/plots.gp draws them)
+   4. bf16: LoRA, BLoB, Me-LoRA with bf16 activations beside fp32 and the traffic kernel
+      at both dtypes, interleaved; the issue's bf16 targets at r = 8
+   5. scaling: forward+backward time versus T, r and n (CSV; bench/plots.gp draws them)
 
-   Usage: bench_adapters [--out DIR] [--quick] [--reps N] [--no-scaling]
-   Writes DIR/bench.md (everything printed), main.csv, memory.csv, scaling_{T,r,n}.csv. */
+   Usage: bench_adapters [--out DIR] [--quick] [--reps N] [--no-scaling] [--bf16]
+   Writes DIR/bench.md (everything printed), main.csv, memory.csv, bf16.csv,
+   scaling_{T,r,n}.csv; --bf16 runs only the machine limits and the bf16 rows, into
+   DIR/bf16.md and DIR/bf16.csv. */
 #include "harness.h"
 #define MELORA_MALLOC(bytes) mlb_malloc(bytes)
 #define MELORA_FREE(p) mlb_free(p)
@@ -231,6 +235,252 @@ static void main_section(const char *dir, int nshapes, int reps) {
         }
     }
     fclose(csv);
+}
+
+/* ------------------------------------------------------------------ bf16 rows ---- */
+/* LoRA, BLoB and Me-LoRA (C/batch) with x, z, dz, dx in bf16 (parameters fp32) beside the
+   same methods in fp32, and the traffic kernel at both dtypes, all interleaved in the
+   same rounds: entry 0 (fp32 LoRA) is the base of the ratios. */
+#define NBF 8
+static const int BF_M[NBF] = {MLB_LORA, MLB_LORA, MLB_TRAFFIC, MLB_TRAFFIC,
+                              MLB_BLOB, MLB_BLOB, MLB_MELORA_BATCH, MLB_MELORA_BATCH};
+static const melora_dtype BF_D[NBF] = {MELORA_FP32, MELORA_BF16, MELORA_FP32, MELORA_BF16,
+                                       MELORA_FP32, MELORA_BF16, MELORA_FP32, MELORA_BF16};
+enum { BF_LORA32, BF_LORA16, BF_TR32, BF_TR16, BF_BLOB32, BF_BLOB16, BF_MEL32, BF_MEL16 };
+static const char *dt_name(melora_dtype dt) {
+    return dt == MELORA_FP32 ? "fp32" : dt == MELORA_BF16 ? "bf16" : "fp16";
+}
+static const int BF_CHECKED[3] = {MLB_LORA, MLB_BLOB, MLB_MELORA_BATCH};
+
+/* One step of `method` with bf16 activations against the fp32 step on the same values
+   (x, dz rounded to bf16 and widened exactly, zero z and dx, the same noise draw): z and
+   dx must be the fp32 result rounded once, so each may differ from it by at most half a
+   bf16 ulp plus float32 reordering; the fp32 gradients must agree to 1e-4 relative. A
+   non-OK status is returned as is, so a fast path that rejects bf16 stops the bench. */
+static int bf16_check(int method, const char **what, double *err) {
+    mlb_shape sh = shape(12, 40, 36, 4);
+    mlb_ctx c16, c32;
+    size_t cnt[2], i, k;
+    int st;
+    double worst = 0;
+    float *tmp;
+    *err = 1e30;
+    *what = "setup";
+    st = mlb_ctx_init_dt(&c16, &sh, 1u << method, 0, MELORA_BF16);
+    if (st) return st;
+    st = mlb_ctx_init_dt(&c32, &sh, 1u << method, 0, MELORA_FP32);
+    if (st) { mlb_ctx_free(&c16); return st; }
+    cnt[0] = (size_t)sh.T * (size_t)sh.n;
+    cnt[1] = (size_t)sh.T * (size_t)sh.m;
+    tmp = (float *)malloc((cnt[0] > cnt[1] ? cnt[0] : cnt[1]) * sizeof(float));
+    if (!tmp) st = (int)MELORA_ERR_ALLOC;
+    /* random bf16 x, dz and fp32 parameters; the fp32 context gets the widened copies */
+    if (!st) {
+        melora_noise_normal(tmp, 11, 0, (int64_t)cnt[0]);
+        CHECK(melora_convert(c16.x, MELORA_BF16, tmp, MELORA_FP32, (int64_t)cnt[0]));
+        CHECK(melora_convert(c32.x, MELORA_FP32, c16.x, MELORA_BF16, (int64_t)cnt[0]));
+        melora_noise_normal(tmp, 11, 100000, (int64_t)cnt[1]);
+        CHECK(melora_convert(c16.dz, MELORA_BF16, tmp, MELORA_FP32, (int64_t)cnt[1]));
+        CHECK(melora_convert(c32.dz, MELORA_FP32, c16.dz, MELORA_BF16, (int64_t)cnt[1]));
+        melora_noise_normal(c16.A, 11, 200000, (int64_t)sh.r * sh.n);
+        melora_noise_normal(c16.B, 11, 300000, (int64_t)sh.m * sh.r);
+        memcpy(c32.A, c16.A, (size_t)sh.r * sh.n * sizeof(float));
+        memcpy(c32.B, c16.B, (size_t)sh.m * sh.r * sizeof(float));
+        *what = "bf16 step";
+        st = mlb_ctx_step(&c16, method, NULL, NULL);
+    }
+    if (!st) { *what = "fp32 step"; st = mlb_ctx_step(&c32, method, NULL, NULL); }
+    if (!st) {
+        /* z (k = 0) and dx (k = 1) against the fp32 result rounded once */
+        for (k = 0; k < 2; k++) {
+            const uint16_t *h = (const uint16_t *)(k ? c16.dx : c16.z);
+            const float *f = (const float *)(k ? c32.dx : c32.z);
+            size_t nk = k ? cnt[0] : cnt[1];
+            double fmax = 0;
+            for (i = 0; i < nk; i++) if (fabs(f[i]) > fmax) fmax = fabs(f[i]);
+            for (i = 0; i < nk; i++) {
+                /* half a bf16 ulp of f (8 significant bits): f = q 2^e, q in [0.5, 1) */
+                int e2 = 0;
+                double half = f[i] != 0 ? ldexp(1.0, (frexp(f[i], &e2), e2 - 9)) : 0;
+                double e = fabs((double)melora_bf16_to_f32(h[i]) - f[i]) /
+                           (half + 1e-5 * fmax + 1e-30);
+                if (e > worst) worst = e; /* <= 1: within half an ulp + reordering */
+            }
+        }
+        /* the float32 gradients: dA, dB (and BLoB's dGA, Me-LoRA's dM, dH) */
+        {
+            const float *g16[5] = {c16.dA, c16.dB, c16.dGA, c16.dM, c16.dH};
+            const float *g32[5] = {c32.dA, c32.dB, c32.dGA, c32.dM, c32.dH};
+            size_t ng[5];
+            ng[0] = (size_t)sh.r * sh.n; ng[1] = (size_t)sh.m * sh.r; ng[2] = ng[0];
+            ng[3] = ng[4] = (size_t)sh.r * sh.r;
+            for (k = 0; k < 5; k++) {
+                double gmax = 0, dmax = 0;
+                if (!g16[k] || !g32[k]) continue;
+                for (i = 0; i < ng[k]; i++) {
+                    if (fabs(g32[k][i]) > gmax) gmax = fabs(g32[k][i]);
+                    if (fabs(g16[k][i] - g32[k][i]) > dmax) dmax = fabs(g16[k][i] - g32[k][i]);
+                }
+                if (dmax / (1e-4 * gmax + 1e-30) > worst) worst = dmax / (1e-4 * gmax + 1e-30);
+            }
+        }
+        *err = worst;
+        if (worst > 1.0) st = (int)MELORA_ERR_VALUE;
+        *what = "comparison";
+    }
+    free(tmp);
+    mlb_ctx_free(&c16);
+    mlb_ctx_free(&c32);
+    return st;
+}
+
+/* Bytes of x, z, dz, dx of one context, counted by the allocator (payload bytes). */
+static int64_t io_bytes_counted(const mlb_shape *sh, melora_dtype dt) {
+    int64_t before = mlb__al.cat_cur[MLB_CAT_IO], slack = mlb_alloc_slack(), got;
+    mlb_ctx c;
+    CHECK(mlb_ctx_init_dt(&c, sh, 1u << MLB_LORA, 0, dt));
+    got = mlb__al.cat_cur[MLB_CAT_IO] - before - 4 * slack;
+    mlb_ctx_free(&c);
+    return got;
+}
+
+static mlb_result bf_res[NMAIN][NBF];
+/* median per-round ratios, in the order of the ratio table's columns */
+static double bf_pair[NMAIN][6];
+static const int BF_PAIRS[6][2] = {{BF_LORA16, BF_LORA32}, {BF_LORA16, BF_TR16},
+                                   {BF_LORA32, BF_TR32},   {BF_MEL16, BF_LORA16},
+                                   {BF_MEL32, BF_LORA32},  {BF_BLOB16, BF_LORA16}};
+/* the bf16 targets: columns of BF_PAIRS and their bounds */
+static const int BF_TARGET_COL[3] = {0, 1, 3};
+static const double BF_TARGET[3] = {0.6, 1.5, 1.05};
+
+/* Checks each bf16 method before anything is timed; exits on a failure. */
+static void bf16_checks(void) {
+    static int done = 0;
+    int k;
+    if (done) return;
+    done = 1;
+    out("\n## bf16 activations: LoRA, BLoB, Me-LoRA with x, z, dz, dx in bf16\n\n");
+    out("d.dtype = MELORA_BF16: x, z, dz, dx are uint16_t bf16 buffers; parameters, "
+        "gradients, noise and u, v stay float32; z += delta and dx += ... accumulate in "
+        "float32 and round once. Each method's bf16 step is first checked against its fp32 "
+        "step on the same (bf16-representable) inputs at T = 12, n = 40, m = 36, r = 4: z and "
+        "dx within half a bf16 ulp of the fp32 result (+1e-5 of its largest value for "
+        "reordering), gradients within 1e-4 relative; 'err' is the worst of those as a "
+        "fraction of its bound (<= 1 passes).\n\n");
+    for (k = 0; k < 3; k++) {
+        const char *what;
+        double err;
+        int st = bf16_check(BF_CHECKED[k], &what, &err);
+        if (st) {
+            char msg[320];
+            if (err < 1e30) /* both steps ran: the comparison failed */
+                snprintf(msg, sizeof msg, "the bf16 result disagrees with the fp32 step: worst "
+                         "error %.3g x its bound", err);
+            else
+                snprintf(msg, sizeof msg, "the %s returned %s (%d)%s", what,
+                         melora_status_string((melora_status)st), st,
+                         st == (int)MELORA_ERR_ENUM ? ", so this path does not take bf16" : "");
+            out("**%s with bf16 activations: %s. The bf16 rows are not timed.**\n",
+                mlb_method_name(BF_CHECKED[k]), msg);
+            fprintf(stderr, "bf16 rows: %s: %s\n", mlb_method_name(BF_CHECKED[k]), msg);
+            if (md) fclose(md);
+            exit(1);
+        }
+        out("* %s: bf16 step agrees with the fp32 step (err %.2f of the bound)\n",
+            mlb_method_name(BF_CHECKED[k]), err);
+    }
+}
+
+static void bf16_section(const char *dir, int nshapes, int reps) {
+    FILE *csv;
+    int i, k, any = 0;
+    double worst[3] = {0, 0, 0}, worstp[3] = {0, 0, 0};
+    bf16_checks();
+    {
+        mlb_shape sh = shape(1200, 4096, 4096, 8);
+        int64_t c16 = io_bytes_counted(&sh, MELORA_BF16), c32 = io_bytes_counted(&sh, MELORA_FP32);
+        double T = sh.T, n = sh.n, m = sh.m;
+        out("\nExact bytes of the activations at T = 1200, n = m = 4096: x and dx %.0f bytes "
+            "each in bf16 (T n x 2), z and dz %.0f; the four buffers, counted by the "
+            "allocator: %lld bytes in bf16, %lld in fp32 (%.3f x). Per call, the activation "
+            "bytes that must cross memory: forward reads x and reads + writes z, %.0f bytes "
+            "in bf16 (2 T n + 4 T m); backward reads dz and x and reads + writes dx, %.0f bytes "
+            "(2 T m + 6 T n); fp32 twice each.\n",
+            2 * T * n, 2 * T * m, (long long)c16, (long long)c32, (double)c16 / (double)c32,
+            2 * T * n + 4 * T * m, 2 * T * m + 6 * T * n);
+    }
+    for (i = 0; i < nshapes; i++) {
+        const shape_row *s = &MAIN[i];
+        mlb_shape sh = shape(s->T, s->n, s->m, s->r);
+        CHECK(mlb_time_dt(bf_res[i], &sh, BF_M, BF_D, NBF, 2, reps));
+        for (k = 0; k < 6; k++) bf_pair[i][k] = mlb_round_ratio(BF_PAIRS[k][0], BF_PAIRS[k][1]);
+        fprintf(stderr, "  timed bf16 %d, %d->%d, r=%d\n", s->T, s->n, s->m, s->r);
+    }
+    csv = open_out(dir, "bf16.csv");
+    fprintf(csv, "shape,T,n,m,r,method,dtype,fwd_ms,bwd_ms,total_ms,total_min_ms,total_max_ms,"
+                 "ratio_to_fp32_lora,mbytes,gflop,lower_bound_ms,x_lower_bound\n");
+    out("\nMedian of %d rounds after 2 warm-up rounds, in ms, min-max in brackets; each round "
+        "runs the eight rows of a shape once, fp32 and bf16 interleaved. MB: bytes that must "
+        "cross memory in one forward + backward with the activations at that dtype "
+        "(mlb_work_model_dt); LB = max(MB / %.1f GB/s, GFLOP / %.0f GFLOP/s).\n\n",
+        reps, mach.bw_gbs, mach.peak_gflops);
+    out("| shape (T, n->m, r) | method | dtype | fwd | bwd | fwd+bwd [min-max] | / fp32 LoRA | "
+        "MB | LB | x LB |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (i = 0; i < nshapes; i++) {
+        const shape_row *s = &MAIN[i];
+        mlb_shape sh = shape(s->T, s->n, s->m, s->r);
+        for (k = 0; k < NBF; k++) {
+            const mlb_result *r = &bf_res[i][k];
+            mlb_work w = mlb_work_model_dt(&sh, BF_M[k], BF_D[k]);
+            double lb = mlb_lower_bound(&w, &mach);
+            out("| %d, %d->%d, %d (%s) | %s | %s | %.2f | %.2f | **%.2f** [%.2f-%.2f] | %.3f | "
+                "%.0f | %.2f | %.2f |\n", s->T, s->n, s->m, s->r, s->what,
+                mlb_method_name(BF_M[k]), dt_name(BF_D[k]), 1e3 * r->fwd.med, 1e3 * r->bwd.med,
+                1e3 * r->total.med, 1e3 * r->total.min, 1e3 * r->total.max, r->ratio,
+                w.bytes * 1e-6, 1e3 * lb, r->total.med / lb);
+            fprintf(csv, "%s,%d,%d,%d,%d,%s,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f,%.4f,"
+                         "%.3f\n", s->what, s->T, s->n, s->m, s->r, mlb_method_key(BF_M[k]),
+                    dt_name(BF_D[k]), 1e3 * r->fwd.med, 1e3 * r->bwd.med, 1e3 * r->total.med,
+                    1e3 * r->total.min, 1e3 * r->total.max, r->ratio, w.bytes * 1e-6,
+                    w.flops * 1e-9, 1e3 * lb, r->total.med / lb);
+        }
+    }
+    fclose(csv);
+    out("\nRatios of the same rounds: ratio of medians [median of per-round ratios, ratio "
+        "of minima].\n\n| shape (T, n->m, r) | bf16 LoRA / fp32 LoRA | bf16 LoRA / bf16 "
+        "traffic | fp32 LoRA / fp32 traffic | Me-LoRA / LoRA, bf16 | Me-LoRA / LoRA, fp32 | "
+        "BLoB / LoRA, bf16 |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (i = 0; i < nshapes; i++) {
+        const shape_row *s = &MAIN[i];
+        const mlb_result *b = bf_res[i];
+        double q[6];
+        out("| %d, %d->%d, %d |", s->T, s->n, s->m, s->r);
+        for (k = 0; k < 6; k++) {
+            const mlb_result *x = &b[BF_PAIRS[k][0]], *y = &b[BF_PAIRS[k][1]];
+            q[k] = x->total.med / y->total.med;
+            out(" %.3f [%.3f, %.3f] |", q[k], bf_pair[i][k], x->total.min / y->total.min);
+        }
+        out("\n");
+        if (s->r != 8) continue;
+        any = 1;
+        for (k = 0; k < 3; k++) {
+            int c = BF_TARGET_COL[k];
+            if (q[c] > worst[k]) worst[k] = q[c];
+            if (bf_pair[i][c] > worstp[k]) worstp[k] = bf_pair[i][c];
+        }
+    }
+    if (any) {
+        static const char *what[3] = {
+            "bf16 LoRA fwd+bwd <= 0.6 x fp32 LoRA",
+            "bf16 LoRA fwd+bwd <= 1.5 x the bf16 traffic kernel (the same bytes, no math)",
+            "Me-LoRA (C/batch) <= 1.05 x LoRA, both bf16"};
+        out("\nbf16 targets at r = 8 (benchmark figures of this run, not test assertions; worst "
+            "shape, ratio of medians / median per-round ratio):\n\n");
+        for (k = 0; k < 3; k++)
+            out("* %s / %s %s: worst %.3f / %.3f\n", worst[k] <= BF_TARGET[k] ? "✓" : "✗",
+                worstp[k] <= BF_TARGET[k] ? "✓" : "✗", what[k], worst[k], worstp[k]);
+    }
 }
 
 /* ------------------------------------------------------------------ the peer ---- */
@@ -512,7 +762,7 @@ static void sweep(const char *dir, const char *name, const char *var, const int 
 
 int main(int argc, char **argv) {
     const char *dir = "bench/results";
-    int quick = 0, reps = 15, scaling = 1, i;
+    int quick = 0, reps = 15, scaling = 1, bf16_only = 0, i;
     char cpu[256], date[64], load0[64], load[64];
     cpu_mark main_mark, run_mark = cpu_mark_now();
     double main_others;
@@ -525,15 +775,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) quick = 1, scaling = 0;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-scaling")) scaling = 0;
+        else if (!strcmp(argv[i], "--bf16")) bf16_only = 1;
         else {
-            fprintf(stderr, "usage: %s [--out DIR] [--quick] [--reps N] [--no-scaling]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--out DIR] [--quick] [--reps N] [--no-scaling] "
+                            "[--bf16]\n", argv[0]);
             return 2;
         }
     }
     if (reps < 7) reps = 7;
     if (reps > MLB_MAX_REPS) reps = MLB_MAX_REPS;
     mkdir(dir, 0777);
-    md = open_out(dir, "bench.md");
+    md = open_out(dir, bf16_only ? "bf16.md" : "bench.md");
     cpu_model(cpu, sizeof cpu);
     loadavg(load0, sizeof load0);
     uname(&un);
@@ -544,6 +796,25 @@ int main(int argc, char **argv) {
         cpu, sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release, mlb_threads(),
         bind ? bind : "(unset)", __VERSION__, MELORA_CHUNKS, ISA, date);
 
+    if (bf16_only) {
+        /* the bf16 rows alone: machine limits, then the rows (bf16.md, bf16.csv) */
+        cpu_mark mk;
+        double oth;
+        bf16_checks(); /* before the machine probes: a path that rejects bf16 stops at once */
+        machine_section();
+        mk = cpu_mark_now();
+        bf16_section(dir, quick ? 1 : NMAIN, reps);
+        oth = others_share(mk);
+        loadavg(load, sizeof load);
+        out("\nMachine limits measured in the same run (before the rows): triad %.1f GB/s, "
+            "read-only sum %.1f GB/s, LoRA's traffic without arithmetic (fp32) %.1f GB/s, FMA "
+            "%.0f GFLOP/s (%d thread(s)). Other processes used %.0f%% of the machine's CPU "
+            "time while the rows were timed; load average at the start %s, at the end %s. Wall "
+            "time %.0f s.\n", mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs,
+            mach.peak_gflops, mach.threads, 100.0 * oth, load0, load, mlb_now() - t_start);
+        fclose(md);
+        return 0;
+    }
     {
         double err;
         int st = mlb_check_folded(&err);
@@ -603,6 +874,7 @@ int main(int argc, char **argv) {
         main_others > 0.05 ? " (so the figures scatter more than on an idle machine)" : "");
     fclose(extra);
     extra = NULL;
+    bf16_section(dir, quick ? 1 : NMAIN, reps);
 
     if (scaling) {
         static const int Ts[] = {128, 256, 512, 1024, 2048, 4096, 8192};

@@ -61,6 +61,51 @@ static void mlb__traffic_bwd(float *dx, const float *dz, const float *x, int T, 
     }
 }
 
+/* The same traffic with bf16 activations (half the bytes), as integer operations on the
+   bit patterns so that only the bytes cost: a row of x or dz is read into a bit sum, and
+   z += (sum >> 31), dx += (sum >> 31) + (x >> 15) on the 16-bit patterns. Every term is 0
+   for the bench's positive fills (4096 patterns < 2^31), so z and dx keep the values the
+   methods work on (no NaN or subnormal patterns appear), but the compiler cannot drop the
+   reads or the stores. */
+typedef uint32_t mlb__u16 __attribute__((vector_size(64)));
+typedef uint16_t mlb__h16 __attribute__((vector_size(32)));
+static uint16_t mlb__row_bits_bf16(const uint16_t *p, long len) {
+    mlb__u16 a0 = {0}, a1 = {0};
+    mlb__h16 h;
+    long j = 0;
+    uint32_t t = 0;
+    int l;
+    for (; j + 32 <= len; j += 32) {
+        memcpy(&h, p + j, sizeof h); a0 += __builtin_convertvector(h, mlb__u16);
+        memcpy(&h, p + j + 16, sizeof h); a1 += __builtin_convertvector(h, mlb__u16);
+    }
+    a0 += a1;
+    for (l = 0; l < 16; l++) t += a0[l];
+    for (; j < len; j++) t += p[j];
+    return (uint16_t)(t >> 31);
+}
+static void mlb__traffic_fwd_bf16(uint16_t *z, const uint16_t *x, int T, int n, int m) {
+    long t;
+#pragma omp parallel for schedule(static)
+    for (t = 0; t < (long)T; t++) {
+        uint16_t g = mlb__row_bits_bf16(x + (size_t)t * (size_t)n, n);
+        uint16_t *zr = z + (size_t)t * (size_t)m;
+        long j;
+        for (j = 0; j < (long)m; j++) zr[j] = (uint16_t)(zr[j] + g);
+    }
+}
+static void mlb__traffic_bwd_bf16(uint16_t *dx, const uint16_t *dz, const uint16_t *x, int T,
+                                  int n, int m) {
+    long t;
+#pragma omp parallel for schedule(static)
+    for (t = 0; t < (long)T; t++) {
+        uint16_t g = mlb__row_bits_bf16(dz + (size_t)t * (size_t)m, m);
+        uint16_t *dr = dx + (size_t)t * (size_t)n;
+        const uint16_t *xr = x + (size_t)t * (size_t)n;
+        long j;
+        for (j = 0; j < (long)n; j++) dr[j] = (uint16_t)(dr[j] + g + (xr[j] >> 15));
+    }
+}
 
 /* The FMA rate, with the current OpenMP threads: 24 (AVX-512) or 12 independent chains per thread of the
    widest fused multiply-add the compiler targets (intrinsics, so that -std=c99's
@@ -222,20 +267,22 @@ MLB_API void mlb_measure_machine(mlb_machine *mc, int reps) {
     free(a); free(b); free(cc);
 }
 
-/* Bytes that must cross memory and flops that must run for one forward + backward,
-   fp32. Large tensors: forward reads x and reads+writes z; backward reads dz and x and
-   reads+writes dx (dx += ...): 4 T n + 3 T m floats. Parameters, gradients and
-   per-chunk partials (O(r(n+m))) are added once each way. Flipout also writes its sign
+/* Bytes that must cross memory and flops that must run for one forward + backward with
+   the activations x, z, dz, dx of dtype dt (mlb_work_model: fp32). Large tensors: forward
+   reads x and reads+writes z; backward reads dz and x and reads+writes dx (dx += ...):
+   4 T n + 3 T m elements of dt. Parameters, gradients and per-chunk partials
+   (O(r(n+m))) are float32 whatever dt, added once each way. Flipout also writes its sign
    matrix sa (T/G, n) in the draw and reads it in the forward and the backward: + 3 T n / G
    floats (the library takes signs as floats). Flops (1 multiply-add = 2): LoRA forward
    2Tr(n+m), backward 4Tr(n+m); Flipout's second product adds 2Tnr forward and 4Tnr
    backward; Me-LoRA adds 6 T r^2 (v = u C^T, dC, du = dv C); folded Me-LoRA adds
    6 r^2 n (A' = C A, dC = dA' A^T, C^T dA') and 6 r n floats (A', dA'). */
-MLB_API mlb_work mlb_work_model(const mlb_shape *sh, int method) {
+MLB_API mlb_work mlb_work_model_dt(const mlb_shape *sh, int method, melora_dtype dt) {
     double T = sh->T, n = sh->n, m = sh->m, r = sh->r, G = sh->G > 0 ? sh->G : 1;
     double fl = 4.0, floats, flops;
+    double act = dt == MELORA_FP32 ? 1.0 : 0.5; /* x, z, dz, dx in float32 units */
     mlb_work w;
-    floats = 4 * T * n + 3 * T * m + 4 * r * (n + m) + 4 * T * r;
+    floats = act * (4 * T * n + 3 * T * m) + 4 * r * (n + m) + 4 * T * r;
     flops = 6 * T * r * (n + m);
     if (method == MLB_BLOB) floats += 6 * r * n;
     if (method == MLB_FLIPOUT) {
@@ -251,12 +298,15 @@ MLB_API mlb_work mlb_work_model(const mlb_shape *sh, int method) {
         flops += 6 * r * r * n;
     }
     if (method == MLB_TRAFFIC) {
-        floats = 4 * T * n + 3 * T * m;
+        floats = act * (4 * T * n + 3 * T * m);
         flops = 0;
     }
     w.bytes = floats * fl;
     w.flops = flops;
     return w;
+}
+MLB_API mlb_work mlb_work_model(const mlb_shape *sh, int method) {
+    return mlb_work_model_dt(sh, method, MELORA_FP32);
 }
 
 MLB_API double mlb_lower_bound(const mlb_work *w, const mlb_machine *mc) {

@@ -25,8 +25,10 @@ typedef struct {
 /* ------------------------------------------------------------ step context ------- */
 typedef struct {
     mlb_shape sh;
+    melora_dtype dt; /* of x, z, dz, dx (uint16_t bits when half); the rest is float32 */
     float s;
-    float *x, *z, *dz, *dx, *u, *v;
+    void *x, *z, *dz, *dx; /* the caller's activations, melora_esize(dt) bytes each */
+    float *u, *v;
     float *A, *B, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb; /* A doubles as BLoB's MA */
     float *dA, *dGA, *dB, *dM, *dH;
     float *adam;
@@ -39,18 +41,31 @@ typedef struct {
     uint64_t step;
 } mlb_ctx;
 
-static int mlb__buf(mlb_ctx *c, float **out, int cat, size_t count, float val) {
+/* count elements of dtype dt, each val rounded to dt once */
+static int mlb__buf_dt(mlb_ctx *c, void **out, int cat, size_t count, melora_dtype dt,
+                       float val) {
     void *p = NULL;
     size_t i;
     int old = mlb_set_category(cat);
-    melora_status st = melora_alloc(&p, count * sizeof(float));
+    melora_status st = melora_alloc(&p, count * (dt == MELORA_FP32 ? sizeof(float) : 2));
     mlb_set_category(old);
     if (st != MELORA_OK) return (int)st;
-    for (i = 0; i < count; i++) ((float *)p)[i] = val;
+    if (dt == MELORA_FP32)
+        for (i = 0; i < count; i++) ((float *)p)[i] = val;
+    else {
+        uint16_t h = dt == MELORA_BF16 ? melora_f32_to_bf16(val) : melora_f32_to_f16(val);
+        for (i = 0; i < count; i++) ((uint16_t *)p)[i] = h;
+    }
     c->bufcat[c->nbuf] = cat;
     c->bufs[c->nbuf++] = p;
-    *out = (float *)p;
+    *out = p;
     return 0;
+}
+static int mlb__buf(mlb_ctx *c, float **out, int cat, size_t count, float val) {
+    void *p = NULL;
+    int st = mlb__buf_dt(c, &p, cat, count, MELORA_FP32, val);
+    *out = (float *)p;
+    return st;
 }
 
 MLB_API void mlb_ctx_free(mlb_ctx *c) {
@@ -59,9 +74,11 @@ MLB_API void mlb_ctx_free(mlb_ctx *c) {
     c->nbuf = 0;
 }
 
-/* Allocates what the methods in `mask` (bit 1<<method) need. adam != 0 also allocates
-   AdamW moments (2 x the trainable parameters of the one method in mask). */
-MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int adam) {
+/* Allocates what the methods in `mask` (bit 1<<method) need, with the activations x, z,
+   dz, dx of dtype dt (parameters, gradients and saved u, v stay float32). adam != 0 also
+   allocates AdamW moments (2 x the trainable parameters of the one method in mask). */
+MLB_API int mlb_ctx_init_dt(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int adam,
+                            melora_dtype dt) {
     size_t T = (size_t)sh->T, n = (size_t)sh->n, m = (size_t)sh->m, r = (size_t)sh->r;
     size_t E = (size_t)sh->E, G = (size_t)(sh->G > 0 ? sh->G : 1), ng, ws = 0, w1, ec = 0;
     size_t nparam = 0;
@@ -69,9 +86,11 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     int blob = (mask & 1u << MLB_BLOB) != 0, flip = (mask & 1u << MLB_FLIPOUT) != 0;
     int melv = (mask & (1u << MLB_MELORA_BATCH | 1u << MLB_MELORA_EXAMPLE)) != 0;
     int fold = (mask & 1u << MLB_MELORA_FOLDED) != 0, mel = melv || fold;
-    const melora_dims d = {sh->T, sh->n, sh->m, sh->r, MELORA_FP32};
+    const melora_dims d = {sh->T, sh->n, sh->m, sh->r, dt};
     memset(c, 0, sizeof *c);
     c->sh = *sh;
+    c->dt = dt;
+    if ((unsigned)dt >= (unsigned)MELORA_DTYPE_COUNT_) return (int)MELORA_ERR_ENUM;
     if (c->sh.G <= 0) c->sh.G = 1;
     if (sh->T <= 0 || sh->n <= 0 || sh->m <= 0 || sh->r <= 0) return (int)MELORA_ERR_SIZE;
     if ((mask & 1u << MLB_MELORA_EXAMPLE) && (sh->E <= 0 || sh->T % sh->E != 0))
@@ -93,10 +112,13 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     }
 #define MLB__B(field, cat, cnt, val) \
     do { if (!st) st = mlb__buf(c, &c->field, cat, cnt, val); } while (0)
-    MLB__B(x, MLB_CAT_IO, T * n, 0.01f);
-    MLB__B(z, MLB_CAT_IO, T * m, 0.0f);
-    MLB__B(dz, MLB_CAT_IO, T * m, 0.01f);
-    MLB__B(dx, MLB_CAT_IO, T * n, 0.0f);
+#define MLB__A(field, cnt, val) \
+    do { if (!st) st = mlb__buf_dt(c, &c->field, MLB_CAT_IO, cnt, dt, val); } while (0)
+    MLB__A(x, T * n, 0.01f);
+    MLB__A(z, T * m, 0.0f);
+    MLB__A(dz, T * m, 0.01f);
+    MLB__A(dx, T * n, 0.0f);
+#undef MLB__A
     MLB__B(u, MLB_CAT_ACT, T * r, 0.0f);
     MLB__B(A, MLB_CAT_PARAMS, r * n, 0.01f);
     MLB__B(B, MLB_CAT_PARAMS, m * r, 0.01f);
@@ -140,6 +162,9 @@ MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int ada
     if (st) mlb_ctx_free(c);
     return st;
 }
+MLB_API int mlb_ctx_init(mlb_ctx *c, const mlb_shape *sh, unsigned mask, int adam) {
+    return mlb_ctx_init_dt(c, sh, mask, adam, MELORA_FP32);
+}
 
 
 /* One training step of `method`: noise draw + forward, then backward. Times in seconds. */
@@ -147,7 +172,7 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
     const int T = c->sh.T, n = c->sh.n, m = c->sh.m, r = c->sh.r, G = c->sh.G;
     const float s = c->s;
     const uint64_t seed = 2024, draw = c->step++;
-    const melora_dims d = {T, n, m, r, MELORA_FP32};
+    const melora_dims d = {T, n, m, r, c->dt};
     const melora_work w = {c->work, c->work_bytes};
     const int e = method == MLB_MELORA_EXAMPLE ? c->sh.E : 1;
     const melora_lora_params lp = {c->A, c->B, s}, fp = {c->Af, c->B, s}; /* fp: A' = C A */
@@ -191,9 +216,18 @@ MLB_API int mlb_ctx_step(mlb_ctx *c, int method, double *tf, double *tb) {
         MLB__T(melora_melora_backward(c->dx, &mg, &ms, w, c->dz, &mp, &md, d));
         break;
     case MLB_TRAFFIC:
-        mlb__traffic_fwd(c->z, c->x, T, n, m);
-        t1 = mlb_now();
-        mlb__traffic_bwd(c->dx, c->dz, c->x, T, n, m);
+        if (c->dt == MELORA_FP32) {
+            mlb__traffic_fwd((float *)c->z, (const float *)c->x, T, n, m);
+            t1 = mlb_now();
+            mlb__traffic_bwd((float *)c->dx, (const float *)c->dz, (const float *)c->x, T, n, m);
+        } else if (c->dt == MELORA_BF16) {
+            mlb__traffic_fwd_bf16((uint16_t *)c->z, (const uint16_t *)c->x, T, n, m);
+            t1 = mlb_now();
+            mlb__traffic_bwd_bf16((uint16_t *)c->dx, (const uint16_t *)c->dz,
+                                  (const uint16_t *)c->x, T, n, m);
+        } else {
+            st = MELORA_ERR_ENUM; /* no fp16 traffic kernel */
+        }
         break;
     case MLB_MELORA_FOLDED:
         MLB__T(melora_melora_noise(c->EC, seed, draw, 1, r));
@@ -240,13 +274,13 @@ static int mlb__check_folded_at(double *max_rel, int T, int n, int m, int r) {
     if (st) return st;
     cnt[0] = (size_t)T * m; cnt[1] = (size_t)T * n; cnt[2] = (size_t)r * n;
     cnt[3] = (size_t)m * r; cnt[4] = cnt[5] = (size_t)r * r;
-    melora_noise_normal(c.x, 7, 0, (int64_t)cnt[1]);
-    melora_noise_normal(c.dz, 7, 100000, (int64_t)cnt[0]);
+    melora_noise_normal((float *)c.x, 7, 0, (int64_t)cnt[1]);
+    melora_noise_normal((float *)c.dz, 7, 100000, (int64_t)cnt[0]);
     melora_noise_normal(c.A, 7, 200000, (int64_t)cnt[2]);
     melora_noise_normal(c.B, 7, 300000, (int64_t)cnt[3]);
     melora_noise_normal(c.M, 7, 400000, (int64_t)cnt[4]);
     melora_noise_normal(c.H, 7, 500000, (int64_t)cnt[4]);
-    ref[0] = c.z; ref[1] = c.dx; ref[2] = c.dA; ref[3] = c.dB; ref[4] = c.dM; ref[5] = c.dH;
+    ref[0] = (float *)c.z; ref[1] = (float *)c.dx; ref[2] = c.dA; ref[3] = c.dB; ref[4] = c.dM; ref[5] = c.dH;
     for (pass = 0; pass < 2 && !st; pass++) {
         for (i = 0; i < 6; i++) memset(ref[i], 0, cnt[i] * sizeof(float));
         c.step = 0;
@@ -304,6 +338,43 @@ MLB_API int mlb_time(mlb_result *out, const mlb_shape *sh, const int *methods, i
     return st;
 }
 
+/* Methods at several activation dtypes in one interleaved run: entry i is method
+   methods[i] with x, z, dz, dx of dtype dts[i] (one context per dtype, so the fp32 and
+   bf16 rows of a shape share the rounds). Ratios are to entry 0; mlb_round_ratio(i, j)
+   pairs any two entries round by round afterwards. 0 or the first failing status (no
+   entry is timed past a failing call). */
+typedef struct { mlb_ctx c[MELORA_DTYPE_COUNT_]; } mlb__dt_ctx;
+static int mlb__dt_step_fn(void *p, int code, double *tf, double *tb) {
+    mlb__dt_ctx *x = (mlb__dt_ctx *)p;
+    return mlb_ctx_step(&x->c[code / MLB_NMETHODS], code % MLB_NMETHODS, tf, tb);
+}
+MLB_API int mlb_time_dt(mlb_result *out, const mlb_shape *sh, const int *methods,
+                        const melora_dtype *dts, int nmethods, int warmup, int reps) {
+    static mlb__dt_ctx x; /* static: large, and the bench is single-threaded here */
+    unsigned mask[MELORA_DTYPE_COUNT_] = {0};
+    int list[MLB_MAX_LIST], i, st = 0, made[MELORA_DTYPE_COUNT_] = {0};
+    if (!out || !sh || !methods || !dts) return (int)MELORA_ERR_NULL;
+    if (nmethods <= 0 || nmethods > MLB_MAX_LIST) return (int)MELORA_ERR_SIZE;
+    for (i = 0; i < nmethods; i++) {
+        if (methods[i] < 0 || methods[i] >= MLB_NMETHODS ||
+            (unsigned)dts[i] >= (unsigned)MELORA_DTYPE_COUNT_)
+            return (int)MELORA_ERR_ENUM;
+        mask[dts[i]] |= 1u << methods[i];
+        list[i] = methods[i] + MLB_NMETHODS * (int)dts[i];
+    }
+    for (i = 0; i < MELORA_DTYPE_COUNT_ && !st; i++)
+        if (mask[i]) {
+            st = mlb_ctx_init_dt(&x.c[i], sh, mask[i], 0, (melora_dtype)i);
+            made[i] = !st;
+        }
+    if (!st)
+        st = mlb_time_rounds(out, nmethods, list, nmethods, 0, warmup, reps, mlb__dt_step_fn, &x);
+    for (i = 0; i < MELORA_DTYPE_COUNT_; i++)
+        if (made[i]) mlb_ctx_free(&x.c[i]);
+    for (i = 0; i < nmethods && !st; i++) out[i].method = methods[i];
+    return st;
+}
+
 /* ----------------------------------------------------------------- memory ------- */
 MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method) {
     int64_t slack = mlb_alloc_slack(), blocks0, cat0[MLB_NCAT], base;
@@ -314,7 +385,7 @@ MLB_API int mlb_measure_memory(mlb_memory *mem, const mlb_shape *sh, int method)
     melora_dims d;
     int st, i;
     if (!mem || !sh) return (int)MELORA_ERR_NULL;
-    d.T = sh->T; d.n = sh->n; d.m = sh->m; d.r = sh->r;
+    d.T = sh->T; d.n = sh->n; d.m = sh->m; d.r = sh->r; d.dtype = MELORA_FP32;
     memset(mem, 0, sizeof *mem);
     if (method < 0 || method >= MLB_NMETHODS || method == MLB_TRAFFIC) return (int)MELORA_ERR_ENUM;
     if (slack < 0) return (int)MELORA_ERR_VALUE; /* MELORA_MALLOC is not mlb_malloc */

@@ -54,13 +54,19 @@ MLB_API mlb_stat mlb_stats(const double *v, int k) {
 /* One step of `method` on `ctx`: 0 or a melora_status, forward and backward seconds. */
 typedef int (*mlb_step_fn)(void *ctx, int method, double *tf, double *tb);
 
+/* The per-round times of the last mlb_time_rounds call (list order), kept so that
+   ratios between any two of its entries can be paired round by round. */
+static double mlb__tf[MLB_MAX_LIST][MLB_MAX_REPS], mlb__tb[MLB_MAX_LIST][MLB_MAX_REPS],
+    mlb__tt[MLB_MAX_LIST][MLB_MAX_REPS];
+static int mlb__last_nl = 0, mlb__last_reps = 0;
+
 /* `warmup` untimed rounds then `reps` timed rounds of the nl methods in `list`; out[i]
    for i < nout (the first nout of the list) gets its medians and its ratios to
    list[base] of the same run. 0 or the first failing step's status. */
 MLB_API int mlb_time_rounds(mlb_result *out, int nout, const int *list, int nl, int base,
                             int warmup, int reps, mlb_step_fn step, void *ctx) {
-    static double tf[MLB_MAX_LIST][MLB_MAX_REPS], tb[MLB_MAX_LIST][MLB_MAX_REPS],
-        tt[MLB_MAX_LIST][MLB_MAX_REPS];
+    double (*tf)[MLB_MAX_REPS] = mlb__tf, (*tb)[MLB_MAX_REPS] = mlb__tb,
+           (*tt)[MLB_MAX_REPS] = mlb__tt;
     int i, k, rep, st = 0;
     double med;
     if (nl > MLB_MAX_LIST || nout > nl || base < 0 || base >= nl || reps <= 0 ||
@@ -72,7 +78,10 @@ MLB_API int mlb_time_rounds(mlb_result *out, int nout, const int *list, int nl, 
             st = step(ctx, list[k], &f, &b);
             if (rep >= 0) { tf[k][rep] = f; tb[k][rep] = b; tt[k][rep] = f + b; }
         }
+    mlb__last_nl = 0;
     if (st) return st;
+    mlb__last_nl = nl;
+    mlb__last_reps = reps;
     med = mlb_stats(tt[base], reps).med;
     for (i = 0; i < nout; i++) {
         double q[MLB_MAX_REPS];
@@ -87,6 +96,17 @@ MLB_API int mlb_time_rounds(mlb_result *out, int nout, const int *list, int nl, 
         out[i].ratio = out[i].total.med / med;
     }
     return 0;
+}
+
+/* Median over the rounds of the last successful mlb_time_rounds call of entry a's
+   forward+backward time over entry b's in the same round (indices into its list);
+   -1 when there is no such call or entry. */
+MLB_API double mlb_round_ratio(int a, int b) {
+    double q[MLB_MAX_REPS];
+    int rep;
+    if (a < 0 || b < 0 || a >= mlb__last_nl || b >= mlb__last_nl) return -1.0;
+    for (rep = 0; rep < mlb__last_reps; rep++) q[rep] = mlb__tt[a][rep] / mlb__tt[b][rep];
+    return mlb_stats(q, mlb__last_reps).med;
 }
 
 #endif /* MELORA_BENCH_TIMING_H */
