@@ -47,6 +47,14 @@
 //   k_rowmix, k_sample, k_chain,    O(T r + E r^2 + r n)                small       launch  launch
 //   k_signs, k_noise, KL kernels
 //   (* compute-bound in FP32 at that r.)
+//   k_widen, k_narrow (bf16, fp16)  6 bytes per element copied          -           see below
+//
+// Half dtypes (bf16, fp16 activations): the passes above run on float32 copies, so a call
+// adds k_widen of x (T n), of dz (T m) and of z or dx, and k_narrow of z or dx: at the
+// paper's shape (T n = T m = 4.9 M elements) 29.5 MB per tensor converted, ~8.8 us each at
+// 3.35 TB/s; the LoRA forward then moves ~59 + 88 = 147 MB where a pass reading bf16 directly
+// would move ~30 MB. Fusing the conversions into k_shrink, k_dzpass, k_xpass, k_expand and
+// k_mcexpand (typed loads there, cuBLAS only on float32 operands) is the follow-up.
 //
 // So at r = 8 the LoRA forward should take ~18 us and the backward ~26 us (44 us together;
 // 59 MB and 87 MB of traffic); at r = 64 ~21 us and ~40 us, FP32-compute-bound (TF32

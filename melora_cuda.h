@@ -49,6 +49,15 @@
        error left pending by an earlier CUDA call of the caller's is returned as
        MELORA_ERR_CUDA by the next entry point and named as such, not blamed on it.
        Sizes: any T, n, m, r that melora.h accepts (kernels loop past the grid limits).
+       Activations: x, z, dz, dx in d.dtype (MELORA_FP32, MELORA_BF16 or MELORA_FP16, as
+       melora.h), every other tensor float32. With a half dtype the call widens x, dz and
+       z (or dx) into float32 copies in its workspace, runs the float32 pass on them and
+       rounds z (dx) back once (round to nearest even): z_new = round(float(z_old) +
+       delta), delta summed in float32; the Monte-Carlo forward does so one sample of z
+       at a time. So the workspace query of a half dtype is larger by those copies (its
+       float32 sizes are unchanged). A dtype melora.h does not know is MELORA_ERR_ENUM, a
+       half activation not 2-byte aligned (a float32 one not 4-byte aligned)
+       MELORA_ERR_ALIGNMENT, both with nothing enqueued.
        Noise: melora_cuda_noise_* write melora_rng_*(seed, offset + i), the very same
        Philox functions as the CPU path, so samples agree with the host's; the per-method
        noise functions take a draw and place it with melora_draw_offset, as melora.h does.

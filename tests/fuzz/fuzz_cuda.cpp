@@ -435,8 +435,10 @@ static int fuzz_compute(rd *in, const cspec *sp) {
             bytes[i] = n * (is_act[i] ? esz : sizeof(float)) + (i == mis_i ? 1 : 0);
             host[i].assign(bytes[i], 0x5A);
             if (is_act[i] && half) { /* the values as the dtype holds them */
-                CHECK(melora_convert(host[i].data() + (i == mis_i ? 1 : 0), (melora_dtype)dt, h, MELORA_FP32, (int64_t)n) == MELORA_OK, "convert");
-                CHECK(melora_convert(h, MELORA_FP32, host[i].data() + (i == mis_i ? 1 : 0), (melora_dtype)dt, (int64_t)n) == MELORA_OK, "convert");
+                std::vector<uint16_t> hb(n); /* aligned: melora_convert checks it */
+                CHECK(melora_convert(hb.data(), (melora_dtype)dt, h, MELORA_FP32, (int64_t)n) == MELORA_OK, "convert");
+                CHECK(melora_convert(h, MELORA_FP32, hb.data(), (melora_dtype)dt, (int64_t)n) == MELORA_OK, "convert");
+                memcpy(host[i].data() + (i == mis_i ? 1 : 0), hb.data(), n * 2);
             } else {
                 memcpy(host[i].data() + (i == mis_i ? 1 : 0), h, n * sizeof(float));
             }
