@@ -1419,6 +1419,53 @@ extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint6
     return melora__noise(out, seed, offset, count, 2, stream);
 }
 
+// ------------------------------------------------------------------------ conversion --
+// A half dtype to a half dtype through float32, as melora_convert does (exact widening, one
+// rounding; between the same dtype that quiets a signalling NaN, so it is not a copy).
+// 4 bytes per element.
+__global__ void melora__k_convert16(uint16_t *out, const uint16_t *in, size_t count, int in_fp16,
+                                    int out_fp16) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float f = in_fp16 ? melora_f16_to_f32(in[i]) : melora_bf16_to_f32(in[i]);
+        out[i] = out_fp16 ? melora_f32_to_f16(f) : melora_f32_to_bf16(f);
+    }
+}
+extern "C" melora_status melora_cuda_convert(void *out, melora_dtype out_dtype, const void *in,
+                                             melora_dtype in_dtype, int64_t count,
+                                             cudaStream_t st) {
+    // out is (count) in out_dtype, in is (count) in in_dtype
+    int ov, iv;
+    melora__cu_err[0] = '\0';
+    memcpy(&ov, &out_dtype, sizeof ov); // any int a C caller stored (see melora__dtype_ok)
+    memcpy(&iv, &in_dtype, sizeof iv);
+    MELORA__REQUIRE(out && in, MELORA_ERR_NULL);
+    MELORA__REQUIRE(ov >= 0 && ov < (int)MELORA_DTYPE_COUNT_ && iv >= 0 && iv < (int)MELORA_DTYPE_COUNT_,
+                    MELORA_ERR_ENUM);
+    MELORA__REQUIRE(count >= 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
+    const melora_dtype odt = (melora_dtype)ov, idt = (melora_dtype)iv;
+    const size_t eo = melora__esize(odt), ei = melora__esize(idt), cnt = (size_t)count;
+    MELORA__REQUIRE((uintptr_t)out % eo == 0 && (uintptr_t)in % ei == 0, MELORA_ERR_ALIGNMENT);
+    melora__buf b[] = {{out, cnt * eo, 1}, {in, cnt * ei, 0}};
+    MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__entry());
+    if (cnt == 0) return MELORA_OK;
+    if (odt == MELORA_FP32 && idt == MELORA_FP32) {
+        MELORA__CU(cudaMemcpyAsync(out, in, cnt * eo, cudaMemcpyDeviceToDevice, st));
+        MELORA__PROF_MARK(st, "cudaMemcpyAsync", 2.0 * (double)(cnt * eo));
+    } else if (idt == MELORA_FP32) {
+        MELORA__TRY(melora__narrow(st, out, odt, (const float *)in, cnt));
+    } else if (odt == MELORA_FP32) {
+        MELORA__TRY(melora__widen(st, (float *)out, in, idt, cnt));
+    } else {
+        melora__k_convert16<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(
+            (uint16_t *)out, (const uint16_t *)in, cnt, idt == MELORA_FP16, odt == MELORA_FP16);
+        MELORA__LAUNCHED_P(st, "k_convert16", 4.0 * (double)cnt);
+    }
+    return MELORA_OK;
+}
+
 // A draw's tensors at melora.h's offsets, checked as melora.h checks them (its plan).
 static_assert(MELORA_STREAM_NORMAL == 0 && MELORA_STREAM_SIGN == 2, "kind = stream");
 static melora_status melora__draw_run(const melora__draw_plan *p, uint64_t seed,

@@ -87,6 +87,14 @@ const char *melora_cuda_last_error(void);
    MELORA_OP_MELORA_KL is eq. 7/8 and reads only d.n and d.r. */
 melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, melora_dims d);
 melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op, melora_dims d);
+/* melora_convert on device memory: out[i] = in[i] in out_dtype, i < count, widening
+   exactly and narrowing to nearest even with melora.h's scalar conversions (the same bits
+   as the host's: fp32 to fp32 is a device-to-device copy, a half dtype to itself goes
+   through float32 as on the host, which quiets a signalling NaN). The checks and
+   their order are melora_convert's (NULL, dtypes, count, alignment, overlap), with nothing
+   enqueued on an error; count 0 enqueues nothing. */
+melora_status melora_cuda_convert(void *out, melora_dtype out_dtype, const void *in,
+                                  melora_dtype in_dtype, int64_t count, cudaStream_t stream);
 /* The diagonal KLs (blob_kl, melora_kl_exact) use a fixed scratch, whatever r and n. */
 #define MELORA_CUDA_DIAG_KL_BYTES 768
 

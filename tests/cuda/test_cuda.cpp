@@ -1666,3 +1666,64 @@ Test(cuda_half, workspace_sizes) {
     cr_assert_eq(melora_cuda_workspace_size(&b2, MELORA_OP_MELORA_KL, D), 0);
     cr_assert_eq(b, b2);
 }
+
+// melora_cuda_convert against melora_convert, bit for bit (both use melora.h's scalar
+// conversions): every half pattern and the floats whose low 16 bits decide a rounding,
+// for every pair of dtypes, 16-byte aligned (the 128-bit path) and one element off.
+Test(cuda_half, convert_matches_host) {
+    NEED_DEVICE();
+    const melora_dtype dts[] = {MELORA_FP32, MELORA_BF16, MELORA_FP16};
+    std::vector<uint16_t> halfs(65536);
+    for (uint32_t h = 0; h < 65536; h++) halfs[h] = (uint16_t)h;
+    std::vector<uint32_t> fbits;
+    const uint32_t lo[] = {0x0000, 0x0FFF, 0x1000, 0x1001, 0x7FFF, 0x8000, 0x8001, 0xFFFF};
+    for (uint32_t hi = 0; hi < 65536; hi += 3) // every third upper half: 175k floats
+        for (uint32_t l : lo) fbits.push_back(hi << 16 | l);
+    for (melora_dtype id : dts)
+        for (melora_dtype od : dts)
+            for (int off = 0; off < 2; off++) {
+                const size_t ei = id == MELORA_FP32 ? 4 : 2, eo = od == MELORA_FP32 ? 4 : 2;
+                const void *src = id == MELORA_FP32 ? (const void *)fbits.data() : (const void *)halfs.data();
+                const size_t n = (id == MELORA_FP32 ? fbits.size() : halfs.size()) - 1;
+                const char *hin = (const char *)src + off * ei;
+                std::vector<char> want(n * eo), got(n * eo);
+                cr_assert_eq(melora_convert(want.data(), od, hin, id, (int64_t)n), MELORA_OK);
+                char *din = nullptr, *dout = nullptr;
+                cr_assert_eq(cudaMalloc((void **)&din, (n + 1) * ei), cudaSuccess);
+                cr_assert_eq(cudaMalloc((void **)&dout, (n + 1) * eo), cudaSuccess);
+                cr_assert_eq(cudaMemcpy(din + off * ei, hin, n * ei, cudaMemcpyHostToDevice), cudaSuccess);
+                cr_assert_eq(melora_cuda_convert(dout + off * eo, od, din + off * ei, id, (int64_t)n, 0), MELORA_OK);
+                cr_assert_eq(cudaMemcpy(got.data(), dout + off * eo, n * eo, cudaMemcpyDeviceToHost), cudaSuccess);
+                size_t bad = 0;
+                while (bad < got.size() && got[bad] == want[bad]) bad++;
+                cr_assert(bad == got.size(), "convert %d -> %d off %d: byte %zu differs", (int)id, (int)od, off, bad);
+                cudaFree(din);
+                cudaFree(dout);
+            }
+}
+// Its checks, in melora_convert's order, each with nothing written.
+Test(cuda_half, convert_rejects) {
+    NEED_DEVICE();
+    dev a(rnd(64, 1, 1)), b(rnd(64, 2, 1));
+    const vec b0 = b.get();
+    melora_dtype bad;
+    const int seven = 7;
+    memcpy(&bad, &seven, sizeof bad);
+    cr_assert_eq(melora_cuda_convert(nullptr, MELORA_BF16, a.p, MELORA_FP32, 8, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_BF16, nullptr, MELORA_FP32, 8, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_convert(b.p, bad, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, bad, 8, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, MELORA_FP32, -1, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, MELORA_FP32, INT64_MAX, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_convert((char *)b.p + 1, MELORA_FP16, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, (char *)a.p + 1, MELORA_BF16, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, (char *)a.p + 2, MELORA_FP32, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert((char *)b.p + 2, MELORA_FP32, a.p, MELORA_FP16, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, b.p + 4, MELORA_BF16, 16, 0), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, b.p, MELORA_FP32, 16, 0), MELORA_ERR_ALIAS);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("untouched", b.get(), b0, 0, 0);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_BF16, a.p, MELORA_FP32, 0, 0), MELORA_OK); // writes nothing
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("untouched", b.get(), b0, 0, 0);
+}
