@@ -1706,13 +1706,10 @@ Test(cuda_half, convert_rejects) {
     NEED_DEVICE();
     dev a(rnd(64, 1, 1)), b(rnd(64, 2, 1));
     const vec b0 = b.get();
-    melora_dtype bad;
-    const int seven = 7;
-    memcpy(&bad, &seven, sizeof bad);
     cr_assert_eq(melora_cuda_convert(nullptr, MELORA_BF16, a.p, MELORA_FP32, 8, 0), MELORA_ERR_NULL);
     cr_assert_eq(melora_cuda_convert(b.p, MELORA_BF16, nullptr, MELORA_FP32, 8, 0), MELORA_ERR_NULL);
-    cr_assert_eq(melora_cuda_convert(b.p, bad, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ENUM);
-    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, bad, 8, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_convert(b.p, (melora_dtype)7, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ENUM); // a cast: loading such an enum is UB
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, (melora_dtype)-1, 8, 0), MELORA_ERR_ENUM);
     cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, MELORA_FP32, -1, 0), MELORA_ERR_SIZE);
     cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, MELORA_FP32, INT64_MAX, 0), MELORA_ERR_OVERFLOW);
     cr_assert_eq(melora_cuda_convert((char *)b.p + 1, MELORA_FP16, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ALIGNMENT);

@@ -735,6 +735,49 @@ static int fuzz_workspace(rd *in) {
     return 0;
 }
 
+/* melora_cuda_convert against melora_convert: the statuses of the contract, nothing
+   written on error, and the host's bits for any contents (NaNs and subnormals included). */
+static int fuzz_convert(rd *in) {
+    uint8_t b0 = u8(in), b1 = u8(in), mode = u8(in);
+    int ov = b0 < 240 ? b0 % 3 : 3 + b0 % 4, iv = b1 < 240 ? b1 % 3 : -1 - b1 % 2;
+    int64_t count = dsize64(in);
+    unsigned allowed = 0;
+    const int nul = mode < 12, mis = mode >= 12 && mode < 24, alias = mode >= 24 && mode < 36;
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    if (ov < 0 || ov > 2 || iv < 0 || iv > 2) allowed |= BIT(MELORA_ERR_ENUM);
+    if (count < 0) allowed |= BIT(MELORA_ERR_SIZE);
+    else if ((uint64_t)count > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (mis) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    if (alias && count != 0) allowed |= BIT(MELORA_ERR_ALIAS);
+    if (!allowed && (uint64_t)count > CAP_ELEMS) return 0;
+    size_t n = allowed ? SMALL : (size_t)count, eo = ov == 0 || ov > 2 ? 4 : 2, ei = iv == 0 || iv < 0 ? 4 : 2;
+    std::vector<unsigned char> hi(n * ei + 8), ho(n * eo + 8, 0x5A), back(ho.size());
+    uint64_t stt = u16(in) + 1;
+    for (auto &c : hi) c = (unsigned char)((stt = stt * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+    unsigned char *di = (unsigned char *)dmalloc(hi.size()), *dout = (unsigned char *)dmalloc(ho.size());
+    up(di, hi.data(), hi.size());
+    up(dout, ho.data(), ho.size());
+    void *po = dout + (mis && (mode & 1) ? 1 : 0);
+    const void *pi = alias ? (const void *)dout : (const void *)(di + (mis && !(mode & 1) ? 1 : 0));
+    if (nul && (mode & 1)) po = nullptr;
+    if (nul && !(mode & 1)) pi = nullptr;
+    /* casts, not variables: a load of an out-of-range enum is what UBSan flags */
+    melora_status st = melora_cuda_convert(po, (melora_dtype)ov, pi, (melora_dtype)iv, count, S0);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "convert: CUDA error");
+    down(back.data(), dout, back.size());
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "convert %d <- %d: status %d, allowed 0x%x", ov, iv, st, allowed);
+        CHECK(memcmp(back.data(), ho.data(), ho.size()) == 0, "convert: written on error");
+    } else {
+        CHECK(st == MELORA_OK && melora_cuda_last_error()[0] == '\0', "convert %d <- %d: status %d", ov, iv, st);
+        std::vector<unsigned char> want = ho;
+        CHECK(melora_convert(want.data(), (melora_dtype)ov, hi.data(), (melora_dtype)iv, count) == MELORA_OK, "host convert");
+        CHECK(memcmp(back.data(), want.data(), want.size()) == 0, "convert %d <- %d: not the host's bits", ov, iv);
+    }
+    CHECK(cudaFree(di) == cudaSuccess && cudaFree(dout) == cudaSuccess, "cudaFree");
+    return 0;
+}
+
 extern "C" int LLVMFuzzerInitialize(int *argc, char ***argv);
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     setenv("CUDACPU_THREADS", "1", 0); /* blocks in order: reproducible runs */
@@ -750,5 +793,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     in.i = 0;
     unsigned sel = u8(&in);
     if (sel < 224) return fuzz_compute(&in, &SPECS[sel % NSPEC]);
+    if (sel < 232) return fuzz_convert(&in);
     return sel & 1 ? fuzz_noise(&in) : fuzz_workspace(&in);
 }
