@@ -47,6 +47,14 @@
 //   k_rowmix, k_sample, k_chain,    O(T r + E r^2 + r n)                small       launch  launch
 //   k_signs, k_noise, KL kernels
 //   (* compute-bound in FP32 at that r.)
+//   k_widen, k_narrow (bf16, fp16)  6 bytes per element copied          -           see below
+//
+// Half dtypes (bf16, fp16 activations): the passes above run on float32 copies, so a call
+// adds k_widen of x (T n), of dz (T m) and of z or dx, and k_narrow of z or dx: at the
+// paper's shape (T n = T m = 4.9 M elements) 29.5 MB per tensor converted, ~8.8 us each at
+// 3.35 TB/s; the LoRA forward then moves ~59 + 88 = 147 MB where a pass reading bf16 directly
+// would move ~30 MB. Fusing the conversions into k_shrink, k_dzpass, k_xpass, k_expand and
+// k_mcexpand (typed loads there, cuBLAS only on float32 operands) is the follow-up.
 //
 // So at r = 8 the LoRA forward should take ~18 us and the backward ~26 us (44 us together;
 // 59 MB and 87 MB of traffic); at r = 64 ~21 us and ~40 us, FP32-compute-bound (TF32
@@ -204,6 +212,56 @@ __global__ void melora__k_noise(float *out, uint64_t seed, uint64_t offset, size
         out[i] = kind == 0 ? melora_rng_normal(seed, k)
                : kind == 1 ? melora_rng_uniform(seed, k) : melora_rng_sign(seed, k);
     }
+}
+
+// Half-precision activations (bf16: half 0, fp16: 1) to and from float32 copies, element
+// for element as melora.h's scalar conversions (exact widening; one round to nearest even
+// on the way back). VEC (both pointers 16-byte aligned): 8 halves per 128-bit load or
+// store, the tail past count / 8 * 8 element by element; 6 bytes per element either way.
+template <bool VEC>
+__global__ void melora__k_widen(float *out, const uint16_t *in, size_t count, int fp16) {
+    size_t start = 0, stride = (size_t)gridDim.x * blockDim.x;
+    size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (VEC) {
+        size_t n8 = count / 8;
+        for (size_t i = i0; i < n8; i += stride) {
+            uint4 w = ((const uint4 *)in)[i];
+            unsigned p[4] = {w.x, w.y, w.z, w.w};
+            float f[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                uint16_t h = (uint16_t)(p[k / 2] >> (16 * (k % 2))); // little-endian halves
+                f[k] = fp16 ? melora_f16_to_f32(h) : melora_bf16_to_f32(h);
+            }
+            ((float4 *)out)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+            ((float4 *)out)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
+        }
+        start = n8 * 8;
+    }
+    for (size_t i = start + i0; i < count; i += stride)
+        out[i] = fp16 ? melora_f16_to_f32(in[i]) : melora_bf16_to_f32(in[i]);
+}
+template <bool VEC>
+__global__ void melora__k_narrow(uint16_t *out, const float *in, size_t count, int fp16) {
+    size_t start = 0, stride = (size_t)gridDim.x * blockDim.x;
+    size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (VEC) {
+        size_t n8 = count / 8;
+        for (size_t i = i0; i < n8; i += stride) {
+            float4 a = ((const float4 *)in)[2 * i], b = ((const float4 *)in)[2 * i + 1];
+            float f[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+            unsigned p[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                uint16_t h = fp16 ? melora_f32_to_f16(f[k]) : melora_f32_to_bf16(f[k]);
+                p[k / 2] |= (unsigned)h << (16 * (k % 2));
+            }
+            ((uint4 *)out)[i] = make_uint4(p[0], p[1], p[2], p[3]);
+        }
+        start = n8 * 8;
+    }
+    for (size_t i = start + i0; i < count; i += stride)
+        out[i] = fp16 ? melora_f32_to_f16(in[i]) : melora_f32_to_bf16(in[i]);
 }
 
 // out = mean + (g*g)*eps (mean nullptr: 0). 16 bytes per element.
@@ -982,6 +1040,9 @@ enum {
     MELORA__R_KLPMH,  // k_eq7_mh_part's partials of dM and dH (2,ncn,r,r) doubles
     MELORA__R_KLPART, // the KL reductions' partials (3,NB) doubles
     MELORA__R_KLBAD,  // the KLs' flag of a bad term (int)
+    MELORA__R_HX,     // half dtypes: x widened to float32 (T,n)
+    MELORA__R_HZ,     // half dtypes: z (T,m; the Monte-Carlo forward: one sample's) or dx (T,n) in float32
+    MELORA__R_HDZ,    // half dtypes: dz widened (T,m)
     MELORA__R_COUNT
 };
 // k_dc_part's rows per chunk (at most 256 chunks) and k_eq7_mh_part's columns per chunk
@@ -1057,6 +1118,14 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
         break;
     default: return MELORA_ERR_ENUM;
     }
+    if (d.dtype != MELORA_FP32) { // the float32 copies every kernel and GEMM then reads
+        const int fwd = op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
+                        op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
+        size_t tm = (size_t)T * m;
+        cnt[MELORA__R_HX] = tn;
+        cnt[MELORA__R_HZ] = fwd ? tm : tn;
+        cnt[MELORA__R_HDZ] = fwd ? 0 : tm;
+    }
     if ((op == MELORA_OP_LORA_BACKWARD || op == MELORA_OP_MELORA_BACKWARD ||
          op == MELORA_OP_FLIPOUT_BACKWARD) && !naive && r <= MELORA__DZ_MAXR) {
         // the fused dz pass's partials (above MELORA__DZ_MAXR two GEMMs need none)
@@ -1068,6 +1137,7 @@ static melora_status melora__cuda_layout(melora__cws *ws, melora_op op, melora_d
     ws->total = 0;
     for (int i = 0; i < MELORA__R_COUNT; i++) {
         size_t b = (cnt[i] * esz[i] + 255u) & ~(size_t)255u; // counts validated above
+        MELORA__REQUIRE(b <= SIZE_MAX - ws->total, MELORA_ERR_OVERFLOW); // 32-bit size_t
         ws->off[i] = ws->total;
         ws->total += b;
     }
@@ -1140,6 +1210,19 @@ static melora_status melora__check_e(int E, int T, int r) {
     return MELORA_OK;
 }
 
+static bool melora__aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+// Bytes of one activation element (melora.h's melora__esize is in its implementation).
+static size_t melora__esize(melora_dtype dt) { return dt == MELORA_FP32 ? 4u : 2u; }
+// A known dtype, read as the int a C caller may have stored (loading an out-of-range enum
+// is UB in C++; see melora__op_int): MELORA_ERR_ENUM before anything reads d->dtype.
+static melora_status melora__dtype_ok(const melora_dims *d) {
+    int v;
+    static_assert(sizeof v == sizeof d->dtype, "melora_dtype is an int");
+    memcpy(&v, &d->dtype, sizeof v);
+    MELORA__REQUIRE(v >= 0 && v < (int)MELORA_DTYPE_COUNT_, MELORA_ERR_ENUM);
+    return MELORA_OK;
+}
+
 // One call's tensors in melora.h's names (its melora__pass), so that one preamble checks
 // every pass. A is the weight x is multiplied by (LoRA's and Me-LoRA's A, BLoB's As in the
 // backward, Flipout's MA); BLoB's forward reads MA and writes its sample As. E counts the
@@ -1150,8 +1233,13 @@ struct melora__cpass {
     melora_dims d = {0, 0, 0, 0, MELORA_FP32};
     float s = 0.0f;
     int G = 0, E = 1;
-    const float *x = nullptr, *dz = nullptr;
-    float *z = nullptr, *u = nullptr, *v = nullptr, *dx = nullptr;
+    const void *x = nullptr, *dz = nullptr; // the caller's activations, in d.dtype
+    void *z = nullptr, *dx = nullptr;
+    // what the bodies read and write: the activations themselves (fp32), or their float32
+    // copies in the workspace (half dtypes; melora__run widens and narrows them)
+    const float *xf = nullptr, *dzf = nullptr;
+    float *zf = nullptr, *dxf = nullptr;
+    float *u = nullptr, *v = nullptr;
     const float *A = nullptr, *B = nullptr, *MA = nullptr, *GA = nullptr, *EA = nullptr;
     const float *sa = nullptr, *sb = nullptr, *C = nullptr, *H = nullptr, *EC = nullptr;
     float *As = nullptr;
@@ -1179,7 +1267,8 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
     size_t chk, ng = 0; // ng: rows of sa, sb
     const int fwd = melora__is_forward(ps->op);
     MELORA__REQUIRE(present && (fwd ? ps->z : ps->dz), MELORA_ERR_NULL);
-    MELORA__REQUIRE(d.dtype == MELORA_FP32, MELORA_ERR_ENUM); // TODO half dtypes
+    MELORA__TRY(melora__dtype_ok(&ps->d));
+    MELORA__TRY(melora__check_act_align(ps->x, ps->z, ps->dz, ps->dx, d.dtype));
     switch (ps->op) {
     case MELORA_OP_FLIPOUT_FORWARD:
     case MELORA_OP_FLIPOUT_BACKWARD:
@@ -1202,7 +1291,8 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
     }
     const size_t nz = ps->op == MELORA_OP_MELORA_MC_FORWARD ? (size_t)ps->E : 1u;
     const size_t rn = MELORA__FB(r, n), rr = MELORA__FB(r, r), mr = MELORA__FB(m, r);
-    const size_t tr = MELORA__FB(T, r), tn = MELORA__FB(T, n), tm = MELORA__FB(T, m);
+    const size_t tr = MELORA__FB(T, r), es = melora__esize(d.dtype);
+    const size_t tn = (size_t)T * (size_t)n * es, tm = (size_t)T * (size_t)m * es; // activations
     melora__buf b[] = {
         {ps->z, tm * nz, 1}, {ps->dx, tn, 1}, {ps->u, tr, fwd}, {ps->v, tr, fwd},
         {ps->As, rn, 1}, {ps->dA, rn, 1}, {ps->dGA, rn, 1}, {ps->dB, mr, 1},
@@ -1212,22 +1302,80 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
         {ps->H, rr, 0}, {ps->EC, rr * (size_t)ps->E, 0}, {w.base, 0, 1}};
     return melora__setup(ws, c, w, ps->op, d, ps->s, h, st, naive, b, MELORA__NBUF(b));
 }
+// count activations of dtype dt (half) to and from float32 (out 16-byte aligned or not):
+// 128-bit loads and stores where both pointers allow them.
+static melora_status melora__widen(cudaStream_t st, float *out, const void *in, melora_dtype dt,
+                                   size_t count) {
+    const uint16_t *h = (const uint16_t *)in;
+    const int fp16 = dt == MELORA_FP16;
+    if (melora__aligned16(out) && melora__aligned16(in))
+        melora__k_widen<true><<<melora__blocks(count / 8 + 1), MELORA__CU_THREADS, 0, st>>>(out, h, count, fp16);
+    else
+        melora__k_widen<false><<<melora__blocks(count), MELORA__CU_THREADS, 0, st>>>(out, h, count, fp16);
+    MELORA__LAUNCHED_P(st, "k_widen", 6.0 * (double)count);
+    return MELORA_OK;
+}
+static melora_status melora__narrow(cudaStream_t st, void *out, melora_dtype dt, const float *in,
+                                    size_t count) {
+    uint16_t *h = (uint16_t *)out;
+    const int fp16 = dt == MELORA_FP16;
+    if (melora__aligned16(out) && melora__aligned16(in))
+        melora__k_narrow<true><<<melora__blocks(count / 8 + 1), MELORA__CU_THREADS, 0, st>>>(h, in, count, fp16);
+    else
+        melora__k_narrow<false><<<melora__blocks(count), MELORA__CU_THREADS, 0, st>>>(h, in, count, fp16);
+    MELORA__LAUNCHED_P(st, "k_narrow", 6.0 * (double)count);
+    return MELORA_OK;
+}
+
 // The one skeleton of every pass: the preamble, the pass's body on the context it set up,
 // then the caller's cuBLAS state put back (done).
 typedef melora_status (*melora__body)(melora__cctx *c, const melora__cws *ws, void *work,
                                       const melora__cpass *ps);
+// Half dtypes: x, dz and z (or dx) are widened into the workspace first, the body runs in
+// float32 on those copies, and z (dx) is rounded back once at the end, so z_new =
+// round(float(z_old) + delta) with delta summed in float32, as melora.h's references do.
+// (The Monte-Carlo forward's z is K slices: its body widens and narrows them one at a
+// time, since the workspace query knows no K.)
 static melora_status melora__run(const melora__cpass *ps, int present, melora_work w,
                                  cublasHandle_t h, cudaStream_t st, int naive,
                                  melora__body body) {
     melora__cws ws;
     melora__cctx c;
     MELORA__TRY(melora__begin(&ws, &c, ps, present, w, h, st, naive));
-    return c.done(body(&c, &ws, w.base, ps));
+    const melora_dims d = ps->d;
+    melora__cpass wide = *ps;
+    if (d.dtype == MELORA_FP32) {
+        wide.xf = (const float *)ps->x, wide.dzf = (const float *)ps->dz;
+        wide.zf = (float *)ps->z, wide.dxf = (float *)ps->dx;
+        return c.done(body(&c, &ws, w.base, &wide));
+    }
+    const size_t tn = (size_t)d.T * d.n, tm = (size_t)d.T * d.m;
+    const int mc = ps->op == MELORA_OP_MELORA_MC_FORWARD;
+    float *hx = melora__reg<float>(w.base, &ws, MELORA__R_HX);
+    float *hz = melora__reg<float>(w.base, &ws, MELORA__R_HZ);
+    float *hdz = melora__reg<float>(w.base, &ws, MELORA__R_HDZ);
+    MELORA__TRY(melora__widen(st, hx, ps->x, d.dtype, tn));
+    wide.xf = hx;
+    if (ps->dz) {
+        MELORA__TRY(melora__widen(st, hdz, ps->dz, d.dtype, tm));
+        wide.dzf = hdz;
+    }
+    if (ps->z && !mc) {
+        MELORA__TRY(melora__widen(st, hz, ps->z, d.dtype, tm));
+        wide.zf = hz;
+    }
+    if (ps->dx) {
+        MELORA__TRY(melora__widen(st, hz, ps->dx, d.dtype, tn));
+        wide.dxf = hz;
+    }
+    MELORA__TRY(c.done(body(&c, &ws, w.base, &wide)));
+    if (ps->z && !mc) MELORA__TRY(melora__narrow(st, ps->z, d.dtype, hz, tm));
+    if (ps->dx) MELORA__TRY(melora__narrow(st, ps->dx, d.dtype, hz, tn));
+    return MELORA_OK;
 }
 
 // The shrink kernel for these operands: 128-bit loads when n % 4 == 0, x and W are 16-byte
 // aligned and there is no Flipout; one block per tile of 4 rows (grid-stride past MELORA__GRID_X_MAX).
-static bool melora__aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 static melora_status melora__shrink(cudaStream_t st, float *u, float *v, const float *x,
                                     const float *W, const float *W2, const float *EA2,
                                     const float *sa, const float *sb, int G, const float *C,
@@ -1269,6 +1417,53 @@ extern "C" melora_status melora_cuda_noise_sign(float *out, uint64_t seed, uint6
                                                 int64_t count, cudaStream_t stream) {
     melora__cu_err[0] = '\0';
     return melora__noise(out, seed, offset, count, 2, stream);
+}
+
+// ------------------------------------------------------------------------ conversion --
+// A half dtype to a half dtype through float32, as melora_convert does (exact widening, one
+// rounding; between the same dtype that quiets a signalling NaN, so it is not a copy).
+// 4 bytes per element.
+__global__ void melora__k_convert16(uint16_t *out, const uint16_t *in, size_t count, int in_fp16,
+                                    int out_fp16) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float f = in_fp16 ? melora_f16_to_f32(in[i]) : melora_bf16_to_f32(in[i]);
+        out[i] = out_fp16 ? melora_f32_to_f16(f) : melora_f32_to_bf16(f);
+    }
+}
+extern "C" melora_status melora_cuda_convert(void *out, melora_dtype out_dtype, const void *in,
+                                             melora_dtype in_dtype, int64_t count,
+                                             cudaStream_t st) {
+    // out is (count) in out_dtype, in is (count) in in_dtype
+    int ov, iv;
+    melora__cu_err[0] = '\0';
+    memcpy(&ov, &out_dtype, sizeof ov); // any int a C caller stored (see melora__dtype_ok)
+    memcpy(&iv, &in_dtype, sizeof iv);
+    MELORA__REQUIRE(out && in, MELORA_ERR_NULL);
+    MELORA__REQUIRE(ov >= 0 && ov < (int)MELORA_DTYPE_COUNT_ && iv >= 0 && iv < (int)MELORA_DTYPE_COUNT_,
+                    MELORA_ERR_ENUM);
+    MELORA__REQUIRE(count >= 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
+    const melora_dtype odt = (melora_dtype)ov, idt = (melora_dtype)iv;
+    const size_t eo = melora__esize(odt), ei = melora__esize(idt), cnt = (size_t)count;
+    MELORA__REQUIRE((uintptr_t)out % eo == 0 && (uintptr_t)in % ei == 0, MELORA_ERR_ALIGNMENT);
+    melora__buf b[] = {{out, cnt * eo, 1}, {in, cnt * ei, 0}};
+    MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
+    MELORA__TRY(melora__entry());
+    if (cnt == 0) return MELORA_OK;
+    if (odt == MELORA_FP32 && idt == MELORA_FP32) {
+        MELORA__CU(cudaMemcpyAsync(out, in, cnt * eo, cudaMemcpyDeviceToDevice, st));
+        MELORA__PROF_MARK(st, "cudaMemcpyAsync", 2.0 * (double)(cnt * eo));
+    } else if (idt == MELORA_FP32) {
+        MELORA__TRY(melora__narrow(st, out, odt, (const float *)in, cnt));
+    } else if (odt == MELORA_FP32) {
+        MELORA__TRY(melora__widen(st, (float *)out, in, idt, cnt));
+    } else {
+        melora__k_convert16<<<melora__blocks(cnt), MELORA__CU_THREADS, 0, st>>>(
+            (uint16_t *)out, (const uint16_t *)in, cnt, idt == MELORA_FP16, odt == MELORA_FP16);
+        MELORA__LAUNCHED_P(st, "k_convert16", 4.0 * (double)cnt);
+    }
+    return MELORA_OK;
 }
 
 // A draw's tensors at melora.h's offsets, checked as melora.h checks them (its plan).
@@ -1398,16 +1593,16 @@ static melora_status melora__backward(melora__cctx *c, const melora__cws *ws, vo
 static melora_status melora__lora_forward(melora__cctx *c, const melora__cws *, void *,
                                           const melora__cpass *ps) {
     const melora_dims d = ps->d;
-    return melora__forward(c, ps->z, ps->u, nullptr, ps->x, ps->A, nullptr, 1, ps->B,
+    return melora__forward(c, ps->zf, ps->u, nullptr, ps->xf, ps->A, nullptr, 1, ps->B,
                            ps->s, d.T, d.n, d.m, d.r);
 }
 static melora_status melora__lora_backward(melora__cctx *c, const melora__cws *ws, void *work,
                                            const melora__cpass *ps) {
     const melora_dims d = ps->d;
-    if (!ps->dx && !ps->dA && !ps->dB) return MELORA_OK;
-    return melora__backward(c, ws, work, ps->dx, ps->dA, 1.0f, ps->dB,
-                            melora__reg<float>(work, ws, MELORA__R_DU), nullptr, ps->dz,
-                            ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
+    if (!ps->dxf && !ps->dA && !ps->dB) return MELORA_OK;
+    return melora__backward(c, ws, work, ps->dxf, ps->dA, 1.0f, ps->dB,
+                            melora__reg<float>(work, ws, MELORA__R_DU), nullptr, ps->dzf,
+                            ps->u, ps->xf, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
                             d.r);
 }
 
@@ -1433,7 +1628,7 @@ static melora_status melora__blob_forward(melora__cctx *c, const melora__cws *, 
     const cudaStream_t st = c->st;
     const melora_dims d = ps->d;
     MELORA__TRY(melora__blob_sample(ps->As, ps->MA, ps->GA, ps->EA, d.r, d.n, st));
-    return melora__forward(c, ps->z, ps->u, nullptr, ps->x, ps->As, nullptr, 1, ps->B,
+    return melora__forward(c, ps->zf, ps->u, nullptr, ps->xf, ps->As, nullptr, 1, ps->B,
                            ps->s, d.T, d.n, d.m, d.r);
 }
 
@@ -1442,11 +1637,11 @@ static melora_status melora__blob_backward(melora__cctx *c, const melora__cws *w
     const cudaStream_t st = c->st;
     const melora_dims d = ps->d;
     // du (T,r) and dAs (r,n) in work; A is As
-    if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
+    if (!ps->dxf && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
     float *dAs = (ps->dA || ps->dGA) ? melora__reg<float>(work, ws, MELORA__R_DAS) : nullptr;
-    MELORA__TRY(melora__backward(c, ws, work, ps->dx, dAs, 0.0f, ps->dB,
-                                 melora__reg<float>(work, ws, MELORA__R_DU), nullptr, ps->dz,
-                                 ps->u, ps->x, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
+    MELORA__TRY(melora__backward(c, ws, work, ps->dxf, dAs, 0.0f, ps->dB,
+                                 melora__reg<float>(work, ws, MELORA__R_DU), nullptr, ps->dzf,
+                                 ps->u, ps->xf, ps->A, nullptr, 1, ps->B, ps->s, d.T, d.n, d.m,
                                  d.r));
     if (dAs) {
         size_t cnt = (size_t)d.r * d.n;
@@ -1462,7 +1657,7 @@ static melora_status melora__blob_backward(melora__cctx *c, const melora__cws *w
 static melora_status melora__flipout_u_fast(const melora__cpass *ps, cudaStream_t st) {
     const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
-    return melora__shrink(st, ps->u, nullptr, ps->x, ps->A, ps->GA, ps->EA, ps->sa, ps->sb, G,
+    return melora__shrink(st, ps->u, nullptr, ps->xf, ps->A, ps->GA, ps->EA, ps->sa, ps->sb, G,
                           nullptr, 1, T, n, r,
                           MELORA__F4(tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 3 * rn + 2 * tr));
 }
@@ -1476,10 +1671,10 @@ static melora_status melora__flipout_u_naive(melora__cctx *c, const melora__cpas
     size_t rn = (size_t)r * n, tn = (size_t)T * n, tr = (size_t)T * r;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
-    melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, ps->x, ps->sa, T, n, G, 0);
+    melora__k_signs<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(xa, ps->xf, ps->sa, T, n, G, 0);
     MELORA__LAUNCHED_P(st, "k_signs", 0);
     // row-major u (T,r) = x MA^T and un = xa N^T (see melora__forward)
-    MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, ps->A, n, ps->x, n, 0.0f, ps->u, r));
+    MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, ps->A, n, ps->xf, n, 0.0f, ps->u, r));
     MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, N, n, xa, n, 0.0f, un, r));
     melora__k_signs<<<melora__blocks(tr), MELORA__CU_THREADS, 0, st>>>(ps->u, un, ps->sb, T, r, G, 1);
     MELORA__LAUNCHED_P(st, "k_signs", 0);
@@ -1492,7 +1687,7 @@ static melora_status melora__flipout_forward(melora__cctx *c, const melora__cws 
     const melora_dims d = ps->d;
     MELORA__TRY(naive ? melora__flipout_u_naive(c, ps, ws, work) : melora__flipout_u_fast(ps, st));
     return melora__gemm(c, 1, 0, d.m, d.T, d.r, ps->s, ps->B, d.r, ps->u, d.r, 1.0f,
-                        ps->z, d.m);
+                        ps->zf, d.m);
 }
 
 // The tuned parameter and input gradients from du and du2 = du*sb: dMA and dN from one read
@@ -1509,15 +1704,15 @@ static melora_status melora__flipout_grads_fast(const melora__cpass *ps, const m
         float *pb = dGA ? melora__reg<float>(work, ws, MELORA__R_PN) : nullptr;
         int nrt = (int)melora__nrt(T);
         dim3 grid((unsigned)melora__ncs(n), melora__gy((size_t)nrt));
-        melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, ps->x, ps->sa, G, du, du2, T, n, r);
+        melora__k_xpass<<<grid, melora__tpb(n), 0, st>>>(pa, pb, ps->xf, ps->sa, G, du, du2, T, n, r);
         MELORA__LAUNCHED_P(st, "k_xpass", MELORA__F4(tn + (pb ? (((size_t)T + (size_t)G - 1) / (size_t)G) * n : 0) + 2 * (size_t)T * r + (size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0))));
         // dMA += sum pa; dGA += (sum pb) EA 2 GA: one pass over the partials
         melora__k_xfinish<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(dMA, dGA, pa, pb, ps->GA,
                                                                             ps->EA, nrt, rn);
         MELORA__LAUNCHED_P(st, "k_xfinish", MELORA__F4((size_t)nrt * rn * ((pa ? 1 : 0) + (pb ? 1 : 0)) + (pa ? 2 : 0) * rn + (pb ? 4 : 0) * rn));
     }
-    if (ps->dx) {
-        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(ps->dx, du, ps->A, du2, N,
+    if (ps->dxf) {
+        melora__k_expand<<<melora__blocks(tn), MELORA__CU_THREADS, 0, st>>>(ps->dxf, du, ps->A, du2, N,
                                                                           ps->sa, G, T, n, r);
         MELORA__LAUNCHED_P(st, "k_expand", MELORA__F4(2 * tn + (((size_t)T + (size_t)G - 1) / (size_t)G) * n + 2 * rn + 2 * (size_t)T * r));
     }
@@ -1530,8 +1725,8 @@ static melora_status melora__flipout_grads_naive(melora__cctx *c, const melora__
                                                  const float *du2) {
     const int G = ps->G, T = ps->d.T, n = ps->d.n, r = ps->d.r;
     const cudaStream_t st = c->st;
-    const float *x = ps->x, *MA = ps->A, *sa = ps->sa;
-    float *dx = ps->dx, *dMA = ps->dA, *dGA = ps->dGA;
+    const float *x = ps->xf, *MA = ps->A, *sa = ps->sa;
+    float *dx = ps->dxf, *dMA = ps->dA, *dGA = ps->dGA;
     float *dN = melora__reg<float>(work, ws, MELORA__R_DN), *xa = melora__reg<float>(work, ws, MELORA__R_XA);
     float *tmp = melora__reg<float>(work, ws, MELORA__R_TMP);
     size_t rn = (size_t)r * n, tn = (size_t)T * n;
@@ -1562,14 +1757,14 @@ static melora_status melora__flipout_backward(melora__cctx *c, const melora__cws
     const cudaStream_t st = c->st;
     const int naive = c->naive;
     const melora_dims d = ps->d;
-    if (!ps->dx && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
+    if (!ps->dxf && !ps->dA && !ps->dGA && !ps->dB) return MELORA_OK;
     float *N = melora__reg<float>(work, ws, MELORA__R_NOISE);
     float *du = melora__reg<float>(work, ws, MELORA__R_DU), *du2 = melora__reg<float>(work, ws, MELORA__R_DUS);
     size_t rn = (size_t)d.r * d.n;
     melora__k_sample<<<melora__blocks(rn), MELORA__CU_THREADS, 0, st>>>(N, nullptr, ps->GA, ps->EA, rn, 0);
     MELORA__LAUNCHED_P(st, "k_sample", MELORA__F4(3 * rn));
     MELORA__TRY(melora__dz(c, du, ps->dB, melora__reg<float>(work, ws, MELORA__R_PV),
-                           melora__reg<float>(work, ws, MELORA__R_PB), ps->dz, ps->B, ps->u, ps->s,
+                           melora__reg<float>(work, ws, MELORA__R_PB), ps->dzf, ps->B, ps->u, ps->s,
                            d.T, d.m, d.r, du2, ps->sb, ps->G));
     MELORA__TRY(naive ? melora__flipout_grads_naive(c, ps, ws, work, N, du, du2)
                       : melora__flipout_grads_fast(ps, ws, work, N, du, du2, st));
@@ -1747,7 +1942,7 @@ static melora_status melora__melora_sample(float *C, const float *M, const float
 static melora_status melora__melora_forward(melora__cctx *c, const melora__cws *, void *,
                                             const melora__cpass *ps) {
     const melora_dims d = ps->d;
-    return melora__forward(c, ps->z, ps->u, ps->v, ps->x, ps->A, ps->C, ps->E, ps->B,
+    return melora__forward(c, ps->zf, ps->u, ps->v, ps->xf, ps->A, ps->C, ps->E, ps->B,
                            ps->s, d.T, d.n, d.m, d.r);
 }
 static melora_status melora__melora_backward(melora__cctx *c, const melora__cws *ws, void *work,
@@ -1758,10 +1953,10 @@ static melora_status melora__melora_backward(melora__cctx *c, const melora__cws 
     const int E = ps->E, T = d.T, r = d.r;
     float *dM = ps->dM, *dH = ps->dH;
     // dv du (T,r) in work
-    if (!ps->dx && !ps->dA && !ps->dB && !dM && !dH) return MELORA_OK;
+    if (!ps->dxf && !ps->dA && !ps->dB && !dM && !dH) return MELORA_OK;
     float *dv = melora__reg<float>(work, ws, MELORA__R_DV), *du = melora__reg<float>(work, ws, MELORA__R_DU);
-    MELORA__TRY(melora__backward(c, ws, work, ps->dx, ps->dA, 1.0f, ps->dB, dv, du, ps->dz,
-                                 ps->v, ps->x, ps->A, ps->C, E, ps->B, ps->s, T, d.n, d.m, r));
+    MELORA__TRY(melora__backward(c, ws, work, ps->dxf, ps->dA, 1.0f, ps->dB, dv, du, ps->dzf,
+                                 ps->v, ps->xf, ps->A, ps->C, E, ps->B, ps->s, T, d.n, d.m, r));
     if ((dM || dH) && naive) {
         melora__k_dc<<<melora__blocks((size_t)r * r), MELORA__CU_THREADS, 0, st>>>(
             dM, dH, dv, ps->u, ps->H, ps->EC, T, r, E);
@@ -1781,13 +1976,13 @@ static melora_status melora__melora_backward(melora__cctx *c, const melora__cws 
     return MELORA_OK;
 }
 
-static melora_status melora__melora_mc_forward(melora__cctx *c, const melora__cws *, void *,
+static melora_status melora__melora_mc_forward(melora__cctx *c, const melora__cws *ws, void *work,
                                                const melora__cpass *ps) {
     const cudaStream_t st = c->st;
     const melora_dims d = ps->d;
     const int K = ps->E, T = d.T, n = d.n, m = d.m, r = d.r;
-    const float *x = ps->x, *A = ps->A, *C = ps->C, *B = ps->B;
-    float *z = ps->z, *u = ps->u;
+    const float *x = ps->xf, *A = ps->A, *C = ps->C, *B = ps->B;
+    float *z = ps->zf, *u = ps->u;
     const float s = ps->s;
     // u = x A^T once for every sample: k_shrink up to MELORA__FUSE_MAXR, else cuBLAS (row-major
     // u (T,r) = x (T,n) A^T: column-major u^T (r,T) = op_T(A as (n,r)) x^T (n,T))
@@ -1797,10 +1992,24 @@ static melora_status melora__melora_mc_forward(melora__cctx *c, const melora__cw
     else
         MELORA__TRY(melora__gemm(c, 1, 0, r, T, n, 1.0f, A, n, x, n, 0.0f, u, r));
     // z_k += s (C_k u) B^T for every sample k: one launch (the samples share u and B)
-    size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT;
-    dim3 grid((unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX), melora__gy((size_t)K));
-    melora__k_mcexpand<<<grid, melora__tpb(m), 0, st>>>(z, u, C, B, s, K, T, m, r);
-    MELORA__LAUNCHED_P(st, "k_mcexpand", MELORA__F4(2 * (size_t)K * T * m + (size_t)T * r + (size_t)K * r * r + (size_t)m * r));
+    size_t tiles = ((size_t)T + MELORA__SH_RT - 1) / MELORA__SH_RT, tm = (size_t)T * m;
+    if (d.dtype == MELORA_FP32) {
+        dim3 grid((unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX), melora__gy((size_t)K));
+        melora__k_mcexpand<<<grid, melora__tpb(m), 0, st>>>(z, u, C, B, s, K, T, m, r);
+        MELORA__LAUNCHED_P(st, "k_mcexpand", MELORA__F4(2 * (size_t)K * T * m + (size_t)T * r + (size_t)K * r * r + (size_t)m * r));
+        return MELORA_OK;
+    }
+    // half z (K,T,m): each sample through the (T,m) float32 region, rounded once (3 launches
+    // per sample where float32 takes one for all)
+    float *zs = melora__reg<float>(work, ws, MELORA__R_HZ);
+    dim3 grid((unsigned)(tiles < MELORA__GRID_X_MAX ? tiles : MELORA__GRID_X_MAX), 1);
+    for (int k = 0; k < K; k++) {
+        void *zk = (char *)ps->z + (size_t)k * tm * melora__esize(d.dtype);
+        MELORA__TRY(melora__widen(st, zs, zk, d.dtype, tm));
+        melora__k_mcexpand<<<grid, melora__tpb(m), 0, st>>>(zs, u, C + (size_t)k * r * r, B, s, 1, T, m, r);
+        MELORA__LAUNCHED_P(st, "k_mcexpand", MELORA__F4(2 * tm + (size_t)T * r + (size_t)r * r + (size_t)m * r));
+        MELORA__TRY(melora__narrow(st, zk, d.dtype, zs, tm));
+    }
     return MELORA_OK;
 }
 
@@ -1815,10 +2024,8 @@ static melora_status melora__melora_mc_forward(melora__cctx *c, const melora__cw
     } while (0)
 
 // The passes' tensors from the v0.2 structs: out is z (forward) or dx (backward, with dz).
-static melora__cpass melora__cpass_of(melora_op op, melora_dims d, float s, void *out_,
-                                      const void *dz_) {
-    float *out = (float *)out_; // TODO half dtypes
-    const float *dz = (const float *)dz_;
+static melora__cpass melora__cpass_of(melora_op op, melora_dims d, float s, void *out,
+                                      const void *dz) {
     melora__cpass ps;
     ps.op = op;
     ps.d = d;
@@ -1831,7 +2038,7 @@ static melora__cpass melora__lora_cpass(melora_op op, void *out, const melora_lo
                                         const melora_lora_saved *sv, const void *dz,
                                         const melora_lora_params *p, melora_dims d) {
     melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
-    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = p->A; ps.B = p->B;
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.B = p->B;
     if (g) ps.dA = g->dA, ps.dB = g->dB;
     return ps;
 }
@@ -1886,7 +2093,7 @@ extern "C" melora_status melora_cuda_blob_forward(void *z, const melora_lora_sav
                                                   cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_FORWARD, d, p->s, z, nullptr);
-    ps.u = sv->u; ps.x = (const float *)sv->x; ps.As = As; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA; ps.B = p->B;
+    ps.u = sv->u; ps.x = sv->x; ps.As = As; ps.MA = p->MA; ps.GA = p->GA; ps.EA = EA; ps.B = p->B;
     return melora__run(&ps, MELORA__BLOB_SAMPLE_PRESENT(ps), work, h, st, 0, melora__blob_forward);
 }
 extern "C" melora_status melora_cuda_blob_backward(void *dx, const melora_blob_grads *g,
@@ -1897,7 +2104,7 @@ extern "C" melora_status melora_cuda_blob_backward(void *dx, const melora_blob_g
                                                    cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p && dr);
     melora__cpass ps = melora__cpass_of(MELORA_OP_LORA_BACKWARD, d, p->s, dx, dz);
-    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
+    ps.u = sv->u; ps.x = sv->x; ps.A = dr->As; ps.GA = p->GA; ps.EA = dr->EA; ps.B = p->B;
     if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
     return melora__run(&ps, MELORA__LORA_PRESENT(ps) && ps.GA && ps.EA,
                        work, h, st, 0, melora__blob_backward);
@@ -1907,7 +2114,7 @@ static melora__cpass melora__flipout_cpass(melora_op op, void *out, const melora
                                            const melora_blob_params *p,
                                            const melora_flipout_noise *nz, melora_dims d) {
     melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
-    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->MA; ps.GA = p->GA; ps.EA = nz->EA; ps.B = p->B;
     ps.sa = nz->sa; ps.sb = nz->sb; ps.G = nz->G;
     if (g) ps.dA = g->dMA, ps.dGA = g->dGA, ps.dB = g->dB;
     return ps;
@@ -1981,7 +2188,7 @@ static melora__cpass melora__melora_cpass(melora_op op, void *out,
                                           const melora_melora_params *p,
                                           const melora_melora_draw *dr, melora_dims d) {
     melora__cpass ps = melora__cpass_of(op, d, p->s, out, dz);
-    ps.u = sv->u; ps.v = sv->v; ps.x = (const float *)sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
+    ps.u = sv->u; ps.v = sv->v; ps.x = sv->x; ps.A = p->A; ps.C = dr->C; ps.E = dr->E;
     ps.B = p->B;
     if (op == MELORA_OP_MELORA_BACKWARD) ps.H = p->H, ps.EC = dr->EC;
     if (g) ps.dA = g->dA, ps.dB = g->dB, ps.dM = g->dM, ps.dH = g->dH;
@@ -2043,7 +2250,7 @@ extern "C" melora_status melora_cuda_melora_mc_forward(void *z, const melora_lor
                                                        cublasHandle_t h, cudaStream_t st) {
     MELORA__ENTER(sv && p);
     melora__cpass ps = melora__cpass_of(MELORA_OP_MELORA_MC_FORWARD, d, p->s, z, nullptr);
-    ps.u = sv->u; ps.x = (const float *)sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
+    ps.u = sv->u; ps.x = sv->x; ps.A = p->A; ps.C = C; ps.E = K; ps.B = p->B;
     return melora__run(&ps, MELORA__LORA_PRESENT(ps) && ps.C,
                        work, h, st, 0, melora__melora_mc_forward);
 }

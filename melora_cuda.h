@@ -49,6 +49,15 @@
        error left pending by an earlier CUDA call of the caller's is returned as
        MELORA_ERR_CUDA by the next entry point and named as such, not blamed on it.
        Sizes: any T, n, m, r that melora.h accepts (kernels loop past the grid limits).
+       Activations: x, z, dz, dx in d.dtype (MELORA_FP32, MELORA_BF16 or MELORA_FP16, as
+       melora.h), every other tensor float32. With a half dtype the call widens x, dz and
+       z (or dx) into float32 copies in its workspace, runs the float32 pass on them and
+       rounds z (dx) back once (round to nearest even): z_new = round(float(z_old) +
+       delta), delta summed in float32; the Monte-Carlo forward does so one sample of z
+       at a time. So the workspace query of a half dtype is larger by those copies (its
+       float32 sizes are unchanged). A dtype melora.h does not know is MELORA_ERR_ENUM, a
+       half activation not 2-byte aligned (a float32 one not 4-byte aligned)
+       MELORA_ERR_ALIGNMENT, both with nothing enqueued.
        Noise: melora_cuda_noise_* write melora_rng_*(seed, offset + i), the very same
        Philox functions as the CPU path, so samples agree with the host's; the per-method
        noise functions take a draw and place it with melora_draw_offset, as melora.h does.
@@ -78,6 +87,14 @@ const char *melora_cuda_last_error(void);
    MELORA_OP_MELORA_KL is eq. 7/8 and reads only d.n and d.r. */
 melora_status melora_cuda_workspace_size(size_t *bytes, melora_op op, melora_dims d);
 melora_status melora_cuda_workspace_size_naive(size_t *bytes, melora_op op, melora_dims d);
+/* melora_convert on device memory: out[i] = in[i] in out_dtype, i < count, widening
+   exactly and narrowing to nearest even with melora.h's scalar conversions (the same bits
+   as the host's: fp32 to fp32 is a device-to-device copy, a half dtype to itself goes
+   through float32 as on the host, which quiets a signalling NaN). The checks and
+   their order are melora_convert's (NULL, dtypes, count, alignment, overlap), with nothing
+   enqueued on an error; count 0 enqueues nothing. */
+melora_status melora_cuda_convert(void *out, melora_dtype out_dtype, const void *in,
+                                  melora_dtype in_dtype, int64_t count, cudaStream_t stream);
 /* The diagonal KLs (blob_kl, melora_kl_exact) use a fixed scratch, whatever r and n. */
 #define MELORA_CUDA_DIAG_KL_BYTES 768
 

@@ -7,6 +7,8 @@
    REPS rounds, each round running every method once (interleaved): a fresh draw of noise
    on the device (melora_cuda_blob_noise, _blob_flipout_noise, _melora_noise) and the
    forward between two events, the backward between the next two. Median, min, max and the ratio to LoRA of the same run.
+   Each library method has a bf16 row too (x, z, dz, dx in bf16, the rest float32), checked
+   against the same float32 CPU step within BF16_TOL and timed in the same rounds.
 
    The peer: LoRA as six plain cublasSgemm calls (no fusion), in the same rounds. Each op's
    achieved bandwidth = the bytes it must move / its median time, against the device's
@@ -53,6 +55,7 @@ struct Bufs {
     float *dA, *dGA, *dB, *dM, *dH;
     void *work;
     size_t wbytes;
+    void *xh, *zh, *dzh, *dxh; /* the device's bf16 copies of x, z, dz, dx (bf16 rows) */
 };
 struct Sizes { size_t x, z, u, rn, mr, rr, err, sa, sb, work; };
 
@@ -71,13 +74,21 @@ static size_t count_of(const Sizes &s, int i) {
 /* One step of method k with the noise already in EA / EC / sa, sb (check) or drawn on the
    device (timing, draw != 0: the draw's noise at melora_draw_offset's place). ev: 3
    events. */
-static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t dnum,
-                     cublasHandle_t h, cudaStream_t st, cudaEvent_t *ev) {
+static void step_gpu(Bufs &d0, const Shape &sh, int k, int E, int draw, uint64_t dnum,
+                     cublasHandle_t h, cudaStream_t st, cudaEvent_t *ev,
+                     melora_dtype dt = MELORA_FP32) {
     const int T = sh.T, n = sh.n, m = sh.m, r = sh.r;
     const float s = 16.0f / (float)r;
     const uint64_t seed = 2024;
-    const melora_dims D = {T, n, m, r, MELORA_FP32};
-    const melora_work W = {d.work, d.wbytes};
+    const melora_dims D = {T, n, m, r, dt};
+    const melora_work W = {d0.work, d0.wbytes};
+    /* bf16: the same step on the bf16 activations (parameters and gradients float32) */
+    struct {
+        float *A, *B, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb, *u, *v, *dA, *dGA, *dB, *dM, *dH;
+        void *x, *z, *dz, *dx;
+    } d = {d0.A, d0.B, d0.GA, d0.EA, d0.As, d0.M, d0.H, d0.EC, d0.C, d0.sa, d0.sb, d0.u, d0.v,
+           d0.dA, d0.dGA, d0.dB, d0.dM, d0.dH, d0.x, d0.z, d0.dz, d0.dx};
+    if (dt != MELORA_FP32) d.x = d0.xh, d.z = d0.zh, d.dz = d0.dzh, d.dx = d0.dxh;
     const melora_lora_saved sv = {d.x, d.u};
     CU(cudaEventRecord(ev[0], st));
     switch (k) {
@@ -115,18 +126,18 @@ static void step_gpu(Bufs &d, const Shape &sh, int k, int E, int draw, uint64_t 
            product Y = X W is called as the column-major Y^T = W^T X^T. (h is bound to st.) */
         const float one = 1.0f, zero = 0.0f;
         /* u (T,r) = x (T,n) A^T: u^T (r,T) = A (col-major (n,r), transposed) x^T (n,T) */
-        CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, r, T, n, &one, d.A, n, d.x, n, &zero, d.u, r));
+        CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, r, T, n, &one, d.A, n, d0.x, n, &zero, d.u, r));
         /* z (T,m) += s u B^T: z^T (m,T) += s B (col-major (r,m), transposed) u^T (r,T) */
-        CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, r, &s, d.B, r, d.u, r, &one, d.z, m));
+        CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, r, &s, d.B, r, d.u, r, &one, d0.z, m));
         CU(cudaEventRecord(ev[1], st));
         /* dv (T,r) = s dz B: dv^T (r,T) = s B^T (col-major (r,m)) dz^T (col-major (m,T)) */
-        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, r, T, m, &s, d.B, r, d.dz, m, &zero, d.v, r));
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, r, T, m, &s, d.B, r, d0.dz, m, &zero, d.v, r));
         /* dB (m,r) += s dz^T u: dB^T (r,m) += s u^T (col-major (r,T)) dz (col-major (m,T), transposed) */
-        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, r, m, T, &s, d.u, r, d.dz, m, &one, d.dB, r));
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, r, m, T, &s, d.u, r, d0.dz, m, &one, d.dB, r));
         /* dA (r,n) += dv^T x: dA^T (n,r) += x^T (col-major (n,T)) dv (col-major (r,T), transposed) */
-        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, r, T, &one, d.x, n, d.v, r, &one, d.dA, n));
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, r, T, &one, d0.x, n, d.v, r, &one, d.dA, n));
         /* dx (T,n) += dv A: dx^T (n,T) += A^T (col-major (n,r)) dv^T (col-major (r,T)) */
-        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, T, r, &one, d.A, n, d.v, r, &one, d.dx, n));
+        CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, T, r, &one, d.A, n, d.v, r, &one, d0.dx, n));
         break;
     }
     default: {
@@ -201,8 +212,8 @@ static Stat stats(std::vector<double> v) {
    (T,m) tensors (the rank-r ones are < 1% at the paper's shapes). fwd: read x, read and
    write z (Flipout: and read sa); bwd: read dz and x, read and write dx (Flipout: and read
    sa twice, in k_xpass and k_expand). */
-static double op_bytes(const Shape &sh, int k, int bwd) {
-    double tn = 4.0 * sh.T * sh.n, tm = 4.0 * sh.T * sh.m;
+static double op_bytes(const Shape &sh, int k, int bwd, double es = 4.0) {
+    double tn = es * sh.T * sh.n, tm = es * sh.T * sh.m; /* es: bytes per activation */
     double b = bwd ? tm + 3.0 * tn : tn + 2.0 * tm;
     if (k == FLIPOUT) b += bwd ? 2.0 * tn : tn;
     return b;
@@ -337,7 +348,14 @@ static void alloc_shape(ShapeBufs &S, const Shape &sh, int E) {
         wc = std::max(wc, w1);
         CK(melora_cuda_workspace_size(&w1, (melora_op)op, D));
         wg = std::max(wg, w1);
+        const melora_dims Dh = {sh.T, sh.n, sh.m, sh.r, MELORA_BF16}; /* + the float32 copies */
+        CK(melora_cuda_workspace_size(&w1, (melora_op)op, Dh));
+        wg = std::max(wg, w1);
     }
+    CU(cudaMalloc(&S.db.xh, sz.x * 2));
+    CU(cudaMalloc(&S.db.dxh, sz.x * 2));
+    CU(cudaMalloc(&S.db.zh, sz.z * 2));
+    CU(cudaMalloc(&S.db.dzh, sz.z * 2));
     S.hv.assign(NFIELD, {});
     S.cv.assign(NFIELD, {});
     for (int i = 0; i < NFIELD; i++) {
@@ -366,13 +384,31 @@ static void alloc_shape(ShapeBufs &S, const Shape &sh, int E) {
 }
 static void free_shape(ShapeBufs &S) {
     for (int i = 0; i < NFIELD; i++) CU(cudaFree(*field(S.db, i)));
+    void *hb[] = {S.db.xh, S.db.zh, S.db.dzh, S.db.dxh};
+    for (void *p : hb) CU(cudaFree(p));
     CU(cudaFree(S.db.work));
     melora_free(S.cb.work);
 }
 
+/* A host float buffer to the device as bf16, and a device bf16 buffer back as floats. */
+static void up_bf16(void *dst, const std::vector<float> &h) {
+    std::vector<uint16_t> b(h.size());
+    CK(melora_convert(b.data(), MELORA_BF16, h.data(), MELORA_FP32, (int64_t)h.size()));
+    CU(cudaMemcpy(dst, b.data(), b.size() * 2, cudaMemcpyHostToDevice));
+}
+static std::vector<float> down_bf16(const void *src, size_t count) {
+    std::vector<uint16_t> b(count);
+    std::vector<float> f(count);
+    CU(cudaMemcpy(b.data(), src, count * 2, cudaMemcpyDeviceToHost));
+    CK(melora_convert(f.data(), MELORA_FP32, b.data(), MELORA_BF16, (int64_t)count));
+    return f;
+}
+#define BF16_TOL 2e-2 /* bf16 x, z, dz, dx: 2^-9 relative each way, then sums of such terms */
+
 /* Each method once on both sides with the same inputs and zeroed outputs: max |GPU - CPU|
-   / max |CPU| over z, dx and the gradients it has. */
-static void check_methods(Run &R, ShapeBufs &S, const Shape &sh, double *maxrel) {
+   / max |CPU| over z, dx and the gradients it has; the library's methods also with bf16
+   activations on the device against the same float32 CPU step (maxrel_h, bound BF16_TOL). */
+static void check_methods(Run &R, ShapeBufs &S, const Shape &sh, double *maxrel, double *maxrel_h) {
     for (int k = 0; k < NMETH; k++) {
         for (int i = 0; i < NFIELD; i++) {
             S.cv[i] = S.hv[i];
@@ -398,38 +434,74 @@ static void check_methods(Run &R, ShapeBufs &S, const Shape &sh, double *maxrel)
         }
         maxrel[k] = worst;
         if (!(worst <= 1e-3)) R.failed = 1;
+        maxrel_h[k] = 0;
+        if (k == LORA_BLAS) continue;
+        for (int i = 0; i < NFIELD; i++)
+            CU(cudaMemcpy(*field(S.db, i), S.hv[i].data(), count_of(S.sz, i) * sizeof(float),
+                          cudaMemcpyHostToDevice));
+        up_bf16(S.db.xh, S.hv[0]);
+        up_bf16(S.db.zh, S.hv[1]);
+        up_bf16(S.db.dzh, S.hv[2]);
+        up_bf16(S.db.dxh, S.hv[3]);
+        step_gpu(S.db, sh, k, R.E, 0, 0, R.h, R.st, R.ev, MELORA_BF16);
+        CU(cudaStreamSynchronize(R.st));
+        worst = 0;
+        for (int i : outs) {
+            bool used = (i == 18) ? (k == BLOB || k == FLIPOUT) : (i >= 20) ? (k == MEL_B || k == MEL_E) : true;
+            if (!used) continue;
+            std::vector<float> g(count_of(S.sz, i));
+            if (i == 1 || i == 3) g = down_bf16(i == 1 ? S.db.zh : S.db.dxh, g.size());
+            else CU(cudaMemcpy(g.data(), *field(S.db, i), g.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            double amax = 0, dmax = 0;
+            for (size_t j = 0; j < g.size(); j++) {
+                amax = std::max(amax, (double)std::fabs(S.cv[i][j]));
+                dmax = std::max(dmax, (double)std::fabs(g[j] - S.cv[i][j]));
+            }
+            worst = std::max(worst, dmax / (amax + 1e-30));
+        }
+        maxrel_h[k] = worst;
+        if (!(worst <= BF16_TOL)) R.failed = 1;
     }
 }
 
 /* 2 warm-up and reps timed rounds, every method once per round (interleaved), each step
    with its own noise draw; one table row and one CSV line per method. */
-static void time_methods(Run &R, ShapeBufs &S, const Shape &sh, const double *maxrel) {
-    std::vector<double> tf[NMETH], tb[NMETH], tt[NMETH];
+/* Rows: the NMETH fp32 ones, then the library's methods (not the peer) with bf16
+   activations, each beside the others in the same interleaved rounds. The bf16 rows'
+   bandwidth counts 2-byte activations: the bytes a bf16 step must move at least. */
+static void time_methods(Run &R, ShapeBufs &S, const Shape &sh, const double *maxrel,
+                         const double *maxrel_h) {
+    const int NROW = 2 * NMETH - 1;
+    std::vector<double> tf[2 * NMETH], tb[2 * NMETH], tt[2 * NMETH];
     for (int rep = -2; rep < R.o.reps; rep++)
-        for (int k = 0; k < NMETH; k++) {
-            step_gpu(S.db, sh, k, R.E, 1, R.draw++, R.h, R.st, R.ev);
+        for (int q = 0; q < NROW; q++) {
+            const int k = q < NMETH ? q : q - NMETH;
+            step_gpu(S.db, sh, k, R.E, 1, R.draw++, R.h, R.st, R.ev, q < NMETH ? MELORA_FP32 : MELORA_BF16);
             CU(cudaEventSynchronize(R.ev[2]));
             float f = 0, b = 0;
             CU(cudaEventElapsedTime(&f, R.ev[0], R.ev[1]));
             CU(cudaEventElapsedTime(&b, R.ev[1], R.ev[2]));
-            if (rep >= 0) { tf[k].push_back(f); tb[k].push_back(b); tt[k].push_back(f + b); }
+            if (rep >= 0) { tf[q].push_back(f); tb[q].push_back(b); tt[q].push_back(f + b); }
         }
     double base = stats(tt[LORA]).med;
-    for (int k = 0; k < NMETH; k++) {
-        Stat F = stats(tf[k]), Bk = stats(tb[k]), Tt = stats(tt[k]);
-        char line[768], bwf[64], bwb[64];
-        pct(bwf, sizeof bwf, op_bytes(sh, k, 0), F.med, R.peak);
-        pct(bwb, sizeof bwb, op_bytes(sh, k, 1), Bk.med, R.peak);
+    for (int q = 0; q < NROW; q++) {
+        const int k = q < NMETH ? q : q - NMETH, bf = q >= NMETH;
+        const double es = bf ? 2.0 : 4.0, mr = bf ? maxrel_h[k] : maxrel[k], lim = bf ? BF16_TOL : 1e-3;
+        Stat F = stats(tf[q]), Bk = stats(tb[q]), Tt = stats(tt[q]);
+        char line[768], bwf[64], bwb[64], name[96];
+        std::snprintf(name, sizeof name, "%s%s", NAMES[k], bf ? " (bf16)" : "");
+        pct(bwf, sizeof bwf, op_bytes(sh, k, 0, es), F.med, R.peak);
+        pct(bwb, sizeof bwb, op_bytes(sh, k, 1, es), Bk.med, R.peak);
         std::snprintf(line, sizeof line,
                       "| %d, %d->%d, %d (%s) | %s | %.4f | %.4f | **%.4f** [%.4f-%.4f] | "
-                      "%.3f | %s | %s | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, NAMES[k], F.med,
-                      Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, bwf, bwb, maxrel[k],
-                      maxrel[k] <= 1e-3 ? "" : " FAILED");
+                      "%.3f | %s | %s | %.1e%s |\n", sh.T, sh.n, sh.m, sh.r, sh.what, name, F.med,
+                      Bk.med, Tt.med, Tt.min, Tt.max, Tt.med / base, bwf, bwb, mr,
+                      mr <= lim ? "" : " FAILED");
         std::fputs(line, stdout);
         std::fputs(line, R.md);
-        std::fprintf(R.csv, "%s,%d,%d,%d,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.1f,%.1f,%.3e\n", sh.what,
-                     sh.T, sh.n, sh.m, sh.r, KEYS[k], F.med, Bk.med, Tt.med, Tt.min, Tt.max,
-                     Tt.med / base, op_bytes(sh, k, 0) / (F.med * 1e6), op_bytes(sh, k, 1) / (Bk.med * 1e6), maxrel[k]);
+        std::fprintf(R.csv, "%s,%d,%d,%d,%d,%s%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.1f,%.1f,%.3e\n", sh.what,
+                     sh.T, sh.n, sh.m, sh.r, KEYS[k], bf ? "_bf16" : "", F.med, Bk.med, Tt.med, Tt.min, Tt.max,
+                     Tt.med / base, op_bytes(sh, k, 0, es) / (F.med * 1e6), op_bytes(sh, k, 1, es) / (Bk.med * 1e6), mr);
     }
 }
 
@@ -498,10 +570,10 @@ int main(int argc, char **argv) {
     write_header(R);
     for (const Shape &sh : shapes_of(R.o)) {
         ShapeBufs S;
-        double maxrel[NMETH];
+        double maxrel[NMETH], maxrel_h[NMETH];
         alloc_shape(S, sh, R.E);
-        check_methods(R, S, sh, maxrel);
-        time_methods(R, S, sh, maxrel);
+        check_methods(R, S, sh, maxrel, maxrel_h);
+        time_methods(R, S, sh, maxrel, maxrel_h);
         if (int rc = profile_kernels(R, S, sh)) return rc;
         free_shape(S);
     }

@@ -1304,3 +1304,423 @@ Test(cuda, draw_noise_equals_host) {
     cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
     close("nothing written", buf.get(), b0, 0, 0);
 }
+
+// ------------------------------------------------------------- bf16 and fp16 activations --
+// x, z, dz, dx in half precision, everything else float32. The reference is melora.h's
+// naive path in the same dtype (double sums on widened copies, z or dx rounded once);
+// BLoB's is LoRA's with A = As (its gradients of MA and GA by the chain rule here), the
+// Monte-Carlo forward's one Me-LoRA forward per sample. Both sides round
+// float(z_old) + delta once, with deltas that differ by float32 accumulation error, so a
+// half result may land on the neighbouring half value: the bound is one half ulp at the
+// larger of the two plus the float32 tolerance (atol 2e-5, rtol 2e-4), and at most one
+// element in 32 (+1) not bit for bit the reference's; the float32 outputs (u, v, the
+// gradients) get the float32 tolerance alone.
+typedef std::vector<uint16_t> hvec;
+static hvec halves(const vec &v, melora_dtype dt) {
+    hvec h(v.size());
+    cr_assert_eq(melora_convert(h.data(), dt, v.data(), MELORA_FP32, (int64_t)v.size()), MELORA_OK);
+    return h;
+}
+static vec widened(const hvec &h, melora_dtype dt) {
+    vec v(h.size());
+    cr_assert_eq(melora_convert(v.data(), MELORA_FP32, h.data(), dt, (int64_t)h.size()), MELORA_OK);
+    return v;
+}
+// Device halves `off` elements past a 256-byte aligned allocation (off % 8 != 0: not
+// 16-byte aligned, the conversions' scalar path).
+struct hdev {
+    uint16_t *base = nullptr, *p = nullptr;
+    size_t n = 0;
+    hdev(const hvec &h, int off) : n(h.size()) {
+        cr_assert_eq(cudaMalloc((void **)&base, (n + (size_t)off + 1) * 2), cudaSuccess);
+        p = base + off;
+        cr_assert_eq(cudaMemcpy(p, h.data(), n * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    hdev(const hdev &) = delete;
+    hdev &operator=(const hdev &) = delete;
+    ~hdev() { cudaFree(base); }
+    hvec get() const {
+        hvec h(n);
+        cr_assert_eq(cudaMemcpy(h.data(), p, n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+        return h;
+    }
+};
+// One unit in the last place of a half value of magnitude v (bf16: 8 significant bits,
+// fp16: 11, subnormal below 2^-14).
+static double hulp(double v, melora_dtype dt) {
+    int e;
+    if (v == 0.0) return dt == MELORA_FP16 ? ldexp(1.0, -24) : ldexp(1.0, -133);
+    frexp(fabs(v), &e); // |v| in [2^(e-1), 2^e)
+    if (dt == MELORA_FP16 && e - 1 < -14) e = -13;
+    return ldexp(1.0, e - (dt == MELORA_FP16 ? 11 : 8));
+}
+static void near_half(const char *what, const hvec &got, const hvec &want, melora_dtype dt,
+                      const char *ctx) {
+    vec g = widened(got, dt), w = widened(want, dt);
+    cr_assert_eq(g.size(), w.size());
+    // a neighbour needs the exact sum within float32 error of a rounding midpoint: ~1e-6 /
+    // 2^-11 of the elements at most, so a few in a hundred flag a systematic error (a
+    // wrong rounding, a missed one) that the one-ulp bound alone would let through
+    size_t differ = 0;
+    for (size_t i = 0; i < g.size(); i++) differ += got[i] != want[i];
+    cr_assert(differ <= g.size() / 32 + 1, "%s: %zu of %zu differ (%s)", what, differ, g.size(), ctx);
+    for (size_t i = 0; i < g.size(); i++) {
+        double a = fabs((double)g[i]), b = fabs((double)w[i]);
+        double tol = hulp(a > b ? a : b, dt) + 2e-5 + 2e-4 * b;
+        cr_assert(fabs((double)g[i] - (double)w[i]) <= tol, "%s[%zu]: %.9g vs %.9g (%s)", what, i,
+                  g[i], w[i], ctx);
+    }
+}
+static const char *dtname(melora_dtype dt) { return dt == MELORA_BF16 ? "bf16" : "fp16"; }
+
+static void half_check(int method, const shape &S0, melora_dtype dt, int naive, int off) {
+    shape S = S0;
+    if (method != MELORA) S.E = 1;
+    if (method != FLIP) S.G = 1;
+    int T = S.T, n = S.n, m = S.m, r = S.r, E = S.E, G = S.G, ng = (T + G - 1) / G;
+    const float s = 1.25f;
+    uint64_t sd = 100 + 10 * (uint64_t)method + (uint64_t)T;
+    vec A = rnd((size_t)r * n, sd + 2, .5), B = rnd((size_t)m * r, sd + 3, .5);
+    vec GA = rnd((size_t)r * n, sd + 4, .6), EA = rnd((size_t)r * n, sd + 5, 1.5);
+    vec M = rnd((size_t)r * r, sd + 6, .8), H = rnd((size_t)r * r, sd + 7, .6), EC = rnd((size_t)E * r * r, sd + 8, 1.5);
+    vec sa = signs((size_t)ng * n, sd + 9), sb = signs((size_t)ng * r, sd + 10);
+    vec gA0 = rnd((size_t)r * n, sd + 14, 1), gG0 = rnd((size_t)r * n, sd + 15, 1);
+    vec gB0 = rnd((size_t)m * r, sd + 16, 1), gM0 = rnd((size_t)r * r, sd + 17, 1), gH0 = rnd((size_t)r * r, sd + 18, 1);
+    const hvec x = halves(rnd((size_t)T * n, sd + 1, 1), dt), dz = halves(rnd((size_t)T * m, sd + 11, 1), dt);
+    const hvec z0 = halves(rnd((size_t)T * m, sd + 12, 1), dt), gx0 = halves(rnd((size_t)T * n, sd + 13, 1), dt);
+    melora_dims D = dims(T, n, m, r);
+    D.dtype = dt;
+    char ctx[128];
+    snprintf(ctx, sizeof ctx, "%s method %d T %d n %d m %d r %d E %d G %d naive %d off %d", dtname(dt),
+             method, T, n, m, r, E, G, naive, off);
+
+    // the host reference
+    hvec hz = z0, hgx = gx0;
+    vec hu((size_t)T * r, 0), hv((size_t)T * r, 0), hAs((size_t)r * n), hC((size_t)E * r * r);
+    vec hgA = gA0, hgG = gG0, hgB = gB0, hgM = gM0, hgH = gH0;
+    const melora_lora_saved hs = {x.data(), hu.data()};
+    switch (method) {
+    case LORA: {
+        const melora_lora_params p = {A.data(), B.data(), s};
+        const melora_lora_grads g = {hgA.data(), hgB.data()};
+        cr_assert_eq(melora_lora_forward_naive(hz.data(), &hs, &p, D), 0, "%s", ctx);
+        cr_assert_eq(melora_lora_backward_naive(hgx.data(), &g, &hs, dz.data(), &p, D), 0, "%s", ctx);
+        break;
+    }
+    case BLOB: {
+        const melora_blob_params bp = {A.data(), GA.data(), B.data(), s};
+        cr_assert_eq(melora_blob_sample(hAs.data(), &bp, EA.data(), r, n), 0);
+        const melora_lora_params p = {hAs.data(), B.data(), s};
+        vec dAs((size_t)r * n, 0);
+        const melora_lora_grads g = {dAs.data(), hgB.data()};
+        cr_assert_eq(melora_lora_forward_naive(hz.data(), &hs, &p, D), 0, "%s", ctx);
+        cr_assert_eq(melora_lora_backward_naive(hgx.data(), &g, &hs, dz.data(), &p, D), 0, "%s", ctx);
+        for (size_t i = 0; i < dAs.size(); i++) { // As = MA + GA^2 EA
+            hgA[i] += dAs[i];
+            hgG[i] += (float)((double)dAs[i] * EA[i] * 2.0 * GA[i]);
+        }
+        break;
+    }
+    case FLIP: {
+        const melora_blob_params bp = {A.data(), GA.data(), B.data(), s};
+        const melora_blob_grads g = {hgA.data(), hgG.data(), hgB.data()};
+        const melora_flipout_noise nz = {EA.data(), sa.data(), sb.data(), G};
+        cr_assert_eq(melora_blob_flipout_forward_naive(hz.data(), &hs, &bp, &nz, D), 0, "%s", ctx);
+        cr_assert_eq(melora_blob_flipout_backward_naive(hgx.data(), &g, &hs, dz.data(), &bp, &nz, D), 0, "%s", ctx);
+        break;
+    }
+    case MELORA: {
+        const melora_melora_params mp = {A.data(), B.data(), M.data(), H.data(), s};
+        cr_assert_eq(melora_melora_sample(hC.data(), &mp, EC.data(), E, r), 0);
+        const melora_melora_saved ms = {x.data(), hu.data(), hv.data()};
+        const melora_melora_draw md = {hC.data(), EC.data(), E};
+        const melora_melora_grads g = {hgA.data(), hgB.data(), hgM.data(), hgH.data()};
+        cr_assert_eq(melora_melora_forward_naive(hz.data(), &ms, &mp, &md, D), 0, "%s", ctx);
+        cr_assert_eq(melora_melora_backward_naive(hgx.data(), &g, &ms, dz.data(), &mp, &md, D), 0, "%s", ctx);
+        break;
+    }
+    }
+
+    // the device
+    hdev dx_(x, off), dz_(z0, off), ddz(dz, off), gx_(gx0, off);
+    dev dA_(A), dB_(B), dGA(GA), dEA(EA), dM_(M), dH_(H), dEC(EC), dsa(sa), dsb(sb), dC(hC);
+    dev du(vec((size_t)T * r, 0)), dv(vec((size_t)T * r, 0)), dAs(vec((size_t)r * n, 0));
+    dev gA_(gA0), gG_(gG0), gB_(gB0), gM_(gM0), gH_(gH0);
+    melora_op of = method == FLIP ? MELORA_OP_FLIPOUT_FORWARD : method == MELORA ? MELORA_OP_MELORA_FORWARD : MELORA_OP_LORA_FORWARD;
+    melora_op ob = method == FLIP ? MELORA_OP_FLIPOUT_BACKWARD : method == MELORA ? MELORA_OP_MELORA_BACKWARD : MELORA_OP_LORA_BACKWARD;
+    auto qs = naive ? melora_cuda_workspace_size_naive : melora_cuda_workspace_size;
+    size_t bf = 0, bb = 0, bf32 = 0;
+    cr_assert_eq(qs(&bf, of, D), 0);
+    cr_assert_eq(qs(&bb, ob, D), 0);
+    cr_assert_eq(qs(&bf32, ob, dims(T, n, m, r)), 0);
+    cr_assert(bb > bf32, "the half copies are in the workspace (%s)", ctx);
+    dwork w(std::max(bf, bb));
+    const melora_work W = w.w();
+    cublasHandle_t h = handle();
+    const melora_lora_saved sv = {dx_.p, du.p};
+    switch (method) {
+    case LORA: {
+        const melora_lora_params pa = {dA_.p, dB_.p, s};
+        const melora_lora_grads g = {gA_.p, gB_.p};
+        cr_assert_eq((naive ? melora_cuda_lora_forward_naive : melora_cuda_lora_forward)(dz_.p, &sv, W, &pa, D, h, 0), 0, "%s", ctx);
+        cr_assert_eq((naive ? melora_cuda_lora_backward_naive : melora_cuda_lora_backward)(gx_.p, &g, &sv, W, ddz.p, &pa, D, h, 0), 0, "%s", ctx);
+        break;
+    }
+    case BLOB: {
+        const melora_blob_params bp = {dA_.p, dGA.p, dB_.p, s};
+        const melora_blob_grads g = {gA_.p, gG_.p, gB_.p};
+        const melora_blob_draw dr = {dAs.p, dEA.p};
+        cr_assert_eq(melora_cuda_blob_forward(dz_.p, &sv, dAs.p, W, &bp, dEA.p, D, h, 0), 0, "%s", ctx);
+        cr_assert_eq(melora_cuda_blob_backward(gx_.p, &g, &sv, W, ddz.p, &bp, &dr, D, h, 0), 0, "%s", ctx);
+        close("As", dAs.get(), hAs, 0, 0);
+        break;
+    }
+    case FLIP: {
+        const melora_blob_params bp = {dA_.p, dGA.p, dB_.p, s};
+        const melora_blob_grads g = {gA_.p, gG_.p, gB_.p};
+        const melora_flipout_noise nz = {dEA.p, dsa.p, dsb.p, G};
+        cr_assert_eq((naive ? melora_cuda_blob_flipout_forward_naive : melora_cuda_blob_flipout_forward)(dz_.p, &sv, W, &bp, &nz, D, h, 0), 0, "%s", ctx);
+        cr_assert_eq((naive ? melora_cuda_blob_flipout_backward_naive : melora_cuda_blob_flipout_backward)(gx_.p, &g, &sv, W, ddz.p, &bp, &nz, D, h, 0), 0, "%s", ctx);
+        break;
+    }
+    case MELORA: {
+        const melora_melora_params mp = {dA_.p, dB_.p, dM_.p, dH_.p, s};
+        const melora_melora_saved ms = {dx_.p, du.p, dv.p};
+        const melora_melora_draw md = {dC.p, dEC.p, E};
+        const melora_melora_grads g = {gA_.p, gB_.p, gM_.p, gH_.p};
+        cr_assert_eq((naive ? melora_cuda_melora_forward_naive : melora_cuda_melora_forward)(dz_.p, &ms, W, &mp, &md, D, h, 0), 0, "%s", ctx);
+        cr_assert_eq((naive ? melora_cuda_melora_backward_naive : melora_cuda_melora_backward)(gx_.p, &g, &ms, W, ddz.p, &mp, &md, D, h, 0), 0, "%s", ctx);
+        close("v", dv.get(), hv);
+        close("dM", gM_.get(), hgM);
+        close("dH", gH_.get(), hgH);
+        break;
+    }
+    }
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    near_half("z", dz_.get(), hz, dt, ctx);
+    near_half("dx", gx_.get(), hgx, dt, ctx);
+    cr_assert(dx_.get() == x && ddz.get() == dz, "x and dz are read only (%s)", ctx);
+    close("u", du.get(), hu);
+    close("dA", gA_.get(), hgA);
+    close("dB", gB_.get(), hgB);
+    if (method == BLOB || method == FLIP) close("dGA", gG_.get(), hgG);
+    cublasDestroy(h);
+}
+// odd sizes (scalar conversions), n and m multiples of 8 (128-bit ones), r past
+// MELORA__DZ_MAXR (the dz products by GEMMs) and past MELORA__FUSE_MAXR
+static const shape HSHAPES[] = {{5, 7, 6, 3, 1, 1},   {17, 33, 19, 1, 17, 2}, {24, 21, 18, 8, 4, 7},
+                                {16, 40, 24, 5, 4, 3}, {9, 48, 40, 22, 3, 2}, {6, 40, 32, 30, 2, 3}};
+static void half_method(int method) {
+    const melora_dtype dts[] = {MELORA_BF16, MELORA_FP16};
+    for (melora_dtype dt : dts)
+        for (int naive = 0; naive < (method == BLOB ? 1 : 2); naive++)
+            for (size_t i = 0; i < sizeof HSHAPES / sizeof HSHAPES[0]; i++)
+                half_check(method, HSHAPES[i], dt, naive, (int)(i % 3 == 1)); // some 2-byte aligned only
+}
+Test(cuda_half, lora_matches_cpu) { NEED_DEVICE(); half_method(LORA); }
+Test(cuda_half, blob_matches_cpu) { NEED_DEVICE(); half_method(BLOB); }
+Test(cuda_half, flipout_matches_cpu) { NEED_DEVICE(); half_method(FLIP); }
+Test(cuda_half, melora_matches_cpu) { NEED_DEVICE(); half_method(MELORA); }
+
+// The Monte-Carlo forward in half: z_k against one Me-LoRA forward per sample (C = C_k).
+static void half_mc(int T, int n, int m, int r, int K, melora_dtype dt, int off) {
+    vec A = rnd((size_t)r * n, 2, 1), B = rnd((size_t)m * r, 3, 1), C = rnd((size_t)K * r * r, 4, .5);
+    const hvec x = halves(rnd((size_t)T * n, 1, 1), dt), z0 = halves(rnd((size_t)K * T * m, 5, 1), dt);
+    melora_dims D = dims(T, n, m, r);
+    D.dtype = dt;
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "mc %s T %d n %d m %d r %d K %d off %d", dtname(dt), T, n, m, r, K, off);
+    hvec hz = z0;
+    vec hu((size_t)T * r), hv((size_t)T * r);
+    const melora_melora_params hp = {A.data(), B.data(), nullptr, nullptr, .5f};
+    const melora_melora_saved hs = {x.data(), hu.data(), hv.data()};
+    for (int k = 0; k < K; k++) {
+        const melora_melora_draw md = {C.data() + (size_t)k * r * r, nullptr, 1};
+        cr_assert_eq(melora_melora_forward_naive(hz.data() + (size_t)k * T * m, &hs, &hp, &md, D), 0, "%s", ctx);
+    }
+    hdev dx(x, off), dz(z0, off);
+    dev dA(A), dB(B), dC(C), du(vec((size_t)T * r, 0));
+    size_t b = 0;
+    cr_assert_eq(melora_cuda_workspace_size(&b, MELORA_OP_MELORA_MC_FORWARD, D), 0);
+    dwork w(b);
+    cublasHandle_t h = handle();
+    const melora_lora_saved ds = {dx.p, du.p};
+    const melora_melora_params dp = {dA.p, dB.p, nullptr, nullptr, .5f};
+    cr_assert_eq(melora_cuda_melora_mc_forward(dz.p, &ds, w.w(), &dp, dC.p, K, D, h, 0), 0, "%s", ctx);
+    near_half("mc z", dz.get(), hz, dt, ctx);
+    close("mc u", du.get(), hu);
+    cublasDestroy(h);
+}
+Test(cuda_half, mc_forward_matches_cpu) {
+    NEED_DEVICE();
+    const melora_dtype dts[] = {MELORA_BF16, MELORA_FP16};
+    for (melora_dtype dt : dts) {
+        half_mc(13, 21, 17, 5, 3, dt, 0);
+        half_mc(12, 16, 24, 30, 2, dt, 0); // r > MELORA__FUSE_MAXR: u by cuBLAS
+        half_mc(9, 24, 40, 4, 3, dt, 1);   // 2-byte aligned only: scalar conversions
+    }
+}
+
+// A bad dtype is MELORA_ERR_ENUM, a half activation at an odd address MELORA_ERR_ALIGNMENT
+// (an fp32 one not 4-byte aligned too), on every pass, with nothing written.
+Test(cuda_half, bad_dtype_and_alignment) {
+    NEED_DEVICE();
+    const int T = 6, n = 9, m = 7, r = 3, E = 2, G = 2;
+    dev A(rnd(r * n, 1, 1)), B(rnd(m * r, 2, 1)), M(rnd(r * r, 3, 1)), H(rnd(r * r, 4, 1)), EC(rnd(E * r * r, 5, 1));
+    dev C(rnd(E * r * r, 6, 1)), EA(rnd(r * n, 7, 1)), sa(signs(3 * n, 8)), sb(signs(3 * r, 9)), As(rnd(r * n, 10, 1));
+    dev u(rnd(T * r, 11, 1)), v(rnd(T * r, 12, 1)), gA(rnd(r * n, 13, 1)), gB(rnd(m * r, 14, 1));
+    // the activations: room for T*m*E floats, 1 byte in for the misaligned cases
+    dev x(rnd(T * n + 4, 15, 1)), z(rnd(E * T * m + 4, 16, 1)), dz(rnd(T * m + 4, 17, 1)), dx(rnd(T * n + 4, 18, 1));
+    const vec keep[] = {u.get(), v.get(), gA.get(), gB.get(), As.get(), z.get(), dx.get()};
+    dwork w(1 << 20);
+    cublasHandle_t h = handle();
+    auto odd = [](float *p) { return (void *)((char *)p + 1); };
+    const melora_lora_params lp = {A.p, B.p, .5f};
+    const melora_blob_params bp = {A.p, EA.p, B.p, .5f};
+    const melora_melora_params mp = {A.p, B.p, M.p, H.p, .5f};
+    const melora_lora_grads lg = {gA.p, gB.p};
+    const melora_blob_grads bg = {gA.p, nullptr, gB.p};
+    const melora_melora_grads mg = {gA.p, gB.p, nullptr, nullptr};
+    const melora_blob_draw bd = {As.p, EA.p};
+    const melora_melora_draw md = {C.p, EC.p, E};
+    const melora_flipout_noise nz = {EA.p, sa.p, sb.p, G};
+    const int bad_vals[] = {3, 7, -1};
+    struct { melora_dtype dt; int misalign; } cases[] = {{MELORA_FP32, 0}, {MELORA_BF16, 1}, {MELORA_FP16, 1}, {MELORA_FP32, 1}};
+    for (int bv : bad_vals)
+        for (auto cs : cases) {
+            melora_dims D = dims(T, n, m, r);
+            const int enum_case = cs.dt == MELORA_FP32 && !cs.misalign;
+            if (enum_case) memcpy(&D.dtype, &bv, sizeof bv); // as a C caller may store it
+            else D.dtype = cs.dt;
+            const melora_status want = enum_case ? MELORA_ERR_ENUM : MELORA_ERR_ALIGNMENT;
+            for (int which = 0; which < 4; which++) { // which activation is misaligned
+                if (enum_case && which) break;
+                void *px = cs.misalign && which == 0 ? odd(x.p) : x.p;
+                void *pz = cs.misalign && which == 1 ? odd(z.p) : z.p;
+                void *pdz = cs.misalign && which == 2 ? odd(dz.p) : dz.p;
+                void *pdx = cs.misalign && which == 3 ? odd(dx.p) : dx.p;
+                const melora_lora_saved ls = {px, u.p};
+                const melora_melora_saved ms = {px, u.p, v.p};
+                const char *ctx = enum_case ? "bad dtype" : "misaligned";
+                if (which <= 1) { // the forwards read x and write z
+                    cr_assert_eq(melora_cuda_lora_forward(pz, &ls, w.w(), &lp, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_lora_forward_naive(pz, &ls, w.w(), &lp, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_blob_forward(pz, &ls, As.p, w.w(), &bp, EA.p, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_blob_flipout_forward(pz, &ls, w.w(), &bp, &nz, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_blob_flipout_forward_naive(pz, &ls, w.w(), &bp, &nz, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_melora_forward(pz, &ms, w.w(), &mp, &md, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_melora_forward_naive(pz, &ms, w.w(), &mp, &md, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_melora_mc_forward(pz, &ls, w.w(), &mp, C.p, E, D, h, 0), want, "%s %d", ctx, which);
+                }
+                if (which != 1) { // the backwards read x and dz, write dx
+                    cr_assert_eq(melora_cuda_lora_backward(pdx, &lg, &ls, w.w(), pdz, &lp, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_lora_backward_naive(pdx, &lg, &ls, w.w(), pdz, &lp, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_blob_backward(pdx, &bg, &ls, w.w(), pdz, &bp, &bd, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_blob_flipout_backward(pdx, &bg, &ls, w.w(), pdz, &bp, &nz, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_blob_flipout_backward_naive(pdx, &bg, &ls, w.w(), pdz, &bp, &nz, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_melora_backward(pdx, &mg, &ms, w.w(), pdz, &mp, &md, D, h, 0), want, "%s %d", ctx, which);
+                    cr_assert_eq(melora_cuda_melora_backward_naive(pdx, &mg, &ms, w.w(), pdz, &mp, &md, D, h, 0), want, "%s %d", ctx, which);
+                }
+            }
+            if (enum_case) {
+                size_t b = 0;
+                cr_assert_eq(melora_cuda_workspace_size(&b, MELORA_OP_LORA_FORWARD, D), MELORA_ERR_ENUM);
+                cr_assert_eq(melora_cuda_workspace_size_naive(&b, MELORA_OP_MELORA_BACKWARD, D), MELORA_ERR_ENUM);
+            }
+        }
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    const vec now[] = {u.get(), v.get(), gA.get(), gB.get(), As.get(), z.get(), dx.get()};
+    for (int i = 0; i < 7; i++) close("untouched", now[i], keep[i], 0, 0);
+    cublasDestroy(h);
+}
+
+// The workspace: float32 sizes as before the half dtypes (no copies), half ones larger by
+// the float32 copies of x, z or dx, and dz.
+Test(cuda_half, workspace_sizes) {
+    const int T = 37, n = 41, m = 29, r = 5;
+    const melora_op ops[] = {MELORA_OP_LORA_FORWARD, MELORA_OP_LORA_BACKWARD, MELORA_OP_FLIPOUT_FORWARD,
+                             MELORA_OP_FLIPOUT_BACKWARD, MELORA_OP_MELORA_FORWARD, MELORA_OP_MELORA_BACKWARD,
+                             MELORA_OP_MELORA_MC_FORWARD};
+    for (int naive = 0; naive < 2; naive++)
+        for (melora_op op : ops) {
+            size_t b32 = 0, bbf = 0, bfp = 0;
+            melora_dims D = dims(T, n, m, r);
+            auto q = naive ? melora_cuda_workspace_size_naive : melora_cuda_workspace_size;
+            cr_assert_eq(q(&b32, op, D), 0);
+            D.dtype = MELORA_BF16;
+            cr_assert_eq(q(&bbf, op, D), 0);
+            D.dtype = MELORA_FP16;
+            cr_assert_eq(q(&bfp, op, D), 0);
+            const int fwd = op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
+                            op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
+            auto up = [](size_t c) { return (c * 4 + 255) / 256 * 256; };
+            size_t extra = fwd ? up((size_t)T * n) + up((size_t)T * m) : 2 * up((size_t)T * n) + up((size_t)T * m);
+            cr_assert_eq(bbf, bfp);
+            cr_assert(bbf == b32 + extra || (b32 == 256 && bbf == extra), "op %d naive %d: %zu vs %zu + %zu", (int)op, naive, bbf, b32, extra);
+        }
+    size_t b = 0; // eq. 7 has no activations
+    melora_dims D = dims(1, 64, 1, 4);
+    cr_assert_eq(melora_cuda_workspace_size(&b, MELORA_OP_MELORA_KL, D), 0);
+    size_t b2 = 0;
+    D.dtype = MELORA_BF16;
+    cr_assert_eq(melora_cuda_workspace_size(&b2, MELORA_OP_MELORA_KL, D), 0);
+    cr_assert_eq(b, b2);
+}
+
+// melora_cuda_convert against melora_convert, bit for bit (both use melora.h's scalar
+// conversions): every half pattern and the floats whose low 16 bits decide a rounding,
+// for every pair of dtypes, 16-byte aligned (the 128-bit path) and one element off.
+Test(cuda_half, convert_matches_host) {
+    NEED_DEVICE();
+    const melora_dtype dts[] = {MELORA_FP32, MELORA_BF16, MELORA_FP16};
+    std::vector<uint16_t> halfs(65536);
+    for (uint32_t h = 0; h < 65536; h++) halfs[h] = (uint16_t)h;
+    std::vector<uint32_t> fbits;
+    const uint32_t lo[] = {0x0000, 0x0FFF, 0x1000, 0x1001, 0x7FFF, 0x8000, 0x8001, 0xFFFF};
+    for (uint32_t hi = 0; hi < 65536; hi += 3) // every third upper half: 175k floats
+        for (uint32_t l : lo) fbits.push_back(hi << 16 | l);
+    for (melora_dtype id : dts)
+        for (melora_dtype od : dts)
+            for (int off = 0; off < 2; off++) {
+                const size_t ei = id == MELORA_FP32 ? 4 : 2, eo = od == MELORA_FP32 ? 4 : 2;
+                const void *src = id == MELORA_FP32 ? (const void *)fbits.data() : (const void *)halfs.data();
+                const size_t n = (id == MELORA_FP32 ? fbits.size() : halfs.size()) - 1;
+                const char *hin = (const char *)src + off * ei;
+                std::vector<char> want(n * eo), got(n * eo);
+                cr_assert_eq(melora_convert(want.data(), od, hin, id, (int64_t)n), MELORA_OK);
+                char *din = nullptr, *dout = nullptr;
+                cr_assert_eq(cudaMalloc((void **)&din, (n + 1) * ei), cudaSuccess);
+                cr_assert_eq(cudaMalloc((void **)&dout, (n + 1) * eo), cudaSuccess);
+                cr_assert_eq(cudaMemcpy(din + off * ei, hin, n * ei, cudaMemcpyHostToDevice), cudaSuccess);
+                cr_assert_eq(melora_cuda_convert(dout + off * eo, od, din + off * ei, id, (int64_t)n, 0), MELORA_OK);
+                cr_assert_eq(cudaMemcpy(got.data(), dout + off * eo, n * eo, cudaMemcpyDeviceToHost), cudaSuccess);
+                size_t bad = 0;
+                while (bad < got.size() && got[bad] == want[bad]) bad++;
+                cr_assert(bad == got.size(), "convert %d -> %d off %d: byte %zu differs", (int)id, (int)od, off, bad);
+                cudaFree(din);
+                cudaFree(dout);
+            }
+}
+// Its checks, in melora_convert's order, each with nothing written.
+Test(cuda_half, convert_rejects) {
+    NEED_DEVICE();
+    dev a(rnd(64, 1, 1)), b(rnd(64, 2, 1));
+    const vec b0 = b.get();
+    cr_assert_eq(melora_cuda_convert(nullptr, MELORA_BF16, a.p, MELORA_FP32, 8, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_BF16, nullptr, MELORA_FP32, 8, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_convert(b.p, (melora_dtype)7, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ENUM); // a cast: loading such an enum is UB
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, (melora_dtype)-1, 8, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, MELORA_FP32, -1, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP16, a.p, MELORA_FP32, INT64_MAX, 0), MELORA_ERR_OVERFLOW);
+    cr_assert_eq(melora_cuda_convert((char *)b.p + 1, MELORA_FP16, a.p, MELORA_FP32, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, (char *)a.p + 1, MELORA_BF16, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, (char *)a.p + 2, MELORA_FP32, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert((char *)b.p + 2, MELORA_FP32, a.p, MELORA_FP16, 8, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, b.p + 4, MELORA_BF16, 16, 0), MELORA_ERR_ALIAS);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_FP32, b.p, MELORA_FP32, 16, 0), MELORA_ERR_ALIAS);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("untouched", b.get(), b0, 0, 0);
+    cr_assert_eq(melora_cuda_convert(b.p, MELORA_BF16, a.p, MELORA_FP32, 0, 0), MELORA_OK); // writes nothing
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("untouched", b.get(), b0, 0, 0);
+}

@@ -56,7 +56,15 @@ typedef melora_status (*host_fn)(void **p, const int *d, const float *f, size_t 
 #define I(x) ((int *)(x))
 #define S0 cudaStream_t(0)
 #define DIMS4(o) mkdims(d[o], d[o + 1], d[o + 2], d[o + 3])
-static melora_dims mkdims(int T, int n, int m, int r) { melora_dims x = {T, n, m, r, MELORA_FP32}; return x; }
+/* The activations' dtype every mkdims gets, as the int a C caller may store (any value:
+   3.. and negatives must be MELORA_ERR_ENUM): the decoded one for the CUDA calls and
+   their size queries, 0 for the host's, which run in float32 on widened copies. */
+static int g_dtype;
+static melora_dims mkdims(int T, int n, int m, int r) {
+    melora_dims x = {T, n, m, r, MELORA_FP32};
+    memcpy(&x.dtype, &g_dtype, sizeof g_dtype);
+    return x;
+}
 static melora_work wk(void *p, size_t b) { melora_work w = {p, b}; return w; }
 
 /* LoRA: z u w x A B | dx dA dB w dz u x A B */
@@ -284,15 +292,35 @@ static void up(void *d, const void *h, size_t bytes) { CHECK(cudaMemcpy(d, h, by
 static void down(void *h, const void *d, size_t bytes) { CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess, "download"); }
 
 /* the workspace of op for dimensions d (the KLs: T = m = 1, n = r when there is no n);
-   cuda: 0 the host's, 1 the tuned CUDA calls', 2 the CUDA references' */
-static melora_status ws_size(size_t *bytes, int op, const char *dims, const int *d, int cuda) {
+   cuda: 0 the host's (float32), 1 the tuned CUDA calls', 2 the CUDA references' (in dtype
+   dt) */
+static melora_status ws_size(size_t *bytes, int op, const char *dims, const int *d, int cuda, int dt = 0) {
+    g_dtype = cuda ? dt : 0;
     int kl = op == KL, r = (int)dim_of('r', dims, d);
     int n = strchr(dims, 'n') ? (int)dim_of('n', dims, d) : r;
     int T = kl ? 1 : (int)dim_of('T', dims, d), m = kl ? 1 : (int)dim_of('m', dims, d);
     melora_dims dd = mkdims(T, n, m, r);
+    g_dtype = 0;
     return cuda == 2 ? melora_cuda_workspace_size_naive(bytes, (melora_op)op, dd)
          : cuda ? melora_cuda_workspace_size(bytes, (melora_op)op, dd)
                 : melora_workspace_size(bytes, (melora_op)op, dd);
+}
+
+/* a buffer's elements as floats: float32 bytes, or halves of dtype dt widened */
+static std::vector<float> as_floats(const std::vector<unsigned char> &b, int dt) {
+    std::vector<float> v(b.size() / (dt ? 2 : 4));
+    if (dt) CHECK(melora_convert(v.data(), MELORA_FP32, b.data(), (melora_dtype)dt, (int64_t)v.size()) == MELORA_OK, "convert");
+    else memcpy(v.data(), b.data(), v.size() * sizeof(float));
+    return v;
+}
+/* one unit in the last place of a half of magnitude v (bf16 8 significant bits, fp16 11
+   down to its subnormals); past the format's range, its largest spacing */
+static double half_ulp(double v, int dt) {
+    int e;
+    if (!(v > 0.0)) return dt == MELORA_FP16 ? ldexp(1.0, -24) : ldexp(1.0, -133);
+    frexp(v, &e);
+    if (dt == MELORA_FP16) e = e < -13 ? -13 : e > 16 ? 16 : e;
+    return ldexp(1.0, e - (dt == MELORA_FP16 ? 11 : 8));
 }
 
 static int fuzz_compute(rd *in, const cspec *sp) {
@@ -325,6 +353,25 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         short_work = wmode >= 12 && wmode < 24;
     }
     null_handle = sp->handle && u8(in) < 12;
+    /* the activations' dtype (passes only: their dims have T): fp32 mostly, bf16, fp16, or
+       an unknown value; a half one now and then 1 byte off its alignment */
+    int dt = 0, act_mis = -1, nact = 0;
+    int is_act[16] = {0};
+    if (strchr(sp->dims, 'T')) {
+        uint8_t b = u8(in);
+        dt = b < 128 ? 0 : b < 184 ? 1 : b < 240 ? 2 : b < 248 ? 3 + b % 5 : -1 - b % 3;
+        for (i = 0; i < np; i++) { /* x, z, dz, dx: every (T,n), (T,m), (K,T,m) tensor */
+            const char *sh = sp->shape[i];
+            char k = sp->kinds[i];
+            is_act[i] = (k == 'o' || k == 'O' || k == 'i') &&
+                        (!strcmp(sh, "Tn") || !strcmp(sh, "Tm") || !strcmp(sh, "KTm"));
+            nact += is_act[i];
+        }
+        uint8_t mb = u8(in);
+        if ((dt == 1 || dt == 2) && mb < 24 && nact) act_mis = mb % nact; /* the act_mis-th */
+    }
+    const int half = dt == 1 || dt == 2, esz = half ? 2 : 4;
+    if (dt < 0 || dt > 2) allowed |= BIT(MELORA_ERR_ENUM);
 
     for (i = 0; i < np; i++) {
         char k = sp->kinds[i];
@@ -342,9 +389,10 @@ static int fuzz_compute(rd *in, const cspec *sp) {
     } else if (sp->op >= 0 && positive("r", sp->dims, d) && positive(strchr(sp->dims, 'n') ? "n" : "r", sp->dims, d) &&
                (sp->op == KL || positive("Tm", sp->dims, d))) {
         size_t hb;
-        melora_status ws = ws_size(&wbytes, sp->op, sp->dims, d, naive ? 2 : 1);
+        melora_status ws = ws_size(&wbytes, sp->op, sp->dims, d, naive ? 2 : 1, dt);
         if (ws != MELORA_OK) {
-            CHECK(ws == MELORA_ERR_OVERFLOW, "%s: cuda workspace_size gave %d", sp->name, ws);
+            CHECK(ws == MELORA_ERR_OVERFLOW || (ws == MELORA_ERR_ENUM && (dt < 0 || dt > 2)),
+                  "%s: cuda workspace_size gave %d", sp->name, ws);
             allowed |= BIT(ws);
             wbytes = 0;
         }
@@ -352,6 +400,10 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         if (ws != MELORA_OK) allowed |= BIT(MELORA_ERR_OVERFLOW);
     }
     if (work_i >= 0 && misalign && !((nullmask >> work_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    int mis_i = -1; /* the argument index of the misaligned activation */
+    for (i = 0, nact = 0; i < np && act_mis >= 0; i++)
+        if (is_act[i] && nact++ == act_mis) mis_i = i;
+    if (mis_i >= 0 && !((nullmask >> mis_i) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
     /* a workspace one byte short of the size query (known only for sizes it accepts) */
     short_work = short_work && work_i >= 0 && wbytes > 0 && !((nullmask >> work_i) & 1u);
     if (short_work) allowed |= BIT(MELORA_ERR_WORKSPACE);
@@ -377,10 +429,19 @@ static int fuzz_compute(rd *in, const cspec *sp) {
             host[i].resize(bytes[i]);
             memcpy(host[i].data(), &v, sizeof v);
         } else {
-            bytes[i] = n * sizeof(float);
-            host[i].resize(bytes[i]);
-            float *h = (float *)host[i].data();
+            std::vector<float> hf(n);
+            float *h = hf.data();
             fill(in, h, n);
+            bytes[i] = n * (is_act[i] ? esz : sizeof(float)) + (i == mis_i ? 1 : 0);
+            host[i].assign(bytes[i], 0x5A);
+            if (is_act[i] && half) { /* the values as the dtype holds them */
+                std::vector<uint16_t> hb(n); /* aligned: melora_convert checks it */
+                CHECK(melora_convert(hb.data(), (melora_dtype)dt, h, MELORA_FP32, (int64_t)n) == MELORA_OK, "convert");
+                CHECK(melora_convert(h, MELORA_FP32, hb.data(), (melora_dtype)dt, (int64_t)n) == MELORA_OK, "convert");
+                memcpy(host[i].data() + (i == mis_i ? 1 : 0), hb.data(), n * 2);
+            } else {
+                memcpy(host[i].data() + (i == mis_i ? 1 : 0), h, n * sizeof(float));
+            }
             for (size_t j = 0; j < n; j++) {
                 float v = h[j];
                 if (!is_fin(v) || fabsf(v) > 1e3f) bounded = 0;
@@ -392,7 +453,7 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         size_t total = host[i].size();
         dbase[i] = dmalloc(total);
         up(dbase[i], host[i].data(), total);
-        dp[i] = (char *)dbase[i] + (k == 'w' && misalign ? 4 : 0);
+        dp[i] = (char *)dbase[i] + (k == 'w' && misalign ? 4 : 0) + (i == mis_i ? 1 : 0);
         if ((nullmask >> i) & 1u) dp[i] = nullptr;
     }
 
@@ -400,13 +461,15 @@ static int fuzz_compute(rd *in, const cspec *sp) {
         fprintf(stderr, "cuda %s(", sp->name);
         for (i = 0; i < nd; i++) fprintf(stderr, "%c=%d ", sp->dims[i], d[i]);
         for (i = 0; i < ns; i++) fprintf(stderr, "%c=%g ", sp->scal[i], f[i]);
-        fprintf(stderr, "null=0x%x handle=%d misalign=%d) allowed=0x%x bounded=%d\n", nullmask,
-                !null_handle, misalign, allowed, bounded);
+        fprintf(stderr, "null=0x%x handle=%d misalign=%d dtype=%d act_misaligned=%d) allowed=0x%x bounded=%d\n", nullmask,
+                !null_handle, misalign, dt, mis_i, allowed, bounded);
     }
     /* the workspace's size as the call is told it: the query's (or the buffer's, where the
        query rejects the sizes), one byte less when short */
     size_t wdecl = work_i < 0 ? 0 : wbytes ? wbytes - (short_work ? 1 : 0) : bytes[work_i];
+    g_dtype = dt;
     st = sp->cu(dp, d, f, wdecl, null_handle ? nullptr : the_handle);
+    g_dtype = 0;
     CHECK(cudaDeviceSynchronize() == cudaSuccess && cudaGetLastError() == cudaSuccess,
           "%s: CUDA error after the call: %s", sp->name, melora_cuda_last_error());
     if (allowed) CHECK(st != MELORA_OK && (allowed & BIT(st)), "%s: status %d, allowed mask 0x%x", sp->name, st, allowed);
@@ -453,13 +516,19 @@ static int fuzz_compute(rd *in, const cspec *sp) {
                 kl_at = nh;
                 hp[nh++] = &hkl;
             } else {
-                hout[i].resize(host[i].size() / sizeof(float));
-                memcpy(hout[i].data(), host[i].data(), host[i].size());
+                hout[i] = as_floats(host[i], is_act[i] && half ? dt : 0);
                 hp[nh++] = dp[i] ? hout[i].data() : nullptr;
             }
         }
         (void)kl_at;
         melora_status hs = sp->cpu(hp, d, f, hbytes);
+        /* half: z or dx rounded once, as the dtype holds it (the host ran in float32) */
+        for (i = 0; i < np && half && hs == MELORA_OK; i++)
+            if (is_act[i] && (sp->kinds[i] == 'o' || sp->kinds[i] == 'O') && dp[i]) {
+                std::vector<unsigned char> hb(hout[i].size() * 2);
+                CHECK(melora_convert(hb.data(), (melora_dtype)dt, hout[i].data(), MELORA_FP32, (int64_t)hout[i].size()) == MELORA_OK, "convert");
+                hout[i] = as_floats(hb, dt);
+            }
         /* The compared outputs of the non-KL calls are multilinear in the inputs, s and
            the initial outputs, or increasing in |G| (BLoB's sigma = G^2): the same host
            call on absolute values gives each element's sum of |terms|, a bound on the
@@ -477,9 +546,8 @@ static int fuzz_compute(rd *in, const cspec *sp) {
                     if (sp->cpu_op >= 0) ha[na++] = hwork;
                     continue;
                 }
-                habs[i].resize(host[i].size() / sizeof(float));
-                const float *src = (const float *)host[i].data();
-                for (size_t j = 0; j < habs[i].size(); j++) habs[i][j] = fabsf(src[j]);
+                habs[i] = as_floats(host[i], is_act[i] && half ? dt : 0);
+                for (size_t j = 0; j < habs[i].size(); j++) habs[i][j] = fabsf(habs[i][j]);
                 ha[na++] = dp[i] ? habs[i].data() : nullptr;
             }
             CHECK(sp->cpu(ha, d, fa, hbytes) == MELORA_OK, "%s: host status on the absolute values", sp->name);
@@ -497,19 +565,29 @@ static int fuzz_compute(rd *in, const cspec *sp) {
             for (i = 0; i < np; i++) {
                 char k = sp->kinds[i];
                 if ((k != 'o' && k != 'O') || !dp[i]) continue;
-                const float *g = (const float *)after[i].data(), *h = hout[i].data();
+                const std::vector<float> gv = as_floats(after[i], is_act[i] && half ? dt : 0);
+                const float *g = gv.data(), *h = hout[i].data();
                 size_t j, n = hout[i].size();
+                /* half: both round float(z_old) + delta once, with deltas within the float32
+                   tolerance, so they may sit one half ulp apart */
+                const int hdt = is_act[i] && half ? dt : 0;
                 double scale = 0.0;
                 const float *t = habs[i].empty() ? nullptr : habs[i].data();
                 for (j = 0; j < n; j++) scale = fmax(scale, fabs((double)h[j]));
-                auto tol = [&](size_t e) { return 1e-4 * scale + (t ? 1e-5 * (double)t[e] : 0.0) + 1e-30; };
+                auto tol = [&](size_t e) {
+                    return 1e-4 * scale + (t ? 1e-5 * (double)t[e] : 0.0) + 1e-30 +
+                           (hdt ? half_ulp(fmax(fabs((double)g[e]), fabs((double)h[e])), hdt) : 0.0);
+                };
                 if (getenv("FUZZ_DEBUG")) {
                     double worst = 0.0;
                     for (j = 0; j < n; j++) worst = fmax(worst, fabs((double)g[j] - (double)h[j]) / tol(j));
                     fprintf(stderr, "worst %s %d: %g of the tolerance\n", sp->name, i, worst);
                 }
                 for (j = 0; j < n; j++)
-                    CHECK(fabs((double)g[j] - (double)h[j]) <= tol(j),
+                    CHECK(fabs((double)g[j] - (double)h[j]) <= tol(j) ||
+                              (hdt && (g[j] == h[j] || /* the same infinity, or either side of fp16's overflow */
+                                       (hdt == MELORA_FP16 && fabs((double)g[j]) >= 65504.0 &&
+                                        fabs((double)h[j]) >= 65504.0 && (g[j] > 0) == (h[j] > 0)))),
                           "%s: output %d[%zu] = %.9g on the device, %.9g on the host (scale %g, sum of |terms| %g)",
                           sp->name, i, j, g[j], h[j], scale, t ? (double)t[j] : 0.0);
             }
@@ -638,15 +716,65 @@ static int fuzz_workspace(rd *in) {
         sizes_ok &= d[i] > 0;
         big = fmax(big, (double)d[i]);
     }
+    uint8_t db = u8(in); /* the dtype: fp32 mostly, bf16, fp16, an unknown value */
+    g_dtype = db < 128 ? 0 : db < 176 ? 1 : db < 224 ? 2 : db < 240 ? 3 + db % 4 : -1;
+    const int bad_dt = g_dtype < 0 || g_dtype > 2;
     melora_dims dd = mkdims(d[0], d[1], d[2], d[3]);
+    g_dtype = 0;
     melora_status st = (naive ? melora_cuda_workspace_size_naive : melora_cuda_workspace_size)(nul ? nullptr : &bytes, (melora_op)op, dd);
-    if (nul) CHECK(st == MELORA_ERR_NULL, "cuda workspace_size NULL: %d", st);
+    if (bad_dt && !nul && sizes_ok && op >= 0 && op < MELORA_OP_COUNT_ && op != MELORA_OP_MELORA_KL)
+        CHECK(st == MELORA_ERR_ENUM, "cuda workspace_size dtype: %d", st);
+    else if (bad_dt && !nul) CHECK(st != MELORA_OK || op == MELORA_OP_MELORA_KL, "cuda workspace_size dtype: %d", st);
+    else if (nul) CHECK(st == MELORA_ERR_NULL, "cuda workspace_size NULL: %d", st);
     else if (!sizes_ok) CHECK(st == MELORA_ERR_SIZE || (st == MELORA_ERR_ENUM && (op < 0 || op >= MELORA_OP_COUNT_)), "cuda workspace_size sizes: %d", st);
     else if (op < 0 || op >= MELORA_OP_COUNT_) CHECK(st == MELORA_ERR_ENUM, "cuda workspace_size op %d: %d", op, st);
     else if (big <= 48.0) CHECK(st == MELORA_OK, "cuda workspace_size: %d for sizes %d %d %d %d", st, d[0], d[1], d[2], d[3]);
     else CHECK(st == MELORA_OK || st == MELORA_ERR_OVERFLOW, "cuda workspace_size: %d", st);
     if (st != MELORA_OK) CHECK(bytes == 77, "cuda workspace_size: written on error");
     else CHECK(bytes > 0 && bytes % 8 == 0, "cuda workspace_size: %zu bytes", bytes);
+    return 0;
+}
+
+/* melora_cuda_convert against melora_convert: the statuses of the contract, nothing
+   written on error, and the host's bits for any contents (NaNs and subnormals included). */
+static int fuzz_convert(rd *in) {
+    uint8_t b0 = u8(in), b1 = u8(in), mode = u8(in);
+    int ov = b0 < 240 ? b0 % 3 : 3 + b0 % 4, iv = b1 < 240 ? b1 % 3 : -1 - b1 % 2;
+    int64_t count = dsize64(in);
+    unsigned allowed = 0;
+    const int nul = mode < 12, mis = mode >= 12 && mode < 24, alias = mode >= 24 && mode < 36;
+    if (nul) allowed |= BIT(MELORA_ERR_NULL);
+    if (ov < 0 || ov > 2 || iv < 0 || iv > 2) allowed |= BIT(MELORA_ERR_ENUM);
+    if (count < 0) allowed |= BIT(MELORA_ERR_SIZE);
+    else if ((uint64_t)count > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (mis) allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    if (alias && count != 0) allowed |= BIT(MELORA_ERR_ALIAS);
+    if (!allowed && (uint64_t)count > CAP_ELEMS) return 0;
+    size_t n = allowed ? SMALL : (size_t)count, eo = ov == 0 || ov > 2 ? 4 : 2, ei = iv == 0 || iv < 0 ? 4 : 2;
+    std::vector<unsigned char> hi(n * ei + 8), ho(n * eo + 8, 0x5A), back(ho.size());
+    uint64_t stt = u16(in) + 1;
+    for (auto &c : hi) c = (unsigned char)((stt = stt * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+    unsigned char *di = (unsigned char *)dmalloc(hi.size()), *dout = (unsigned char *)dmalloc(ho.size());
+    up(di, hi.data(), hi.size());
+    up(dout, ho.data(), ho.size());
+    void *po = dout + (mis && (mode & 1) ? 1 : 0);
+    const void *pi = alias ? (const void *)dout : (const void *)(di + (mis && !(mode & 1) ? 1 : 0));
+    if (nul && (mode & 1)) po = nullptr;
+    if (nul && !(mode & 1)) pi = nullptr;
+    /* casts, not variables: a load of an out-of-range enum is what UBSan flags */
+    melora_status st = melora_cuda_convert(po, (melora_dtype)ov, pi, (melora_dtype)iv, count, S0);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "convert: CUDA error");
+    down(back.data(), dout, back.size());
+    if (allowed) {
+        CHECK(st != MELORA_OK && (allowed & BIT(st)), "convert %d <- %d: status %d, allowed 0x%x", ov, iv, st, allowed);
+        CHECK(memcmp(back.data(), ho.data(), ho.size()) == 0, "convert: written on error");
+    } else {
+        CHECK(st == MELORA_OK && melora_cuda_last_error()[0] == '\0', "convert %d <- %d: status %d", ov, iv, st);
+        std::vector<unsigned char> want = ho;
+        CHECK(melora_convert(want.data(), (melora_dtype)ov, hi.data(), (melora_dtype)iv, count) == MELORA_OK, "host convert");
+        CHECK(memcmp(back.data(), want.data(), want.size()) == 0, "convert %d <- %d: not the host's bits", ov, iv);
+    }
+    CHECK(cudaFree(di) == cudaSuccess && cudaFree(dout) == cudaSuccess, "cudaFree");
     return 0;
 }
 
@@ -665,5 +793,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     in.i = 0;
     unsigned sel = u8(&in);
     if (sel < 224) return fuzz_compute(&in, &SPECS[sel % NSPEC]);
+    if (sel < 232) return fuzz_convert(&in);
     return sel & 1 ? fuzz_noise(&in) : fuzz_workspace(&in);
 }

@@ -412,3 +412,86 @@ Test(cudacpu, memcpy_checks) {
   cudaGetLastError();
 }
 Test(cudacpu, launch_spellings) { cr_assert_eq(run_launch_forms(), 18); }
+
+/* cuda_fp16.h / cuda_bf16.h: the emulator's conversions (rounding in double) against
+   melora.h's (integer bit arithmetic), two independent implementations. Widening: every
+   half. Narrowing: every float whose upper 16 bits are anything and whose lower 16 are one
+   of the patterns that decide a rounding (ties at bit 15 for bf16, bit 12 and below for
+   normal fp16, the rest for fp16 subnormals above them) or pseudo-random ones;
+   CUDACPU_EXHAUSTIVE=1 runs all 2^32 floats. NaNs agree as NaNs (the toolkit gives the
+   canonical 0x7FFF, melora.h keeps the payload). */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include "../../../melora.h"
+
+static bool same_float(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  uint32_t x, y;
+  std::memcpy(&x, &a, 4);
+  std::memcpy(&y, &b, 4);
+  return x == y;
+}
+static bool is_nan16(uint16_t h, bool bf) { return bf ? (h & 0x7FFF) > 0x7F80 : (h & 0x7FFF) > 0x7C00; }
+Test(half, widen_every_half) {
+  for (uint32_t h = 0; h < 65536; h++) {
+    float a = __half2float(__ushort_as_half((unsigned short)h)), b = melora_f16_to_f32((uint16_t)h);
+    cr_assert(same_float(a, b), "fp16 %#x: %a vs %a", h, a, b);
+    a = __bfloat162float(__ushort_as_bfloat16((unsigned short)h));
+    b = melora_bf16_to_f32((uint16_t)h);
+    cr_assert(same_float(a, b), "bf16 %#x: %a vs %a", h, a, b);
+  }
+}
+/* 0 when the emulator's narrowing of the float with these bits agrees with melora.h's (for
+   both formats, and the _rn spellings with the plain ones), else which check failed */
+static int narrow_one(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  uint16_t a = __half_as_ushort(__float2half_rn(f)), b = melora_f32_to_f16(f);
+  if (std::isnan(f) ? !(a == 0x7FFF && is_nan16(b, false)) : a != b) return 1;
+  a = __bfloat16_as_ushort(__float2bfloat16_rn(f));
+  b = melora_f32_to_bf16(f);
+  if (std::isnan(f) ? !(a == 0x7FFF && is_nan16(b, true)) : a != b) return 2;
+  if (__half_as_ushort(__float2half(f)) != __half_as_ushort(__float2half_rn(f))) return 3;
+  if (__bfloat16_as_ushort(__float2bfloat16(f)) != __bfloat16_as_ushort(__float2bfloat16_rn(f))) return 4;
+  return 0;
+}
+static void narrow_check(uint32_t bits) {
+  int e = narrow_one(bits);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  cr_assert(e == 0, "check %d fails for %a (bits %#x): fp16 %#x vs melora.h %#x, bf16 %#x vs %#x", e, f,
+            bits, __half_as_ushort(__float2half_rn(f)), melora_f32_to_f16(f),
+            __bfloat16_as_ushort(__float2bfloat16_rn(f)), melora_f32_to_bf16(f));
+}
+Test(half, narrow_against_melora) {
+  const char *ex = std::getenv("CUDACPU_EXHAUSTIVE");
+  if (ex && ex[0] == '1') { /* the assertion only on a failure: ~10x faster */
+    for (uint64_t b = 0; b < (1ull << 32); b++)
+      if (narrow_one((uint32_t)b)) narrow_check((uint32_t)b);
+    return;
+  }
+  std::vector<uint32_t> lo = {0x0000, 0x0001, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000,
+                              0x7FFF, 0x8000, 0x8001, 0xBFFF, 0xC000, 0xEFFF, 0xF000, 0xFFFF};
+  uint32_t st = 12345;
+  for (int i = 0; i < 16; i++) lo.push_back((st = st * 1103515245u + 12345u) >> 16);
+  for (uint32_t hi = 0; hi < 65536; hi++)
+    for (uint32_t l : lo) narrow_check(hi << 16 | l);
+}
+Test(half, round_trip_and_raw) {
+  for (uint32_t h = 0; h < 65536; h++) { /* every non-NaN half survives widening and narrowing */
+    if (!is_nan16((uint16_t)h, false))
+      cr_assert_eq(__half_as_ushort(__float2half_rn(__half2float(__ushort_as_half((unsigned short)h)))), h);
+    if (!is_nan16((uint16_t)h, true))
+      cr_assert_eq(__bfloat16_as_ushort(__float2bfloat16_rn(__bfloat162float(__ushort_as_bfloat16((unsigned short)h)))), h);
+  }
+  __half_raw r;
+  r.x = 0x3C00; /* 1.0 */
+  __half one = r;
+  cr_assert_eq(__half2float(one), 1.0f);
+  __nv_bfloat16_raw br = __float2bfloat16_rn(-2.0f);
+  cr_assert_eq(br.x, 0xC000);
+  cr_assert_eq(__half_as_ushort(__float2half_rn(65520.0f)), 0x7C00);  /* the tie above 65504 */
+  cr_assert_eq(__half_as_ushort(__float2half_rn(65519.996f)), 0x7BFF);
+  cr_assert_eq(__half_as_ushort(__float2half_rn(ldexpf(1.0f, -25))), 0x0000); /* tie to even 0 */
+  cr_assert_eq(__half_as_ushort(__float2half_rn(ldexpf(3.0f, -25))), 0x0002); /* tie to even 2 */
+}
