@@ -242,5 +242,447 @@ Test(half, convert_errors_write_nothing) {
     /* count 0 is valid and writes nothing; adjacent buffers are fine */
     cr_assert_eq(melora_convert(out, MELORA_BF16, in, MELORA_FP32, 0), MELORA_OK);
     cr_assert(memcmp(outw, snap, sizeof snap) == 0);
-    cr_assert_eq(melora_convert(out, MELORA_FP32, out + 16, MELORA_BF16, 8), MELORA_OK);
+    cr_assert_eq(melora_convert(out, MELORA_FP32, out + 32, MELORA_BF16, 8), MELORA_OK);
+}
+
+/* ---------------------------------------------------------------- the adapters -- */
+enum { HM_LORA, HM_BLOB, HM_FLIP, HM_MELORA, HM_MC };
+static const char *const HM_NAME[] = {"lora", "blob", "flipout", "melora", "melora_mc"};
+typedef struct {
+    int method, naive;
+    melora_dtype dt;
+    int T, n, m, r, E, G, K;
+    float s;
+    float *A, *B, *MA, *GA, *EA, *As, *M, *H, *EC, *C, *sa, *sb, *Cmc;
+    uint16_t *x, *z, *dz, *dx; /* activations in dt; z is (K,T,m) */
+    float *u, *v;
+    float *dA, *dB, *dMA, *dGA, *dM, *dH;
+    melora_work w;
+} hp;
+
+static uint16_t *half_fill(size_t cnt, uint64_t seed, double scale, melora_dtype dt) {
+    float *f = tu_fill(cnt, seed, scale);
+    uint16_t *h = (uint16_t *)malloc(cnt * sizeof(uint16_t) + 2);
+    cr_assert(h);
+    cr_assert_eq(melora_convert(h, dt, f, MELORA_FP32, (int64_t)cnt), MELORA_OK);
+    free(f);
+    return h;
+}
+static double hw(const uint16_t *h, size_t i, melora_dtype dt) {
+    return dt == MELORA_BF16 ? (double)melora_bf16_to_f32(h[i]) : (double)melora_f16_to_f32(h[i]);
+}
+static melora_op hp_op(int method, int fwd) {
+    switch (method) {
+    case HM_LORA: case HM_BLOB: return fwd ? MELORA_OP_LORA_FORWARD : MELORA_OP_LORA_BACKWARD;
+    case HM_FLIP: return fwd ? MELORA_OP_FLIPOUT_FORWARD : MELORA_OP_FLIPOUT_BACKWARD;
+    case HM_MELORA: return fwd ? MELORA_OP_MELORA_FORWARD : MELORA_OP_MELORA_BACKWARD;
+    default: return MELORA_OP_MELORA_MC_FORWARD;
+    }
+}
+static melora_dims hp_dims(const hp *P) {
+    melora_dims d = {P->T, P->n, P->m, P->r, P->dt};
+    return d;
+}
+/* Every input from a fixed seed (so the fast and naive runs of a case see the same ones),
+   the gradients' initial values g0 non-zero (they are added to), u and v a sentinel. */
+static void hp_init(hp *P, int method, int naive, melora_dtype dt, int T, int n, int m, int r, int E, int G,
+                    int K) {
+    size_t rn = (size_t)r * n, mr = (size_t)m * r, rr = (size_t)r * r;
+    int ng = (T + G - 1) / G;
+    memset(P, 0, sizeof *P);
+    P->method = method; P->naive = naive; P->dt = dt;
+    P->T = T; P->n = n; P->m = m; P->r = r; P->E = E; P->G = G; P->K = K;
+    P->s = 0.75f;
+    P->A = tu_fill(rn, 11, 1); P->B = tu_fill(mr, 12, 1); P->MA = tu_fill(rn, 13, 1);
+    P->GA = tu_fill(rn, 14, 0.7); P->EA = tu_fill(rn, 15, 1.5); P->M = tu_fill(rr, 16, 1);
+    P->H = tu_fill(rr, 17, 0.7); P->EC = tu_fill((size_t)E * rr, 18, 1.5);
+    P->Cmc = tu_fill((size_t)K * rr, 19, 1); P->C = tu_const((size_t)E * rr, 0); P->As = tu_const(rn, 0);
+    P->sa = tu_signs((size_t)ng * n, 20); P->sb = tu_signs((size_t)ng * r, 21);
+    {
+        melora_melora_params mp = {P->A, P->B, P->M, P->H, P->s};
+        melora_blob_params bp = {P->MA, P->GA, P->B, P->s};
+        cr_assert_eq(melora_melora_sample(P->C, &mp, P->EC, E, r), MELORA_OK);
+        cr_assert_eq(melora_blob_sample(P->As, &bp, P->EA, r, n), MELORA_OK);
+    }
+    P->x = half_fill((size_t)T * n, 22, 1, dt); P->z = half_fill((size_t)K * T * m, 23, 2, dt);
+    P->dz = half_fill((size_t)T * m, 24, 1, dt); P->dx = half_fill((size_t)T * n, 25, 2, dt);
+    P->u = tu_const((size_t)T * r, 7); P->v = tu_const((size_t)T * r, 7);
+    P->dA = tu_fill(rn, 26, 1); P->dB = tu_fill(mr, 27, 1); P->dMA = tu_fill(rn, 28, 1);
+    P->dGA = tu_fill(rn, 29, 1); P->dM = tu_fill(rr, 30, 1); P->dH = tu_fill(rr, 31, 1);
+    {
+        size_t b1, b2;
+        melora_dims d = hp_dims(P);
+        cr_assert_eq(melora_workspace_size(&b1, hp_op(method, 1), d), MELORA_OK);
+        cr_assert_eq(melora_workspace_size(&b2, hp_op(method, 0), d), MELORA_OK);
+        P->w.bytes = b1 > b2 ? b1 : b2;
+        cr_assert_eq(melora_alloc(&P->w.base, P->w.bytes), MELORA_OK);
+        memset(P->w.base, 0xA5, P->w.bytes);
+    }
+}
+static void hp_free(hp *P) {
+    float *f[] = {P->A, P->B, P->MA, P->GA, P->EA, P->As, P->M, P->H, P->EC, P->C, P->sa, P->sb, P->Cmc,
+                  P->u, P->v, P->dA, P->dB, P->dMA, P->dGA, P->dM, P->dH};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(f[i]);
+    free(P->x); free(P->z); free(P->dz); free(P->dx);
+    melora_free(P->w.base);
+}
+
+/* The call under test (x, z, dz, dx may be moved by the error tests). */
+static melora_status hp_forward(hp *P, const void *x, void *z) {
+    melora_dims d = hp_dims(P);
+    melora_lora_saved sv = {x, P->u};
+    melora_melora_saved ms = {x, P->u, P->v};
+    melora_lora_params lp = {P->A, P->B, P->s};
+    melora_blob_params bp = {P->MA, P->GA, P->B, P->s};
+    melora_melora_params mp = {P->A, P->B, P->M, P->H, P->s};
+    melora_flipout_noise nz = {P->EA, P->sa, P->sb, P->G};
+    melora_melora_draw md = {P->C, P->EC, P->E};
+    switch (P->method) {
+    case HM_LORA: return P->naive ? melora_lora_forward_naive(z, &sv, &lp, d) : melora_lora_forward(z, &sv, P->w, &lp, d);
+    case HM_BLOB: return melora_blob_forward(z, &sv, P->As, P->w, &bp, P->EA, d);
+    case HM_FLIP:
+        return P->naive ? melora_blob_flipout_forward_naive(z, &sv, &bp, &nz, d)
+                        : melora_blob_flipout_forward(z, &sv, P->w, &bp, &nz, d);
+    case HM_MELORA:
+        return P->naive ? melora_melora_forward_naive(z, &ms, &mp, &md, d) : melora_melora_forward(z, &ms, P->w, &mp, &md, d);
+    default: return melora_melora_mc_forward(z, &sv, P->w, &mp, P->Cmc, P->K, d);
+    }
+}
+static melora_status hp_backward(hp *P, const void *x, void *dx, const void *dz) {
+    melora_dims d = hp_dims(P);
+    melora_lora_saved sv = {x, P->u};
+    melora_melora_saved ms = {x, P->u, P->v};
+    melora_lora_params lp = {P->A, P->B, P->s};
+    melora_blob_params bp = {P->MA, P->GA, P->B, P->s};
+    melora_melora_params mp = {P->A, P->B, P->M, P->H, P->s};
+    melora_flipout_noise nz = {P->EA, P->sa, P->sb, P->G};
+    melora_melora_draw md = {P->C, P->EC, P->E};
+    melora_blob_draw bd = {P->As, P->EA};
+    melora_lora_grads lg = {P->dA, P->dB};
+    melora_blob_grads bg = {P->dMA, P->dGA, P->dB};
+    melora_melora_grads mg = {P->dA, P->dB, P->dM, P->dH};
+    switch (P->method) {
+    case HM_LORA:
+        return P->naive ? melora_lora_backward_naive(dx, &lg, &sv, dz, &lp, d)
+                        : melora_lora_backward(dx, &lg, &sv, P->w, dz, &lp, d);
+    case HM_BLOB: return melora_blob_backward(dx, &bg, &sv, P->w, dz, &bp, &bd, d);
+    case HM_FLIP:
+        return P->naive ? melora_blob_flipout_backward_naive(dx, &bg, &sv, dz, &bp, &nz, d)
+                        : melora_blob_flipout_backward(dx, &bg, &sv, P->w, dz, &bp, &nz, d);
+    case HM_MELORA:
+        return P->naive ? melora_melora_backward_naive(dx, &mg, &ms, dz, &mp, &md, d)
+                        : melora_melora_backward(dx, &mg, &ms, P->w, dz, &mp, &md, d);
+    default: return MELORA_OK; /* the Monte-Carlo forward has no backward */
+    }
+}
+
+/* The double-precision model, from the formulas of melora.h's comments (docs/DESIGN.md),
+   on the inputs the library saw (half activations widened, float32 parameters; the
+   backward reads the u and v the forward saved, as the library's does). ab != 0: every
+   factor replaced by its absolute value, which gives each output's sum of |terms|. */
+static double V(double a, int ab) { return ab ? fabs(a) : a; }
+/* A (r,n) of the product x A^T: A, BLoB's MA + (GA*GA) EA, Flipout's MA */
+static double a_eff(const hp *P, size_t i, int ab) {
+    if (P->method == HM_BLOB)
+        return ab ? fabs((double)P->MA[i]) + (double)P->GA[i] * P->GA[i] * fabs((double)P->EA[i])
+                  : (double)P->MA[i] + (double)P->GA[i] * P->GA[i] * P->EA[i];
+    return V(P->method == HM_FLIP ? P->MA[i] : P->A[i], ab);
+}
+static double noise_n(const hp *P, size_t i, int ab) { return V((double)P->GA[i] * P->GA[i] * P->EA[i], ab); }
+
+/* u (T,r), v (T,r) (Me-LoRA; v of the last sample for the Monte-Carlo forward is not
+   kept), z (K,T,m) the adapter's delta alone */
+static void model_forward(const hp *P, int ab, double *u, double *v, double *z) {
+    int T = P->T, n = P->n, m = P->m, r = P->r, K = P->method == HM_MC ? P->K : 1;
+    double *vt = (double *)malloc((size_t)r * sizeof(double));
+    for (int t = 0; t < T; t++) {
+        int g = t / P->G, e = t / (T / P->E);
+        for (int k = 0; k < r; k++) {
+            double acc = 0.0;
+            for (int j = 0; j < n; j++) {
+                double xv = V(hw(P->x, (size_t)t * n + j, P->dt), ab);
+                acc += xv * a_eff(P, (size_t)k * n + j, ab);
+                if (P->method == HM_FLIP)
+                    acc += xv * V(P->sa[(size_t)g * n + j], ab) * noise_n(P, (size_t)k * n + j, ab) *
+                           V(P->sb[(size_t)g * r + k], ab);
+            }
+            u[(size_t)t * r + k] = acc;
+        }
+        for (int kk = 0; kk < K; kk++) {
+            const float *C = P->method == HM_MC ? P->Cmc + (size_t)kk * r * r
+                           : P->method == HM_MELORA ? P->C + (size_t)e * r * r : NULL;
+            for (int i = 0; i < r; i++) {
+                double acc = 0.0;
+                if (!C) acc = u[(size_t)t * r + i];
+                else
+                    for (int k = 0; k < r; k++) acc += V(C[(size_t)i * r + k], ab) * u[(size_t)t * r + k];
+                vt[i] = acc;
+                if (P->method == HM_MELORA) v[(size_t)t * r + i] = acc;
+            }
+            for (int i = 0; i < m; i++) {
+                double acc = 0.0;
+                for (int k = 0; k < r; k++) acc += V(P->B[(size_t)i * r + k], ab) * vt[k];
+                z[((size_t)kk * T + t) * m + i] = V(P->s, ab) * acc;
+            }
+        }
+    }
+    free(vt);
+}
+
+/* dB (m,r), dAe (r,n) the gradient of a_eff (LoRA/Me-LoRA dA, BLoB dAs, Flipout dMA), dN
+   (r,n) Flipout's of N, dC (E,r,r) Me-LoRA's, dx (T,n) */
+static void model_backward(const hp *P, int ab, double *dB, double *dAe, double *dN, double *dC, double *dx) {
+    int T = P->T, n = P->n, m = P->m, r = P->r, E = P->E;
+    size_t rn = (size_t)r * n;
+    double *dv = (double *)calloc((size_t)T * r, sizeof(double)), *du = (double *)calloc((size_t)T * r, sizeof(double));
+    const float *uB = P->method == HM_MELORA ? P->v : P->u;
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < r; k++) {
+            double acc = 0.0;
+            for (int i = 0; i < m; i++) acc += V(hw(P->dz, (size_t)t * m + i, P->dt), ab) * V(P->B[(size_t)i * r + k], ab);
+            dv[(size_t)t * r + k] = V(P->s, ab) * acc;
+        }
+    for (int i = 0; i < m; i++)
+        for (int k = 0; k < r; k++) {
+            double acc = 0.0;
+            for (int t = 0; t < T; t++) acc += V(hw(P->dz, (size_t)t * m + i, P->dt), ab) * V(uB[(size_t)t * r + k], ab);
+            dB[(size_t)i * r + k] = V(P->s, ab) * acc;
+        }
+    if (P->method == HM_MELORA) {
+        memset(dC, 0, (size_t)E * r * r * sizeof(double));
+        for (int t = 0; t < T; t++) {
+            int e = t / (T / E);
+            const float *C = P->C + (size_t)e * r * r;
+            for (int i = 0; i < r; i++)
+                for (int k = 0; k < r; k++)
+                    dC[((size_t)e * r + i) * r + k] += dv[(size_t)t * r + i] * V(P->u[(size_t)t * r + k], ab);
+            for (int k = 0; k < r; k++) {
+                double acc = 0.0;
+                for (int i = 0; i < r; i++) acc += dv[(size_t)t * r + i] * V(C[(size_t)i * r + k], ab);
+                du[(size_t)t * r + k] = acc;
+            }
+        }
+    } else {
+        memcpy(du, dv, (size_t)T * r * sizeof(double));
+    }
+    memset(dAe, 0, rn * sizeof(double));
+    memset(dN, 0, rn * sizeof(double));
+    for (int t = 0; t < T; t++) {
+        int g = t / P->G;
+        for (int j = 0; j < n; j++) {
+            double xv = V(hw(P->x, (size_t)t * n + j, P->dt), ab), acc = 0.0;
+            double sa = P->method == HM_FLIP ? V(P->sa[(size_t)g * n + j], ab) : 0.0;
+            for (int k = 0; k < r; k++) {
+                double d = du[(size_t)t * r + k];
+                dAe[(size_t)k * n + j] += d * xv;
+                acc += d * a_eff(P, (size_t)k * n + j, ab);
+                if (P->method == HM_FLIP) {
+                    double sb = V(P->sb[(size_t)g * r + k], ab);
+                    dN[(size_t)k * n + j] += d * sb * xv * sa;
+                    acc += d * sb * noise_n(P, (size_t)k * n + j, ab) * sa;
+                }
+            }
+            dx[(size_t)t * n + j] = acc;
+        }
+    }
+    free(dv);
+    free(du);
+}
+
+/* The outputs of one run, widened, with their bounds (see the top of the file). */
+typedef struct {
+    int n;
+    const char *name[8];
+    double *got[8], *bnd[8];
+    size_t cnt[8];
+} hres;
+static void hres_free(hres *R) {
+    for (int i = 0; i < R->n; i++) { free(R->got[i]); free(R->bnd[i]); }
+}
+static double gam(int K) { return (double)K * ldexp(1.0, -24); }
+/* A half output: got (cnt) in dt, z0 its values before the call, delta and adelta the
+   model's exact delta and sum of |terms|. */
+static void check_half_out(hres *R, const hp *P, const char *name, const uint16_t *got, const uint16_t *z0,
+                           const double *delta, const double *adelta, size_t cnt, int K) {
+    double uh = P->dt == MELORA_BF16 ? ldexp(1.0, -8) : ldexp(1.0, -11);
+    double sub = P->dt == MELORA_BF16 ? ldexp(1.0, -134) : ldexp(1.0, -25);
+    int i = R->n++;
+    R->name[i] = name;
+    R->cnt[i] = cnt;
+    R->got[i] = (double *)malloc(cnt * sizeof(double));
+    R->bnd[i] = (double *)malloc(cnt * sizeof(double));
+    for (size_t j = 0; j < cnt; j++) {
+        double z0j = hw(z0, j, P->dt), w = z0j + delta[j];
+        double eacc = gam(K) * adelta[j] + ldexp(1.0, -24) * (fabs(z0j) + adelta[j]);
+        double b = uh * (fabs(w) + eacc) + eacc + sub, g = hw(got, j, P->dt);
+        R->got[i][j] = g;
+        R->bnd[i][j] = b;
+        cr_assert(fabs(g - w) <= b, "%s %s %s dtype %d T=%d n=%d m=%d r=%d E=%d G=%d: %s[%zu] = %.9g, exact %.9g "
+                  "(z0 %.9g), bound %.3g", HM_NAME[P->method], P->naive ? "naive" : "fast", name, P->dt, P->T, P->n,
+                  P->m, P->r, P->E, P->G, name, j, g, w, z0j, b);
+    }
+}
+/* A float32 output: g0 its values before the call (NULL: written, not accumulated). */
+static void check_f32_out(hres *R, const hp *P, const char *name, const float *got, const float *g0,
+                          const double *grad, const double *agrad, size_t cnt, int K) {
+    int i = R->n++;
+    R->name[i] = name;
+    R->cnt[i] = cnt;
+    R->got[i] = (double *)malloc(cnt * sizeof(double));
+    R->bnd[i] = (double *)malloc(cnt * sizeof(double));
+    for (size_t j = 0; j < cnt; j++) {
+        double a0 = g0 ? (double)g0[j] : 0.0, w = a0 + grad[j];
+        double b = gam(K) * agrad[j] + ldexp(1.0, -24) * (fabs(a0) + agrad[j]) + 1e-300;
+        R->got[i][j] = (double)got[j];
+        R->bnd[i][j] = b;
+        cr_assert(fabs((double)got[j] - w) <= b, "%s %s dtype %d T=%d n=%d m=%d r=%d E=%d G=%d: %s[%zu] = %.9g, "
+                  "exact %.9g, bound %.3g", HM_NAME[P->method], P->naive ? "naive" : "fast", P->dt, P->T, P->n, P->m,
+                  P->r, P->E, P->G, name, j, (double)got[j], w, b);
+    }
+}
+
+/* One case: forward then backward, every output against the model. The sums' lengths:
+   forward u: n (2n for Flipout), v: + r, z: + r, plus a few single roundings (As, N,
+   the scale); backward dv: m, du: + r, then T (dA, dB, dN, dC) or r (dx, twice for
+   Flipout), plus E for dM, dH. */
+static void run_case(hres *R, int method, int naive, melora_dtype dt, int T, int n, int m, int r, int E, int G,
+                     int K) {
+    hp P;
+    size_t tn = (size_t)T * n, tm = (size_t)T * m, tr = (size_t)T * r, rn = (size_t)r * n, rr = (size_t)r * r;
+    int Kf = 2 * n + 2 * r + 8, Kb = m + T + 2 * r + E + 8;
+    hp_init(&P, method, naive, dt, T, n, m, r, E, G, K);
+    memset(R, 0, sizeof *R);
+    {
+        int KK = method == HM_MC ? K : 1;
+        size_t nz = (size_t)KK * tm;
+        uint16_t *z0 = (uint16_t *)malloc(nz * 2);
+        double *u = malloc(tr * 8), *v = malloc(tr * 8), *z = malloc(nz * 8);
+        double *au = malloc(tr * 8), *av = malloc(tr * 8), *az = malloc(nz * 8);
+        memcpy(z0, P.z, nz * 2);
+        melora_status st = hp_forward(&P, P.x, P.z);
+        cr_assert_eq(st, MELORA_OK, "%s %s forward dtype %d: status %d", HM_NAME[method], naive ? "naive" : "fast", dt, st);
+        model_forward(&P, 0, u, v, z);
+        model_forward(&P, 1, au, av, az);
+        check_half_out(R, &P, "z", P.z, z0, z, az, nz, Kf);
+        check_f32_out(R, &P, "u", P.u, NULL, u, au, tr, Kf);
+        if (method == HM_MELORA) check_f32_out(R, &P, "v", P.v, NULL, v, av, tr, Kf);
+        if (method == HM_BLOB) { /* the sampled As */
+            double *as = malloc(rn * 8), *aas = malloc(rn * 8);
+            for (size_t i = 0; i < rn; i++) { as[i] = a_eff(&P, i, 0); aas[i] = a_eff(&P, i, 1); }
+            check_f32_out(R, &P, "As", P.As, NULL, as, aas, rn, 4);
+            free(as); free(aas);
+        }
+        free(z0); free(u); free(v); free(z); free(au); free(av); free(az);
+    }
+    if (method != HM_MC) {
+        uint16_t *dx0 = (uint16_t *)malloc(tn * 2);
+        float *g0[6];
+        float *gs[6] = {P.dA, P.dB, P.dMA, P.dGA, P.dM, P.dH};
+        size_t gc[6] = {rn, (size_t)m * r, rn, rn, rr, rr};
+        double *dB[2], *dAe[2], *dN[2], *dC[2], *dx[2];
+        memcpy(dx0, P.dx, tn * 2);
+        for (int i = 0; i < 6; i++) g0[i] = tu_copy(gs[i], gc[i]);
+        melora_status st = hp_backward(&P, P.x, P.dx, P.dz);
+        cr_assert_eq(st, MELORA_OK, "%s %s backward dtype %d: status %d", HM_NAME[method], naive ? "naive" : "fast", dt, st);
+        for (int ab = 0; ab < 2; ab++) {
+            dB[ab] = malloc((size_t)m * r * 8); dAe[ab] = malloc(rn * 8); dN[ab] = malloc(rn * 8);
+            dC[ab] = malloc((size_t)E * rr * 8); dx[ab] = malloc(tn * 8);
+            model_backward(&P, ab, dB[ab], dAe[ab], dN[ab], dC[ab], dx[ab]);
+        }
+        check_half_out(R, &P, "dx", P.dx, dx0, dx[0], dx[1], tn, Kb);
+        check_f32_out(R, &P, "dB", P.dB, g0[1], dB[0], dB[1], (size_t)m * r, Kb);
+        if (method == HM_LORA || method == HM_MELORA) check_f32_out(R, &P, "dA", P.dA, g0[0], dAe[0], dAe[1], rn, Kb);
+        if (method == HM_BLOB || method == HM_FLIP) {
+            /* dMA = the gradient of A_eff; dGA = (dAs or dN) * EA * 2 GA */
+            const double *src[2] = {method == HM_BLOB ? dAe[0] : dN[0], method == HM_BLOB ? dAe[1] : dN[1]};
+            double *g = malloc(rn * 8), *ag = malloc(rn * 8);
+            for (size_t i = 0; i < rn; i++) {
+                g[i] = src[0][i] * P.EA[i] * 2.0 * P.GA[i];
+                ag[i] = src[1][i] * fabs(2.0 * P.EA[i] * P.GA[i]);
+            }
+            check_f32_out(R, &P, "dMA", P.dMA, g0[2], dAe[0], dAe[1], rn, Kb);
+            check_f32_out(R, &P, "dGA", P.dGA, g0[3], g, ag, rn, Kb);
+            free(g); free(ag);
+        }
+        if (method == HM_MELORA) { /* dM = sum_e dC_e, dH = sum_e dC_e * EC_e * 2H */
+            double *gm[2], *gh[2];
+            for (int ab = 0; ab < 2; ab++) {
+                gm[ab] = calloc(rr, 8); gh[ab] = calloc(rr, 8);
+                for (int e = 0; e < E; e++)
+                    for (size_t i = 0; i < rr; i++) {
+                        double c = dC[ab][(size_t)e * rr + i];
+                        gm[ab][i] += c;
+                        gh[ab][i] += c * V(2.0 * P.EC[(size_t)e * rr + i] * P.H[i], ab);
+                    }
+            }
+            check_f32_out(R, &P, "dM", P.dM, g0[4], gm[0], gm[1], rr, Kb);
+            check_f32_out(R, &P, "dH", P.dH, g0[5], gh[0], gh[1], rr, Kb);
+            for (int ab = 0; ab < 2; ab++) { free(gm[ab]); free(gh[ab]); }
+        }
+        /* the gradients a method does not have are untouched */
+        if (method != HM_LORA && method != HM_MELORA) cr_assert(memcmp(P.dA, g0[0], rn * 4) == 0, "dA written");
+        if (method == HM_LORA || method == HM_MELORA) cr_assert(memcmp(P.dMA, g0[2], rn * 4) == 0, "dMA written");
+        if (method != HM_MELORA) cr_assert(memcmp(P.dM, g0[4], rr * 4) == 0, "dM written");
+        for (int ab = 0; ab < 2; ab++) { free(dB[ab]); free(dAe[ab]); free(dN[ab]); free(dC[ab]); free(dx[ab]); }
+        for (int i = 0; i < 6; i++) free(g0[i]);
+        free(dx0);
+    }
+    hp_free(&P);
+}
+
+/* The shapes of every method: odd T, n, m; the ranks below and past the vector width and
+   the packed kernels (16); Me-LoRA with E in {1, 3} (T = 39, a multiple of 3), Flipout
+   with G in {1, 4}, the Monte-Carlo forward with K = 2. */
+static const int RANKS[] = {1, 3, 8, 16, 33};
+#define NRANK (int)(sizeof RANKS / sizeof RANKS[0])
+typedef struct { int method, E, G, K; } hvar;
+static const hvar VARS[] = {{HM_LORA, 1, 1, 1}, {HM_BLOB, 1, 1, 1}, {HM_FLIP, 1, 1, 1}, {HM_FLIP, 1, 4, 1},
+                            {HM_MELORA, 1, 1, 1}, {HM_MELORA, 3, 1, 1}, {HM_MC, 1, 1, 2}};
+#define NVAR (int)(sizeof VARS / sizeof VARS[0])
+static int has_naive(int method) { return method != HM_BLOB && method != HM_MC; }
+
+static void model_suite(int naive, int method) {
+    for (int dt = MELORA_BF16; dt <= MELORA_FP16; dt++)
+        for (int vi = 0; vi < NVAR; vi++) {
+            const hvar *hv = &VARS[vi];
+            if (hv->method != method) continue;
+            for (int ri = 0; ri < NRANK; ri++) {
+                hres R;
+                run_case(&R, hv->method, naive, (melora_dtype)dt, hv->E == 3 ? 39 : 37, 45, 29, RANKS[ri], hv->E,
+                         hv->G, hv->K);
+                hres_free(&R);
+            }
+        }
+}
+Test(half, naive_lora_vs_model) { model_suite(1, HM_LORA); }
+Test(half, naive_flipout_vs_model) { model_suite(1, HM_FLIP); }
+Test(half, naive_melora_vs_model) { model_suite(1, HM_MELORA); }
+Test(half, fast_lora_vs_model) { model_suite(0, HM_LORA); }
+Test(half, fast_blob_vs_model) { model_suite(0, HM_BLOB); }
+Test(half, fast_flipout_vs_model) { model_suite(0, HM_FLIP); }
+Test(half, fast_melora_vs_model) { model_suite(0, HM_MELORA); }
+Test(half, fast_melora_mc_vs_model) { model_suite(0, HM_MC); }
+
+/* Fast and naive on the same inputs: each within its bound of the exact value, so within
+   the sum of the two bounds of each other (checked element by element). */
+Test(half, fast_vs_naive) {
+    for (int dt = MELORA_BF16; dt <= MELORA_FP16; dt++)
+        for (int vi = 0; vi < NVAR; vi++) {
+            const hvar *hv = &VARS[vi];
+            if (!has_naive(hv->method)) continue;
+            for (int ri = 0; ri < NRANK; ri++) {
+                hres F, N;
+                int T = hv->E == 3 ? 39 : 37;
+                run_case(&F, hv->method, 0, (melora_dtype)dt, T, 45, 29, RANKS[ri], hv->E, hv->G, hv->K);
+                run_case(&N, hv->method, 1, (melora_dtype)dt, T, 45, 29, RANKS[ri], hv->E, hv->G, hv->K);
+                cr_assert_eq(F.n, N.n);
+                for (int o = 0; o < F.n; o++)
+                    for (size_t j = 0; j < F.cnt[o]; j++)
+                        cr_assert(fabs(F.got[o][j] - N.got[o][j]) <= F.bnd[o][j] + N.bnd[o][j],
+                                  "%s dtype %d r=%d: %s[%zu] fast %.9g naive %.9g", HM_NAME[hv->method], dt,
+                                  RANKS[ri], F.name[o], j, F.got[o][j], N.got[o][j]);
+                hres_free(&F);
+                hres_free(&N);
+            }
+        }
 }
