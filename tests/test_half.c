@@ -26,6 +26,7 @@
 #include "util.h"
 #include <float.h>
 #include <limits.h>
+#include <stdio.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -685,4 +686,182 @@ Test(half, fast_vs_naive) {
                 hres_free(&N);
             }
         }
+}
+
+/* ---------------------------------------------------------------- threads -- */
+/* bf16 outputs of every fast call are bitwise the same for 1, 2 and 3 threads (chunks
+   are fixed by T; the rounding to bf16 is per element). T = 203 gives 8 chunks of
+   several 32-row blocks. */
+static void threaded_outputs(int method, int threads, uint16_t **z, uint16_t **dx, float **g) {
+    hp P;
+    const int T = 203, n = 45, m = 29, r = 16;
+    int E = method == HM_MELORA ? 7 : 1, G = method == HM_FLIP ? 3 : 1, K = method == HM_MC ? 2 : 1;
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    hp_init(&P, method, 0, MELORA_BF16, T, n, m, r, E, G, K);
+    cr_assert_eq(hp_forward(&P, P.x, P.z), MELORA_OK);
+    cr_assert_eq(hp_backward(&P, P.x, P.dx, P.dz), MELORA_OK);
+    *z = (uint16_t *)malloc((size_t)K * T * m * 2);
+    memcpy(*z, P.z, (size_t)K * T * m * 2);
+    *dx = (uint16_t *)malloc((size_t)T * n * 2);
+    memcpy(*dx, P.dx, (size_t)T * n * 2);
+    /* u, v, then every gradient */
+    {
+        size_t tr = (size_t)T * r, rn = (size_t)r * n, rr = (size_t)r * r, mr = (size_t)m * r, at = 0;
+        *g = (float *)malloc((2 * tr + 3 * rn + mr + 2 * rr) * 4);
+        const float *src[] = {P.u, P.v, P.dA, P.dB, P.dMA, P.dGA, P.dM, P.dH};
+        size_t cnt[] = {tr, tr, rn, mr, rn, rn, rr, rr};
+        for (int i = 0; i < 8; i++) { memcpy(*g + at, src[i], cnt[i] * 4); at += cnt[i]; }
+    }
+    hp_free(&P);
+}
+Test(half, bf16_bitwise_for_1_2_3_threads) {
+#ifndef _OPENMP
+    cr_skip_test("built without OpenMP: nothing to compare");
+#else
+    int keep = omp_get_max_threads();
+    const int T = 203, n = 45, m = 29, r = 16;
+    size_t ng = 2 * (size_t)T * r + 3 * (size_t)r * n + (size_t)m * r + 2 * (size_t)r * r;
+    for (int method = HM_LORA; method <= HM_MC; method++) {
+        uint16_t *z[3], *dx[3];
+        float *g[3];
+        size_t nz = (size_t)(method == HM_MC ? 2 : 1) * T * m;
+        for (int t = 0; t < 3; t++) threaded_outputs(method, t + 1, &z[t], &dx[t], &g[t]);
+        for (int t = 1; t < 3; t++) {
+            cr_assert(memcmp(z[0], z[t], nz * 2) == 0, "%s: z, 1 vs %d threads", HM_NAME[method], t + 1);
+            cr_assert(memcmp(dx[0], dx[t], (size_t)T * n * 2) == 0, "%s: dx, 1 vs %d threads", HM_NAME[method], t + 1);
+            cr_assert(memcmp(g[0], g[t], ng * 4) == 0, "%s: u, v or a gradient, 1 vs %d threads", HM_NAME[method], t + 1);
+        }
+        for (int t = 0; t < 3; t++) { free(z[t]); free(dx[t]); free(g[t]); }
+    }
+    omp_set_num_threads(keep);
+#endif
+}
+
+/* ---------------------------------------------------------------- errors -- */
+/* Everything a call may write, copied before it: z, dx, u, v, As, the gradients and the
+   workspace. */
+typedef struct { unsigned char *p[12]; size_t n[12]; const void *src[12]; int k; } hsnap;
+static void snap_add(hsnap *S, const void *p, size_t n) {
+    S->src[S->k] = p;
+    S->n[S->k] = n;
+    S->p[S->k] = (unsigned char *)malloc(n);
+    memcpy(S->p[S->k++], p, n);
+}
+static void hsnap_take(hsnap *S, const hp *P) {
+    size_t T = (size_t)P->T, rn = (size_t)P->r * P->n, rr = (size_t)P->r * P->r;
+    S->k = 0;
+    snap_add(S, P->z, (size_t)P->K * T * P->m * 2);
+    snap_add(S, P->dx, T * P->n * 2);
+    snap_add(S, P->u, T * P->r * 4);
+    snap_add(S, P->v, T * P->r * 4);
+    snap_add(S, P->As, rn * 4);
+    snap_add(S, P->dA, rn * 4);
+    snap_add(S, P->dB, (size_t)P->m * P->r * 4);
+    snap_add(S, P->dMA, rn * 4);
+    snap_add(S, P->dGA, rn * 4);
+    snap_add(S, P->dM, rr * 4);
+    snap_add(S, P->dH, rr * 4);
+    snap_add(S, P->w.base, P->w.bytes);
+}
+static void hsnap_check(hsnap *S, const char *what) {
+    for (int i = 0; i < S->k; i++) {
+        cr_assert(memcmp(S->p[i], S->src[i], S->n[i]) == 0, "%s: buffer %d written on error", what, i);
+        free(S->p[i]);
+    }
+}
+
+/* An unknown dtype is MELORA_ERR_ENUM, a half activation at an odd address
+   MELORA_ERR_ALIGNMENT, in every fast and naive call, with nothing written. */
+Test(half, bad_dtype_and_odd_address_write_nothing) {
+    const int T = 9, n = 7, m = 5, r = 3;
+    for (int vi = 0; vi < NVAR; vi++)
+        for (int naive = 0; naive < 2; naive++)
+            for (int fwd = 1; fwd >= 0; fwd--) {
+                const hvar *hv = &VARS[vi];
+                hp P;
+                hsnap S;
+                char what[96];
+                if (naive && !has_naive(hv->method)) continue;
+                if (!fwd && hv->method == HM_MC) continue;
+                hp_init(&P, hv->method, naive, MELORA_BF16, hv->E == 3 ? 9 : T, n, m, r, hv->E, hv->G, hv->K);
+                /* unknown dtypes: one past the last, 7, negative */
+                const int bad[] = {MELORA_DTYPE_COUNT_, 7, -1};
+                for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                    snprintf(what, sizeof what, "%s %s %s dtype %d", HM_NAME[hv->method], naive ? "naive" : "fast",
+                             fwd ? "forward" : "backward", bad[b]);
+                    P.dt = (melora_dtype)bad[b];
+                    hsnap_take(&S, &P);
+                    melora_status st = fwd ? hp_forward(&P, P.x, P.z) : hp_backward(&P, P.x, P.dx, P.dz);
+                    cr_assert_eq(st, MELORA_ERR_ENUM, "%s: status %d", what, st);
+                    hsnap_check(&S, what);
+                }
+                /* each activation of the call one byte off (copies at an odd address) */
+                for (int dt = MELORA_BF16; dt <= MELORA_FP16; dt++) {
+                    size_t tn = (size_t)P.T * n * 2, tm = (size_t)P.K * P.T * m * 2;
+                    unsigned char *xo = malloc(tn + 2), *zo = malloc(tm + 2), *dzo = malloc((size_t)P.T * m * 2 + 2),
+                                  *dxo = malloc(tn + 2);
+                    P.dt = (melora_dtype)dt;
+                    memcpy(xo + 1, P.x, tn);
+                    memcpy(zo + 1, P.z, tm);
+                    memcpy(dzo + 1, P.dz, (size_t)P.T * m * 2);
+                    memcpy(dxo + 1, P.dx, tn);
+                    for (int which = 0; which < 2; which++) {
+                        melora_status st;
+                        snprintf(what, sizeof what, "%s %s %s dtype %d, %s odd", HM_NAME[hv->method],
+                                 naive ? "naive" : "fast", fwd ? "forward" : "backward", dt,
+                                 which == 0 ? "x" : fwd ? "z" : "dx/dz");
+                        hsnap_take(&S, &P);
+                        if (fwd) st = hp_forward(&P, which == 0 ? (void *)(xo + 1) : P.x, which == 1 ? (void *)(zo + 1) : P.z);
+                        else if (which == 0) st = hp_backward(&P, xo + 1, P.dx, P.dz);
+                        else {
+                            st = hp_backward(&P, P.x, dxo + 1, P.dz);
+                            cr_assert_eq(st, MELORA_ERR_ALIGNMENT, "%s (dx): status %d", what, st);
+                            st = hp_backward(&P, P.x, P.dx, dzo + 1);
+                        }
+                        cr_assert_eq(st, MELORA_ERR_ALIGNMENT, "%s: status %d", what, st);
+                        hsnap_check(&S, what);
+                        /* the odd copies themselves are not written either */
+                        cr_assert(memcmp(zo + 1, P.z, tm) == 0 && memcmp(dxo + 1, P.dx, tn) == 0, "%s: written", what);
+                    }
+                    free(xo); free(zo); free(dzo); free(dxo);
+                }
+                hp_free(&P);
+            }
+}
+
+/* The workspace of a half-precision call is at least fp32's, and one byte short of it
+   is MELORA_ERR_WORKSPACE with nothing written. */
+Test(half, workspace_size_and_one_byte_short) {
+    const int T = 37, n = 45, m = 29;
+    for (int ri = 0; ri < NRANK; ri++)
+        for (int op = 0; op < MELORA_OP_COUNT_; op++)
+            for (int dt = MELORA_BF16; dt <= MELORA_FP16; dt++) {
+                size_t b32, bh;
+                melora_dims d32 = {T, n, m, RANKS[ri], MELORA_FP32}, dh = {T, n, m, RANKS[ri], (melora_dtype)dt};
+                cr_assert_eq(melora_workspace_size(&b32, (melora_op)op, d32), MELORA_OK);
+                cr_assert_eq(melora_workspace_size(&bh, (melora_op)op, dh), MELORA_OK);
+                cr_assert(bh >= b32, "op %d dtype %d r=%d: %zu bytes, fp32 %zu", op, dt, RANKS[ri], bh, b32);
+            }
+    for (int vi = 0; vi < NVAR; vi++)
+        for (int fwd = 1; fwd >= 0; fwd--)
+            for (int dt = MELORA_BF16; dt <= MELORA_FP16; dt++) {
+                const hvar *hv = &VARS[vi];
+                hp P;
+                hsnap S;
+                size_t need;
+                if (!fwd && hv->method == HM_MC) continue;
+                hp_init(&P, hv->method, 0, (melora_dtype)dt, hv->E == 3 ? 39 : T, n, m, 8, hv->E, hv->G, hv->K);
+                cr_assert_eq(melora_workspace_size(&need, hp_op(hv->method, fwd), hp_dims(&P)), MELORA_OK);
+                P.w.bytes = need - 1;
+                hsnap_take(&S, &P);
+                melora_status st = fwd ? hp_forward(&P, P.x, P.z) : hp_backward(&P, P.x, P.dx, P.dz);
+                cr_assert_eq(st, MELORA_ERR_WORKSPACE, "%s %s dtype %d: status %d", HM_NAME[hv->method],
+                             fwd ? "forward" : "backward", dt, st);
+                hsnap_check(&S, "one byte short");
+                hp_free(&P);
+            }
 }
