@@ -692,6 +692,7 @@ Test(half, fast_vs_naive) {
 /* bf16 outputs of every fast call are bitwise the same for 1, 2 and 3 threads (chunks
    are fixed by T; the rounding to bf16 is per element). T = 203 gives 8 chunks of
    several 32-row blocks. */
+#ifdef _OPENMP
 static void threaded_outputs(int method, int threads, uint16_t **z, uint16_t **dx, float **g) {
     hp P;
     const int T = 203, n = 45, m = 29, r = 16;
@@ -718,6 +719,7 @@ static void threaded_outputs(int method, int threads, uint16_t **z, uint16_t **d
     }
     hp_free(&P);
 }
+#endif
 Test(half, bf16_bitwise_for_1_2_3_threads) {
 #ifndef _OPENMP
     cr_skip_test("built without OpenMP: nothing to compare");
