@@ -943,6 +943,8 @@ static int melora__threads_ok(void) { return 1; }
 #define MELORA__RB 32 /* rows per block: a block of x and dz stays in L2 between uses; the
                          gradient partials see one register-formed sum per block */
 #define MELORA__LANES 16 /* padding of packed rank dimensions: a multiple of every width */
+#define MELORA__SLAB 256 /* columns of a half z or dx row updated at a time (melora__acc_rows) */
+#define MELORA__SLAB_LD (MELORA__SLAB + 16) /* its scratch stride: an odd count of lines */
 /* u = x A^T and dv = dz (sB) run in the transposed form (from a packed A^T or sB, no lane
    sums, MR x NV tiles) once the rank fills a vector; below, the dot form keeps every lane
    busy. */
@@ -989,6 +991,9 @@ enum {
     MELORA__R_NT,  /* r >= LANES, Flipout forward: N^T (n,ldr) */
     MELORA__R_KLP, /* eq. 7: P = M A (r,n) doubles */
     MELORA__R_KLS, /* eq. 7: S = Om |A| (r,n) doubles */
+    MELORA__R_HX,  /* bf16/fp16: a block of x widened to float32 (nc,RB,ldn) */
+    MELORA__R_HZ,  /* bf16/fp16: a slab of z (nc,RB,SLAB_LD), or a block of dz (nc,RB,ldm) */
+    MELORA__R_HDX, /* bf16/fp16 backward: a slab of dx (nc,RB,SLAB_LD) */
     MELORA__R_COUNT
 };
 typedef struct {
@@ -1020,6 +1025,13 @@ static int melora__nchunks(int T) {
     return (int)(nb < nc ? nb : nc);
 }
 
+static int melora__is_flipout(melora_op op) {
+    return op == MELORA_OP_FLIPOUT_FORWARD || op == MELORA_OP_FLIPOUT_BACKWARD;
+}
+static int melora__is_forward(melora_op op) {
+    return op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
+           op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
+}
 static melora_status melora__layout(melora__ws *ws, melora_op op, melora_dims d) {
     size_t cnt[MELORA__R_COUNT], esz[MELORA__R_COUNT], rn, rm, nc, tr;
     int i, T, n, m, r;
@@ -1100,6 +1112,20 @@ static melora_status melora__layout(melora__ws *ws, melora_op op, melora_dims d)
             break;
         }
     }
+    /* Half activations run the float32 kernels on float32 copies of each block of rows
+       (x, dz), and of slabs of SLAB columns of it (z, dx), rounded back once: per chunk,
+       4 RB (ldn + SLAB_LD) bytes for a forward, 4 RB (ldn + ldm + SLAB_LD) for a
+       backward (rounded up to 64 per region), none in float32 (whose layout is unchanged).
+       Only nc slots are needed whatever the thread count (melora__half_slot). */
+    if (d.dtype != MELORA_FP32 && op != MELORA_OP_MELORA_KL) {
+        MELORA__TRY(melora__elems(&cnt[MELORA__R_HX], nc, MELORA__RB, ws->ldn));
+        if (melora__is_forward(op)) {
+            cnt[MELORA__R_HZ] = nc * MELORA__RB * MELORA__SLAB_LD;
+        } else {
+            MELORA__TRY(melora__elems(&cnt[MELORA__R_HZ], nc, MELORA__RB, ws->ldm));
+            cnt[MELORA__R_HDX] = nc * MELORA__RB * MELORA__SLAB_LD;
+        }
+    }
     ws->total = 0;
     for (i = 0; i < MELORA__R_COUNT; i++) {
         size_t bytes = cnt[i] * esz[i]; /* cnt <= MAX_ELEMS: no overflow */
@@ -1124,49 +1150,6 @@ static melora_status melora__check_work(const void *work) {
 static size_t melora__esize(melora_dtype dt) {
     return dt == MELORA_FP32 ? sizeof(float) : sizeof(uint16_t);
 }
-static void melora__to_f32(float *out, const void *in, melora_dtype dt, size_t count) {
-    size_t i;
-    const uint16_t *h = (const uint16_t *)in;
-    if (dt == MELORA_FP32) memcpy(out, in, count * sizeof(float));
-    else if (dt == MELORA_BF16) for (i = 0; i < count; i++) out[i] = melora_bf16_to_f32(h[i]);
-    else for (i = 0; i < count; i++) out[i] = melora_f16_to_f32(h[i]);
-}
-static void melora__from_f32(void *out, melora_dtype dt, const float *in, size_t count) {
-    size_t i;
-    uint16_t *h = (uint16_t *)out;
-    if (dt == MELORA_FP32) memcpy(out, in, count * sizeof(float));
-    else if (dt == MELORA_BF16) for (i = 0; i < count; i++) h[i] = melora_f32_to_bf16(in[i]);
-    else for (i = 0; i < count; i++) h[i] = melora_f32_to_f16(in[i]);
-}
-
-MELORA_DEF melora_status melora_convert(void *out, melora_dtype out_dtype, const void *in,
-                                        melora_dtype in_dtype, int64_t count) {
-    /* out is (count) in out_dtype, in is (count) in in_dtype */
-    size_t i, eo, ei;
-    melora__buf b[2];
-    MELORA__REQUIRE(out && in, MELORA_ERR_NULL);
-    MELORA__REQUIRE((unsigned)out_dtype < (unsigned)MELORA_DTYPE_COUNT_ &&
-                        (unsigned)in_dtype < (unsigned)MELORA_DTYPE_COUNT_,
-                    MELORA_ERR_ENUM);
-    MELORA__REQUIRE(count >= 0, MELORA_ERR_SIZE);
-    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
-    eo = melora__esize(out_dtype);
-    ei = melora__esize(in_dtype);
-    MELORA__REQUIRE((uintptr_t)out % eo == 0 && (uintptr_t)in % ei == 0, MELORA_ERR_ALIGNMENT);
-    b[0].p = out; b[0].bytes = (size_t)count * eo; b[0].written = 1;
-    b[1].p = in; b[1].bytes = (size_t)count * ei; b[1].written = 0;
-    MELORA__TRY(melora__check_alias(b, 2));
-    if (in_dtype == MELORA_FP32) melora__from_f32(out, out_dtype, (const float *)in, (size_t)count);
-    else if (out_dtype == MELORA_FP32) melora__to_f32((float *)out, in, in_dtype, (size_t)count);
-    else
-        for (i = 0; i < (size_t)count; i++) { /* half to half through float32 */
-            float f;
-            melora__to_f32(&f, (const uint16_t *)in + i, in_dtype, 1);
-            melora__from_f32((uint16_t *)out + i, out_dtype, &f, 1);
-        }
-    return MELORA_OK;
-}
-
 MELORA_DEF melora_status melora_alloc(void **out, size_t bytes) {
     void *raw;
     uintptr_t p;
@@ -1700,6 +1683,192 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
 }
 #endif
 
+/* ------------------------------------------------------ half <-> float32 arrays -- */
+/* The vector conversions give the bits of the scalar melora_*_to_* (which match F16C on
+   every input): bf16 is the upper half of a float32, narrowed with the same integer
+   rounding lane by lane; fp16 is the F16C (or AVX-512) instruction, rounding to nearest
+   even whatever MXCSR says. Each returns how many leading elements it converted, whole
+   vectors only; the scalar functions do the rest. */
+#if defined(MELORA__GNUVEC) && defined(__AVX512F__)
+#define MELORA__CVT_W 16
+static size_t melora__widen_vec(float *out, const uint16_t *in, melora_dtype dt, size_t count) {
+    size_t i, nv = count - count % MELORA__CVT_W;
+    for (i = 0; i < nv; i += MELORA__CVT_W) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(in + i));
+        __m512i w = _mm512_cvtepu16_epi32(h);
+        __m512 f;
+        if (dt == MELORA_BF16) {
+            f = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        } else { /* the instruction quiets a signalling NaN, the scalar function keeps it */
+            __mmask16 nan = _mm512_cmpgt_epu32_mask(
+                _mm512_and_si512(w, _mm512_set1_epi32(0x7FFF)), _mm512_set1_epi32(0x7C00));
+            __m512i keep = _mm512_or_si512(
+                _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x8000)), 16),
+                _mm512_or_si512(_mm512_set1_epi32(0x7F800000),
+                                _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x3FF)), 13)));
+            f = _mm512_mask_blend_ps(nan, _mm512_cvtph_ps(h), _mm512_castsi512_ps(keep));
+        }
+        _mm512_storeu_ps(out + i, f);
+    }
+    return nv;
+}
+static size_t melora__narrow_vec(uint16_t *out, const float *in, melora_dtype dt,
+                                 size_t count) {
+    size_t i, nv = count - count % MELORA__CVT_W;
+    const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
+    const __m512i quiet = _mm512_set1_epi32(0x0040);
+    for (i = 0; i < nv; i += MELORA__CVT_W) {
+        __m256i h;
+        if (dt == MELORA_BF16) {
+            __m512i b = _mm512_castps_si512(_mm512_loadu_ps(in + i)), hi = _mm512_srli_epi32(b, 16);
+            __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(b, abs), inf);
+            __m512i rb = _mm512_add_epi32(b, _mm512_add_epi32(bias, _mm512_and_si512(hi, one)));
+            __m512i q = _mm512_mask_blend_epi32(nan, _mm512_srli_epi32(rb, 16),
+                                                _mm512_or_si512(hi, quiet));
+            h = _mm512_cvtepi32_epi16(q);
+        } else {
+            h = _mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), h);
+    }
+    return nv;
+}
+#elif defined(MELORA__GNUVEC) && (defined(__AVX2__) || defined(__F16C__))
+#define MELORA__CVT_W 8
+#if defined(__AVX2__)
+#define MELORA__CVT_BF16 1
+#endif
+#if defined(__F16C__)
+#define MELORA__CVT_F16 1
+#endif
+static size_t melora__widen_vec(float *out, const uint16_t *in, melora_dtype dt, size_t count) {
+    size_t i, nv = count - count % MELORA__CVT_W;
+#ifndef MELORA__CVT_BF16
+    if (dt == MELORA_BF16) return 0;
+#endif
+#ifndef MELORA__CVT_F16
+    if (dt == MELORA_FP16) return 0;
+#endif
+    for (i = 0; i < nv; i += MELORA__CVT_W) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+        __m256 f;
+#if defined(MELORA__CVT_BF16) && defined(MELORA__CVT_F16)
+        f = dt == MELORA_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+                              : _mm256_cvtph_ps(h);
+#elif defined(MELORA__CVT_BF16)
+        f = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+#else
+        f = _mm256_cvtph_ps(h);
+#endif
+        _mm256_storeu_ps(out + i, f);
+#ifdef MELORA__CVT_F16
+        /* the instruction quiets a signalling NaN, the scalar function keeps it */
+        if (dt == MELORA_FP16 &&
+            _mm_movemask_epi8(_mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7FFF)),
+                                              _mm_set1_epi16(0x7C00)))) {
+            int l;
+            for (l = 0; l < MELORA__CVT_W; l++) out[i + l] = melora_f16_to_f32(in[i + l]);
+        }
+#endif
+    }
+    return nv;
+}
+#ifdef MELORA__CVT_BF16
+/* 8 lanes of melora_f32_to_bf16, as 32-bit integers */
+MELORA__INLINE __m256i melora__bf16_lanes(const float *p) {
+    const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    __m256i b = _mm256_castps_si256(_mm256_loadu_ps(p)), hi = _mm256_srli_epi32(b, 16);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, abs), inf); /* both >= 0 */
+    __m256i rb = _mm256_add_epi32(
+        b, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), _mm256_and_si256(hi, _mm256_set1_epi32(1))));
+    return _mm256_blendv_epi8(_mm256_srli_epi32(rb, 16),
+                              _mm256_or_si256(hi, _mm256_set1_epi32(0x0040)), nan);
+}
+#endif
+static size_t melora__narrow_vec(uint16_t *out, const float *in, melora_dtype dt,
+                                 size_t count) {
+    size_t i, nv;
+    if (dt == MELORA_BF16) {
+#ifdef MELORA__CVT_BF16
+        nv = count - count % 16u;
+        for (i = 0; i < nv; i += 16) { /* packus interleaves 128-bit halves: permute back */
+            __m256i q = _mm256_packus_epi32(melora__bf16_lanes(in + i), melora__bf16_lanes(in + i + 8));
+            _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_permute4x64_epi64(q, 0xD8));
+        }
+        return nv;
+#else
+        return 0;
+#endif
+    }
+#ifdef MELORA__CVT_F16
+    nv = count - count % MELORA__CVT_W;
+    for (i = 0; i < nv; i += MELORA__CVT_W)
+        _mm_storeu_si128((__m128i *)(void *)(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+    return nv;
+#else
+    (void)i; (void)nv; (void)out; (void)in; (void)count;
+    return 0;
+#endif
+}
+#else /* the scalar functions for every element */
+static size_t melora__widen_vec(float *out, const uint16_t *in, melora_dtype dt, size_t count) {
+    (void)out; (void)in; (void)dt; (void)count;
+    return 0;
+}
+static size_t melora__narrow_vec(uint16_t *out, const float *in, melora_dtype dt,
+                                 size_t count) {
+    (void)out; (void)in; (void)dt; (void)count;
+    return 0;
+}
+#endif
+
+static void melora__to_f32(float *out, const void *in, melora_dtype dt, size_t count) {
+    size_t i;
+    const uint16_t *h = (const uint16_t *)in;
+    if (dt == MELORA_FP32) { memcpy(out, in, count * sizeof(float)); return; }
+    i = melora__widen_vec(out, h, dt, count);
+    if (dt == MELORA_BF16) for (; i < count; i++) out[i] = melora_bf16_to_f32(h[i]);
+    else for (; i < count; i++) out[i] = melora_f16_to_f32(h[i]);
+}
+static void melora__from_f32(void *out, melora_dtype dt, const float *in, size_t count) {
+    size_t i;
+    uint16_t *h = (uint16_t *)out;
+    if (dt == MELORA_FP32) { memcpy(out, in, count * sizeof(float)); return; }
+    i = melora__narrow_vec(h, in, dt, count);
+    if (dt == MELORA_BF16) for (; i < count; i++) h[i] = melora_f32_to_bf16(in[i]);
+    else for (; i < count; i++) h[i] = melora_f32_to_f16(in[i]);
+}
+
+MELORA_DEF melora_status melora_convert(void *out, melora_dtype out_dtype, const void *in,
+                                        melora_dtype in_dtype, int64_t count) {
+    /* out is (count) in out_dtype, in is (count) in in_dtype */
+    size_t i, eo, ei;
+    melora__buf b[2];
+    MELORA__REQUIRE(out && in, MELORA_ERR_NULL);
+    MELORA__REQUIRE((unsigned)out_dtype < (unsigned)MELORA_DTYPE_COUNT_ &&
+                        (unsigned)in_dtype < (unsigned)MELORA_DTYPE_COUNT_,
+                    MELORA_ERR_ENUM);
+    MELORA__REQUIRE(count >= 0, MELORA_ERR_SIZE);
+    MELORA__REQUIRE((uint64_t)count <= (uint64_t)MELORA__MAX_ELEMS, MELORA_ERR_OVERFLOW);
+    eo = melora__esize(out_dtype);
+    ei = melora__esize(in_dtype);
+    MELORA__REQUIRE((uintptr_t)out % eo == 0 && (uintptr_t)in % ei == 0, MELORA_ERR_ALIGNMENT);
+    b[0].p = out; b[0].bytes = (size_t)count * eo; b[0].written = 1;
+    b[1].p = in; b[1].bytes = (size_t)count * ei; b[1].written = 0;
+    MELORA__TRY(melora__check_alias(b, 2));
+    if (in_dtype == MELORA_FP32) melora__from_f32(out, out_dtype, (const float *)in, (size_t)count);
+    else if (out_dtype == MELORA_FP32) melora__to_f32((float *)out, in, in_dtype, (size_t)count);
+    else
+        for (i = 0; i < (size_t)count; i++) { /* half to half through float32 */
+            float f;
+            melora__to_f32(&f, (const uint16_t *)in + i, in_dtype, 1);
+            melora__from_f32((uint16_t *)out + i, out_dtype, &f, 1);
+        }
+    return MELORA_OK;
+}
+
 /* The three products of the passes, in the vocabulary of the rows they touch. */
 /* Y[t*ldy+i] += sum_k coef[t*r+k] W[k*ldw+i]   (t < nt, i < len) */
 static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
@@ -1849,19 +2018,15 @@ typedef struct {
        the skeleton. Bts = s B^T (r,ldm) and Ap = A (r,ldn) rows; At = A^T and Bs = s B
        (n or m, ldr) in the transposed form, else NULL; Flipout's N = (GA*GA)*EA and N^T;
        per-chunk gradient partials PA (of A), PN (of N), PB (of B^T), NULL when not
-       asked; per-chunk block scratch S1, S2 (RB,r), XA, TMP (RB,ldn); Me-LoRA's dv. */
+       asked; per-chunk block scratch S1, S2 (RB,r), XA, TMP (RB,ldn); Me-LoRA's dv; in
+       bf16/fp16 the per-slot float32 copies of x (HX), z or dz (HZ) and dx (HDX), else
+       NULL. */
     void *work;
     melora__ws ws;
     float *Bts, *Ap, *At, *Bs, *N, *Nt, *PA, *PN, *PB, *S1, *S2, *XA, *TMP, *DV;
+    float *HX, *HZ, *HDX;
 } melora__pass;
 
-static int melora__is_flipout(melora_op op) {
-    return op == MELORA_OP_FLIPOUT_FORWARD || op == MELORA_OP_FLIPOUT_BACKWARD;
-}
-static int melora__is_forward(melora_op op) {
-    return op == MELORA_OP_LORA_FORWARD || op == MELORA_OP_FLIPOUT_FORWARD ||
-           op == MELORA_OP_MELORA_FORWARD || op == MELORA_OP_MELORA_MC_FORWARD;
-}
 /* out: the rows the pass accumulates into, z (forward) or dx (backward, with dz). */
 static melora__pass melora__pass_of(melora_op op, melora_dims d, float s, void *out,
                                     const void *dz) {
@@ -1958,6 +2123,11 @@ static void melora__place(melora__pass *ps) {
     const melora__ws *ws = &ps->ws;
     int t = melora__use_t(ps->d.r), flip = melora__is_flipout(ps->op);
     void *w = ps->work;
+    if (ps->d.dtype != MELORA_FP32) {
+        ps->HX = melora__region(w, ws, MELORA__R_HX);
+        ps->HZ = melora__region(w, ws, MELORA__R_HZ);
+        ps->HDX = melora__is_forward(ps->op) ? NULL : melora__region(w, ws, MELORA__R_HDX);
+    }
     ps->Bts = melora__region(w, ws, MELORA__R_BTS);
     ps->Ap = melora__region(w, ws, MELORA__R_AP);
     if (flip) {
@@ -1989,7 +2159,6 @@ static melora_status melora__prepare(melora__pass *ps, const melora_work *work, 
     present = present && (melora__is_forward(ps->op) ? ps->z != NULL : ps->dz != NULL);
     if (work) {
         MELORA__TRY(melora__work_fits(&ps->ws, *work, ps->op, d));
-        MELORA__REQUIRE(d.dtype == MELORA_FP32, MELORA_ERR_ENUM); /* TODO half fast path */
         ps->work = work->base;
     }
     MELORA__REQUIRE(present, MELORA_ERR_NULL);
@@ -2020,12 +2189,78 @@ static float *melora__scratch_rows(float *base, int c, size_t ld) {
     return base + (size_t)c * MELORA__RB * ld;
 }
 
-/* Rows of x times their group's signs: xa[t][j] = x[t0+t][j] * sa[(t0+t)/G][j]. */
-static void melora__sign_rows(float *xa, size_t ldxa, const float *x, const float *sa,
-                              int64_t t0, int nt, int G, int n) {
+/* The half scratch slot of the thread running chunk c. The static schedule gives each
+   thread one run of chunks (thread i < nc, or none), so a slot per thread is its own and
+   stays in that core's cache from chunk to chunk, where a slot per chunk would sweep a
+   region of nc blocks; which slot a block uses changes no result. */
+static int melora__half_slot(int c, int nc) {
+#ifdef _OPENMP
+    int t = omp_get_thread_num();
+    return t < nc ? t : c;
+#else
+    (void)c; (void)nc;
+    return 0;
+#endif
+}
+
+/* The rows t0 .. t0+nt-1 of a (T,len) activation in dt as float32 rows: in place in
+   float32 (*ld = len), else widened into the chunk's scratch block hs (*ld = ldh). */
+static const float *melora__get_rows(size_t *ld, const void *a, float *hs, size_t ldh,
+                                     melora_dtype dt, int64_t t0, int nt, int len) {
+    const uint16_t *h = (const uint16_t *)a + (size_t)t0 * (size_t)len;
+    int t;
+    if (dt == MELORA_FP32) {
+        *ld = (size_t)len;
+        return (const float *)a + (size_t)t0 * (size_t)len;
+    }
+    for (t = 0; t < nt; t++)
+        melora__to_f32(hs + (size_t)t * ldh, h + (size_t)t * (size_t)len, dt, (size_t)len);
+    *ld = ldh;
+    return hs;
+}
+/* The rows t0 .. t0+nt-1 of a (T,len) activation y in dt (z or dx) += coef W (coef (nt,r),
+   W (r,ldw)), then, with tmp, += tmp * sa (Flipout's noise term; tmp (nt,ldt), sa the
+   group signs (ceil(T/G),len)). float32 rows are updated in place; half rows in slabs of
+   SLAB columns, each widened into hs, updated and rounded once while it is in L1 (a whole
+   block would go through L2 three times). Columns are independent: the slabs give the
+   sums of one pass over the row. */
+static void melora__acc_rows(void *y, melora_dtype dt, float *hs, int64_t t0, int nt,
+                             const float *coef, const float *W, size_t ldw, int r, int len,
+                             const float *tmp, size_t ldt, const float *sa, int G) {
+    int slab = dt == MELORA_FP32 ? len : MELORA__SLAB, j0, t, j;
+    for (j0 = 0; j0 < len; j0 += slab) {
+        int w = len - j0 < slab ? len - j0 : slab;
+        uint16_t *h = (uint16_t *)y + (size_t)t0 * (size_t)len + (size_t)j0;
+        size_t ld = MELORA__SLAB_LD;
+        float *yb = hs;
+        if (dt == MELORA_FP32) {
+            yb = (float *)y + (size_t)t0 * (size_t)len;
+            ld = (size_t)len;
+        } else {
+            for (t = 0; t < nt; t++)
+                melora__to_f32(yb + (size_t)t * ld, h + (size_t)t * (size_t)len, dt, (size_t)w);
+        }
+        melora__rows_axpy(yb, ld, nt, coef, W + j0, ldw, r, w);
+        if (tmp)
+            for (t = 0; t < nt; t++) {
+                const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)len + (size_t)j0;
+                const float *tr = tmp + (size_t)t * ldt + (size_t)j0;
+                float *o = yb + (size_t)t * ld;
+                for (j = 0; j < w; j++) o[j] += tr[j] * ar[j];
+            }
+        if (dt != MELORA_FP32)
+            for (t = 0; t < nt; t++)
+                melora__from_f32(h + (size_t)t * (size_t)len, dt, yb + (size_t)t * ld, (size_t)w);
+    }
+}
+
+/* Rows of x times their group's signs: xa[t][j] = xb[t][j] * sa[(t0+t)/G][j], xb the
+   float32 rows t0 .. t0+nt-1 of x (stride ldx). */
+static void melora__sign_rows(float *xa, size_t ldxa, const float *xb, size_t ldx,
+                              const float *sa, int64_t t0, int nt, int G, int n) {
     int t, j;
     for (t = 0; t < nt; t++) {
-        const float *xr = x + (size_t)(t0 + t) * (size_t)n;
+        const float *xr = xb + (size_t)t * ldx;
         const float *ar = sa + (size_t)((t0 + t) / G) * (size_t)n;
         float *o = xa + (size_t)t * ldxa;
         for (j = 0; j < n; j++) o[j] = xr[j] * ar[j];
@@ -2063,50 +2298,57 @@ static void melora__noise_rows(float *N, size_t ld, const float *GA, const float
    Flipout), v_t = C_e u_t (Me-LoRA), or, for each MC sample k, z_k += s (u C_k^T) B^T.
    One pass over x and z. */
 static void melora__fwd_rows(const melora__pass *ps) {
+    /* x is (T,n) and z (T,m) (MC: (E,T,m)) in d.dtype, u and v (T,r) float32 */
     int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
+    melora_dtype dt = ps->d.dtype;
     size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, ldr = ps->ws.ldr;
-    const float *X = (const float *)ps->x;
-    float *Z = (float *)ps->z;
+    size_t zk = (size_t)ps->d.T * (size_t)m * melora__esize(dt); /* bytes per MC sample */
+    /* transposed form: u for the whole chunk in one product, so that each slice of A^T is
+       reused by all its rows (per block, A^T streams again every 32 rows); half rows are
+       widened block by block, so they, and Flipout (u beside its noise term), form u per
+       block */
+    int chunk_u = ps->At && !ps->N && dt == MELORA_FP32;
     MELORA__PARALLEL_FOR
     for (c = 0; c < ps->ws.nc; c++) {
         float *sc = ps->S1 ? melora__scratch_rows(ps->S1, c, (size_t)r) : NULL;
+        int hs = melora__half_slot(c, ps->ws.nc);
+        float *hx = ps->HX ? melora__scratch_rows(ps->HX, hs, ldn) : NULL;
+        float *hz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, MELORA__SLAB_LD) : NULL;
         int64_t tb, te, t0;
         int k;
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
-        /* transposed form: u for the whole chunk in one product, so that each slice of A^T
-           is reused by all its rows (per block, A^T streams again every 32 rows); Flipout
-           forms u block by block, beside its noise term */
-        if (ps->At && !ps->N)
+        if (chunk_u)
             melora__gemm(ps->u + (size_t)tb * (size_t)r, (size_t)r, 0,
-                         X + (size_t)tb * (size_t)n, (size_t)n, 1, ps->At, ldr,
-                         (int)(te - tb), r, n, 1);
+                         (const float *)ps->x + (size_t)tb * (size_t)n, (size_t)n, 1, ps->At,
+                         ldr, (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            const float *xb = X + (size_t)t0 * (size_t)n;
-            float *ub = ps->u + (size_t)t0 * (size_t)r, *zb = Z + (size_t)t0 * (size_t)m;
+            size_t ldx;
+            const float *xb = melora__get_rows(&ldx, ps->x, hx, ldn, dt, t0, nt, n);
+            float *ub = ps->u + (size_t)t0 * (size_t)r;
             if (ps->N) { /* u += ((x*sa) N^T) * sb */
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
-                melora__sign_rows(xa, ldn, X, ps->sa, t0, nt, ps->G, n);
-                melora__rows_w(ub, xb, (size_t)n, nt, ps->Ap, ldn, ps->At, ldr, r, n);
+                melora__sign_rows(xa, ldn, xb, ldx, ps->sa, t0, nt, ps->G, n);
+                melora__rows_w(ub, xb, ldx, nt, ps->Ap, ldn, ps->At, ldr, r, n);
                 melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
                 melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
-            } else if (!ps->At) {
-                melora__rows_dot(ub, xb, (size_t)n, nt, ps->Ap, ldn, r, n);
+            } else if (!chunk_u) {
+                melora__rows_w(ub, xb, ldx, nt, ps->Ap, ldn, ps->At, ldr, r, n);
             }
             if (ps->op == MELORA_OP_MELORA_MC_FORWARD) {
-                size_t zk = (size_t)ps->d.T * (size_t)m, rr = (size_t)r * (size_t)r;
+                size_t rr = (size_t)r * (size_t)r;
                 for (k = 0; k < ps->E; k++) { /* sample k: z_k += s (u C_k^T) B^T */
                     melora__rows_dot(sc, ub, (size_t)r, nt, ps->C + (size_t)k * rr, (size_t)r,
                                      r, r);
-                    melora__rows_axpy(zb + (size_t)k * zk, (size_t)m, nt, sc, ps->Bts, ldm, r,
-                                      m);
+                    melora__acc_rows((char *)ps->z + (size_t)k * zk, dt, hz, t0, nt, sc, ps->Bts,
+                                     ldm, r, m, NULL, 0, NULL, 0);
                 }
             } else if (ps->C) {
                 float *vb = ps->v + (size_t)t0 * (size_t)r;
                 melora__mix_rows(vb, ub, ps->C, t0, nt, ps->d.T / ps->E, r, 0);
-                melora__rows_axpy(zb, (size_t)m, nt, vb, ps->Bts, ldm, r, m);
+                melora__acc_rows(ps->z, dt, hz, t0, nt, vb, ps->Bts, ldm, r, m, NULL, 0, NULL, 0);
             } else {
-                melora__rows_axpy(zb, (size_t)m, nt, ub, ps->Bts, ldm, r, m);
+                melora__acc_rows(ps->z, dt, hz, t0, nt, ub, ps->Bts, ldm, r, m, NULL, 0, NULL, 0);
             }
         }
     }
@@ -2129,11 +2371,11 @@ static void melora__run_forward(melora__pass *ps) {
    dn^T (x*sa) and dx += (dn N) * sa. Me-LoRA keeps dv (T,r) for dC. One pass over dz, x
    and dx; a block of dz and x is reused from cache. */
 static void melora__bwd_rows(const melora__pass *ps) {
+    /* x and dx are (T,n), dz (T,m) in d.dtype; u, v, dv (T,r) float32 */
     int n = ps->d.n, m = ps->d.m, r = ps->d.r, c;
+    melora_dtype dt = ps->d.dtype;
     size_t ldn = ps->ws.ldn, ldm = ps->ws.ldm, rn = (size_t)r * ldn, rm = (size_t)r * ldm;
     const float *uB = ps->op == MELORA_OP_MELORA_BACKWARD ? ps->v : ps->u;
-    const float *X = (const float *)ps->x, *DZ = (const float *)ps->dz;
-    float *DX = (float *)ps->dx;
     MELORA__PARALLEL_FOR
     for (c = 0; c < ps->ws.nc; c++) {
         float *pa = ps->PA ? ps->PA + (size_t)c * rn : NULL;
@@ -2141,45 +2383,44 @@ static void melora__bwd_rows(const melora__pass *ps) {
         float *pb = ps->PB ? ps->PB + (size_t)c * rm : NULL;
         float *s1 = melora__scratch_rows(ps->S1, c, (size_t)r);
         float *s2 = melora__scratch_rows(ps->S2, c, (size_t)r);
+        int hs = melora__half_slot(c, ps->ws.nc);
+        float *hx = ps->HX ? melora__scratch_rows(ps->HX, hs, ldn) : NULL;
+        float *hdz = ps->HZ ? melora__scratch_rows(ps->HZ, hs, ldm) : NULL;
+        float *hdx = ps->HDX ? melora__scratch_rows(ps->HDX, hs, MELORA__SLAB_LD) : NULL;
         int64_t tb, te, t0;
-        int t, j;
         if (pa) memset(pa, 0, rn * sizeof(float));
         if (pn) memset(pn, 0, rn * sizeof(float));
         if (pb) memset(pb, 0, rm * sizeof(float));
         melora__chunk_rows(&tb, &te, c, ps->ws.nc, ps->d.T);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            const float *dzb = DZ + (size_t)t0 * (size_t)m;
-            const float *xb = X + (size_t)t0 * (size_t)n;
+            size_t lddz, ldx = 0;
+            const float *dzb = melora__get_rows(&lddz, ps->dz, hdz, ldm, dt, t0, nt, m);
+            const float *xb = pa || pn ? melora__get_rows(&ldx, ps->x, hx, ldn, dt, t0, nt, n)
+                                       : NULL; /* x is read by the gradients alone */
             float *dvb = ps->DV ? ps->DV + (size_t)t0 * (size_t)r : s1, *dub = dvb, *dnb = s2;
-            melora__rows_w(dvb, dzb, (size_t)m, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
+            melora__rows_w(dvb, dzb, lddz, nt, ps->Bts, ldm, ps->Bs, ps->ws.ldr, r, m);
             if (pb)
-                melora__outer_acc(pb, ldm, r, uB + (size_t)t0 * (size_t)r, dzb, (size_t)m, nt,
-                                  m);
+                melora__outer_acc(pb, ldm, r, uB + (size_t)t0 * (size_t)r, dzb, lddz, nt, m);
             if (ps->C) {
                 dub = s2;
                 melora__mix_rows(dub, dvb, ps->C, t0, nt, ps->d.T / ps->E, r, 1);
             }
             if (ps->N) melora__sign_ranks(dnb, dub, ps->sb, t0, nt, ps->G, r, 0);
-            if (pa) melora__outer_acc(pa, ldn, r, dub, xb, (size_t)n, nt, n);
+            if (pa) melora__outer_acc(pa, ldn, r, dub, xb, ldx, nt, n);
             if (pn) {
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
-                melora__sign_rows(xa, ldn, X, ps->sa, t0, nt, ps->G, n);
+                melora__sign_rows(xa, ldn, xb, ldx, ps->sa, t0, nt, ps->G, n);
                 melora__outer_acc(pn, ldn, r, dnb, xa, ldn, nt, n);
             }
-            if (DX) {
-                float *dxb = DX + (size_t)t0 * (size_t)n;
-                melora__rows_axpy(dxb, (size_t)n, nt, dub, ps->Ap, ldn, r, n);
-                if (ps->N) {
-                    float *tmp = melora__scratch_rows(ps->TMP, c, ldn);
+            if (ps->dx) { /* dx += du A, Flipout + (dn N) * sa; rounded once */
+                float *tmp = ps->N ? melora__scratch_rows(ps->TMP, c, ldn) : NULL;
+                if (tmp) {
                     memset(tmp, 0, (size_t)nt * ldn * sizeof(float));
                     melora__rows_axpy(tmp, ldn, nt, dnb, ps->N, ldn, r, n);
-                    for (t = 0; t < nt; t++) {
-                        const float *ar = ps->sa + (size_t)((t0 + t) / ps->G) * (size_t)n;
-                        for (j = 0; j < n; j++)
-                            dxb[(size_t)t * (size_t)n + j] += tmp[(size_t)t * ldn + j] * ar[j];
-                    }
                 }
+                melora__acc_rows(ps->dx, dt, hdx, t0, nt, dub, ps->Ap, ldn, r, n, tmp, ldn,
+                                 ps->sa, ps->G);
             }
         }
     }
