@@ -653,6 +653,12 @@ static void model_suite(int naive, int method) {
                          hv->G, hv->K);
                 hres_free(&R);
             }
+            { /* many rows: 8 chunks of several 32-row blocks, and the half slabs' seams */
+                hres R;
+                run_case(&R, hv->method, naive, (melora_dtype)dt, hv->E == 3 ? 402 : 403, 45, 300, 16, hv->E, hv->G,
+                         hv->K);
+                hres_free(&R);
+            }
         }
 }
 Test(half, naive_lora_vs_model) { model_suite(1, HM_LORA); }
