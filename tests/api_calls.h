@@ -8,7 +8,9 @@
    order, so shape tables indexed by p[] stay valid), d[] its int sizes in order (the
    trailing four of a shaped call are T, n, m, r; E, G or K come first), f[] its float
    scalars in order, q[] its uint64 scalars (seed, then draw or offset), wbytes the size
-   of the workspace p[w], and nulls: bit i passes the call's i-th struct pointer as NULL.
+   of the workspace p[w], and nulls: bit i passes the call's i-th struct pointer as NULL,
+   bits API_DTYPE_SHIFT and up the dtype of a shaped call's activations (0: MELORA_FP32,
+   so that an api_args written before the dtype existed keeps its meaning).
    Each entry of api_table() says where its pointers go: slots has one character per
    p[] ('.' an argument of its own, 'w' the base of the melora_work, a digit the struct
    pointer of that index it is a field of), structs one per struct pointer ('g' the
@@ -31,11 +33,15 @@ typedef melora_status (*call_fn)(const api_args *a);
 #define API_S(a, i, s) ((((a)->nulls >> (i)) & 1u) ? NULL : &(s))
 #define API_Q(a, i) ((a)->q ? (a)->q[i] : 0u)
 
-static inline melora_dims api_dims(const int *d) {
+#define API_DTYPE_SHIFT 16
+#define API_DTYPE(a) ((melora_dtype)((a)->nulls >> API_DTYPE_SHIFT))
+static inline melora_dims api_dims_dt(const int *d, melora_dtype dt) {
     melora_dims x;
     x.T = d[0]; x.n = d[1]; x.m = d[2]; x.r = d[3];
+    x.dtype = dt;
     return x;
 }
+static inline melora_dims api_dims(const int *d) { return api_dims_dt(d, MELORA_FP32); }
 static inline melora_work api_work(const api_args *a, int i) {
     melora_work w;
     w.base = a->p[i];
@@ -48,7 +54,7 @@ static inline melora_status c_lora_f(const api_args *a) {
     void **p = a->p;
     melora_lora_saved sv = {CF(p[3]), F(p[1])};
     melora_lora_params pr = {CF(p[4]), CF(p[5]), a->f[0]};
-    return melora_lora_forward(F(p[0]), API_S(a, 0, sv), api_work(a, 2), API_S(a, 1, pr), api_dims(a->d));
+    return melora_lora_forward(F(p[0]), API_S(a, 0, sv), api_work(a, 2), API_S(a, 1, pr), api_dims_dt(a->d, API_DTYPE(a)));
 }
 /* dx dA dB w dz u x A B */
 static inline melora_status c_lora_b(const api_args *a) {
@@ -57,7 +63,7 @@ static inline melora_status c_lora_b(const api_args *a) {
     melora_lora_saved sv = {CF(p[6]), F(p[5])};
     melora_lora_params pr = {CF(p[7]), CF(p[8]), a->f[0]};
     return melora_lora_backward(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), api_work(a, 3), CF(p[4]),
-                                API_S(a, 2, pr), api_dims(a->d));
+                                API_S(a, 2, pr), api_dims_dt(a->d, API_DTYPE(a)));
 }
 /* BLoB: As MA GA EA | r n */
 static inline melora_status c_blob_s(const api_args *a) {
@@ -71,7 +77,7 @@ static inline melora_status c_blob_f(const api_args *a) {
     melora_lora_saved sv = {CF(p[4]), F(p[1])};
     melora_blob_params pr = {CF(p[5]), CF(p[6]), CF(p[8]), a->f[0]};
     return melora_blob_forward(F(p[0]), API_S(a, 0, sv), F(p[2]), api_work(a, 3), API_S(a, 1, pr),
-                               CF(p[7]), api_dims(a->d));
+                               CF(p[7]), api_dims_dt(a->d, API_DTYPE(a)));
 }
 /* dx dMA dGA dB w dz u x As GA EA B (MA is not read) */
 static inline melora_status c_blob_b(const api_args *a) {
@@ -81,7 +87,7 @@ static inline melora_status c_blob_b(const api_args *a) {
     melora_blob_params pr = {NULL, CF(p[9]), CF(p[11]), a->f[0]};
     melora_blob_draw dr = {CF(p[8]), CF(p[10])};
     return melora_blob_backward(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), api_work(a, 4), CF(p[5]),
-                                API_S(a, 2, pr), API_S(a, 3, dr), api_dims(a->d));
+                                API_S(a, 2, pr), API_S(a, 3, dr), api_dims_dt(a->d, API_DTYPE(a)));
 }
 /* Flipout: z u w x MA GA EA sa sb B | G T n m r */
 static inline melora_status c_flip_f(const api_args *a) {
@@ -90,7 +96,7 @@ static inline melora_status c_flip_f(const api_args *a) {
     melora_blob_params pr = {CF(p[4]), CF(p[5]), CF(p[9]), a->f[0]};
     melora_flipout_noise nz = {CF(p[6]), CF(p[7]), CF(p[8]), a->d[0]};
     return melora_blob_flipout_forward(F(p[0]), API_S(a, 0, sv), api_work(a, 2), API_S(a, 1, pr),
-                                       API_S(a, 2, nz), api_dims(a->d + 1));
+                                       API_S(a, 2, nz), api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 /* dx dMA dGA dB w dz u x MA GA EA sa sb B */
 static inline melora_status c_flip_b(const api_args *a) {
@@ -100,7 +106,7 @@ static inline melora_status c_flip_b(const api_args *a) {
     melora_blob_params pr = {CF(p[8]), CF(p[9]), CF(p[13]), a->f[0]};
     melora_flipout_noise nz = {CF(p[10]), CF(p[11]), CF(p[12]), a->d[0]};
     return melora_blob_flipout_backward(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), api_work(a, 4),
-                                        CF(p[5]), API_S(a, 2, pr), API_S(a, 3, nz), api_dims(a->d + 1));
+                                        CF(p[5]), API_S(a, 2, pr), API_S(a, 3, nz), api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 /* kl dMA dGA MA GA | r n | sigma_p weight (dB stays NULL: the KL does not touch it) */
 static inline melora_status c_blob_kl(const api_args *a) {
@@ -122,7 +128,7 @@ static inline melora_status c_me_f(const api_args *a) {
     melora_melora_params pr = {CF(p[5]), CF(p[7]), NULL, NULL, a->f[0]};
     melora_melora_draw dr = {CF(p[6]), NULL, a->d[0]};
     return melora_melora_forward(F(p[0]), API_S(a, 0, sv), api_work(a, 3), API_S(a, 1, pr),
-                                 API_S(a, 2, dr), api_dims(a->d + 1));
+                                 API_S(a, 2, dr), api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 /* dx dA dB dM dH w dz u v x A C B H EC */
 static inline melora_status c_me_b(const api_args *a) {
@@ -132,7 +138,7 @@ static inline melora_status c_me_b(const api_args *a) {
     melora_melora_params pr = {CF(p[10]), CF(p[12]), NULL, CF(p[13]), a->f[0]};
     melora_melora_draw dr = {CF(p[11]), CF(p[14]), a->d[0]};
     return melora_melora_backward(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), api_work(a, 5), CF(p[6]),
-                                  API_S(a, 2, pr), API_S(a, 3, dr), api_dims(a->d + 1));
+                                  API_S(a, 2, pr), API_S(a, 3, dr), api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 /* z u w x A C B | K T n m r */
 static inline melora_status c_me_mc(const api_args *a) {
@@ -140,7 +146,7 @@ static inline melora_status c_me_mc(const api_args *a) {
     melora_lora_saved sv = {CF(p[3]), F(p[1])};
     melora_melora_params pr = {CF(p[4]), CF(p[6]), NULL, NULL, a->f[0]};
     return melora_melora_mc_forward(F(p[0]), API_S(a, 0, sv), api_work(a, 2), API_S(a, 1, pr), CF(p[5]),
-                                    a->d[0], api_dims(a->d + 1));
+                                    a->d[0], api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 /* kl dA dM dH w A M H | r n | sigma weight */
 static inline melora_status c_me_kl(const api_args *a) {
@@ -170,7 +176,7 @@ static inline melora_status c_lora_fn(const api_args *a) {
     void **p = a->p;
     melora_lora_saved sv = {CF(p[2]), F(p[1])};
     melora_lora_params pr = {CF(p[3]), CF(p[4]), a->f[0]};
-    return melora_lora_forward_naive(F(p[0]), API_S(a, 0, sv), API_S(a, 1, pr), api_dims(a->d));
+    return melora_lora_forward_naive(F(p[0]), API_S(a, 0, sv), API_S(a, 1, pr), api_dims_dt(a->d, API_DTYPE(a)));
 }
 static inline melora_status c_lora_bn(const api_args *a) {
     void **p = a->p;
@@ -178,7 +184,7 @@ static inline melora_status c_lora_bn(const api_args *a) {
     melora_lora_saved sv = {CF(p[5]), F(p[4])};
     melora_lora_params pr = {CF(p[6]), CF(p[7]), a->f[0]};
     return melora_lora_backward_naive(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), CF(p[3]), API_S(a, 2, pr),
-                                      api_dims(a->d));
+                                      api_dims_dt(a->d, API_DTYPE(a)));
 }
 static inline melora_status c_flip_fn(const api_args *a) {
     void **p = a->p;
@@ -186,7 +192,7 @@ static inline melora_status c_flip_fn(const api_args *a) {
     melora_blob_params pr = {CF(p[3]), CF(p[4]), CF(p[8]), a->f[0]};
     melora_flipout_noise nz = {CF(p[5]), CF(p[6]), CF(p[7]), a->d[0]};
     return melora_blob_flipout_forward_naive(F(p[0]), API_S(a, 0, sv), API_S(a, 1, pr), API_S(a, 2, nz),
-                                             api_dims(a->d + 1));
+                                             api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 static inline melora_status c_flip_bn(const api_args *a) {
     void **p = a->p;
@@ -195,7 +201,7 @@ static inline melora_status c_flip_bn(const api_args *a) {
     melora_blob_params pr = {CF(p[7]), CF(p[8]), CF(p[12]), a->f[0]};
     melora_flipout_noise nz = {CF(p[9]), CF(p[10]), CF(p[11]), a->d[0]};
     return melora_blob_flipout_backward_naive(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), CF(p[4]),
-                                              API_S(a, 2, pr), API_S(a, 3, nz), api_dims(a->d + 1));
+                                              API_S(a, 2, pr), API_S(a, 3, nz), api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 static inline melora_status c_me_fn(const api_args *a) {
     void **p = a->p;
@@ -203,7 +209,7 @@ static inline melora_status c_me_fn(const api_args *a) {
     melora_melora_params pr = {CF(p[4]), CF(p[6]), NULL, NULL, a->f[0]};
     melora_melora_draw dr = {CF(p[5]), NULL, a->d[0]};
     return melora_melora_forward_naive(F(p[0]), API_S(a, 0, sv), API_S(a, 1, pr), API_S(a, 2, dr),
-                                       api_dims(a->d + 1));
+                                       api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 static inline melora_status c_me_bn(const api_args *a) {
     void **p = a->p;
@@ -212,7 +218,11 @@ static inline melora_status c_me_bn(const api_args *a) {
     melora_melora_params pr = {CF(p[9]), CF(p[11]), NULL, CF(p[12]), a->f[0]};
     melora_melora_draw dr = {CF(p[10]), CF(p[13]), a->d[0]};
     return melora_melora_backward_naive(F(p[0]), API_S(a, 0, g), API_S(a, 1, sv), CF(p[5]), API_S(a, 2, pr),
-                                        API_S(a, 3, dr), api_dims(a->d + 1));
+                                        API_S(a, 3, dr), api_dims_dt(a->d + 1, API_DTYPE(a)));
+}
+/* out in | count out_dtype in_dtype */
+static inline melora_status c_convert(const api_args *a) {
+    return melora_convert(a->p[0], (melora_dtype)a->d[1], a->p[1], (melora_dtype)a->d[2], a->d[0]);
 }
 /* Noise: out | count | q = seed, offset */
 static inline melora_status c_noise_n(const api_args *a) { return melora_noise_normal(F(a->p[0]), API_Q(a, 0), API_Q(a, 1), a->d[0]); }
@@ -225,12 +235,12 @@ static inline melora_status c_blob_nz(const api_args *a) { return melora_blob_no
 /* EA sa sb | G T n m r | q = seed, draw */
 static inline melora_status c_flip_nz(const api_args *a) {
     return melora_blob_flipout_noise(F(a->p[0]), F(a->p[1]), F(a->p[2]), API_Q(a, 0), API_Q(a, 1), a->d[0],
-                                     api_dims(a->d + 1));
+                                     api_dims_dt(a->d + 1, API_DTYPE(a)));
 }
 /* EC | E r | q = seed, draw */
 static inline melora_status c_me_nz(const api_args *a) { return melora_melora_noise(F(a->p[0]), API_Q(a, 0), API_Q(a, 1), a->d[0], a->d[1]); }
 /* bytes | T n m r (the op Flipout's backward: the largest layout) */
-static inline melora_status c_ws(const api_args *a) { return melora_workspace_size((size_t *)a->p[0], MELORA_OP_FLIPOUT_BACKWARD, api_dims(a->d)); }
+static inline melora_status c_ws(const api_args *a) { return melora_workspace_size((size_t *)a->p[0], MELORA_OP_FLIPOUT_BACKWARD, api_dims_dt(a->d, API_DTYPE(a))); }
 
 typedef struct {
     const char *name; /* the function, melora_ left out */
@@ -272,6 +282,7 @@ static inline const api_call *api_table(int *count) {
         {"blob_flipout_noise", c_flip_nz, "...", "", -1},
         {"melora_noise", c_me_nz, ".", "", -1},
         {"workspace_size", c_ws, ".", "", -1},
+        {"convert", c_convert, "..", "", -1},
     };
     *count = (int)(sizeof T / sizeof T[0]);
     return T;
@@ -285,19 +296,22 @@ static inline const api_call *api_of(call_fn fn) {
 }
 /* The sizes the call's workspace is sized for: the KLs' (r,n) as T = m = 1; Flipout's G,
    Me-LoRA's E and the Monte-Carlo K come before T, n, m, r in d. */
-static inline melora_dims api_work_dims(const api_call *c, const int *d) {
-    melora_dims x;
+static inline melora_dims api_work_dims(const api_call *c, const int *d, melora_dtype dt) {
     if (c->op == MELORA_OP_MELORA_KL) {
-        x.T = 1; x.n = d[1]; x.m = 1; x.r = d[0];
-        return x;
+        const int kd[4] = {1, d[1], 1, d[0]};
+        return api_dims_dt(kd, dt);
     }
-    return api_dims(d + (c->op == MELORA_OP_LORA_FORWARD || c->op == MELORA_OP_LORA_BACKWARD ? 0 : 1));
+    return api_dims_dt(d + (c->op == MELORA_OP_LORA_FORWARD || c->op == MELORA_OP_LORA_BACKWARD ? 0 : 1), dt);
 }
-/* MELORA_OK and *bytes what melora_workspace_size says for the call at sizes d, or its
-   error; MELORA_ERR_ENUM for a call without a workspace. */
-static inline melora_status api_work_bytes(size_t *bytes, const api_call *c, const int *d) {
+/* MELORA_OK and *bytes what melora_workspace_size says for the call at sizes d and
+   activations of dtype dt, or its error; MELORA_ERR_ENUM for a call without a workspace. */
+static inline melora_status api_work_bytes_dt(size_t *bytes, const api_call *c, const int *d,
+                                              melora_dtype dt) {
     if (c->op < 0) return MELORA_ERR_ENUM;
-    return melora_workspace_size(bytes, (melora_op)c->op, api_work_dims(c, d));
+    return melora_workspace_size(bytes, (melora_op)c->op, api_work_dims(c, d, dt));
+}
+static inline melora_status api_work_bytes(size_t *bytes, const api_call *c, const int *d) {
+    return api_work_bytes_dt(bytes, c, d, MELORA_FP32);
 }
 
 #endif

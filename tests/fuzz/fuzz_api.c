@@ -6,7 +6,9 @@
    misaligned, the contents of every buffer (small, large, zero, raw bit patterns, or
    ordinary values with NaN/Inf/0/denormal entries planted in them), then the size the
    workspace is said to have (what melora_workspace_size says, more, or less: one byte
-   less, none, half, any) and which struct pointer is NULL. The calls go through
+   less, none, half, any), which struct pointer is NULL, and, for a call with melora_dims,
+   the activations' dtype (float32, bf16, fp16, now and then an unknown one) and whether
+   one activation sits off its element's alignment. The calls go through
    tests/api_calls.h, which builds each call's structs from the decoded pointers.
 
    An independent oracle derives from the documented contract which statuses the call may
@@ -21,6 +23,11 @@
        or for a KL a zero/non-finite std or non-finite entry -> MELORA_ERR_VALUE
      - a misaligned workspace                    -> MELORA_ERR_ALIGNMENT
      - a workspace smaller than melora_workspace_size() says -> MELORA_ERR_WORKSPACE
+     - an unknown dtype                          -> MELORA_ERR_ENUM
+     - x, z, dz or dx not aligned to its element (2 bytes half, 4 float32)
+                                                 -> MELORA_ERR_ALIGNMENT
+   (buffers are sized by the element size: x, z, dz, dx in the call's dtype, everything
+   else float32)
    and asserts:
      - an argument error returns one of the predicted codes and writes nothing (every
        buffer, the workspace and *kl compared bitwise with a snapshot); such calls get
@@ -33,7 +40,12 @@
        (LoRA, Flipout, Me-LoRA forward and backward) agree with the reference's, run on
        the same inputs, within 1e-4 of each output's largest magnitude plus 1e-5 of each
        element's sum of |terms| (the reference run on absolute values: a sum that cancels
-       is held to float's error, not to its own small size);
+       is held to float's error, not to its own small size); for bf16 and fp16
+       activations plus one half-precision rounding of each of the two results,
+       2^-8 (|fast| + |naive|) for bf16, 2^-11 (...) for fp16 (see compare_naive);
+     - melora_convert, every pair of dtypes, equals the scalar conversions element by
+       element, and its errors (NULL, unknown dtype, negative count, misaligned,
+       overlapping buffers) write nothing;
      - the noise functions equal melora_rng_*(seed, offset + i) element by element, and
        those of a draw (melora_draw_offset, melora_blob_noise, melora_blob_flipout_noise,
        melora_melora_noise) the normals and signs at the offsets the header states,
@@ -120,14 +132,30 @@ static const spec SPECS[] = {
 #define SMALL 64                                /* buffers of calls expected to fail */
 #define CAP_MADDS 1.2e7                         /* see too_slow */
 
-/* A copy of n floats with their absolute values (NULL stays NULL). */
-static float *abs_copy(const void *src, size_t bytes) {
-    size_t j, n = bytes / sizeof(float);
-    float *c;
+/* A copy of a buffer with the absolute values of its elements, floats or (half != 0)
+   bf16/fp16 bit patterns, whose sign is their top bit (NULL stays NULL). */
+static void *abs_copy(const void *src, size_t bytes, int half) {
+    size_t j;
+    void *c;
     if (!src) return NULL;
-    c = (float *)malloc(bytes ? bytes : 1);
-    for (j = 0; j < n; j++) c[j] = fabsf(((const float *)src)[j]);
+    c = malloc(bytes ? bytes : 1);
+    if (half)
+        for (j = 0; j < bytes / 2; j++) ((uint16_t *)c)[j] = ((const uint16_t *)src)[j] & 0x7FFFu;
+    else
+        for (j = 0; j < bytes / sizeof(float); j++) ((float *)c)[j] = fabsf(((const float *)src)[j]);
     return c;
+}
+/* The activations x, z, dz, dx of a shaped call: the buffers of shape (T,n), (T,m) or
+   (K,T,m); they are in the call's dtype, everything else float32. */
+static int is_act(const char *dims, const char *shape) {
+    return strchr(dims, 'T') && (!strcmp(shape, "Tn") || !strcmp(shape, "Tm") || !strcmp(shape, "KTm"));
+}
+static int is_half(int dt) { return dt == MELORA_BF16 || dt == MELORA_FP16; }
+/* element j of a buffer as a double */
+static double elem(const void *p, size_t j, int dt) {
+    if (dt == MELORA_BF16) return (double)melora_bf16_to_f32(((const uint16_t *)p)[j]);
+    if (dt == MELORA_FP16) return (double)melora_f16_to_f32(((const uint16_t *)p)[j]);
+    return (double)((const float *)p)[j];
 }
 
 /* The reference of a fast function: same name plus _naive, the same pointers but the
@@ -137,13 +165,20 @@ static float *abs_copy(const void *src, size_t bytes) {
    here is multilinear in the inputs (and s), so the naive reference run once more on the
    absolute values of every input, s and the initial contents gives that sum exactly.
    A float sum of K terms errs by at most about K eps of it (eps = 6e-8, K < 2000 here),
-   and a result that cancels to far below its terms is held to what float can do. */
+   and a result that cancels to far below its terms is held to what float can do.
+   Half-precision activations (z, dx in bf16 or fp16): both the fast path and the
+   reference accumulate in float32 and round once, so each of the two results is within
+   half an ulp of its float32 value, u_h |value| (u_h = 2^-8 bf16, 2^-11 fp16, plus half
+   the smallest fp16 subnormal, 2^-25): the tolerance above plus u_h (|fast| + |naive|) +
+   2^-24. fp16 overflows at 65504 even from moderate inputs: elements whose sum of |terms|
+   passes 2^15 are not compared (they may legitimately be infinite). */
 static void compare_naive(const spec *sp, void **p, float **snap, const size_t *bytes,
-                          const int *d, const float *f, unsigned snull) {
+                          const int *d, const float *f, unsigned snull, int dt) {
     char want[64];
     const spec *nv = NULL;
     void *q[16], *qa[16];
-    float *out[16], *aout[16], *ain[16], fa[3];
+    void *out[16], *aout[16], *ain[16];
+    float fa[3];
     int np = (int)strlen(sp->kinds), i, nq = 0, na = 0;
     melora_status st;
     snprintf(want, sizeof want, "%s_naive", sp->name);
@@ -154,41 +189,48 @@ static void compare_naive(const spec *sp, void **p, float **snap, const size_t *
         char k = sp->kinds[i];
         out[i] = aout[i] = NULL;
         if (k == 'w') continue;
+        int half = is_half(dt) && is_act(sp->dims, sp->shape[i]);
         if ((k == 'o' || k == 'O') && p[i]) {
-            out[i] = (float *)malloc(bytes[i]);
+            out[i] = malloc(bytes[i]);
             memcpy(out[i], snap[i], bytes[i]);
-            aout[i] = abs_copy(snap[i], bytes[i]);
+            aout[i] = abs_copy(snap[i], bytes[i], half);
             q[nq] = out[i];
             qa[nq++] = aout[i];
         } else {
             q[nq] = p[i];
-            qa[nq++] = ain[na++] = abs_copy(p[i], bytes[i]);
+            qa[nq++] = ain[na++] = abs_copy(p[i], bytes[i], half);
         }
     }
     CHECK(nq == (int)strlen(nv->kinds), "%s: %d pointers for %s", sp->name, nq, nv->name);
     {
-        api_args a = {q, d, f, NULL, 0, snull};
+        api_args a = {q, d, f, NULL, 0, snull | (unsigned)dt << API_DTYPE_SHIFT};
         st = nv->call(&a);
     }
     CHECK(st == MELORA_OK, "%s: status %d where the fast path gave MELORA_OK", nv->name, st);
     for (i = 0; i < 3; i++) fa[i] = fabsf(f[i]);
     {
-        api_args a = {qa, d, fa, NULL, 0, snull};
+        api_args a = {qa, d, fa, NULL, 0, snull | (unsigned)dt << API_DTYPE_SHIFT};
         st = nv->call(&a);
     }
     CHECK(st == MELORA_OK, "%s: status %d on the absolute values", nv->name, st);
     for (i = 0; i < np; i++) {
-        const float *a = (const float *)p[i], *b = out[i], *t = aout[i];
-        size_t j, n = bytes[i] / sizeof(float);
+        const void *a = p[i], *b = out[i], *t = aout[i];
+        int et = is_act(sp->dims, sp->shape[i]) ? dt : MELORA_FP32;
+        double uh = et == MELORA_BF16 ? ldexp(1.0, -8) : et == MELORA_FP16 ? ldexp(1.0, -11) : 0.0;
+        size_t j, n = bytes[i] / (is_half(et) ? 2 : sizeof(float));
         double scale = 0.0, worst = 0.0;
         if (!b) continue;
-        for (j = 0; j < n; j++) scale = fmax(scale, fabs((double)b[j]));
-        for (j = 0; j < n; j++) worst = fmax(worst, fabs((double)a[j] - (double)b[j]) / (1e-4 * scale + 1e-5 * (double)t[j] + 1e-30));
-        if (getenv("FUZZ_DEBUG")) fprintf(stderr, "worst %s %d: %g of the tolerance\n", sp->name, i, worst);
         for (j = 0; j < n; j++)
-            CHECK(fabs((double)a[j] - (double)b[j]) <= 1e-4 * scale + 1e-5 * (double)t[j] + 1e-30,
-                  "%s: output %d[%zu] = %.9g, the naive reference %.9g (scale %g, sum of |terms| %g)",
-                  sp->name, i, j, a[j], b[j], scale, (double)t[j]);
+            if (et != MELORA_FP16 || elem(t, j, et) <= 32768.0) scale = fmax(scale, fabs(elem(b, j, et)));
+        for (j = 0; j < n; j++) {
+            double x = elem(a, j, et), y = elem(b, j, et), tj = elem(t, j, et);
+            double tol = 1e-4 * scale + 1e-5 * tj + uh * (fabs(x) + fabs(y)) + (uh ? ldexp(1.0, -24) : 0.0) + 1e-30;
+            if (et == MELORA_FP16 && !(tj <= 32768.0)) continue;
+            worst = fmax(worst, fabs(x - y) / tol);
+            CHECK(fabs(x - y) <= tol, "%s (dtype %d): output %d[%zu] = %.9g, the naive reference %.9g (scale %g, sum of |terms| %g)",
+                  sp->name, dt, i, j, x, y, scale, tj);
+        }
+        if (getenv("FUZZ_DEBUG")) fprintf(stderr, "worst %s %d: %g of the tolerance\n", sp->name, i, worst);
         free(out[i]);
         free(aout[i]);
     }
@@ -211,7 +253,10 @@ typedef struct {
     size_t wbytes;       /* what melora_workspace_size says; 0 when it cannot say */
     size_t wclaim;       /* the size the call is told its workspace has */
     double kl, kl0;
+    int dt;              /* the activations' dtype (shaped calls; MELORA_FP32 otherwise) */
+    int odd;             /* index of the activation moved off its alignment, -1 none */
 } fcall;
+static int dt_known(int dt) { return dt >= 0 && dt < MELORA_DTYPE_COUNT_; }
 
 /* Sizes (often T a multiple of E; 1 call in 16 large), scalars, NULL pointers and the
    workspace's alignment, in the order the seeds were written for. */
@@ -263,7 +308,8 @@ static unsigned arg_statuses(fcall *c) {
     c->wbytes = 0;
     if (sp->op >= 0 && positive("nr", sp->dims, c->d) &&
         (sp->op == MELORA_OP_MELORA_KL || positive("Tm", sp->dims, c->d))) {
-        melora_status ws = api_work_bytes(&c->wbytes, c->ac, c->d);
+        melora_status ws = api_work_bytes_dt(&c->wbytes, c->ac, c->d,
+                                             (melora_dtype)(dt_known(c->dt) ? c->dt : MELORA_FP32));
         if (ws != MELORA_OK) {
             CHECK(ws == MELORA_ERR_OVERFLOW, "%s: workspace_size gave %d", sp->name, ws);
             allowed |= BIT(ws);
@@ -275,6 +321,8 @@ static unsigned arg_statuses(fcall *c) {
         else if (c->wbytes && c->wclaim < c->wbytes) allowed |= BIT(MELORA_ERR_WORKSPACE);
     }
     allowed |= scalar_statuses(&c->bounded, sp->scal, c->f, c->ns);
+    if (!dt_known(c->dt)) allowed |= BIT(MELORA_ERR_ENUM);
+    else if (c->odd >= 0 && !((seen >> c->odd) & 1u)) allowed |= BIT(MELORA_ERR_ALIGNMENT);
     return allowed;
 }
 
@@ -313,10 +361,64 @@ static void fill_buffers(rd *in, fcall *c) {
 }
 
 /* The workspace's claimed size and the NULL struct pointer (fuzz_input.h). */
+/* Then (absent in inputs written before half precision, so 0: float32, aligned) the
+   activations' dtype, now and then an unknown one, and an activation at an address off
+   its element's alignment (1 byte for half, 2 for float32). The claim is taken relative
+   to float32's workspace; for half it is moved by the difference, so that "what the query
+   says", "more" and "less" keep their meaning. */
 static void decode_tail(rd *in, fcall *c) {
+    static const int BAD_DT[4] = {MELORA_DTYPE_COUNT_, 7, 255, 65535}; /* nulls' top 16 bits */
+    uint8_t b;
     if (getenv("FUZZ_DEBUG")) fprintf(stderr, "tail at byte %zu\n", in->i);
     c->wclaim = work_claim(in, c->wbytes, SMALL * 4);
     c->snull = struct_nulls(in, (int)strlen(c->ac->structs));
+    b = u8(in);
+    c->dt = MELORA_FP32;
+    c->odd = -1;
+    if (!strchr(c->sp->dims, 'T')) return; /* no melora_dims */
+    c->dt = b < 128 ? MELORA_FP32 : b < 192 ? MELORA_BF16 : b < 248 ? MELORA_FP16 : BAD_DT[b & 3];
+    if (u8(in) >= 240) {
+        int i, na = 0, acts[16], pick = u8(in);
+        for (i = 0; i < c->np; i++)
+            if (is_act(c->sp->dims, c->sp->shape[i])) acts[na++] = i;
+        if (na) c->odd = acts[pick % na];
+    }
+    if (dt_known(c->dt) && c->dt != MELORA_FP32 && c->wbytes && c->wclaim >= c->wbytes) {
+        size_t bh;
+        if (api_work_bytes_dt(&bh, c->ac, c->d, (melora_dtype)c->dt) == MELORA_OK && bh >= c->wbytes)
+            c->wclaim += bh - c->wbytes;
+    }
+}
+
+/* The activations in the call's dtype (narrowed from the float contents filled), and the
+   one moved off its alignment: each in a buffer of its own, the snapshot taken again. */
+static void retype_activations(fcall *c) {
+    int i;
+    for (i = 0; i < c->np; i++) {
+        size_t n, j, sh, esz;
+        unsigned char *nb;
+        if (!c->p[i] || !is_act(c->sp->dims, c->sp->shape[i])) continue;
+        if (i != c->odd && !is_half(c->dt)) continue;
+        n = c->bytes[i] / sizeof(float);
+        esz = is_half(c->dt) ? 2 : sizeof(float);
+        sh = i == c->odd ? (is_half(c->dt) ? 1 : 2) : 0;
+        nb = (unsigned char *)malloc(n * esz + sh + 1);
+        memset(nb, 0x6B, n * esz + sh + 1);
+        for (j = 0; j < n; j++) {
+            float v = ((float *)c->p[i])[j];
+            if (c->dt == MELORA_BF16) { uint16_t h = melora_f32_to_bf16(v); memcpy(nb + sh + 2 * j, &h, 2); }
+            else if (c->dt == MELORA_FP16) { uint16_t h = melora_f32_to_f16(v); memcpy(nb + sh + 2 * j, &h, 2); }
+            else memcpy(nb + sh + 4 * j, &v, 4);
+        }
+        free(c->base[i]);
+        free(c->snap[i]);
+        c->base[i] = nb;
+        c->p[i] = nb + sh;
+        /* the snapshot covers the whole block (check_outcome compares from base) */
+        c->bytes[i] = sh ? n * esz + sh + 1 : n * esz;
+        c->snap[i] = (float *)malloc(c->bytes[i]);
+        memcpy(c->snap[i], c->base[i], c->bytes[i]);
+    }
 }
 
 /* The workspace region: a valid call's holds what it is told (at least what it needs),
@@ -359,10 +461,14 @@ static void check_outcome(const fcall *c, melora_status st) {
             CHECK(memcmp(c->snap[i], c->base[i], c->bytes[i]) == 0, "%s: %s argument %d written (status %d)",
                   sp->name, st != MELORA_OK ? "on error," : "const or absent", i, st);
         else if (c->bounded && c->p[i]) {
-            size_t j, n = c->bytes[i] / sizeof(float);
+            /* fp16 overflows at 65504, from moderate inputs too: its activations are not
+               promised finite */
+            int et = is_act(sp->dims, sp->shape[i]) ? c->dt : MELORA_FP32;
+            size_t j, n = c->bytes[i] / (is_half(et) ? 2 : sizeof(float));
+            if (et == MELORA_FP16) continue;
             for (j = 0; j < n; j++)
-                CHECK(is_fin(((float *)c->p[i])[j]), "%s: output %d[%zu] = %g from finite moderate inputs",
-                      sp->name, i, j, ((float *)c->p[i])[j]);
+                CHECK(is_fin((float)elem(c->p[i], j, et)), "%s: output %d[%zu] = %g from finite moderate inputs",
+                      sp->name, i, j, elem(c->p[i], j, et));
         }
     }
     if (st != MELORA_OK) CHECK(memcmp(&c->kl, &c->kl0, sizeof c->kl) == 0, "%s: *kl written on error", sp->name);
@@ -391,6 +497,7 @@ static int fuzz_compute(rd *in, const spec *sp) {
     c.work_i = strchr(sp->kinds, 'w') ? (int)(strchr(sp->kinds, 'w') - sp->kinds) : -1;
     c.bounded = 1;
     c.kl = 12345.0;
+    c.odd = -1;
     CHECK(c.np < 16 && sp->shape[c.np - 1] && !sp->shape[c.np], "%s: table has %d kinds", sp->name, c.np);
     CHECK(c.ac && (int)strlen(c.ac->slots) == c.np, "%s: not in api_table() with %d slots", sp->name, c.np);
 
@@ -403,6 +510,7 @@ static int fuzz_compute(rd *in, const spec *sp) {
     fill_buffers(in, &c);
     decode_tail(in, &c);
     c.allowed = arg_statuses(&c);
+    if (dt_known(c.dt)) retype_activations(&c);
     if (allowed_head && !c.allowed) { /* a NULL gradients struct made a call on SMALL buffers valid */
         free_call(&c);
         return 0;
@@ -416,15 +524,15 @@ static int fuzz_compute(rd *in, const spec *sp) {
         fprintf(stderr, "%s(", sp->name);
         for (i = 0; i < c.nd; i++) fprintf(stderr, "%c=%d ", sp->dims[i], c.d[i]);
         for (i = 0; i < c.ns; i++) fprintf(stderr, "%c=%g ", sp->scal[i], c.f[i]);
-        fprintf(stderr, "null=0x%x structs=0x%x misalign=%d work=%zu of %zu) allowed=0x%x bounded=%d\n", c.nullmask,
-                c.snull, c.misalign, c.wclaim, c.wbytes, c.allowed, c.bounded);
+        fprintf(stderr, "null=0x%x structs=0x%x misalign=%d work=%zu of %zu dtype=%d odd=%d) allowed=0x%x bounded=%d\n",
+                c.nullmask, c.snull, c.misalign, c.wclaim, c.wbytes, c.dt, c.odd, c.allowed, c.bounded);
     }
     {
-        api_args a = {c.p, c.d, c.f, NULL, c.wclaim, c.snull};
+        api_args a = {c.p, c.d, c.f, NULL, c.wclaim, c.snull | (unsigned)c.dt << API_DTYPE_SHIFT};
         st = sp->call(&a);
     }
     check_outcome(&c, st);
-    if (st == MELORA_OK && c.bounded) compare_naive(sp, c.p, c.snap, c.bytes, c.d, c.f, c.snull);
+    if (st == MELORA_OK && c.bounded) compare_naive(sp, c.p, c.snap, c.bytes, c.d, c.f, c.snull, c.dt);
     free_call(&c);
     return 0;
 }
@@ -519,6 +627,7 @@ static int fuzz_draw_noise(rd *in, int kind) {
     else {
         melora_dims dm;
         dm.T = d[1]; dm.n = d[2]; dm.m = d[3]; dm.r = d[4];
+        dm.dtype = MELORA_FP32;
         st = melora_blob_flipout_noise(out[0], out[1], out[2], seed, draw, d[0], dm);
     }
     if (allowed || overlap) {
@@ -607,7 +716,7 @@ static int fuzz_inline(rd *in) {
 }
 
 static int fuzz_workspace(rd *in) {
-    int op = (int)(int8_t)u8(in) % 12, d[4], i, sizes_ok = 1, nul = u8(in) < 10;
+    int op = (int)(int8_t)u8(in) % 12, d[4], i, sizes_ok = 1, nul = u8(in) < 10, dt;
     size_t bytes = 77;
     unsigned allowed = 0;
     uint64_t big = 0;
@@ -615,6 +724,11 @@ static int fuzz_workspace(rd *in) {
     melora_dims dm;
     for (i = 0; i < 4; i++) d[i] = dsize(in);
     dm.T = d[0]; dm.n = d[1]; dm.m = d[2]; dm.r = d[3];
+    { /* the activations' dtype (0 past the input's end: float32), now and then unknown */
+        uint8_t b = u8(in);
+        dt = b < 128 ? MELORA_FP32 : b < 192 ? MELORA_BF16 : b < 248 ? MELORA_FP16 : (b & 1 ? 7 : MELORA_DTYPE_COUNT_);
+        dm.dtype = (melora_dtype)dt;
+    }
     if (op == MELORA_OP_MELORA_KL) d[0] = d[2] = 1; /* eq. 7's workspace reads n and r only */
     for (i = 0; i < 4; i++) sizes_ok &= d[i] > 0;
     if (nul) allowed |= BIT(MELORA_ERR_NULL);
@@ -641,6 +755,16 @@ static int fuzz_workspace(rd *in) {
     }
     if (op < 0 || op >= MELORA_OP_COUNT_) allowed |= BIT(MELORA_ERR_ENUM);
     st = melora_workspace_size(nul ? NULL : &bytes, (melora_op)op, dm);
+    if (!dt_known(dt)) {
+        /* eq. 7's workspace reads d.n and d.r alone: it may or may not look at the dtype */
+        if (op == MELORA_OP_MELORA_KL && st == MELORA_OK) return 0;
+        allowed |= BIT(MELORA_ERR_ENUM);
+    } else if (st == MELORA_OK && dt != MELORA_FP32) { /* half needs at least float32's */
+        size_t b32 = 0;
+        dm.dtype = MELORA_FP32;
+        CHECK(melora_workspace_size(&b32, (melora_op)op, dm) == MELORA_OK && bytes >= b32,
+              "workspace_size: dtype %d gives %zu bytes, float32 %zu", dt, bytes, b32);
+    }
     if (allowed || big > MAX_ELEMS / 64) {
         if (st == MELORA_OK) CHECK(!allowed, "workspace_size: ok, allowed 0x%x", allowed);
         else CHECK((allowed | BIT(MELORA_ERR_OVERFLOW)) & BIT(st), "workspace_size: status %d", st);
@@ -936,6 +1060,76 @@ static int fuzz_alias(rd *in) {
     return 0;
 }
 
+/* -------------------------------------------------------------- melora_convert -- */
+/* One conversion between any two dtypes (now and then an unknown one), of a fuzzed count
+   (0, small, negative, past MAX_ELEMS), with NULL, misaligned or overlapping buffers. The
+   oracle: NULL -> NULL, an unknown dtype -> ENUM, count < 0 -> SIZE, past MAX_ELEMS ->
+   OVERFLOW, an element misaligned -> ALIGNMENT, out sharing a byte with in -> ALIAS (the
+   checks' order is not the contract); on error the arena is unchanged. A valid call gives
+   each element the scalar conversion of its input (half to half through float32), and
+   writes nothing past count. */
+static int fuzz_convert(rd *in) {
+    static const int DTS[8] = {MELORA_FP32, MELORA_BF16, MELORA_FP16, MELORA_FP32, MELORA_BF16, MELORA_FP16, 3, -1};
+    int od = DTS[u8(in) & 7], id = DTS[u8(in) & 7], nul = u8(in), how = u8(in);
+    int64_t count = u8(in) < 200 ? (int64_t)(u8(in) % 97) : dsize64(in);
+    size_t eo = od == MELORA_FP32 ? 4 : 2, ei = id == MELORA_FP32 ? 4 : 2, n, arena_n, j;
+    size_t oo = 8, io, shift_o = 0, shift_i = 0;
+    unsigned allowed = 0, overlap = 0;
+    unsigned char *arena, *snap;
+    void *outp, *inp;
+    melora_status st;
+    if (nul < 12) allowed |= BIT(MELORA_ERR_NULL);
+    if (!dt_known(od) || !dt_known(id)) allowed |= BIT(MELORA_ERR_ENUM);
+    if (count < 0) allowed |= BIT(MELORA_ERR_SIZE);
+    else if ((uint64_t)count > MAX_ELEMS) allowed |= BIT(MELORA_ERR_OVERFLOW);
+    if (how >= 224) { /* one of them off its element's alignment */
+        if (how & 1) shift_o = eo == 4 ? 2 : 1; else shift_i = ei == 4 ? 2 : 1;
+        if (!(dt_known(od) && dt_known(id))) shift_o = shift_i = 0;
+        else allowed |= BIT(MELORA_ERR_ALIGNMENT);
+    }
+    n = allowed ? 16 : (size_t)count;
+    if (n > 4096) return 0;
+    /* out at 8, in after it (or, 1 input in 8, moved onto out) */
+    io = oo + n * 4 + 16;
+    arena_n = io + n * 4 + 32;
+    arena = (unsigned char *)malloc(arena_n);
+    snap = (unsigned char *)malloc(arena_n);
+    for (j = 0; j < arena_n; j++) arena[j] = (unsigned char)(u8(in) ^ (j * 37u));
+    if (how >= 192 && how < 224 && n > 0 && !allowed) { /* in shares a byte with out */
+        io = oo + (u16(in) % (n * eo)) / ei * ei;
+        overlap = 1;
+    }
+    memcpy(snap, arena, arena_n);
+    outp = nul < 6 ? NULL : arena + oo + shift_o;
+    inp = nul >= 6 && nul < 12 ? NULL : arena + io + shift_i;
+    st = melora_convert(outp, (melora_dtype)od, inp, (melora_dtype)id, count);
+    if (allowed || overlap) {
+        if (allowed) CHECK(st != MELORA_OK && (allowed & BIT(st)), "convert %d<-%d count %lld: status %d, allowed 0x%x", od, id,
+                           (long long)count, st, allowed);
+        else CHECK(st == MELORA_ERR_ALIAS, "convert: overlapping buffers gave %d", st);
+        CHECK(memcmp(arena, snap, arena_n) == 0, "convert: written on error");
+    } else {
+        CHECK(st == MELORA_OK, "convert %d<-%d count %zu: status %d", od, id, n, st);
+        for (j = 0; j < n; j++) {
+            float v;
+            uint32_t want, got = 0;
+            uint16_t h;
+            if (id == MELORA_FP32) memcpy(&v, snap + io + 4 * j, 4);
+            else { memcpy(&h, snap + io + 2 * j, 2); v = id == MELORA_BF16 ? melora_bf16_to_f32(h) : melora_f16_to_f32(h); }
+            if (od == MELORA_FP32) memcpy(&want, &v, 4);
+            else want = od == MELORA_BF16 ? melora_f32_to_bf16(v) : melora_f32_to_f16(v);
+            if (od == MELORA_FP32) memcpy(&got, arena + oo + 4 * j, 4);
+            else { memcpy(&h, arena + oo + 2 * j, 2); got = h; }
+            CHECK(got == want, "convert %d<-%d [%zu]: %x, want %x", od, id, j, got, want);
+        }
+        CHECK(memcmp(arena, snap, oo) == 0 && memcmp(arena + oo + n * eo, snap + oo + n * eo, arena_n - oo - n * eo) == 0,
+              "convert: wrote outside out");
+    }
+    free(arena);
+    free(snap);
+    return 0;
+}
+
 int FUZZ_ENTRY(const uint8_t *data, size_t size);
 int FUZZ_ENTRY(const uint8_t *data, size_t size) {
     rd in;
@@ -946,6 +1140,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size) {
     sel = u8(&in);
     if (sel < 200) return fuzz_compute(&in, &SPECS[sel % NSPEC]);
     if (sel >= 240) return fuzz_alias(&in); /* 1 input in 16 */
+    if (sel == 236 || sel == 237) return fuzz_convert(&in);
     switch (sel % 5) {
     case 0: return fuzz_noise(&in);
     case 1: return fuzz_inline(&in);
