@@ -10,7 +10,7 @@
    3. memory: bytes per category counted by the allocator (MELORA_MALLOC routed to a
       counting allocator) against melora_count_train_memory, and the process's peak RSS
    4. bf16: LoRA, BLoB, Me-LoRA with bf16 activations beside fp32 and the traffic kernel
-      at both dtypes, interleaved; the issue's bf16 targets at r = 8
+      at both dtypes, interleaved; the bf16 targets at r = 8
    5. scaling: forward+backward time versus T, r and n (CSV; bench/plots.gp draws them)
 
    Usage: bench_adapters [--out DIR] [--quick] [--reps N] [--no-scaling] [--bf16]
@@ -350,7 +350,7 @@ static double bf_pair[NMAIN][6];
 static const int BF_PAIRS[6][2] = {{BF_LORA16, BF_LORA32}, {BF_LORA16, BF_TR16},
                                    {BF_LORA32, BF_TR32},   {BF_MEL16, BF_LORA16},
                                    {BF_MEL32, BF_LORA32},  {BF_BLOB16, BF_LORA16}};
-/* the bf16 targets: columns of BF_PAIRS and their bounds */
+/* the bf16 targets: columns of BF_PAIRS and their bounds */
 static const int BF_TARGET_COL[3] = {0, 1, 3};
 static const double BF_TARGET[3] = {0.6, 1.5, 1.05};
 
