@@ -1360,11 +1360,10 @@ MELORA__INLINE float melora__vsum(melora__v16 v) {
     return a[0];
 }
 
-/* Activations read and written in their own dtype inside the kernels (bf16 and fp16 at
-   the memory-bound ranks), where the instruction set converts a vector in registers:
-   AVX-512, AVX2 for bf16, F16C for fp16. The lanes give the bits of the scalar
-   melora_*_to_*, so a fused kernel matches widening to float32, the float32 kernel and
-   one rounding. melora__fuses(dt) says whether dt has such a path. */
+/* Half activations read in their own dtype inside the dot form (x at the memory-bound
+   ranks), where the instruction set widens a vector in registers: AVX-512, AVX2 for bf16,
+   F16C for fp16. The lanes give the bits of the scalar melora_*_to_*, so the fused kernel
+   matches widening to float32 first. melora__fuses(dt) says whether dt has such a path. */
 #if defined(__AVX512F__)
 #define MELORA__FUSE_BF16 1
 #define MELORA__FUSE_F16 1
@@ -1430,33 +1429,6 @@ MELORA__INLINE melora__v16 melora__ld_half(const uint16_t *p, melora_dtype dt) {
 #else
     return (melora__v16)_mm256_setzero_ps(); /* not reached: melora__fuses(FP16) is 0 */
 #endif
-}
-MELORA__INLINE void melora__st_half(uint16_t *p, melora__v16 v, melora_dtype dt) {
-    __m128i h;
-    if (dt == MELORA_BF16) { /* packus works within 128-bit halves: gather lanes 0-3, 4-7 */
-        __m256i q = melora__bf16_lanes((__m256)v);
-        h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(q, q), 0x08));
-    } else {
-#ifdef MELORA__FUSE_F16
-        h = _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT);
-#else
-        h = _mm_setzero_si128(); /* not reached: melora__fuses(FP16) is 0 */
-#endif
-    }
-    _mm_storeu_si128((__m128i *)(void *)p, h);
-}
-#endif
-/* a where a is a NaN, else b: an addition whose operands are both NaNs gives the first
-   one's payload only if the compiler keeps their order, which it need not. */
-#if defined(__AVX512F__)
-MELORA__INLINE melora__v16 melora__nan_first(melora__v16 a, melora__v16 b) {
-    return (melora__v16)_mm512_mask_blend_ps(_mm512_cmp_ps_mask((__m512)a, (__m512)a, _CMP_UNORD_Q),
-                                             (__m512)b, (__m512)a);
-}
-#elif defined(__AVX2__)
-MELORA__INLINE melora__v16 melora__nan_first(melora__v16 a, melora__v16 b) {
-    return (melora__v16)_mm256_blendv_ps((__m256)b, (__m256)a,
-                                         _mm256_cmp_ps((__m256)a, (__m256)a, _CMP_UNORD_Q));
 }
 #endif
 #ifdef MELORA__FUSE_BF16
@@ -1985,81 +1957,7 @@ static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
                               const float *MELORA__RESTRICT W, size_t ldw, int r, int len) {
     melora__gemm(Y, ldy, 1, coef, (size_t)r, 1, W, ldw, nt, len, r, 0);
 }
-#ifdef MELORA__FUSE
-/* Rows i0 .. i0+mr-1 (mr <= 4) of half Y, nv vectors of columns from j: the sums over k
-   of coef W as in melora__tile (from zero, one FMA per k), then added to the widened Y and
-   rounded once in registers. nv and dt are constants at each call. */
-MELORA__INLINE void melora__axpy_tile(uint16_t *MELORA__RESTRICT Y, size_t ldy,
-                                      const float *MELORA__RESTRICT coef,
-                                      const float *MELORA__RESTRICT W, size_t ldw, int r, int mr,
-                                      int nv, melora_dtype dt) {
-    melora__v16 acc[4][MELORA__NV];
-    const float *cr[4];
-    int i, v, k;
-    for (i = 0; i < 4; i++) {
-        cr[i] = coef + (size_t)(i < mr ? i : mr - 1) * (size_t)r;
-        for (v = 0; v < nv; v++) acc[i][v] = melora__splat(0.0f);
-    }
-    for (k = 0; k < r; k++, W += ldw) {
-        melora__v16 b[MELORA__NV];
-        for (v = 0; v < nv; v++) b[v] = melora__ld(W + v * MELORA__VW);
-        for (i = 0; i < 4; i++) {
-            melora__v16 a = melora__splat(cr[i][k]);
-            for (v = 0; v < nv; v++) acc[i][v] = MELORA__FMA(a, b[v], acc[i][v]);
-        }
-    }
-    for (i = 0; i < mr; i++)
-        for (v = 0; v < nv; v++) { /* a NaN sum keeps its own payload, as in melora__tile */
-            uint16_t *y = Y + (size_t)i * ldy + (size_t)v * MELORA__VW;
-            melora__v16 o = acc[i][v];
-            melora__st_half(y, melora__nan_first(o, o + melora__ld_half(y, dt)), dt);
-        }
-}
-/* Half rows Y[t*ldy+i] = round(Y + sum_k coef[t*r+k] W[k*ldw+i])   (t < nt <= RB, i < len,
-   r <= KC): the bits of melora__rows_axpy on the widened rows, rounded once, without the
-   float32 copy. Slabs of SLAB columns outside, so that a W slice stays in L1 for all the
-   rows, and rows run a few lines at a time as the hardware prefetcher likes them. */
-MELORA__INLINE void melora__axpy_half_dt(uint16_t *MELORA__RESTRICT Y, size_t ldy, int nt,
-                                         const float *MELORA__RESTRICT coef,
-                                         const float *MELORA__RESTRICT W, size_t ldw, int r,
-                                         int len, melora_dtype dt) {
-    /* Y is (nt, ldy) in dt, coef (nt, r), W (r, ldw) */
-    float tb[MELORA__RB * MELORA__VW];
-    int nfull = len / MELORA__VW, rem = len % MELORA__VW, j0, j, t;
-    MELORA_ASSERT(nt <= MELORA__RB && r <= MELORA__KC);
-    for (j0 = 0; j0 < nfull; j0 += MELORA__SLAB / MELORA__VW)
-        for (t = 0; t < nt; t += 4)
-            for (j = j0; j < nfull && j < j0 + MELORA__SLAB / MELORA__VW; j += MELORA__NV) {
-            int nv = nfull - j < MELORA__NV ? nfull - j : MELORA__NV, mr = nt - t < 4 ? nt - t : 4;
-            size_t jc = (size_t)j * MELORA__VW;
-            uint16_t *yt = Y + (size_t)t * ldy + jc;
-            const float *ct = coef + (size_t)t * (size_t)r;
-            if (j + nv > j0 + MELORA__SLAB / MELORA__VW) nv = j0 + MELORA__SLAB / MELORA__VW - j;
-            switch (nv) { /* constant widths: the tile lives in registers */
-#if MELORA__NV >= 4
-            case 4: melora__axpy_tile(yt, ldy, ct, W + jc, ldw, r, mr, 4, dt); break;
-#endif
-            case 3: melora__axpy_tile(yt, ldy, ct, W + jc, ldw, r, mr, 3, dt); break;
-            case 2: melora__axpy_tile(yt, ldy, ct, W + jc, ldw, r, mr, 2, dt); break;
-            default: melora__axpy_tile(yt, ldy, ct, W + jc, ldw, r, mr, 1, dt); break;
-            }
-            }
-    if (rem) { /* the column tail widened and through melora__gemm's own scalar loop */
-        size_t jc = (size_t)nfull * MELORA__VW;
-        for (t = 0; t < nt; t++)
-            melora__to_f32(tb + (size_t)t * MELORA__VW, Y + (size_t)t * ldy + jc, dt, (size_t)rem);
-        melora__gemm(tb, MELORA__VW, 1, coef, (size_t)r, 1, W + jc, ldw, nt, rem, r, 0);
-        for (t = 0; t < nt; t++)
-            melora__from_f32(Y + (size_t)t * ldy + jc, dt, tb + (size_t)t * MELORA__VW, (size_t)rem);
-    }
-}
-static void melora__axpy_half(void *Y, size_t ldy, int nt, const float *coef, const float *W,
-                              size_t ldw, int r, int len, melora_dtype dt) {
-    if (dt == MELORA_BF16)
-        melora__axpy_half_dt((uint16_t *)Y, ldy, nt, coef, W, ldw, r, len, MELORA_BF16);
-    else melora__axpy_half_dt((uint16_t *)Y, ldy, nt, coef, W, ldw, r, len, MELORA_FP16);
-}
-#else /* no conversion in registers: the float32 scratch rows */
+#ifndef MELORA__FUSE /* no conversion in registers: the float32 scratch rows */
 static int melora__fuses(melora_dtype dt) {
     (void)dt;
     return 0;
@@ -2067,11 +1965,6 @@ static int melora__fuses(melora_dtype dt) {
 static void melora__rows_dot_half(float *out, const void *X, size_t ldx, int nt, const float *W,
                                   size_t ldw, int r, int len, melora_dtype dt) {
     (void)out; (void)X; (void)ldx; (void)nt; (void)W; (void)ldw; (void)r; (void)len; (void)dt;
-    MELORA_ASSERT(0);
-}
-static void melora__axpy_half(void *Y, size_t ldy, int nt, const float *coef, const float *W,
-                              size_t ldw, int r, int len, melora_dtype dt) {
-    (void)Y; (void)ldy; (void)nt; (void)coef; (void)W; (void)ldw; (void)r; (void)len; (void)dt;
     MELORA_ASSERT(0);
 }
 #endif
@@ -2426,17 +2319,12 @@ static const float *melora__get_rows(size_t *ld, const void *a, float *hs, size_
    group signs (ceil(T/G),len)). float32 rows are updated in place; half rows in slabs of
    SLAB columns, each widened into hs, updated and rounded once while it is in L1 (a whole
    block would go through L2 three times). Columns are independent: the slabs give the
-   sums of one pass over the row. Without the noise term, at the ranks of the dot form,
-   melora__axpy_half does the same in registers where the ISA converts (same bits). */
+   sums of one pass over the row. (Updating the half rows in registers instead, as
+   u = x A^T reads x, measured slower at r = 8: the slab is already in L1.) */
 static void melora__acc_rows(void *y, melora_dtype dt, float *hs, int64_t t0, int nt,
                              const float *coef, const float *W, size_t ldw, int r, int len,
                              const float *tmp, size_t ldt, const float *sa, int G) {
     int slab = dt == MELORA_FP32 ? len : MELORA__SLAB, j0, t, j;
-    if (!tmp && melora__fused(dt, r)) {
-        melora__axpy_half((uint16_t *)y + (size_t)t0 * (size_t)len, (size_t)len, nt, coef, W, ldw,
-                          r, len, dt);
-        return;
-    }
     for (j0 = 0; j0 < len; j0 += slab) {
         int w = len - j0 < slab ? len - j0 : slab;
         uint16_t *h = (uint16_t *)y + (size_t)t0 * (size_t)len + (size_t)j0;
