@@ -1360,6 +1360,101 @@ MELORA__INLINE float melora__vsum(melora__v16 v) {
     return a[0];
 }
 
+/* Half activations read in their own dtype inside the dot form (x at the memory-bound
+   ranks), where the instruction set widens a vector in registers: AVX-512, AVX2 for bf16,
+   F16C for fp16. The lanes give the bits of the scalar melora_*_to_*, so the fused kernel
+   matches widening to float32 first. melora__fuses(dt) says whether dt has such a path. */
+#if defined(__AVX512F__)
+#define MELORA__FUSE_BF16 1
+#define MELORA__FUSE_F16 1
+/* 16 lanes of melora_f32_to_bf16, as 32-bit integers */
+MELORA__INLINE __m512i melora__bf16_lanes(__m512 f) {
+    const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    __m512i b = _mm512_castps_si512(f), hi = _mm512_srli_epi32(b, 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(b, abs), inf);
+    __m512i rb = _mm512_add_epi32(
+        b, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), _mm512_and_si512(hi, _mm512_set1_epi32(1))));
+    return _mm512_mask_blend_epi32(nan, _mm512_srli_epi32(rb, 16),
+                                   _mm512_or_si512(hi, _mm512_set1_epi32(0x0040)));
+}
+MELORA__INLINE melora__v16 melora__ld_half(const uint16_t *p, melora_dtype dt) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m512i w = _mm512_cvtepu16_epi32(h);
+    if (dt == MELORA_BF16) return (melora__v16)_mm512_slli_epi32(w, 16);
+    { /* the instruction quiets a signalling NaN, the scalar function keeps it */
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(w, _mm512_set1_epi32(0x7FFF)),
+                                                _mm512_set1_epi32(0x7C00));
+        __m512i keep = _mm512_or_si512(
+            _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x8000)), 16),
+            _mm512_or_si512(_mm512_set1_epi32(0x7F800000),
+                            _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x3FF)), 13)));
+        return (melora__v16)_mm512_mask_blend_ps(nan, _mm512_cvtph_ps(h), _mm512_castsi512_ps(keep));
+    }
+}
+MELORA__INLINE void melora__st_half(uint16_t *p, melora__v16 v, melora_dtype dt) {
+    __m256i h = dt == MELORA_BF16 ? _mm512_cvtepi32_epi16(melora__bf16_lanes((__m512)v))
+                                  : _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_si256((__m256i *)(void *)p, h);
+}
+#elif defined(__AVX2__)
+#define MELORA__FUSE_BF16 1
+#if defined(__F16C__)
+#define MELORA__FUSE_F16 1
+#endif
+/* 8 lanes of melora_f32_to_bf16, as 32-bit integers */
+MELORA__INLINE __m256i melora__bf16_lanes(__m256 f) {
+    const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    __m256i b = _mm256_castps_si256(f), hi = _mm256_srli_epi32(b, 16);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, abs), inf); /* both >= 0 */
+    __m256i rb = _mm256_add_epi32(
+        b, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), _mm256_and_si256(hi, _mm256_set1_epi32(1))));
+    return _mm256_blendv_epi8(_mm256_srli_epi32(rb, 16),
+                              _mm256_or_si256(hi, _mm256_set1_epi32(0x0040)), nan);
+}
+MELORA__INLINE melora__v16 melora__ld_half(const uint16_t *p, melora_dtype dt) {
+    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m256i w = _mm256_cvtepu16_epi32(h);
+    if (dt == MELORA_BF16) return (melora__v16)_mm256_slli_epi32(w, 16);
+#ifdef MELORA__FUSE_F16
+    { /* the instruction quiets a signalling NaN, the scalar function keeps it */
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x7FFF)),
+                                         _mm256_set1_epi32(0x7C00));
+        __m256i keep = _mm256_or_si256(
+            _mm256_slli_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x8000)), 16),
+            _mm256_or_si256(_mm256_set1_epi32(0x7F800000),
+                            _mm256_slli_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x3FF)), 13)));
+        return (melora__v16)_mm256_blendv_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(keep),
+                                             _mm256_castsi256_ps(nan));
+    }
+#else
+    return (melora__v16)_mm256_setzero_ps(); /* not reached: melora__fuses(FP16) is 0 */
+#endif
+}
+#endif
+#ifdef MELORA__FUSE_BF16
+#define MELORA__FUSE 1
+#ifndef MELORA__FUSE_F16
+#define MELORA__FUSE_F16 0
+#endif
+static int melora__fuses(melora_dtype dt) {
+    return dt == MELORA_BF16 || (dt == MELORA_FP16 && MELORA__FUSE_F16);
+}
+#endif
+/* One element, or VW elements from p + i, of an activation in dt, widened (half vectors
+   only where melora__fuses(dt)). */
+MELORA__INLINE float melora__get1(const void *p, size_t i, melora_dtype dt) {
+    if (dt == MELORA_FP32) return ((const float *)p)[i];
+    if (dt == MELORA_BF16) return melora_bf16_to_f32(((const uint16_t *)p)[i]);
+    return melora_f16_to_f32(((const uint16_t *)p)[i]);
+}
+MELORA__INLINE melora__v16 melora__ldv(const void *p, size_t i, melora_dtype dt) {
+#ifdef MELORA__FUSE
+    if (dt != MELORA_FP32) return melora__ld_half((const uint16_t *)p + i, dt);
+#endif
+    (void)dt;
+    return melora__ld((const float *)p + i);
+}
+
 /* One register tile of C (rows i < mr <= mrc, nv <= NV vectors of columns) += A B over K
    steps, A packed k-major (ap[k*mrc + i]) so that the mrc broadcasts of a step come from
    one pointer; mrc and nv are constants at every call, so the tile lives in registers;
@@ -1564,9 +1659,11 @@ static void melora__gemm(float *MELORA__RESTRICT C, size_t ldc, int add,
 /* out[t*r+k] = sum_j X[t*ldx+j] W[k*ldw+j]   (t < nt <= RB, k < r, j < len)
    DOT_R rows x DOT_K ranks of accumulators; columns in chunks of JC so that the W slice
    is reused from L1 by every row tile; partial vectors wait in acc between chunks. */
-static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT X,
-                             size_t ldx, int nt, const float *MELORA__RESTRICT W, size_t ldw,
-                             int r, int len) {
+MELORA__INLINE void melora__rows_dot_dt(float *MELORA__RESTRICT out,
+                                        const void *MELORA__RESTRICT X, size_t ldx, int nt,
+                                        const float *MELORA__RESTRICT W, size_t ldw, int r,
+                                        int len, melora_dtype dt) {
+    /* X holds nt rows of len in dt (stride ldx elements); dt is a constant at each call */
     melora__v16 acc[MELORA__RB][MELORA__DOT_K];
     float tail[MELORA__RB][MELORA__DOT_K];
     int t0, k0, j0, j, a, b;
@@ -1577,7 +1674,7 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
             for (b = 0; b < r; b++) {
                 float sum = 0.0f;
                 for (j = 0; j < len; j++)
-                    sum += X[(size_t)a * ldx + (size_t)j] * W[(size_t)b * ldw + (size_t)j];
+                    sum += melora__get1(X, (size_t)a * ldx + (size_t)j, dt) * W[(size_t)b * ldw + (size_t)j];
                 out[(size_t)a * (size_t)r + (size_t)b] = sum;
             }
         return;
@@ -1594,16 +1691,16 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
         for (j0 = 0; j0 < jv; j0 += MELORA__JC) {
             int j1 = j0 + MELORA__JC < jv ? j0 + MELORA__JC : jv;
             for (t0 = 0; t0 < nt; t0 += MELORA__DOT_R) {
-                const float *xr[MELORA__DOT_R];
+                size_t xr[MELORA__DOT_R]; /* row offsets */
                 melora__v16 c[MELORA__DOT_R][MELORA__DOT_K];
                 for (a = 0; a < MELORA__DOT_R; a++) {
-                    xr[a] = X + (size_t)(t0 + a < nt ? t0 + a : nt - 1) * ldx;
+                    xr[a] = (size_t)(t0 + a < nt ? t0 + a : nt - 1) * ldx;
                     for (b = 0; b < MELORA__DOT_K; b++)
                         c[a][b] = acc[t0 + a < nt ? t0 + a : nt - 1][b];
                 }
                 for (j = j0; j < j1; j += MELORA__VW) {
                     melora__v16 xv[MELORA__DOT_R];
-                    for (a = 0; a < MELORA__DOT_R; a++) xv[a] = melora__ld(xr[a] + j);
+                    for (a = 0; a < MELORA__DOT_R; a++) xv[a] = melora__ldv(X, xr[a] + (size_t)j, dt);
                     for (b = 0; b < MELORA__DOT_K; b++) {
                         melora__v16 w = melora__ld(wr[b] + j);
                         for (a = 0; a < MELORA__DOT_R; a++) c[a][b] = MELORA__FMA(xv[a], w, c[a][b]);
@@ -1616,12 +1713,26 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
         for (j = jv; j < len; j++)
             for (a = 0; a < nt; a++)
                 for (b = 0; b < MELORA__DOT_K; b++)
-                    tail[a][b] += X[(size_t)a * ldx + (size_t)j] * wr[b][j];
+                    tail[a][b] += melora__get1(X, (size_t)a * ldx + (size_t)j, dt) * wr[b][j];
         for (a = 0; a < nt; a++)
             for (b = 0; b < MELORA__DOT_K && k0 + b < r; b++)
                 out[(size_t)a * (size_t)r + (size_t)(k0 + b)] = melora__vsum(acc[a][b]) + tail[a][b];
     }
 }
+static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__RESTRICT X,
+                             size_t ldx, int nt, const float *MELORA__RESTRICT W, size_t ldw,
+                             int r, int len) {
+    melora__rows_dot_dt(out, X, ldx, nt, W, ldw, r, len, MELORA_FP32);
+}
+#ifdef MELORA__FUSE
+/* melora__rows_dot of half rows X (dt with melora__fuses), widened in registers */
+static void melora__rows_dot_half(float *MELORA__RESTRICT out, const void *MELORA__RESTRICT X,
+                                  size_t ldx, int nt, const float *MELORA__RESTRICT W,
+                                  size_t ldw, int r, int len, melora_dtype dt) {
+    if (dt == MELORA_BF16) melora__rows_dot_dt(out, X, ldx, nt, W, ldw, r, len, MELORA_BF16);
+    else melora__rows_dot_dt(out, X, ldx, nt, W, ldw, r, len, MELORA_FP16);
+}
+#endif
 #else /* portable loops */
 #define MELORA__VL 16
 static float melora__hsum(const float *acc) {
@@ -1706,45 +1817,13 @@ static void melora__rows_dot(float *MELORA__RESTRICT out, const float *MELORA__R
 #define MELORA__CVT_W 16
 static size_t melora__widen_vec(float *out, const uint16_t *in, melora_dtype dt, size_t count) {
     size_t i, nv = count - count % MELORA__CVT_W;
-    for (i = 0; i < nv; i += MELORA__CVT_W) {
-        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(in + i));
-        __m512i w = _mm512_cvtepu16_epi32(h);
-        __m512 f;
-        if (dt == MELORA_BF16) {
-            f = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-        } else { /* the instruction quiets a signalling NaN, the scalar function keeps it */
-            __mmask16 nan = _mm512_cmpgt_epu32_mask(
-                _mm512_and_si512(w, _mm512_set1_epi32(0x7FFF)), _mm512_set1_epi32(0x7C00));
-            __m512i keep = _mm512_or_si512(
-                _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x8000)), 16),
-                _mm512_or_si512(_mm512_set1_epi32(0x7F800000),
-                                _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x3FF)), 13)));
-            f = _mm512_mask_blend_ps(nan, _mm512_cvtph_ps(h), _mm512_castsi512_ps(keep));
-        }
-        _mm512_storeu_ps(out + i, f);
-    }
+    for (i = 0; i < nv; i += MELORA__CVT_W) melora__st(out + i, melora__ld_half(in + i, dt));
     return nv;
 }
 static size_t melora__narrow_vec(uint16_t *out, const float *in, melora_dtype dt,
                                  size_t count) {
     size_t i, nv = count - count % MELORA__CVT_W;
-    const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
-    const __m512i quiet = _mm512_set1_epi32(0x0040);
-    for (i = 0; i < nv; i += MELORA__CVT_W) {
-        __m256i h;
-        if (dt == MELORA_BF16) {
-            __m512i b = _mm512_castps_si512(_mm512_loadu_ps(in + i)), hi = _mm512_srli_epi32(b, 16);
-            __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(b, abs), inf);
-            __m512i rb = _mm512_add_epi32(b, _mm512_add_epi32(bias, _mm512_and_si512(hi, one)));
-            __m512i q = _mm512_mask_blend_epi32(nan, _mm512_srli_epi32(rb, 16),
-                                                _mm512_or_si512(hi, quiet));
-            h = _mm512_cvtepi32_epi16(q);
-        } else {
-            h = _mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
-        }
-        _mm256_storeu_si256((__m256i *)(void *)(out + i), h);
-    }
+    for (i = 0; i < nv; i += MELORA__CVT_W) melora__st_half(out + i, melora__ld(in + i), dt);
     return nv;
 }
 #elif defined(MELORA__GNUVEC) && (defined(__AVX2__) || defined(__F16C__))
@@ -1787,18 +1866,6 @@ static size_t melora__widen_vec(float *out, const uint16_t *in, melora_dtype dt,
     }
     return nv;
 }
-#ifdef MELORA__CVT_BF16
-/* 8 lanes of melora_f32_to_bf16, as 32-bit integers */
-MELORA__INLINE __m256i melora__bf16_lanes(const float *p) {
-    const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
-    __m256i b = _mm256_castps_si256(_mm256_loadu_ps(p)), hi = _mm256_srli_epi32(b, 16);
-    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, abs), inf); /* both >= 0 */
-    __m256i rb = _mm256_add_epi32(
-        b, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), _mm256_and_si256(hi, _mm256_set1_epi32(1))));
-    return _mm256_blendv_epi8(_mm256_srli_epi32(rb, 16),
-                              _mm256_or_si256(hi, _mm256_set1_epi32(0x0040)), nan);
-}
-#endif
 static size_t melora__narrow_vec(uint16_t *out, const float *in, melora_dtype dt,
                                  size_t count) {
     size_t i, nv;
@@ -1806,7 +1873,8 @@ static size_t melora__narrow_vec(uint16_t *out, const float *in, melora_dtype dt
 #ifdef MELORA__CVT_BF16
         nv = count - count % 16u;
         for (i = 0; i < nv; i += 16) { /* packus interleaves 128-bit halves: permute back */
-            __m256i q = _mm256_packus_epi32(melora__bf16_lanes(in + i), melora__bf16_lanes(in + i + 8));
+            __m256i q = _mm256_packus_epi32(melora__bf16_lanes(_mm256_loadu_ps(in + i)),
+                                            melora__bf16_lanes(_mm256_loadu_ps(in + i + 8)));
             _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_permute4x64_epi64(q, 0xD8));
         }
         return nv;
@@ -1888,6 +1956,21 @@ static void melora__rows_axpy(float *MELORA__RESTRICT Y, size_t ldy, int nt,
                               const float *MELORA__RESTRICT coef,
                               const float *MELORA__RESTRICT W, size_t ldw, int r, int len) {
     melora__gemm(Y, ldy, 1, coef, (size_t)r, 1, W, ldw, nt, len, r, 0);
+}
+#ifndef MELORA__FUSE /* no conversion in registers: the float32 scratch rows */
+static int melora__fuses(melora_dtype dt) {
+    (void)dt;
+    return 0;
+}
+static void melora__rows_dot_half(float *out, const void *X, size_t ldx, int nt, const float *W,
+                                  size_t ldw, int r, int len, melora_dtype dt) {
+    (void)out; (void)X; (void)ldx; (void)nt; (void)W; (void)ldw; (void)r; (void)len; (void)dt;
+    MELORA_ASSERT(0);
+}
+#endif
+/* Whether an activation in dt at rank r goes through the fused kernels. */
+static int melora__fused(melora_dtype dt, int r) {
+    return dt != MELORA_FP32 && r < MELORA__LANES && melora__fuses(dt);
 }
 /* P[k*ldp+i] += sum_t coef[t*r+k] Y[t*ldy+i]   (k < r, t < nt, i < len) */
 static void melora__outer_acc(float *MELORA__RESTRICT P, size_t ldp, int r,
@@ -2236,7 +2319,8 @@ static const float *melora__get_rows(size_t *ld, const void *a, float *hs, size_
    group signs (ceil(T/G),len)). float32 rows are updated in place; half rows in slabs of
    SLAB columns, each widened into hs, updated and rounded once while it is in L1 (a whole
    block would go through L2 three times). Columns are independent: the slabs give the
-   sums of one pass over the row. */
+   sums of one pass over the row. (Updating the half rows in registers instead, as
+   u = x A^T reads x, measured slower at r = 8: the slab is already in L1.) */
 static void melora__acc_rows(void *y, melora_dtype dt, float *hs, int64_t t0, int nt,
                              const float *coef, const float *W, size_t ldw, int r, int len,
                              const float *tmp, size_t ldt, const float *sa, int G) {
@@ -2336,8 +2420,10 @@ static void melora__fwd_rows(const melora__pass *ps) {
                          ldr, (int)(te - tb), r, n, 1);
         for (t0 = tb; t0 < te; t0 += MELORA__RB) {
             int nt = (int)(te - t0 < MELORA__RB ? te - t0 : MELORA__RB);
-            size_t ldx;
-            const float *xb = melora__get_rows(&ldx, ps->x, hx, ldn, dt, t0, nt, n);
+            size_t ldx = 0;
+            /* the dot form reads half x itself where it can */
+            int fuse_x = !ps->N && !chunk_u && !ps->At && melora__fused(dt, r);
+            const float *xb = fuse_x ? NULL : melora__get_rows(&ldx, ps->x, hx, ldn, dt, t0, nt, n);
             float *ub = ps->u + (size_t)t0 * (size_t)r;
             if (ps->N) { /* u += ((x*sa) N^T) * sb */
                 float *xa = melora__scratch_rows(ps->XA, c, ldn);
@@ -2345,6 +2431,9 @@ static void melora__fwd_rows(const melora__pass *ps) {
                 melora__rows_w(ub, xb, ldx, nt, ps->Ap, ldn, ps->At, ldr, r, n);
                 melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
                 melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
+            } else if (fuse_x) {
+                melora__rows_dot_half(ub, (const uint16_t *)ps->x + (size_t)t0 * (size_t)n,
+                                      (size_t)n, nt, ps->Ap, ldn, r, n, dt);
             } else if (!chunk_u) {
                 melora__rows_w(ub, xb, ldx, nt, ps->Ap, ldn, ps->At, ldr, r, n);
             }
