@@ -28,13 +28,14 @@ $(PORT_DIR):
 # One compile per line of the matrix; the first failure stops with the compiler's message.
 # The README example binds its structs with designated initialisers: C99, and C++ from
 # C++20 on, so its C++ builds are C++20 only (the header itself is checked as C++11 too).
-portable-matrix: $(BUILD)/readme_example.c | $(PORT_DIR)
+portable-matrix: $(BUILD)/readme_example.c $(BUILD)/readme_example_bf16.c | $(PORT_DIR)
 	@set -e; o=$(PORT_DIR)/matrix.o; \
 	run() { echo "  $$*"; "$$@" -o $$o; }; \
 	for cc in $(PORT_GCC) $(PORT_CLANG); do \
 	  for std in $(PORT_C_STDS); do \
 	    run $$cc $$std -pedantic -O2 -march=native $(OMP) $(PORT_WARN) -I. -c tests/melora_impl.c; \
 	    run $$cc $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example.c; \
+	    run $$cc $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example_bf16.c; \
 	  done; \
 	done; \
 	for cxx in $(PORT_GXX) $(PORT_CLANGXX); do \
@@ -42,6 +43,7 @@ portable-matrix: $(BUILD)/readme_example.c | $(PORT_DIR)
 	    run $$cxx -x c++ $$std -pedantic -O2 -march=native $(OMP) $(PORT_WARN) -I. -c tests/melora_impl.c; \
 	    if [ "$$std" = -std=c++20 ]; then \
 	      run $$cxx -x c++ $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example.c; \
+	      run $$cxx -x c++ $$std -pedantic -O2 $(PORT_WARN) -I. -c $(BUILD)/readme_example_bf16.c; \
 	    fi; \
 	  done; \
 	done; \
