@@ -1971,11 +1971,6 @@ static int melora__fuses(melora_dtype dt) {
     (void)dt;
     return 0;
 }
-static void melora__rows_dot_half(float *out, const void *X, size_t ldx, int nt, const float *W,
-                                  size_t ldw, int r, int len, melora_dtype dt) {
-    (void)out; (void)X; (void)ldx; (void)nt; (void)W; (void)ldw; (void)r; (void)len; (void)dt;
-    MELORA_ASSERT(0);
-}
 #endif
 /* Whether an activation in dt at rank r goes through the fused kernels. */
 static int melora__fused(melora_dtype dt, int r) {
@@ -2440,9 +2435,11 @@ static void melora__fwd_rows(const melora__pass *ps) {
                 melora__rows_w(ub, xb, ldx, nt, ps->Ap, ldn, ps->At, ldr, r, n);
                 melora__rows_w(sc, xa, ldn, nt, ps->N, ldn, ps->Nt, ldr, r, n);
                 melora__sign_ranks(ub, sc, ps->sb, t0, nt, ps->G, r, 1);
+#ifdef MELORA__FUSE /* else fuse_x is 0 */
             } else if (fuse_x) {
                 melora__rows_dot_half(ub, (const uint16_t *)ps->x + (size_t)t0 * (size_t)n,
                                       (size_t)n, nt, ps->Ap, ldn, r, n, dt);
+#endif
             } else if (!chunk_u) {
                 melora__rows_w(ub, xb, ldx, nt, ps->Ap, ldn, ps->At, ldr, r, n);
             }
