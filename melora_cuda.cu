@@ -1203,9 +1203,15 @@ static melora_status melora__setup(melora__cws *ws, melora__cctx *c, melora_work
     c->naive = naive;
     return melora__entry();
 }
-static melora_status melora__check_e(int E, int T, int r) {
+// E samples of C (E,r,r) (as melora.h's checks: sizes first, r * r is then in range).
+static melora_status melora__check_samples(int E, int r) {
     MELORA__REQUIRE(E > 0, MELORA_ERR_SIZE);
     MELORA__REQUIRE((size_t)E <= MELORA__MAX_ELEMS / ((size_t)r * r), MELORA_ERR_OVERFLOW);
+    return MELORA_OK;
+}
+// E examples of C (E,r,r) that split T evenly.
+static melora_status melora__check_examples(int E, int r, int T) {
+    MELORA__TRY(melora__check_samples(E, r));
     MELORA__REQUIRE(T % E == 0, MELORA_ERR_DIVISIBILITY);
     return MELORA_OK;
 }
@@ -1278,13 +1284,13 @@ static melora_status melora__begin(melora__cws *ws, melora__cctx *c, const melor
     case MELORA_OP_MELORA_BACKWARD: // dH reads H and the noise EC
         MELORA__REQUIRE(!ps->dH || (ps->H && ps->EC), MELORA_ERR_NULL);
         [[fallthrough]];
-    case MELORA_OP_MELORA_FORWARD: // sizes first: melora__check_e divides by r * r
+    case MELORA_OP_MELORA_FORWARD: // sizes first: melora__check_examples divides by r * r
         MELORA__TRY(melora_workspace_size(&chk, ps->op, d));
-        MELORA__TRY(melora__check_e(ps->E, T, r));
+        MELORA__TRY(melora__check_examples(ps->E, r, T));
         break;
     case MELORA_OP_MELORA_MC_FORWARD: // z is (K,T,m), C (K,r,r)
         MELORA__TRY(melora_workspace_size(&chk, ps->op, d));
-        MELORA__TRY(melora__check_e(ps->E, ps->E, r));
+        MELORA__TRY(melora__check_samples(ps->E, r));
         MELORA__REQUIRE((size_t)ps->E <= MELORA__MAX_ELEMS / ((size_t)T * m), MELORA_ERR_OVERFLOW);
         break;
     default: break;
@@ -1928,7 +1934,7 @@ static melora_status melora__melora_sample(float *C, const float *M, const float
     // M H (r,r); EC C (E,r,r): C_e = M + (H*H)*EC_e
     MELORA__REQUIRE(C && M && H && EC, MELORA_ERR_NULL);
     MELORA__REQUIRE(r > 0, MELORA_ERR_SIZE);
-    MELORA__TRY(melora__check_e(E, E, r));
+    MELORA__TRY(melora__check_samples(E, r));
     melora__buf b[] = {{C, MELORA__FB(E, r) * (size_t)r, 1}, {M, MELORA__FB(r, r), 0},
                        {H, MELORA__FB(r, r), 0}, {EC, MELORA__FB(E, r) * (size_t)r, 0}};
     MELORA__TRY(melora__check_alias(b, MELORA__NBUF(b)));
