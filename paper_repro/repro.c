@@ -253,7 +253,99 @@ static const char *verdict_text(pr_verdict v, const char *rules) {
     return o;
 }
 
+/* A Table 1 cell pair that no rounding reproduces, explained in full (o, for table1.md)
+   and in one line (s, for the summary). Three causes are told apart: a count with extra
+   r x r matrices, bytes from a coarser rounding than the params, or neither. */
+static void t1_note_extra_rr(const pr_table1_cell *t, const pr_t1_check *c, char *o, size_t cap,
+                             char *s, size_t scap) {
+    int64_t rd = pr_round_div(c->params, 10000);
+    int64_t alt = c->params + (int64_t)c->extra_rr * c->L * c->r * c->r;
+    char ab[200];
+    rules_text(ab, sizeof ab, c->alt_bytes_rules, 0);
+    snprintf(o + strlen(o), cap - strlen(o),
+             "the exact count is %s (%s), %s B = %.2f MiB. The printed pair is "
+             "reproduced by a count with %+d r x r matrix per adapted weight: "
+             "%s + (%+d) x L r^2 = %s (L = %lld weights) -> %s; bytes: %s. "
+             "Params are off by %s (%+.2f%%), bytes by %+.2f MiB.",
+             grp(c->params), centi(rd, "M"), grp(c->bytes), mib(c->bytes), c->extra_rr,
+             grp(c->params), c->extra_rr, grp(alt), (long long)c->L,
+             centi(pr_round_div(alt, 10000), "M"), ab,
+             grp(c->printed_params * 10000 - c->params),
+             100.0 * ((double)c->printed_params * 10000 / (double)c->params - 1.0),
+             (double)c->printed_bytes / 100.0 - mib(c->bytes));
+    snprintf(s, scap, "%s %s r = %d: printed %s / %s, exact %s = %s / %.2f MiB; "
+             "the printed pair counts one extra r x r matrix per weight (%s)",
+             pr_model_name(t->model), pr_method_name(t->method), t->rank,
+             t->params, t->bytes, grp(c->params), centi(rd, "M"), mib(c->bytes),
+             grp(alt));
+}
+static void t1_note_coarse_bytes(const pr_table1_cell *t, const pr_t1_check *c, char *o,
+                                 size_t cap, char *s, size_t scap) {
+    int64_t rd = pr_round_div(c->params, 10000);
+    int64_t r100k = (c->bytes_rules & PR_R_TRUNC100K)
+                        ? c->params / 100000 * 100000
+                        : pr_round_div(c->params, 100000) * 100000;
+    const char *from_printed =
+        centi(pr_round_div(pr_fp32_bytes(c->printed_params * 10000) * 100, PR_MIB), "");
+    snprintf(o + strlen(o), cap - strlen(o),
+             "params agree (%s -> %s) but the bytes do not: exact %s B = %.2f MiB, "
+             "and the paper's own printed %s gives %s MiB. The printed %s is %s "
+             "params (%s to 0.1M) x 4 B = %.4f MiB: the bytes come from a coarser "
+             "rounding than the params column (e.g. %s rounded again to one decimal "
+             "in binary floating point, where it is stored just below %s).",
+             grp(c->params), centi(rd, "M"), grp(c->bytes), mib(c->bytes), t->params,
+             from_printed, t->bytes, grp(r100k),
+             (c->bytes_rules & PR_R_TRUNC100K) ? "truncated" : "rounded",
+             mib(pr_fp32_bytes(r100k)), t->params, t->params);
+    snprintf(s, scap, "%s %s r = %d bytes: printed %s, exact %.2f MiB (its own %s "
+             "gives %s); %s = %s params x 4 B (0.1M truncation)",
+             pr_model_name(t->model), pr_method_name(t->method), t->rank,
+             t->bytes, mib(c->bytes), t->params, from_printed, t->bytes,
+             centi(r100k / 10000, "M"));
+}
+static void t1_note(const pr_table1_cell *t, const pr_t1_check *c, char *o, size_t cap, char *s,
+                    size_t scap) {
+    int64_t rd = pr_round_div(c->params, 10000);
+    snprintf(o, cap, "**%s, r = %d, %s** (%s %s / %s): ", pr_model_name(t->model),
+             t->rank, pr_method_name(t->method), t->where, t->params, t->bytes);
+    if (c->extra_rr) {
+        t1_note_extra_rr(t, c, o, cap, s, scap);
+    } else if (c->bytes_verdict == PR_MISMATCH &&
+               (c->bytes_rules & (PR_R_FROM100K | PR_R_TRUNC100K))) {
+        t1_note_coarse_bytes(t, c, o, cap, s, scap);
+    } else {
+        snprintf(o + strlen(o), cap - strlen(o),
+                 "exact %s (%s), %s B = %.2f MiB; no rounding rule or alternative "
+                 "count reproduces the printed value.",
+                 grp(c->params), centi(rd, "M"), grp(c->bytes), mib(c->bytes));
+        snprintf(s, scap, "%s %s r = %d: printed %s / %s, exact %s / %.2f MiB",
+                 pr_model_name(t->model), pr_method_name(t->method), t->rank,
+                 t->params, t->bytes, grp(c->params), mib(c->bytes));
+    }
+}
+static void t1_row(tab *t1, const pr_table1_cell *t, const pr_t1_check *c) {
+    char pr[200], br[200];
+    rules_text(pr, sizeof pr, c->params_rules, 1);
+    rules_text(br, sizeof br, c->bytes_rules, 0);
+    tc_str(t1, pr_model_name(t->model));
+    tc_int(t1, t->rank);
+    tc_str(t1, pr_method_name(t->method));
+    tc_str(t1, t->params);
+    tc_int(t1, c->params);
+    tc_str(t1, verdict_text(c->params_verdict, pr));
+    tc_str(t1, t->bytes);
+    tc_int(t1, c->bytes);
+    tc_num(t1, mib(c->bytes), "%.4f");
+    tc_str(t1, verdict_text(c->bytes_verdict, br));
+}
+
 static void part1(void) {
+    static const char *const k[] = {"model", "r", "method", "params_paper", "params_exact",
+                                    "params_verdict", "bytes_paper", "bytes_exact",
+                                    "bytes_exact_mib", "bytes_verdict"};
+    static const char *const h[] = {"model", "r", "method", "params (paper)", "params (exact)",
+                                    "verdict", "bytes (paper)", "bytes (exact)",
+                                    "exact MiB", "verdict"};
     const pr_table1_cell *t = pr_table1();
     char notes[16][900], shorts[16][400];
     int nnotes = 0, i, nexact = 0, nround = 0, nmis = 0;
@@ -267,94 +359,19 @@ static void part1(void) {
         "**equal up to rounding** (the rule that reproduces the printed value is named); "
         "**MISMATCH** (no rounding of the exact count reproduces it; the cause follows the "
         "table).\n\n");
-    {
-        static const char *const k[] = {"model", "r", "method", "params_paper", "params_exact",
-                                        "params_verdict", "bytes_paper", "bytes_exact",
-                                        "bytes_exact_mib", "bytes_verdict"};
-        static const char *const h[] = {"model", "r", "method", "params (paper)", "params (exact)",
-                                        "verdict", "bytes (paper)", "bytes (exact)",
-                                        "exact MiB", "verdict"};
-        tab_open(&t1, "table1", "Table 1 cell by cell: printed, exact, verdict", 10, k, h,
-                 "lrlrrlrrrl");
-    }
+    tab_open(&t1, "table1", "Table 1 cell by cell: printed, exact, verdict", 10, k, h,
+             "lrlrrlrrrl");
     for (i = 0; i < PR_TABLE1_N; i++) {
         pr_t1_check c;
-        char pr[200], br[200];
         if (!pr_check_table1(&t[i], &c)) die("Table 1 check failed");
-        rules_text(pr, sizeof pr, c.params_rules, 1);
-        rules_text(br, sizeof br, c.bytes_rules, 0);
-        tc_str(&t1, pr_model_name(t[i].model));
-        tc_int(&t1, t[i].rank);
-        tc_str(&t1, pr_method_name(t[i].method));
-        tc_str(&t1, t[i].params);
-        tc_int(&t1, c.params);
-        tc_str(&t1, verdict_text(c.params_verdict, pr));
-        tc_str(&t1, t[i].bytes);
-        tc_int(&t1, c.bytes);
-        tc_num(&t1, mib(c.bytes), "%.4f");
-        tc_str(&t1, verdict_text(c.bytes_verdict, br));
+        t1_row(&t1, &t[i], &c);
         nexact += (c.params_verdict == PR_EXACT) + (c.bytes_verdict == PR_EXACT);
         nround += (c.params_verdict == PR_ROUNDED) + (c.bytes_verdict == PR_ROUNDED);
         nmis += (c.params_verdict == PR_MISMATCH) + (c.bytes_verdict == PR_MISMATCH);
         if (c.params_verdict == PR_MISMATCH || c.bytes_verdict == PR_MISMATCH) {
-            char *s = shorts[nnotes];
-            size_t scap = sizeof shorts[0];
-            char *o = notes[nnotes++];
-            size_t cap = sizeof notes[0];
-            int64_t rd = pr_round_div(c.params, 10000);
-            snprintf(o, cap, "**%s, r = %d, %s** (%s %s / %s): ", pr_model_name(t[i].model),
-                     t[i].rank, pr_method_name(t[i].method), t[i].where, t[i].params, t[i].bytes);
-            if (c.extra_rr) {
-                int64_t alt = c.params + (int64_t)c.extra_rr * c.L * c.r * c.r;
-                char ab[200];
-                rules_text(ab, sizeof ab, c.alt_bytes_rules, 0);
-                snprintf(o + strlen(o), cap - strlen(o),
-                         "the exact count is %s (%s), %s B = %.2f MiB. The printed pair is "
-                         "reproduced by a count with %+d r x r matrix per adapted weight: "
-                         "%s + (%+d) x L r^2 = %s (L = %lld weights) -> %s; bytes: %s. "
-                         "Params are off by %s (%+.2f%%), bytes by %+.2f MiB.",
-                         grp(c.params), centi(rd, "M"), grp(c.bytes), mib(c.bytes), c.extra_rr,
-                         grp(c.params), c.extra_rr, grp(alt), (long long)c.L,
-                         centi(pr_round_div(alt, 10000), "M"), ab,
-                         grp(c.printed_params * 10000 - c.params),
-                         100.0 * ((double)c.printed_params * 10000 / (double)c.params - 1.0),
-                         (double)c.printed_bytes / 100.0 - mib(c.bytes));
-                snprintf(s, scap, "%s %s r = %d: printed %s / %s, exact %s = %s / %.2f MiB; "
-                         "the printed pair counts one extra r x r matrix per weight (%s)",
-                         pr_model_name(t[i].model), pr_method_name(t[i].method), t[i].rank,
-                         t[i].params, t[i].bytes, grp(c.params), centi(rd, "M"), mib(c.bytes),
-                         grp(alt));
-            } else if (c.bytes_verdict == PR_MISMATCH &&
-                       (c.bytes_rules & (PR_R_FROM100K | PR_R_TRUNC100K))) {
-                int64_t r100k = (c.bytes_rules & PR_R_TRUNC100K)
-                                    ? c.params / 100000 * 100000
-                                    : pr_round_div(c.params, 100000) * 100000;
-                const char *from_printed =
-                    centi(pr_round_div(pr_fp32_bytes(c.printed_params * 10000) * 100, PR_MIB), "");
-                snprintf(o + strlen(o), cap - strlen(o),
-                         "params agree (%s -> %s) but the bytes do not: exact %s B = %.2f MiB, "
-                         "and the paper's own printed %s gives %s MiB. The printed %s is %s "
-                         "params (%s to 0.1M) x 4 B = %.4f MiB: the bytes come from a coarser "
-                         "rounding than the params column (e.g. %s rounded again to one decimal "
-                         "in binary floating point, where it is stored just below %s).",
-                         grp(c.params), centi(rd, "M"), grp(c.bytes), mib(c.bytes), t[i].params,
-                         from_printed, t[i].bytes, grp(r100k),
-                         (c.bytes_rules & PR_R_TRUNC100K) ? "truncated" : "rounded",
-                         mib(pr_fp32_bytes(r100k)), t[i].params, t[i].params);
-                snprintf(s, scap, "%s %s r = %d bytes: printed %s, exact %.2f MiB (its own %s "
-                         "gives %s); %s = %s params x 4 B (0.1M truncation)",
-                         pr_model_name(t[i].model), pr_method_name(t[i].method), t[i].rank,
-                         t[i].bytes, mib(c.bytes), t[i].params, from_printed, t[i].bytes,
-                         centi(r100k / 10000, "M"));
-            } else {
-                snprintf(o + strlen(o), cap - strlen(o),
-                         "exact %s (%s), %s B = %.2f MiB; no rounding rule or alternative "
-                         "count reproduces the printed value.",
-                         grp(c.params), centi(rd, "M"), grp(c.bytes), mib(c.bytes));
-                snprintf(s, scap, "%s %s r = %d: printed %s / %s, exact %s / %.2f MiB",
-                         pr_model_name(t[i].model), pr_method_name(t[i].method), t[i].rank,
-                         t[i].params, t[i].bytes, grp(c.params), mib(c.bytes));
-            }
+            if (nnotes == 16) die("Table 1: more mismatching entries than notes");
+            t1_note(&t[i], &c, notes[nnotes], sizeof notes[0], shorts[nnotes], sizeof shorts[0]);
+            nnotes++;
         }
     }
     tab_close(&t1);
