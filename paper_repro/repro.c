@@ -933,38 +933,15 @@ static const char *const MASK_NAMES[3] = {"q,v", "q,k,v,o", "all linear"};
 static const int64_t GQA_RANKS[7] = {4, 8, 16, 32, 64, 128, 256};
 
 /* ================================================= 6. presets, GQA ================ */
-static void part6(void) {
+static void models_table(void) {
     static const char *const mk[] = {"model", "hidden", "layers", "heads", "kv_heads", "head_dim",
                                      "q_out", "kv_out", "intermediate", "gated_mlp", "vocab",
                                      "base_params"};
     static const char *const mh[] = {"model", "hidden d", "layers", "heads", "KV heads",
                                      "head dim", "q out", "k/v out", "MLP", "MLP gate", "vocab",
                                      "frozen params"};
-    static const char *const pk[] = {"model", "modules", "L", "r", "lora", "blob", "melora",
-                                     "blob_vs_lora_pct", "melora_vs_blob_pct",
-                                     "melora_vs_lora_pct", "lora_per_rank_Ld",
-                                     "blob_per_rank_Ld", "melora_per_rank_Ld",
-                                     "melora_fp32_bytes"};
-    static const char *const ph[] = {"model", "modules", "L", "r", "LoRA", "BLoB", "Me-LoRA",
-                                     "BLoB vs LoRA", "Me-LoRA vs BLoB", "Me-LoRA vs LoRA",
-                                     "LoRA / rank (L d)", "BLoB / rank (L d)",
-                                     "Me-LoRA / rank (L d)", "Me-LoRA fp32 (MiB)"};
     tab t;
-    int mi, a, ri;
-    char line[1500];
-    part_open("presets.md");
-    say("# 6. Adapter parameters beyond Llama2: grouped-query attention, ranks 4 to 256\n\n");
-    say("Shapes: `melora_model_shape` (the models' published configurations; GPT-3 from its "
-        "paper). Counts: `melora_count_model_params` on `melora_preset(model, mask)`, with "
-        "BLoB's extra matrix Omega_A the size of A (r x n, n = the weight's input) and Me-LoRA's "
-        "two r x r matrices per weight. With grouped-query attention k and v map d to "
-        "kv_heads x head_dim (1024 on every GQA model here), not d x d: B is small there but "
-        "BLoB's Omega_A is not, so BLoB's overhead over LoRA grows and the paper's ratios "
-        "(+50%%, -33.2%%), which assume n = m = d, do not carry over. L = adapted weight "
-        "matrices; \"per rank\" = count(r+1) - count(r) in units of L d, d = hidden size. "
-        "Llama-3-8B and Mistral-7B share every linear shape, as do Llama-2-70B and "
-        "Llama-3-70B, so their rows agree.\n\n");
-    say("## Models\n\n");
+    int mi;
     tab_open(&t, "models", "Preset shapes and frozen parameter totals", 12, mk, mh, "lrrrrrrrrlrr");
     for (mi = 0; mi < MELORA_MODEL_COUNT_; mi++) {
         melora_model_info s;
@@ -978,7 +955,19 @@ static void part6(void) {
         tc_int(&t, s.vocab); tc_int(&t, base);
     }
     tab_close(&t);
-    say("\n## Trainable parameters\n\n");
+}
+static void presets_table(void) {
+    static const char *const pk[] = {"model", "modules", "L", "r", "lora", "blob", "melora",
+                                     "blob_vs_lora_pct", "melora_vs_blob_pct",
+                                     "melora_vs_lora_pct", "lora_per_rank_Ld",
+                                     "blob_per_rank_Ld", "melora_per_rank_Ld",
+                                     "melora_fp32_bytes"};
+    static const char *const ph[] = {"model", "modules", "L", "r", "LoRA", "BLoB", "Me-LoRA",
+                                     "BLoB vs LoRA", "Me-LoRA vs BLoB", "Me-LoRA vs LoRA",
+                                     "LoRA / rank (L d)", "BLoB / rank (L d)",
+                                     "Me-LoRA / rank (L d)", "Me-LoRA fp32 (MiB)"};
+    tab t;
+    int mi, a, ri;
     tab_open(&t, "presets", "Trainable adapter parameters per model, module set and rank", 14, pk,
              ph, "llrrrrrrrrrrrr");
     for (mi = 0; mi < MELORA_MODEL_COUNT_; mi++)
@@ -1004,7 +993,12 @@ static void part6(void) {
                 tc_bytes(&t, pr_fp32_bytes(me), 0);
             }
     tab_close(&t);
-    say("\n## At the paper's rank (r = 8)\n\n");
+}
+/* one line per module set at the paper's rank, each model's ratios side by side: the
+   lines also go to the summary */
+static void presets_at_r8(void) {
+    char line[1500];
+    int mi, a;
     for (a = 0; a < 3; a++) {
         snprintf(line, sizeof line, "r = 8, %s, BLoB vs LoRA / Me-LoRA vs BLoB:", MASK_NAMES[a]);
         for (mi = 0; mi < MELORA_MODEL_COUNT_; mi++) {
@@ -1019,15 +1013,33 @@ static void part6(void) {
         say("- %s\n", line);
         summary("%s", line);
     }
-    {
-        double lo = (double)pr_params_mask(MELORA_LLAMA3_8B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8);
-        double bl = (double)pr_params_mask(MELORA_LLAMA3_8B, MELORA_MOD_QV, MELORA_METHOD_BLOB, 8);
-        say("\nOnly where every adapted weight is d x d (q, v and q, k, v, o of Llama2 and "
-            "GPT-3) is BLoB exactly +50%% and Me-LoRA r/d above LoRA; with grouped-query "
-            "attention (Llama-3-8B q, v: BLoB %+.1f%%) and on the MLP (n != m) the paper's "
-            "closed forms 3 L d r and L (2d + r) r no longer describe the counts.\n",
-            100 * (bl / lo - 1));
-    }
+}
+static void part6(void) {
+    double lo = (double)pr_params_mask(MELORA_LLAMA3_8B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8);
+    double bl = (double)pr_params_mask(MELORA_LLAMA3_8B, MELORA_MOD_QV, MELORA_METHOD_BLOB, 8);
+    part_open("presets.md");
+    say("# 6. Adapter parameters beyond Llama2: grouped-query attention, ranks 4 to 256\n\n");
+    say("Shapes: `melora_model_shape` (the models' published configurations; GPT-3 from its "
+        "paper). Counts: `melora_count_model_params` on `melora_preset(model, mask)`, with "
+        "BLoB's extra matrix Omega_A the size of A (r x n, n = the weight's input) and Me-LoRA's "
+        "two r x r matrices per weight. With grouped-query attention k and v map d to "
+        "kv_heads x head_dim (1024 on every GQA model here), not d x d: B is small there but "
+        "BLoB's Omega_A is not, so BLoB's overhead over LoRA grows and the paper's ratios "
+        "(+50%%, -33.2%%), which assume n = m = d, do not carry over. L = adapted weight "
+        "matrices; \"per rank\" = count(r+1) - count(r) in units of L d, d = hidden size. "
+        "Llama-3-8B and Mistral-7B share every linear shape, as do Llama-2-70B and "
+        "Llama-3-70B, so their rows agree.\n\n");
+    say("## Models\n\n");
+    models_table();
+    say("\n## Trainable parameters\n\n");
+    presets_table();
+    say("\n## At the paper's rank (r = 8)\n\n");
+    presets_at_r8();
+    say("\nOnly where every adapted weight is d x d (q, v and q, k, v, o of Llama2 and "
+        "GPT-3) is BLoB exactly +50%% and Me-LoRA r/d above LoRA; with grouped-query "
+        "attention (Llama-3-8B q, v: BLoB %+.1f%%) and on the MLP (n != m) the paper's "
+        "closed forms 3 L d r and L (2d + r) r no longer describe the counts.\n",
+        100 * (bl / lo - 1));
     part_close();
 }
 
