@@ -1128,7 +1128,6 @@ static void t6_range_of(melora_model m, int all, double *lo, double *hi) {
     }
 }
 static void t6_range(melora_model m, double *lo, double *hi) { t6_range_of(m, 0, lo, hi); }
-static int g_gib_changes; /* verdicts that differ when Table 6's GB are read as GiB */
 static const char *step_reading(pr_step_memory s, double t6lo, double t6hi, double unit) {
     double w = (double)s.weights / unit, tot = (double)s.total / unit;
     return w > t6hi ? "weights alone exceed every entry"
@@ -1136,7 +1135,10 @@ static const char *step_reading(pr_step_memory s, double t6lo, double t6hi, doub
            : tot > t6hi ? "weights fit; the full 4 x 300 step exceeds every entry"
            : "the full step is within Table 6's range";
 }
-static void part8(void) {
+/* the step at Table 7's shape for every model, weight width and attention; each row read
+   against Table 6's range of LoRA entries. Returns how many of the *nrows readings change
+   when Table 6's GB are read as GiB. */
+static int step_memory_table(pr_train_shape ts, int *nrows) {
     static const char *const k[] = {"model", "weight_bits", "attention", "weights_bytes",
                                     "activations_bytes", "attention_probs_bytes", "logits_bytes",
                                     "lora_state_bytes", "total_lora_bytes",
@@ -1148,33 +1150,9 @@ static void part8(void) {
                                     "BLoB - LoRA (GB)", "Me-LoRA - LoRA (GB)",
                                     "Table 6 LoRA min (GB)", "Table 6 LoRA max (GB)",
                                     "against Table 6"};
-    static const char *const ik[] = {"model", "dataset", "table6_lora_gb", "implied_tokens_per_step",
-                                     "implied_tokens_per_example"};
-    static const char *const ih[] = {"model", "dataset", "Table 6 LoRA (GB)",
-                                     "tokens per step", "tokens per example"};
     static const int bits[3] = {16, 8, 4};
-    pr_train_shape ts = pr_table7();
     tab t;
-    int mi, b, e, kk;
-    double r7lo, r7hi, r13lo, r13hi;
-    t6_range_of(MELORA_LLAMA2_7B, 1, &r7lo, &r7hi);
-    t6_range_of(MELORA_LLAMA2_13B, 1, &r13lo, &r13hi);
-    part_open("step_memory.md");
-    say("# 8. Memory of a whole training step in Table 6's setting\n\n");
-    say("Table 6 reports GPU memory of whole fine-tuning runs (Llama2-7B on an RTX 3090, 13B "
-        "on an A40): %.2f-%.2f GB and %.2f-%.2f GB. The paper does not say how the base "
-        "model was stored nor what was measured. This part models one step at Table 7's "
-        "shape (batch %d x %d tokens, q and v adapted, r = %d) from the counting functions: "
-        "the frozen weights (`melora_count_base_params`: 6.74B / 13.02B parameters) at 16, 8 "
-        "or 4 bits for the blocks' linear layers (embeddings, head and norms at 16 bits; "
-        "quantizer scales left out, so the 8- and 4-bit figures are lower bounds), the "
-        "activations the backward pass needs to reach the adapters (bf16; see "
-        "`pr_step` in paper_repro/checks.h for the list), the attention probabilities an "
-        "eager attention keeps, the fp32 logits, and the adapters' own state "
-        "(`melora_count_train_memory_mixed`, mixed precision, E_A stored). Not counted: the "
-        "framework's workspace, allocator caching and fragmentation, the CUDA context. GB = "
-        "10^9 B.\n\n",
-        r7lo, r7hi, r13lo, r13hi, ts.batch, ts.max_seq_len, ts.rank);
+    int mi, b, e, gib_changes = 0;
     tab_open(&t, "step_memory", "Whole training step, Table 6 setting (batch 4 x 300, q,v, r = 8)",
              14, k, h, "lrlrrrrrrrrrrl");
     for (mi = 0; mi < 2; mi++)
@@ -1190,7 +1168,7 @@ static void part8(void) {
                 if (lo.total < 0 || bl.total < 0 || me.total < 0) die("step memory");
                 t6_range(m, &t6lo, &t6hi);
                 rd = step_reading(lo, t6lo, t6hi, 1e9);
-                if (strcmp(rd, step_reading(lo, t6lo, t6hi, 1073741824.0)) != 0) g_gib_changes++;
+                if (strcmp(rd, step_reading(lo, t6lo, t6hi, 1073741824.0)) != 0) gib_changes++;
                 snprintf(bw, sizeof bw, "%d-bit", bits[b]);
                 tc_str(&t, pr_model_name(m));
                 tc_str(&t, bw);
@@ -1202,41 +1180,50 @@ static void part8(void) {
                 tc_num(&t, t6lo, "%.2f"); tc_num(&t, t6hi, "%.2f");
                 tc_str(&t, rd);
             }
+    *nrows = t.nrows;
     tab_close(&t);
-    say("\nReading Table 6's GB as GiB (2^30 B) changes %d of these %d verdicts.\n", g_gib_changes, 12);
-    {
-        pr_step_memory w7 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 16, 0);
-        pr_step_memory w13 = pr_step(MELORA_LLAMA2_13B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 16, 0);
-        pr_step_memory q7 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 8, 0);
-        pr_step_memory q13 = pr_step(MELORA_LLAMA2_13B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 8, 0);
-        double a7, b7, a13, b13;
-        t6_range_of(MELORA_LLAMA2_7B, 1, &a7, &b7);
-        t6_range_of(MELORA_LLAMA2_13B, 1, &a13, &b13);
-        say("\nReading: with bf16/fp16 weights the frozen weights alone (%.2f GB for 7B, %.2f GB "
-            "for 13B) exceed every memory entry of Table 6 (at most %.2f and %.2f GB, even read "
-            "as GiB), so Table 6 cannot be the memory of a 16-bit base. 8-bit block weights "
-            "(%.2f / %.2f GB) exceed its smallest entries (%.2f / %.2f GB). Only a 4-bit base "
-            "(or a figure that leaves the weights out) is compatible with every entry, and then "
-            "only with steps shorter than the full 4 x 300 tokens (next table). The adapters' "
-            "differences (BLoB - LoRA, Me-LoRA - LoRA) are the same in every row: they do not "
-            "depend on the base.\n", (double)w7.weights / 1e9, (double)w13.weights / 1e9, b7,
-            b13, (double)q7.weights / 1e9, (double)q13.weights / 1e9, a7, a13);
-        summary("Whole step (step_memory.md, model): 16-bit frozen weights alone are %.2f / %.2f GB "
-                "(7B / 13B), above every Table 6 entry (max %.2f / %.2f GB); 8-bit weights (%.2f / "
-                "%.2f GB) exceed its smallest entries (%.2f / %.2f); only a 4-bit base fits, with "
-                "steps shorter than 4 x 300 tokens. The paper states neither.",
-                (double)w7.weights / 1e9, (double)w13.weights / 1e9, b7, b13,
-                (double)q7.weights / 1e9, (double)q13.weights / 1e9, a7, a13);
-    }
-    {
-        const pr_table6_row *l7 = pr_t6_row(MELORA_LLAMA2_7B, MELORA_METHOD_LORA);
-        say("\n## Tokens per step that would fill Table 6's LoRA memory (4-bit base, fused attention)\n\n"
-            "The step total is linear in the tokens per step T (fused attention): solving the "
-            "model for Table 6's value gives the T each entry would correspond to. This is only "
-            "as good as the model; WG-S and WG-M are two sizes of the same Winogrande task (the "
-            "same sentence lengths), yet their LoRA entries differ by %.2f GB (7B), which the "
-            "step's length cannot explain.\n\n", pr_t6_value(l7, 1, 1) - pr_t6_value(l7, 1, 0));
-    }
+    return gib_changes;
+}
+/* what the frozen weights alone imply for Table 6 (16- and 8-bit bases) */
+static void step_weights_reading(void) {
+    pr_step_memory w7 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 16, 0);
+    pr_step_memory w13 = pr_step(MELORA_LLAMA2_13B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 16, 0);
+    pr_step_memory q7 = pr_step(MELORA_LLAMA2_7B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 8, 0);
+    pr_step_memory q13 = pr_step(MELORA_LLAMA2_13B, MELORA_MOD_QV, MELORA_METHOD_LORA, 8, 4, 300, 8, 0);
+    double a7, b7, a13, b13;
+    t6_range_of(MELORA_LLAMA2_7B, 1, &a7, &b7);
+    t6_range_of(MELORA_LLAMA2_13B, 1, &a13, &b13);
+    say("\nReading: with bf16/fp16 weights the frozen weights alone (%.2f GB for 7B, %.2f GB "
+        "for 13B) exceed every memory entry of Table 6 (at most %.2f and %.2f GB, even read "
+        "as GiB), so Table 6 cannot be the memory of a 16-bit base. 8-bit block weights "
+        "(%.2f / %.2f GB) exceed its smallest entries (%.2f / %.2f GB). Only a 4-bit base "
+        "(or a figure that leaves the weights out) is compatible with every entry, and then "
+        "only with steps shorter than the full 4 x 300 tokens (next table). The adapters' "
+        "differences (BLoB - LoRA, Me-LoRA - LoRA) are the same in every row: they do not "
+        "depend on the base.\n", (double)w7.weights / 1e9, (double)w13.weights / 1e9, b7,
+        b13, (double)q7.weights / 1e9, (double)q13.weights / 1e9, a7, a13);
+    summary("Whole step (step_memory.md, model): 16-bit frozen weights alone are %.2f / %.2f GB "
+            "(7B / 13B), above every Table 6 entry (max %.2f / %.2f GB); 8-bit weights (%.2f / "
+            "%.2f GB) exceed its smallest entries (%.2f / %.2f); only a 4-bit base fits, with "
+            "steps shorter than 4 x 300 tokens. The paper states neither.",
+            (double)w7.weights / 1e9, (double)w13.weights / 1e9, b7, b13,
+            (double)q7.weights / 1e9, (double)q13.weights / 1e9, a7, a13);
+}
+/* Table 6's LoRA memory turned back into tokens per step through the (linear) model */
+static void step_tokens_table(pr_train_shape ts) {
+    static const char *const ik[] = {"model", "dataset", "table6_lora_gb", "implied_tokens_per_step",
+                                     "implied_tokens_per_example"};
+    static const char *const ih[] = {"model", "dataset", "Table 6 LoRA (GB)",
+                                     "tokens per step", "tokens per example"};
+    const pr_table6_row *l7 = pr_t6_row(MELORA_LLAMA2_7B, MELORA_METHOD_LORA);
+    tab t;
+    int mi, kk;
+    say("\n## Tokens per step that would fill Table 6's LoRA memory (4-bit base, fused attention)\n\n"
+        "The step total is linear in the tokens per step T (fused attention): solving the "
+        "model for Table 6's value gives the T each entry would correspond to. This is only "
+        "as good as the model; WG-S and WG-M are two sizes of the same Winogrande task (the "
+        "same sentence lengths), yet their LoRA entries differ by %.2f GB (7B), which the "
+        "step's length cannot explain.\n\n", pr_t6_value(l7, 1, 1) - pr_t6_value(l7, 1, 0));
     tab_open(&t, "step_tokens", "Tokens per step implied by Table 6 LoRA memory (model, 4-bit base)",
              5, ik, ih, "llrrr");
     for (mi = 0; mi < 2; mi++) {
@@ -1255,6 +1242,34 @@ static void part8(void) {
         }
     }
     tab_close(&t);
+}
+static void part8(void) {
+    pr_train_shape ts = pr_table7();
+    double r7lo, r7hi, r13lo, r13hi;
+    int gib_changes, nrows;
+    t6_range_of(MELORA_LLAMA2_7B, 1, &r7lo, &r7hi);
+    t6_range_of(MELORA_LLAMA2_13B, 1, &r13lo, &r13hi);
+    part_open("step_memory.md");
+    say("# 8. Memory of a whole training step in Table 6's setting\n\n");
+    say("Table 6 reports GPU memory of whole fine-tuning runs (Llama2-7B on an RTX 3090, 13B "
+        "on an A40): %.2f-%.2f GB and %.2f-%.2f GB. The paper does not say how the base "
+        "model was stored nor what was measured. This part models one step at Table 7's "
+        "shape (batch %d x %d tokens, q and v adapted, r = %d) from the counting functions: "
+        "the frozen weights (`melora_count_base_params`: 6.74B / 13.02B parameters) at 16, 8 "
+        "or 4 bits for the blocks' linear layers (embeddings, head and norms at 16 bits; "
+        "quantizer scales left out, so the 8- and 4-bit figures are lower bounds), the "
+        "activations the backward pass needs to reach the adapters (bf16; see "
+        "`pr_step` in paper_repro/checks.h for the list), the attention probabilities an "
+        "eager attention keeps, the fp32 logits, and the adapters' own state "
+        "(`melora_count_train_memory_mixed`, mixed precision, E_A stored). Not counted: the "
+        "framework's workspace, allocator caching and fragmentation, the CUDA context. GB = "
+        "10^9 B.\n\n",
+        r7lo, r7hi, r13lo, r13hi, ts.batch, ts.max_seq_len, ts.rank);
+    gib_changes = step_memory_table(ts, &nrows);
+    say("\nReading Table 6's GB as GiB (2^30 B) changes %d of these %d verdicts.\n", gib_changes,
+        nrows);
+    step_weights_reading();
+    step_tokens_table(ts);
     part_close();
 }
 
