@@ -555,17 +555,21 @@ static void peer_section(int reps, int quick) {
 #endif
 
 /* Summary: one line per shape, ratios to LoRA, and the targets. */
-static void summary_section(int nshapes) {
+typedef struct {
+    int ok[MLB_NMETHODS], okp[MLB_NMETHODS]; /* ratio of medians / per-round ratio on target */
+    double worst[MLB_NMETHODS], worstp[MLB_NMETHODS];
+    int lb_ok, tr_ok;
+    double lb_worst, lb_best, tr_worst, tr_best;
+} summary_stats;
+
+/* the table, one row per shape, and the worst ratios over the shapes into *st */
+static void summary_table(int nshapes, summary_stats *st) {
     static const double target[MLB_NMETHODS] = {0, 1.05, 1.5, 1.05, 1.05, 1.05, 0};
-    int i, k, ok[MLB_NMETHODS], okp[MLB_NMETHODS];
-    int lb_ok = 1, tr_ok = 1;
-    double worst[MLB_NMETHODS] = {0}, worstp[MLB_NMETHODS] = {0}, lb_worst = 0, lb_best = 1e9;
-    double tr_worst = 0, tr_best = 1e9;
-    for (k = 0; k < MLB_NMETHODS; k++) ok[k] = okp[k] = 1;
-    out("\n## Summary: fwd+bwd as a multiple of LoRA (same run)\n\n");
-    out("Each cell: ratio of medians [median of per-round ratios, ratio of minima]. On a "
-        "quiet machine the three agree; when other processes share the cores they scatter, "
-        "and the per-round and minimum ratios are the less disturbed ones.\n\n");
+    int i, k;
+    memset(st, 0, sizeof *st);
+    st->lb_ok = st->tr_ok = 1;
+    st->lb_best = st->tr_best = 1e9;
+    for (k = 0; k < MLB_NMETHODS; k++) st->ok[k] = st->okp[k] = 1;
     out("| shape (T, n->m, r) | LoRA ms | LoRA x LB | LoRA x traffic | BLoB | BLoB+Flipout | "
         "Me-LoRA C/batch | Me-LoRA C/example | Me-LoRA C/batch, folded |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -579,77 +583,86 @@ static void summary_section(int nshapes) {
             1e3 * main_res[i][MLB_LORA].total.med, xlb, xtr);
         if (w.bytes / (mach.bw_gbs * 1e9) >= w.flops / (mach.peak_gflops * 1e9)) {
             /* memory-bound by the model: the traffic kernel is the relevant limit */
-            if (xtr > tr_worst) tr_worst = xtr;
-            if (xtr < tr_best) tr_best = xtr;
-            if (xtr > 1.5) tr_ok = 0;
+            if (xtr > st->tr_worst) st->tr_worst = xtr;
+            if (xtr < st->tr_best) st->tr_best = xtr;
+            if (xtr > 1.5) st->tr_ok = 0;
         }
-        if (xlb > lb_worst) lb_worst = xlb;
-        if (xlb < lb_best) lb_best = xlb;
-        if (xlb > 1.5) lb_ok = 0;
+        if (xlb > st->lb_worst) st->lb_worst = xlb;
+        if (xlb < st->lb_best) st->lb_best = xlb;
+        if (xlb > 1.5) st->lb_ok = 0;
         for (k = 1; k < MLB_TRAFFIC; k++) {
             const mlb_result *r = &main_res[i][k];
             out(" %.3f [%.3f, %.3f] |", r->ratio, r->ratio_paired, r->ratio_min);
-            if (r->ratio > worst[k]) worst[k] = r->ratio;
-            if (r->ratio_paired > worstp[k]) worstp[k] = r->ratio_paired;
-            if (target[k] > 0 && r->ratio > target[k]) ok[k] = 0;
-            if (target[k] > 0 && r->ratio_paired > target[k]) okp[k] = 0;
+            if (r->ratio > st->worst[k]) st->worst[k] = r->ratio;
+            if (r->ratio_paired > st->worstp[k]) st->worstp[k] = r->ratio_paired;
+            if (target[k] > 0 && r->ratio > target[k]) st->ok[k] = 0;
+            if (target[k] > 0 && r->ratio_paired > target[k]) st->okp[k] = 0;
         }
         out("\n");
     }
+}
+static void method_target(const summary_stats *st, int k, const char *what) {
+    out("* %s: %s / %s (worst %.3f / %.3f)\n", what, st->ok[k] ? "met" : "NOT met",
+        st->okp[k] ? "met" : "NOT met", st->worst[k], st->worstp[k]);
+}
+#ifdef MLB_HAVE_OPENBLAS
+/* per thread count of the peer sweep: against OpenBLAS at every r, and against the FMA
+   peak where r is large enough (r >= 64) for the step to be compute-bound */
+static void peer_targets(void) {
+    int i, j;
+    if (!peer_ran) return;
+    for (j = 0; j < peer_nth; j++) {
+        double wr = 0, wf = 0, wpk = 1e9;
+        int ok_r = 1, ok_pk = 1, ok_f = 1, any = 0;
+        for (i = 0; i < NPEER; i++) {
+            const peer_row *p = &peer_res[j][i];
+            double pk, fl;
+            if (p->r == 0) continue;
+            any = 1;
+            if (p->ratio_paired > wr) wr = p->ratio_paired;
+            if (p->ratio_paired > 1.0) ok_r = 0;
+            if (p->r < 64) continue;
+            pk = p->flops / p->mel / p->peak;
+            fl = p->mel / (p->flops / p->peak);
+            if (pk < wpk) wpk = pk;
+            if (pk < 0.70) ok_pk = 0;
+            if (fl > wf) wf = fl;
+            if (fl > 1.5) ok_f = 0;
+        }
+        if (!any) continue;
+        out("* %d thread(s): LoRA fwd+bwd <= 1.0 x the six-sgemm OpenBLAS step at every r "
+            "of the sweep: %s (worst %.3f); >= 70%% of the FMA peak at r >= 64: %s "
+            "(lowest %.0f%%); <= 1.5 x the compute floor at r >= 64: %s (worst %.2f x)\n",
+            peer_th[j], ok_r ? "met" : "NOT met", wr, ok_pk ? "met" : "NOT met",
+            wpk < 1e9 ? 100.0 * wpk : 0.0, ok_f ? "met" : "NOT met", wf);
+    }
+}
+#endif
+static void summary_section(int nshapes) {
+    summary_stats st;
+    out("\n## Summary: fwd+bwd as a multiple of LoRA (same run)\n\n");
+    out("Each cell: ratio of medians [median of per-round ratios, ratio of minima]. On a "
+        "quiet machine the three agree; when other processes share the cores they scatter, "
+        "and the per-round and minimum ratios are the less disturbed ones.\n\n");
+    summary_table(nshapes, &st);
     out("\nTargets (benchmark figures of this run, not test assertions; worst shape, ratio "
         "of medians / median per-round ratio):\n\n");
-    out("* Me-LoRA (C/batch) <= 1.05 x LoRA at every shape: %s / %s (worst %.3f / %.3f)\n",
-        ok[MLB_MELORA_BATCH] ? "met" : "NOT met", okp[MLB_MELORA_BATCH] ? "met" : "NOT met",
-        worst[MLB_MELORA_BATCH], worstp[MLB_MELORA_BATCH]);
-    out("* Me-LoRA (C/example) <= 1.05 x LoRA: %s / %s (worst %.3f / %.3f)\n",
-        ok[MLB_MELORA_EXAMPLE] ? "met" : "NOT met", okp[MLB_MELORA_EXAMPLE] ? "met" : "NOT met",
-        worst[MLB_MELORA_EXAMPLE], worstp[MLB_MELORA_EXAMPLE]);
-    out("* BLoB (one draw per batch) <= 1.05 x LoRA: %s / %s (worst %.3f / %.3f)\n",
-        ok[MLB_BLOB] ? "met" : "NOT met", okp[MLB_BLOB] ? "met" : "NOT met", worst[MLB_BLOB],
-        worstp[MLB_BLOB]);
-    out("* BLoB+Flipout <= 1.5 x LoRA: %s / %s (worst %.3f / %.3f)\n",
-        ok[MLB_FLIPOUT] ? "met" : "NOT met", okp[MLB_FLIPOUT] ? "met" : "NOT met",
-        worst[MLB_FLIPOUT], worstp[MLB_FLIPOUT]);
-    out("* Me-LoRA (C/batch) with C folded into A (composed from the LoRA calls; what the "
-        "library's per-batch path could do) <= 1.05 x LoRA: %s / %s (worst %.3f / %.3f)\n",
-        ok[MLB_MELORA_FOLDED] ? "met" : "NOT met", okp[MLB_MELORA_FOLDED] ? "met" : "NOT met",
-        worst[MLB_MELORA_FOLDED], worstp[MLB_MELORA_FOLDED]);
+    method_target(&st, MLB_MELORA_BATCH, "Me-LoRA (C/batch) <= 1.05 x LoRA at every shape");
+    method_target(&st, MLB_MELORA_EXAMPLE, "Me-LoRA (C/example) <= 1.05 x LoRA");
+    method_target(&st, MLB_BLOB, "BLoB (one draw per batch) <= 1.05 x LoRA");
+    method_target(&st, MLB_FLIPOUT, "BLoB+Flipout <= 1.5 x LoRA");
+    method_target(&st, MLB_MELORA_FOLDED,
+                  "Me-LoRA (C/batch) with C folded into A (composed from the LoRA calls; what "
+                  "the library's per-batch path could do) <= 1.05 x LoRA");
     out("* LoRA fwd+bwd within 1.5 x the lower bound: %s (%.2f x to %.2f x)\n",
-        lb_ok ? "met" : "NOT met", lb_best, lb_worst);
+        st.lb_ok ? "met" : "NOT met", st.lb_best, st.lb_worst);
 #ifdef MLB_HAVE_OPENBLAS
-    if (peer_ran) {
-        int j;
-        for (j = 0; j < peer_nth; j++) {
-            double wr = 0, wf = 0, wpk = 1e9;
-            int ok_r = 1, ok_pk = 1, ok_f = 1, any = 0;
-            for (i = 0; i < NPEER; i++) {
-                const peer_row *p = &peer_res[j][i];
-                double pk, fl;
-                if (p->r == 0) continue;
-                any = 1;
-                if (p->ratio_paired > wr) wr = p->ratio_paired;
-                if (p->ratio_paired > 1.0) ok_r = 0;
-                if (p->r < 64) continue;
-                pk = p->flops / p->mel / p->peak;
-                fl = p->mel / (p->flops / p->peak);
-                if (pk < wpk) wpk = pk;
-                if (pk < 0.70) ok_pk = 0;
-                if (fl > wf) wf = fl;
-                if (fl > 1.5) ok_f = 0;
-            }
-            if (!any) continue;
-            out("* %d thread(s): LoRA fwd+bwd <= 1.0 x the six-sgemm OpenBLAS step at every r "
-                "of the sweep: %s (worst %.3f); >= 70%% of the FMA peak at r >= 64: %s "
-                "(lowest %.0f%%); <= 1.5 x the compute floor at r >= 64: %s (worst %.2f x)\n",
-                peer_th[j], ok_r ? "met" : "NOT met", wr, ok_pk ? "met" : "NOT met",
-                wpk < 1e9 ? 100.0 * wpk : 0.0, ok_f ? "met" : "NOT met", wf);
-        }
-    }
+    peer_targets();
 #endif
-    if (tr_best <= tr_worst)
+    if (st.tr_best <= st.tr_worst)
         out("* LoRA fwd+bwd within 1.5 x the time of its own traffic without arithmetic, same "
             "rounds, at the shapes the model calls memory-bound: %s (%.2f x to %.2f x)\n",
-            tr_ok ? "met" : "NOT met", tr_best, tr_worst);
+            st.tr_ok ? "met" : "NOT met", st.tr_best, st.tr_worst);
 }
 
 /* ------------------------------------------------------------------- memory ---- */
@@ -760,16 +773,123 @@ static void sweep(const char *dir, const char *name, const char *var, const int 
     fclose(csv);
 }
 
-int main(int argc, char **argv) {
-    const char *dir = "bench/results";
-    int quick = 0, reps = 15, scaling = 1, bf16_only = 0, i;
-    char cpu[256], date[64], load0[64], load[64];
-    cpu_mark main_mark, run_mark = cpu_mark_now();
-    double main_others;
-    const char *bind = getenv("OMP_PROC_BIND");
+/* What the run prints in its header and footers, gathered once at the start. */
+typedef struct {
+    char cpu[256], date[64], load0[64];
+    const char *bind;
+    cpu_mark run_mark;
+    double t_start;
+} run_info;
+
+static void header_section(run_info *ri) {
     struct utsname un;
     time_t now = time(NULL);
-    double t_start = mlb_now();
+    ri->run_mark = cpu_mark_now();
+    ri->bind = getenv("OMP_PROC_BIND");
+    ri->t_start = mlb_now();
+    cpu_model(ri->cpu, sizeof ri->cpu);
+    loadavg(ri->load0, sizeof ri->load0);
+    uname(&un);
+    strftime(ri->date, sizeof ri->date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    out("# melora adapter benchmark\n\n");
+    out("Machine: %s, %ld logical CPUs, %s %s; %d OpenMP thread(s), OMP_PROC_BIND=%s; "
+        "gcc %s; MELORA_CHUNKS=%d; melora's kernels built for %s; %s.\n",
+        ri->cpu, sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release, mlb_threads(),
+        ri->bind ? ri->bind : "(unset)", __VERSION__, MELORA_CHUNKS, ISA, ri->date);
+}
+
+/* --bf16: the bf16 rows alone, machine limits first (bf16.md, bf16.csv) */
+static void bf16_only_run(const run_info *ri, const char *dir, int nshapes, int reps) {
+    cpu_mark mk;
+    double oth;
+    char load[64];
+    bf16_checks(); /* before the machine probes: a path that rejects bf16 stops at once */
+    machine_section();
+    mk = cpu_mark_now();
+    bf16_section(dir, nshapes, reps);
+    oth = others_share(mk);
+    loadavg(load, sizeof load);
+    out("\nMachine limits measured in the same run (before the rows): triad %.1f GB/s, "
+        "read-only sum %.1f GB/s, LoRA's traffic without arithmetic (fp32) %.1f GB/s, FMA "
+        "%.0f GFLOP/s (%d thread(s)). Other processes used %.0f%% of the machine's CPU "
+        "time while the rows were timed; load average at the start %s, at the end %s. Wall "
+        "time %.0f s.\n", mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs,
+        mach.peak_gflops, mach.threads, 100.0 * oth, ri->load0, load, mlb_now() - ri->t_start);
+}
+
+/* The folded Me-LoRA path is composed here, not in the library: check it before timing it. */
+static int folded_check(void) {
+    double err;
+    int st = mlb_check_folded(&err);
+    out("\nCheck: folded Me-LoRA (C/batch) against melora_melora_forward/backward on a "
+        "two small random shapes: max relative difference %.2e (%s).\n", err,
+        st ? "FAILED" : "ok");
+    return st;
+}
+
+static void memory_sections(const char *dir) {
+    out("\n## Memory, counted by the allocator\n\n");
+    out("Every buffer of one training step (the library's workspace included) is allocated "
+        "with melora_alloc, whose MELORA_MALLOC is routed to a counting allocator; bytes are "
+        "payload bytes. 'sample' is the drawn weight kept for backward (BLoB As, Me-LoRA C, folded A' = C A), "
+        "which melora_count_train_memory does not model; '= count fn?' compares params, "
+        "grads, AdamW, saved activations and stored noise with it.\n");
+    memory_section(dir, 8);
+    memory_section(dir, 64);
+    out("\nProcess peak RSS after the memory section: %.1f MiB (largest counted peak above + "
+        "program and libraries).\n", peak_rss_mib());
+}
+
+/* the machine probes, run before and after the main timing: the best of both is the bound */
+static void machine_limits_table(void) {
+    out("\n## Machine limits (same process, %d thread(s), best of two runs: before and "
+        "after the timing)\n\n", mach.threads);
+    out("| triad a=b+q*c | read-only sum | LoRA's traffic, no math | FMA rate | bandwidth "
+        "used for bounds (the largest) |\n|---:|---:|---:|---:|---:|\n");
+    out("| %.1f GB/s | %.1f GB/s | %.1f GB/s | %.0f GFLOP/s | %.1f GB/s |\n", mach.triad_gbs,
+        mach.read_gbs, mach.lora_stream_gbs, mach.peak_gflops, mach.bw_gbs);
+    out("\nTriad: 3 x 64 MiB arrays, 3 arrays counted. Read-only sum: 2 x 64 MiB, 16-lane "
+        "vectors, 4 accumulators per thread. LoRA's traffic: z += q x then dx += q dz + q' x "
+        "at T = 1200, n = m = 4096 (x, z, dz, dx: 7 x 19.7 MB moved, the L3 of %s may keep "
+        "part of it). FMA: 24 (AVX-512) or 12 independent chains of the widest fused multiply-add per thread "
+        "(intrinsics, so no compiler flag can split them). Each figure is the best "
+        "of 5 repetitions.\n", "this CPU");
+}
+
+/* the summary goes to bench.md and, alone, to summary.md */
+static void summary_file(const run_info *ri, const char *dir, int nshapes, double main_others) {
+    extra = open_out(dir, "summary.md");
+    out("\n<!-- %s; %d OpenMP threads, OMP_PROC_BIND=%s; gcc %s; %s -->\n", ri->cpu,
+        mlb_threads(), ri->bind ? ri->bind : "(unset)", __VERSION__, ri->date);
+    summary_section(nshapes);
+    out("\nMachine limits measured in the same run: triad %.1f GB/s, read-only sum %.1f GB/s, "
+        "LoRA's traffic without arithmetic %.1f GB/s, FMA %.0f GFLOP/s (%d threads). Other "
+        "processes used %.0f%% of the machine's CPU time while the table was timed%s.\n",
+        mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs, mach.peak_gflops, mach.threads,
+        100.0 * main_others,
+        main_others > 0.05 ? " (so the figures scatter more than on an idle machine)" : "");
+    fclose(extra);
+    extra = NULL;
+}
+
+static void scaling_section(const char *dir) {
+    static const int Ts[] = {128, 256, 512, 1024, 2048, 4096, 8192};
+    static const int rs[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    static const int ns[] = {1024, 2048, 4096, 8192};
+    out("\n## Scaling (n = m; defaults T = 1200, n = 4096, r = 8; ratio to LoRA in "
+        "brackets)\n");
+    sweep(dir, "scaling_T.csv", "T", Ts, 7, 7);
+    sweep(dir, "scaling_r.csv", "r", rs, 8, 7);
+    sweep(dir, "scaling_n.csv", "n", ns, 4, 7);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "bench/results";
+    int quick = 0, reps = 15, scaling = 1, bf16_only = 0, nshapes, i;
+    char load[64];
+    run_info ri;
+    cpu_mark main_mark;
+    double main_others;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1, scaling = 0;
@@ -784,76 +904,27 @@ int main(int argc, char **argv) {
     }
     if (reps < 7) reps = 7;
     if (reps > MLB_MAX_REPS) reps = MLB_MAX_REPS;
+    nshapes = quick ? 1 : NMAIN;
     mkdir(dir, 0777);
     md = open_out(dir, bf16_only ? "bf16.md" : "bench.md");
-    cpu_model(cpu, sizeof cpu);
-    loadavg(load0, sizeof load0);
-    uname(&un);
-    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    out("# melora adapter benchmark\n\n");
-    out("Machine: %s, %ld logical CPUs, %s %s; %d OpenMP thread(s), OMP_PROC_BIND=%s; "
-        "gcc %s; MELORA_CHUNKS=%d; melora's kernels built for %s; %s.\n",
-        cpu, sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release, mlb_threads(),
-        bind ? bind : "(unset)", __VERSION__, MELORA_CHUNKS, ISA, date);
+    header_section(&ri);
 
     if (bf16_only) {
-        /* the bf16 rows alone: machine limits, then the rows (bf16.md, bf16.csv) */
-        cpu_mark mk;
-        double oth;
-        bf16_checks(); /* before the machine probes: a path that rejects bf16 stops at once */
-        machine_section();
-        mk = cpu_mark_now();
-        bf16_section(dir, quick ? 1 : NMAIN, reps);
-        oth = others_share(mk);
-        loadavg(load, sizeof load);
-        out("\nMachine limits measured in the same run (before the rows): triad %.1f GB/s, "
-            "read-only sum %.1f GB/s, LoRA's traffic without arithmetic (fp32) %.1f GB/s, FMA "
-            "%.0f GFLOP/s (%d thread(s)). Other processes used %.0f%% of the machine's CPU "
-            "time while the rows were timed; load average at the start %s, at the end %s. Wall "
-            "time %.0f s.\n", mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs,
-            mach.peak_gflops, mach.threads, 100.0 * oth, load0, load, mlb_now() - t_start);
+        bf16_only_run(&ri, dir, nshapes, reps);
         fclose(md);
         return 0;
     }
-    {
-        double err;
-        int st = mlb_check_folded(&err);
-        out("\nCheck: folded Me-LoRA (C/batch) against melora_melora_forward/backward on a "
-            "two small random shapes: max relative difference %.2e (%s).\n", err,
-            st ? "FAILED" : "ok");
-        if (st) return 1;
-    }
+    if (folded_check()) return 1;
 
     /* memory first: the process's peak RSS then reflects only the largest method */
-    out("\n## Memory, counted by the allocator\n\n");
-    out("Every buffer of one training step (the library's workspace included) is allocated "
-        "with melora_alloc, whose MELORA_MALLOC is routed to a counting allocator; bytes are "
-        "payload bytes. 'sample' is the drawn weight kept for backward (BLoB As, Me-LoRA C, folded A' = C A), "
-        "which melora_count_train_memory does not model; '= count fn?' compares params, "
-        "grads, AdamW, saved activations and stored noise with it.\n");
-    memory_section(dir, 8);
-    memory_section(dir, 64);
-    out("\nProcess peak RSS after the memory section: %.1f MiB (largest counted peak above + "
-        "program and libraries).\n", peak_rss_mib());
-
+    memory_sections(dir);
     machine_section();
     main_mark = cpu_mark_now();
-    main_time(quick ? 1 : NMAIN, reps);
+    main_time(nshapes, reps);
     main_others = others_share(main_mark);
     machine_section(); /* before and after the timing: the best of both is the bound */
-    out("\n## Machine limits (same process, %d thread(s), best of two runs: before and "
-        "after the timing)\n\n", mach.threads);
-    out("| triad a=b+q*c | read-only sum | LoRA's traffic, no math | FMA rate | bandwidth "
-        "used for bounds (the largest) |\n|---:|---:|---:|---:|---:|\n");
-    out("| %.1f GB/s | %.1f GB/s | %.1f GB/s | %.0f GFLOP/s | %.1f GB/s |\n", mach.triad_gbs,
-        mach.read_gbs, mach.lora_stream_gbs, mach.peak_gflops, mach.bw_gbs);
-    out("\nTriad: 3 x 64 MiB arrays, 3 arrays counted. Read-only sum: 2 x 64 MiB, 16-lane "
-        "vectors, 4 accumulators per thread. LoRA's traffic: z += q x then dx += q dz + q' x "
-        "at T = 1200, n = m = 4096 (x, z, dz, dx: 7 x 19.7 MB moved, the L3 of %s may keep "
-        "part of it). FMA: 24 (AVX-512) or 12 independent chains of the widest fused multiply-add per thread "
-        "(intrinsics, so no compiler flag can split them). Each figure is the best "
-        "of 5 repetitions.\n", "this CPU");
-    main_section(dir, quick ? 1 : NMAIN, reps);
+    machine_limits_table();
+    main_section(dir, nshapes, reps);
 #ifdef MLB_HAVE_OPENBLAS
     peer_section(reps, quick);
 #else
@@ -861,37 +932,15 @@ int main(int argc, char **argv) {
         "libopenblas-dev libopenblas0-openmp; make bench installs them as root): the "
         "six-sgemm peer is not timed.\n");
 #endif
-    extra = open_out(dir, "summary.md");
-    out("\n<!-- %s; %d OpenMP threads, OMP_PROC_BIND=%s; gcc %s; %s -->\n", cpu, mlb_threads(),
-        bind ? bind : "(unset)", __VERSION__, date);
-    summary_section(quick ? 1 : NMAIN);
-    loadavg(load, sizeof load);
-    out("\nMachine limits measured in the same run: triad %.1f GB/s, read-only sum %.1f GB/s, "
-        "LoRA's traffic without arithmetic %.1f GB/s, FMA %.0f GFLOP/s (%d threads). Other "
-        "processes used %.0f%% of the machine's CPU time while the table was timed%s.\n",
-        mach.triad_gbs, mach.read_gbs, mach.lora_stream_gbs, mach.peak_gflops, mach.threads,
-        100.0 * main_others,
-        main_others > 0.05 ? " (so the figures scatter more than on an idle machine)" : "");
-    fclose(extra);
-    extra = NULL;
-    bf16_section(dir, quick ? 1 : NMAIN, reps);
-
-    if (scaling) {
-        static const int Ts[] = {128, 256, 512, 1024, 2048, 4096, 8192};
-        static const int rs[] = {1, 2, 4, 8, 16, 32, 64, 128};
-        static const int ns[] = {1024, 2048, 4096, 8192};
-        out("\n## Scaling (n = m; defaults T = 1200, n = 4096, r = 8; ratio to LoRA in "
-            "brackets)\n");
-        sweep(dir, "scaling_T.csv", "T", Ts, 7, 7);
-        sweep(dir, "scaling_r.csv", "r", rs, 8, 7);
-        sweep(dir, "scaling_n.csv", "n", ns, 4, 7);
-    }
+    summary_file(&ri, dir, nshapes, main_others);
+    bf16_section(dir, nshapes, reps);
+    if (scaling) scaling_section(dir);
     loadavg(load, sizeof load);
     out("\nProcess peak RSS at the end: %.1f MiB. Benchmark wall time: %.0f s. Other "
         "processes used %.0f%% of the machine's CPU time during the run (%.0f%% while the "
         "main table was timed); load average at the start: %s.\n",
-        peak_rss_mib(), mlb_now() - t_start, 100.0 * others_share(run_mark),
-        100.0 * main_others, load0);
+        peak_rss_mib(), mlb_now() - ri.t_start, 100.0 * others_share(ri.run_mark),
+        100.0 * main_others, ri.load0);
     fclose(md);
     return 0;
 }
