@@ -1858,3 +1858,32 @@ Test(cuda, every_failing_call_reported) {
     cublasDestroy(h);
 }
 #endif
+
+// The KLs' and convert's remaining argument checks: r = 0, a misaligned status, a zero or
+// non-finite prior, an out dtype below 0 and an in dtype past the last; nothing written.
+Test(cuda, kl_and_convert_argument_edges) {
+    NEED_DEVICE();
+    const int r = 2, n = 3;
+    dev MA(rnd(r * n, 1, .5)), GA(vec(r * n, .7f)), dMA(vec(r * n, 0)), dGA(vec(r * n, 0)), out(vec(16, 0));
+    dkl k;
+    dwork w(MELORA_CUDA_DIAG_KL_BYTES + 8);
+    const melora_blob_grads g = {dMA.p, dGA.p, nullptr};
+    const melora_blob_params bp = {MA.p, GA.p, nullptr, 0};
+    const melora_work ww = w.w();
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, r, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, (int *)((char *)k.st + 2), &g, ww, &bp, .2f, 1, r, n, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, INFINITY, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_convert(out.p, (melora_dtype)-1, MA.p, MELORA_FP32, 4, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_convert(out.p, MELORA_FP32, MA.p, (melora_dtype)7, 4, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    cr_assert_eq(k.status(), 0x7f7f7f7f, "the status was written");
+    close("dMA", dMA.get(), vec(r * n, 0), 0, 0);
+    close("dGA", dGA.get(), vec(r * n, 0), 0, 0);
+    close("out", out.get(), vec(16, 0), 0, 0);
+    // and the same call with valid arguments runs
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, r, n, 0), MELORA_OK);
+    cr_assert_eq(k.status(), MELORA_OK);
+}
