@@ -1887,3 +1887,42 @@ Test(cuda, kl_and_convert_argument_edges) {
     cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, r, n, 0), MELORA_OK);
     cr_assert_eq(k.status(), MELORA_OK);
 }
+
+// Me-LoRA's naive KLs without a grads struct (the value alone, as with one), the naive
+// forward's NULL structs, and a sample with E = 0.
+Test(cuda, melora_struct_edges) {
+    NEED_DEVICE();
+    const int r = 2, n = 3, E = 2;
+    dev A(rnd(r * n, 1, .5)), M(rnd(r * r, 2, .5)), H(vec(r * r, .6f)), EC(rnd(E * r * r, 3, 1));
+    dev dA(vec(r * n, 0)), dM(vec(r * r, 0)), dH(vec(r * r, 0)), C(vec(E * r * r, 0)), z(vec(64, 0));
+    const size_t wb = std::max(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r, 1), cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
+    dwork w(wb); // the naive KL's and the prior-noise KL's (tuned)
+    const melora_melora_params mp = {A.p, nullptr, M.p, H.p, 0};
+    const melora_melora_grads g = {dA.p, nullptr, dM.p, dH.p};
+    for (int prior = 0; prior < 2; prior++) {
+        dkl with, without;
+        auto kl = [&](dkl &k, const melora_melora_grads *gg) {
+            return prior ? melora_cuda_melora_kl_prior_noise(k.v, k.st, gg, w.w(), &mp, .2f, .1f, 1, r, n, 0)
+                         : melora_cuda_melora_kl_naive(k.v, k.st, gg, w.w(), &mp, .2f, 1, r, n, 0);
+        };
+        melora_status st = kl(with, &g);
+        cr_assert_eq(st, MELORA_OK, "prior %d: %s", prior, melora_status_string(st));
+        st = kl(without, nullptr);
+        cr_assert_eq(st, MELORA_OK, "prior %d, no grads: %s", prior, melora_status_string(st));
+        cr_assert_eq(with.status(), MELORA_OK);
+        cr_assert_eq(without.status(), MELORA_OK);
+        cr_assert(std::isfinite(with.value()) && with.value() == without.value(), "prior %d: %.17g vs %.17g", prior,
+                  with.value(), without.value());
+    }
+    const melora_melora_saved sv = {z.p, z.p + 16, z.p + 32};
+    const melora_melora_draw dr = {C.p, nullptr, E};
+    const vec z0 = z.get();
+    cr_assert_eq(melora_cuda_melora_forward_naive(z.p, nullptr, w.w(), &mp, &dr, dims(4, n, 5, r), nullptr, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_forward_naive(z.p, &sv, w.w(), nullptr, &dr, dims(4, n, 5, r), nullptr, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_forward_naive(z.p, &sv, w.w(), &mp, nullptr, dims(4, n, 5, r), nullptr, 0), MELORA_ERR_NULL);
+    const vec c0 = C.get();
+    cr_assert_eq(melora_cuda_melora_sample(C.p, &mp, EC.p, 0, r, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("z", z.get(), z0, 0, 0);
+    close("C", C.get(), c0, 0, 0);
+}
