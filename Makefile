@@ -135,8 +135,10 @@ cuda-emu-test: $(CUEMU)/test_cuda $(CUEMU)/test_cuda_asan
 	CUDACPU_SHUFFLE=17 ./$(CUEMU)/test_cuda
 	./$(CUEMU)/test_cuda_asan
 
-# make cuda-coverage: line and branch coverage of melora_cuda.cu by the emulator run (gcov);
-# everything is rebuilt each time (the counters start from zero).
+# make cuda-coverage: line and branch coverage of melora_cuda.cu by the emulator run (gcov),
+# then the branch figure without gcc's exception edges and the lines of the branches never
+# taken (tests/cuda/branch_cov.py); everything is rebuilt each time (the counters start
+# from zero).
 cuda-coverage: | $(BUILD) criterion
 	@rm -rf $(CUEMU)/cov && mkdir -p $(CUEMU)/cov
 	$(CUDACPU_CC) -O0 -g --coverage -iquote . -c melora_cuda.cu -o $(CUEMU)/cov/melora_cuda.o
@@ -146,6 +148,7 @@ cuda-coverage: | $(BUILD) criterion
 	./$(CUEMU)/cov/test_cuda -j1 >/dev/null
 	gcov -b -o $(CUEMU)/cov $(CUEMU)/cov/melora_cuda.o 2>/dev/null | grep -A4 "^File 'melora_cuda.cu'"
 	@mkdir -p $(CUEMU)/cov/gcov && mv -f *.gcov $(CUEMU)/cov/gcov/ 2>/dev/null; echo "annotated source: $(CUEMU)/cov/gcov/melora_cuda.cu.gcov"
+	@python3 tests/cuda/branch_cov.py $(CUEMU)/cov/gcov/melora_cuda.cu.gcov
 
 # 2. With the real toolkit when nvcc exists: compile for sm_80 and sm_90 (one object with
 #    code for both, $(CUDA_ARCHS)) with warnings as errors, link the same tests against

@@ -99,10 +99,13 @@ static thread_local char melora__cu_err[192];
 
 extern "C" const char *melora_cuda_last_error(void) { return melora__cu_err; }
 
+// A failed runtime call also leaves its error as the thread's last error: it is taken
+// here, once reported, so that the caller's next call does not report it again as pending.
 #define MELORA__CU(call)                                                                    \
     do {                                                                                    \
         cudaError_t e_ = (call);                                                            \
         if (e_ != cudaSuccess) {                                                            \
+            (void)cudaGetLastError();                                                       \
             snprintf(melora__cu_err, sizeof melora__cu_err, "%s: %s", #call,                \
                      cudaGetErrorString(e_));                                               \
             return MELORA_ERR_CUDA;                                                         \
@@ -978,17 +981,28 @@ struct melora__cctx {
         }
         return MELORA_OK;
     }
+    // The stream is put back even when putting back the pointer mode failed; the first
+    // failure is the one reported.
     melora_status release() {
         if (!bound) return MELORA_OK;
         bound = 0;
+        melora_status rm = MELORA_OK, rs = MELORA_OK;
         if (set_mode) {
             set_mode = 0;
-            MELORA__BLAS(cublasSetPointerMode(h, old_mode));
+            rm = restore_mode();
         }
         if (set_stream) {
             set_stream = 0;
-            MELORA__BLAS(cublasSetStream(h, old_st));
+            rs = restore_stream();
         }
+        return rm != MELORA_OK ? rm : rs;
+    }
+    melora_status restore_mode() {
+        MELORA__BLAS(cublasSetPointerMode(h, old_mode));
+        return MELORA_OK;
+    }
+    melora_status restore_stream() {
+        MELORA__BLAS(cublasSetStream(h, old_st));
         return MELORA_OK;
     }
     melora_status done(melora_status st_) {

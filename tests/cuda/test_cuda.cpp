@@ -16,6 +16,7 @@
 #include <string.h>
 #include <algorithm>
 #include <functional>
+#include <string>
 #include <vector>
 #include "melora_cuda.h"
 #include "ref.h"
@@ -749,6 +750,7 @@ struct Env {
     float s = .5f, ss = .5f;
     cublasHandle_t h = nullptr, hh = nullptr;
     size_t cut = 0;
+    melora_dtype dt = MELORA_FP32; // of x, z, dz and dx (the table's lengths are in floats: room enough)
 };
 struct Entry {
     const char *name, *roles;
@@ -760,8 +762,12 @@ struct Entry {
 };
 static std::vector<Entry> entries(Env &e) {
     const int T = e.T, n = e.n, m = e.m, r = e.r;
-    const melora_dims D = dims(T, n, m, r);
-    auto by = [&](melora_op op, int naive) { return cu_bytes(op, T, n, m, r, naive); };
+    const melora_dims D = {T, n, m, r, e.dt};
+    auto by = [&](melora_op op, int naive) {
+        size_t b = 0;
+        cr_assert_eq((naive ? melora_cuda_workspace_size_naive : melora_cuda_workspace_size)(&b, op, D), MELORA_OK);
+        return b;
+    };
     const size_t wlf = by(MELORA_OP_LORA_FORWARD, 0), wlb = by(MELORA_OP_LORA_BACKWARD, 0);
     const size_t wff = by(MELORA_OP_FLIPOUT_FORWARD, 0), wfb = by(MELORA_OP_FLIPOUT_BACKWARD, 0);
     const size_t wmf = by(MELORA_OP_MELORA_FORWARD, 0), wmb = by(MELORA_OP_MELORA_BACKWARD, 0);
@@ -1723,4 +1729,200 @@ Test(cuda_half, convert_rejects) {
     cr_assert_eq(melora_cuda_convert(b.p, MELORA_BF16, a.p, MELORA_FP32, 0, 0), MELORA_OK); // writes nothing
     cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
     close("untouched", b.get(), b0, 0, 0);
+}
+
+#ifdef CUDACPU
+// Every CUDA runtime call, launch and cuBLAS call an entry point makes, failed in turn
+// through the emulator (cudacpu::fail_call): every entry point of the table (tuned and
+// naive, fp32, and bf16 for the passes that take activations) plus the noise and convert
+// calls. Failing counted call k (k from 0 to the count of a clean call, less one) gives
+// MELORA_ERR_CUBLAS for a cuBLAS call and MELORA_ERR_CUDA otherwise, with
+// melora_cuda_last_error() naming the call (a launch is reported by cudaGetLastError);
+// the handle keeps the caller's stream and pointer mode (but for the one a failed restoring
+// call could not put back: the stream is put back even then); and the same call made again
+// without a failure succeeds with the same bytes in every buffer as a clean call (nothing
+// left pending, no state left behind).
+struct fault_call {
+    std::string name;
+    std::function<melora_status(void **)> f;
+};
+static std::vector<fault_call> fault_calls(Env &e) {
+    std::vector<fault_call> out;
+    for (auto &c : entries(e))
+        if (e.dt == MELORA_FP32 || strstr(c.name, "forward") || strstr(c.name, "backward"))
+            out.push_back({std::string(c.name) + (e.dt == MELORA_FP32 ? "" : " bf16"), c.f});
+    if (e.dt != MELORA_FP32) return out;
+    const melora_dims D = dims(e.T, e.n, e.m, e.r);
+    const int r = e.r, n = e.n, E = e.E, G = e.G;
+    out.push_back({"noise_normal", [](void **p) { return melora_cuda_noise_normal((float *)p[0], 3, 5, 300, 0); }});
+    out.push_back({"noise_uniform", [](void **p) { return melora_cuda_noise_uniform((float *)p[0], 3, 5, 300, 0); }});
+    out.push_back({"noise_sign", [](void **p) { return melora_cuda_noise_sign((float *)p[0], 3, 5, 300, 0); }});
+    out.push_back({"blob_noise", [=](void **p) { return melora_cuda_blob_noise((float *)p[0], 3, 1, r, n, 0); }});
+    out.push_back({"flipout_noise", [=](void **p) {
+        return melora_cuda_blob_flipout_noise((float *)p[0], (float *)p[1], (float *)p[2], 3, 1, G, D, 0); }});
+    out.push_back({"melora_noise", [=](void **p) { return melora_cuda_melora_noise((float *)p[0], 3, 1, E, r, 0); }});
+    const melora_dtype dts[][2] = {{MELORA_FP32, MELORA_FP32}, {MELORA_BF16, MELORA_FP32}, {MELORA_FP32, MELORA_BF16},
+                                   {MELORA_BF16, MELORA_FP16}};
+    for (auto &io : dts) {
+        const melora_dtype od = io[0], id = io[1];
+        out.push_back({std::string("convert ") + (id == MELORA_FP32 ? "fp32" : "bf16") + " -> " +
+                           (od == MELORA_FP32 ? "fp32" : od == MELORA_BF16 ? "bf16" : "fp16"),
+                       [=](void **p) { return melora_cuda_convert(p[0], od, p[1], id, 300, 0); }});
+    }
+    return out;
+}
+Test(cuda, every_failing_call_reported) {
+    NEED_DEVICE();
+    setenv("CUDACPU_QUIET", "1", 1);
+    const int NP = 16;
+    const size_t REGION = 8 * 1024; // bytes per buffer: every table shape's tensors and workspace
+    vec init = rnd(NP * REGION / sizeof(float), 91, .5);
+    for (auto &f : init) f = f < 0 ? .1f - f : f + .1f; // positive: standard deviations too
+    dev arena(init);
+    void *p[NP];
+    for (int i = 0; i < NP; i++) p[i] = (unsigned char *)arena.p + (size_t)i * REGION;
+    auto restore = [&]() {
+        cr_assert_eq(cudaMemcpy(arena.p, init.data(), init.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+    };
+    cublasHandle_t h = handle();
+    cudaStream_t mine;
+    cr_assert_eq(cudaStreamCreate(&mine), cudaSuccess);
+    cr_assert_eq(cublasSetStream(h, mine), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), CUBLAS_STATUS_SUCCESS);
+    int injected = 0, kinds[4] = {0, 0, 0, 0}, entries_run = 0;
+    for (melora_dtype dt : {MELORA_FP32, MELORA_BF16}) {
+        Env env;
+        env.h = env.hh = h;
+        env.dt = dt;
+        for (auto &c : fault_calls(env)) {
+            const char *name = c.name.c_str();
+            restore();
+            cudacpu::fail_call(-1);
+            cr_assert_eq(c.f(p), MELORA_OK, "%s: a clean call", name);
+            const long calls = cudacpu::counted_calls();
+            cr_assert_gt(calls, 0, "%s: no counted call", name);
+            const vec want = arena.get();
+            entries_run++;
+            // a failed runtime call of the caller's before this one: taken over, then gone
+            cudacpu::fail_call(0);
+            cr_assert_eq(cudaMemsetAsync(p[NP - 1], 0, 4, mine), cudaErrorMemoryAllocation);
+            cr_assert_eq(c.f(p), MELORA_ERR_CUDA, "%s: an injected error pending", name);
+            cr_assert(strstr(melora_cuda_last_error(), "before this call") != nullptr, "%s: %s", name, melora_cuda_last_error());
+            cr_assert_eq(cudacpu::counted_calls(), 1, "%s: a call made after the pending error was found", name);
+            cr_assert_eq(cudaPeekAtLastError(), cudaSuccess, "%s: the pending error was not taken", name);
+            for (long k = 0; k < calls; k++) {
+                restore();
+                cudacpu::fail_call(k, cudaErrorMemoryAllocation, CUBLAS_STATUS_EXECUTION_FAILED);
+                const melora_status st = c.f(p);
+                int kind = cudacpu::FAULT_NONE;
+                const char *hit = cudacpu::failed_call(&kind);
+                cudacpu::fail_call(-1);
+                cr_assert_not_null(hit, "%s: call %ld of %ld not reached", name, k, calls);
+                kinds[kind]++;
+                injected++;
+                cr_assert_eq(st, kind == cudacpu::FAULT_BLAS ? MELORA_ERR_CUBLAS : MELORA_ERR_CUDA,
+                             "%s: call %ld (%s) failed: %s", name, k, hit, melora_status_string(st));
+                const char *api = kind == cudacpu::FAULT_LAUNCH ? "cudaGetLastError" : hit;
+                cr_assert(strstr(melora_cuda_last_error(), api) != nullptr, "%s: call %ld (%s): message '%s'", name,
+                          k, hit, melora_cuda_last_error());
+                cudaStream_t got = nullptr;
+                cublasPointerMode_t mode = CUBLAS_POINTER_MODE_HOST;
+                cr_assert_eq(cublasGetStream(h, &got), CUBLAS_STATUS_SUCCESS);
+                cr_assert_eq(cublasGetPointerMode(h, &mode), CUBLAS_STATUS_SUCCESS);
+                // put back unless the failed call is the one putting it back (a failure reported)
+                if (strcmp(hit, "cublasSetStream") != 0)
+                    cr_assert_eq(got, mine, "%s: call %ld (%s): the handle's stream", name, k, hit);
+                if (strcmp(hit, "cublasSetPointerMode") != 0)
+                    cr_assert_eq(mode, CUBLAS_POINTER_MODE_DEVICE, "%s: call %ld (%s): the handle's pointer mode", name, k, hit);
+                cr_assert_eq(cublasSetStream(h, mine), CUBLAS_STATUS_SUCCESS);
+                cr_assert_eq(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), CUBLAS_STATUS_SUCCESS);
+                restore();
+                const melora_status again = c.f(p);
+                cr_assert_eq(again, MELORA_OK, "%s: after call %ld (%s) failed: %s (%s)", name, k, hit,
+                             melora_status_string(again), melora_cuda_last_error());
+                cr_assert_str_eq(melora_cuda_last_error(), "");
+                const vec now = arena.get();
+                cr_assert(memcmp(now.data(), want.data(), now.size() * sizeof(float)) == 0,
+                          "%s: after call %ld (%s) failed, a clean call gives other bytes", name, k, hit);
+            }
+        }
+    }
+    cr_assert_eq(entries_run, 22 + 15 + 10); // the table, its 15 passes in bf16, noise and convert
+    cr_assert(kinds[cudacpu::FAULT_RUNTIME] > 0 && kinds[cudacpu::FAULT_LAUNCH] > 0 && kinds[cudacpu::FAULT_BLAS] > 0,
+              "runtime %d, launch %d, cuBLAS %d", kinds[1], kinds[2], kinds[3]);
+    cr_log_info("every_failing_call_reported: %d entry points, %d failures injected (runtime %d, launch %d, cuBLAS %d)",
+                entries_run, injected, kinds[1], kinds[2], kinds[3]);
+    cr_assert_eq(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasSetStream(h, 0), CUBLAS_STATUS_SUCCESS);
+    cudaStreamDestroy(mine);
+    cublasDestroy(h);
+}
+#endif
+
+// The KLs' and convert's remaining argument checks: r = 0, a misaligned status, a zero or
+// non-finite prior, an out dtype below 0 and an in dtype past the last; nothing written.
+Test(cuda, kl_and_convert_argument_edges) {
+    NEED_DEVICE();
+    const int r = 2, n = 3;
+    dev MA(rnd(r * n, 1, .5)), GA(vec(r * n, .7f)), dMA(vec(r * n, 0)), dGA(vec(r * n, 0)), out(vec(16, 0));
+    dkl k;
+    dwork w(MELORA_CUDA_DIAG_KL_BYTES + 8);
+    const melora_blob_grads g = {dMA.p, dGA.p, nullptr};
+    const melora_blob_params bp = {MA.p, GA.p, nullptr, 0};
+    const melora_work ww = w.w();
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, 0, n, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, r, 0, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, (int *)((char *)k.st + 2), &g, ww, &bp, .2f, 1, r, n, 0), MELORA_ERR_ALIGNMENT);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, 0.0f, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, NAN, 1, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, INFINITY, r, n, 0), MELORA_ERR_VALUE);
+    cr_assert_eq(melora_cuda_convert(out.p, (melora_dtype)-1, MA.p, MELORA_FP32, 4, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(melora_cuda_convert(out.p, MELORA_FP32, MA.p, (melora_dtype)7, 4, 0), MELORA_ERR_ENUM);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    cr_assert_eq(k.status(), 0x7f7f7f7f, "the status was written");
+    close("dMA", dMA.get(), vec(r * n, 0), 0, 0);
+    close("dGA", dGA.get(), vec(r * n, 0), 0, 0);
+    close("out", out.get(), vec(16, 0), 0, 0);
+    // and the same call with valid arguments runs
+    cr_assert_eq(melora_cuda_blob_kl(k.v, k.st, &g, ww, &bp, .2f, 1, r, n, 0), MELORA_OK);
+    cr_assert_eq(k.status(), MELORA_OK);
+}
+
+// Me-LoRA's naive KLs without a grads struct (the value alone, as with one), the naive
+// forward's NULL structs, and a sample with E = 0.
+Test(cuda, melora_struct_edges) {
+    NEED_DEVICE();
+    const int r = 2, n = 3, E = 2;
+    dev A(rnd(r * n, 1, .5)), M(rnd(r * r, 2, .5)), H(vec(r * r, .6f)), EC(rnd(E * r * r, 3, 1));
+    dev dA(vec(r * n, 0)), dM(vec(r * r, 0)), dH(vec(r * r, 0)), C(vec(E * r * r, 0)), z(vec(64, 0));
+    const size_t wb = std::max(cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r, 1), cu_bytes(MELORA_OP_MELORA_KL, 1, n, 1, r));
+    dwork w(wb); // the naive KL's and the prior-noise KL's (tuned)
+    const melora_melora_params mp = {A.p, nullptr, M.p, H.p, 0};
+    const melora_melora_grads g = {dA.p, nullptr, dM.p, dH.p};
+    for (int prior = 0; prior < 2; prior++) {
+        dkl with, without;
+        auto kl = [&](dkl &k, const melora_melora_grads *gg) {
+            return prior ? melora_cuda_melora_kl_prior_noise(k.v, k.st, gg, w.w(), &mp, .2f, .1f, 1, r, n, 0)
+                         : melora_cuda_melora_kl_naive(k.v, k.st, gg, w.w(), &mp, .2f, 1, r, n, 0);
+        };
+        melora_status st = kl(with, &g);
+        cr_assert_eq(st, MELORA_OK, "prior %d: %s", prior, melora_status_string(st));
+        st = kl(without, nullptr);
+        cr_assert_eq(st, MELORA_OK, "prior %d, no grads: %s", prior, melora_status_string(st));
+        cr_assert_eq(with.status(), MELORA_OK);
+        cr_assert_eq(without.status(), MELORA_OK);
+        cr_assert(std::isfinite(with.value()) && with.value() == without.value(), "prior %d: %.17g vs %.17g", prior,
+                  with.value(), without.value());
+    }
+    const melora_melora_saved sv = {z.p, z.p + 16, z.p + 32};
+    const melora_melora_draw dr = {C.p, nullptr, E};
+    const vec z0 = z.get();
+    cr_assert_eq(melora_cuda_melora_forward_naive(z.p, nullptr, w.w(), &mp, &dr, dims(4, n, 5, r), nullptr, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_forward_naive(z.p, &sv, w.w(), nullptr, &dr, dims(4, n, 5, r), nullptr, 0), MELORA_ERR_NULL);
+    cr_assert_eq(melora_cuda_melora_forward_naive(z.p, &sv, w.w(), &mp, nullptr, dims(4, n, 5, r), nullptr, 0), MELORA_ERR_NULL);
+    const vec c0 = C.get();
+    cr_assert_eq(melora_cuda_melora_sample(C.p, &mp, EC.p, 0, r, 0), MELORA_ERR_SIZE);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    close("z", z.get(), z0, 0, 0);
+    close("C", C.get(), c0, 0, 0);
 }

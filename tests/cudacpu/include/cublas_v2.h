@@ -170,7 +170,7 @@ inline cublasStatus_t gemm1(const char *fn, cublasHandle_t h, cublasOperation_t 
 } // namespace blas
 } // namespace cudacpu
 
-inline cublasStatus_t cublasCreate(cublasHandle_t *h) {
+inline cublasStatus_t cublasCreate(cublasHandle_t *h) { CUDACPU_BLAS_COUNTED("cublasCreate");
   if (!h) return CUBLAS_STATUS_INVALID_VALUE;
   *h = new cublasContext{nullptr, CUBLAS_DEFAULT_MATH, CUBLAS_POINTER_MODE_HOST,
                          CUBLAS_ATOMICS_NOT_ALLOWED};
@@ -178,7 +178,7 @@ inline cublasStatus_t cublasCreate(cublasHandle_t *h) {
   cudacpu::blas::handles().live.insert(*h);
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasDestroy(cublasHandle_t h) {
+inline cublasStatus_t cublasDestroy(cublasHandle_t h) { CUDACPU_BLAS_COUNTED("cublasDestroy");
   {
     std::lock_guard<std::mutex> g(cudacpu::blas::handles().m);
     if (!h || !cudacpu::blas::handles().live.erase(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
@@ -186,56 +186,56 @@ inline cublasStatus_t cublasDestroy(cublasHandle_t h) {
   delete h;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasGetVersion(cublasHandle_t h, int *v) {
+inline cublasStatus_t cublasGetVersion(cublasHandle_t h, int *v) { CUDACPU_BLAS_COUNTED("cublasGetVersion");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!v) return CUBLAS_STATUS_INVALID_VALUE;
   *v = CUBLAS_VERSION;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+inline cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { CUDACPU_BLAS_COUNTED("cublasSetStream");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!cudacpu::detail::stream_valid(s)) return CUBLAS_STATUS_INVALID_VALUE;
   h->stream = s;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasGetStream(cublasHandle_t h, cudaStream_t *s) {
+inline cublasStatus_t cublasGetStream(cublasHandle_t h, cudaStream_t *s) { CUDACPU_BLAS_COUNTED("cublasGetStream");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!s) return CUBLAS_STATUS_INVALID_VALUE;
   *s = h->stream;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) {
+inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) { CUDACPU_BLAS_COUNTED("cublasSetMathMode");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   unsigned base = (unsigned)m & 0xfu;
   if (base > CUBLAS_TF32_TENSOR_OP_MATH || ((unsigned)m & ~0x1fu)) return CUBLAS_STATUS_INVALID_VALUE;
   h->math = m;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasGetMathMode(cublasHandle_t h, cublasMath_t *m) {
+inline cublasStatus_t cublasGetMathMode(cublasHandle_t h, cublasMath_t *m) { CUDACPU_BLAS_COUNTED("cublasGetMathMode");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!m) return CUBLAS_STATUS_INVALID_VALUE;
   *m = h->math;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasSetPointerMode(cublasHandle_t h, cublasPointerMode_t p) {
+inline cublasStatus_t cublasSetPointerMode(cublasHandle_t h, cublasPointerMode_t p) { CUDACPU_BLAS_COUNTED("cublasSetPointerMode");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (p != CUBLAS_POINTER_MODE_HOST && p != CUBLAS_POINTER_MODE_DEVICE)
     return CUBLAS_STATUS_INVALID_VALUE;
   h->pmode = p;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasGetPointerMode(cublasHandle_t h, cublasPointerMode_t *p) {
+inline cublasStatus_t cublasGetPointerMode(cublasHandle_t h, cublasPointerMode_t *p) { CUDACPU_BLAS_COUNTED("cublasGetPointerMode");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!p) return CUBLAS_STATUS_INVALID_VALUE;
   *p = h->pmode;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasSetAtomicsMode(cublasHandle_t h, cublasAtomicsMode_t a) {
+inline cublasStatus_t cublasSetAtomicsMode(cublasHandle_t h, cublasAtomicsMode_t a) { CUDACPU_BLAS_COUNTED("cublasSetAtomicsMode");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   h->atomics = a;
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *, size_t) {
+inline cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *, size_t) { CUDACPU_BLAS_COUNTED("cublasSetWorkspace");
   return cudacpu::blas::valid(h) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
 }
 inline const char *cublasGetStatusName(cublasStatus_t s) {
@@ -271,7 +271,7 @@ inline const char *cublasGetStatusString(cublasStatus_t s) {
 
 inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                                   int m, int n, int k, const float *alpha, const float *A, int lda,
-                                  const float *B, int ldb, const float *beta, float *C, int ldc) {
+                                  const float *B, int ldb, const float *beta, float *C, int ldc) { CUDACPU_BLAS_COUNTED("cublasSgemm");
   cublasStatus_t s = cudacpu::blas::gemm_check("cublasSgemm", h, ta, tb, m, n, k, alpha, beta,
                                                lda, ldb, ldc);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
@@ -283,7 +283,7 @@ inline cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperatio
                                                 const float *alpha, const float *A, int lda,
                                                 long long strideA, const float *B, int ldb,
                                                 long long strideB, const float *beta, float *C,
-                                                int ldc, long long strideC, int batchCount) {
+                                                int ldc, long long strideC, int batchCount) { CUDACPU_BLAS_COUNTED("cublasSgemmStridedBatched");
   const char *fn = "cublasSgemmStridedBatched";
   cublasStatus_t s = cudacpu::blas::gemm_check(fn, h, ta, tb, m, n, k, alpha, beta, lda, ldb, ldc);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
@@ -300,7 +300,7 @@ inline cublasStatus_t cublasSgemmBatched(cublasHandle_t h, cublasOperation_t ta,
                                          cublasOperation_t tb, int m, int n, int k,
                                          const float *alpha, const float *const Aarray[], int lda,
                                          const float *const Barray[], int ldb, const float *beta,
-                                         float *const Carray[], int ldc, int batchCount) {
+                                         float *const Carray[], int ldc, int batchCount) { CUDACPU_BLAS_COUNTED("cublasSgemmBatched");
   const char *fn = "cublasSgemmBatched";
   cublasStatus_t s = cudacpu::blas::gemm_check(fn, h, ta, tb, m, n, k, alpha, beta, lda, ldb, ldc);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
@@ -321,7 +321,7 @@ inline cublasStatus_t cublasSgemmBatched(cublasHandle_t h, cublasOperation_t ta,
 }
 inline cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t t, int m, int n,
                                   const float *alpha, const float *A, int lda, const float *x,
-                                  int incx, const float *beta, float *y, int incy) {
+                                  int incx, const float *beta, float *y, int incy) { CUDACPU_BLAS_COUNTED("cublasSgemv");
   const char *fn = "cublasSgemv";
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!cudacpu::blas::op_ok(t)) return cudacpu::blas::invalid(fn, "trans");
@@ -352,7 +352,7 @@ inline cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t t, int m, 
   return CUBLAS_STATUS_SUCCESS;
 }
 inline cublasStatus_t cublasSaxpy(cublasHandle_t h, int n, const float *alpha, const float *x,
-                                  int incx, float *y, int incy) {
+                                  int incx, float *y, int incy) { CUDACPU_BLAS_COUNTED("cublasSaxpy");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!alpha) return cudacpu::blas::invalid("cublasSaxpy", "alpha is NULL");
   if (n <= 0) return CUBLAS_STATUS_SUCCESS;
@@ -362,7 +362,7 @@ inline cublasStatus_t cublasSaxpy(cublasHandle_t h, int n, const float *alpha, c
   for (int i = 0; i < n; ++i) y[y0 + (long long)i * incy] += a * x[x0 + (long long)i * incx];
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasSscal(cublasHandle_t h, int n, const float *alpha, float *x, int incx) {
+inline cublasStatus_t cublasSscal(cublasHandle_t h, int n, const float *alpha, float *x, int incx) { CUDACPU_BLAS_COUNTED("cublasSscal");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!alpha) return cudacpu::blas::invalid("cublasSscal", "alpha is NULL");
   if (n <= 0 || incx <= 0) return CUBLAS_STATUS_SUCCESS;
@@ -371,7 +371,7 @@ inline cublasStatus_t cublasSscal(cublasHandle_t h, int n, const float *alpha, f
   return CUBLAS_STATUS_SUCCESS;
 }
 inline cublasStatus_t cublasSdot(cublasHandle_t h, int n, const float *x, int incx, const float *y,
-                                 int incy, float *result) {
+                                 int incy, float *result) { CUDACPU_BLAS_COUNTED("cublasSdot");
   if (!cudacpu::blas::valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!result) return cudacpu::blas::invalid("cublasSdot", "result is NULL");
   double acc = 0.0;
@@ -385,7 +385,7 @@ inline cublasStatus_t cublasSdot(cublasHandle_t h, int n, const float *x, int in
   return CUBLAS_STATUS_SUCCESS;
 }
 inline cublasStatus_t cublasSetMatrix(int rows, int cols, int elt, const void *A, int lda, void *B,
-                                      int ldb) {
+                                      int ldb) { CUDACPU_BLAS_COUNTED("cublasSetMatrix");
   if (rows < 0 || cols < 0 || elt <= 0 || lda < cudacpu::blas::imax1(rows) ||
       ldb < cudacpu::blas::imax1(rows))
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -395,17 +395,17 @@ inline cublasStatus_t cublasSetMatrix(int rows, int cols, int elt, const void *A
   return CUBLAS_STATUS_SUCCESS;
 }
 inline cublasStatus_t cublasGetMatrix(int rows, int cols, int elt, const void *A, int lda, void *B,
-                                      int ldb) {
+                                      int ldb) { CUDACPU_BLAS_COUNTED("cublasGetMatrix");
   return cublasSetMatrix(rows, cols, elt, A, lda, B, ldb);
 }
-inline cublasStatus_t cublasSetVector(int n, int elt, const void *x, int incx, void *y, int incy) {
+inline cublasStatus_t cublasSetVector(int n, int elt, const void *x, int incx, void *y, int incy) { CUDACPU_BLAS_COUNTED("cublasSetVector");
   if (n < 0 || elt <= 0 || incx <= 0 || incy <= 0) return CUBLAS_STATUS_INVALID_VALUE;
   for (int i = 0; i < n; ++i)
     std::memmove(static_cast<char *>(y) + (size_t)i * incy * elt,
                  static_cast<const char *>(x) + (size_t)i * incx * elt, (size_t)elt);
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasGetVector(int n, int elt, const void *x, int incx, void *y, int incy) {
+inline cublasStatus_t cublasGetVector(int n, int elt, const void *x, int incx, void *y, int incy) { CUDACPU_BLAS_COUNTED("cublasGetVector");
   return cublasSetVector(n, elt, x, incx, y, incy);
 }
 

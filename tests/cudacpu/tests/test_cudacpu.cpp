@@ -495,3 +495,97 @@ Test(half, round_trip_and_raw) {
   cr_assert_eq(__half_as_ushort(__float2half_rn(ldexpf(1.0f, -25))), 0x0000); /* tie to even 0 */
   cr_assert_eq(__half_as_ushort(__float2half_rn(ldexpf(3.0f, -25))), 0x0002); /* tie to even 2 */
 }
+
+/* Failure injection (cudacpu::fail_call): run_saxpy makes 9 counted calls (2 cudaMalloc,
+ * 2 cudaMemcpy, the launch, cudaDeviceSynchronize, cudaMemcpy, 2 cudaFree; cudaGetLastError
+ * is not counted). Failing each in turn returns the chosen error from that call, which
+ * failed_call names; the error is reported once and is not sticky (the next run is right);
+ * an injected launch failure runs nothing. */
+Test(cudacpu, fail_call_each_counted_call) {
+  const int n = 300;
+  std::vector<float> x(n), y0(n), ref(n);
+  for (int i = 0; i < n; ++i) {
+    x[i] = (float)irand(-100, 100);
+    y0[i] = (float)irand(-100, 100);
+    ref[i] = std::fma(2.0f, x[i], y0[i]);
+  }
+  std::vector<float> y = y0;
+  cudacpu::fail_call(-1);
+  CUDA_OK(run_saxpy(n, 2.0f, x.data(), y.data(), 2, 64));
+  cr_assert_eq(cudacpu::counted_calls(), 9);
+  int kind = -1;
+  cr_assert_null(cudacpu::failed_call(&kind));
+  cr_assert_eq(kind, cudacpu::FAULT_NONE);
+  const char *names[9] = {"cudaMalloc", "cudaMalloc", "cudaMemcpy", "cudaMemcpy", "saxpy_kernel",
+                          "cudaDeviceSynchronize", "cudaMemcpy", "cudaFree", "cudaFree"};
+  for (long k = 0; k < 9; ++k) {
+    y = y0;
+    const cudaError_t e = k % 2 ? cudaErrorInvalidValue : cudaErrorMemoryAllocation;
+    cudacpu::fail_call(k, e);
+    cr_assert_eq(run_saxpy(n, 2.0f, x.data(), y.data(), 2, 64), e, "call %ld", k);
+    const char *hit = cudacpu::failed_call(&kind);
+    cr_assert(hit && std::strcmp(hit, names[k]) == 0, "call %ld: %s", k, hit ? hit : "(none)");
+    cr_assert_eq(kind, k == 4 ? cudacpu::FAULT_LAUNCH : cudacpu::FAULT_RUNTIME, "call %ld", k);
+    if (k <= 4) /* y not copied back, or the kernel did not run */
+      for (int i = 0; i < n; ++i) cr_assert_eq(y[i], y0[i], "call %ld: i=%d", k, i);
+    /* reported once, then gone: a following run succeeds with the right numbers */
+    cr_assert_eq(cudaGetLastError(), k == 4 ? cudaSuccess : e, "call %ld", k); /* finish() took the launch's */
+    cr_assert_eq(cudaGetLastError(), cudaSuccess);
+    y = y0;
+    CUDA_OK(run_saxpy(n, 2.0f, x.data(), y.data(), 2, 64));
+    for (int i = 0; i < n; ++i) cr_assert_eq(y[i], ref[i], "after call %ld: i=%d", k, i);
+    cr_assert_eq(cudacpu::failed_call(), hit, "call %ld: the hit is kept until the next fail_call", k);
+    cr_assert_eq(cudacpu::counted_calls(), k + 1 + 9, "call %ld: counting goes on", k); /* up to the failure, then a whole run */
+  }
+  cudacpu::fail_call(9); /* past the last counted call: nothing fails */
+  y = y0;
+  CUDA_OK(run_saxpy(n, 2.0f, x.data(), y.data(), 2, 64));
+  cr_assert_null(cudacpu::failed_call());
+  cr_assert_eq(cudacpu::counted_calls(), 9);
+  cudaDeviceReset(); /* the buffers the failed runs left */
+}
+
+/* Nested calls count once (cudaMemsetAsync -> cudaMemset); an injected launch failure
+ * is seen by cudaPeekAtLastError too; cuBLAS calls return the chosen status. */
+Test(cudacpu, fail_call_nested_and_cublas) {
+  float *d = nullptr;
+  CUDA_OK(cudaMalloc(&d, 16 * sizeof(float)));
+  cudacpu::fail_call(-1);
+  CUDA_OK(cudaMemsetAsync(d, 0, 16 * sizeof(float), 0));
+  cr_assert_eq(cudacpu::counted_calls(), 1);
+  cudacpu::fail_call(0, cudaErrorLaunchOutOfResources);
+  cr_assert_eq(run_launch_config(1, 1, 1, 32, 1, 1, 0), cudaErrorLaunchOutOfResources);
+  int kind = -1;
+  cr_assert_not_null(cudacpu::failed_call(&kind));
+  cr_assert_eq(kind, cudacpu::FAULT_LAUNCH);
+  cr_assert_eq(cudaPeekAtLastError(), cudaSuccess); /* taken by the wrapper's cudaGetLastError */
+  cublasHandle_t h = nullptr;
+  cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  float *A = nullptr, *C = nullptr;
+  CUDA_OK(cudaMalloc(&A, 4 * sizeof(float)));
+  CUDA_OK(cudaMalloc(&C, 4 * sizeof(float)));
+  const float one[4] = {1, 2, 3, 4}, alpha = 1, beta = 0;
+  CUDA_OK(cudaMemcpy(A, one, sizeof one, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemset(C, 0, 4 * sizeof(float)));
+  cudacpu::fail_call(1, cudaErrorUnknown, CUBLAS_STATUS_INTERNAL_ERROR);
+  cr_assert_eq(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST), CUBLAS_STATUS_SUCCESS);
+  cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &alpha, A, 2, A, 2, &beta, C, 2),
+               CUBLAS_STATUS_INTERNAL_ERROR);
+  const char *hit = cudacpu::failed_call(&kind);
+  cr_assert(hit && std::strcmp(hit, "cublasSgemm") == 0);
+  cr_assert_eq(kind, cudacpu::FAULT_BLAS);
+  cr_assert_eq(cudaGetLastError(), cudaSuccess); /* a cuBLAS status is not a runtime error */
+  float c[4] = {-1, -1, -1, -1};
+  CUDA_OK(cudaMemcpy(c, C, sizeof c, cudaMemcpyDeviceToHost));
+  for (float v : c) cr_assert_eq(v, 0.0f); /* the failed GEMM wrote nothing */
+  cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &alpha, A, 2, A, 2, &beta, C, 2),
+               CUBLAS_STATUS_SUCCESS);
+  CUDA_OK(cudaMemcpy(c, C, sizeof c, cudaMemcpyDeviceToHost));
+  const float want[4] = {7, 10, 15, 22}; /* [1 3; 2 4]^2, column-major */
+  for (int i = 0; i < 4; ++i) cr_assert_eq(c[i], want[i], "c[%d]", i);
+  cr_assert_eq(cudacpu::counted_calls(), 5); /* SetPointerMode, Sgemm, cudaMemcpy, Sgemm, cudaMemcpy */
+  cublasDestroy(h);
+  cudaFree(A);
+  cudaFree(C);
+  cudaFree(d);
+}

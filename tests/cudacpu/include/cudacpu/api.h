@@ -169,20 +169,20 @@ inline const char *cudaGetErrorString(cudaError_t e) {
 }
 
 /* ---- device management ---------------------------------------------------- */
-inline cudaError_t cudaGetDeviceCount(int *n) {
+inline cudaError_t cudaGetDeviceCount(int *n) { CUDACPU_COUNTED("cudaGetDeviceCount");
   if (!n) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *n = 1;
   return cudaSuccess;
 }
-inline cudaError_t cudaSetDevice(int d) {
+inline cudaError_t cudaSetDevice(int d) { CUDACPU_COUNTED("cudaSetDevice");
   return d == 0 ? cudaSuccess : cudacpu::detail::set_error(cudaErrorInvalidDevice);
 }
-inline cudaError_t cudaGetDevice(int *d) {
+inline cudaError_t cudaGetDevice(int *d) { CUDACPU_COUNTED("cudaGetDevice");
   if (!d) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *d = 0;
   return cudaSuccess;
 }
-inline cudaError_t cudaSetDeviceFlags(unsigned) { return cudaSuccess; }
+inline cudaError_t cudaSetDeviceFlags(unsigned) { CUDACPU_COUNTED("cudaSetDeviceFlags"); return cudaSuccess; }
 /* Clears the sticky error and frees every device, managed and pinned
  * allocation, like destroying the context. */
 inline cudaError_t cudaDeviceReset() {
@@ -206,22 +206,22 @@ inline cudaError_t cudaDeviceReset() {
   cudacpu::detail::tl_last_error = cudaSuccess;
   return cudaSuccess;
 }
-inline cudaError_t cudaDeviceSynchronize() {
+inline cudaError_t cudaDeviceSynchronize() { CUDACPU_COUNTED("cudaDeviceSynchronize");
   CUDACPU_STICKY();
   return cudaSuccess;
 }
-inline cudaError_t cudaThreadSynchronize() { return cudaDeviceSynchronize(); }
-inline cudaError_t cudaRuntimeGetVersion(int *v) {
+inline cudaError_t cudaThreadSynchronize() { CUDACPU_COUNTED("cudaThreadSynchronize"); return cudaDeviceSynchronize(); }
+inline cudaError_t cudaRuntimeGetVersion(int *v) { CUDACPU_COUNTED("cudaRuntimeGetVersion");
   if (!v) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *v = CUDART_VERSION;
   return cudaSuccess;
 }
-inline cudaError_t cudaDriverGetVersion(int *v) { return cudaRuntimeGetVersion(v); }
+inline cudaError_t cudaDriverGetVersion(int *v) { CUDACPU_COUNTED("cudaDriverGetVersion"); return cudaRuntimeGetVersion(v); }
 inline int cudacpu_num_sms() {
   unsigned n = std::thread::hardware_concurrency();
   return n ? (int)n : 1;
 }
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) {
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) { CUDACPU_COUNTED("cudaGetDeviceProperties");
   if (!p) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   if (dev != 0) return cudacpu::detail::set_error(cudaErrorInvalidDevice);
   std::memset(p, 0, sizeof *p);
@@ -256,7 +256,7 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) {
   p->reservedSharedMemPerBlock = 1024;
   return cudaSuccess;
 }
-inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev) {
+inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev) { CUDACPU_COUNTED("cudaDeviceGetAttribute");
   if (!v) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   if (dev != 0) return cudacpu::detail::set_error(cudaErrorInvalidDevice);
   switch (a) {
@@ -277,7 +277,7 @@ inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev) {
   }
   return cudaSuccess;
 }
-inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
+inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) { CUDACPU_COUNTED("cudaMemGetInfo");
   size_t t = cudacpu::detail::phys_mem();
   long av = sysconf(_SC_AVPHYS_PAGES);
   if (free_b) *free_b = av > 0 ? (size_t)av * (size_t)sysconf(_SC_PAGESIZE) : t / 2;
@@ -286,68 +286,68 @@ inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
 }
 
 /* ---- memory ------------------------------------------------------------- */
-inline cudaError_t cudaMalloc(void **p, size_t n) {
+inline cudaError_t cudaMalloc(void **p, size_t n) { CUDACPU_COUNTED("cudaMalloc");
   return cudacpu::detail::alloc(p, n, cudacpu::detail::MK_DEVICE, "cudaMalloc");
 }
-template <class T> inline cudaError_t cudaMalloc(T **p, size_t n) {
+template <class T> inline cudaError_t cudaMalloc(T **p, size_t n) { CUDACPU_COUNTED("cudaMalloc");
   return cudaMalloc(reinterpret_cast<void **>(p), n);
 }
-inline cudaError_t cudaMallocManaged(void **p, size_t n, unsigned = cudaMemAttachGlobal) {
+inline cudaError_t cudaMallocManaged(void **p, size_t n, unsigned = cudaMemAttachGlobal) { CUDACPU_COUNTED("cudaMallocManaged");
   return cudacpu::detail::alloc(p, n, cudacpu::detail::MK_MANAGED, "cudaMallocManaged");
 }
 template <class T>
-inline cudaError_t cudaMallocManaged(T **p, size_t n, unsigned f = cudaMemAttachGlobal) {
+inline cudaError_t cudaMallocManaged(T **p, size_t n, unsigned f = cudaMemAttachGlobal) { CUDACPU_COUNTED("cudaMallocManaged");
   return cudaMallocManaged(reinterpret_cast<void **>(p), n, f);
 }
-inline cudaError_t cudaMallocHost(void **p, size_t n) {
+inline cudaError_t cudaMallocHost(void **p, size_t n) { CUDACPU_COUNTED("cudaMallocHost");
   return cudacpu::detail::alloc(p, n, cudacpu::detail::MK_HOST, "cudaMallocHost");
 }
-template <class T> inline cudaError_t cudaMallocHost(T **p, size_t n) {
+template <class T> inline cudaError_t cudaMallocHost(T **p, size_t n) { CUDACPU_COUNTED("cudaMallocHost");
   return cudaMallocHost(reinterpret_cast<void **>(p), n);
 }
-inline cudaError_t cudaHostAlloc(void **p, size_t n, unsigned) { return cudaMallocHost(p, n); }
-template <class T> inline cudaError_t cudaHostAlloc(T **p, size_t n, unsigned f) {
+inline cudaError_t cudaHostAlloc(void **p, size_t n, unsigned) { CUDACPU_COUNTED("cudaHostAlloc"); return cudaMallocHost(p, n); }
+template <class T> inline cudaError_t cudaHostAlloc(T **p, size_t n, unsigned f) { CUDACPU_COUNTED("cudaHostAlloc");
   return cudaHostAlloc(reinterpret_cast<void **>(p), n, f);
 }
-inline cudaError_t cudaMallocPitch(void **p, size_t *pitch, size_t width, size_t height) {
+inline cudaError_t cudaMallocPitch(void **p, size_t *pitch, size_t width, size_t height) { CUDACPU_COUNTED("cudaMallocPitch");
   if (!pitch) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *pitch = (width + 255) / 256 * 256;
   return cudaMalloc(p, *pitch * height);
 }
-template <class T> inline cudaError_t cudaMallocPitch(T **p, size_t *pitch, size_t w, size_t h) {
+template <class T> inline cudaError_t cudaMallocPitch(T **p, size_t *pitch, size_t w, size_t h) { CUDACPU_COUNTED("cudaMallocPitch");
   return cudaMallocPitch(reinterpret_cast<void **>(p), pitch, w, h);
 }
-inline cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) {
+inline cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) { CUDACPU_COUNTED("cudaMallocAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaMalloc(p, n);
 }
-template <class T> inline cudaError_t cudaMallocAsync(T **p, size_t n, cudaStream_t s) {
+template <class T> inline cudaError_t cudaMallocAsync(T **p, size_t n, cudaStream_t s) { CUDACPU_COUNTED("cudaMallocAsync");
   return cudaMallocAsync(reinterpret_cast<void **>(p), n, s);
 }
 /* After a kernel fault the memory is still released (so leak checkers stay
  * quiet), but the sticky error is returned as on a GPU. */
-inline cudaError_t cudaFree(void *p) {
+inline cudaError_t cudaFree(void *p) { CUDACPU_COUNTED("cudaFree");
   cudaError_t e = cudacpu::detail::release(p, cudacpu::detail::MK_DEVICE,
                                            cudacpu::detail::MK_MANAGED, "cudaFree");
   cudaError_t s = cudacpu::detail::sticky_error();
   return s != cudaSuccess ? cudacpu::detail::set_error(s) : e;
 }
-inline cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
+inline cudaError_t cudaFreeAsync(void *p, cudaStream_t s) { CUDACPU_COUNTED("cudaFreeAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaFree(p);
 }
-inline cudaError_t cudaFreeHost(void *p) {
+inline cudaError_t cudaFreeHost(void *p) { CUDACPU_COUNTED("cudaFreeHost");
   return cudacpu::detail::release(p, cudacpu::detail::MK_HOST, cudacpu::detail::MK_HOST,
                                   "cudaFreeHost");
 }
-inline cudaError_t cudaHostRegister(void *p, size_t n, unsigned) {
+inline cudaError_t cudaHostRegister(void *p, size_t n, unsigned) { CUDACPU_COUNTED("cudaHostRegister");
   if (!p || !n) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
   std::lock_guard<std::mutex> g(r.m);
   r.allocs[reinterpret_cast<uintptr_t>(p)] = {n, cudacpu::detail::MK_REGISTERED};
   return cudaSuccess;
 }
-inline cudaError_t cudaHostUnregister(void *p) {
+inline cudaError_t cudaHostUnregister(void *p) { CUDACPU_COUNTED("cudaHostUnregister");
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
   std::lock_guard<std::mutex> g(r.m);
   auto it = r.allocs.find(reinterpret_cast<uintptr_t>(p));
@@ -357,7 +357,7 @@ inline cudaError_t cudaHostUnregister(void *p) {
   return cudaSuccess;
 }
 
-inline cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
+inline cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) { CUDACPU_COUNTED("cudaMemcpy");
   CUDACPU_STICKY();
   cudaError_t e = cudacpu::detail::check_copy(dst, src, n, kind, "cudaMemcpy");
   if (e != cudaSuccess) return e;
@@ -365,12 +365,12 @@ inline cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKi
   return cudaSuccess;
 }
 inline cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind kind,
-                                   cudaStream_t s = nullptr) {
+                                   cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaMemcpyAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaMemcpy(dst, src, n, kind);
 }
 inline cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
-                                size_t width, size_t height, cudaMemcpyKind kind) {
+                                size_t width, size_t height, cudaMemcpyKind kind) { CUDACPU_COUNTED("cudaMemcpy2D");
   CUDACPU_STICKY();
   if (width > dpitch || width > spitch) return cudacpu::detail::set_error(cudaErrorInvalidPitchValue);
   if (height == 0 || width == 0) return cudaSuccess;
@@ -388,11 +388,11 @@ inline cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_
 }
 inline cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch,
                                      size_t width, size_t height, cudaMemcpyKind kind,
-                                     cudaStream_t s = nullptr) {
+                                     cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaMemcpy2DAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
 }
-inline cudaError_t cudaMemset(void *p, int v, size_t n) {
+inline cudaError_t cudaMemset(void *p, int v, size_t n) { CUDACPU_COUNTED("cudaMemset");
   CUDACPU_STICKY();
   if (n == 0) return cudaSuccess;
   if (!cudacpu::detail::mem_kind(p, n)) {
@@ -404,13 +404,13 @@ inline cudaError_t cudaMemset(void *p, int v, size_t n) {
   std::memset(p, v, n);
   return cudaSuccess;
 }
-inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s = nullptr) {
+inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaMemsetAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaMemset(p, v, n);
 }
 template <class T>
 inline cudaError_t cudaMemcpyToSymbol(T &sym, const void *src, size_t n, size_t off = 0,
-                                      cudaMemcpyKind kind = cudaMemcpyHostToDevice) {
+                                      cudaMemcpyKind kind = cudaMemcpyHostToDevice) { CUDACPU_COUNTED("cudaMemcpyToSymbol");
   CUDACPU_STICKY();
   if (off > sizeof(T) || n > sizeof(T) - off) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
@@ -420,7 +420,7 @@ inline cudaError_t cudaMemcpyToSymbol(T &sym, const void *src, size_t n, size_t 
 }
 template <class T>
 inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &sym, size_t n, size_t off = 0,
-                                        cudaMemcpyKind kind = cudaMemcpyDeviceToHost) {
+                                        cudaMemcpyKind kind = cudaMemcpyDeviceToHost) { CUDACPU_COUNTED("cudaMemcpyFromSymbol");
   CUDACPU_STICKY();
   if (off > sizeof(T) || n > sizeof(T) - off) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   if (kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
@@ -430,19 +430,19 @@ inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &sym, size_t n, size_
 }
 template <class T>
 inline cudaError_t cudaMemcpyToSymbolAsync(T &sym, const void *src, size_t n, size_t off,
-                                           cudaMemcpyKind kind, cudaStream_t s = nullptr) {
+                                           cudaMemcpyKind kind, cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaMemcpyToSymbolAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaMemcpyToSymbol(sym, src, n, off, kind);
 }
 template <class T>
 inline cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const T &sym, size_t n, size_t off,
-                                             cudaMemcpyKind kind, cudaStream_t s = nullptr) {
+                                             cudaMemcpyKind kind, cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaMemcpyFromSymbolAsync");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   return cudaMemcpyFromSymbol(dst, sym, n, off, kind);
 }
 /* Registers the symbol as device memory so that its address may be passed
  * to kernels. */
-template <class T> inline cudaError_t cudaGetSymbolAddress(void **p, const T &sym) {
+template <class T> inline cudaError_t cudaGetSymbolAddress(void **p, const T &sym) { CUDACPU_COUNTED("cudaGetSymbolAddress");
   if (!p) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *p = const_cast<void *>(static_cast<const void *>(&sym));
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
@@ -450,14 +450,14 @@ template <class T> inline cudaError_t cudaGetSymbolAddress(void **p, const T &sy
   r.allocs[reinterpret_cast<uintptr_t>(*p)] = {sizeof(T), cudacpu::detail::MK_SYMBOL};
   return cudaSuccess;
 }
-template <class T> inline cudaError_t cudaGetSymbolSize(size_t *n, const T &) {
+template <class T> inline cudaError_t cudaGetSymbolSize(size_t *n, const T &) { CUDACPU_COUNTED("cudaGetSymbolSize");
   if (!n) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *n = sizeof(T);
   return cudaSuccess;
 }
 
 /* ---- streams and events (everything is already complete) ----------- */
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) { CUDACPU_COUNTED("cudaStreamCreateWithFlags");
   if (!s) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *s = new CUstream_st{flags};
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
@@ -465,11 +465,11 @@ inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
   r.streams[reinterpret_cast<uintptr_t>(*s)] = 1;
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
-inline cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int) {
+inline cudaError_t cudaStreamCreate(cudaStream_t *s) { CUDACPU_COUNTED("cudaStreamCreate"); return cudaStreamCreateWithFlags(s, 0); }
+inline cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int) { CUDACPU_COUNTED("cudaStreamCreateWithPriority");
   return cudaStreamCreateWithFlags(s, flags);
 }
-inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) { CUDACPU_COUNTED("cudaStreamDestroy");
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
   {
     std::lock_guard<std::mutex> g(r.m);
@@ -479,24 +479,24 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete s;
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) { CUDACPU_COUNTED("cudaStreamSynchronize");
   CUDACPU_STICKY();
   return cudacpu::detail::check_stream(s);
 }
-inline cudaError_t cudaStreamQuery(cudaStream_t s) { return cudaStreamSynchronize(s); }
-inline cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned = 0) {
+inline cudaError_t cudaStreamQuery(cudaStream_t s) { CUDACPU_COUNTED("cudaStreamQuery"); return cudaStreamSynchronize(s); }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned = 0) { CUDACPU_COUNTED("cudaStreamWaitEvent");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   if (!cudacpu::detail::event_valid(e)) return cudacpu::detail::set_error(cudaErrorInvalidResourceHandle);
   return cudaSuccess;
 }
 typedef void (*cudaHostFn_t)(void *);
-inline cudaError_t cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void *data) {
+inline cudaError_t cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void *data) { CUDACPU_COUNTED("cudaLaunchHostFunc");
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   if (!fn) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   fn(data);
   return cudaSuccess;
 }
-inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) { CUDACPU_COUNTED("cudaEventCreateWithFlags");
   if (!e) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   *e = new CUevent_st{flags, false, {}};
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
@@ -504,8 +504,8 @@ inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
   r.events[reinterpret_cast<uintptr_t>(*e)] = 1;
   return cudaSuccess;
 }
-inline cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, 0); }
-inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+inline cudaError_t cudaEventCreate(cudaEvent_t *e) { CUDACPU_COUNTED("cudaEventCreate"); return cudaEventCreateWithFlags(e, 0); }
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) { CUDACPU_COUNTED("cudaEventDestroy");
   cudacpu::detail::Registry &r = cudacpu::detail::registry();
   {
     std::lock_guard<std::mutex> g(r.m);
@@ -515,20 +515,20 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr) {
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaEventRecord");
   if (!cudacpu::detail::event_valid(e)) return cudacpu::detail::set_error(cudaErrorInvalidResourceHandle);
   if (cudacpu::detail::check_stream(s)) return cudaErrorInvalidResourceHandle;
   e->recorded = true;
   e->t = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+inline cudaError_t cudaEventSynchronize(cudaEvent_t e) { CUDACPU_COUNTED("cudaEventSynchronize");
   if (!cudacpu::detail::event_valid(e)) return cudacpu::detail::set_error(cudaErrorInvalidResourceHandle);
   CUDACPU_STICKY();
   return cudaSuccess;
 }
-inline cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }
-inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+inline cudaError_t cudaEventQuery(cudaEvent_t e) { CUDACPU_COUNTED("cudaEventQuery"); return cudaEventSynchronize(e); }
+inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) { CUDACPU_COUNTED("cudaEventElapsedTime");
   if (!ms) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   if (!cudacpu::detail::event_valid(a) || !cudacpu::detail::event_valid(b) || !a->recorded ||
       !b->recorded || (a->flags & cudaEventDisableTiming) || (b->flags & cudaEventDisableTiming))
@@ -539,7 +539,7 @@ inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
 
 /* ---- kernels ----------------------------------------------------------- */
 template <class... P>
-inline cudaError_t cudaFuncSetAttribute(void (*k)(P...), cudaFuncAttribute attr, int value) {
+inline cudaError_t cudaFuncSetAttribute(void (*k)(P...), cudaFuncAttribute attr, int value) { CUDACPU_COUNTED("cudaFuncSetAttribute");
   if (!k) return cudacpu::detail::set_error(cudaErrorInvalidDeviceFunction);
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
     if (value < 0 || value > 227 * 1024) return cudacpu::detail::set_error(cudaErrorInvalidValue);
@@ -552,7 +552,7 @@ inline cudaError_t cudaFuncSetAttribute(void (*k)(P...), cudaFuncAttribute attr,
   return cudacpu::detail::set_error(cudaErrorInvalidValue);
 }
 template <class... P>
-inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, void (*k)(P...)) {
+inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, void (*k)(P...)) { CUDACPU_COUNTED("cudaFuncGetAttributes");
   if (!a || !k) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   std::memset(a, 0, sizeof *a);
   a->maxThreadsPerBlock = 1024;
@@ -569,7 +569,7 @@ inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, void (*k)(P...))
  * threads and 32 blocks per SM); they do not model registers. */
 template <class K>
 inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *nb, K, int blockSize,
-                                                                 size_t smem) {
+                                                                 size_t smem) { CUDACPU_COUNTED("cudaOccupancyMaxActiveBlocksPerMultiprocessor");
   if (!nb || blockSize <= 0 || blockSize > 1024) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   int b = 2048 / blockSize;
   if (b > 32) b = 32;
@@ -582,7 +582,7 @@ inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *nb, K, int
 }
 template <class K>
 inline cudaError_t cudaOccupancyMaxPotentialBlockSize(int *minGrid, int *blockSize, K,
-                                                      size_t smem = 0, int limit = 0) {
+                                                      size_t smem = 0, int limit = 0) { CUDACPU_COUNTED("cudaOccupancyMaxPotentialBlockSize");
   if (!minGrid || !blockSize) return cudacpu::detail::set_error(cudaErrorInvalidValue);
   int bs = limit > 0 && limit < 1024 ? limit / 32 * 32 : 1024;
   if (bs <= 0) bs = limit > 0 ? limit : 32;
@@ -606,7 +606,7 @@ inline cudaError_t cudacpu_launch_kernel(void (*k)(P...), dim3 g, dim3 b, void *
 }
 template <class... P>
 inline cudaError_t cudaLaunchKernel(void (*k)(P...), dim3 g, dim3 b, void **args, size_t smem = 0,
-                                    cudaStream_t s = nullptr) {
+                                    cudaStream_t s = nullptr) { CUDACPU_COUNTED("cudaLaunchKernel");
   return cudacpu_launch_kernel(k, g, b, args, smem, s, std::index_sequence_for<P...>{});
 }
 

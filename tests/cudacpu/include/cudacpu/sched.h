@@ -115,6 +115,80 @@ inline cudaError_t set_error(cudaError_t e) {
   if (e != cudaSuccess) tl_last_error = e;
   return e;
 }
+/* ---- failure injection --------------------------------------------------
+ * Counted calls of this host thread: every runtime call returning cudaError_t
+ * (but cudaGetLastError, cudaPeekAtLastError, cudaDeviceReset), every launch,
+ * every cuBLAS call returning cublasStatus_t. A call made inside another one
+ * (cudaMemcpyAsync -> cudaMemcpy) is not counted again. fail_call arms one
+ * of them; see the public functions at the end of this section. */
+enum { FK_NONE = 0, FK_RUNTIME = 1, FK_LAUNCH = 2, FK_BLAS = 3 };
+struct Fault {
+  long count = 0, at = -1;
+  cudaError_t cuda = cudaErrorMemoryAllocation;
+  int blas = 13; /* CUBLAS_STATUS_EXECUTION_FAILED */
+  int depth = 0, hit_kind = FK_NONE;
+  const char *hit = nullptr;
+};
+inline thread_local Fault tl_fault;
+struct Counted {
+  bool fail = false;
+  Counted(const char *name, int kind) {
+    Fault &f = tl_fault;
+    if (f.depth++ == 0 && f.count++ == f.at) {
+      fail = true;
+      f.at = -1; /* one failure per fail_call */
+      f.hit = name;
+      f.hit_kind = kind;
+    }
+  }
+  ~Counted() { --tl_fault.depth; }
+  Counted(const Counted &) = delete;
+  Counted &operator=(const Counted &) = delete;
+};
+/* Never success, visibly to the compiler: a caller that returns on the error
+ * never reads what the failed call did not write. */
+inline cudaError_t injected_cuda() {
+  return tl_fault.cuda != cudaSuccess ? tl_fault.cuda : cudaErrorUnknown;
+}
+inline int injected_blas() { return tl_fault.blas != 0 ? tl_fault.blas : 14; }
+/* The first statement of a counted runtime call / cuBLAS call. An injected
+ * runtime failure is recorded as the last error, as the runtime records its
+ * own (so cudaGetLastError reports it once, and it is not sticky). */
+#define CUDACPU_COUNTED(name)                                                \
+  ::cudacpu::detail::Counted cudacpu_counted_(name, ::cudacpu::detail::FK_RUNTIME); \
+  if (cudacpu_counted_.fail) return ::cudacpu::detail::set_error(::cudacpu::detail::injected_cuda())
+#define CUDACPU_BLAS_COUNTED(name)                                           \
+  ::cudacpu::detail::Counted cudacpu_counted_(name, ::cudacpu::detail::FK_BLAS); \
+  if (cudacpu_counted_.fail) return (cublasStatus_t)::cudacpu::detail::injected_blas()
+} // namespace detail
+
+/* The n-th counted call from now (0: the next one) fails: a runtime call
+ * returns `cuda` without doing anything, a launch runs nothing and leaves
+ * `cuda` for cudaGetLastError/cudaPeekAtLastError, a cuBLAS call returns
+ * `blas` (a cublasStatus_t). n < 0 disarms. Either way the count restarts. */
+inline void fail_call(long n, cudaError_t cuda = cudaErrorMemoryAllocation, int blas = 13) {
+  detail::Fault &f = detail::tl_fault;
+  f.count = 0;
+  f.at = n < 0 ? -1 : n;
+  f.cuda = cuda;
+  f.blas = blas;
+  f.hit = nullptr;
+  f.hit_kind = detail::FK_NONE;
+}
+/* Counted calls since the last fail_call. */
+inline long counted_calls() { return detail::tl_fault.count; }
+/* The call the armed failure hit (its API name; a launch's kernel name) and
+ * its kind (FAULT_RUNTIME, FAULT_LAUNCH, FAULT_BLAS), kept until the next
+ * fail_call; nullptr and FAULT_NONE while none has been hit. One failure per
+ * fail_call: the calls after the hit run normally. */
+enum { FAULT_NONE = detail::FK_NONE, FAULT_RUNTIME = detail::FK_RUNTIME,
+       FAULT_LAUNCH = detail::FK_LAUNCH, FAULT_BLAS = detail::FK_BLAS };
+inline const char *failed_call(int *kind = nullptr) {
+  if (kind) *kind = detail::tl_fault.hit_kind;
+  return detail::tl_fault.hit;
+}
+namespace detail {
+
 inline void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 inline void report(const char *fmt, ...) {
   if (quiet()) return;
@@ -889,6 +963,11 @@ template <class... P> struct Launcher {
     launch(b, std::index_sequence_for<P...>{});
   }
   template <class B, size_t... I> void launch(const B &b, std::index_sequence<I...>) const {
+    Counted counted(name, FK_LAUNCH);
+    if (counted.fail) {
+      set_error(injected_cuda());
+      return;
+    }
     std::string msg;
     if (!allow_host_ptrs() && !(check_arg(std::get<I>(b.args), (unsigned)I, &msg) && ...)) {
       report("%s:%d: launch of %s: %s", file, line, name, msg.c_str());
