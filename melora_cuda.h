@@ -48,6 +48,11 @@
        MELORA_ERR_CUBLAS on failure, and melora_cuda_last_error() names the call. An
        error left pending by an earlier CUDA call of the caller's is returned as
        MELORA_ERR_CUDA by the next entry point and named as such, not blamed on it.
+       A runtime or cuBLAS failure in the middle of a call (after the checks) cannot be
+       undone: outputs the work already enqueued has updated stay updated, so treat them
+       as undefined. The failure is reported once (the call clears the runtime's last
+       error it raised) and the handle's stream and pointer mode are put back all the
+       same; tests/cuda fails every such call of every entry point in turn.
        Sizes: any T, n, m, r that melora.h accepts (kernels loop past the grid limits).
        Activations: x, z, dz, dx in d.dtype (MELORA_FP32, MELORA_BF16 or MELORA_FP16, as
        melora.h), every other tensor float32. With a half dtype the call widens x, dz and
